@@ -1,0 +1,39 @@
+# biosnn: the single entry point. `make demo` runs the main job, `make test` runs the test suite.
+# Both create the virtual environment (.venv, pinned dependencies from requirements.lock) on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.biosnn-installed
+JOBS   ?= auto
+
+# Brian2's Cython compile cache (and other caches) live in the checkout, created on first use.
+export BIOSNN_CACHE_DIR ?= $(CURDIR)/.cache
+export MPLBACKEND ?= Agg
+export PYTHONHASHSEED ?= 0
+
+.PHONY: demo test test-slow bench venv clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@echo ">> creating $(VENV) with pinned dependencies (first use only)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip==26.3"
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	@touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m biosnn demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) tests
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -m slow tests
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo ">> $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Plasticity library: one rule per module, each a small declarative object."""

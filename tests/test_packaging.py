@@ -1,0 +1,72 @@
+"""The package installs under one import root, and every package folder is declared in pyproject.toml."""
+
+from __future__ import annotations
+
+import pathlib
+import tomllib
+
+import pytest
+
+import biosnn
+from biosnn.errors import UnitError, UnknownNameError
+from biosnn.registry import Registry
+from biosnn.units import check_quantity, to_float
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _declared_packages() -> dict[str, pathlib.Path]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapping = config["package-dir"]
+    out = {}
+    for pkg in config["packages"]:
+        parts = pkg.split(".")
+        for i in range(len(parts), 0, -1):
+            prefix = ".".join(parts[:i])
+            if prefix in mapping:
+                out[pkg] = ROOT / mapping[prefix] / pathlib.Path(*parts[i:])
+                break
+    return out
+
+
+def test_every_package_folder_is_declared():
+    declared = _declared_packages()
+    for pkg, path in declared.items():
+        assert (path / "__init__.py").is_file(), f"{pkg} declared but {path} has no __init__.py"
+    on_disk = set()
+    for top, name in (("biosnn", "biosnn"), ("circuits", "biosnn.circuits"), ("plasticity", "biosnn.plasticity")):
+        for init in (ROOT / top).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / top)
+            on_disk.add(".".join([name, *rel.parts]))
+    missing = on_disk - set(declared)
+    assert not missing, f"packages missing from pyproject.toml [tool.setuptools] packages: {sorted(missing)}"
+
+
+def test_one_import_root():
+    import biosnn.circuits
+    import biosnn.plasticity
+
+    assert pathlib.Path(biosnn.circuits.__file__).parent.name == "circuits"
+    assert pathlib.Path(biosnn.plasticity.__file__).parent.name == "plasticity"
+    assert biosnn.__version__
+
+
+def test_registry_names_unknown_entries():
+    reg: Registry[int] = Registry("widget")
+    reg.register("a", 1)
+    assert reg["a"] == 1 and list(reg) == ["a"]
+    with pytest.raises(UnknownNameError, match="unknown widget 'b'; known: a"):
+        reg["b"]
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("a", 2)
+
+
+def test_units_checked_once_at_the_boundary():
+    import brian2
+
+    assert to_float("tau", 20 * brian2.ms, brian2.ms) == pytest.approx(20.0)
+    assert to_float("tau", 0.02 * brian2.second, brian2.ms) == pytest.approx(20.0)
+    with pytest.raises(UnitError, match="'tau'"):
+        check_quantity("tau", 20 * brian2.mV, brian2.ms)
+    with pytest.raises(UnitError, match="'tau'"):
+        check_quantity("tau", 20.0, brian2.ms)
