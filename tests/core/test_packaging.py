@@ -12,7 +12,7 @@ from biosnn.errors import UnitError, UnknownNameError
 from biosnn.registry import Registry
 from biosnn.units import check_quantity, to_float
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _declared_packages() -> dict[str, pathlib.Path]:
