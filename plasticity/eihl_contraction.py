@@ -1,0 +1,242 @@
+r"""EIHL's local period as a plasticity rule: timing-free contraction (LTD) and removal of synapses.
+
+EIHL (excitation-inhibition hybrid learning, ICLR 2024, OpenReview wpnlc2ONu0) alternates a *global*
+period (surrogate-gradient BPTT, "excitation") with a *local* period ("inhibition"). The paper calls its
+local period STDP, but what its reviewers describe is a timing-free contraction: every present synapse is
+depressed, the depression grows with a per-synapse variable :math:`x` that accumulates while the local
+period lasts, and synapses that fall under a threshold :math:`\mathrm{thresh}(b)` are removed, so the
+network's sparsity grows. The paper's method section is not available; this module is our reading of it,
+with every unknown a named parameter.
+
+The mathematics (one *step* is one local update: one training iteration on a deep net, one
+``interval`` of simulated time in Brian2)
+-------------------------------------------------------------------------------------------------------
+At the start of a local period the removal threshold is computed once and frozen for the period:
+
+.. math::  \theta = \mathrm{thresh}(b) = b \cdot \langle |w_{ij}| \rangle_{(i,j)\,\mathrm{present}}
+
+Each local step, for every synapse with mask :math:`m_{ij} \in \{0, 1\}`:
+
+.. math::
+
+    x_{ij} &\leftarrow x_{ij} + g\, m_{ij}                                  && \text{(x grows while active)}\\
+    w_{ij} &\leftarrow w_{ij}\, \mathrm{clip}(1 - a\, x_{ij},\ 0,\ 1)        && \text{(contraction / LTD, Eq. 7)}\\
+    m_{ij} &\leftarrow m_{ij} \wedge (|w_{ij}| \ge \theta)                  && \text{(removal under thresh(b))}\\
+    w_{ij} &\leftarrow w_{ij}\, m_{ij}                                      && \text{(removed weights exactly 0)}
+
+with contraction factor :math:`a` (``a``) and growth per step :math:`g` (``x_growth``). During the global
+period :math:`x` decays by itself, :math:`x \leftarrow x\, e^{-n/\tau_x}` after :math:`n` steps
+(``tau_x``, in steps). Sparsity is the fraction of synapses that are exactly zero (absent).
+
+Why this form (the reasoning the contract asks for)
+----------------------------------------------------
+* *Multiplicative contraction* :math:`w(1 - a x)` depresses every weight towards zero without changing its
+  sign, so signed (signless deep-net) and Dale's-law (fixed-sign) weights are both handled, and it is
+  "LTD scaled by the contraction factor a" as the reviewers describe Eq. 7. The clip to ``[0, 1]`` keeps a
+  large ``a x`` from flipping signs (the weight reaches exactly 0 and is then removed).
+* :math:`x` grows linearly while the local period lasts, so a long local period contracts ever harder;
+  it decays exponentially during the global period, so repeated local periods close together compound.
+* The threshold is relative (:math:`b` times the mean magnitude of present weights), so it is independent
+  of the layer's scale; it is frozen for the period, as in the paper ("b is frozen during the local
+  period").
+* Removal is permanent: a removed synapse stays in the connectivity mask as absent with weight exactly 0;
+  the global period cannot revive it (Masked* layers mask the gradient).
+
+The same mathematics runs in two places: the pure torch functions below (:func:`removal_threshold`,
+:func:`local_step`, :func:`global_decay`, :func:`sparsity`) on deep nets, and the rule class
+:class:`EIHLContraction` on a Brian2 ``Synapses`` (a ``run_regularly`` operation every ``interval`` that
+performs exactly one step; a shared variable ``local_active`` switches the local period on and off, and a
+shared variable ``thresh`` holds the frozen threshold). In float64 the two agree bit for bit (tested).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError
+
+__all__ = [
+    "DEFAULTS",
+    "removal_threshold",
+    "local_step",
+    "global_decay",
+    "sparsity",
+]
+
+#: Documented defaults of the dimensionless (per-step) parameters.
+#: ``a``: contraction factor; ``x_growth``: growth of x per local step; ``tau_x``: decay time constant of x
+#: in steps (global period); ``b``: removal threshold as a fraction of the mean present |w|.
+DEFAULTS: dict[str, float] = {"a": 0.05, "x_growth": 0.1, "tau_x": 10.0, "b": 0.2}
+
+
+# --------------------------------------------------------------------------------------------------------
+# validation helpers (raise before anything is computed)
+# --------------------------------------------------------------------------------------------------------
+def _scalar(name: str, value: Any, *, low: float | None = 0.0, low_inclusive: bool = True,
+            allow_inf: bool = False) -> float:
+    """A dimensionless scalar parameter as a float; rejects units, NaN, inf (unless allowed), range."""
+    if isinstance(value, bool) or value is None:
+        raise ParameterError(f"parameter {name!r} must be a number, got {value!r}")
+    try:
+        from brian2.units.fundamentalunits import Quantity, get_dimensions
+
+        if isinstance(value, Quantity) and not get_dimensions(value).is_dimensionless:
+            raise UnitError(f"parameter {name!r} is dimensionless (per step), got {value!r}")
+    except ImportError:  # pragma: no cover - brian2 is a hard dependency
+        pass
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ShapeError(f"parameter {name!r} must be a scalar, got a tensor of shape {tuple(value.shape)}")
+        value = value.item()
+    try:
+        v = float(np.asarray(value, dtype=float))
+    except (TypeError, ValueError):
+        raise ParameterError(f"parameter {name!r} must be a number, got {value!r}") from None
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise NonFiniteError(f"parameter {name!r} must be finite, got {v}")
+    if low is not None and (v < low or (v == low and not low_inclusive)):
+        raise ParameterError(f"parameter {name!r} must be {'>=' if low_inclusive else '>'} {low}, got {v}")
+    return v
+
+
+def _check_weight(weight: Any, name: str = "weight") -> torch.Tensor:
+    if not isinstance(weight, torch.Tensor):
+        raise ParameterError(f"{name!r} must be a torch.Tensor, got {type(weight).__name__}")
+    if not weight.is_floating_point():
+        raise ParameterError(f"{name!r} must be a floating-point tensor, got dtype {weight.dtype}")
+    if not bool(torch.isfinite(weight).all()):
+        raise NonFiniteError(f"{name!r} contains NaN or infinite values")
+    return weight
+
+
+def _check_mask(mask: Any, weight: torch.Tensor) -> torch.Tensor:
+    if not isinstance(mask, torch.Tensor):
+        raise ParameterError(f"'mask' must be a torch.Tensor, got {type(mask).__name__}")
+    if mask.shape != weight.shape:
+        raise ShapeError(f"'mask' has shape {tuple(mask.shape)} but 'weight' has shape {tuple(weight.shape)}")
+    if mask.dtype != torch.bool:
+        raise ParameterError(f"'mask' must be a boolean tensor (True = synapse present), got dtype {mask.dtype}")
+    return mask
+
+
+# --------------------------------------------------------------------------------------------------------
+# the mathematics, as pure functions
+# --------------------------------------------------------------------------------------------------------
+def removal_threshold(weight: torch.Tensor, mask: torch.Tensor, *, b: float) -> torch.Tensor:
+    r"""The removal threshold :math:`\mathrm{thresh}(b) = b\,\langle |w| \rangle_{\mathrm{present}}`.
+
+    Computed once at the start of a local period and frozen for the period.
+
+    Parameters
+    ----------
+    weight
+        Weights (any shape, floating point).
+    mask
+        Boolean mask of the same shape, ``True`` where the synapse is present.
+    b
+        Threshold as a fraction of the mean magnitude of present weights (``b >= 0``).
+
+    Returns
+    -------
+    torch.Tensor
+        A 0-d tensor (dtype and device of ``weight``); ``0`` when no synapse is present.
+    """
+    b = _scalar("b", b)
+    weight = _check_weight(weight)
+    mask = _check_mask(mask, weight)
+    with torch.no_grad():
+        present = weight.detach().abs()[mask]
+        if present.numel() == 0:
+            return torch.zeros((), dtype=weight.dtype, device=weight.device)
+        return b * present.mean()
+
+
+def local_step(weight: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, *, a: float, x_growth: float,
+               threshold: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""One step of the local period: grow ``x``, contract the weights, remove those under the threshold.
+
+    .. math::
+
+        x &\leftarrow x + g\, m,\qquad w \leftarrow w\, \mathrm{clip}(1 - a x, 0, 1),\\
+        m &\leftarrow m \wedge (|w| \ge \theta),\qquad w \leftarrow w\, m
+
+    Parameters
+    ----------
+    weight, x
+        Weights and the per-synapse variable ``x`` (same shape, floating point). Not modified.
+    mask
+        Boolean mask (``True`` = present), same shape. Not modified.
+    a
+        Contraction factor (``>= 0``).
+    x_growth
+        Growth of ``x`` per step for present synapses (``>= 0``).
+    threshold
+        The frozen removal threshold :math:`\theta` (from :func:`removal_threshold`).
+
+    Returns
+    -------
+    (weight, x, mask)
+        New tensors; removed synapses have weight exactly ``0`` and mask ``False``.
+    """
+    a = _scalar("a", a)
+    x_growth = _scalar("x_growth", x_growth)
+    threshold = _scalar("threshold", threshold)
+    weight = _check_weight(weight)
+    x = _check_weight(x, "x")
+    if x.shape != weight.shape:
+        raise ShapeError(f"'x' has shape {tuple(x.shape)} but 'weight' has shape {tuple(weight.shape)}")
+    mask = _check_mask(mask, weight)
+    with torch.no_grad():
+        m = mask.to(weight.dtype)
+        x_new = x.detach() + x_growth * m
+        w_new = weight.detach() * torch.clamp(1.0 - a * x_new, 0.0, 1.0)
+        mask_new = mask & (w_new.abs() >= threshold)
+        w_new = w_new * mask_new.to(weight.dtype)
+    return w_new, x_new, mask_new
+
+
+def global_decay(x: torch.Tensor, *, steps: float, tau_x: float) -> torch.Tensor:
+    r"""Decay of ``x`` during the global period: :math:`x\, e^{-n/\tau_x}` after ``steps`` = :math:`n` steps.
+
+    ``tau_x`` is in steps (``> 0``; ``inf`` means no decay). Returns a new tensor.
+    """
+    steps = _scalar("steps", steps)
+    tau_x = _scalar("tau_x", tau_x, low=0.0, low_inclusive=False, allow_inf=True)
+    x = _check_weight(x, "x")
+    with torch.no_grad():
+        return x.detach() * math.exp(-steps / tau_x)
+
+
+def sparsity(masks_or_weights: Any) -> float:
+    """Fraction of synapses that are absent (boolean masks: ``False``) or exactly zero (weights).
+
+    Accepts one tensor/array, or an iterable / mapping of them (pooled: the overall fraction over all
+    synapses). Returns ``0.0`` for an empty collection.
+    """
+    if isinstance(masks_or_weights, Mapping):
+        items = list(masks_or_weights.values())
+    elif isinstance(masks_or_weights, (torch.Tensor, np.ndarray)):
+        items = [masks_or_weights]
+    elif isinstance(masks_or_weights, Iterable) and not isinstance(masks_or_weights, (str, bytes)):
+        items = list(masks_or_weights)
+    else:
+        raise ParameterError(
+            f"sparsity() takes a tensor, an array, or a collection of them, got {type(masks_or_weights).__name__}"
+        )
+    absent = 0
+    total = 0
+    for item in items:
+        t = torch.as_tensor(np.asarray(item)) if not isinstance(item, torch.Tensor) else item.detach()
+        if t.dtype == torch.bool:
+            absent += int((~t).sum())
+        else:
+            if t.is_floating_point() and bool(torch.isnan(t).any()):
+                raise NonFiniteError("sparsity() got weights containing NaN")
+            absent += int((t == 0).sum())
+        total += t.numel()
+    return absent / total if total else 0.0
