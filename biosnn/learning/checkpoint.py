@@ -1,0 +1,155 @@
+"""Checkpoints: written atomically, checked on load, complete enough to resume bit for bit.
+
+A checkpoint is one ``torch.save`` file holding
+
+* ``format`` (this module's :data:`FORMAT`) and a ``fingerprint`` of the model (every parameter and buffer
+  name with its shape and dtype) plus the run configuration it was written for;
+* the model's ``state_dict`` (weights *and* masks), the trainer's (optimiser, scheduler, encoder generator),
+  the hybrid controller's (phase, ``x``, thresholds, counters), the data loader's generator;
+* the states of every global random source: torch (CPU and CUDA), NumPy's legacy generator, Python's
+  ``random``;
+* anything else the caller adds (the metrics history, the epoch).
+
+**Atomic writes.** :func:`save_checkpoint` writes to a temporary file in the same folder, flushes and
+``fsync``\\ s it, then ``os.replace``\\ s it over the target: a run killed at any moment leaves either the
+old checkpoint or the new one, never a truncated file.
+
+**Checked loads.** :func:`load_checkpoint` raises :class:`~biosnn.errors.CheckpointError` naming the file
+and the problem for a missing, truncated or corrupt file, a foreign format, or (with ``expect``) a
+checkpoint written for a different model or configuration; nothing is restored before the checks pass.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import random
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from biosnn.errors import CheckpointError
+
+FORMAT = "biosnn-checkpoint-1"
+
+
+def model_fingerprint(model: nn.Module) -> dict[str, str]:
+    """Name -> ``"shape dtype"`` of every parameter and buffer: two models match if these are equal."""
+    return {name: f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}"
+            for name, t in model.state_dict().items()}
+
+
+def rng_state() -> dict[str, Any]:
+    """The states of torch (CPU, CUDA), NumPy's global generator and Python's ``random``."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, model: nn.Module | None = None) -> Path:
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename); return the path.
+
+    Parameters
+    ----------
+    path
+        Target file; its folder is created if needed.
+    state
+        What to save (tensors, dicts, numbers). ``format`` is added, and with ``model`` the model's
+        ``state_dict`` (``"model"``) and :func:`model_fingerprint` (``"fingerprint"``).
+    model
+        The model whose weights and masks the checkpoint holds.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = dict(state)
+    payload["format"] = FORMAT
+    if model is not None:
+        payload["model"] = model.state_dict()
+        payload["fingerprint"] = model_fingerprint(model)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
+        pass
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, *, model: nn.Module | None = None,
+                    expect: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read and check a checkpoint; with ``model``, load its weights and masks into it.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file.
+    model
+        If given, the checkpoint's fingerprint must equal :func:`model_fingerprint` of ``model`` and its
+        ``state_dict`` is loaded into ``model`` (only after every check passed).
+    expect
+        Entries that must be equal in the checkpoint (for example ``{"config": {...}}``); a differing entry
+        raises :class:`CheckpointError` naming it.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, truncated, corrupt, not a biosnn checkpoint, or written for another model
+        or configuration.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError,
+            AttributeError, ImportError, IndexError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt ({type(exc).__name__}: {exc})"
+                              ) from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a biosnn checkpoint (expected format {FORMAT!r})")
+    for key, value in (expect or {}).items():
+        if state.get(key) != value:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} was written for a different {key}: it has {state.get(key)!r}, "
+                f"this run has {value!r}")
+    if model is not None:
+        have = state.get("fingerprint")
+        want = model_fingerprint(model)
+        if have != want:
+            diff = sorted(set(have or {}) ^ set(want)) or sorted(k for k in want if have.get(k) != want[k])
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} was written for a different model (differs in {', '.join(diff[:5])}"
+                f"{' ...' if len(diff) > 5 else ''}); refusing to load it")
+        model.load_state_dict(state["model"])
+    return state
