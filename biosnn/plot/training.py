@@ -1,0 +1,125 @@
+"""The hybrid-training figure: accuracy, sparsity and E/I balance against epoch, the phases shaded.
+
+A hybrid run (EIHL and its relatives) alternates global periods (surrogate-gradient BPTT, "excitation")
+and local periods (local plasticity, "inhibition"). :func:`training_timeline` reads the run's per-epoch
+metrics table (a pandas DataFrame or the path of the metrics CSV that :mod:`biosnn.learning` writes into
+the run directory) and draws the phase timeline behind every panel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+import matplotlib
+import numpy as np
+import pandas as pd
+
+from biosnn.errors import DatasetNotFoundError, ParameterError
+from biosnn.plot.style import PHASE_COLORS, new_figure
+
+#: Default panels: (title, y label, candidate columns -- the first present is drawn for each line).
+DEFAULT_PANELS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
+    ("accuracy", "accuracy (%)", (("train_accuracy", "train_acc"), ("test_accuracy", "test_acc", "accuracy"))),
+    ("sparsity", "sparsity (%)", (("sparsity",),)),
+    ("E/I balance", "E/I balance", (("ei_balance", "ei_ratio", "balance"),)),
+)
+
+#: Columns given as fractions in [0, 1] are drawn in percent.
+PERCENT_PANELS = ("accuracy", "sparsity")
+
+
+def read_metrics(metrics: pd.DataFrame | str | Path) -> pd.DataFrame:
+    """The metrics table: ``metrics`` itself, or the CSV file at that path (a run directory is also accepted,
+    in which case its ``metrics.csv`` is read)."""
+    if isinstance(metrics, pd.DataFrame):
+        return metrics
+    path = Path(metrics)
+    if path.is_dir():
+        path = path / "metrics.csv"
+    if not path.is_file():
+        raise DatasetNotFoundError(f"no metrics table at {path}")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"metrics file {path} is not a readable CSV table: {exc}") from exc
+
+
+def phase_spans(epochs: Sequence[float], phases: Sequence[str]) -> list[tuple[str, float, float]]:
+    """Contiguous periods ``(phase, first, last)`` of a per-epoch phase column, in epoch order.
+
+    A period spans ``[first - 1/2, last + 1/2]`` on the epoch axis when drawn.
+    """
+    order = np.argsort(np.asarray(epochs, dtype=float), kind="stable")
+    ep = np.asarray(epochs, dtype=float)[order]
+    ph = [str(phases[k]) for k in order]
+    spans: list[tuple[str, float, float]] = []
+    for e, p in zip(ep, ph):
+        if spans and spans[-1][0] == p:
+            spans[-1] = (p, spans[-1][1], e)
+        else:
+            spans.append((p, e, e))
+    return spans
+
+
+def _column(df: pd.DataFrame, candidates: tuple[str, ...]) -> str | None:
+    return next((c for c in candidates if c in df.columns and df[c].notna().any()), None)
+
+
+def training_timeline(metrics: pd.DataFrame | str | Path, *, epoch: str = "epoch", phase: str = "phase",
+                      title: str | None = None) -> matplotlib.figure.Figure:
+    """Accuracy, sparsity and E/I balance against epoch, with the local and global periods shaded.
+
+    Parameters
+    ----------
+    metrics
+        Per-epoch table (one row per epoch), or the path of its CSV file or of the run directory. Columns:
+        ``epoch``, ``phase`` (``"global"``/``"local"``), and any of ``train_accuracy``, ``test_accuracy``,
+        ``sparsity``, ``ei_balance`` (fractions in [0, 1] are drawn in percent). Panels without a column
+        are left out; at least one must be present.
+    epoch, phase
+        Names of the epoch and phase columns.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per panel sharing the epoch axis. Every period is an ``axvspan`` rectangle with ``gid``
+        ``"phase:<name>"`` from ``first - 0.5`` to ``last + 0.5``; each metric line has its column as
+        ``gid``.
+    """
+    df = read_metrics(metrics)
+    for col in (epoch, phase):
+        if col not in df.columns:
+            raise ParameterError(f"the metrics table has no {col!r} column; columns: {list(df.columns)}")
+    df = df.sort_values(epoch, kind="stable")
+    panels = [(name, label, [c for c in (_column(df, cands) for cands in lines) if c])
+              for name, label, lines in DEFAULT_PANELS]
+    panels = [p for p in panels if p[2]]
+    if not panels:
+        wanted = sorted({c for _, _, lines in DEFAULT_PANELS for cands in lines for c in cands})
+        raise ParameterError(f"the metrics table has none of the columns {wanted}; columns: {list(df.columns)}")
+    spans = phase_spans(df[epoch].to_numpy(), df[phase].astype(str).to_numpy())
+    fig, axes = new_figure(figsize=(7.5, 2.1 * len(panels) + 0.6), nrows=len(panels), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    x = df[epoch].to_numpy(dtype=float)
+    for ax, (name, label, columns) in zip(axes, panels):
+        for p, first, last in spans:
+            ax.axvspan(first - 0.5, last + 0.5, color=PHASE_COLORS.get(p, "0.8"), alpha=0.15, lw=0, gid=f"phase:{p}")
+        for col in columns:
+            y = df[col].to_numpy(dtype=float)
+            percent = name in PERCENT_PANELS and np.nanmax(np.abs(y)) <= 1.0
+            ax.plot(x, 100 * y if percent else y, marker="o", ms=3, lw=1.2, gid=col, label=col)
+        if name == "E/I balance":
+            ax.axhline(1.0, color="0.5", ls=":", lw=0.8)
+        ax.set_ylabel(label)
+        if len(columns) > 1:
+            ax.legend(loc="best", fontsize="small")
+    from matplotlib.patches import Patch
+
+    seen = list(dict.fromkeys(p for p, _, _ in spans))
+    axes[0].legend(handles=[*axes[0].get_legend_handles_labels()[0],
+                            *(Patch(color=PHASE_COLORS.get(p, "0.8"), alpha=0.3, label=f"{p} period") for p in seen)],
+                   loc="best", fontsize="small")
+    axes[-1].set_xlabel("epoch")
+    axes[0].set_title(title or "hybrid training: " + ", ".join(f"{sum(1 for s in spans if s[0] == p)} {p}" for p in seen)
+                      + " periods")
+    return fig
