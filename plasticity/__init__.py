@@ -1,1 +1,40 @@
-"""Plasticity library: one rule per module, each a small declarative object."""
+"""Plasticity library: one rule per module, each a small declarative object.
+
+Every rule is a :class:`~biosnn.plasticity.base.PlasticityRule` subclass, registered by name in
+:data:`RULES`; :func:`get_rule` looks a rule class up by name (unknown names raise
+:class:`~biosnn.errors.UnknownNameError` listing the known ones).
+
+>>> from biosnn.plasticity import get_rule
+>>> rule = get_rule("stdp_additive")(pairing="nearest")
+>>> S = rule.synapses(inputs, neurons, effect="ge_post += w")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from biosnn.plasticity.base import RULES, PlasticityRule, register_rule
+from biosnn.plasticity import stdp_additive as _stdp_additive  # noqa: F401
+from biosnn.plasticity import istdp_vogels as _istdp_vogels  # noqa: F401
+from biosnn.plasticity.istdp_vogels import IstdpVogels
+from biosnn.plasticity.stdp_additive import StdpAdditive
+
+register_rule(StdpAdditive)
+register_rule(IstdpVogels)
+
+# The EIHL contraction rule lives in its own module, written against the same base class.
+if importlib.util.find_spec("biosnn.plasticity.eihl_contraction") is not None:
+    _eihl = importlib.import_module("biosnn.plasticity.eihl_contraction")
+    for _obj in vars(_eihl).values():
+        if (isinstance(_obj, type) and issubclass(_obj, PlasticityRule) and _obj is not PlasticityRule
+                and _obj.name and _obj.name not in RULES):
+            register_rule(_obj)
+
+
+def get_rule(name: str) -> type[PlasticityRule]:
+    """The rule class registered under ``name``."""
+    return RULES[name]
+
+
+__all__ = ["RULES", "PlasticityRule", "get_rule", "register_rule", "StdpAdditive", "IstdpVogels"]
