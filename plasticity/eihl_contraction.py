@@ -55,12 +55,17 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import brian2
 import numpy as np
 import torch
+from brian2.units.fundamentalunits import Quantity, get_dimensions
 
 from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError
+from biosnn.plasticity.base import PlasticityRule, positive, unit_name, weight_unit_of
+from biosnn.units import check_quantity, check_range
 
 __all__ = [
+    "EIHLContraction",
     "DEFAULTS",
     "removal_threshold",
     "local_step",
@@ -240,3 +245,199 @@ def sparsity(masks_or_weights: Any) -> float:
             absent += int((t == 0).sum())
         total += t.numel()
     return absent / total if total else 0.0
+
+
+# --------------------------------------------------------------------------------------------------------
+# the rule: Brian2 form and parameters
+# --------------------------------------------------------------------------------------------------------
+class EIHLContraction(PlasticityRule):
+    r"""EIHL's local period: timing-free contraction (LTD) and removal of synapses under ``thresh(b)``.
+
+    The mathematics is in the module docstring; this class carries the parameters and the Brian2 form.
+
+    Parameters
+    ----------
+    a : float
+        Contraction factor (dimensionless, ``>= 0``): each step multiplies a weight by
+        :math:`\mathrm{clip}(1 - a x, 0, 1)`. Default 0.05.
+    x_growth : float
+        Growth of ``x`` per local step (dimensionless, ``>= 0``). Default 0.1.
+    tau_x : float
+        Decay time constant of ``x`` during the global period, in steps (``> 0``). Default 10.
+    b : float
+        Removal threshold as a fraction of the mean magnitude of the present weights, frozen at the start
+        of a local period (``>= 0``). Default 0.2.
+    interval : Quantity
+        Brian2 only: the simulated time one step lasts (the period of the update operation), so that in
+        Brian2 ``x`` grows at the rate ``x_growth / interval`` and decays with the time constant
+        ``tau_x * interval``. Default 1 ms.
+    weight_unit : Quantity
+        Brian2 only: the unit of the weight ``w`` (``1`` for dimensionless weights, ``brian2.nS`` for
+        conductances ...). Default dimensionless.
+
+    Brian2 form
+    -----------
+    ``synapses(...)`` builds a :class:`brian2.Synapses` with the per-synapse variables ``x`` and
+    ``absent`` (0/1; a subexpression ``present = 1 - absent`` reads the mask, so freshly connected
+    synapses are present without any set-up), the shared variables ``local_active`` (0/1: is the local
+    period on?) and ``thresh`` (the frozen removal threshold, in the weight's unit), and a
+    ``run_regularly`` operation every ``interval`` that performs exactly one :func:`local_step` while
+    ``local_active == 1`` and one :func:`global_decay` step otherwise. :meth:`begin_local_period` and
+    :meth:`end_local_period` switch between the periods between runs. The rule has no ``on_pre`` or
+    ``on_post`` statements (it is timing-free); a removed synapse keeps transmitting its weight, which is
+    exactly 0.
+
+    References
+    ----------
+    EIHL: excitation-inhibition hybrid learning for spiking neural networks, ICLR 2024 (OpenReview
+    wpnlc2ONu0); the method section is not public, see the module docstring for our reading.
+    """
+
+    name = "eihl_contraction"
+    reference = ("Excitation-inhibition hybrid learning (EIHL) for spiking neural networks, ICLR 2024, "
+                 "OpenReview wpnlc2ONu0 (local period: contraction and removal under thresh(b))")
+    tag = "eihl"
+    method = "exact"
+    #: how :class:`biosnn.learning.local.LocalLearner` applies this rule to PyTorch layers
+    layer_kind = "contraction"
+
+    def __init__(self, *, a: float = DEFAULTS["a"], x_growth: float = DEFAULTS["x_growth"],
+                 tau_x: float = DEFAULTS["tau_x"], b: float = DEFAULTS["b"],
+                 interval: Quantity = 1 * brian2.ms, weight_unit: Quantity | float = 1.0) -> None:
+        a = _dimensionless("a", a, low=0.0)
+        x_growth = _dimensionless("x_growth", x_growth, low=0.0)
+        tau_x = _dimensionless("tau_x", tau_x, low=0.0, low_inclusive=False)
+        b = _dimensionless("b", b, low=0.0)
+        interval = positive("interval", interval, brian2.second)
+        if isinstance(weight_unit, (str, bool)) or weight_unit is None:
+            raise UnitError(f"parameter 'weight_unit' must be a Brian2 unit or 1, got {weight_unit!r}")
+        wu = check_quantity("weight_unit", weight_unit, weight_unit_of(weight_unit))
+        if float(np.asarray(wu / weight_unit_of(wu))) <= 0:
+            raise ParameterError(f"parameter 'weight_unit' must be positive, got {weight_unit!r}")
+        self._set_params(a=a, x_growth=x_growth, tau_x=tau_x, b=b, interval=interval,
+                         weight_unit=float(np.asarray(wu)) if get_dimensions(wu).is_dimensionless else wu)
+
+    # -- parameters as attributes (the controller reads rule.a, rule.x_growth ...) ------------------
+    @property
+    def a(self) -> float:
+        return self._params["a"]
+
+    @property
+    def x_growth(self) -> float:
+        return self._params["x_growth"]
+
+    @property
+    def tau_x(self) -> float:
+        return self._params["tau_x"]
+
+    @property
+    def b(self) -> float:
+        return self._params["b"]
+
+    @property
+    def interval(self) -> Quantity:
+        return self._params["interval"]
+
+    @property
+    def growth_rate(self) -> Quantity:
+        """Brian2: the rate at which ``x`` grows during the local period, ``x_growth / interval``."""
+        return self.x_growth / self.interval
+
+    @property
+    def tau_x_time(self) -> Quantity:
+        """Brian2: the decay time constant of ``x`` during the global period, ``tau_x * interval``."""
+        return self.tau_x * self.interval
+
+    @property
+    def weight_unit(self) -> Quantity:
+        return weight_unit_of(self._params["weight_unit"])
+
+    # -- Brian2 text ----------------------------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        u = unit_name(self.weight_unit)
+        return (f"w : {u}\n"
+                "x : 1\n"
+                "absent : 1\n"
+                "present = 1 - absent : 1\n"
+                "local_active : 1 (shared)\n"
+                f"thresh : {u} (shared)\n")
+
+    @property
+    def on_pre(self) -> str:
+        return ""
+
+    @property
+    def on_post(self) -> str:
+        return ""
+
+    @property
+    def update_code(self) -> str:
+        """The statements run every ``interval`` (one local step, or one decay step of ``x``)."""
+        return ("x = local_active * (x + x_growth * (1 - absent)) + (1 - local_active) * (x * decay_x)\n"
+                "w = local_active * (w * clip(1 - a * x, 0, 1)) + (1 - local_active) * w\n"
+                "absent = 1 - (1 - absent) * (1 - local_active * int(abs(w) < thresh))\n"
+                "w = w * (1 - absent)\n")
+
+    def namespace(self) -> dict[str, Any]:
+        return {"a": self.a, "x_growth": self.x_growth, "decay_x": math.exp(-1.0 / self.tau_x)}
+
+    def synapses(self, source: Any, target: Any, *, effect: str, model: str = "", weight: str = "w",
+                 name: str | None = None, delay: Quantity | None = None, method: str | None = None,
+                 dt: Quantity | None = None, namespace: Mapping[str, Any] | None = None) -> brian2.Synapses:
+        """Build the :class:`brian2.Synapses` (see :meth:`PlasticityRule.synapses`) and its update operation.
+
+        The update runs as ``S.run_regularly`` every ``interval`` (in the ``"start"`` slot), named
+        ``<S.name>_eihl``; the local period is off (``local_active = 0``) until
+        :meth:`begin_local_period`.
+        """
+        syn = super().synapses(source, target, effect=effect, model=model, weight=weight, name=name, delay=delay,
+                               method=method, dt=dt, namespace=namespace)
+        from biosnn.plasticity.base import rename_identifiers
+
+        code = rename_identifiers(self.update_code, syn.plasticity_names)
+        syn.run_regularly(code, dt=self.interval, when="start", name=f"{syn.name}_eihl")
+        return syn
+
+    # -- controlling a Brian2 Synapses between runs ---------------------------------------------------
+    @staticmethod
+    def _names(syn: brian2.Synapses) -> dict[str, str]:
+        names = getattr(syn, "plasticity_names", None)
+        rule = getattr(syn, "plasticity_rule", None)
+        if names is None or not isinstance(rule, EIHLContraction):
+            raise ParameterError(f"Synapses {getattr(syn, 'name', syn)!r} were not built by EIHLContraction.synapses()")
+        return names
+
+    def mask(self, syn: brian2.Synapses) -> np.ndarray:
+        """Boolean array over the synapses of ``syn``: ``True`` where the synapse is present."""
+        n = self._names(syn)
+        return np.asarray(getattr(syn, n["absent"])[:]) == 0
+
+    def threshold(self, syn: brian2.Synapses) -> Quantity:
+        """``thresh(b) = b * mean(|w|)`` over the present synapses of ``syn`` (0 when none is present)."""
+        n = self._names(syn)
+        w = np.asarray(getattr(syn, n["w"])[:] / self.weight_unit)
+        present = self.mask(syn)
+        value = self.b * float(np.abs(w[present]).mean()) if present.any() else 0.0
+        return value * self.weight_unit
+
+    def begin_local_period(self, syn: brian2.Synapses, *, threshold: Quantity | float | None = None) -> Quantity:
+        """Switch the local period on: freeze ``thresh`` (:meth:`threshold`, or the value given) and set
+        ``local_active = 1``. Returns the threshold."""
+        n = self._names(syn)
+        th = self.threshold(syn) if threshold is None else check_quantity("threshold", threshold, self.weight_unit)
+        if float(np.asarray(th / self.weight_unit)) < 0:
+            raise ParameterError(f"parameter 'threshold' must be >= 0, got {threshold!r}")
+        setattr(syn, n["thresh"], th)
+        setattr(syn, n["local_active"], 1.0)
+        return th
+
+    def end_local_period(self, syn: brian2.Synapses) -> None:
+        """Switch the local period off (``x`` decays from now on)."""
+        n = self._names(syn)
+        setattr(syn, n["local_active"], 0.0)
+
+
+def _dimensionless(name: str, value: Any, *, low: float, low_inclusive: bool = True) -> float:
+    v = float(np.asarray(check_quantity(name, value, 1)))
+    return check_range(name, v, low=low, low_inclusive=low_inclusive)
