@@ -15,13 +15,12 @@ import importlib
 import importlib.util
 
 from biosnn.plasticity.base import RULES, PlasticityRule, register_rule
-from biosnn.plasticity import stdp_additive as _stdp_additive  # noqa: F401
-from biosnn.plasticity import istdp_vogels as _istdp_vogels  # noqa: F401
 from biosnn.plasticity.istdp_vogels import IstdpVogels
 from biosnn.plasticity.stdp_additive import StdpAdditive
+from biosnn.plasticity.stdp_multiplicative import StdpMultiplicative
 
-register_rule(StdpAdditive)
-register_rule(IstdpVogels)
+for _rule in (StdpAdditive, StdpMultiplicative, IstdpVogels):
+    register_rule(_rule)
 
 # The EIHL contraction rule lives in its own module, written against the same base class.
 if importlib.util.find_spec("biosnn.plasticity.eihl_contraction") is not None:
@@ -37,4 +36,5 @@ def get_rule(name: str) -> type[PlasticityRule]:
     return RULES[name]
 
 
-__all__ = ["RULES", "PlasticityRule", "get_rule", "register_rule", "StdpAdditive", "IstdpVogels"]
+__all__ = ["RULES", "PlasticityRule", "get_rule", "register_rule", "StdpAdditive", "StdpMultiplicative",
+           "IstdpVogels"]
