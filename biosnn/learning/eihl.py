@@ -22,7 +22,7 @@ Algorithm 1), through a pluggable policy (:mod:`biosnn.learning.policies`) consu
 granularity (every epoch or every iteration).
 
 Every knob the paper leaves open is a setting here: ``a``, ``b``, ``x_growth`` (:math:`g`), ``tau_x``,
-``policy`` and ``granularity``. The defaults (``a=0.02``, ``b=0.5``, ``x_growth=0.05``, ``tau_x=100``
+``policy`` and ``granularity``. The defaults (``a=0.01``, ``b=0.3``, ``x_growth=0.02``, ``tau_x=100``
 iterations, ``connectivity`` policy, epoch granularity) were tuned on scikit-learn's digits so that EIHL
 keeps STBP's accuracy (within one point) at a sparsity above 15 % (see ``biosnn demo``); they are ours,
 not the paper's.
@@ -53,7 +53,7 @@ GRANULARITIES.register("epoch", "epoch")
 GRANULARITIES.register("iteration", "iteration")
 
 #: Defaults of the controller's settings (tuned on digits; see the module docstring).
-EIHL_DEFAULTS: dict[str, float] = {"a": 0.02, "b": 0.5, "x_growth": 0.05, "tau_x": 100.0}
+EIHL_DEFAULTS: dict[str, float] = {"a": 0.01, "b": 0.3, "x_growth": 0.02, "tau_x": 100.0}
 
 
 def _nonneg(name: str, value: float, *, positive: bool = False, allow_inf: bool = False) -> float:

@@ -51,9 +51,11 @@ def resolve_encoder(encoder: str | Encoder | None) -> Encoder | None:
     if encoder is None or callable(encoder):
         return encoder
     if isinstance(encoder, str):
-        from biosnn.data import ENCODERS
+        from biosnn import data
 
-        return ENCODERS[encoder]
+        if not hasattr(data, "ENCODERS") and encoder == "direct":  # INTERIM until biosnn.data lands
+            return lambda x, steps, generator=None: x.unsqueeze(0).expand(steps, *x.shape)
+        return data.ENCODERS[encoder]
     raise ParameterError(f"encoder must be a registered name, a callable or None, got {type(encoder).__name__}")
 
 
@@ -189,9 +191,13 @@ class Trainer:
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         """One STBP step on the batch ``(x, y)``: encode, forward, loss, BPTT, optimiser step, masks."""
+        return self.train_step_encoded(self.encode(x), y)
+
+    def train_step_encoded(self, x_t: torch.Tensor, y: torch.Tensor) -> StepResult:
+        """One STBP step on an already encoded, time-major batch ``x_t`` ``[T, B, ...]``."""
         self.model.train()
         y = y.to(self.device)
-        output = self.model(self.encode(x))
+        output = self.model(x_t.to(self.device))
         loss = self.loss(output, y)
         if not torch.isfinite(loss):
             raise NonFiniteError(
