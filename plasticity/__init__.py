@@ -18,8 +18,9 @@ from biosnn.plasticity.base import RULES, PlasticityRule, register_rule
 from biosnn.plasticity.istdp_vogels import IstdpVogels
 from biosnn.plasticity.stdp_additive import StdpAdditive
 from biosnn.plasticity.stdp_multiplicative import StdpMultiplicative
+from biosnn.plasticity.stdp_triplet import StdpTriplet
 
-for _rule in (StdpAdditive, StdpMultiplicative, IstdpVogels):
+for _rule in (StdpAdditive, StdpMultiplicative, StdpTriplet, IstdpVogels):
     register_rule(_rule)
 
 # The EIHL contraction rule lives in its own module, written against the same base class.
@@ -37,4 +38,4 @@ def get_rule(name: str) -> type[PlasticityRule]:
 
 
 __all__ = ["RULES", "PlasticityRule", "get_rule", "register_rule", "StdpAdditive", "StdpMultiplicative",
-           "IstdpVogels"]
+           "StdpTriplet", "IstdpVogels"]

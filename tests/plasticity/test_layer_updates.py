@@ -1,0 +1,112 @@
+"""The PyTorch layer form of each spike-timing rule equals its Brian2 simulation (float64, round-off).
+
+Same spike trains on the time grid: Brian2 runs the rule's own Synapses (one block of synapses per batch
+sample); ``rule.layer_update`` runs the pure trace function on tensors. Amplitudes are large so that the
+hard bounds clip during the run, which the two must also agree on.
+"""
+
+from __future__ import annotations
+
+import brian2
+import numpy as np
+import pytest
+import torch
+from brian2 import Hz, ms
+
+from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError
+from biosnn.plasticity import IstdpVogels, StdpAdditive, StdpMultiplicative, StdpTriplet
+
+T, B, I, O = 150, 2, 3, 2
+DT = 0.5 * ms
+
+
+def brian2_dw(rule, pre: np.ndarray, post: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Sum over the batch of Brian2's weight change; ``pre [T, B, I]``, ``post [T, B, O]``, ``weight [O, I]``."""
+    steps, batch, n_in = pre.shape
+    n_out = post.shape[2]
+
+    def generator(spikes, n):
+        t, b, k = np.nonzero(spikes)
+        return brian2.SpikeGeneratorGroup(batch * n, b * n + k, t * DT, dt=DT)
+
+    g_pre, g_post = generator(pre, n_in), generator(post, n_out)
+    syn = rule.synapses(g_pre, g_post, effect="", dt=DT)
+    syn.connect("i // n_in == j // n_out", namespace={"n_in": n_in, "n_out": n_out})
+    src, tgt = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+    unit = rule.weight_unit
+    w0 = weight[tgt % n_out, src % n_in]
+    syn.w = w0 * unit
+    brian2.Network(g_pre, g_post, syn).run(steps * DT, namespace={})
+    dw = np.zeros((n_out, n_in))
+    np.add.at(dw, (tgt % n_out, src % n_in), np.asarray(syn.w[:] / unit) - w0)
+    return dw
+
+
+RULES = [
+    StdpAdditive(A_plus=0.2, A_minus=0.25, tau_plus=10 * ms, tau_minus=15 * ms),
+    StdpAdditive(A_plus=0.2, A_minus=0.25, tau_plus=10 * ms, tau_minus=15 * ms, pairing="nearest"),
+    StdpMultiplicative(lam=0.3, alpha=1.1, mu=0.6),
+    StdpMultiplicative(lam=0.3, alpha=1.1, mu=0.0, pairing="nearest"),
+    StdpTriplet(A2_plus=0.05, A3_plus=0.1, A2_minus=0.1, A3_minus=0.05),
+    StdpTriplet(parameter_set="hippocampal", variant="nearest", A3_plus=0.2),
+    IstdpVogels(eta=0.3, rho0=20 * Hz, w_max=1.0),
+]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: f"{r.name}-{r.get_params().get('pairing', r.get_params().get('variant', ''))}")
+def test_layer_update_equals_brian2(rule, rng):
+    pre = (rng.random((T, B, I)) < 0.08).astype(float)
+    post = (rng.random((T, B, O)) < 0.08).astype(float)
+    pre[10, :, :] = 1.0  # simultaneous pre and post spikes in one step
+    post[10, :, :] = 1.0
+    weight = rng.uniform(0.2, 0.8, (O, I))
+    expected = brian2_dw(rule, pre, post, weight)
+    got = rule.layer_update(torch.tensor(pre), torch.tensor(post), torch.tensor(weight), dt=DT)
+    assert got.dtype == torch.float64 and got.shape == (O, I)
+    assert np.abs(expected).max() > 0.05  # the run really changed the weights
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_layer_update_hits_bounds_like_brian2(rng):
+    rule = StdpAdditive(A_plus=0.5, A_minus=0.5)
+    pre = np.zeros((20, 1, 1))
+    post = np.zeros((20, 1, 1))
+    pre[[2, 6, 10], 0, 0] = 1
+    post[[3, 7, 11], 0, 0] = 1
+    got = rule.layer_update(torch.tensor(pre), torch.tensor(post), torch.tensor([[0.5]]), dt=1 * ms)
+    assert got.item() == pytest.approx(0.5)  # clipped at w_max = 1
+    assert got.item() == pytest.approx(brian2_dw(rule, pre, post, np.array([[0.5]]))[0, 0])
+
+
+def test_layer_update_through_weight_grad_and_optimizer(rng):
+    rule = StdpTriplet()
+    layer = torch.nn.Linear(I, O, bias=False, dtype=torch.float64)
+    pre = torch.tensor((rng.random((T, B, I)) < 0.1).astype(float))
+    post = torch.tensor((rng.random((T, B, O)) < 0.1).astype(float))
+    before = layer.weight.detach().clone().clamp(0, 1)
+    with torch.no_grad():
+        layer.weight.copy_(before)
+    dw = rule.layer_update(pre, post, layer.weight, dt=1 * ms)
+    layer.weight.grad = -dw
+    torch.optim.SGD(layer.parameters(), lr=1.0).step()
+    assert torch.allclose(layer.weight, before + dw)
+    assert dw.abs().sum() > 0
+
+
+def test_layer_update_rejects_bad_input():
+    rule = StdpAdditive()
+    pre, post, w = torch.zeros(5, 1, 3), torch.zeros(5, 1, 2), torch.zeros(2, 3)
+    with pytest.raises(ShapeError, match="weight"):
+        rule.layer_update(pre, post, torch.zeros(3, 2), dt=1 * ms)
+    with pytest.raises(ShapeError):
+        rule.layer_update(pre[:, :, :, None], post, w, dt=1 * ms)
+    with pytest.raises(ShapeError, match="differ"):
+        rule.layer_update(pre, torch.zeros(4, 1, 2), w, dt=1 * ms)
+    with pytest.raises(UnitError, match="'dt'"):
+        rule.layer_update(pre, post, w, dt=1.0)
+    with pytest.raises(ParameterError, match="'dt'"):
+        rule.layer_update(pre, post, w, dt=-1 * ms)
+    with pytest.raises(ParameterError, match="0/1"):
+        rule.layer_update(pre + 0.5, post, w, dt=1 * ms)
+    with pytest.raises(NonFiniteError):
+        rule.layer_update(pre, post, w * float("nan"), dt=1 * ms)
