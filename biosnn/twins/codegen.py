@@ -1,0 +1,616 @@
+r"""From Brian2's abstract code to Python functions on tensors.
+
+The twin does not re-derive any model. It asks Brian2 to prepare the network for its numpy target
+(:meth:`brian2.Network.before_run`), records every code object Brian2 creates on the way (the abstract
+code each :class:`~brian2.groups.group.CodeRunner` produced with Brian2's state updaters, the variables
+and their indices), and translates the abstract code with Brian2's own
+:func:`brian2.codegen.translation.make_statements` (with its optimisations: loop-invariant ``_lio``
+constants, arithmetic simplification), exactly as Brian2's :class:`NumpyCodeGenerator` does, into Python
+source that operates on tensors with a leading batch dimension. The same statements in the same order
+give the same floating-point results; only the array access differs:
+
+* ``"all"`` blocks (templates ``stateupdate``, ``threshold``, ``summed_variable``, ``run_regularly``,
+  ``PoissonInput``) run on every element of a group, ``[B, N]``;
+* ``"reset"`` blocks run on every element and keep the result where the group spiked (the same values
+  Brian2 computes on its spike indices);
+* ``"events"`` blocks (template ``synapses``) run on the list of synaptic events ``(batch, synapse)``
+  in the order of Brian2's spike queue, with NumPy's ``ufunc.at`` semantics for repeated indices
+  (``v_post += w`` sums in the same order as ``numpy.add.at``).
+
+Arithmetic is element-wise IEEE (identical in NumPy and PyTorch); the functions with library-specific
+rounding come from :mod:`biosnn.twins.functions`.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from brian2.codegen.generators.numpy_generator import NumpyCodeGenerator
+from brian2.codegen.translation import make_statements
+from brian2.core.clocks import Clock
+from brian2.core.functions import Function
+from brian2.core.variables import ArrayVariable, AuxiliaryVariable, Constant, Subexpression
+from brian2.devices.device import get_device
+from brian2.input.binomial import BinomialFunction
+from brian2.input.timedarray import TimedArray
+from brian2.parsing.bast import brian_dtype_from_dtype
+from brian2.parsing.rendering import NumpyNodeRenderer
+from brian2.utils.stringtools import get_identifiers
+
+from biosnn.errors import UnsupportedFeatureError
+from biosnn.twins.functions import TORCH_FUNCTIONS, NumpyNamespace, logical_not
+
+
+@dataclass
+class CapturedCode:
+    """One Brian2 code object as Brian2 created it for its numpy target."""
+
+    runner: Any
+    name: str
+    template: str
+    abstract_code: dict
+    variables: dict
+    variable_indices: dict
+    template_kwds: dict
+    override_conditional_write: set
+    iterate_all: tuple
+    allows_scalar_write: bool
+
+
+@contextmanager
+def capture_code_objects(store: dict[str, CapturedCode]) -> Iterator[None]:
+    """Record every ``device.code_object(...)`` call (by code object name) while the block runs."""
+    device = get_device()
+    original = device.code_object
+
+    def recording(owner, name, abstract_code, variables, template_name, variable_indices,
+                  codeobj_class=None, template_kwds=None, override_conditional_write=None,
+                  compiler_kwds=None):
+        codeobj = original(owner, name, abstract_code, variables, template_name, variable_indices,
+                           codeobj_class=codeobj_class, template_kwds=template_kwds,
+                           override_conditional_write=override_conditional_write,
+                           compiler_kwds=compiler_kwds)
+        template = getattr(codeobj.__class__.templater, template_name)
+        store[codeobj.name] = CapturedCode(
+            runner=None, name=codeobj.name, template=template_name,
+            abstract_code=dict(abstract_code) if isinstance(abstract_code, dict) else {None: abstract_code},
+            variables=dict(variables), variable_indices=dict(variable_indices),
+            template_kwds=dict(template_kwds or {}),
+            override_conditional_write=set(override_conditional_write or ()),
+            iterate_all=tuple(template.iterate_all), allows_scalar_write=bool(template.allows_scalar_write),
+        )
+        return codeobj
+
+    device.code_object = recording
+    try:
+        yield
+    finally:
+        try:
+            del device.code_object  # drop the instance attribute, the class method shows again
+        except AttributeError:  # pragma: no cover
+            device.code_object = original
+
+
+class TorchNodeRenderer(NumpyNodeRenderer):
+    """Brian2's numpy rendering, with ``a ** b`` routed through ``_pow`` (NumPy-exact power)."""
+
+    def render_BinOp(self, node):
+        if node.op.__class__.__name__ == "Pow":
+            return f"_pow({self.render_node(node.left)}, {self.render_node(node.right)})"
+        return super().render_BinOp(node)
+
+
+def array_key(var: ArrayVariable) -> str:
+    """The globally unique name Brian2's device gives the array behind ``var``."""
+    return get_device().get_array_name(var)
+
+
+def is_clock_variable(var: Any) -> bool:
+    return isinstance(getattr(var, "owner", None), Clock)
+
+
+@dataclass
+class Statement:
+    var: str
+    op: str  # "=" or one of "+=", "-=", "*=", "/=", "**=", "%="
+    rhs: str
+    inplace: bool
+    scalar: bool
+    created: bool
+
+
+@dataclass
+class Block:
+    """A translated code block: Python source and the arrays it touches."""
+
+    captured: CapturedCode
+    mode: str
+    scalar_statements: list[Statement]
+    vector_statements: list[Statement]
+    reads: set[str] = field(default_factory=set)  # array keys read
+    writes: set[str] = field(default_factory=set)  # array keys written
+    fn: Any = None
+    source: str = ""
+    dense: list = field(default_factory=list)
+
+
+def _render(renderer: TorchNodeRenderer, expr: str) -> str:
+    return renderer.render_expr(expr).strip()
+
+
+def _translate(stmt, renderer) -> Statement:
+    """Mirror :meth:`NumpyCodeGenerator.translate_statement` (including its ``where`` rewriting)."""
+    op = "=" if stmt.op == ":=" else stmt.op
+    if (
+        stmt.used_boolean_variables is not None
+        and len(stmt.used_boolean_variables) == 1
+        and brian_dtype_from_dtype(stmt.dtype) == "float"
+        and stmt.complexity_std > sum(stmt.complexities.values())
+    ):
+        boolvar = stmt.used_boolean_variables[0]
+        expr_true = expr_false = None
+        for bool_assigns, simp_expr in stmt.boolean_simplified_expressions.items():
+            _, boolval = bool_assigns[0]
+            if boolval:
+                expr_true = simp_expr
+            else:
+                expr_false = simp_expr
+        rhs = f"_numpy.where({boolvar}, {_render(renderer, expr_true)}, {_render(renderer, expr_false)})"
+    else:
+        rhs = _render(renderer, stmt.expr)
+    return Statement(stmt.var, op, rhs, bool(stmt.inplace), bool(stmt.scalar), stmt.op == ":=")
+
+
+def translate(captured: CapturedCode, mode: str, object_name: str) -> Block:
+    """Run Brian2's statement pipeline on one captured code object."""
+    blocks = {k: v for k, v in captured.abstract_code.items() if v is not None and str(v).strip()}
+    extra = [k for k in blocks if k is not None]
+    if extra:
+        raise UnsupportedFeatureError(
+            f"{object_name}: code blocks {extra} of template {captured.template!r} are not supported by the twin"
+        )
+    code = blocks.get(None, "")
+    scalar, vector = make_statements(code, captured.variables, np.float64, optimise=True, blockname=None) \
+        if code.strip() else ([], [])
+    gen = NumpyCodeGenerator(
+        variables=captured.variables, variable_indices=captured.variable_indices, owner=captured.runner,
+        iterate_all=captured.iterate_all, codeobj_class=None, name=captured.name,
+        template_name=captured.template, override_conditional_write=captured.override_conditional_write,
+        allows_scalar_write=captured.allows_scalar_write,
+    )
+    renderer = TorchNodeRenderer(auto_vectorise=gen.auto_vectorise)
+    block = Block(captured, mode, [_translate(s, renderer) for s in scalar],
+                  [_translate(s, renderer) for s in vector])
+    block._gen = gen  # noqa: SLF001 - kept for arrays_helper
+    block._raw_vector = vector
+    block._raw_scalar = scalar
+    return block
+
+
+class _Emitter:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.indent = 1
+
+    def __call__(self, line: str) -> None:
+        self.lines.append("    " * self.indent + line)
+
+
+class BlockCompiler:
+    """Emit the Python source of one block for a given set of batched arrays.
+
+    Parameters
+    ----------
+    batched
+        Array keys held per batch element (``[B, n]``); all others are shared (``[n]``).
+    namespace
+        Shared names for the generated code (helpers, index tensors, functions, constants).
+    """
+
+    def __init__(self, twin_ns: dict, batched: set[str], params: dict[str, str], exact: bool,
+                 object_name: str) -> None:
+        self.ns = twin_ns
+        self.batched = batched
+        self.params = params  # constant name -> learnable key, for this owner
+        self.exact = exact
+        self.object_name = object_name
+
+    # -- name binding -----------------------------------------------------------------------------
+    def bind_names(self, block: Block, em: _Emitter, names: set[str], local: set[str]) -> None:
+        """Bind functions and constants used by the statements (array reads are emitted separately)."""
+        variables = block.captured.variables
+        for name in sorted(names):
+            if name in local or name not in variables:
+                continue
+            var = variables[name]
+            if isinstance(var, Function):
+                self.ns[self._function_name(block, name, var)] = self._function(block, name, var)
+                em(f"{name} = {self._function_name(block, name, var)}")
+            elif isinstance(var, Constant):
+                if name in self.params:
+                    em(f"{name} = PARAMS[{self.params[name]!r}]")
+                else:
+                    value = var.value
+                    value = value.item() if isinstance(value, np.generic) else value
+                    self.ns[f"_c_{name}_{id(var)}"] = value
+                    em(f"{name} = _c_{name}_{id(var)}")
+
+    def _function_name(self, block: Block, name: str, var: Function) -> str:
+        return f"_f_{name}_{id(var)}"
+
+    def _function(self, block: Block, name: str, var: Function):
+        rng = self.ns["_rng"]
+        if isinstance(var, TimedArray):
+            return self.ns["_timed_arrays"].function_for(var, block.captured.runner)
+        if isinstance(var, BinomialFunction):
+            impl = var.implementations[NumpyCodeGenerator].get_code(block.captured.runner)
+            closure = inspect.getclosurevars(impl).nonlocals
+            if "loc" in closure:
+                loc, scale = float(closure["loc"]), float(closure["scale"])
+                return lambda shape: loc + scale * rng.randn(shape)
+            n, p = int(closure["n"]), float(closure["p"])
+            return lambda shape: rng.binomial(shape, n, p)
+        if name == "rand":
+            return rng.rand
+        if name == "randn":
+            return rng.randn
+        if name == "poisson":
+            return rng.poisson
+        if name in TORCH_FUNCTIONS:
+            return TORCH_FUNCTIONS[name](self.exact)
+        raise UnsupportedFeatureError(
+            f"{self.object_name}: the function {name!r} has no tensor implementation in the twin "
+            f"(supported: {', '.join(sorted(TORCH_FUNCTIONS))}, rand, randn, poisson, TimedArray, PoissonInput)"
+        )
+
+    # -- array access -------------------------------------------------------------------------------
+    def index_name(self, block: Block, varname: str) -> str:
+        return block.captured.variable_indices[varname]
+
+    def index_tensor(self, block: Block, index: str) -> str:
+        """Name in the namespace of an index array (static connectivity/offsets), created once."""
+        var = block.captured.variables[index]
+        if isinstance(var, ArrayVariable):
+            key = f"I_{array_key(var)}"
+        else:  # pragma: no cover - Brian2 uses arrays for indices
+            raise UnsupportedFeatureError(f"{self.object_name}: index {index!r} is not an array")
+        self.ns.setdefault("_index_arrays", {})[key] = var
+        return key
+
+    def read_all(self, block: Block, em: _Emitter, varname: str) -> None:
+        var = block.captured.variables[varname]
+        if is_clock_variable(var):
+            em(self._clock_expr(varname, var))
+            return
+        key = array_key(var)
+        block.reads.add(key)
+        index = self.index_name(block, varname)
+        if index in ("_idx", "0") or index in block.captured.iterate_all:
+            em(f"{varname} = S[{key!r}]")
+        else:
+            em(f"{varname} = S[{key!r}][..., {self.index_tensor(block, index)}]")
+
+    def _clock_expr(self, varname: str, var) -> str:
+        if var.name == "t":
+            return f"{varname} = T"
+        if var.name in ("timestep", "t_in_timesteps"):
+            return f"{varname} = TS"
+        if var.name == "dt":
+            return f"{varname} = {float(var.get_value()[0])!r}"
+        raise UnsupportedFeatureError(f"{self.object_name}: clock variable {var.name!r}")
+
+    def read_event(self, block: Block, em: _Emitter, varname: str, ev_index: dict) -> None:
+        var = block.captured.variables[varname]
+        if is_clock_variable(var):
+            em(self._clock_expr(varname, var))
+            return
+        key = array_key(var)
+        block.reads.add(key)
+        index = self.index_name(block, varname)
+        bat = key in self.batched
+        if index == "0":
+            em(f"{varname} = S[{key!r}][EB, 0]" if bat else f"{varname} = S[{key!r}]")
+            return
+        idx = self.event_index(block, em, index, ev_index)
+        em(f"{varname} = S[{key!r}][EB, {idx}]" if bat else f"{varname} = S[{key!r}][{idx}]")
+
+    def event_index(self, block: Block, em: _Emitter, index: str, ev_index: dict) -> str:
+        if index == "_idx":
+            return "ES"
+        if index not in ev_index:
+            name = f"_ev_{len(ev_index)}"
+            em(f"{name} = {self.index_tensor(block, index)}[ES]")
+            ev_index[index] = name
+        return ev_index[index]
+
+    # -- statements -----------------------------------------------------------------------------------
+    @staticmethod
+    def statement_line(st: Statement, cond: str | None) -> str:
+        if st.op == "=":
+            new = f"({st.rhs})"
+        elif st.op == "**=":
+            new = f"_pow({st.var}, ({st.rhs}))"
+        else:
+            new = f"({st.var} {st.op[0]} ({st.rhs}))"
+        if cond is not None:
+            return f"{st.var} = _numpy.where({cond}, {new}, {st.var})"
+        return f"{st.var} = {new}"
+
+    def compile(self, block: Block) -> None:
+        em = _Emitter()
+        variables = block.captured.variables
+        gen = block._gen
+        cw_all = gen.get_conditional_write_vars()
+        names: set[str] = set()
+        for st in block.scalar_statements + block.vector_statements:
+            names |= get_identifiers(st.rhs) | {st.var}
+        names |= {"rand", "randn", "poisson"} & set(variables)
+        local = {st.var for st in block.scalar_statements + block.vector_statements if st.created}
+        array_names = {n for n in names if n in variables and isinstance(variables[n], ArrayVariable)}
+        em("_vectorisation_idx = ()")
+        self.bind_names(block, em, names | {"not_refractory"} & set(variables), local)
+        # scalar part: read the scalar arrays it uses
+        scalar_names = set()
+        for st in block.scalar_statements:
+            scalar_names |= get_identifiers(st.rhs)
+        for n in sorted(scalar_names & array_names):
+            self.read_all(block, em, n)
+        for st in block.scalar_statements:
+            em(self.statement_line(st, None))
+        if block.mode in ("all", "reset"):
+            self._compile_all(block, em, array_names, cw_all)
+        elif block.mode == "events":
+            self._compile_events(block, em, cw_all)
+        else:  # pragma: no cover
+            raise ValueError(block.mode)
+        src = "def _block(S, R, T, TS, EB=None, ES=None, MASK=None):\n" + "\n".join(em.lines) + "\n"
+        block.source = src
+        code = compile(src, f"<twin {block.captured.name}>", "exec")
+        scope: dict = {}
+        exec(code, self.ns, scope)  # noqa: S102 - our own generated code
+        block.fn = scope["_block"]
+
+    def _compile_all(self, block: Block, em: _Emitter, array_names: set[str], cw_all: dict) -> None:
+        variables = block.captured.variables
+        read_vars = set()
+        write_vars = []
+        for st in block.vector_statements:
+            read_vars |= get_identifiers(st.rhs) & array_names
+            if st.inplace or st.var in cw_all:
+                read_vars.add(st.var)
+            if st.var in array_names and st.var not in write_vars:
+                write_vars.append(st.var)
+        for v in write_vars:
+            if v in cw_all:
+                read_vars.add(cw_all[v])
+        # reset blocks keep the old values where no event happened, so they read what they write
+        if block.mode == "reset":
+            read_vars |= set(write_vars)
+        em("_vectorisation_idx = R.vshape")
+        for n in sorted(read_vars):
+            if not block.vector_statements or n not in array_names:
+                continue
+            self.read_all(block, em, n)
+        if block.mode == "reset":
+            for n in write_vars:
+                em(f"_old_{n} = {n}")
+        for st in block.vector_statements:
+            cond = cw_all.get(st.var) if st.var in write_vars and not st.created else None
+            em(self.statement_line(st, cond))
+        for n in write_vars:
+            var = variables[n]
+            key = array_key(var)
+            block.writes.add(key)
+            index = self.index_name(block, n)
+            size = 1 if var.scalar else var.size
+            value = n if block.mode != "reset" else f"_numpy.where(MASK, {n}, _old_{n})"
+            if index in ("_idx", "0") or index in block.captured.iterate_all:
+                em(f"S[{key!r}] = _fit({value}, R.B, {size}, R)")
+            else:
+                em(f"S[{key!r}] = _scatter_last(S[{key!r}], {self.index_tensor(block, index)}, {value}, R)")
+        out = [n for n in ("_cond", "_synaptic_var", "_vsur") if n in set().union(
+            *[{st.var} for st in block.vector_statements + block.scalar_statements])]
+        em("return {" + ", ".join(f"{n!r}: {n}" for n in out) + "}")
+
+    def _compile_events(self, block: Block, em: _Emitter, cw_all: dict) -> None:
+        variables = block.captured.variables
+        gen = block._gen
+        raw = block._raw_vector
+        em("_vectorisation_idx = (ES.shape[0],)")
+        ev_index: dict[str, str] = {}
+        if not gen.has_repeated_indices(raw):
+            read, write, _indices, cw = gen.arrays_helper(raw)
+            for n in sorted(read):
+                self.read_event(block, em, n, ev_index)
+            created = {st.var for st in block.vector_statements if st.created}
+            for st in block.vector_statements:
+                cond = cw.get(st.var) if st.var not in created else None
+                em(self.statement_line(st, cond))
+            for n in sorted(write):
+                self._write_event(block, em, n, n, ev_index)
+            em("return {}")
+            return
+        # repeated indices: one statement at a time, ufunc.at semantics (NumpyCodeGenerator.vectorise_code)
+        used_variables: set[str] = set()
+        created = {st.var for st in block.vector_statements if st.created}
+        for raw_st, st in zip(raw, block.vector_statements):
+            read, write, _indices, cw = gen.arrays_helper([raw_st])
+            index_of = block.captured.variable_indices
+            used = set(get_identifiers(raw_st.expr)) & {k for k in variables if k in index_of
+                                                        and index_of[k] != "_idx"}
+            used_variables |= used
+            if raw_st.var in used_variables:
+                raise UnsupportedFeatureError(
+                    f"{self.object_name}: the synaptic statement '{raw_st}' reads and writes "
+                    f"'{raw_st.var}' through repeated indices; Brian2's numpy target runs it as a "
+                    "sequential loop, the twin does not support it"
+                )
+            index = index_of.get(raw_st.var, "_idx")
+            accumulate = raw_st.inplace and raw_st.op != ":=" and index != "_idx"
+            if accumulate and raw_st.var not in get_identifiers(raw_st.expr):
+                read = read - {raw_st.var}
+            for n in sorted(read):
+                self.read_event(block, em, n, ev_index)
+            if accumulate:
+                if raw_st.op not in ("+=", "-="):
+                    raise UnsupportedFeatureError(
+                        f"{self.object_name}: in-place '{raw_st.op}' on '{raw_st.var}' through repeated "
+                        "indices is not supported by the twin (only += and -=)"
+                    )
+                var = variables[raw_st.var]
+                key = array_key(var)
+                block.writes.add(key)
+                sign = "" if raw_st.op == "+=" else "-"
+                mask = cw.get(raw_st.var)
+                if mask is not None:
+                    self.read_event(block, em, mask, ev_index)
+                idx = self.event_index(block, em, index, ev_index)
+                em(f"_val = {sign}({st.rhs})")
+                self.compile_dense(block, raw_st, st, index)
+                em(f"S[{key!r}] = _add_at(S[{key!r}], EB, {idx}, _val, {mask or 'None'}, R, "
+                   f"{raw_st.var!r}, {self.ns_token(block, raw_st.var)})")
+            else:
+                cond = cw.get(st.var) if st.var not in created else None
+                em(self.statement_line(st, cond))
+                if raw_st.var in write:
+                    self._write_event(block, em, raw_st.var, raw_st.var, ev_index)
+        em("return {}")
+
+    def compile_dense(self, block: Block, raw_st, st: Statement, index: str) -> None:
+        """For ``x_post += f(synaptic variables)``: ``f`` over all synapses, for the dense gradient."""
+        variables = block.captured.variables
+        index_of = block.captured.variable_indices
+        ids = get_identifiers(st.rhs)
+        scalar_created = {s.var for s in block.scalar_statements}
+        for n in ids:
+            if n in scalar_created or n == "_pow":
+                continue
+            var = variables.get(n)
+            if var is None or isinstance(var, (Constant,)) or is_clock_variable(var):
+                continue
+            if isinstance(var, Function):
+                if n in ("rand", "randn", "poisson") or not (n in TORCH_FUNCTIONS):
+                    return
+                continue
+            if isinstance(var, ArrayVariable) and index_of.get(n) in ("_idx", "0"):
+                continue
+            return  # depends on pre/post state or local values: no dense gradient term
+        em = _Emitter()
+        names = ids | set().union(*[get_identifiers(s.rhs) for s in block.scalar_statements]) \
+            if block.scalar_statements else set(ids)
+        em("_vectorisation_idx = ()")
+        self.bind_names(block, em, names, scalar_created)
+        arrays = {n for n in names if isinstance(variables.get(n), ArrayVariable)}
+        for n in sorted(arrays):
+            self.read_all(block, em, n)
+        for s in block.scalar_statements:
+            em(self.statement_line(s, None))
+        sign = "" if raw_st.op == "+=" else "-"
+        em(f"return {sign}({st.rhs})")
+        src = "def _dense(S, R, T, TS):\n" + "\n".join(em.lines) + "\n"
+        scope: dict = {}
+        exec(compile(src, f"<twin dense {block.captured.name}>", "exec"), self.ns, scope)  # noqa: S102
+        key = array_key(variables[raw_st.var])
+        block.dense.append((raw_st.var, key, self.index_tensor(block, index), scope["_dense"],
+                            block.captured.name))
+
+    def ns_token(self, block: Block, varname: str) -> str:
+        return repr(block.captured.name)
+
+    def _write_event(self, block: Block, em: _Emitter, varname: str, value: str, ev_index: dict) -> None:
+        var = block.captured.variables[varname]
+        key = array_key(var)
+        block.writes.add(key)
+        index = self.index_name(block, varname)
+        if index == "0":
+            em(f"S[{key!r}] = _put(S[{key!r}], (EB, torch.zeros_like(ES)), {value}, R)")
+            return
+        idx = self.event_index(block, em, index, ev_index)
+        em(f"S[{key!r}] = _put(S[{key!r}], (EB, {idx}), {value}, R)")
+
+
+def base_namespace() -> dict:
+    """Names every generated block can use."""
+    return {
+        "torch": torch,
+        "_numpy": NumpyNamespace,
+        "logical_not": logical_not,
+        "_fit": _fit,
+        "_put": _put,
+        "_scatter_last": _scatter_last,
+        "_add_at": _add_at,
+    }
+
+
+def _fit(value, B: int, size: int, R) -> torch.Tensor:
+    """``value`` as a fresh ``[B, size]`` tensor of the twin's dtype (broadcasting scalars and ``[size]``)."""
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, device=R.device)
+    if value.dtype.is_floating_point and value.dtype != R.dtype:
+        value = value.to(R.dtype)
+    if value.shape == (B, size):
+        return value
+    return value.expand(B, size).clone() if value.dim() <= 2 else value.reshape(B, size)
+
+
+def _put(target: torch.Tensor, index: tuple, value, R) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
+    value = value.to(target.dtype).expand(index[0].shape)
+    if R.functional:
+        return target.index_put(index, value)
+    return target.index_put_(index, value)
+
+
+def _scatter_last(target: torch.Tensor, index: torch.Tensor, value, R) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
+    value = value.to(target.dtype).expand(target.shape[:-1] + index.shape)
+    out = target.clone() if R.functional else target
+    out[..., index] = value
+    return out
+
+
+def _add_at(target: torch.Tensor, eb: torch.Tensor, idx: torch.Tensor, value, mask, R, varname: str,
+            blockname: str) -> torch.Tensor:
+    """``numpy.add.at(target, (eb, idx), value)``: accumulation in event order, per batch element."""
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
+    value = value.to(target.dtype).expand(idx.shape)
+    n = target.shape[-1]
+    flat_index = eb * n + idx
+    grad = R.dense_grad.get((blockname, varname)) if R.dense_grad else None
+    if grad is not None:
+        value = value.detach()
+    if mask is not None:
+        flat_index, value = flat_index[mask], value[mask]
+    flat = target.reshape(-1)
+    out = flat.index_add(0, flat_index, value) if R.functional else flat.index_add_(0, flat_index, value)
+    out = out.reshape(target.shape)
+    if grad is not None:
+        out = out + grad
+    return out
+
+
+def threshold_parts(condition: str) -> tuple[str, str, str] | None:
+    """Split a threshold ``a > b`` (``>=``, ``<``, ``<=``) into ``(a, b, op)``; ``None`` otherwise."""
+    try:
+        node = ast.parse(condition.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        op = type(node.ops[0]).__name__
+        if op in ("Gt", "GtE", "Lt", "LtE"):
+            return ast.unparse(node.left), ast.unparse(node.comparators[0]), op
+    return None
+
+
+def subexpression_free(name: str, variables: dict) -> bool:
+    return not isinstance(variables.get(name), (Subexpression, AuxiliaryVariable))

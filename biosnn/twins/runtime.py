@@ -1,0 +1,406 @@
+"""Run-time pieces of the twin: random source, TimedArrays, spike surrogate, per-step operations.
+
+Each Brian2 object that acts during a time step becomes one operation here, run in Brian2's schedule
+order (``when``, ``order``, name). Operations are chosen by the Brian2 template name through the
+:data:`OPERATIONS` registry.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from biosnn.errors import ShapeError
+from biosnn.registry import Registry
+from biosnn.surrogate import SURROGATES, Surrogate
+
+
+class RandomSource:
+    """The twin's random numbers: one ``torch.Generator`` (seeded), shapes given by the code block."""
+
+    def __init__(self, device: torch.device, dtype: torch.dtype, seed: int | None) -> None:
+        self.device = device
+        self.dtype = dtype
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(int(seed) if seed is not None else int(torch.initial_seed()) % (2**63))
+
+    def rand(self, shape=()):
+        return torch.rand(shape, generator=self.generator, device=self.device, dtype=self.dtype)
+
+    def randn(self, shape=()):
+        return torch.randn(shape, generator=self.generator, device=self.device, dtype=self.dtype)
+
+    def poisson(self, lam, shape=()):
+        lam_t = torch.as_tensor(lam, dtype=self.dtype, device=self.device)
+        return torch.poisson(lam_t.expand(shape) if shape != () else lam_t, generator=self.generator)
+
+    def binomial(self, shape, n: int, p: float):
+        count = torch.full(shape, float(n), dtype=self.dtype, device=self.device)
+        prob = torch.full(shape, float(p), dtype=self.dtype, device=self.device)
+        return torch.binomial(count, prob, generator=self.generator)
+
+
+class TimedArrays:
+    """Tensor versions of the TimedArrays a network uses, with per-run (per-batch) overrides."""
+
+    def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
+        self.device = device
+        self.dtype = dtype
+        self.values: dict[str, torch.Tensor] = {}
+        self.batched: dict[str, bool] = {}
+        self.arrays: dict[str, Any] = {}
+
+    def function_for(self, timed_array, runner):
+        from brian2.input.timedarray import _find_K
+
+        name = timed_array.name
+        self.arrays[name] = timed_array
+        if name not in self.values:
+            self.set(name, None)
+        group_dt = float(runner.clock.dt_)
+        ta_dt = float(timed_array.dt)
+        K = _find_K(group_dt, ta_dt)
+        epsilon = ta_dt / K
+        two_d = np.asarray(timed_array.values).ndim == 2
+        store = self
+
+        def fn(t, i=None):
+            # Brian2's numpy implementation: clip(int_(round(t / epsilon) / K), 0, n_values - 1)
+            vals = store.values[name]
+            n_values = vals.shape[0]
+            step = int(np.clip(np.int_(np.round(t / epsilon) / K), 0, n_values - 1))
+            row = vals[step]
+            if two_d:
+                return row[..., i.long() if isinstance(i, torch.Tensor) else i]
+            return row.unsqueeze(-1) if store.batched[name] else row
+
+        return fn
+
+    def set(self, name: str, override: torch.Tensor | None) -> None:
+        ta = self.arrays.get(name)
+        base = np.asarray(ta.values, dtype=float) if ta is not None else None
+        if override is None:
+            self.values[name] = torch.as_tensor(base, dtype=self.dtype, device=self.device)
+            self.batched[name] = False
+        else:
+            self.values[name] = override.to(device=self.device, dtype=self.dtype)
+            self.batched[name] = override.dim() == base.ndim + 1
+
+
+class SurrogateSpike(torch.autograd.Function):
+    """Forward: Brian2's boolean threshold condition as 0/1; backward: the surrogate of ``v`` (scaled)."""
+
+    @staticmethod
+    def forward(ctx, cond, v, shape, width):
+        ctx.save_for_backward(v)
+        ctx.shape = shape
+        ctx.width = width
+        return cond.to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (v,) = ctx.saved_tensors
+        return None, grad * ctx.shape.derivative(v, ctx.width), None, None
+
+
+@dataclass
+class Context:
+    """What the generated blocks see at run time besides the state arrays."""
+
+    B: int
+    dtype: torch.dtype
+    device: torch.device
+    functional: bool
+    surrogate: Surrogate
+    vshape: tuple = ()
+    events: dict = field(default_factory=dict)  # eventspace key -> (bool [B, N], value [B, N])
+    dense_grad: dict = field(default_factory=dict)
+
+
+class Operation:
+    """One scheduled Brian2 object in the twin. ``every``: run on steps divisible by it (own clock)."""
+
+    name: str = ""
+    every: int = 1
+    clock_dt: float = 0.0
+
+    def reset_state(self) -> None:
+        """Forget run-time memory (spike queues)."""
+
+    def __call__(self, S: dict, R: Context, step: int) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def time(self, step: int) -> tuple[float, int]:
+        ts = step // self.every
+        return ts * self.clock_dt, ts
+
+
+OPERATIONS: Registry[type] = Registry("twin operation (Brian2 template)")
+
+
+@OPERATIONS.register("stateupdate")
+class UpdateOp(Operation):
+    """State updaters, ``run_regularly`` operations and PoissonInput: a block over a whole group."""
+
+    def __init__(self, name: str, block, size: int) -> None:
+        self.name = name
+        self.block = block
+        self.size = size
+
+    def __call__(self, S, R, step):
+        T, TS = self.time(step)
+        R.vshape = (R.B, self.size)
+        self.block.fn(S, R, T, TS)
+
+
+@OPERATIONS.register("threshold")
+class ThresholdOp(Operation):
+    """Threshold: Brian2's condition (exact spikes) plus the surrogate of the distance to threshold."""
+
+    def __init__(self, name, block, size, eventspace, group_name, refractory_keys, scale):
+        self.name = name
+        self.block = block
+        self.size = size
+        self.eventspace = eventspace
+        self.group_name = group_name
+        self.refractory_keys = refractory_keys  # (not_refractory key, lastspike key) or None
+        self.scale = scale
+
+    def __call__(self, S, R, step):
+        T, TS = self.time(step)
+        R.vshape = (R.B, self.size)
+        out = self.block.fn(S, R, T, TS)
+        cond = out["_cond"]
+        if not isinstance(cond, torch.Tensor) or cond.shape != (R.B, self.size):
+            cond = torch.as_tensor(cond, device=R.device).expand(R.B, self.size)
+        cond = cond.to(torch.bool)
+        if self.refractory_keys is not None:
+            nr, ls = self.refractory_keys
+            S[nr] = torch.where(cond, False, S[nr])
+            S[ls] = torch.where(cond, torch.as_tensor(T, dtype=S[ls].dtype, device=R.device), S[ls])
+        if R.functional and "_vsur" in out and isinstance(out["_vsur"], torch.Tensor) and out["_vsur"].requires_grad:
+            v = out["_vsur"] / self.scale
+            value = SurrogateSpike.apply(cond, v.expand(R.B, self.size), SURROGATES[R.surrogate.shape],
+                                         float(R.surrogate.width))
+        else:
+            value = cond.to(R.dtype)
+        R.events[self.eventspace] = (cond, value)
+
+
+@OPERATIONS.register("reset")
+class ResetOp(Operation):
+    def __init__(self, name, block, size, eventspace):
+        self.name = name
+        self.block = block
+        self.size = size
+        self.eventspace = eventspace
+
+    def __call__(self, S, R, step):
+        ev = R.events.get(self.eventspace)
+        if ev is None:
+            return
+        T, TS = self.time(step)
+        R.vshape = (R.B, self.size)
+        self.block.fn(S, R, T, TS, MASK=ev[0])
+
+
+@OPERATIONS.register("summed_variable")
+class SummedOp(Operation):
+    """``(summed)`` variables: the sum over synapses, in synapse order (``numpy.bincount``)."""
+
+    def __init__(self, name, block, n_synapses, target_key, target_size, index, start, stop):
+        self.name = name
+        self.block = block
+        self.size = n_synapses
+        self.target_key = target_key
+        self.target_size = target_size
+        self.index = index  # long tensor [S], relative to start
+        self.start = start
+        self.stop = stop
+
+    def __call__(self, S, R, step):
+        T, TS = self.time(step)
+        R.vshape = (R.B, self.size)
+        value = self.block.fn(S, R, T, TS)["_synaptic_var"]
+        value = torch.as_tensor(value, device=R.device)
+        value = value.to(R.dtype).expand(R.B, self.size)
+        n = self.stop - self.start
+        total = torch.zeros(R.B, n, dtype=R.dtype, device=R.device).index_add(1, self.index, value)
+        if self.start == 0 and self.stop == self.target_size:
+            S[self.target_key] = total
+        else:
+            out = S[self.target_key].clone()
+            out[:, self.start:self.stop] = total
+            S[self.target_key] = out
+
+
+@OPERATIONS.register("spikegenerator")
+class SpikeGeneratorOp(Operation):
+    """SpikeGeneratorGroup: Brian2's time bins (with its period), optionally per-batch spike overrides."""
+
+    def __init__(self, name, group_name, size, eventspace, timebins, neuron_index, period_bins):
+        self.name = name
+        self.group_name = group_name
+        self.size = size
+        self.eventspace = eventspace
+        self.by_bin: dict[int, np.ndarray] = {}
+        for b in np.unique(timebins):
+            self.by_bin[int(b)] = np.asarray(neuron_index[timebins == b], dtype=np.int64)
+        self.period = int(period_bins)
+        self.override: torch.Tensor | None = None
+        self.override_start = 0
+
+    def __call__(self, S, R, step):
+        if self.override is not None:
+            k = step - self.override_start
+            cond = self.override[k].to(torch.bool) if 0 <= k < self.override.shape[0] else \
+                torch.zeros(R.B, self.size, dtype=torch.bool, device=R.device)
+        else:
+            b = step % self.period if self.period > 0 else step
+            idx = self.by_bin.get(b)
+            cond = torch.zeros(R.B, self.size, dtype=torch.bool, device=R.device)
+            if idx is not None:
+                cond[:, torch.as_tensor(idx, device=R.device)] = True
+        R.events[self.eventspace] = (cond, cond.to(R.dtype))
+
+
+@OPERATIONS.register("synapses")
+class PathwayOp(Operation):
+    """A synaptic pathway (``on_pre``/``on_post``/custom event) with Brian2's spike-queue order.
+
+    Events delivered at a step are ordered as Brian2's :class:`SpikeQueue` orders them: by the step
+    they were pushed (oldest first, i.e. longest delay first), then by source neuron, then by synapse
+    index. That order is the accumulation order of ``numpy.add.at`` and is kept here, so sums into
+    postsynaptic variables round identically.
+    """
+
+    def __init__(self, name, block, eventspace, start, stop, sources, delays, n_synapses, dense):
+        self.name = name
+        self.block = block
+        self.eventspace = eventspace
+        self.start = start
+        self.stop = stop
+        self.n_src = stop - start
+        self.n_synapses = n_synapses
+        device = sources.device
+        self.sources = sources  # long [S], relative to start
+        d = np.asarray(delays, dtype=np.int64)
+        self.homogeneous = d.size <= 1 or bool(np.all(d == d.flat[0]))
+        self.delay = int(d.flat[0]) if d.size else 0
+        self.max_delay = int(d.max()) if d.size else 0
+        self.L = self.max_delay + 1
+        src = sources.cpu().numpy()
+        order = np.argsort(src, kind="mergesort")
+        counts = np.bincount(src, minlength=self.n_src) if src.size else np.zeros(self.n_src, np.int64)
+        self.order = torch.as_tensor(order, dtype=torch.long, device=device)
+        self.counts = torch.as_tensor(counts, dtype=torch.long, device=device)
+        self.ptr = torch.as_tensor(np.cumsum(counts) - counts, dtype=torch.long, device=device)
+        if not self.homogeneous:
+            dd = np.broadcast_to(d, src.shape) if d.size == 1 else d
+            self.delays = torch.as_tensor(dd, dtype=torch.long, device=device)
+            perm = np.lexsort((np.arange(src.size), src, -dd))  # delay desc, source asc, synapse asc
+            self.perm = torch.as_tensor(perm, dtype=torch.long, device=device)
+        self.dense = dense  # list of (varname, target key, target index tensor, fn)
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.hist: torch.Tensor | None = None
+        self.val_hist: list | None = None
+        self.pos = 0
+
+    def _expand(self, b: torch.Tensor, i: torch.Tensor):
+        c = self.counts[i]
+        eb = torch.repeat_interleave(b, c)
+        total = eb.shape[0]
+        if total == 0:
+            return eb, eb
+        first = torch.repeat_interleave(self.ptr[i] - (torch.cumsum(c, 0) - c), c)
+        es = self.order[first + torch.arange(total, device=b.device)]
+        return eb, es
+
+    def __call__(self, S, R, step):
+        ev = R.events.get(self.eventspace)
+        B = R.B
+        if ev is None:
+            cond = torch.zeros(B, self.n_src, dtype=torch.bool, device=R.device)
+            value = cond.to(R.dtype)
+        else:
+            cond, value = ev
+            if self.start != 0 or self.stop != cond.shape[1]:
+                cond, value = cond[:, self.start:self.stop], value[:, self.start:self.stop]
+        if self.hist is None:
+            self.hist = torch.zeros(self.L, B, self.n_src, dtype=torch.bool, device=R.device)
+            self.val_hist = [None] * self.L
+        self.hist[self.pos] = cond
+        self.val_hist[self.pos] = value if R.functional else None
+        if self.homogeneous:
+            slot = (self.pos - self.delay) % self.L
+            b, i = self.hist[slot].nonzero(as_tuple=True)
+            EB, ES = self._expand(b, i)
+        else:
+            slots = (self.pos - self.delays) % self.L
+            arrived = self.hist[slots, :, self.sources].T  # [B, S]
+            EB, p = arrived[:, self.perm].nonzero(as_tuple=True)
+            ES = self.perm[p]
+        if R.functional and self.dense:
+            self._dense_terms(S, R, step)
+        if ES.shape[0]:
+            T, TS = self.time(step)
+            self.block.fn(S, R, T, TS, EB, ES)
+        R.dense_grad = {}
+        self.pos = (self.pos + 1) % self.L
+
+    def _dense_terms(self, S, R, step):
+        """Zero-valued terms whose gradient is that of ``x_post += f(w) * spike_pre`` over all synapses."""
+        if self.homogeneous:
+            vals = self.val_hist[(self.pos - self.delay) % self.L]
+            if vals is None:
+                return
+            sv = vals[:, self.sources]
+        else:
+            slots = ((self.pos - self.delays) % self.L).tolist()
+            zero = torch.zeros(R.B, self.n_src, dtype=R.dtype, device=R.device)
+            stack = torch.stack([v if v is not None else zero for v in self.val_hist])
+            sv = stack[torch.as_tensor(slots, device=R.device), :, self.sources].T
+        T, TS = self.time(step)
+        R.vshape = (R.B, self.n_synapses)
+        for varname, key, index, fn, blockname in self.dense:
+            f = fn(S, R, T, TS)
+            contrib = (torch.as_tensor(f, dtype=R.dtype, device=R.device) * sv).expand(R.B, self.n_synapses)
+            n = S[key].shape[-1]
+            dense = torch.zeros(R.B, n, dtype=R.dtype, device=R.device).index_add(1, index, contrib)
+            R.dense_grad[(blockname, varname)] = dense - dense.detach()
+
+
+def check_input_tensor(name: str, value: Any, shapes: list[tuple], device, dtype) -> torch.Tensor:
+    """Convert ``value`` to a tensor and check it has one of ``shapes`` (``ShapeError`` otherwise)."""
+    if not isinstance(value, torch.Tensor):
+        try:
+            value = torch.as_tensor(np.asarray(value, dtype=float))
+        except (TypeError, ValueError) as exc:
+            raise ShapeError(f"input {name!r} must be a tensor or array, got {type(value).__name__}") from exc
+    if not (value.is_floating_point() or value.dtype == torch.bool):
+        value = value.to(dtype)
+    if tuple(value.shape) not in [tuple(s) for s in shapes]:
+        want = " or ".join(str(list(s)) for s in shapes)
+        raise ShapeError(f"input {name!r} has shape {list(value.shape)}, expected {want}")
+    if value.is_floating_point() and not torch.isfinite(value).all():
+        from biosnn.errors import NonFiniteError
+
+        raise NonFiniteError(f"input {name!r} contains NaN or infinite values")
+    return value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
+
+
+def scale_for(dim) -> float:
+    """Scale of the surrogate's argument: 1 mV for voltages, 1 (SI) otherwise."""
+    from brian2 import volt
+
+    return 1e-3 if dim == volt.dim else 1.0
+
+
+__all__ = ["OPERATIONS", "Context", "RandomSource", "SurrogateSpike", "TimedArrays", "check_input_tensor",
+           "math"]

@@ -1,0 +1,816 @@
+r"""The twin: a Brian2 network compiled into a differentiable PyTorch module.
+
+:func:`twin` takes a :class:`brian2.Network` (or Brian2 objects) written in plain Brian2 and returns a
+:class:`Twin`, a :class:`torch.nn.Module` that simulates the same network step by step with Brian2's
+``dt``, for ``B`` independent trials at once, with surrogate gradients at every threshold.
+
+How it stays identical to Brian2 (float64, CPU):
+
+* the update code is Brian2's own: the abstract code its state updaters (``exact``, ``euler``,
+  ``exponential_euler``, ``rk2``, ``rk4``, ``heun`` ...) produce for each group, translated with Brian2's
+  statement pipeline (:mod:`biosnn.twins.codegen`);
+* the objects run in Brian2's schedule order (``when``, ``order``, name) with Brian2's template
+  semantics (threshold, reset, refractoriness, spike queue order, ``numpy.add.at``, ``bincount``);
+* functions whose rounding differs between NumPy and PyTorch are computed by NumPy in the forward pass
+  (:mod:`biosnn.twins.functions`).
+
+Gradients: spikes are Brian2's boolean condition in the forward pass and carry the surrogate derivative
+of the distance to threshold (``a - b`` for a threshold ``a > b``, divided by 1 mV when it is a voltage)
+in the backward pass. Resets are detached from the spike (``v = where(spike, v_r, v)``). Synaptic
+accumulation ``x_post += f(w)`` is computed on the spiking synapses (exact forward) plus a zero-valued
+dense term whose gradient is that of ``x_post += sum_pre f(w) s_pre`` over all synapses, so gradients
+reach every weight and every presynaptic neuron's surrogate, not only those that spiked.
+
+Random numbers (``rand()``, ``randn()``, PoissonGroup, PoissonInput) come from the twin's own seeded
+``torch.Generator``: the twin's random streams differ from Brian2's. Spike-for-spike comparisons use
+deterministic inputs (SpikeGeneratorGroup, TimedArray, initial values) or give the same inputs to both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import brian2
+import numpy as np
+import torch
+from brian2.core.variables import ArrayVariable, Constant
+from brian2.equations.equations import PARAMETER
+from brian2.parsing.expressions import parse_expression_dimensions
+
+from biosnn.errors import ParameterError, ShapeError, UnitError, UnsupportedFeatureError
+from biosnn.surrogate import Surrogate, as_surrogate
+from biosnn.twins.codegen import (
+    BlockCompiler,
+    CapturedCode,
+    array_key,
+    base_namespace,
+    capture_code_objects,
+    is_clock_variable,
+    threshold_parts,
+    translate,
+    TorchNodeRenderer,
+    Statement,
+)
+from biosnn.twins.functions import TORCH_FUNCTIONS
+from biosnn.twins.runtime import (
+    OPERATIONS,
+    Context,
+    PathwayOp,
+    RandomSource,
+    ResetOp,
+    SpikeGeneratorOp,
+    SummedOp,
+    ThresholdOp,
+    TimedArrays,
+    UpdateOp,
+    check_input_tensor,
+    scale_for,
+)
+
+#: Brian2 templates of objects that only observe (monitors): the twin records on its own.
+_OBSERVERS = {"spikemonitor", "statemonitor", "ratemonitor"}
+
+
+@dataclass
+class ArrayInfo:
+    """One Brian2 array mirrored by the twin."""
+
+    key: str
+    var: ArrayVariable
+    owner: str
+    name: str
+    size: int
+    kind: str  # "float", "int", "bool"
+
+
+class LazySpikeTrains(Mapping):
+    """``result.spike_trains[group] -> Tensor[T, B, N]``, built on first access when recorded sparsely."""
+
+    def __init__(self, dense: dict, sparse: dict, shape: dict, dtype, device) -> None:
+        self._dense = dense
+        self._sparse = sparse
+        self._shape = shape
+        self._dtype = dtype
+        self._device = device
+
+    def __getitem__(self, name):
+        if name not in self._dense:
+            if name not in self._sparse:
+                raise KeyError(name)
+            steps, b, i = self._sparse[name]
+            T, B, N = self._shape[name]
+            out = torch.zeros(T, B, N, dtype=self._dtype, device=self._device)
+            out[steps, b, i] = 1.0
+            self._dense[name] = out
+        return self._dense[name]
+
+    def __iter__(self):
+        return iter(sorted(set(self._dense) | set(self._sparse)))
+
+    def __len__(self):
+        return len(set(self._dense) | set(self._sparse))
+
+
+@dataclass
+class TwinResult:
+    """What :meth:`Twin.run` returns.
+
+    Attributes
+    ----------
+    spike_trains
+        ``spike_trains[group] -> Tensor[T, B, N]`` of 0/1 spikes (with the surrogate gradient when
+        gradients are enabled).
+    spikes
+        ``spikes[group][b] -> (indices: np.ndarray, times: Quantity)``, ordered as Brian2's
+        ``SpikeMonitor.it`` (by time, then index).
+    states
+        ``states[group][var] -> Tensor[T, B, N]`` in Brian2 base SI units, sampled at the start of each
+        step (as a ``StateMonitor`` with ``when="start"``).
+    t
+        The time grid of the run (Quantity, ``T`` values).
+    """
+
+    spike_trains: Mapping[str, torch.Tensor]
+    spikes: dict[str, list[tuple[np.ndarray, Any]]]
+    states: dict[str, dict[str, torch.Tensor]]
+    t: Any
+    counts: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _network_of(network_or_objects) -> tuple[brian2.Network, bool]:
+    if isinstance(network_or_objects, brian2.Network):
+        return network_or_objects, False
+    if isinstance(network_or_objects, brian2.BrianObject):
+        objs = [network_or_objects]
+    elif isinstance(network_or_objects, Iterable) and not isinstance(network_or_objects, (str, bytes)):
+        objs = list(network_or_objects)
+    else:
+        raise ParameterError(
+            f"twin() needs a brian2.Network or Brian2 objects, got {type(network_or_objects).__name__}"
+        )
+    bad = [o for o in objs if not isinstance(o, brian2.BrianObject)]
+    if bad:
+        raise ParameterError(f"twin() got objects that are not Brian2 objects: {bad!r}")
+    return brian2.Network(*objs), True
+
+
+class Twin(torch.nn.Module):
+    """A Brian2 network as a PyTorch module; see :func:`twin`."""
+
+    def __init__(self, network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.float64,
+                 device: str | torch.device = "cpu", surrogate: Surrogate | str | None = None,
+                 learnable: Sequence[str] = (), namespace: Mapping[str, Any] | None = None,
+                 exact: bool | None = None, seed: int | None = None) -> None:
+        super().__init__()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if dtype not in (torch.float64, torch.float32):
+            raise ParameterError(f"dtype must be torch.float64 or torch.float32, got {dtype!r}")
+        if isinstance(learnable, str):
+            learnable = (learnable,)
+        for item in learnable:
+            if not isinstance(item, str) or item.count(".") != 1:
+                raise ParameterError(f"learnable entries are 'owner.variable' strings, got {item!r}")
+        self.net, self._own_network = _network_of(network_or_objects)
+        self.batch_size = int(batch_size)
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self.surrogate = as_surrogate(surrogate)
+        self.learnable = tuple(learnable)
+        self.namespace = dict(namespace) if namespace is not None else {}
+        self.exact = (self.device.type == "cpu") if exact is None else bool(exact)
+        self._rng = RandomSource(self.device, dtype, seed)
+        self.params = torch.nn.ParameterDict()
+        self._param_of: dict[str, str] = {}  # array key or "owner.const" -> parameter name
+        self._buffers_np: dict[str, torch.Tensor] = {}
+        self._carry: dict[str, torch.Tensor] = {}
+        self._step = 0
+        self._compile()
+        self.pull()
+
+    # ------------------------------------------------------------------------------------------ compile
+    def _compile(self) -> None:
+        net = self.net
+        objs = net.sorted_objects
+        previous_network = {id(o): o._network for o in objs}
+        store: dict[str, CapturedCode] = {}
+        old_target = brian2.prefs["codegen.target"]
+        brian2.prefs["codegen.target"] = "numpy"
+        try:
+            net._clocks = {o.clock for o in objs}
+            with capture_code_objects(store):
+                net.before_run(self.namespace)
+        finally:
+            brian2.prefs["codegen.target"] = old_target
+            for o in objs:
+                o._network = previous_network[id(o)]
+        self._objects = [o for o in objs if o.active]
+        group_dts = {float(o.clock.dt_) for o in self._objects
+                     if isinstance(o, (brian2.NeuronGroup, brian2.Synapses, brian2.SpikeGeneratorGroup,
+                                       brian2.PoissonGroup))}
+        if len(group_dts) > 1:
+            raise UnsupportedFeatureError(
+                f"network {net.name}: groups with different clocks (dt = {sorted(group_dts)} s) are not supported"
+            )
+        self.dt = group_dts.pop() if group_dts else float(brian2.defaultclock.dt_)
+        self._groups: dict[str, Any] = {}
+        for o in self._objects:
+            if isinstance(o, (brian2.NeuronGroup, brian2.PoissonGroup, brian2.SpikeGeneratorGroup)) \
+                    and not isinstance(o, brian2.Subgroup):
+                self._groups[o.name] = o
+            if isinstance(o, brian2.Synapses):
+                self._groups[o.name] = o
+        # check every object before building anything
+        plan = []
+        for o in self._objects:
+            if isinstance(o, brian2.NetworkOperation):
+                raise UnsupportedFeatureError(
+                    f"{o.name}: network_operation (arbitrary Python code) cannot be compiled into the twin"
+                )
+            if type(o).__name__ == "SpatialNeuron" or type(o).__name__ == "SpatialStateUpdater":
+                raise UnsupportedFeatureError(f"{o.name}: multi-compartment SpatialNeuron is not supported")
+            names = [c.name for c in o.code_objects]
+            if not names:
+                continue
+            caps = [store[n] for n in names if n in store]
+            for c in caps:
+                c.runner = o
+            templates = [c.template for c in caps]
+            if set(templates) <= _OBSERVERS:
+                continue
+            main = caps[-1]
+            if main.template not in OPERATIONS:
+                raise UnsupportedFeatureError(
+                    f"{o.name}: Brian2 template {main.template!r} ({type(o).__name__}) is not supported by the twin"
+                )
+            dt = float(o.clock.dt_)
+            every = int(round(dt / self.dt))
+            if abs(every * self.dt - dt) > 1e-9 * dt:
+                raise UnsupportedFeatureError(
+                    f"{o.name}: clock dt={dt} s is not a multiple of the network dt={self.dt} s"
+                )
+            plan.append((o, main, every, dt))
+        self._plan = plan
+        self._learnable_check()
+        # translate all blocks (raises UnsupportedFeatureError before anything is simulated)
+        self._blocks = []
+        for o, main, every, dt in plan:
+            if main.template == "spikegenerator":
+                self._blocks.append(None)
+                continue
+            mode = {"reset": "reset", "synapses": "events"}.get(main.template, "all")
+            blk = translate(main, mode, o.name)
+            if main.template == "threshold":
+                self._add_surrogate_statement(o, blk)
+            self._blocks.append(blk)
+        # arrays
+        self._arrays: dict[str, ArrayInfo] = {}
+        written: set[str] = set()
+        for (o, main, every, dt), blk in zip(plan, self._blocks):
+            for name, var in main.variables.items():
+                if isinstance(var, ArrayVariable) and not is_clock_variable(var):
+                    self._register_array(var)
+            if blk is not None:
+                for st in blk.vector_statements + blk.scalar_statements:
+                    if st.var in main.variables and isinstance(main.variables[st.var], ArrayVariable):
+                        written.add(array_key(main.variables[st.var]))
+            if main.template == "threshold" and main.template_kwds.get("_uses_refractory"):
+                g = o.group
+                written |= {array_key(g.variables["not_refractory"]), array_key(g.variables["lastspike"])}
+            if main.template == "summed_variable":
+                written.add(array_key(main.template_kwds["_target_var"]))
+        for g in self._groups.values():
+            for name in g.variables:
+                var = g.variables[name]
+                if isinstance(var, ArrayVariable) and not is_clock_variable(var) and not name.startswith("_") \
+                        and var.owner is not None and getattr(var.owner, "name", None) == g.name:
+                    self._register_array(var)
+        self._written = written
+        self._make_parameters()
+        self._compiled_for: frozenset | None = None
+
+    def _register_array(self, var: ArrayVariable) -> None:
+        key = array_key(var)
+        if key in self._arrays:
+            return
+        kind = "bool" if var.dtype == bool else ("float" if np.issubdtype(var.dtype, np.floating) else "int")
+        owner = getattr(var.owner, "name", "?")
+        self._arrays[key] = ArrayInfo(key, var, owner, var.name, 1 if var.scalar else int(var.size), kind)
+
+    def _learnable_check(self) -> None:
+        self._learnable_constants: dict[str, dict[str, str]] = {}
+        for item in self.learnable:
+            owner, name = item.split(".")
+            if owner not in self._groups:
+                raise ParameterError(
+                    f"learnable {item!r}: no group or synapses named {owner!r} (known: {sorted(self._groups)})"
+                )
+            g = self._groups[owner]
+            if name in g.variables and isinstance(g.variables[name], ArrayVariable):
+                var = g.variables[name]
+                if not np.issubdtype(var.dtype, np.floating):
+                    raise ParameterError(f"learnable {item!r} is not a floating-point variable")
+                continue
+            value = None
+            for ns in (g.namespace or {}, self.namespace):
+                if name in ns:
+                    value = ns[name]
+                    break
+            if value is None:
+                raise ParameterError(
+                    f"learnable {item!r}: {owner!r} has no variable or namespace constant {name!r}"
+                )
+            self._learnable_constants.setdefault(owner, {})[name] = item
+
+    def _make_parameters(self) -> None:
+        wanted: dict[str, str] = {}
+        for g in self._groups.values():
+            if isinstance(g, brian2.Synapses):
+                for eq in g.equations.values():
+                    if eq.type == PARAMETER and not eq.varname.startswith("_") and eq.varname != "lastupdate":
+                        var = g.variables[eq.varname]
+                        if np.issubdtype(var.dtype, np.floating) and not var.read_only:
+                            wanted[array_key(var)] = f"{g.name}__{eq.varname}"
+        for item in self.learnable:
+            owner, name = item.split(".")
+            g = self._groups[owner]
+            if name in g.variables and isinstance(g.variables[name], ArrayVariable):
+                self._register_array(g.variables[name])
+                wanted[array_key(g.variables[name])] = f"{owner}__{name}"
+            else:
+                wanted[item] = f"{owner}__{name}"
+        self._param_of = wanted
+
+    def _add_surrogate_statement(self, runner, blk) -> None:
+        group = runner.group
+        parts = threshold_parts(group.events.get(getattr(runner, "event", "spike"), ""))
+        if parts is None:
+            return
+        a, b, op = parts
+        variables = blk.captured.variables
+        from brian2.utils.stringtools import get_identifiers
+
+        ids = get_identifiers(a) | get_identifiers(b)
+        for n in ids:
+            v = variables.get(n)
+            if v is None or not (isinstance(v, (ArrayVariable, Constant)) or is_clock_variable(v)
+                                 or n in TORCH_FUNCTIONS):
+                return  # subexpressions or unknown names: spikes without surrogate gradient
+        try:
+            dim = parse_expression_dimensions(a, variables)
+        except Exception:  # noqa: BLE001 - dimensions only choose the surrogate scale
+            dim = None
+        renderer = TorchNodeRenderer(auto_vectorise=set())
+        expr = f"({a}) - ({b})" if op in ("Gt", "GtE") else f"({b}) - ({a})"
+        blk.vector_statements.append(Statement("_vsur", "=", renderer.render_expr(expr), False, False, True))
+        blk._surrogate_scale = scale_for(dim) if dim is not None else 1.0
+
+    def _build_ops(self, batched: frozenset) -> None:
+        """Generate the code of every block for this set of batched arrays, and the operations."""
+        ns = base_namespace()
+        ns["_rng"] = self._rng
+        ns["_timed_arrays"] = getattr(self, "_timed_arrays", None) or TimedArrays(self.device, self.dtype)
+        self._timed_arrays = ns["_timed_arrays"]
+        ns["_pow"] = TORCH_FUNCTIONS["_pow"](self.exact)
+        ns["PARAMS"] = self._constant_params
+        ops = []
+        for (o, main, every, dt), blk in zip(self._plan, self._blocks):
+            owner = o.group.name if hasattr(o, "group") and o.group is not None else o.name
+            if isinstance(o, brian2.synapses.synapses.SynapticPathway):
+                owner = o.synapses.name
+            consts = {}
+            for own in {owner, getattr(getattr(o, "group", None), "name", owner)}:
+                consts.update({k: v for k, v in self._learnable_constants.get(own, {}).items()})
+            if blk is not None:
+                blk.reads, blk.writes, blk.dense = set(), set(), []
+                BlockCompiler(ns, set(batched), consts, self.exact, o.name).compile(blk)
+            ops.append((o, main, every, dt, blk))
+        # index arrays used by the blocks
+        for key, var in ns.get("_index_arrays", {}).items():
+            ns[key] = torch.as_tensor(np.asarray(var.get_value()).astype(np.int64), device=self.device)
+        self._ops = []
+        for o, main, every, dt, blk in ops:
+            op = self._make_op(o, main, blk, ns)
+            op.every = every
+            op.clock_dt = dt
+            self._ops.append(op)
+        self._ns = ns
+
+    def _make_op(self, o, main: CapturedCode, blk, ns):
+        tpl = main.template
+        if tpl == "stateupdate":
+            return UpdateOp(o.name, blk, len(o.group))
+        if tpl == "threshold":
+            ev = array_key(o.group.variables[f"_{o.event}space"])
+            refr = None
+            if main.template_kwds.get("_uses_refractory"):
+                refr = (array_key(o.group.variables["not_refractory"]), array_key(o.group.variables["lastspike"]))
+            return ThresholdOp(o.name, blk, len(o.group), ev, o.group.name, refr,
+                               getattr(blk, "_surrogate_scale", 1.0))
+        if tpl == "reset":
+            return ResetOp(o.name, blk, len(o.group), array_key(o.group.variables[f"_{o.event}space"]))
+        if tpl == "summed_variable":
+            kw = main.template_kwds
+            start = int(kw["_target_start"])
+            stop = int(kw["_target_stop"])
+            target = kw["_target_var"]
+            size = int(target.size)
+            stop = size if stop < 0 else stop
+            idx = np.asarray(kw["_index_var"].get_value()).astype(np.int64) - start
+            return SummedOp(o.name, blk, len(o.group), array_key(target), size,
+                            torch.as_tensor(idx, device=self.device), start, stop)
+        if tpl == "spikegenerator":
+            v = o.variables
+            return SpikeGeneratorOp(o.name, o.name, len(o), array_key(v["_spikespace"]),
+                                    np.asarray(v["_timebins"].get_value()), np.asarray(v["neuron_index"].get_value()),
+                                    int(np.asarray(v["_period_bins"].get_value()).ravel()[0]))
+        if tpl == "synapses":
+            src = o.source
+            start = int(getattr(src, "start", 0))
+            stop = int(getattr(src, "stop", len(src)))
+            sources = np.asarray(o.synapse_sources.get_value()).astype(np.int64) - start
+            delays = np.asarray(o._delays.get_value(), dtype=float)
+            steps = np.round(delays / float(src.clock.dt_)).astype(np.int64)
+            dense = [(var, key, ns[idx_name], fn, bname) for var, key, idx_name, fn, bname in blk.dense]
+            return PathwayOp(o.name, blk, array_key(src.variables[f"_{o.event}space"]), start, stop,
+                             torch.as_tensor(sources, device=self.device), steps, len(o.synapses), dense)
+        raise UnsupportedFeatureError(f"{o.name}: template {tpl!r}")  # pragma: no cover
+
+    # --------------------------------------------------------------------------------------- the bridge
+    def _to_tensor(self, info: ArrayInfo, value) -> torch.Tensor:
+        arr = np.array(value, copy=True)
+        if info.kind == "float":
+            return torch.as_tensor(arr, dtype=self.dtype, device=self.device).reshape(info.size)
+        if info.kind == "bool":
+            return torch.as_tensor(arr.astype(bool), device=self.device).reshape(info.size)
+        return torch.as_tensor(arr, device=self.device).reshape(info.size)
+
+    def pull(self) -> None:
+        """Copy every state variable, weight and connectivity from the Brian2 objects into the twin.
+
+        The twin's time becomes the network's time; spikes in flight in Brian2's queues are not copied
+        (the twin's queues start empty). Learnable parameters keep their identity (their ``.data`` is
+        overwritten), so optimisers holding them stay valid.
+        """
+        sizes_changed = any(int(info.var.size if not info.var.scalar else 1) != info.size
+                            for info in self._arrays.values())
+        if sizes_changed:  # synapses were added in Brian2: recompile the structure
+            self._compile()
+        self._values: dict[str, torch.Tensor] = {}
+        for key, info in self._arrays.items():
+            self._values[key] = self._to_tensor(info, info.var.get_value())
+        for key, pname in self._param_of.items():
+            if key in self._arrays:
+                value = self._values[key]
+            else:  # a namespace constant
+                owner, name = key.split(".")
+                g = self._groups[owner]
+                raw = (g.namespace or {}).get(name, self.namespace.get(name))
+                value = torch.as_tensor(float(np.asarray(raw)), dtype=self.dtype, device=self.device)
+            if pname in self.params and self.params[pname].shape == value.shape:
+                with torch.no_grad():
+                    self.params[pname].copy_(value)
+            else:
+                self.params[pname] = torch.nn.Parameter(value.clone())
+        self._constant_params = {key: self.params[p] for key, p in self._param_of.items() if key not in self._arrays}
+        self._carry = {}
+        self._step = int(round(float(self.net.t_) / self.dt))
+        self._compiled_for = None
+        for op in getattr(self, "_ops", []):
+            op.reset_state()
+
+    def reset(self) -> None:
+        """Return the state to the last :meth:`pull` (learnable parameters keep their current values)."""
+        self._carry = {}
+        self._step = self._pulled_step if hasattr(self, "_pulled_step") else self._step
+        for op in getattr(self, "_ops", []):
+            op.reset_state()
+
+    def push(self, batch_index: int = 0) -> None:
+        """Write the twin's state (trial ``batch_index``), weights and time back into the Brian2 objects.
+
+        In float64 a ``pull()``/``push()`` round trip is bit-exact; synapses absent in Brian2 are absent
+        in the twin and stay absent.
+        """
+        if not 0 <= batch_index < self.batch_size:
+            raise ParameterError(f"batch_index must be in [0, {self.batch_size}), got {batch_index}")
+        values = {}
+        for key, info in self._arrays.items():
+            if info.var.read_only or info.var.constant and key not in self._param_of:
+                continue
+            value = self.current(key, batch_index)
+            values[key] = value
+        for key, value in values.items():
+            info = self._arrays[key]
+            arr = value.detach().cpu().numpy()
+            if info.kind == "float":
+                arr = arr.astype(info.var.dtype)
+            info.var.set_value(arr if not info.var.scalar else arr.reshape(()))
+        for key, pname in self._param_of.items():
+            if key not in self._arrays:
+                owner, name = key.split(".")
+                g = self._groups[owner]
+                ns = g.namespace if name in (g.namespace or {}) else self.namespace
+                old = ns[name]
+                unit = old / float(np.asarray(old)) if float(np.asarray(old)) != 0 else 1.0
+                ns[name] = float(self.params[pname].detach().cpu()) * unit
+        self._set_network_time(self._step)
+
+    def _set_network_time(self, step: int) -> None:
+        for o in self.net.sorted_objects:
+            c = o.clock
+            k = int(round(float(c.dt_) / self.dt))
+            ts = step // max(k, 1)
+            c.variables["timestep"].set_value(ts)
+            c.variables["t"].set_value(ts * float(c.dt_))
+        self.net.t_ = step * self.dt
+
+    def current(self, key: str, batch_index: int | None = None) -> torch.Tensor:
+        """The twin's current value of the array ``key`` (``[B, n]`` or ``[n]``)."""
+        if key in self._carry:
+            v = self._carry[key]
+        elif key in self._param_of:
+            v = self.params[self._param_of[key]]
+        else:
+            v = self._values[key]
+        if batch_index is not None and v.dim() == 2:
+            v = v[batch_index]
+        return v
+
+    def parameter(self, owner: str, name: str) -> torch.nn.Parameter:
+        """The ``nn.Parameter`` behind ``owner.name`` (e.g. ``twin.parameter("input_E", "w")``).
+
+        Parameters are: every floating-point *parameter* of every Synapses model (``w : 1`` ...) and every
+        ``learnable=`` entry. They are also reachable as ``twin.params["<owner>__<name>"]``.
+        """
+        pname = f"{owner}__{name}"
+        if pname not in self.params:
+            raise ParameterError(
+                f"{owner}.{name} is not a parameter of this twin; parameters: {sorted(self.params)} "
+                "(pass learnable=('owner.name',) to make it one)"
+            )
+        return self.params[pname]
+
+    def variable(self, owner: str, name: str, batch_index: int | None = None) -> torch.Tensor:
+        """Current value of a state variable of a group or synapses (base SI units)."""
+        g = self._group(owner)
+        if name not in g.variables or not isinstance(g.variables[name], ArrayVariable):
+            raise ParameterError(f"{owner!r} has no state variable {name!r}")
+        key = array_key(g.variables[name])
+        if key not in self._arrays:
+            raise ParameterError(f"{owner}.{name} is not mirrored by the twin")
+        return self.current(key, batch_index)
+
+    def connectivity(self, synapses: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(i, j)`` presynaptic and postsynaptic indices of the existing synapses of ``synapses``."""
+        g = self._group(synapses)
+        if not isinstance(g, brian2.Synapses):
+            raise ParameterError(f"{synapses!r} is not a Synapses object")
+        return np.asarray(g.i[:]).copy(), np.asarray(g.j[:]).copy()
+
+    def _group(self, name: str):
+        if name not in self._groups:
+            raise ParameterError(f"no group or synapses named {name!r}; known: {sorted(self._groups)}")
+        return self._groups[name]
+
+    # -------------------------------------------------------------------------------------------- run
+    def _prepare_inputs(self, inputs: Mapping | None, n_steps: int):
+        B = self.batch_size
+        per_run: dict[str, torch.Tensor] = {}
+        per_step: dict[str, torch.Tensor] = {}
+        timed: dict[str, torch.Tensor] = {}
+        generators: dict[str, torch.Tensor] = {}
+        timed_arrays = {}
+        for blk in self._blocks:
+            if blk is None:
+                continue
+            for n, v in blk.captured.variables.items():
+                if isinstance(v, brian2.TimedArray):
+                    timed_arrays[v.name] = v
+        for name, spec in (inputs or {}).items():
+            if name in timed_arrays:
+                vals = np.asarray(timed_arrays[name].values)
+                shapes = [(vals.shape[0], B) + vals.shape[1:]]
+                timed[name] = check_input_tensor(name, spec, shapes, self.device, self.dtype)
+                continue
+            if name not in self._groups:
+                raise ParameterError(
+                    f"input {name!r}: no group or TimedArray of that name (groups: {sorted(self._groups)}, "
+                    f"timed arrays: {sorted(timed_arrays)})"
+                )
+            if not isinstance(spec, Mapping):
+                raise ParameterError(f"input {name!r} must map variable names to tensors, got {type(spec).__name__}")
+            g = self._groups[name]
+            for var, value in spec.items():
+                label = f"{name}.{var}"
+                if isinstance(g, brian2.SpikeGeneratorGroup) and var == "spikes":
+                    generators[name] = check_input_tensor(label, value, [(n_steps, B, len(g))], self.device,
+                                                          self.dtype)
+                    continue
+                if var not in g.variables or not isinstance(g.variables[var], ArrayVariable):
+                    raise ParameterError(f"input {label!r}: {name!r} has no variable {var!r}")
+                if isinstance(value, brian2.Quantity):
+                    raise UnitError(f"input {label!r}: give tensors in base SI units, not Brian2 quantities")
+                key = array_key(g.variables[var])
+                if key not in self._arrays:
+                    self._register_array(g.variables[var])
+                    self._values[key] = self._to_tensor(self._arrays[key], g.variables[var].get_value())
+                n = self._arrays[key].size
+                t = check_input_tensor(label, value, [(B, n), (n_steps, B, n)], self.device, self.dtype)
+                (per_step if t.dim() == 3 else per_run)[key] = t
+        return per_run, per_step, timed, generators
+
+    def run(self, duration, *, inputs: Mapping[str, Any] | None = None,
+            record: Mapping[str, Sequence[str]] | None = None) -> TwinResult:
+        """Simulate ``duration`` (a Brian2 time) for all ``B`` trials; the state carries over between runs.
+
+        Parameters
+        ----------
+        duration
+            Brian2 quantity in units of time.
+        inputs
+            ``{group: {variable: Tensor[B, N] (for the whole run) or Tensor[T, B, N] (per step)}}`` in base
+            SI units (e.g. ``{"input": {"rates": rates_Hz}}`` for a PoissonGroup);
+            ``{spike_generator: {"spikes": Tensor[T, B, N]}}`` replaces a SpikeGeneratorGroup's spikes;
+            ``{timed_array_name: Tensor[T_values, B, ...]}`` replaces a TimedArray's values per trial.
+        record
+            ``{group: [variables]}`` to record like a ``StateMonitor`` (``when="start"``).
+        """
+        from biosnn.units import check_quantity
+
+        duration = check_quantity("duration", duration, brian2.second)
+        n_steps = int(round(float(duration) / self.dt))
+        if n_steps < 0:
+            raise ParameterError(f"duration must be non-negative, got {duration}")
+        per_run, per_step, timed, generators = self._prepare_inputs(inputs, n_steps)
+        record = dict(record or {})
+        rec_keys = {}
+        for gname, names in record.items():
+            g = self._group(gname)
+            for var in ([names] if isinstance(names, str) else names):
+                if var not in g.variables or not isinstance(g.variables[var], ArrayVariable):
+                    raise ParameterError(f"record: {gname!r} has no state variable {var!r} (subexpressions "
+                                         "are not recorded; record the variables they depend on)")
+                key = array_key(g.variables[var])
+                if key not in self._arrays:
+                    self._register_array(g.variables[var])
+                    self._values[key] = self._to_tensor(self._arrays[key], g.variables[var].get_value())
+                rec_keys[(gname, var)] = key
+        B = self.batch_size
+        functional = torch.is_grad_enabled()
+        batched = frozenset(self._written | set(per_run) | set(per_step) |
+                            {k for k in self._carry if self._carry[k].dim() == 2})
+        if self._compiled_for != batched:
+            self._build_ops(batched)
+            self._compiled_for = batched
+            self._pulled_step = getattr(self, "_pulled_step", self._step)
+        for name in self._timed_arrays.arrays:
+            self._timed_arrays.set(name, timed.get(name))
+        for op in self._ops:
+            if isinstance(op, SpikeGeneratorOp):
+                op.override = generators.get(op.group_name)
+                op.override_start = self._step
+        # state
+        S: dict[str, torch.Tensor] = {}
+        for key, info in self._arrays.items():
+            v = self.current(key)
+            if key in per_run:
+                v = per_run[key]
+            if key in batched and v.dim() == 1:
+                v = v.expand(B, info.size)
+                if not functional:
+                    v = v.clone()
+            elif not functional and key in batched and key in self._carry:
+                v = v  # carried state is already ours
+            S[key] = v
+        R = Context(B=B, dtype=self.dtype, device=self.device, functional=functional, surrogate=self.surrogate)
+        spike_groups = {}
+        for op in self._ops:
+            if isinstance(op, (ThresholdOp, SpikeGeneratorOp)):
+                gname = op.group_name
+                if getattr(op, "eventspace", "").endswith("_spikespace"):
+                    spike_groups[op.eventspace] = (gname, op.size)
+        dense_trains = {name: [] for name, _ in spike_groups.values()} if functional else {}
+        sparse = {name: [] for name, _ in spike_groups.values()}
+        states = {k: [] for k in rec_keys}
+        start = self._step
+        for k in range(n_steps):
+            step = start + k
+            for key, t in per_step.items():
+                S[key] = t[k]
+            for rk, key in rec_keys.items():
+                v = S[key]
+                states[rk].append(v.expand(B, v.shape[-1]) if v.dim() == 1 else v)
+            R.events = {}
+            for op in self._ops:
+                if op.every == 1 or step % op.every == 0:
+                    op(S, R, step)
+            for ev, (gname, size) in spike_groups.items():
+                if ev in R.events:
+                    cond, value = R.events[ev]
+                    if functional:
+                        dense_trains[gname].append(value)
+                    b, i = cond.nonzero(as_tuple=True)
+                    if b.shape[0]:
+                        sparse[gname].append((k, b, i))
+                elif functional:
+                    dense_trains[gname].append(torch.zeros(B, size, dtype=self.dtype, device=self.device))
+        self._step = start + n_steps
+        self._carry = {key: (S[key].detach() if S[key].dim() == 2 and key in batched else S[key].detach())
+                       for key in batched if key in S}
+        return self._result(start, n_steps, spike_groups, dense_trains, sparse, states)
+
+    def _result(self, start, n_steps, spike_groups, dense_trains, sparse, states) -> TwinResult:
+        B = self.batch_size
+        shapes, sp = {}, {}
+        dense = {}
+        spikes: dict[str, list] = {}
+        counts = {}
+        for ev, (gname, size) in spike_groups.items():
+            shapes[gname] = (n_steps, B, size)
+            entries = sparse[gname]
+            if entries:
+                steps = torch.cat([torch.full_like(b, k) for k, b, _ in entries])
+                bs = torch.cat([b for _, b, _ in entries])
+                iis = torch.cat([i for _, _, i in entries])
+            else:
+                steps = bs = iis = torch.zeros(0, dtype=torch.long, device=self.device)
+            sp[gname] = (steps, bs, iis)
+            if gname in dense_trains:
+                dense[gname] = torch.stack(dense_trains[gname]) if dense_trains[gname] else \
+                    torch.zeros(0, B, size, dtype=self.dtype, device=self.device)
+            s_np, b_np, i_np = steps.cpu().numpy(), bs.cpu().numpy(), iis.cpu().numpy()
+            per = []
+            for b in range(B):
+                m = b_np == b
+                order = np.lexsort((i_np[m], s_np[m]))
+                per.append((i_np[m][order].astype(np.int32), ((s_np[m][order] + start) * self.dt) * brian2.second))
+            spikes[gname] = per
+            counts[gname] = torch.as_tensor(np.stack([np.bincount(i_np[b_np == b], minlength=size) for b in range(B)]))
+        st: dict[str, dict[str, torch.Tensor]] = {}
+        for (gname, var), vals in states.items():
+            st.setdefault(gname, {})[var] = torch.stack(vals) if vals else torch.zeros(0)
+        t = (np.arange(start, start + n_steps) * self.dt) * brian2.second
+        return TwinResult(LazySpikeTrains(dense, sp, shapes, self.dtype, self.device), spikes, st, t, counts)
+
+    def forward(self, duration, inputs=None, record=None) -> TwinResult:  # noqa: D401
+        """Same as :meth:`run` (so the twin can be called like any module)."""
+        return self.run(duration, inputs=inputs, record=record)
+
+    @property
+    def t(self):
+        """The twin's current time (Quantity)."""
+        return self._step * self.dt * brian2.second
+
+    def generated_code(self) -> str:
+        """The Python source the twin generated for every block (for inspection)."""
+        if self._compiled_for is None:
+            self._build_ops(frozenset(self._written))
+            self._compiled_for = frozenset(self._written)
+        return "\n".join(f"# {b.captured.name}\n{b.source}" for b in self._blocks if b is not None)
+
+
+def twin(network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.float64,
+         device: str | torch.device = "cpu", surrogate: Surrogate | str | None = None,
+         learnable: Sequence[str] = (), namespace: Mapping[str, Any] | None = None,
+         exact: bool | None = None, seed: int | None = None) -> Twin:
+    """Compile a Brian2 network into a differentiable PyTorch module.
+
+    Parameters
+    ----------
+    network_or_objects
+        A :class:`brian2.Network`, or Brian2 objects (groups, synapses ...), written in plain Brian2.
+    batch_size
+        Number ``B`` of independent trials simulated in one pass.
+    dtype
+        ``torch.float64`` (bit-identical to Brian2's numpy target on CPU) or ``torch.float32``.
+    device
+        Torch device (``"cpu"``, ``"cuda"``).
+    surrogate
+        Surrogate gradient of the spike (:class:`biosnn.surrogate.Surrogate` or a shape name); its width
+        is in mV for voltage thresholds, in SI units otherwise. Default: fast sigmoid, width 0.5.
+    learnable
+        ``("E.tau", "E.v_th", ...)``: group/synapse variables or namespace constants to turn into
+        ``nn.Parameter``s. Synaptic model parameters (``w : 1`` ...) always are.
+    namespace
+        Names the Brian2 objects use that are in neither their own namespace nor Brian2's (plays the role
+        of ``Network.run(namespace=...)``).
+    exact
+        Compute ``exp``, ``log``, ``**`` ... with NumPy in the forward pass (default: on CPU).
+    seed
+        Seed of the twin's random generator (default: from ``torch.initial_seed()``).
+
+    Returns
+    -------
+    Twin
+        A ``torch.nn.Module``; ``twin.run(duration, inputs=..., record=...)`` simulates it.
+
+    Raises
+    ------
+    UnsupportedFeatureError
+        For any construct the twin cannot run, naming the object and the construct, before anything runs.
+    """
+    return Twin(network_or_objects, batch_size=batch_size, dtype=dtype, device=device, surrogate=surrogate,
+                learnable=learnable, namespace=namespace, exact=exact, seed=seed)
