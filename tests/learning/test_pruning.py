@@ -1,0 +1,142 @@
+"""Random-pruning robustness: exact pruned fractions, exact zeros, regrow semantics, accuracy curve."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from torch.utils.data import DataLoader, TensorDataset
+
+from biosnn.errors import ParameterError, UnknownNameError
+from biosnn.learning.pruning import prune_, random_prune_masks, robustness_curve, spike_count_accuracy
+from biosnn.models.networks import SpikingMLP
+
+STEPS = 8
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny networks on a shared 2-core machine: one torch thread is ~10x faster than two fighting."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _direct(x, *, steps, generator=None):
+    """Direct (current) encoding: the analogue input repeated every step, [T, B, ...]."""
+    return x.unsqueeze(0).expand(steps, *x.shape)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    x = torch.tensor(d.data / 16.0, dtype=torch.float32)
+    y = torch.tensor(d.target)
+    g = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(y), generator=g)
+    train, test = order[:1400], order[1400:]
+    return TensorDataset(x[train], y[train]), TensorDataset(x[test], y[test])
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """A spiking MLP trained on digits by BPTT (spike-count cross-entropy), a few epochs."""
+    torch.manual_seed(0)
+    model = SpikingMLP((64, 48, 10), neuron="lif", beta=0.9)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loader = DataLoader(digits[0], batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))
+    for _ in range(3):
+        for x, y in loader:
+            opt.zero_grad()
+            out = model(_direct(x, steps=STEPS))
+            F.cross_entropy(out.sum(0), y).backward()
+            opt.step()
+    return model
+
+
+def _total(model):
+    return {n: m for n, m in model.named_modules() if hasattr(m, "mask") and isinstance(m.mask, torch.Tensor)}
+
+
+def test_exact_pruned_fractions_per_scope():
+    torch.manual_seed(1)
+    model = SpikingMLP((40, 30, 20))  # 1200 + 600 synapses
+    layers = _total(model)
+    removed = prune_(model, 0.25, scope="layer", generator=torch.Generator().manual_seed(0))
+    assert {n: int(r.sum()) for n, r in removed.items()} == {"layers.0": 300, "layers.1": 150}
+    for n, m in layers.items():
+        assert int((~m.mask).sum()) == m.mask.numel() // 4
+        assert torch.all(m.weight[~m.mask] == 0)
+    # the fraction is of the synapses still present: another 50 % per layer leaves 3/8 of each
+    prune_(model, 0.5, scope="layer", generator=torch.Generator().manual_seed(1))
+    for m in layers.values():
+        assert int(m.mask.sum()) == 3 * m.mask.numel() // 8
+    torch.manual_seed(1)
+    model = SpikingMLP((40, 30, 20))
+    removed = prune_(model, 0.3, scope="global", generator=torch.Generator().manual_seed(0))
+    assert sum(int(r.sum()) for r in removed.values()) == 540  # 30 % of 1800 pooled
+    per_layer = [int(r.sum()) / r.numel() for r in removed.values()]
+    assert per_layer[0] != per_layer[1]  # global scope: layers lose random shares
+    assert all(0.2 < f < 0.4 for f in per_layer)
+
+
+def test_draws_are_seeded_and_nested():
+    masks = {"a": torch.ones(20, 30, dtype=torch.bool), "b": torch.ones(10, 10, dtype=torch.bool)}
+    small = random_prune_masks(masks, 0.2, generator=torch.Generator().manual_seed(5))
+    large = random_prune_masks(masks, 0.6, generator=torch.Generator().manual_seed(5))
+    again = random_prune_masks(masks, 0.2, generator=torch.Generator().manual_seed(5))
+    for n in masks:
+        assert torch.equal(small[n], again[n])
+        assert torch.all(large[n][small[n]])  # what 20 % removes, 60 % removes too
+    assert all(torch.all(m) for m in masks.values())  # inputs untouched
+
+
+def test_regrow_semantics_under_finetuning(digits):
+    x, y = digits[0].tensors[0][:128], digits[0].tensors[1][:128]
+    results = {}
+    for regrow in (False, True):
+        torch.manual_seed(2)
+        model = SpikingMLP((64, 32, 10), neuron="lif", beta=0.9)
+        removed = prune_(model, 0.5, scope="global", regrow=regrow, generator=torch.Generator().manual_seed(0))
+        layer = model.layers[0]
+        assert torch.all(layer.weight[removed["layers.0"]] == 0)
+        assert bool(layer.mask[removed["layers.0"]].any()) is regrow
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        for _ in range(3):
+            opt.zero_grad()
+            F.cross_entropy(model(_direct(x, steps=STEPS)).sum(0), y).backward()
+            opt.step()
+        results[regrow] = (layer.weight[removed["layers.0"]] != 0).float().mean().item()
+    assert results[False] == 0.0  # kept dead: pruned weights stay exactly zero
+    assert results[True] > 0.5  # allowed to regrow: gradient training revives them
+
+
+def test_robustness_curve_on_trained_digits_model(trained, digits):
+    test_loader = DataLoader(digits[1], batch_size=200)
+    before = {k: v.clone() for k, v in trained.state_dict().items()}
+    direct_acc = spike_count_accuracy(trained, test_loader, encode=lambda x: _direct(x, steps=STEPS))
+    assert direct_acc > 0.8, direct_acc
+    fractions = [0.0, 0.3, 0.6, 0.9, 1.0]
+    curve = robustness_curve(trained, test_loader, fractions, scope="layer", encoder=_direct, steps=STEPS)
+    assert list(curve["fraction"]) == fractions
+    acc = dict(zip(curve["fraction"], curve["accuracy"]))
+    assert acc[0.0] == direct_acc == curve["baseline_accuracy"].iloc[0]
+    assert acc[1.0] < 0.2 and acc[0.9] < acc[0.0] - 0.2  # accuracy falls as the fraction approaches 1
+    assert curve["sparsity"].iloc[-1] == 1.0 and curve["sparsity"].iloc[0] < 0.01
+    for k, v in trained.state_dict().items():  # the user's model is untouched
+        assert torch.equal(v, before[k])
+
+
+def test_bad_input_raises_before_changing_anything():
+    torch.manual_seed(3)
+    model = SpikingMLP((10, 5))
+    w = model.layers[0].weight.detach().clone()
+    with pytest.raises(ParameterError, match="fraction"):
+        prune_(model, 1.5)
+    with pytest.raises(UnknownNameError, match="sideways"):
+        prune_(model, 0.5, scope="sideways")
+    with pytest.raises(UnknownNameError, match="nope"):
+        prune_(model, 0.5, layers=["nope"])
+    assert torch.equal(model.layers[0].weight.detach(), w) and bool(model.layers[0].mask.all())
