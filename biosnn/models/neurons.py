@@ -79,38 +79,66 @@ __all__ = [
 # --------------------------------------------------------------------------------------------- resets
 @dataclass(frozen=True)
 class ResetMode:
-    r"""A reset mode: the map :math:`u = f(h, s)` and its total derivative :math:`\mathrm{d}u/\mathrm{d}h`.
+    r"""A reset mode: the map :math:`u = f(h, s)`, and its forward and backward kernels for one step.
 
     Attributes
     ----------
     name
         Registry name.
     apply
-        ``apply(h, s, threshold) -> u``: the membrane after reset (differentiable in ``h`` and ``s``).
-    jacobian
-        ``jacobian(h, s, sg, threshold, detach) -> du/dh``, where ``sg`` is the surrogate derivative
-        :math:`\sigma'(h - \vartheta) = \partial s / \partial h`; with ``detach`` the path through ``s``
-        is left out.
+        ``apply(h, s, threshold) -> u``: the membrane after reset, differentiable in ``h`` and ``s``
+        (used by :func:`lif_step`, the autograd reference).
+    forward_step
+        ``forward_step(h, s, threshold, out)``: writes :math:`u = f(h, s)` into ``out`` (no autograd).
+    backward_step
+        ``backward_step(g_u, g_s, sg, h, s, threshold, detach, scratch, out)``: writes
+        :math:`\partial L/\partial h = \sigma' g_s + (\mathrm{d}u/\mathrm{d}h)\, g_u` into ``out``, given the
+        gradient reaching the membrane after reset ``g_u`` (may be overwritten), the gradient of the
+        spikes ``g_s`` and the surrogate derivative ``sg`` :math:`= \sigma'(h - \vartheta)`. With
+        ``detach`` the reset's path through the spike is left out.
     """
 
     name: str
     apply: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
-    jacobian: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float, bool], torch.Tensor]
+    forward_step: Callable[[torch.Tensor, torch.Tensor, float, torch.Tensor], None]
+    backward_step: Callable[..., None]
 
 
 RESETS: Registry[ResetMode] = Registry("reset mode")
 
 
-def _subtract_jacobian(h, s, sg, threshold, detach):
-    return torch.ones_like(h) if detach else 1.0 - threshold * sg
+def _subtract_forward(h, s, threshold, out):
+    torch.sub(h, s, alpha=threshold, out=out)
 
 
-def _zero_jacobian(h, s, sg, threshold, detach):
-    return 1.0 - s if detach else (1.0 - s) - h * sg
+def _subtract_backward(g_u, g_s, sg, h, s, threshold, detach, scratch, out):
+    # u = h - theta * s:  dL/dh = sg * (g_s - theta * g_u) + g_u   (detached: sg * g_s + g_u)
+    if detach:
+        torch.addcmul(g_u, sg, g_s, out=out)
+    else:
+        torch.add(g_s, g_u, alpha=-threshold, out=scratch)
+        torch.addcmul(g_u, sg, scratch, out=out)
 
 
-RESETS.register("subtract", ResetMode("subtract", lambda h, s, th: h - th * s, _subtract_jacobian))
-RESETS.register("zero", ResetMode("zero", lambda h, s, th: h * (1.0 - s), _zero_jacobian))
+def _zero_forward(h, s, threshold, out):
+    torch.addcmul(h, h, s, value=-1.0, out=out)
+
+
+def _zero_backward(g_u, g_s, sg, h, s, threshold, detach, scratch, out):
+    # u = h (1 - s):  dL/dh = sg * (g_s - h * g_u) + (1 - s) g_u   (detached: sg * g_s + (1 - s) g_u)
+    if detach:
+        torch.mul(sg, g_s, out=scratch)
+    else:
+        torch.addcmul(g_s, h, g_u, value=-1.0, out=scratch)
+        scratch.mul_(sg)
+    g_u.addcmul_(g_u, s, value=-1.0)
+    torch.add(g_u, scratch, out=out)
+
+
+RESETS.register(
+    "subtract", ResetMode("subtract", lambda h, s, th: h - th * s, _subtract_forward, _subtract_backward)
+)
+RESETS.register("zero", ResetMode("zero", lambda h, s, th: h * (1.0 - s), _zero_forward, _zero_backward))
 
 
 # ------------------------------------------------------------------------------------ parameter checks
@@ -199,51 +227,65 @@ def if_step(
 
 
 class _LIFSequence(torch.autograd.Function):
-    """All T steps of the LIF neuron, with the hand-written backward pass of the module docstring."""
+    """All T steps of the LIF neuron, with the hand-written backward pass of the module docstring.
+
+    Every step works on one time slice (cache-resident) with in-place kernels; only the charged membrane
+    ``h`` and the spikes are kept for the backward pass.
+    """
 
     @staticmethod
-    def forward(ctx, x, v0, beta, threshold, mode, derivative, width, detach):
+    def forward(ctx, x, v0, beta, threshold, mode, derivative, width, detach, record):
         steps = x.shape[0]
         h = torch.empty_like(x)
-        u_seq = torch.empty_like(x)
+        spikes = torch.empty_like(x)
+        membrane = torch.empty_like(x) if record else None
+        state = None if record else torch.empty_like(x[0])  # u_t, overwritten in place every step
         u = v0
-        apply = mode.apply
         for t in range(steps):
-            ht = h[t]
+            ht, st = h[t], spikes[t]
             if u is None:
                 ht.copy_(x[t])
+            elif beta == 1.0:
+                torch.add(x[t], u, out=ht)
             else:
                 torch.add(x[t], u, alpha=beta, out=ht)
-            st = (ht >= threshold).to(x.dtype)
-            u = u_seq[t]
-            u.copy_(apply(ht, st, threshold))
-        spikes = (h >= threshold).to(x.dtype)
+            torch.ge(ht, threshold, out=st)  # Theta(h - theta) as 0/1 in x's dtype
+            u = membrane[t] if record else state
+            mode.forward_step(ht, st, threshold, u)
         ctx.save_for_backward(h, spikes)
-        ctx.beta = beta
-        ctx.threshold = threshold
-        ctx.mode = mode
-        ctx.derivative = derivative
-        ctx.width = width
-        ctx.detach = detach
+        ctx.beta, ctx.threshold, ctx.mode = beta, threshold, mode
+        ctx.derivative, ctx.width, ctx.detach = derivative, width, detach
         ctx.has_v0 = v0 is not None
-        return spikes, u_seq
+        if not record:
+            return spikes, torch.empty(0, dtype=x.dtype, device=x.device)
+        return spikes, membrane
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_spikes, grad_membrane):
         h, spikes = ctx.saved_tensors
-        beta, threshold = ctx.beta, ctx.threshold
-        sg = ctx.derivative(h - threshold, ctx.width)
-        jac = ctx.mode.jacobian(h, spikes, sg, threshold, ctx.detach)
-        a = grad_spikes * sg if grad_spikes is not None else torch.zeros_like(h)
-        if grad_membrane is not None:
-            a = torch.addcmul(a, jac, grad_membrane)
-        b = jac.mul_(beta)
-        dh = a  # overwritten in place from the last step backwards
-        for t in range(h.shape[0] - 2, -1, -1):
-            dh[t].addcmul_(b[t], dh[t + 1])
+        beta, threshold, mode = ctx.beta, ctx.threshold, ctx.mode
+        derivative, width, detach = ctx.derivative, ctx.width, ctx.detach
+        if grad_membrane is not None and grad_membrane.numel() == 0:
+            grad_membrane = None
+        if grad_spikes is None:
+            grad_spikes = torch.zeros_like(h)
+        dh = torch.empty_like(h)
+        g_u = torch.zeros_like(h[0])
+        scratch = torch.empty_like(h[0])
+        for t in range(h.shape[0] - 1, -1, -1):
+            if t < h.shape[0] - 1:
+                # gradient reaching u_t: through h_{t+1} = beta u_t + x_{t+1} (and the membrane output)
+                if grad_membrane is None:
+                    torch.mul(dh[t + 1], beta, out=g_u)
+                else:
+                    torch.add(grad_membrane[t], dh[t + 1], alpha=beta, out=g_u)
+            elif grad_membrane is not None:
+                g_u.copy_(grad_membrane[t])
+            sg = derivative(h[t] - threshold, width)
+            mode.backward_step(g_u, grad_spikes[t], sg, h[t], spikes[t], threshold, detach, scratch, dh[t])
         grad_v0 = dh[0] * beta if ctx.has_v0 and ctx.needs_input_grad[1] else None
-        return dh, grad_v0, None, None, None, None, None, None
+        return dh, grad_v0, None, None, None, None, None, None, None
 
 
 def lif_sequence(
@@ -290,7 +332,8 @@ def lif_sequence(
     sur = as_surrogate(surrogate)
     shape = SURROGATES[sur.shape]
     spikes, membrane = _LIFSequence.apply(
-        currents, v0, beta, threshold, mode, shape.derivative, float(sur.width), bool(detach_reset)
+        currents, v0, beta, threshold, mode, shape.derivative, float(sur.width), bool(detach_reset),
+        bool(return_membrane),
     )
     return (spikes, membrane) if return_membrane else spikes
 
