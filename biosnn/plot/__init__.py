@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from biosnn.plot.activity import ei_balance, membrane_traces, population_rates, raster
 from biosnn.plot.data import population_spikes, rate_data, spike_data, state_data, weight_data
+from biosnn.plot.rules import frequency_dependence, stdp_window, weight_dependence
 from biosnn.plot.style import save_figure
 from biosnn.plot.training import read_metrics, training_timeline
 from biosnn.plot.weights import weight_histogram, weight_matrix, weight_traces
 
 __all__ = [
     "ei_balance",
+    "frequency_dependence",
     "membrane_traces",
     "population_rates",
     "population_spikes",
@@ -30,9 +32,11 @@ __all__ = [
     "read_metrics",
     "save_figure",
     "spike_data",
+    "stdp_window",
     "state_data",
     "training_timeline",
     "weight_data",
+    "weight_dependence",
     "weight_histogram",
     "weight_matrix",
     "weight_traces",
