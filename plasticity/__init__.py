@@ -15,12 +15,16 @@ import importlib
 import importlib.util
 
 from biosnn.plasticity.base import RULES, PlasticityRule, register_rule
+from biosnn.plasticity.clopath import ClopathRule
 from biosnn.plasticity.istdp_vogels import IstdpVogels
+from biosnn.plasticity.rstdp_izhikevich import RstdpIzhikevich
 from biosnn.plasticity.stdp_additive import StdpAdditive
 from biosnn.plasticity.stdp_multiplicative import StdpMultiplicative
 from biosnn.plasticity.stdp_triplet import StdpTriplet
+from biosnn.plasticity.synaptic_scaling import SynapticScaling
 
-for _rule in (StdpAdditive, StdpMultiplicative, StdpTriplet, IstdpVogels):
+for _rule in (StdpAdditive, StdpMultiplicative, StdpTriplet, IstdpVogels, ClopathRule, SynapticScaling,
+              RstdpIzhikevich):
     register_rule(_rule)
 
 # The EIHL contraction rule lives in its own module, written against the same base class.
@@ -38,4 +42,4 @@ def get_rule(name: str) -> type[PlasticityRule]:
 
 
 __all__ = ["RULES", "PlasticityRule", "get_rule", "register_rule", "StdpAdditive", "StdpMultiplicative",
-           "StdpTriplet", "IstdpVogels"]
+           "StdpTriplet", "IstdpVogels", "ClopathRule", "SynapticScaling", "RstdpIzhikevich"]

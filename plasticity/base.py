@@ -136,6 +136,8 @@ class PlasticityRule:
     tag: ClassVar[str] = "rule"
     #: Brian2 integration method for the rule's clock-driven equations (used when ``method=None``).
     method: ClassVar[str] = "exact"
+    #: Parameters whose units set the weight's units (any units are valid for them).
+    unit_parameters: ClassVar[tuple[str, ...]] = ("w_max", "weight_unit")
 
     _params: dict[str, Any]
 
@@ -397,7 +399,10 @@ def _numeric(value: Any) -> bool:
 
 def amplitude(name: str, value: Any, unit: Any) -> Any:
     """Check a non-negative amplitude in the units of the weight (``unit``); returns it as stored."""
-    q = check_quantity(name, value, unit)
+    try:
+        q = check_quantity(name, value, unit)
+    except UnitError as exc:
+        raise UnitError(f"{exc} (weights and their amplitudes take the units of 'w_max')") from None
     check_range(name, float(np.asarray(q / unit)), low=0.0)
     return clean(q)
 
