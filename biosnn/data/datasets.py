@@ -27,7 +27,8 @@ time-major.
 CIFAR files are checked against the official md5 sums by torchvision; ``check_md5=False`` accepts files
 made elsewhere (subsets, the tests' generated files) by building the torchvision class with the sums left
 out (its documented ``check_integrity(path, md5=None)``: presence only). DVS-CIFAR10 has no official split:
-the last ``test_fraction`` (default 0.1) of each class's files, in sorted order, form the test set.
+the last ``test_fraction`` (default 0.1) of each class's files, in sorted order, form the test set (at
+least one file per class, and at least one left for training).
 """
 
 from __future__ import annotations
@@ -334,7 +335,8 @@ def _load_dvs_cifar10(root: Path, train: bool, opt: _Options) -> Dataset:
     labels: list[int] = []
     for label, name in enumerate(_DVS_CLASSES):
         found = sorted((base / name).glob("*.aedat")) + sorted((base / name).glob("*.aedat4"))
-        n_test = int(round(fraction * len(found)))
+        # at least one test and one training file per class whenever a class has two or more files
+        n_test = min(len(found) - 1, max(1, int(round(fraction * len(found))))) if len(found) > 1 else 0
         chosen = found[len(found) - n_test:] if not train else found[: len(found) - n_test]
         files += chosen
         labels += [label] * len(chosen)
