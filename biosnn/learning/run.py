@@ -56,6 +56,7 @@ from biosnn.learning.trainer import EpochResult, Trainer
 from biosnn.registry import Registry
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
+DEFAULT_STEPS = 8  # time steps of static data sets when neither the run nor the data set says
 
 
 # ------------------------------------------------------------------------------------------ configuration
@@ -190,7 +191,7 @@ class DataBundle:
     input_shape: tuple[int, ...]
     num_classes: int
     steps: int
-    encoder: str | None  # None: samples are already [T, ...] frames
+    encoder: str  # the default encoder: "direct" for static inputs, "frames" for event frames [T, ...]
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def _synthetic(spec: SyntheticSpec, seed: int) -> DataBundle:
         return TensorDataset(x, torch.randint(0, spec.num_classes, (n,), generator=g))
 
     return DataBundle(make(spec.train_size), make(spec.test_size), tuple(spec.input_shape), spec.num_classes,
-                      spec.steps, None if spec.events else "direct")
+                      spec.steps, "frames" if spec.events else "direct")
 
 
 def load_data(config: RunConfig) -> DataBundle:
@@ -247,36 +248,16 @@ def load_data(config: RunConfig) -> DataBundle:
     """
     if config.dataset in SYNTHETIC_DATASETS:
         return _synthetic(SYNTHETIC_DATASETS[config.dataset], config.seed)
-    from biosnn import data as biodata
+    from biosnn.data import dataset_info, load_dataset
 
-    if not hasattr(biodata, "DATASETS"):  # INTERIM until biosnn.data lands: digits from scikit-learn
-        return _interim_digits(config)
-    train_set, test_set, info = biodata.load_split(config.dataset, root=config.data_root)
-    return DataBundle(train_set, test_set, tuple(info["input_shape"]), int(info["num_classes"]),
-                      int(info["steps"]), info["encoder"])
-
-
-def _interim_digits(config: RunConfig) -> DataBundle:  # INTERIM, removed when biosnn.data lands
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    from biosnn.errors import UnknownNameError
-
-    if config.dataset != "digits":
-        raise UnknownNameError(f"unknown data set {config.dataset!r}; known: digits, {', '.join(SYNTHETIC_DATASETS)}")
-    d = load_digits()
-    x = torch.tensor(d.data / 16.0, dtype=torch.float32).view(-1, 1, 8, 8)
-    y = torch.tensor(d.target)
-    idx_tr, idx_te = train_test_split(range(len(y)), test_size=0.2, random_state=0, stratify=d.target)
-    return DataBundle(TensorDataset(x[idx_tr], y[idx_tr]), TensorDataset(x[idx_te], y[idx_te]), (1, 8, 8), 10, 8,
-                      "direct")
-
-
-def _frames(x: torch.Tensor, *, steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Event frames ``[B, T, ...]`` to time-major ``[T, B, ...]`` (``steps`` must equal ``T``)."""
-    if x.shape[1] != steps:
-        raise ParameterError(f"the data hold {x.shape[1]} frames per sample but the run asks for steps={steps}")
-    return x.transpose(0, 1)
+    info = dataset_info(config.dataset)
+    events = info.kind == "events"
+    steps = config.steps or info.default_steps or DEFAULT_STEPS
+    extra = {"steps": steps} if events else {}
+    train_set = load_dataset(config.dataset, root=config.data_root, train=True, **extra)
+    test_set = load_dataset(config.dataset, root=config.data_root, train=False, **extra)
+    return DataBundle(train_set, test_set, tuple(info.input_shape), int(info.num_classes), steps,
+                      "frames" if events else "direct")
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -541,7 +522,7 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     bundle = data if data is not None else load_data(config)
     steps = config.steps or bundle.steps
     encoder_name = config.encoder if config.encoder is not None else bundle.encoder
-    encoder = (lambda x, steps, generator=None: _frames(x, steps=steps)) if encoder_name is None else encoder_name
+    encoder = encoder_name
     model = MODEL_BUILDERS[config.model](config, bundle.input_shape, bundle.num_classes)
     trainer_kw = {"loss": config.loss, "encoder": encoder, "steps": steps, "seed": config.seed + 1}
     method = METHODS[config.method](config, model, trainer_kw)

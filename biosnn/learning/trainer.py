@@ -51,11 +51,9 @@ def resolve_encoder(encoder: str | Encoder | None) -> Encoder | None:
     if encoder is None or callable(encoder):
         return encoder
     if isinstance(encoder, str):
-        from biosnn import data
+        from biosnn.data import ENCODERS
 
-        if not hasattr(data, "ENCODERS") and encoder == "direct":  # INTERIM until biosnn.data lands
-            return lambda x, steps, generator=None: x.unsqueeze(0).expand(steps, *x.shape)
-        return data.ENCODERS[encoder]
+        return ENCODERS[encoder]
     raise ParameterError(f"encoder must be a registered name, a callable or None, got {type(encoder).__name__}")
 
 
