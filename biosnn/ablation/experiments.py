@@ -1,0 +1,255 @@
+r"""Experiments a sweep can run, by name: what one run builds, simulates and measures.
+
+An :class:`Experiment` is a function ``run(*, seed, <settings>) -> {outcome: value}`` plus, optionally, a
+batched form (several seeds in one simulation) and a check of its settings that the sweep calls for every
+grid point before anything runs. Scalar outcomes become table columns; arrays are kept as artifacts.
+
+Built-in experiments (:data:`EXPERIMENTS`):
+
+``plastic_population``
+    Poisson inputs onto a few conductance-based LIF neurons through a plastic projection that runs any rule
+    of :data:`biosnn.plasticity.RULES` (the set-up of Song, Miller & Abbott 2000, small). Outcomes: the
+    output rate, the mean and spread of the final weights (in units of ``w_max``), the fractions near 0 and
+    near ``w_max`` (bimodality), and the final weights as the artifact ``weights``.
+``circuit``
+    Any circuit of :data:`biosnn.circuits.CIRCUITS`, built with the swept settings and run for
+    ``duration``. Outcomes: the rate and ISI CV of every recorded population, and the mean and spread of
+    every plastic projection's weights (artifacts ``w_<projection>``).
+
+Settings named ``rule.<parameter>`` go to the rule's constructor (``"rule.tau_plus": [10, 20] * ms``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import brian2
+import numpy as np
+from brian2.units.fundamentalunits import Quantity
+
+from biosnn.errors import ParameterError
+from biosnn.registry import Registry
+from biosnn.units import check_quantity, check_range, to_float
+
+RULE_PREFIX = "rule."
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One kind of run a sweep can repeat over settings and seeds.
+
+    Attributes
+    ----------
+    name
+        Its name (the registry key).
+    run
+        ``run(*, seed, <settings>) -> Mapping[str, value]``: one run.
+    run_batch
+        Optional ``run_batch(*, seeds, <settings>) -> list of Mapping``: all seeds of one grid point in one
+        batched simulation (the twin's batch dimension).
+    check
+        Optional ``check(settings)`` raising :class:`~biosnn.errors.ParameterError` (or a subclass) for
+        settings the experiment cannot run; default: the settings must be keyword arguments of ``run``.
+    engine, batch_engine
+        What the runs execute on, for the table's ``engine`` column.
+    """
+
+    name: str
+    run: Callable[..., Mapping[str, Any]]
+    run_batch: Callable[..., list[Mapping[str, Any]]] | None = None
+    validate: Callable[[Mapping[str, Any]], None] | None = None
+    engine: str = "brian2"
+    batch_engine: str = "twin"
+
+    def check(self, settings: Mapping[str, Any]) -> None:
+        """Raise if ``settings`` cannot be run (called for every grid point before the sweep starts)."""
+        if self.validate is not None:
+            self.validate(settings)
+            return
+        check_keywords(self.run, settings, what=f"experiment {self.name!r}")
+
+
+def check_keywords(fn: Callable, settings: Mapping[str, Any], *, what: str) -> None:
+    """Raise :class:`ParameterError` if a setting is not a keyword argument of ``fn``."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(settings) - set(params))
+    if unknown:
+        known = sorted(k for k in params if k != "seed")
+        raise ParameterError(f"{what} has no setting(s) {unknown}; its settings: {known}")
+
+
+#: Experiments by name.
+EXPERIMENTS: Registry[Experiment] = Registry("experiment")
+
+
+def split_rule_settings(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split settings into the rule's constructor arguments (``rule.<name>``) and the others."""
+    rule = {k[len(RULE_PREFIX):]: v for k, v in settings.items() if k.startswith(RULE_PREFIX)}
+    other = {k: v for k, v in settings.items() if not k.startswith(RULE_PREFIX)}
+    return rule, other
+
+
+def make_rule(rule: Any, parameters: Mapping[str, Any] | None = None):
+    """A rule instance from a name (with constructor ``parameters``) or an instance (``parameters`` empty)."""
+    from biosnn.plasticity import RULES, PlasticityRule
+
+    parameters = dict(parameters or {})
+    if isinstance(rule, PlasticityRule):
+        if parameters:
+            return type(rule)(**{**rule.get_params(), **parameters})
+        return rule
+    cls = RULES[rule]
+    check_keywords(cls.__init__, parameters, what=f"rule {rule!r}")
+    return cls(**parameters)
+
+
+# ------------------------------------------------------------------------------------ plastic population
+
+#: Neuron model of :func:`plastic_population` (Song, Miller & Abbott 2000, without the inhibitory inputs).
+SONG_NEURON = """
+dv/dt = (V_rest - v + g_ex * (E_ex - v)) / tau_m : volt (unless refractory)
+dg_ex/dt = -g_ex / tau_ex : 1
+"""
+
+
+def plastic_population(*, seed: int, rule: Any = "stdp_additive", rule_parameters: Mapping[str, Any] | None = None,
+                       n_inputs: int = 200, n_neurons: int = 2, input_rate: Quantity = 20 * brian2.Hz,
+                       duration: Quantity = 2 * brian2.second, g_max: float = 0.03,
+                       tau_m: Quantity = 20 * brian2.ms, tau_ex: Quantity = 5 * brian2.ms,
+                       dt: Quantity = 0.1 * brian2.ms) -> dict[str, Any]:
+    r"""Poisson inputs onto LIF neurons through one plastic projection; returns rates and weight statistics.
+
+    Neurons (Song, Miller & Abbott 2000): :math:`\tau_m \dot V = V_{rest} - V + g_{ex}(E_{ex} - V)`,
+    :math:`\tau_{ex}\dot g_{ex} = -g_{ex}`, threshold -54 mV, reset -60 mV, :math:`V_{rest}` = -70 mV,
+    :math:`E_{ex}` = 0 mV; a presynaptic spike adds :math:`g_{max} w / w_{unit}` to :math:`g_{ex}`. Every
+    neuron receives every input; initial weights are uniform in :math:`[0, w_{max}]` (or half a weight unit
+    for rules without bounds), drawn from ``numpy.random.default_rng(seed)``.
+
+    Returns
+    -------
+    dict
+        ``rate_hz`` (mean output rate), ``w_mean``, ``w_std`` (final weights in units of ``w_max``),
+        ``frac_low``, ``frac_high`` (fractions within 10 % of 0 and of ``w_max``), ``weights`` (array).
+    """
+    from biosnn.circuits.analysis import bimodality
+
+    r = make_rule(rule, rule_parameters)
+    n_in = int(n_inputs)
+    n_out = int(n_neurons)
+    rate = check_quantity("input_rate", input_rate, brian2.Hz)
+    dur = check_quantity("duration", duration, brian2.second)
+    check_range("g_max", g_max, low=0.0)
+    rng = np.random.default_rng(seed)
+    unit = r.weight_unit
+    params = r.get_params()
+    w_max = float(brian2.Quantity(params["w_max"]) / unit) if "w_max" in params else 1.0
+    ns = {"V_rest": -70 * brian2.mV, "E_ex": 0 * brian2.mV, "tau_m": tau_m, "tau_ex": tau_ex,
+          "V_th": -54 * brian2.mV, "V_reset": -60 * brian2.mV}
+    inputs = brian2.PoissonGroup(n_in, rates=rate, dt=dt, name="inputs")
+    neurons = brian2.NeuronGroup(n_out, SONG_NEURON, threshold="v > V_th", reset="v = V_reset",
+                                 refractory=1 * brian2.ms, method="euler", namespace=ns, dt=dt, name="neurons")
+    neurons.v = ns["V_rest"]
+    syn = r.synapses(inputs, neurons, effect="g_ex_post += g_syn * w / w_unit", dt=dt, name="projection",
+                     namespace={"g_syn": float(g_max), "w_unit": unit})
+    syn.connect()
+    w_name = syn.plasticity_names["w"]
+    setattr(syn, w_name, rng.uniform(0.0, w_max, len(syn)) * unit if "w_max" in params
+            else np.full(len(syn), 0.5) * unit)
+    spikes = brian2.SpikeMonitor(neurons, name="spikes")
+    net = brian2.Network(inputs, neurons, syn, spikes)
+    brian2.seed(seed)
+    net.run(dur, namespace={})
+    w = np.asarray(getattr(syn, w_name)[:] / unit, dtype=float) / w_max
+    low, high = bimodality(w, 1.0)
+    return {"rate_hz": spikes.num_spikes / (n_out * float(dur / brian2.second)), "w_mean": float(w.mean()),
+            "w_std": float(w.std()), "frac_low": float(low), "frac_high": float(high), "weights": w}
+
+
+def _check_plastic_population(settings: Mapping[str, Any]) -> None:
+    rule_params, other = split_rule_settings(settings)
+    check_keywords(plastic_population, other, what="experiment 'plastic_population'")
+    make_rule(other.get("rule", "stdp_additive"), {**dict(other.get("rule_parameters") or {}), **rule_params})
+    if "input_rate" in other:
+        check_quantity("input_rate", other["input_rate"], brian2.Hz)
+    if "duration" in other:
+        to_float("duration", other["duration"], brian2.second)
+
+
+def _run_plastic_population(*, seed: int, **settings: Any) -> dict[str, Any]:
+    rule_params, other = split_rule_settings(settings)
+    merged = {**dict(other.pop("rule_parameters", None) or {}), **rule_params}
+    return plastic_population(seed=seed, rule_parameters=merged, **other)
+
+
+EXPERIMENTS.register("plastic_population", Experiment("plastic_population", _run_plastic_population,
+                                                      validate=_check_plastic_population))
+
+
+# -------------------------------------------------------------------------------------------- circuits
+
+
+def circuit_run(*, seed: int, circuit: str, duration: Quantity, settings: Mapping[str, Any] | None = None
+                ) -> dict[str, Any]:
+    """Build ``CIRCUITS[circuit](**settings, seed=seed)``, run it for ``duration`` and measure it.
+
+    Returns
+    -------
+    dict
+        ``rate_<population>`` (Hz) and ``cv_<population>`` (mean ISI CV, ``nan`` without enough spikes)
+        for every spike monitor ``spikes_<population>``; ``w_mean_<projection>`` and ``w_std_<projection>``
+        and the artifact ``w_<projection>`` for every projection built from a plasticity rule.
+    """
+    from biosnn.circuits import CIRCUITS
+    from biosnn.circuits.analysis import firing_rates, isi_cv
+
+    builder = CIRCUITS[circuit]
+    kwargs = dict(settings or {})
+    if "seed" in inspect.signature(builder).parameters:
+        kwargs["seed"] = seed
+    c = builder(**kwargs)
+    start = c.network.t
+    c.run(duration)
+    stop = c.network.t
+    out: dict[str, Any] = {}
+    for name, mon in sorted(c.monitors.items()):
+        if isinstance(mon, brian2.SpikeMonitor):
+            pop = name.removeprefix("spikes_")
+            n = int(mon.source.N)
+            rates = firing_rates(mon.i[:], mon.t[:], n, start=start, stop=stop)
+            out[f"rate_{pop}"] = float(np.mean(rates / brian2.Hz))
+            cvs = isi_cv(mon.i[:], mon.t[:], n, start=start, stop=stop)
+            out[f"cv_{pop}"] = float(np.nanmean(cvs)) if np.any(np.isfinite(cvs)) else float("nan")
+    for name, syn in sorted(c.projections.items()):
+        names = getattr(syn, "plasticity_names", None)
+        if names is None:
+            continue
+        rule = getattr(syn, "plasticity_rule", None)
+        unit = rule.weight_unit if rule is not None else 1.0
+        w = np.asarray(getattr(syn, names["w"])[:] / unit, dtype=float)
+        out[f"w_mean_{name}"] = float(w.mean()) if w.size else float("nan")
+        out[f"w_std_{name}"] = float(w.std()) if w.size else float("nan")
+        out[f"w_{name}"] = w
+    return out
+
+
+def _check_circuit(settings: Mapping[str, Any]) -> None:
+    from biosnn.circuits import CIRCUITS
+
+    if "circuit" not in settings or "duration" not in settings:
+        raise ParameterError("experiment 'circuit' needs the settings 'circuit' (a name) and 'duration'")
+    builder = CIRCUITS[settings["circuit"]]
+    to_float("duration", settings["duration"], brian2.second)
+    rest = {k: v for k, v in settings.items() if k not in ("circuit", "duration")}
+    check_keywords(builder, rest, what=f"circuit {settings['circuit']!r}")
+
+
+def _run_circuit(*, seed: int, circuit: str, duration: Quantity, **settings: Any) -> dict[str, Any]:
+    return circuit_run(seed=seed, circuit=circuit, duration=duration, settings=settings)
+
+
+EXPERIMENTS.register("circuit", Experiment("circuit", _run_circuit, validate=_check_circuit))
