@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
+from biosnn.data.encoders import ENCODERS
 from biosnn.errors import ParameterError, UnknownNameError
 from biosnn.learning.pruning import prune_, random_prune_masks, robustness_curve, spike_count_accuracy
 from biosnn.models.networks import SpikingMLP
@@ -25,8 +26,7 @@ def _one_thread():
 
 
 def _direct(x, *, steps, generator=None):
-    """Direct (current) encoding: the analogue input repeated every step, [T, B, ...]."""
-    return x.unsqueeze(0).expand(steps, *x.shape)
+    return ENCODERS["direct"](x, steps=steps, generator=generator)
 
 
 @pytest.fixture(scope="module")
@@ -119,12 +119,16 @@ def test_robustness_curve_on_trained_digits_model(trained, digits):
     direct_acc = spike_count_accuracy(trained, test_loader, encode=lambda x: _direct(x, steps=STEPS))
     assert direct_acc > 0.8, direct_acc
     fractions = [0.0, 0.3, 0.6, 0.9, 1.0]
-    curve = robustness_curve(trained, test_loader, fractions, scope="layer", encoder=_direct, steps=STEPS)
+    curve = robustness_curve(trained, test_loader, fractions, scope="layer", encoder="direct", steps=STEPS)
     assert list(curve["fraction"]) == fractions
     acc = dict(zip(curve["fraction"], curve["accuracy"]))
     assert acc[0.0] == direct_acc == curve["baseline_accuracy"].iloc[0]
     assert acc[1.0] < 0.2 and acc[0.9] < acc[0.0] - 0.2  # accuracy falls as the fraction approaches 1
     assert curve["sparsity"].iloc[-1] == 1.0 and curve["sparsity"].iloc[0] < 0.01
+    # a stochastic encoder sees the same input spikes in every evaluation: fraction 0 == unpruned
+    noisy = robustness_curve(trained, test_loader, [0.0, 0.5], scope="global", encoder="poisson", steps=STEPS,
+                             seed=3)
+    assert noisy["accuracy"].iloc[0] == noisy["baseline_accuracy"].iloc[0]
     for k, v in trained.state_dict().items():  # the user's model is untouched
         assert torch.equal(v, before[k])
 
