@@ -127,14 +127,19 @@ def pairing_trains(frequency: Any, delta_t: Any, n_pairs: int, *, t_first: Any =
 
 def pairing_protocol(rule: PlasticityRule, frequencies: Any, delta_t: Any, *, n_pairs: int = 60,
                      w_init: Any = 0.5, dt: Any = 0.1 * brian2.ms) -> np.ndarray:
-    """Weight change after ``n_pairs`` pairings at each frequency (one synapse per frequency).
+    """Weight change after ``n_pairs`` pairings at each frequency (one synapse per frequency, one run).
 
-    ``delta_t = t_post - t_pre`` of every pairing (Sjoestroem, Turrigiano & Nelson 2001).
+    ``delta_t = t_post - t_pre`` of every pairing (Sjoestroem, Turrigiano & Nelson 2001): one time for all
+    frequencies, or one per frequency.
     """
     freqs = np.atleast_1d(np.asarray(brian2.Quantity(frequencies) / brian2.Hz, dtype=float))
+    deltas = np.atleast_1d(np.asarray(brian2.Quantity(delta_t) / brian2.second, dtype=float))
+    if deltas.size not in (1, freqs.size):
+        raise ShapeError(f"'delta_t' must be one time or one per frequency, got {deltas.size} for {freqs.size}")
+    deltas = np.broadcast_to(deltas, freqs.shape)
     pre, post, end = [], [], 0.0
-    for f in freqs:
-        a, b = pairing_trains(f * brian2.Hz, delta_t, n_pairs)
+    for f, d in zip(freqs, deltas):
+        a, b = pairing_trains(f * brian2.Hz, d * brian2.second, n_pairs)
         pre.append(a * brian2.second)
         post.append(b * brian2.second)
         end = max(end, float(a.max()), float(b.max()))

@@ -8,7 +8,7 @@ from brian2 import Hz, mV, ms, second
 
 from biosnn.plasticity import SynapticScaling
 
-DT = 1 * ms
+DT = 2 * ms
 N_IN = 100
 
 

@@ -30,8 +30,9 @@ def test_pairing_frequency_dependence_in_brian2(variant):
     rule = StdpTriplet(parameter_set="visual_cortex", variant=variant, w_max=10.0)
     # Brian2 at the frequencies where 60 pairings fit in a few simulated seconds (1 ms grid is exact here)
     high = FREQS[1:]
-    plus = pairing_protocol(rule, high * Hz, 10 * ms, n_pairs=60, w_init=1.0, dt=1 * ms)
-    minus = pairing_protocol(rule, high * Hz, -10 * ms, n_pairs=60, w_init=1.0, dt=1 * ms)
+    both = pairing_protocol(rule, np.concatenate([high, high]) * Hz, np.repeat([10.0, -10.0], high.size) * ms,
+                            n_pairs=60, w_init=1.0, dt=1 * ms)
+    plus, minus = both[: high.size], both[high.size:]
     ref_plus, ref_minus = closed_form(rule, FREQS, 10 * ms), closed_form(rule, FREQS, -10 * ms)
     np.testing.assert_allclose(plus, ref_plus[1:], rtol=1e-9)
     np.testing.assert_allclose(minus, ref_minus[1:], rtol=1e-9)
