@@ -42,7 +42,7 @@ for _kind in (
 OTHER_COLORS = ("#27ae60", "#8e44ad", "#d35400", "#16a085", "#2c3e50")
 
 #: Colours of the two training periods of a hybrid run.
-PHASE_COLORS = {"global": "#2e86c1", "local": "#e67e22"}
+PHASE_COLORS = {"global": "#2e86c1", "local": "#e67e22", "global+local": "#8e44ad"}
 
 
 def population_kind(name: str) -> str | None:
