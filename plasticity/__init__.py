@@ -11,9 +11,6 @@ Every rule is a :class:`~biosnn.plasticity.base.PlasticityRule` subclass, regist
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 from biosnn.plasticity.base import RULES, PlasticityRule, register_rule
 from biosnn.plasticity.clopath import ClopathRule
 from biosnn.plasticity.istdp_vogels import IstdpVogels
@@ -27,13 +24,11 @@ for _rule in (StdpAdditive, StdpMultiplicative, StdpTriplet, IstdpVogels, Clopat
               RstdpIzhikevich):
     register_rule(_rule)
 
-# The EIHL contraction rule lives in its own module, written against the same base class.
-if importlib.util.find_spec("biosnn.plasticity.eihl_contraction") is not None:
-    _eihl = importlib.import_module("biosnn.plasticity.eihl_contraction")
-    for _obj in vars(_eihl).values():
-        if (isinstance(_obj, type) and issubclass(_obj, PlasticityRule) and _obj is not PlasticityRule
-                and _obj.name and _obj.name not in RULES):
-            register_rule(_obj)
+# The EIHL contraction rule lives in its own module (another engineer's), written against the same base class.
+from biosnn.plasticity.eihl_contraction import EIHLContraction  # noqa: E402
+
+if "eihl_contraction" not in RULES:
+    register_rule(EIHLContraction)
 
 
 def get_rule(name: str) -> type[PlasticityRule]:
@@ -42,4 +37,4 @@ def get_rule(name: str) -> type[PlasticityRule]:
 
 
 __all__ = ["RULES", "PlasticityRule", "get_rule", "register_rule", "StdpAdditive", "StdpMultiplicative",
-           "StdpTriplet", "IstdpVogels", "ClopathRule", "SynapticScaling", "RstdpIzhikevich"]
+           "StdpTriplet", "IstdpVogels", "ClopathRule", "SynapticScaling", "RstdpIzhikevich", "EIHLContraction"]
