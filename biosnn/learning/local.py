@@ -151,9 +151,17 @@ def _time_major(chunks: list[torch.Tensor], feature: tuple[int, ...], T: int, B:
 # --------------------------------------------------------------------------------------------------------
 # update kinds (a registry, chosen by the rule's ``layer_kind``)
 # --------------------------------------------------------------------------------------------------------
-LAYER_KINDS: Registry[str] = Registry("local update kind")
-LAYER_KINDS.register("traces", "traces")
-LAYER_KINDS.register("contraction", "contraction")
+@dataclass(frozen=True)
+class LayerKind:
+    """How a family of rules runs on layers: does it need spikes, and what one :meth:`LocalLearner.step` does."""
+
+    name: str
+    needs_spikes: bool
+    step: Any  # (learner, x_encoded) -> {layer: dW}
+
+
+#: Update kinds, chosen by the rule's ``layer_kind`` attribute (``"traces"`` when absent).
+LAYER_KINDS: Registry[LayerKind] = Registry("local update kind")
 
 
 class LocalLearner:
@@ -190,7 +198,7 @@ class LocalLearner:
                  optimizer: torch.optim.Optimizer | None = None, dt: brian2.Quantity = 1 * brian2.ms,
                  neurons: tuple[type, ...] | None = None) -> None:
         self.kind = LAYER_KINDS[getattr(rule, "layer_kind", "traces")]
-        if self.kind == "traces" and not callable(getattr(rule, "layer_update", None)):
+        if self.kind.needs_spikes and not callable(getattr(rule, "layer_update", None)):
             raise ParameterError(f"rule {type(rule).__name__} has no layer_update(pre, post, weight, *, dt); "
                                  "it cannot run on PyTorch layers")
         self.dt = check_quantity("dt", dt, brian2.second)
@@ -272,8 +280,8 @@ class LocalLearner:
     # ---------------------------------------------------------------- updates
     def updates(self, x_encoded: torch.Tensor) -> dict[str, torch.Tensor]:
         """The rule's weight change ``dW`` per layer on this input (masked; nothing is applied)."""
-        if self.kind == "contraction":
-            raise UnsupportedFeatureError("the contraction rule has no spike-driven update; use step()")
+        if not self.kind.needs_spikes:
+            raise UnsupportedFeatureError(f"the {self.kind.name!r} rule has no spike-driven update; use step()")
         activity = self.record(x_encoded)
         dws = {}
         for name, (pre, post) in activity.items():
@@ -319,15 +327,16 @@ class LocalLearner:
 
         For spike-timing rules ``x_encoded[T, B, ...]`` is required; the contraction rule ignores it.
         """
-        if self.kind == "contraction":
-            return self._contraction_step()
-        if x_encoded is None:
+        if self.kind.needs_spikes and x_encoded is None:
             raise ParameterError("step() needs the encoded input x_encoded[T, B, ...] for a spike-timing rule")
+        return self.kind.step(self, x_encoded)
+
+    def _traces_step(self, x_encoded: torch.Tensor) -> dict[str, torch.Tensor]:
         dws = self.updates(x_encoded)
         self.apply(dws)
         return dws
 
-    def _contraction_step(self) -> dict[str, torch.Tensor]:
+    def _contraction_step(self, x_encoded: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         from biosnn.plasticity.eihl_contraction import local_step
 
         if self.thresholds is None:
@@ -350,3 +359,7 @@ class LocalLearner:
 
         self.x = {n: global_decay(x, steps=steps, tau_x=self.rule.tau_x) for n, x in self.x.items()}
         self.thresholds = None
+
+
+LAYER_KINDS.register("traces", LayerKind("traces", True, LocalLearner._traces_step))
+LAYER_KINDS.register("contraction", LayerKind("contraction", False, LocalLearner._contraction_step))
