@@ -90,13 +90,8 @@ def _scalar(name: str, value: Any, *, low: float | None = 0.0, low_inclusive: bo
     """A dimensionless scalar parameter as a float; rejects units, NaN, inf (unless allowed), range."""
     if isinstance(value, bool) or value is None:
         raise ParameterError(f"parameter {name!r} must be a number, got {value!r}")
-    try:
-        from brian2.units.fundamentalunits import Quantity, get_dimensions
-
-        if isinstance(value, Quantity) and not get_dimensions(value).is_dimensionless:
-            raise UnitError(f"parameter {name!r} is dimensionless (per step), got {value!r}")
-    except ImportError:  # pragma: no cover - brian2 is a hard dependency
-        pass
+    if isinstance(value, Quantity) and not get_dimensions(value).is_dimensionless:
+        raise UnitError(f"parameter {name!r} is dimensionless (per step), got {value!r}")
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ShapeError(f"parameter {name!r} must be a scalar, got a tensor of shape {tuple(value.shape)}")
