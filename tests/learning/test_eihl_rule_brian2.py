@@ -101,3 +101,20 @@ def test_parameters_round_trip_and_bad_values_raise():
             rule.begin_local_period(plain)
         del p1, p2, plain
         gc.collect()
+
+
+def test_the_twin_runs_the_same_rule_as_brian2():
+    """The rule's Brian2 text compiles into the twin: a local period there equals Brian2's, bit for bit."""
+    import biosnn
+
+    rule = EIHLContraction(a=0.08, x_growth=0.2, tau_x=5.0, b=0.5, interval=1 * brian2.ms)
+    net, syn, w0 = _circuit(rule)
+    th = rule.begin_local_period(syn)
+    tw = biosnn.twin(net, batch_size=1, dtype=torch.float64)
+    tw.run(6 * brian2.ms)  # the twin first, from the same state
+    net.run(6 * brian2.ms)
+    names = syn.plasticity_names
+    for var in ("w", "x", "absent"):
+        assert np.array_equal(tw.variable("syn", names[var], batch_index=0).detach().numpy(),
+                              np.asarray(getattr(syn, names[var])[:])), var
+    assert 0 < (~rule.mask(syn)).sum() and float(th) > 0
