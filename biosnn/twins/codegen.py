@@ -139,6 +139,7 @@ class Block:
     fn: Any = None
     source: str = ""
     dense: list = field(default_factory=list)
+    relaxable: bool = False
 
 
 def _render(renderer: TorchNodeRenderer, expr: str) -> str:
@@ -360,10 +361,7 @@ class BlockCompiler:
         scalar_names = set()
         for st in block.scalar_statements:
             scalar_names |= get_identifiers(st.rhs)
-        for n in sorted(scalar_names & array_names):
-            self.read_all(block, em, n)
-        for st in block.scalar_statements:
-            em(self.statement_line(st, None))
+        self._emit_scalars(block, em, scalar_names & array_names)
         if block.mode in ("all", "reset"):
             self._compile_all(block, em, array_names, cw_all)
         elif block.mode == "events":
@@ -376,6 +374,39 @@ class BlockCompiler:
         scope: dict = {}
         exec(code, self.ns, scope)  # noqa: S102 - our own generated code
         block.fn = scope["_block"]
+
+    def _emit_scalars(self, block: Block, em: _Emitter, arrays: set[str]) -> None:
+        """Scalar statements; those that depend on constants only are computed once per run."""
+        variables = block.captured.variables
+        impure_names = set(arrays) | {"rand", "randn", "poisson"}
+        impure_names |= {n for n, v in variables.items() if is_clock_variable(v) and v.name != "dt"}
+        impure_names |= set(self.params)
+        pure, impure = [], []
+        for st in block.scalar_statements:
+            ids = get_identifiers(st.rhs)
+            if ids & impure_names or any(isinstance(variables.get(n), TimedArray) for n in ids):
+                impure.append(st)
+                impure_names.add(st.var)
+            else:
+                pure.append(st)
+        for n in sorted(arrays):
+            self.read_all(block, em, n)
+        if pure:
+            names = ", ".join(st.var for st in pure)
+            key = f"{block.captured.name}"
+            em(f"_sc = R.cache.get({key!r})")
+            em("if _sc is None:")
+            em.indent += 1
+            for st in pure:
+                em(self.statement_line(st, None))
+            em(f"R.cache[{key!r}] = ({names},)")
+            em.indent -= 1
+            em("else:")
+            em.indent += 1
+            em(f"({names},) = _sc")
+            em.indent -= 1
+        for st in impure:
+            em(self.statement_line(st, None))
 
     def _compile_all(self, block: Block, em: _Emitter, array_names: set[str], cw_all: dict) -> None:
         variables = block.captured.variables
@@ -410,7 +441,7 @@ class BlockCompiler:
             block.writes.add(key)
             index = self.index_name(block, n)
             size = 1 if var.scalar else var.size
-            value = n if block.mode != "reset" else f"_numpy.where(MASK, {n}, _old_{n})"
+            value = n if block.mode != "reset" else f"_mix(MASK, {n}, _old_{n})"
             if index in ("_idx", "0") or index in block.captured.iterate_all:
                 em(f"S[{key!r}] = _fit({value}, R.B, {size}, R)")
             else:
@@ -481,6 +512,7 @@ class BlockCompiler:
                 em(self.statement_line(st, cond))
                 if raw_st.var in write:
                     self._write_event(block, em, raw_st.var, raw_st.var, ev_index)
+        block.relaxable = len(block.dense) == len(block.vector_statements)
         em("return {}")
 
     def compile_dense(self, block: Block, raw_st, st: Statement, index: str) -> None:
@@ -510,8 +542,8 @@ class BlockCompiler:
         arrays = {n for n in names if isinstance(variables.get(n), ArrayVariable)}
         for n in sorted(arrays):
             self.read_all(block, em, n)
-        for s in block.scalar_statements:
-            em(self.statement_line(s, None))
+        em("R = R")
+        self._emit_scalars(block, em, set())
         sign = "" if raw_st.op == "+=" else "-"
         em(f"return {sign}({st.rhs})")
         src = "def _dense(S, R, T, TS):\n" + "\n".join(em.lines) + "\n"
@@ -546,7 +578,15 @@ def base_namespace() -> dict:
         "_put": _put,
         "_scatter_last": _scatter_last,
         "_add_at": _add_at,
+        "_mix": _mix,
     }
+
+
+def _mix(mask, new, old):
+    """Reset: ``new`` where the group spiked; with a relaxed (smooth) spike ``s``: ``s*new + (1-s)*old``."""
+    if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool:
+        return torch.where(mask, new, old)
+    return mask * new + (1 - mask) * old
 
 
 def _fit(value, B: int, size: int, R) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from biosnn.errors import ShapeError
+from biosnn.errors import ShapeError, UnsupportedFeatureError
 from biosnn.registry import Registry
 from biosnn.surrogate import SURROGATES, Surrogate
 
@@ -119,6 +119,8 @@ class Context:
     vshape: tuple = ()
     events: dict = field(default_factory=dict)  # eventspace key -> (bool [B, N], value [B, N])
     dense_grad: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # per-run values of constant scalar expressions
+    relaxed: bool = False
 
 
 class Operation:
@@ -182,7 +184,12 @@ class ThresholdOp(Operation):
             nr, ls = self.refractory_keys
             S[nr] = torch.where(cond, False, S[nr])
             S[ls] = torch.where(cond, torch.as_tensor(T, dtype=S[ls].dtype, device=R.device), S[ls])
-        if R.functional and "_vsur" in out and isinstance(out["_vsur"], torch.Tensor) and out["_vsur"].requires_grad:
+        if R.relaxed:
+            if "_vsur" not in out:
+                raise UnsupportedFeatureError(
+                    f"{self.name}: relaxed runs need a threshold of the form 'a > b' (no surrogate here)")
+            value = R.surrogate.relaxed(torch.as_tensor(out["_vsur"]) / self.scale).expand(R.B, self.size)
+        elif R.functional and "_vsur" in out and isinstance(out["_vsur"], torch.Tensor) and out["_vsur"].requires_grad:
             v = out["_vsur"] / self.scale
             value = SurrogateSpike.apply(cond, v.expand(R.B, self.size), SURROGATES[R.surrogate.shape],
                                          float(R.surrogate.width))
@@ -205,7 +212,7 @@ class ResetOp(Operation):
             return
         T, TS = self.time(step)
         R.vshape = (R.B, self.size)
-        self.block.fn(S, R, T, TS, MASK=ev[0])
+        self.block.fn(S, R, T, TS, MASK=ev[1] if R.relaxed else ev[0])
 
 
 @OPERATIONS.register("summed_variable")
@@ -298,7 +305,13 @@ class PathwayOp(Operation):
         counts = np.bincount(src, minlength=self.n_src) if src.size else np.zeros(self.n_src, np.int64)
         self.order = torch.as_tensor(order, dtype=torch.long, device=device)
         self.counts = torch.as_tensor(counts, dtype=torch.long, device=device)
-        self.ptr = torch.as_tensor(np.cumsum(counts) - counts, dtype=torch.long, device=device)
+        ptr = np.cumsum(counts) - counts
+        width = int(counts.max()) if counts.size else 0
+        table = np.full((self.n_src, max(width, 1)), -1, dtype=np.int64)
+        if src.size:
+            rank = np.arange(src.size) - np.repeat(ptr, counts)
+            table[src[order], rank] = order
+        self.table = torch.as_tensor(table, device=device)
         if not self.homogeneous:
             dd = np.broadcast_to(d, src.shape) if d.size == 1 else d
             self.delays = torch.as_tensor(dd, dtype=torch.long, device=device)
@@ -313,14 +326,10 @@ class PathwayOp(Operation):
         self.pos = 0
 
     def _expand(self, b: torch.Tensor, i: torch.Tensor):
-        c = self.counts[i]
-        eb = torch.repeat_interleave(b, c)
-        total = eb.shape[0]
-        if total == 0:
-            return eb, eb
-        first = torch.repeat_interleave(self.ptr[i] - (torch.cumsum(c, 0) - c), c)
-        es = self.order[first + torch.arange(total, device=b.device)]
-        return eb, es
+        """Synaptic events ``(batch, synapse)`` of the spiking sources ``(b, i)``, in queue order."""
+        rows = self.table[i]  # [K0, max_degree], synapses of each source in ascending order, -1 padded
+        valid = rows >= 0
+        return b.unsqueeze(1).expand_as(rows)[valid], rows[valid]
 
     def __call__(self, S, R, step):
         ev = R.events.get(self.eventspace)
@@ -336,7 +345,11 @@ class PathwayOp(Operation):
             self.hist = torch.zeros(self.L, B, self.n_src, dtype=torch.bool, device=R.device)
             self.val_hist = [None] * self.L
         self.hist[self.pos] = cond
-        self.val_hist[self.pos] = value if R.functional else None
+        self.val_hist[self.pos] = value if (R.functional or R.relaxed) else None
+        if R.relaxed:
+            self._relaxed(S, R, step)
+            self.pos = (self.pos + 1) % self.L
+            return
         if self.homogeneous:
             slot = (self.pos - self.delay) % self.L
             b, i = self.hist[slot].nonzero(as_tuple=True)
@@ -353,6 +366,17 @@ class PathwayOp(Operation):
             self.block.fn(S, R, T, TS, EB, ES)
         R.dense_grad = {}
         self.pos = (self.pos + 1) % self.L
+
+    def _relaxed(self, S, R, step):
+        """Relaxed model: every synapse transmits ``f(w) * s_pre`` with the smooth spike ``s_pre``."""
+        if not self.block.relaxable:
+            raise UnsupportedFeatureError(
+                f"{self.name}: relaxed runs support only pathways of the form 'x_post += f(synaptic variables)'")
+        self._dense_terms(S, R, step)
+        for (_blockname, varname), term in list(R.dense_grad.items()):
+            key = next(k for v, k, *_ in self.dense if v == varname)
+            S[key] = S[key] + term
+        R.dense_grad = {}
 
     def _dense_terms(self, S, R, step):
         """Zero-valued terms whose gradient is that of ``x_post += f(w) * spike_pre`` over all synapses."""
@@ -373,7 +397,7 @@ class PathwayOp(Operation):
             contrib = (torch.as_tensor(f, dtype=R.dtype, device=R.device) * sv).expand(R.B, self.n_synapses)
             n = S[key].shape[-1]
             dense = torch.zeros(R.B, n, dtype=R.dtype, device=R.device).index_add(1, index, contrib)
-            R.dense_grad[(blockname, varname)] = dense - dense.detach()
+            R.dense_grad[(blockname, varname)] = dense if R.relaxed else dense - dense.detach()
 
 
 def check_input_tensor(name: str, value: Any, shapes: list[tuple], device, dtype) -> torch.Tensor:

@@ -200,6 +200,8 @@ class Twin(torch.nn.Module):
         brian2.prefs["codegen.target"] = "numpy"
         try:
             net._clocks = {o.clock for o in objs}
+            for c in net._clocks:  # as Network.run does: the clocks start at the network's time
+                c.set_interval(net.t, net.t)
             with capture_code_objects(store):
                 net.before_run(self.namespace)
         finally:
@@ -623,7 +625,7 @@ class Twin(torch.nn.Module):
         return per_run, per_step, timed, generators
 
     def run(self, duration, *, inputs: Mapping[str, Any] | None = None,
-            record: Mapping[str, Sequence[str]] | None = None) -> TwinResult:
+            record: Mapping[str, Sequence[str]] | None = None, relaxed: bool = False) -> TwinResult:
         """Simulate ``duration`` (a Brian2 time) for all ``B`` trials; the state carries over between runs.
 
         Parameters
@@ -637,6 +639,11 @@ class Twin(torch.nn.Module):
             ``{timed_array_name: Tensor[T_values, B, ...]}`` replaces a TimedArray's values per trial.
         record
             ``{group: [variables]}`` to record like a ``StateMonitor`` (``when="start"``).
+        relaxed
+            Run the *surrogate-relaxed* model instead: every spike is the smooth function
+            ``surrogate.relaxed(v)`` of the distance to threshold (whose exact derivative is the surrogate),
+            resets mix old and reset values with it, and every synapse transmits ``f(w) * s_pre``. A smooth
+            model, used to check gradients against finite differences.
         """
         from biosnn.units import check_quantity
 
@@ -685,7 +692,9 @@ class Twin(torch.nn.Module):
             elif not functional and key in batched and key in self._carry:
                 v = v  # carried state is already ours
             S[key] = v
-        R = Context(B=B, dtype=self.dtype, device=self.device, functional=functional, surrogate=self.surrogate)
+        R = Context(B=B, dtype=self.dtype, device=self.device, functional=functional, surrogate=self.surrogate,
+                    relaxed=bool(relaxed))
+        functional = functional or bool(relaxed)
         spike_groups = {}
         for op in self._ops:
             if isinstance(op, (ThresholdOp, SpikeGeneratorOp)):
