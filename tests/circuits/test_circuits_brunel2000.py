@@ -1,0 +1,89 @@
+"""Brunel (2000): the AI regime fires irregularly and asynchronously, the SR regime regularly and in step.
+
+Reduced network (default suite): N_E = 2500, N_I = 625, epsilon = 0.1, so each neuron has C_E = 250
+excitatory inputs instead of 1000; J is scaled by 1000 / C_E (0.4 mV) so that the mean recurrent and
+external input (C_E J) are those of the full network. Measures, after a 100 ms transient:
+
+* irregularity: mean coefficient of variation of the inter-spike intervals (CV) of the E neurons;
+* synchrony: Golomb's chi of the membrane potentials of 50 recorded E neurons (about 1/sqrt(50) = 0.14
+  for independent neurons, 1 for identical ones), and the Fano factor of the population spike count
+  in 1 ms bins (about 1 for independent Poisson neurons).
+
+Asserted: AI has CV > 0.8 and chi < 0.4; SR has CV < 0.2 and chi > 0.5 (measured: AI CV 0.84-1.0,
+chi 0.25; SR CV 0.02, chi 0.67).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from brian2 import mV, ms
+
+from biosnn.circuits import get_circuit
+from biosnn.circuits.analysis import isi_cv, mean_rate, population_fano_factor, synchrony_chi
+from biosnn.circuits.brunel2000 import REGIMES, external_rate
+
+
+def _measure(circuit, start, stop):
+    mon = circuit.monitors["spikes_E"]
+    n = len(circuit.populations["E"])
+    dt = float(circuit.parameters["dt"] / ms)
+    v = np.asarray(circuit.monitors["v_E"].v[:, int(round(float(start / ms) / dt)):int(round(float(stop / ms) / dt))])
+    return dict(
+        rate=float(mean_rate(mon.i[:], mon.t[:], n, start=start, stop=stop)),
+        cv=float(np.nanmean(isi_cv(mon.i[:], mon.t[:], n, start=start, stop=stop))),
+        chi=synchrony_chi(v),
+        fano=population_fano_factor(mon.t[:], start=start, stop=stop, bin_size=1 * ms),
+    )
+
+
+def _reduced(regime):
+    return get_circuit("brunel2000")(regime=regime, n_exc=2500, J=0.4 * mV, n_record=50, seed=1)
+
+
+def test_ai_irregular_and_asynchronous_sr_regular_and_synchronous():
+    ai = _reduced("AI")
+    sr = _reduced("SR")
+    ai.run(400 * ms)
+    sr.run(250 * ms)
+    m_ai = _measure(ai, 100 * ms, 400 * ms)
+    m_sr = _measure(sr, 100 * ms, 250 * ms)
+    assert m_ai["cv"] > 0.8, m_ai
+    assert m_ai["chi"] < 0.4, m_ai
+    assert m_sr["cv"] < 0.2, m_sr
+    assert m_sr["chi"] > 0.5, m_sr
+    assert m_sr["fano"] > 5 * m_ai["fano"], (m_ai, m_sr)
+    assert 5 < m_ai["rate"] < 100  # Hz; SR fires near the refractory limit instead
+    assert m_sr["rate"] > 150
+
+
+def test_structure_matches_paper():
+    c = get_circuit("brunel2000")(regime="SI_slow", n_exc=400, n_record=0)
+    assert (c.namespace["g"], ) == (REGIMES["SI_slow"][0], )
+    c_e, c_i = 40, 10  # epsilon * N
+    for key, k in (("EE", c_e), ("EI", c_e), ("IE", c_i), ("II", c_i)):
+        syn = c.projections[key]
+        counts = np.bincount(syn.j[:], minlength=len(syn.target))
+        assert np.all(counts == k), key  # fixed in-degree
+        assert np.all(np.asarray(syn.delay[:]) == pytest.approx(1.5e-3))
+    assert np.all(c.projections["EE"].i[:] != c.projections["EE"].j[:])  # no autapses
+    # nu_ext = eta * theta / (J C_E tau) = 0.9 * 20 mV / (0.1 mV * 40 * 20 ms) = 225 Hz
+    assert float(c.namespace["nu_ext"]) == pytest.approx(225.0)
+    assert float(external_rate(eta=2, theta=20 * mV, J=0.1 * mV, c_exc=1000, tau=20 * ms)) == pytest.approx(20.0)
+
+
+@pytest.mark.slow
+def test_four_regimes_longer():
+    """All four regimes for 1 s (reduced size as above). SR: regular and synchronous; AI: irregular and
+    asynchronous; SI fast / SI slow: irregular single neurons and a population activity that fluctuates
+    much more than in AI (global oscillation)."""
+    m = {}
+    for regime in REGIMES:
+        c = _reduced(regime)
+        c.run(1000 * ms)
+        m[regime] = _measure(c, 200 * ms, 1000 * ms)
+    assert m["SR"]["cv"] < 0.2 and m["SR"]["chi"] > 0.5, m
+    assert m["AI"]["cv"] > 0.8 and m["AI"]["chi"] < 0.4, m
+    for regime in ("SI_fast", "SI_slow"):
+        assert m[regime]["cv"] > 0.5, m
+        assert m[regime]["fano"] > 2 * m["AI"]["fano"], m
