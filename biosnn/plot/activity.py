@@ -102,18 +102,21 @@ def population_rates(spikes: Any, *, bin_width: Quantity = 5 * brian2.ms, batch:
 
 
 def membrane_traces(states: Any, *, var: str = "v", group: str | None = None, neurons: Sequence[int] | None = None,
-                    batch: int = 0, threshold: Quantity | None = None, time_unit: Quantity = brian2.ms,
-                    ax: matplotlib.axes.Axes | None = None) -> matplotlib.figure.Figure:
+                    batch: int = 0, threshold: Quantity | None = None, unit: Quantity | None = None,
+                    time_unit: Quantity = brian2.ms, ax: matplotlib.axes.Axes | None = None
+                    ) -> matplotlib.figure.Figure:
     """Traces of the state variable ``var`` (the membrane potential by default) of a few neurons.
 
     ``states`` is a Brian2 ``StateMonitor`` or a twin record (with ``group``); ``neurons`` are positions
-    among the recorded neurons (default the first three). ``threshold`` draws a dashed line. Each trace's
+    among the recorded neurons (default the first three). ``threshold`` draws a dashed line. ``unit`` is
+    the display unit of records in plain SI numbers (the twin's states: ``unit=brian2.mV``). Each trace's
     ``gid`` is ``"neuron <index>"``; the y label carries the unit.
     """
     data = state_data(states, var, group=group, batch=batch,
-                      neurons=list(neurons) if neurons is not None else None)
+                      neurons=list(neurons) if neurons is not None else None, unit=unit)
     if neurons is None:
-        data = state_data(states, var, group=group, batch=batch, neurons=range(min(3, data.values.shape[1])))
+        data = state_data(states, var, group=group, batch=batch, neurons=range(min(3, data.values.shape[1])),
+                          unit=unit)
     scale, unit = time_scale(time_unit)
     fig, ax = new_axes(ax, figsize=(7.0, 3.0))
     for col, idx in enumerate(data.neurons):
@@ -129,7 +132,8 @@ def membrane_traces(states: Any, *, var: str = "v", group: str | None = None, ne
 
 
 def ei_balance(states: Any, *, excitatory: str, inhibitory: str, group: str | None = None, batch: int = 0,
-               neurons: Sequence[int] | None = None, time_unit: Quantity = brian2.ms) -> matplotlib.figure.Figure:
+               neurons: Sequence[int] | None = None, unit: Quantity | None = None,
+               time_unit: Quantity = brian2.ms) -> matplotlib.figure.Figure:
     r"""Excitatory and inhibitory input onto a population, over time and neuron by neuron.
 
     Left: the population means :math:`\bar E(t)`, :math:`\bar I(t)` of the two recorded inputs and, as
@@ -144,6 +148,8 @@ def ei_balance(states: Any, *, excitatory: str, inhibitory: str, group: str | No
         A Brian2 ``StateMonitor`` recording both inputs, or a twin record (with ``group``).
     excitatory, inhibitory
         Names of the recorded input variables (same units, e.g. ``"I_exc"``, ``"I_inh"``).
+    unit
+        Display unit of records in plain SI numbers (the twin's states).
 
     Returns
     -------
@@ -152,8 +158,8 @@ def ei_balance(states: Any, *, excitatory: str, inhibitory: str, group: str | No
         ``gid`` ``"neurons"``.
     """
     sel = list(neurons) if neurons is not None else None
-    e = state_data(states, excitatory, group=group, batch=batch, neurons=sel)
-    i = state_data(states, inhibitory, group=group, batch=batch, neurons=sel)
+    e = state_data(states, excitatory, group=group, batch=batch, neurons=sel, unit=unit)
+    i = state_data(states, inhibitory, group=group, batch=batch, neurons=sel, unit=unit)
     if e.values.shape != i.values.shape:
         raise ShapeError(f"{excitatory!r} {e.values.shape} and {inhibitory!r} {i.values.shape} differ in shape")
     i_values = i.values * (i.scale / e.scale)  # both in e's display unit

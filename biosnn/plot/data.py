@@ -175,12 +175,22 @@ def population_spikes(obj: Any, *, batch: int = 0) -> dict[str, SpikeData]:
 
 
 def state_data(obj: Any, var: str, *, group: str | None = None, batch: int = 0,
-               neurons: Sequence[int] | None = None) -> StateData:
+               neurons: Sequence[int] | None = None, unit: Quantity | None = None) -> StateData:
     """Read the recorded state variable ``var`` (of ``group``, for multi-group records).
 
-    ``neurons`` selects columns (positions among the recorded neurons); default all.
+    ``neurons`` selects columns (positions among the recorded neurons); default all. ``unit`` is the
+    display unit (``brian2.mV``) of records that hold plain numbers in SI base units, such as the twin's
+    states; Brian2 monitors carry their units and ignore it.
     """
     data = _lookup(STATE_SOURCES, obj, "states")(obj, var, group, batch)
+    if unit is not None and not data.unit:
+        if not isinstance(unit, Quantity):
+            raise UnitError(f"parameter 'unit' must be a Brian2 unit such as brian2.mV, got {unit!r}")
+        scale = float(np.asarray(unit))
+        if not np.isfinite(scale) or scale <= 0:
+            raise ParameterError(f"parameter 'unit' must be a positive quantity, got {unit}")
+        label = str(unit.get_best_unit()) if float(unit / unit.get_best_unit()) == 1.0 else str(unit)
+        data = StateData(data.t, data.values / scale, label, data.var, data.neurons, scale)
     if neurons is None:
         return data
     cols = np.asarray(neurons, dtype=int)
@@ -357,6 +367,58 @@ def _weights_from_array(obj: Any, var: str, batch: int) -> WeightData:
                       n_pre, n_post, unit, var)
 
 
+def _spikes_from_twin(result: Any, batch: int) -> dict[str, SpikeData]:
+    out = {}
+    for group in sorted(result.spikes):
+        trials = result.spikes[group]
+        if not -len(trials) <= batch < len(trials):
+            raise ShapeError(f"batch {batch} out of range: the twin ran {len(trials)} trials")
+        idx, times = trials[batch]
+        n = int(result.spike_trains[group].shape[-1]) if group in result.spike_trains else None
+        d = _spikes_from_pair((idx, times) if n is None else (idx, times, n), batch, group)
+        out[group] = d
+    return out
+
+
+def _states_from_twin(result: Any, var: str, group: str | None, batch: int) -> StateData:
+    states = result.states
+    if group is None:
+        holding = [g for g in states if var in states[g]]
+        if len(holding) != 1:
+            raise ParameterError(f"name the group with group=: {var!r} recorded in {holding or 'no group'}")
+        group = holding[0]
+    if group not in states or var not in states[group]:
+        recorded = {g: sorted(v) for g, v in states.items()}
+        raise ParameterError(f"the twin did not record {var!r} of {group!r}; recorded: {recorded}")
+    values = _as_numpy(states[group][var])
+    if values.ndim != 3:
+        raise ShapeError(f"twin states are [T, B, N], got {values.shape} for {group}.{var}")
+    if not -values.shape[1] <= batch < values.shape[1]:
+        raise ShapeError(f"batch {batch} out of range: the twin ran {values.shape[1]} trials")
+    t = _seconds("t", result.t)
+    return StateData(t[: values.shape[0]], values[:, batch, :].astype(float), "", var, np.arange(values.shape[2]))
+
+
+def _spikes_from_circuit(circuit: Any, batch: int) -> dict[str, SpikeData]:
+    out = {}
+    for name, mon in circuit.monitors.items():
+        if isinstance(mon, brian2.SpikeMonitor):
+            pop = name.removeprefix("spikes_")
+            out[pop] = _spikes_from_monitor(mon, batch, pop)
+    return out
+
+
+def _states_from_circuit(circuit: Any, var: str, group: str | None, batch: int) -> StateData:
+    mons = {name.removeprefix("state_"): mon for name, mon in circuit.monitors.items()
+            if isinstance(mon, brian2.StateMonitor) and var in mon.record_variables}
+    return _states_from_mapping(mons, var, group, batch) if mons else _no_state(circuit, var)
+
+
+def _no_state(circuit: Any, var: str) -> StateData:
+    raise ParameterError(f"circuit {circuit.name!r} has no state monitor recording {var!r}; "
+                         f"monitors: {sorted(circuit.monitors)}")
+
+
 def _register_defaults() -> None:
     sm = type_key(brian2.SpikeMonitor)
     SPIKE_SOURCES.register(sm, _spikes_from_monitor)
@@ -376,6 +438,11 @@ def _register_defaults() -> None:
     WEIGHT_SOURCES.register(type_key(np.ndarray), _weights_from_array)
     WEIGHT_SOURCES.register(type_key(Quantity), _weights_from_array)
     WEIGHT_SOURCES.register("torch.Tensor", _weights_from_array)
+    # other parts of biosnn, by name (no import here): the twin's run result and the circuit container
+    POPULATION_SOURCES.register("biosnn.twins.twin.TwinResult", _spikes_from_twin)
+    STATE_SOURCES.register("biosnn.twins.twin.TwinResult", _states_from_twin)
+    POPULATION_SOURCES.register("biosnn.circuits.base.Circuit", _spikes_from_circuit)
+    STATE_SOURCES.register("biosnn.circuits.base.Circuit", _states_from_circuit)
 
 
 _register_defaults()

@@ -178,9 +178,11 @@ def frequency_dependence(rule: Any, *, frequencies: Quantity = np.array([1.0, 5.
     if d <= 0:
         raise ParameterError("parameter 'delta_t' must be non-zero")
     w0 = _weights(rule, w_init)
-    causal = pairing_protocol(rule, f, d * brian2.second, n_pairs=n_pairs, w_init=w0, dt=dt)
-    acausal = pairing_protocol(rule, f, -d * brian2.second, n_pairs=n_pairs, w_init=w0, dt=dt)
     x = np.asarray(f / brian2.Hz, dtype=float).ravel()
+    both = pairing_protocol(rule, np.concatenate([x, x]) * brian2.Hz,  # causal and acausal in one run
+                            np.concatenate([np.full(x.size, d), np.full(x.size, -d)]) * brian2.second,
+                            n_pairs=n_pairs, w_init=w0, dt=dt)
+    causal, acausal = both[: x.size], both[x.size:]
     fig, ax = new_axes(ax, figsize=(5.0, 3.4))
     ax.axhline(0, color="0.7", lw=0.6)
     ax.plot(x, causal, marker="o", ms=3, color="#c0392b", gid="causal", label=f"+{d * 1e3:g} ms")
