@@ -187,6 +187,11 @@ class PlasticityRule:
         return {}
 
     @property
+    def requires_post(self) -> dict[str, str]:
+        """Alias of :meth:`post_requirements` (target variable name -> Brian2 unit name)."""
+        return self.post_requirements()
+
+    @property
     def weight_unit(self) -> Quantity:
         """The unit of the weight ``w`` (one unit as a quantity; ``1.0`` when dimensionless)."""
         return brian2.Quantity(1.0)
