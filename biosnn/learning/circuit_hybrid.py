@@ -51,7 +51,14 @@ from biosnn.plasticity.eihl_contraction import EIHLContraction, global_decay
 from biosnn.units import check_quantity, to_float
 
 __all__ = ["EIHLCircuit", "eihl_circuit", "poisson_spikes", "TwinReadout", "SynapseMask", "BrianLocalPeriod",
-           "CircuitEIHL", "digits_rates"]
+           "CircuitEIHL", "CIRCUIT_POLICY", "CIRCUIT_RULE", "digits_rates"]
+
+
+#: Defaults of the circuit variant, tuned on digits (320 training samples, 5 epochs, seed 0): the
+#: connectivity policy with these settings, ``local_duration = 2 ms`` and the rule with ``b = 0.3`` reach
+#: 70 % test accuracy at 42 % sparsity, where STBP alone in the same twin reaches 72.5 % (0 %).
+CIRCUIT_POLICY: dict[str, Any] = {"global_units": 8, "max_local_units": 3, "max_sparsity": 0.4}
+CIRCUIT_RULE: dict[str, Any] = {"b": 0.3}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -113,7 +120,7 @@ def eihl_circuit(*, n_inputs: int = 64, n_classes: int = 10, n_per_class: int = 
     n_classes, n_per_class
         Excitatory neurons: ``n_classes * n_per_class``, as many inhibitory ones.
     rule
-        The EIHL rule of the input synapses (default ``EIHLContraction()``); its ``weight_unit`` must be
+        The EIHL rule of the input synapses (default ``EIHLContraction(**CIRCUIT_RULE)``); its ``weight_unit`` must be
         dimensionless (a weight of 1 adds 1 mV to ``ge``).
     dt
         Simulation time step.
@@ -126,7 +133,7 @@ def eihl_circuit(*, n_inputs: int = 64, n_classes: int = 10, n_per_class: int = 
     seed
         Seed of the initial weights (NumPy generator).
     """
-    rule = EIHLContraction() if rule is None else rule
+    rule = EIHLContraction(**CIRCUIT_RULE) if rule is None else rule
     if not isinstance(rule, EIHLContraction):
         raise ParameterError(f"parameter 'rule' must be an EIHLContraction, got {type(rule).__name__}")
     if not brian2.get_dimensions(rule.weight_unit).is_dimensionless:
@@ -365,18 +372,20 @@ class CircuitEIHL:
         Adam learning rate of the global period (on the input weights).
     policy, granularity
         Switching policy and decision granularity of :class:`biosnn.learning.eihl.EIHLController`
-        (the controller's ``a``, ``b``, ``x_growth``, ``tau_x`` are the circuit rule's).
+        (the controller's ``a``, ``b``, ``x_growth``, ``tau_x`` are the circuit rule's). Default: the
+        ``connectivity`` policy with :data:`CIRCUIT_POLICY`, consulted every iteration.
     surrogate
         Surrogate gradient of the twin (default: the twin's).
     seed
         Seed of the twin's random streams.
     """
 
-    def __init__(self, circuit: EIHLCircuit, *, batch_size: int = 16, duration: brian2.Quantity = 50 * brian2.ms,
-                 local_duration: brian2.Quantity = 5 * brian2.ms, lr: float = 0.05, policy: Any = "connectivity",
+    def __init__(self, circuit: EIHLCircuit, *, batch_size: int = 16, duration: brian2.Quantity = 30 * brian2.ms,
+                 local_duration: brian2.Quantity = 2 * brian2.ms, lr: float = 0.2, policy: Any = None,
                  granularity: str = "iteration", surrogate: Any = None, seed: int = 0) -> None:
         import biosnn
         from biosnn.learning.eihl import EIHLController
+        from biosnn.learning.policies import ConnectivityPolicy
         from biosnn.learning.trainer import Trainer
 
         if not isinstance(circuit, EIHLCircuit):
@@ -391,6 +400,8 @@ class CircuitEIHL:
         self.learner = BrianLocalPeriod(self.model, local_duration=local_duration)
         self.optimizer = torch.optim.Adam([self.model.input_exc.weight], lr=lr)
         self.trainer = Trainer(self.model, self.optimizer, loss="count_ce", encoder=None, seed=seed)
+        if policy is None:
+            policy = ConnectivityPolicy(**CIRCUIT_POLICY)
         rule = circuit.rule
         self.controller = EIHLController(self.trainer, a=rule.a, b=rule.b, x_growth=rule.x_growth, tau_x=rule.tau_x,
                                          policy=policy, granularity=granularity, layers=["input_exc"],

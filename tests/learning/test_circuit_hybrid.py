@@ -109,3 +109,41 @@ def test_bad_input_raises():
         hybrid.model(torch.zeros(3, 5))
     with pytest.raises(ShapeError, match="batch_size"):
         hybrid.model(torch.zeros(9, 64))
+
+
+def _fit(policy, *, n_train, n_test, epochs):
+    from torch.utils.data import DataLoader
+
+    circuit = eihl_circuit()
+    hybrid = CircuitEIHL(circuit, policy=policy, seed=0)
+    train, test = digits_rates(n_train=n_train, n_test=n_test)
+    train_loader = DataLoader(train, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(0))
+    test_loader = DataLoader(test, batch_size=16)
+    before = hybrid.trainer.evaluate(test_loader)
+    history = hybrid.fit(train_loader, epochs=epochs)
+    after = hybrid.trainer.evaluate(test_loader)
+    return circuit, hybrid, before, after, history
+
+
+def test_hybrid_training_on_digits_reduced():
+    """Reduced default version: a short EIHL run learns (test loss falls) and removes synapses, masks intact."""
+    circuit, hybrid, before, after, history = _fit(AlternatePolicy(global_units=3, local_units=1),
+                                                   n_train=96, n_test=48, epochs=1)
+    assert history[0]["local_iterations"] >= 1 and history[0]["global_iterations"] >= 4
+    assert after.loss < before.loss
+    assert after.accuracy > before.accuracy
+    assert 0 < hybrid.sparsity() < 1
+    hybrid.learner.to_brian()
+    present = circuit.rule.mask(circuit.input_exc)
+    assert np.array_equal(present, hybrid.mask.numpy())
+    assert np.all(np.asarray(circuit.input_exc.w[:])[~present] == 0)
+
+
+@pytest.mark.slow
+def test_hybrid_training_on_digits_keeps_stbp_accuracy_at_high_sparsity():
+    """Default settings, 320 digits x 5 epochs: EIHL on the circuit vs STBP alone in the same twin."""
+    _, eihl, _, eihl_after, _ = _fit(None, n_train=320, n_test=160, epochs=5)
+    _, _, _, stbp_after, _ = _fit("global_only", n_train=320, n_test=160, epochs=5)
+    assert eihl.sparsity() >= 0.15
+    assert eihl_after.accuracy > 0.55
+    assert eihl_after.accuracy >= stbp_after.accuracy - 0.08
