@@ -128,7 +128,7 @@ def triplet_stdp(duration=1.0, n_in=60):
     dr2/dt = -r2/tau_x : 1 (event-driven)
     do1/dt = -o1/tau_minus : 1 (event-driven)
     do2/dt = -o2/tau_y : 1 (event-driven)""",
-                    on_pre="""ge_post += 0.3*w
+                    on_pre="""ge_post += 0.5*w
     w = clip(w - o1*(A2m + A3m*r2), 0, wmax)
     r1 += 1
     r2 += 1""",
