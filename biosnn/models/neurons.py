@@ -32,18 +32,21 @@ With ``detach_reset=True`` the spike that enters the reset is treated as a const
 Speed
 -----
 :func:`lif_sequence` runs all :math:`T` steps in one ``torch.autograd.Function`` with a hand-written
-backward pass: the forward loop does three tensor operations per step and stores only :math:`h_t`;
-the backward pass evaluates the surrogate derivative for all steps at once and then runs the linear
-recursion
+backward pass instead of autograd's graph of per-step operations. The forward loop does three in-place
+tensor operations per step on one time slice (kept in cache) and stores :math:`h_t` and :math:`s_t`; the
+backward loop runs the recursion, from the last step to the first,
 
 .. math::
 
-    \frac{\partial L}{\partial h_t} = A_t + \beta\,J_t\,\frac{\partial L}{\partial h_{t+1}}, \qquad
-    A_t = \frac{\partial L}{\partial s_t}\sigma'(h_t - \vartheta) + J_t \frac{\partial L}{\partial u_t}\Big|_{\text{direct}},
+    g^u_t = \beta\,\frac{\partial L}{\partial h_{t+1}} + \frac{\partial L}{\partial u_t}\Big|_\text{out}, \qquad
+    \frac{\partial L}{\partial h_t} = \sigma'(h_t - \vartheta)\,\frac{\partial L}{\partial s_t}
+        + \frac{\mathrm{d}u_t}{\mathrm{d}h_t}\, g^u_t,
 
-with :math:`J_t = \partial u_t / \partial h_t` (through the spike unless ``detach_reset``), one fused
-multiply-add per step. :func:`lif_step` is the plain autograd version of one step; a test proves that the
-fused sequence and a loop of steps agree in value and gradient.
+with :math:`\mathrm{d}u_t/\mathrm{d}h_t` the reset's total derivative (through the spike's surrogate unless
+``detach_reset``), again a few fused in-place operations per step (:class:`ResetMode`). The input gradient
+is :math:`\partial L/\partial x_t = \partial L/\partial h_t`. :func:`lif_step` is the plain autograd version
+of one step; tests prove that the fused sequence equals a loop of steps in value and gradient, and equals
+SpikingJelly's ``LIFNode``.
 """
 
 from __future__ import annotations
