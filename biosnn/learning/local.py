@@ -14,9 +14,10 @@ The update is written into ``weight.grad`` as :math:`-\Delta W` and an ordinary 
 optimiser takes the step; with ``SGD(lr=1)`` the weights change by exactly :math:`\Delta W`, with another
 learning rate by :math:`\mathrm{lr}\,\Delta W`, and any other optimiser (momentum, Adam ...) treats the
 local update as it would a gradient. Masks are respected: :math:`\Delta W` is zero where the mask is
-``False``, and masked weights are set back to exactly 0 after the step. With Dale's law the rule sees the
-effective (signed) weights and its update is mapped onto the stored magnitudes
-(:math:`\Delta|W| = \mathrm{sign}\,\Delta W`).
+``False``, and masked weights are set back to exactly 0 after the step. With Dale's law a rule changes
+synaptic *strengths*: it sees the magnitudes :math:`|W|` (the layer's stored parameter) and its update
+applies to them, while each synapse keeps the fixed sign of its presynaptic channel (so an excitatory
+rule with bounds ``[0, w_max]`` works on inhibitory synapses' strengths too).
 
 Convolutions
 ------------
@@ -139,6 +140,14 @@ def _masked_layers(model: nn.Module) -> dict[str, nn.Module]:
     from biosnn.models.layers import masked_layers
 
     return dict(masked_layers(model))
+
+
+def _rule_weight(layer: nn.Module) -> torch.Tensor:
+    """The weights a rule sees: the layer's effective weights, or with Dale's law their magnitudes."""
+    with torch.no_grad():
+        if getattr(layer, "sign", None) is not None:
+            return layer.weight.detach().abs() * layer.mask.to(layer.weight.dtype)
+        return layer.effective_weight().detach()
 
 
 def _time_major(chunks: list[torch.Tensor], feature: tuple[int, ...], T: int, B: int, what: str) -> torch.Tensor:
@@ -286,14 +295,12 @@ class LocalLearner:
         dws = {}
         for name, (pre, post) in activity.items():
             mod = self.layers[name]
-            w = mod.effective_weight().detach()  # the rule sees the weights the layer computes with
+            w = _rule_weight(mod)
             pre, post = pre.to(w.dtype), post.to(w.dtype)
             if isinstance(mod, nn.Conv2d):
                 dw = conv_update(self.rule, pre, post, w, dt=self.dt, **_conv_geometry(mod))
             else:
                 dw = linear_update(self.rule, pre, post, w, dt=self.dt)
-            if getattr(mod, "sign", None) is not None:
-                dw = dw * mod.sign  # Dale's law: the parameter holds magnitudes |W| = sign * W_eff
             dws[name] = dw * mod.mask.to(dw.dtype)
         return dws
 

@@ -162,3 +162,23 @@ def test_bad_input_raises():
     with pytest.raises(ShapeError, match="shape"):
         learner.apply({"0": torch.zeros(3, 3, dtype=torch.float64)})
     assert torch.equal(model[0].weight.detach(), before)
+
+
+def test_dale_layers_learn_synaptic_strengths_with_fixed_signs():
+    rule = RULES["stdp_additive"](A_plus=0.005, A_minus=0.006)
+    torch.manual_seed(4)
+    layer = MaskedLinear(6, 4, bias=False, dale=True, excitatory_fraction=0.5, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.uniform_(0.2, 0.8)  # magnitudes
+    model = nn.Sequential(layer, LIF(beta=0.8, threshold=0.3))
+    learner = LocalLearner(model, rule, optimizer=torch.optim.SGD(model.parameters(), lr=1.0))
+    x = _input((40, 3, 6))
+    (pre, post), = learner.record(x).values()
+    eff_before = layer.effective_weight().detach().clone()
+    strength = eff_before.abs()
+    dw = rule.layer_update(pre, post, strength, dt=1 * brian2.ms)  # the rule on the synaptic strengths
+    learner.step(x)
+    assert dw.abs().max() > 0
+    assert torch.allclose(layer.effective_weight().detach().abs(), strength + dw, rtol=0, atol=1e-15)
+    assert torch.all(torch.sign(layer.effective_weight().detach()) == torch.sign(eff_before))
+    assert (eff_before < 0).any()  # inhibitory channels were learned too
