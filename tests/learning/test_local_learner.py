@@ -182,3 +182,26 @@ def test_dale_layers_learn_synaptic_strengths_with_fixed_signs():
     assert torch.allclose(layer.effective_weight().detach().abs(), strength + dw, rtol=0, atol=1e-15)
     assert torch.all(torch.sign(layer.effective_weight().detach()) == torch.sign(eff_before))
     assert (eff_before < 0).any()  # inhibitory channels were learned too
+
+
+def test_every_conv_and_linear_layer_of_spiking_vgg11_learns_locally():
+    from biosnn.models.networks import SpikingVGG11
+
+    torch.manual_seed(5)
+    model = SpikingVGG11(in_channels=2, num_classes=4, width=0.125, batch_norm=False, threshold=0.5,
+                         pool="max")  # max-pooled spikes stay 0/1 (average pooling would give fractions)
+    first = model.features[0].conv
+    mask = torch.rand(first.weight.shape) > 0.3
+    first.set_mask(mask)
+    learner = LocalLearner(model, RULES["stdp_additive"](A_plus=0.01, A_minus=0.0))  # potentiation only
+    x = _input((4, 2, 2, 8, 8), p=0.5).float()
+    activity = learner.record(x)
+    assert len(activity) == 9  # 8 convolutions + the readout
+    for name, (pre, post) in activity.items():
+        assert pre.shape[:2] == (4, 2) and post.shape[:2] == (4, 2)
+    before = {n: m.weight.detach().clone() for n, m in learner.layers.items()}
+    dws = learner.step(x)
+    assert dws["features.0.conv"].abs().sum() > 0
+    assert torch.all(dws["features.0.conv"][~mask] == 0) and torch.all(first.weight[~mask] == 0)
+    for name, layer in learner.layers.items():
+        assert torch.all(layer.weight.detach() >= before[name] - 1e-7)  # LTP only: no weight decreased
