@@ -43,9 +43,11 @@ import torch
 from biosnn.plasticity.base import (
     PlasticityRule, amplitude, as_float, as_quantity, bounds, positive, unit_name, weight_unit_of,
 )
-from biosnn.plasticity.layers import check_layer_inputs, step_decay
+from biosnn.plasticity.layers import (
+    check_layer_inputs, sequential_in_chunks, step_decay, trace_history, within_bounds,
+)
 
-__all__ = ["IstdpVogels", "vogels_window", "vogels_stdp_update"]
+__all__ = ["IstdpVogels", "vogels_window", "vogels_stdp_update", "vogels_stdp_sequential"]
 
 
 def vogels_window(delta_t: np.ndarray | float, *, eta: float, alpha: float, tau: float) -> np.ndarray:
@@ -56,11 +58,27 @@ def vogels_window(delta_t: np.ndarray | float, *, eta: float, alpha: float, tau:
 
 def vogels_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay: float, eta: float,
                        alpha: float, w_min: float, w_max: float) -> torch.Tensor:
-    """Weight change of the Vogels rule over spike trains on a time grid, summed over the batch.
+    r"""Weight change of the Vogels rule over spike trains on a time grid, summed over the batch.
 
     Same order as Brian2 (trace decay, presynaptic pathway, postsynaptic pathway, clipping per update).
+    Unclipped: :math:`\Delta W = \eta \sum_{t,b} [\mathrm{post}\, x^{\mathrm{pre}+} + x^{\mathrm{post}-}\mathrm{pre}
+    - lpha\, \mathrm{pre}]`, exact when no sample can reach a bound; otherwise step by step per sample.
     ``pre [T, B, I]``, ``post [T, B, O]``, ``weight [O, I]``; returns ``[O, I]``.
     """
+    _, x_pre = trace_history(pre, decay)
+    x_post, _ = trace_history(post, decay)
+    gain = eta * (torch.einsum("tbo,tbi->oi", post, x_pre) + torch.einsum("tbo,tbi->oi", x_post, pre))
+    loss = (-eta * alpha * pre.sum(dim=(0, 1))).expand_as(gain)
+    if within_bounds(weight.detach(), gain, loss, w_min, w_max):
+        return gain + loss
+    return sequential_in_chunks(
+        lambda p, q, w: vogels_stdp_sequential(p, q, w, decay=decay, eta=eta, alpha=alpha, w_min=w_min, w_max=w_max),
+        pre, post, weight)
+
+
+def vogels_stdp_sequential(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay: float, eta: float,
+                           alpha: float, w_min: float, w_max: float) -> torch.Tensor:
+    """:func:`vogels_stdp_update` step by step, one weight copy per sample (bounds clip per update)."""
     T, B, _ = pre.shape
     w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
     w0 = w.clone()

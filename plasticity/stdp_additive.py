@@ -53,9 +53,11 @@ import torch
 from biosnn.plasticity.base import (
     PlasticityRule, amplitude, as_float, as_quantity, bounds, choice, positive, unit_name, weight_unit_of,
 )
-from biosnn.plasticity.layers import check_layer_inputs, step_decay
+from biosnn.plasticity.layers import (
+    check_layer_inputs, sequential_in_chunks, step_decay, trace_history, within_bounds,
+)
 
-__all__ = ["StdpAdditive", "additive_window", "pair_sum", "additive_stdp_update"]
+__all__ = ["StdpAdditive", "additive_window", "pair_sum", "additive_stdp_update", "additive_stdp_sequential"]
 
 PAIRINGS = ("all_to_all", "nearest")
 
@@ -106,9 +108,16 @@ def additive_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Te
                          nearest: bool) -> torch.Tensor:
     r"""Weight change of additive STDP over spike trains on a time grid, summed over the batch.
 
-    Each batch sample starts from ``weight`` and runs the trace equations step by step, in Brian2's order
-    (traces decay by ``decay = exp(-dt/tau)`` per step; presynaptic pathway, then postsynaptic pathway;
-    clipping after each update), so it equals the Brian2 simulation of the same trains.
+    Equals Brian2's simulation of the same trains with every sample starting from ``weight``: traces decay
+    by ``decay = exp(-dt/tau)`` per step; in a step the presynaptic pathway (depression by the
+    postsynaptic trace) runs before the postsynaptic one (potentiation by the presynaptic trace, which
+    includes the step's own presynaptic spikes); the weight is clipped after each update.
+
+    With :math:`x^+_t` the presynaptic trace after step :math:`t`'s spikes and :math:`y^-_t` the (negative)
+    postsynaptic trace before them, the unclipped change is
+    :math:`\Delta W_{oi} = \sum_{t,b} \mathrm{post}_{tbo} x^+_{tbi} + y^-_{tbo} \mathrm{pre}_{tbi}`; it is
+    exact when :func:`~biosnn.plasticity.layers.within_bounds` holds, otherwise each sample runs step by
+    step with its own weight (:func:`additive_stdp_sequential`).
 
     Parameters
     ----------
@@ -119,6 +128,23 @@ def additive_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Te
     torch.Tensor
         :math:`\sum_b (W_b(T) - W)`, shape ``[O, I]``.
     """
+    _, x_after = trace_history(pre, decay_plus, amplitude=A_plus, nearest=nearest)
+    y_before, _ = trace_history(post, decay_minus, amplitude=-A_minus, nearest=nearest)
+    gain = torch.einsum("tbo,tbi->oi", post, x_after)
+    loss = torch.einsum("tbo,tbi->oi", y_before, pre)
+    if within_bounds(weight.detach(), gain, loss, w_min, w_max):
+        return gain + loss
+    return sequential_in_chunks(
+        lambda p, q, w: additive_stdp_sequential(p, q, w, decay_plus=decay_plus, decay_minus=decay_minus,
+                                                 A_plus=A_plus, A_minus=A_minus, w_min=w_min, w_max=w_max,
+                                                 nearest=nearest),
+        pre, post, weight)
+
+
+def additive_stdp_sequential(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay_plus: float,
+                             decay_minus: float, A_plus: float, A_minus: float, w_min: float, w_max: float,
+                             nearest: bool) -> torch.Tensor:
+    """:func:`additive_stdp_update` step by step, one weight copy per sample (bounds clip per update)."""
     T, B, _ = pre.shape
     w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
     w0 = w.clone()

@@ -45,7 +45,8 @@ import torch
 from biosnn.plasticity.base import (
     PlasticityRule, as_float, as_quantity, bounds, choice, finite_float, positive, unit_name, weight_unit_of,
 )
-from biosnn.plasticity.layers import check_layer_inputs, step_decay
+from biosnn.plasticity.layers import check_layer_inputs, sequential_in_chunks, step_decay
+from biosnn.plasticity.stdp_additive import additive_stdp_update
 
 __all__ = ["StdpMultiplicative", "multiplicative_window", "multiplicative_stdp_update"]
 
@@ -67,8 +68,24 @@ def multiplicative_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: to
     """Weight change of multiplicative STDP over spike trains on a time grid, summed over the batch.
 
     Brian2's order per step: trace decay, presynaptic pathway, postsynaptic pathway; clipping to
-    ``[0, w_max]`` per update. ``pre [T, B, I]``, ``post [T, B, O]``, ``weight [O, I]``; returns ``[O, I]``.
+    ``[0, w_max]`` per update. The increments depend on the current weight, so every sample runs step by
+    step with its own copy of the weight (in batch chunks that fit a memory budget); ``mu = 0`` is the
+    additive rule and takes its path. ``pre [T, B, I]``, ``post [T, B, O]``, ``weight [O, I]``; returns
+    ``[O, I]``.
     """
+    if mu == 0.0:  # additive with hard bounds [0, w_max]
+        return additive_stdp_update(pre, post, weight, decay_plus=decay_plus, decay_minus=decay_minus,
+                                    A_plus=lam * w_max, A_minus=alpha * lam * w_max, w_min=0.0, w_max=w_max,
+                                    nearest=nearest)
+    return sequential_in_chunks(
+        lambda p, q, w: _multiplicative_sequential(p, q, w, decay_plus=decay_plus, decay_minus=decay_minus, lam=lam,
+                                                   alpha=alpha, mu=mu, w_max=w_max, nearest=nearest),
+        pre, post, weight)
+
+
+def _multiplicative_sequential(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay_plus: float,
+                               decay_minus: float, lam: float, alpha: float, mu: float, w_max: float,
+                               nearest: bool) -> torch.Tensor:
     T, B, _ = pre.shape
     w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
     w0 = w.clone()

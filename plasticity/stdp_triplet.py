@@ -60,9 +60,12 @@ from brian2 import ms
 from biosnn.plasticity.base import (
     PlasticityRule, amplitude, as_float, as_quantity, bounds, choice, positive, unit_name, weight_unit_of,
 )
-from biosnn.plasticity.layers import check_layer_inputs, step_decay
+from biosnn.plasticity.layers import (
+    check_layer_inputs, sequential_in_chunks, step_decay, trace_history, within_bounds,
+)
 
-__all__ = ["StdpTriplet", "PARAMETER_SETS", "VARIANTS", "triplet_kernel_sum", "triplet_stdp_update"]
+__all__ = ["StdpTriplet", "PARAMETER_SETS", "VARIANTS", "triplet_kernel_sum", "triplet_stdp_update",
+           "triplet_stdp_sequential"]
 
 VARIANTS = ("all_to_all", "minimal", "nearest", "nearest_minimal")
 
@@ -118,12 +121,36 @@ def triplet_kernel_sum(pre_times: np.ndarray, post_times: np.ndarray, *, tau_plu
 def triplet_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay_plus: float,
                         decay_minus: float, decay_x: float, decay_y: float, A2_plus: float, A3_plus: float,
                         A2_minus: float, A3_minus: float, w_min: float, w_max: float, nearest: bool) -> torch.Tensor:
-    """Weight change of triplet STDP over spike trains on a time grid, summed over the batch.
+    r"""Weight change of triplet STDP over spike trains on a time grid, summed over the batch.
 
     Brian2's order per step: trace decay, presynaptic pathway (update with ``r2`` before its increment),
-    postsynaptic pathway (update with ``o2`` before its increment); clipping per update.
+    postsynaptic pathway (update with ``o2`` before its increment); clipping per update. Unclipped:
+    :math:`\Delta W = \sum_{t,b} \mathrm{post}\,(A_2^+ + A_3^+ o_2^-)\, r_1^+ - o_1^-\,\mathrm{pre}\,(A_2^- + A_3^- r_2^-)`
+    (superscripts: trace before/after the step's own spikes), exact when no sample can reach a bound;
+    otherwise step by step per sample (:func:`triplet_stdp_sequential`).
     ``pre [T, B, I]``, ``post [T, B, O]``, ``weight [O, I]``; returns ``[O, I]``.
     """
+    _, r1 = trace_history(pre, decay_plus, nearest=nearest)
+    r2, _ = trace_history(pre, decay_x, nearest=nearest)
+    o1, _ = trace_history(post, decay_minus, nearest=nearest)
+    o2, _ = trace_history(post, decay_y, nearest=nearest)
+    gain = torch.einsum("tbo,tbi->oi", post * (A2_plus + A3_plus * o2), r1)
+    loss = -torch.einsum("tbo,tbi->oi", o1, pre * (A2_minus + A3_minus * r2))
+    if within_bounds(weight.detach(), gain, loss, w_min, w_max):
+        return gain + loss
+    return sequential_in_chunks(
+        lambda p, q, w: triplet_stdp_sequential(
+            p, q, w, decay_plus=decay_plus, decay_minus=decay_minus, decay_x=decay_x, decay_y=decay_y,
+            A2_plus=A2_plus, A3_plus=A3_plus, A2_minus=A2_minus, A3_minus=A3_minus, w_min=w_min, w_max=w_max,
+            nearest=nearest),
+        pre, post, weight)
+
+
+def triplet_stdp_sequential(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay_plus: float,
+                            decay_minus: float, decay_x: float, decay_y: float, A2_plus: float, A3_plus: float,
+                            A2_minus: float, A3_minus: float, w_min: float, w_max: float,
+                            nearest: bool) -> torch.Tensor:
+    """:func:`triplet_stdp_update` step by step, one weight copy per sample (bounds clip per update)."""
     T, B, _ = pre.shape
     w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
     w0 = w.clone()
