@@ -477,7 +477,8 @@ def plot_run(out_dir: Path, history: list[dict[str, Any]]) -> Path:
 
 
 def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume: bool = False,
-          progress: bool = False, data: DataBundle | None = None, plot: bool = True) -> RunResult:
+          progress: bool = False, data: DataBundle | None = None, plot: bool = True,
+          stop_after: int | None = None) -> RunResult:
     """Run (or resume) the training run described by ``config``.
 
     Parameters
@@ -497,6 +498,9 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
         Pre-loaded data (otherwise :func:`load_data`); lets several runs share one loaded data set.
     plot
         Draw ``plots/training.png`` at the end (with ``out_dir``).
+    stop_after
+        Stop (resumably) once this epoch is done, as if the run had been interrupted there; the schedule
+        is still that of ``config.epochs``.
 
     Returns
     -------
@@ -551,7 +555,8 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
         bar = tqdm(total=config.epochs, initial=start, desc=f"{config.method} {config.model}/{config.dataset}",
                    unit="epoch")
     try:
-        for epoch in range(start, config.epochs):
+        last = config.epochs if stop_after is None else min(config.epochs, int(stop_after))
+        for epoch in range(start, last):
             t0 = time.perf_counter()
             result, counts = method.train_epoch(train_loader, epochs_left=config.epochs - epoch - 1)
             trainer = method.trainer
