@@ -378,7 +378,8 @@ class BlockCompiler:
     def _emit_scalars(self, block: Block, em: _Emitter, arrays: set[str]) -> None:
         """Scalar statements; those that depend on constants only are computed once per run."""
         variables = block.captured.variables
-        impure_names = set(arrays) | {"rand", "randn", "poisson"}
+        constant_clock = {n for n in arrays if is_clock_variable(variables[n]) and variables[n].name == "dt"}
+        impure_names = (set(arrays) - constant_clock) | {"rand", "randn", "poisson"}
         impure_names |= {n for n, v in variables.items() if is_clock_variable(v) and v.name != "dt"}
         impure_names |= set(self.params)
         pure, impure = [], []

@@ -195,7 +195,7 @@ class ThresholdOp(Operation):
                                          float(R.surrogate.width))
         else:
             value = cond.to(R.dtype)
-        R.events[self.eventspace] = (cond, value)
+        R.events[self.eventspace] = (cond, value, cond.nonzero(as_tuple=True))
 
 
 @OPERATIONS.register("reset")
@@ -272,7 +272,7 @@ class SpikeGeneratorOp(Operation):
             cond = torch.zeros(R.B, self.size, dtype=torch.bool, device=R.device)
             if idx is not None:
                 cond[:, torch.as_tensor(idx, device=R.device)] = True
-        R.events[self.eventspace] = (cond, cond.to(R.dtype))
+        R.events[self.eventspace] = (cond, cond.to(R.dtype), cond.nonzero(as_tuple=True))
 
 
 @OPERATIONS.register("synapses")
@@ -323,6 +323,7 @@ class PathwayOp(Operation):
     def reset_state(self) -> None:
         self.hist: torch.Tensor | None = None
         self.val_hist: list | None = None
+        self.nz_hist: list | None = None
         self.pos = 0
 
     def _expand(self, b: torch.Tensor, i: torch.Tensor):
@@ -337,23 +338,36 @@ class PathwayOp(Operation):
         if ev is None:
             cond = torch.zeros(B, self.n_src, dtype=torch.bool, device=R.device)
             value = cond.to(R.dtype)
+            nz = cond.nonzero(as_tuple=True)
         else:
-            cond, value = ev
+            cond, value, nz = ev
             if self.start != 0 or self.stop != cond.shape[1]:
                 cond, value = cond[:, self.start:self.stop], value[:, self.start:self.stop]
-        if self.hist is None:
-            self.hist = torch.zeros(self.L, B, self.n_src, dtype=torch.bool, device=R.device)
+                keep = (nz[1] >= self.start) & (nz[1] < self.stop)
+                nz = (nz[0][keep], nz[1][keep] - self.start)
+        if self.val_hist is None:
+            if not self.homogeneous:
+                self.hist = torch.zeros(self.L, B, self.n_src, dtype=torch.bool, device=R.device)
             self.val_hist = [None] * self.L
-        self.hist[self.pos] = cond
+            self.nz_hist = [None] * self.L
+        if self.homogeneous:
+            self.nz_hist[self.pos] = nz
+        else:
+            self.hist[self.pos] = cond
         self.val_hist[self.pos] = value if (R.functional or R.relaxed) else None
         if R.relaxed:
             self._relaxed(S, R, step)
             self.pos = (self.pos + 1) % self.L
             return
         if self.homogeneous:
-            slot = (self.pos - self.delay) % self.L
-            b, i = self.hist[slot].nonzero(as_tuple=True)
-            EB, ES = self._expand(b, i)
+            arrived = self.nz_hist[(self.pos - self.delay) % self.L]
+            if arrived is None or arrived[0].shape[0] == 0:
+                if R.functional and self.dense:
+                    self._dense_terms(S, R, step)
+                R.dense_grad = {}
+                self.pos = (self.pos + 1) % self.L
+                return
+            EB, ES = self._expand(*arrived)
         else:
             slots = (self.pos - self.delays) % self.L
             arrived = self.hist[slots, :, self.sources].T  # [B, S]

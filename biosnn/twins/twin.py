@@ -718,10 +718,9 @@ class Twin(torch.nn.Module):
                     op(S, R, step)
             for ev, (gname, size) in spike_groups.items():
                 if ev in R.events:
-                    cond, value = R.events[ev]
+                    cond, value, (b, i) = R.events[ev]
                     if functional:
                         dense_trains[gname].append(value)
-                    b, i = cond.nonzero(as_tuple=True)
                     if b.shape[0]:
                         sparse[gname].append((k, b, i))
                 elif functional:
