@@ -45,6 +45,7 @@ __all__ = [
     "prune_",
     "spike_count_accuracy",
     "robustness_curve",
+    "robustness_experiment",
 ]
 
 
@@ -301,3 +302,79 @@ def robustness_curve(model: nn.Module, loader: Iterable, fractions: Sequence[flo
                 "baseline_accuracy": baseline,
             })
     return pd.DataFrame(rows)
+
+
+def robustness_experiment(config: Any, *, methods: Sequence[str] = ("eihl", "stbp"),
+                          fractions: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9),
+                          scope: str = "global", regrow: bool = False, finetune_epochs: int = 0,
+                          seeds: Sequence[int] = (0,), repeats: int = 1):
+    """The paper's third experiment: train each method, prune at random at several levels, measure accuracy.
+
+    For every seed and method, a network is trained with :func:`biosnn.learning.run.train` from ``config``
+    (``method`` and ``seed`` replaced; the same network, data and budget for every method), then
+    :func:`robustness_curve` prunes copies of it and measures the test accuracy with the run's own loss
+    read-out and encoder (a fresh, identically seeded :class:`~biosnn.learning.trainer.Trainer`, so every
+    evaluation sees the same input). With ``finetune_epochs > 0`` each pruned copy is first trained again
+    by STBP for that many epochs (kept dead: pruned synapses stay 0; ``regrow=True``: they may regrow).
+
+    Parameters
+    ----------
+    config
+        A :class:`biosnn.learning.run.RunConfig`.
+    methods
+        Names in :data:`biosnn.learning.run.METHODS`.
+    fractions, scope, regrow, repeats
+        As in :func:`robustness_curve`.
+    finetune_epochs
+        STBP epochs after pruning (0: none).
+    seeds
+        Training (and pruning) seeds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`robustness_curve`'s columns plus ``method``, ``seed``, ``trained_sparsity`` (the sparsity
+        the method itself reached) and ``drop`` (baseline minus pruned accuracy).
+    """
+    import pandas as pd
+    from torch.utils.data import DataLoader
+
+    from biosnn.learning.run import METHODS, load_data, train
+    from biosnn.learning.trainer import Trainer
+
+    for m in methods:
+        METHODS[m]
+    fracs = [_check_fraction(f) for f in fractions]
+    SCOPES[scope]
+    if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, int) or finetune_epochs < 0:
+        raise ParameterError(f"parameter 'finetune_epochs' must be an integer >= 0, got {finetune_epochs!r}")
+    bundle = load_data(config)
+    steps = config.steps or bundle.steps
+    encoder = config.encoder if config.encoder is not None else bundle.encoder
+    test_loader = DataLoader(bundle.test, batch_size=max(config.batch_size, 256))
+    frames = []
+    for seed in seeds:
+        def evaluate(model: nn.Module, data: Iterable, seed: int = int(seed)) -> float:
+            probe = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.0), loss=config.loss, encoder=encoder,
+                            steps=steps, seed=seed + 1)
+            return probe.evaluate(data).accuracy
+
+        def finetune(model: nn.Module, seed: int = int(seed)) -> None:
+            tuner = Trainer(model, torch.optim.Adam(model.parameters(), lr=config.lr), loss=config.loss,
+                            encoder=encoder, steps=steps, seed=seed + 1)
+            loader = DataLoader(bundle.train, batch_size=config.batch_size, shuffle=True,
+                                generator=torch.Generator().manual_seed(seed + 2))
+            for _ in range(finetune_epochs):
+                tuner.train_epoch(loader)
+
+        for method in methods:
+            run = train(config.replace(method=method, seed=int(seed)), data=bundle, plot=False)
+            curve = robustness_curve(run.model, test_loader, fracs, scope=scope, regrow=regrow,
+                                     finetune=finetune if finetune_epochs else None, seed=int(seed),
+                                     repeats=repeats, evaluate=evaluate)
+            curve.insert(0, "method", method)
+            curve.insert(1, "seed", int(seed))
+            curve["trained_sparsity"] = run.final.get("sparsity", 0.0)
+            curve["drop"] = curve["baseline_accuracy"] - curve["accuracy"]
+            frames.append(curve)
+    return pd.concat(frames, ignore_index=True)

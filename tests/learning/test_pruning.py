@@ -144,3 +144,23 @@ def test_bad_input_raises_before_changing_anything():
     with pytest.raises(UnknownNameError, match="nope"):
         prune_(model, 0.5, layers=["nope"])
     assert torch.equal(model.layers[0].weight.detach(), w) and bool(model.layers[0].mask.all())
+
+
+def test_robustness_experiment_eihl_vs_stbp_reduced():
+    """Reduced default version of the paper's third experiment (3 epochs, one seed)."""
+    from biosnn.learning.pruning import robustness_experiment
+    from biosnn.learning.run import RunConfig
+
+    config = RunConfig(epochs=3, hidden=(32,), global_units=1, max_local_units=1, final_global_units=1)
+    df = robustness_experiment(config, methods=("eihl", "stbp"), fractions=(0.0, 0.5, 1.0), scope="layer")
+    assert len(df) == 6 and set(df["method"]) == {"eihl", "stbp"}
+    for method, rows in df.groupby("method"):
+        acc = dict(zip(rows["fraction"], rows["accuracy"]))
+        assert acc[0.0] == rows["baseline_accuracy"].iloc[0] > 0.5
+        assert acc[1.0] < 0.2 < acc[0.0]
+    trained = df.groupby("method")["trained_sparsity"].first()
+    assert trained["stbp"] == 0.0 and trained["eihl"] > 0.0  # EIHL's local period removed synapses
+    # pruning removes a fraction of the synapses still present: sparsity after pruning 50 % per layer
+    half = df[df["fraction"] == 0.5].set_index("method")["sparsity"]
+    assert half["stbp"] == pytest.approx(0.5, abs=0.01)
+    assert half["eihl"] == pytest.approx(trained["eihl"] + 0.5 * (1 - trained["eihl"]), abs=0.01)
