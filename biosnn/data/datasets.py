@@ -261,9 +261,16 @@ def _without_md5(cls: type) -> type:
 
 
 # ----------------------------------------------------------------------------------------------- N-MNIST
-def _load_nmnist(root: Path, train: bool, opt: _Options) -> Dataset:
+def _read_nmnist(path: Path) -> np.ndarray:
+    """Events of an N-MNIST ``.bin`` file (tonic's ``read_mnist_file``); module level, so workers can pickle it."""
     from tonic.datasets import NMNIST
     from tonic.io import read_mnist_file
+
+    return read_mnist_file(str(path), dtype=NMNIST.dtype)
+
+
+def _load_nmnist(root: Path, train: bool, opt: _Options) -> Dataset:
+    from tonic.datasets import NMNIST
 
     info = DATASETS["nmnist"].info
     base = root / "NMNIST"
@@ -277,11 +284,7 @@ def _load_nmnist(root: Path, train: bool, opt: _Options) -> Dataset:
     if not files:
         raise _missing(info, folder, "no .bin event files")
     labels = [int(f.parent.name[-1]) for f in files]
-
-    def reader(path: Path) -> np.ndarray:
-        return read_mnist_file(str(path), dtype=NMNIST.dtype)
-
-    return EventDataset(files, labels, reader=reader, sensor_size=NMNIST.sensor_size, steps=opt.steps,
+    return EventDataset(files, labels, reader=_read_nmnist, sensor_size=NMNIST.sensor_size, steps=opt.steps,
                         size=opt.size, classes=list(NMNIST.classes))
 
 
@@ -325,6 +328,10 @@ def _read_aedat4(path: Path) -> np.ndarray:
     return events
 
 
+def _read_dvs_file(path: Path) -> np.ndarray:
+    return read_dvs128_aedat(path) if path.suffix == ".aedat" else _read_aedat4(path)
+
+
 def _load_dvs_cifar10(root: Path, train: bool, opt: _Options) -> Dataset:
     info = DATASETS["dvs_cifar10"].info
     base = root / "CIFAR10DVS"
@@ -343,11 +350,7 @@ def _load_dvs_cifar10(root: Path, train: bool, opt: _Options) -> Dataset:
     if not files:
         raise _missing(info, base, f"no .aedat/.aedat4 files for the {'training' if train else 'test'} split "
                                    f"in the class folders {', '.join(_DVS_CLASSES)}")
-
-    def reader(path: Path) -> np.ndarray:
-        return read_dvs128_aedat(path) if path.suffix == ".aedat" else _read_aedat4(path)
-
-    return EventDataset(files, labels, reader=reader, sensor_size=(128, 128, 2), steps=opt.steps,
+    return EventDataset(files, labels, reader=_read_dvs_file, sensor_size=(128, 128, 2), steps=opt.steps,
                         size=opt.size, classes=list(_DVS_CLASSES))
 
 

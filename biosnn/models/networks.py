@@ -26,6 +26,7 @@ before the classifier; see :data:`PAPER_SETUPS` for the input shapes and time st
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,12 +74,11 @@ def make_neuron(
     """
     cls = NEURONS[neuron]
     decay = {k: v for k, v in (("beta", beta), ("tau", tau), ("dt", dt)) if v is not None}
-    try:
-        return cls(threshold=threshold, reset=reset, detach_reset=detach_reset, surrogate=surrogate, **decay)
-    except TypeError:
-        raise ParameterError(
-            f"neuron {neuron!r} has no leak: do not pass {', '.join(sorted(decay))} (use neuron='lif')"
-        ) from None
+    accepted = inspect.signature(cls).parameters
+    unused = sorted(k for k in decay if k not in accepted)
+    if unused:
+        raise ParameterError(f"neuron {neuron!r} has no leak: do not pass {', '.join(unused)} (use neuron='lif')")
+    return cls(threshold=threshold, reset=reset, detach_reset=detach_reset, surrogate=surrogate, **decay)
 
 
 def _neuron_settings(neuron, beta, tau, dt, threshold, reset, detach_reset, surrogate) -> dict[str, Any]:

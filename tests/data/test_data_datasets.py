@@ -249,6 +249,8 @@ def test_nmnist_bin_files_framed_by_tonic(tmp_path, rng):
     assert float(frames[0, 1].sum()) == 0 and float(frames[1, 0].sum()) == 0  # time bins split at t_split
     raw = train.events(3)
     assert np.array_equal(raw["t"], t) and np.array_equal(raw["x"], x)
+    # picklable, so DataLoader workers can use it under any start method
+    assert torch.equal(pickle.loads(pickle.dumps(train))[3][0], frames)
 
 
 def test_nmnist_zip_archive_is_unpacked_in_place(tmp_path, rng):
