@@ -519,6 +519,13 @@ class Twin(torch.nn.Module):
                 unit = old / float(np.asarray(old)) if float(np.asarray(old)) != 0 else 1.0
                 ns[name] = float(self.params[pname].detach().cpu()) * unit
         self._set_network_time(self._step)
+        for g in self._groups.values():
+            if isinstance(g, brian2.SpikeGeneratorGroup):
+                # where Brian2's generator would be in its spike list after the steps the twin ran
+                bins = np.asarray(g.variables["_timebins"].get_value())
+                period = int(np.asarray(g.variables["_period_bins"].get_value()).ravel()[0])
+                step = self._step % period if period > 0 else self._step
+                g.variables["_lastindex"].set_value(int(np.searchsorted(bins, step, side="left")))
 
     def _set_network_time(self, step: int) -> None:
         for o in self.net.sorted_objects:

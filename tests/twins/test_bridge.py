@@ -1,0 +1,120 @@
+"""pull()/push(): every state variable, weight and connectivity moves between Brian2 and the twin;
+float64 round trips are bit-exact; absent synapses stay absent; a pushed state continues identically."""
+
+from __future__ import annotations
+
+import brian2 as b2
+import numpy as np
+import pytest
+import torch
+from brian2 import ms, second
+
+import biosnn
+from biosnn.errors import ParameterError
+from tests.twins import models
+
+
+def _snapshot(objects):
+    out = {}
+    for o in objects:
+        for name in o.variables:
+            var = o.variables[name]
+            if isinstance(var, b2.core.variables.ArrayVariable) and not name.startswith("_") and getattr(var.owner, "name", None) == o.name:
+                out[(o.name, name)] = np.array(var.get_value(), copy=True)
+    return out
+
+
+def test_pull_push_round_trip_is_bit_exact():
+    objects, _ = models.feedforward_ei(0.1)
+    net = b2.Network(*objects)
+    before = _snapshot(objects)
+    tw = biosnn.twin(net)
+    tw.push()
+    after = _snapshot(objects)
+    assert before.keys() == after.keys() and len(before) > 10
+    for key in before:
+        assert before[key].dtype == after[key].dtype, key
+        np.testing.assert_array_equal(after[key], before[key], err_msg=str(key))
+    # and the twin holds exactly Brian2's values
+    np.testing.assert_array_equal(tw.variable("ff_pop", "v").numpy(), objects[1].v_[:])
+    np.testing.assert_array_equal(tw.parameter("ff_in", "w").detach().numpy(), objects[2].w[:])
+
+
+def test_push_writes_trained_weights_and_pull_reads_brian2_changes():
+    objects, _ = models.feedforward_ei(0.1)
+    S = objects[2]
+    tw = biosnn.twin(b2.Network(*objects))
+    w = tw.parameter("ff_in", "w")
+    with torch.no_grad():
+        w.mul_(0.5)
+        w[::3] = 0.0  # "pruned" in the twin: weight exactly zero, synapse still present in both
+    n_before = len(S)
+    tw.push()
+    assert len(S) == n_before
+    np.testing.assert_array_equal(S.w[:], w.detach().numpy())
+    assert np.all(S.w[::3] == 0)
+    S.w = S.w[:] + 0.125
+    tw.pull()
+    assert tw.parameter("ff_in", "w") is w  # the same Parameter object (optimisers keep working)
+    np.testing.assert_array_equal(w.detach().numpy(), S.w[:])
+
+
+def test_absent_synapses_stay_absent_in_both():
+    G = b2.NeuronGroup(4, "v : 1", threshold="v > 1", name="pre4")
+    H = b2.NeuronGroup(5, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0", method="exact", name="post5")
+    S = b2.Synapses(G, H, "w : 1", on_pre="v_post += w", name="sparse")
+    S.connect(i=[0, 0, 2, 3], j=[1, 4, 2, 0])
+    S.w = [0.1, 0.2, 0.3, 0.4]
+    tw = biosnn.twin(b2.Network(G, H, S))
+    i, j = tw.connectivity("sparse")
+    np.testing.assert_array_equal(i, [0, 0, 2, 3])
+    np.testing.assert_array_equal(j, [1, 4, 2, 0])
+    assert tw.parameter("sparse", "w").shape == (4,)
+    tw.push()
+    assert len(S) == 4
+    np.testing.assert_array_equal(S.i[:], [0, 0, 2, 3])
+    np.testing.assert_array_equal(S.j[:], [1, 4, 2, 0])
+
+
+def test_state_pushed_mid_run_continues_identically_in_brian2():
+    """Twin runs 100 ms, pushes its state (incl. refractoriness, plastic weights, time); Brian2 continues and
+    matches the twin continuing on its own."""
+    objects, monitored, syn = models.song_stdp(0.3)
+    mon = b2.SpikeMonitor(objects[1], name="bridge_mon")
+    net = b2.Network(*objects, mon)
+    tw = biosnn.twin(net)
+    with torch.no_grad():
+        tw.run(100 * ms)
+        tw.push()
+        assert float(net.t) == pytest.approx(0.1)
+        second_half = tw.run(150 * ms)
+    net.run(150 * ms, namespace={})
+    twin_i, twin_t = second_half.spikes["song_post"][0]
+    assert len(mon.i) > 0
+    np.testing.assert_array_equal(twin_i, mon.i[:])
+    np.testing.assert_array_equal(np.asarray(twin_t), np.asarray(mon.t_[:]))
+    np.testing.assert_allclose(tw.variable(syn, "w", 0).numpy(), net[syn].w[:], rtol=1e-12, atol=0)
+
+
+def test_parameter_names_and_errors():
+    objects, _ = models.feedforward_ei(0.1)
+    tw = biosnn.twin(b2.Network(*objects), learnable=("ff_pop.v",))
+    names = dict(tw.named_parameters())
+    assert "params.ff_in__w" in names and "params.ff_ie__w" in names and "params.ff_pop__v" in names
+    with pytest.raises(ParameterError, match="ff_in.nope"):
+        tw.parameter("ff_in", "nope")
+    with pytest.raises(ParameterError, match="batch_index"):
+        tw.push(batch_index=3)
+
+
+def test_run_then_reset_restarts_from_the_pulled_state():
+    objects, monitored = models.summed_model(0.1)
+    tw = biosnn.twin(b2.Network(*objects))
+    with torch.no_grad():
+        a = tw.run(100 * ms)
+        assert float(tw.t) == pytest.approx(0.1)
+        tw.reset()
+        assert float(tw.t) == 0.0
+        b = tw.run(100 * ms)
+    np.testing.assert_array_equal(a.spikes["sum_post"][0][0], b.spikes["sum_post"][0][0])
+    assert len(a.spikes["sum_post"][0][0]) > 0
