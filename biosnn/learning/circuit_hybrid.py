@@ -50,7 +50,7 @@ from biosnn.errors import ParameterError, ShapeError
 from biosnn.plasticity.eihl_contraction import EIHLContraction, global_decay
 from biosnn.units import check_quantity, to_float
 
-__all__ = ["EIHLCircuit", "eihl_circuit", "poisson_spikes", "TwinReadout", "SynapseMask", "BrianLocalPeriod",
+__all__ = ["EIHLCircuit", "eihl_circuit", "rest", "poisson_spikes", "TwinReadout", "SynapseMask", "BrianLocalPeriod",
            "CircuitEIHL", "CIRCUIT_POLICY", "CIRCUIT_RULE", "digits_rates"]
 
 
@@ -194,6 +194,14 @@ def poisson_spikes(rates: torch.Tensor, *, steps: int, dt: brian2.Quantity,
     return (u < p.unsqueeze(0)).to(rates.dtype)
 
 
+def rest(circuit: EIHLCircuit) -> None:
+    """Put both populations of ``circuit`` at rest (``v = v_rest``, no synaptic input), in Brian2."""
+    for group in (circuit.exc, circuit.inh):
+        group.v = circuit.parameters["v_rest"]
+        group.ge = 0 * brian2.volt
+        group.gi = 0 * brian2.volt
+
+
 class SynapseMask(nn.Module):
     """A masked-layer view of one plastic Synapses of a twin: ``weight`` (the twin's parameter) and ``mask``.
 
@@ -267,8 +275,9 @@ class BrianLocalPeriod:
     2. Brian2 runs ``local_duration`` with the rule's local period on (``local_active = 1``) and the
        controller's frozen ``thresh(b)``, the input spiking at the rates of the batch's first sample (the
        rule is timing-free: the input only keeps the circuit's activity realistic);
-    3. Brian2 -> twin: ``twin.pull()`` brings the contracted weights, ``x`` and ``absent`` back, and the
-       mask follows ``absent``.
+    3. the circuit is put at rest (:func:`rest`), then Brian2 -> twin: ``twin.pull()`` brings the
+       contracted weights, ``x`` and ``absent`` back, and the mask follows ``absent``; every later global
+       iteration starts from that resting state.
     """
 
     def __init__(self, readout: TwinReadout, *, local_duration: brian2.Quantity, layer: str = "input_exc") -> None:
@@ -325,6 +334,7 @@ class BrianLocalPeriod:
             net.run(self.local_duration)
         finally:
             rule.end_local_period(syn)
+            rest(self.circuit)
         self.to_twin()
         self.iterations += 1
 
