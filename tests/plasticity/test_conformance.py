@@ -204,3 +204,22 @@ def test_rename_identifiers():
     assert out == ("dapre_stdp/dt = -apre_stdp/tau : 1 (event-driven)\n"
                    "g = clip(g + apre, 0, wmax)\nx = apre_post + apre2")
     assert get_dimensions(1 * Hz) is not get_dimensions(1 * ms)
+
+
+@pytest.mark.parametrize("name", ["stdp_additive", "istdp_vogels"])
+def test_recurrent_attachment_onto_one_group(name):
+    # E->E (source is target) with a group that already uses the rule's trace names for its own variables
+    rule = get_rule(name)()
+    clash = rule.synaptic_variables()
+    group = brian2.NeuronGroup(5, "dvm/dt = (drive - vm) / (10*ms) : volt\ndrive : volt" + "".join(f"\n{n} : 1" for n in clash),
+                               threshold="vm > 10*mV", reset="vm = 0*mV", method="exact", dt=DT)
+    group.drive = np.linspace(12, 20, 5) * mV
+    syn = rule.synapses(group, group, effect="vm_post += 0.5*mV", dt=DT)
+    syn.connect(condition="i != j")
+    syn.w = 0.5
+    brian2.Network(group, syn).run(100 * ms, namespace={})
+    names = syn.plasticity_names
+    assert all(names[n] == f"{n}_{rule.tag}" for n in clash)
+    w = np.asarray(syn.w[:])
+    assert np.all(np.isfinite(w)) and np.any(w != 0.5)
+    assert np.all(np.asarray(group.variables[clash[0]].get_value()) == 0)  # the group's own variable untouched
