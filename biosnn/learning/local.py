@@ -127,7 +127,6 @@ class _Recording:
     pre: list[torch.Tensor] = field(default_factory=list)
     post: list[torch.Tensor] = field(default_factory=list)
     out_shape: tuple[int, ...] | None = None
-    waiting: int = 0  # layer calls whose postsynaptic spikes have not been seen yet
 
 
 def _neuron_types() -> tuple[type, ...]:
