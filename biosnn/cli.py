@@ -65,10 +65,10 @@ def circuit_demo(seed: int) -> None:
 
 
 @main.command()
-@click.option("--method", default="eihl", show_default=True, help="eihl | stbp | local.")
-@click.option("--model", default="mlp", show_default=True, help="mlp | vgg11 | resnet.")
-@click.option("--dataset", default="digits", show_default=True,
-              help="digits, mnist, fashion_mnist, cifar10, cifar100, nmnist, dvs_cifar10, or a synthetic "
+@click.option("--method", default=None, help="eihl (default) | stbp | local.")
+@click.option("--model", default=None, help="mlp (default) | vgg11 | resnet.")
+@click.option("--dataset", default=None,
+              help="digits (default), mnist, fashion_mnist, cifar10, cifar100, nmnist, dvs_cifar10, or a synthetic "
                    "paper-shaped set (synthetic-cifar10, synthetic-dvs-cifar10, ...).")
 @click.option("--epochs", default=None, type=int, help="Epochs (default 16).")
 @click.option("--batch-size", default=None, type=int, help="Batch size (default 64).")

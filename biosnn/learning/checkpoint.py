@@ -138,11 +138,6 @@ def load_checkpoint(path: str | os.PathLike, *, model: nn.Module | None = None,
                               ) from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a biosnn checkpoint (expected format {FORMAT!r})")
-    for key, value in (expect or {}).items():
-        if state.get(key) != value:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} was written for a different {key}: it has {state.get(key)!r}, "
-                f"this run has {value!r}")
     if model is not None:
         have = state.get("fingerprint")
         want = model_fingerprint(model)
@@ -151,5 +146,15 @@ def load_checkpoint(path: str | os.PathLike, *, model: nn.Module | None = None,
             raise CheckpointError(
                 f"checkpoint {str(path)!r} was written for a different model (differs in {', '.join(diff[:5])}"
                 f"{' ...' if len(diff) > 5 else ''}); refusing to load it")
+    for key, value in (expect or {}).items():
+        have = state.get(key)
+        if have != value:
+            if isinstance(have, dict) and isinstance(value, dict):
+                keys = sorted(k for k in set(have) | set(value) if have.get(k) != value.get(k))
+                detail = "; ".join(f"{k}: {have.get(k)!r} there, {value.get(k)!r} here" for k in keys)
+            else:
+                detail = f"it has {have!r}, this run has {value!r}"
+            raise CheckpointError(f"checkpoint {str(path)!r} was written for a different {key} ({detail})")
+    if model is not None:
         model.load_state_dict(state["model"])
     return state
