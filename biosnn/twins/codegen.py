@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 from brian2.codegen.generators.numpy_generator import NumpyCodeGenerator
+from brian2.codegen.runtime.numpy_rt.numpy_rt import NumpyCodeObject
 from brian2.codegen.translation import make_statements
 from brian2.core.clocks import Clock
 from brian2.core.functions import Function
@@ -182,7 +183,7 @@ def translate(captured: CapturedCode, mode: str, object_name: str) -> Block:
         if code.strip() else ([], [])
     gen = NumpyCodeGenerator(
         variables=captured.variables, variable_indices=captured.variable_indices, owner=captured.runner,
-        iterate_all=captured.iterate_all, codeobj_class=None, name=captured.name,
+        iterate_all=captured.iterate_all, codeobj_class=NumpyCodeObject, name=captured.name,
         template_name=captured.template, override_conditional_write=captured.override_conditional_write,
         allows_scalar_write=captured.allows_scalar_write,
     )

@@ -189,6 +189,9 @@ class Twin(torch.nn.Module):
         self._step = 0
         self._compile()
         self.pull()
+        # generate every block now, so unsupported constructs are reported before anything runs
+        self._build_ops(frozenset(self._written))
+        self._compiled_for = frozenset(self._written)
 
     # ------------------------------------------------------------------------------------------ compile
     def _compile(self) -> None:
