@@ -46,7 +46,8 @@ def test_unknown_circuit_name_lists_known_ones():
 def _state_arrays(circuit: Circuit):
     for role, obj in list(circuit.populations.items()) + list(circuit.projections.items()):
         for var_name, var in obj.variables.items():
-            if var_name.startswith("_") or not hasattr(var, "get_value") or np.dtype(var.dtype).kind != "f":
+            if (var_name.startswith("_") or not isinstance(var, brian2.core.variables.ArrayVariable)
+                    or np.dtype(var.dtype).kind != "f"):
                 continue
             if getattr(var, "scalar", False) or var_name in ("dt", "t", "lastspike", "lastupdate"):
                 continue
