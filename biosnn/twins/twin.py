@@ -455,14 +455,15 @@ class Twin(torch.nn.Module):
     def pull(self) -> None:
         """Copy every state variable, weight and connectivity from the Brian2 objects into the twin.
 
-        The twin's time becomes the network's time; spikes in flight in Brian2's queues are not copied
-        (the twin's queues start empty). Learnable parameters keep their identity (their ``.data`` is
+        The structure is read again too (synapses created or delays changed in Brian2 since the last
+        pull). The twin's time becomes the network's time; spikes in flight in Brian2's queues are not
+        copied (the twin's queues start empty). Learnable parameters keep their identity (their ``.data`` is
         overwritten), so optimisers holding them stay valid.
         """
-        sizes_changed = any(int(info.var.size if not info.var.scalar else 1) != info.size
-                            for info in self._arrays.values())
-        if sizes_changed:  # synapses were added in Brian2: recompile the structure
+        if getattr(self, "_pulled_once", False):
+            # re-read the structure too: synapses, delays and namespace constants may have changed in Brian2
             self._compile()
+        self._pulled_once = True
         self._values: dict[str, torch.Tensor] = {}
         for key, info in self._arrays.items():
             self._values[key] = self._to_tensor(info, info.var.get_value())
@@ -482,6 +483,7 @@ class Twin(torch.nn.Module):
         self._constant_params = {key: self.params[p] for key, p in self._param_of.items() if key not in self._arrays}
         self._carry = {}
         self._step = int(round(float(self.net.t_) / self.dt))
+        self._pulled_step = self._step
         self._compiled_for = None
         for op in getattr(self, "_ops", []):
             op.reset_state()
@@ -489,7 +491,7 @@ class Twin(torch.nn.Module):
     def reset(self) -> None:
         """Return the state to the last :meth:`pull` (learnable parameters keep their current values)."""
         self._carry = {}
-        self._step = self._pulled_step if hasattr(self, "_pulled_step") else self._step
+        self._step = self._pulled_step
         for op in getattr(self, "_ops", []):
             op.reset_state()
 
@@ -682,7 +684,6 @@ class Twin(torch.nn.Module):
         if self._compiled_for != batched:
             self._build_ops(batched)
             self._compiled_for = batched
-            self._pulled_step = getattr(self, "_pulled_step", self._step)
         for name in self._timed_arrays.arrays:
             self._timed_arrays.set(name, timed.get(name))
         for op in self._ops:
