@@ -50,7 +50,8 @@ _RESERVED = frozenset(
      "xi", "t_in_timesteps", "_spikespace", "not_refractory", "lastspike"}
 )
 
-_IDENT = re.compile(r"[A-Za-z_]\w*(?:/dt\b)?")
+# a derivative on the left of an equation ("dx/dt = ..."), or any identifier
+_TOKEN = re.compile(r"(?m)^(?P<lead>[ \t]*)d(?P<deriv>[A-Za-z_]\w*)(?=[ \t]*/[ \t]*dt[ \t]*=)|(?P<ident>[A-Za-z_]\w*)")
 
 
 def rename_identifiers(code: str, mapping: Mapping[str, str]) -> str:
@@ -63,19 +64,15 @@ def rename_identifiers(code: str, mapping: Mapping[str, str]) -> str:
         return code
 
     def sub(m: re.Match) -> str:
-        tok = m.group(0)
-        if tok.endswith("/dt"):
-            core = tok[:-3]
-            if core in mapping:  # a variable literally named like "dx" used as d(dx)/dt is not a case we emit
-                return mapping[core] + "/dt"
-            if core.startswith("d") and core[1:] in mapping:
-                return "d" + mapping[core[1:]] + "/dt"
-            return tok
+        if m.group("deriv") is not None:
+            name = m.group("deriv")
+            return f"{m.group('lead')}d{mapping.get(name, name)}"
+        tok = m.group("ident")
         return mapping.get(tok, tok)
 
-    # Do not touch the unit/flag part after ':' in equations? Units are Brian2 unit names, never internal
-    # names, so a plain identifier pass is safe.
-    return _IDENT.sub(sub, code)
+    # The unit and flag parts of equations (": volt (event-driven)") hold Brian2 unit names and flags,
+    # never a rule's internal names, so one identifier pass over the whole text is safe.
+    return _TOKEN.sub(sub, code)
 
 
 def unit_name(q: Any) -> str:

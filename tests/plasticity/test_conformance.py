@@ -203,6 +203,9 @@ def test_rename_identifiers():
     out = rename_identifiers(code, {"apre": "apre_stdp", "w": "g", "apost": "apre"})
     assert out == ("dapre_stdp/dt = -apre_stdp/tau : 1 (event-driven)\n"
                    "g = clip(g + apre, 0, wmax)\nx = apre_post + apre2")
+    # a division by dt is not a derivative; names in it are renamed like any other
+    assert rename_identifiers("y = apre/dt + dapre/dt", {"apre": "a2", "dapre": "d2"}) == "y = a2/dt + d2/dt"
+    assert rename_identifiers("  dw/dt = -w/tau : 1", {"w": "g"}) == "  dg/dt = -g/tau : 1"
     assert get_dimensions(1 * Hz) is not get_dimensions(1 * ms)
 
 
