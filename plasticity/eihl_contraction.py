@@ -46,7 +46,14 @@ The same mathematics runs in two places: the pure torch functions below (:func:`
 :func:`local_step`, :func:`global_decay`, :func:`sparsity`) on deep nets, and the rule class
 :class:`EIHLContraction` on a Brian2 ``Synapses`` (a ``run_regularly`` operation every ``interval`` that
 performs exactly one step; a shared variable ``local_active`` switches the local period on and off, and a
-shared variable ``thresh`` holds the frozen threshold). In float64 the two agree bit for bit (tested).
+shared variable ``thresh`` holds the frozen threshold). In float64 the two agree bit for bit (tested), and
+the twin (:func:`biosnn.twin`) compiles the same Brian2 text and agrees with Brian2 bit for bit (tested).
+
+The mask in Brian2: the per-synapse state variable is ``absent`` (0 = present, 1 = removed) and ``present``
+is the subexpression ``1 - absent``. Brian2 initialises state variables to 0, so with this orientation a
+freshly connected synapse is present without any set-up (a state variable ``present`` would start at 0 and
+remove every synapse the user forgot to initialise). Removal sets ``absent`` to 1 (``present`` reads 0) and
+the weight to exactly 0; the synapse stays in the connectivity.
 """
 
 from __future__ import annotations
