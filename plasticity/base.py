@@ -255,7 +255,8 @@ class PlasticityRule:
             Any Brian2 groups (``NeuronGroup``, ``PoissonGroup``, ``SpikeGeneratorGroup`` ...).
         effect
             What a presynaptic spike does to the target, appended to the rule's ``on_pre``
-            (``"ge_post += w"``); it uses the weight under the name ``weight``.
+            (``"ge_post += w"``); it uses the weight under the name ``weight``. It runs after the rule's
+            presynaptic update, so a spike transmits the updated weight (as NEST's ``stdp_synapse``).
         model
             Extra synaptic equations of the user's, appended to the rule's model.
         weight
