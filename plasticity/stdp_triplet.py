@@ -24,11 +24,11 @@ amplitudes dimensionless, in units of the weight):
 set            variant           tau_x/ms   tau_y/ms   A2+       A3+       A2-       A3-
 ============== ================= ========== ========== ========= ========= ========= =========
 visual_cortex  all_to_all        101        125        5e-10     6.2e-3    7e-3      2.3e-4
-visual_cortex  minimal           (101)      125        0         6.5e-3    7.1e-3    0
+visual_cortex  minimal           (101)      114        0         6.5e-3    7.1e-3    0
 visual_cortex  nearest           714        40         8.8e-11   5.3e-2    6.6e-3    3.1e-3
 visual_cortex  nearest_minimal   (714)      40         0         5e-2      8e-3      0
 hippocampal    all_to_all        946        27         6.1e-3    6.7e-3    1.6e-3    1.4e-3
-hippocampal    minimal           (946)      27         5.3e-3    8e-3      3.5e-3    0
+hippocampal    minimal           (946)      40         5.3e-3    8e-3      3.5e-3    0
 hippocampal    nearest           575        47         4.6e-3    9.1e-3    3e-3      7.5e-9
 hippocampal    nearest_minimal   (575)      48         4.6e-3    9.1e-3    3e-3      0
 ============== ================= ========== ========== ========= ========= ========= =========
@@ -73,13 +73,13 @@ VARIANTS = ("all_to_all", "minimal", "nearest", "nearest_minimal")
 PARAMETER_SETS: dict[str, dict[str, tuple[float, float, float, float, float, float]]] = {
     "visual_cortex": {
         "all_to_all": (101.0, 125.0, 5e-10, 6.2e-3, 7e-3, 2.3e-4),
-        "minimal": (101.0, 125.0, 0.0, 6.5e-3, 7.1e-3, 0.0),
+        "minimal": (101.0, 114.0, 0.0, 6.5e-3, 7.1e-3, 0.0),
         "nearest": (714.0, 40.0, 8.8e-11, 5.3e-2, 6.6e-3, 3.1e-3),
         "nearest_minimal": (714.0, 40.0, 0.0, 5e-2, 8e-3, 0.0),
     },
     "hippocampal": {
         "all_to_all": (946.0, 27.0, 6.1e-3, 6.7e-3, 1.6e-3, 1.4e-3),
-        "minimal": (946.0, 27.0, 5.3e-3, 8e-3, 3.5e-3, 0.0),
+        "minimal": (946.0, 40.0, 5.3e-3, 8e-3, 3.5e-3, 0.0),
         "nearest": (575.0, 47.0, 4.6e-3, 9.1e-3, 3e-3, 7.5e-9),
         "nearest_minimal": (575.0, 48.0, 4.6e-3, 9.1e-3, 3e-3, 0.0),
     },

@@ -57,3 +57,13 @@ def test_pairing_at_one_tenth_hertz_in_brian2():
     minus = pairing_protocol(rule, [0.1] * Hz, -10 * ms, n_pairs=60, w_init=1.0, dt=1 * ms)
     np.testing.assert_allclose(minus, closed_form(rule, [0.1], -10 * ms), rtol=1e-9)
     assert minus[0] < -0.2
+
+
+@pytest.mark.parametrize("variant", ["all_to_all", "minimal", "nearest", "nearest_minimal"])
+def test_every_published_visual_cortex_variant_has_the_frequency_dependence(variant):
+    rule = StdpTriplet(parameter_set="visual_cortex", variant=variant, w_max=10.0)
+    plus, minus = closed_form(rule, FREQS, 10 * ms), closed_form(rule, FREQS, -10 * ms)
+    assert np.all(minus[:3] < -0.2) and np.all(minus[3:] > 0.1)
+    assert abs(plus[0]) < 1e-3 and np.all(np.diff(plus) > 0) and plus[-1] > 0.5
+    if variant.endswith("minimal"):
+        assert rule.values()["A3_minus"] == 0 and rule.values()["A2_plus"] == 0
