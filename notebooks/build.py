@@ -176,6 +176,117 @@ assert after[3:7].sum() < 0.9 * before[3:7].sum()
 """),
 ]
 
+# ------------------------------------------------------------------------------------------ 4. twin
+
+TWIN = [
+    md("""
+# 4. One model, two engines
+
+A small E/I circuit written in plain Brian2 (40 input spike trains, 16 excitatory and 4 inhibitory LIF
+neurons, inhibition onto E), run by Brian2 and by its PyTorch **twin** (`biosnn.twin`), which compiles the
+same equations, with Brian2's own state updaters, into a `torch.nn.Module`. In float64 the twin's spikes
+are Brian2's, spike for spike. Then, because the twin is differentiable (surrogate gradients at every
+threshold), we ask it how the number of excitatory spikes depends on every synaptic weight, and check the
+answer by changing the weights in Brian2.
+"""),
+    code(SETUP),
+    code("""
+import torch
+
+rng = np.random.default_rng(1)
+steps = np.sort(rng.choice(3000, 600, replace=False))
+inputs = brian2.SpikeGeneratorGroup(40, rng.integers(0, 40, 600), steps * 0.1 * ms, name="input")
+eqs = \"\"\"
+dv/dt = (-70*mV - v + I) / (10*ms) : volt
+dI/dt = -I / (5*ms) : volt
+\"\"\"
+E = brian2.NeuronGroup(16, eqs, threshold="v > -55*mV", reset="v = -65*mV", method="exact", name="E")
+I = brian2.NeuronGroup(4, eqs, threshold="v > -55*mV", reset="v = -65*mV", method="exact", name="I")
+E.v = -70 * mV
+I.v = -70 * mV
+in_E = brian2.Synapses(inputs, E, "w : volt", on_pre="I_post += w", name="in_E")
+in_E.connect(p=0.3)
+in_E.w = "(4 + 4*rand()) * mV"
+in_I = brian2.Synapses(inputs, I, "w : volt", on_pre="I_post += w", name="in_I")
+in_I.connect(p=0.3)
+in_I.w = 6 * mV
+I_E = brian2.Synapses(I, E, "w : volt", on_pre="I_post -= w", name="I_E")
+I_E.connect()
+I_E.w = 3 * mV
+spikes_E, spikes_I = brian2.SpikeMonitor(E, name="spikes_E"), brian2.SpikeMonitor(I, name="spikes_I")
+state_E = brian2.StateMonitor(E, "v", record=True, name="state_E")
+net = brian2.Network(inputs, E, I, in_E, in_I, I_E, spikes_E, spikes_I, state_E)
+net.store()
+
+twin = biosnn.twin(net)          # compiled before Brian2 runs: same initial state
+net.run(300 * ms)                # engine 1: Brian2
+result = twin.run(300 * ms, record={"E": ["v"]})   # engine 2: PyTorch
+print(dict(twin.named_parameters()).keys())
+"""),
+    md("## Spike for spike"),
+    code("""
+from matplotlib.figure import Figure
+
+fig = Figure(figsize=(12, 3.4), layout="constrained")
+left, right = fig.subplots(1, 2, sharey=True)
+plot.raster({"E": spikes_E, "I": spikes_I}, ax=left)
+left.set_title("Brian2")
+plot.raster({g: result.spikes[g][0] for g in ("E", "I")}, ax=right)
+right.set_title("twin (PyTorch)")
+fig
+"""),
+    code("""
+fig = Figure(figsize=(12, 3.0), layout="constrained")
+left, right = fig.subplots(1, 2, sharey=True)
+plot.membrane_traces(state_E, neurons=[0, 1], threshold=-55 * mV, ax=left)
+left.set_title("Brian2 StateMonitor")
+plot.membrane_traces(result, group="E", neurons=[0, 1], unit=mV, threshold=-55 * mV, ax=right)
+right.set_title("twin record")
+fig
+"""),
+    code("""
+same_spikes = all(
+    np.array_equal(np.asarray(mon.i[:]), result.spikes[g][0][0])
+    and np.allclose(np.asarray(mon.t[:] / second), np.asarray(result.spikes[g][0][1] / second))
+    for g, mon in (("E", spikes_E), ("I", spikes_I)))
+v_gap = np.abs(result.states["E"]["v"][:, 0, :].detach().numpy().T - np.asarray(state_E.v[:] / brian2.volt)).max()
+print(f"identical spikes: {same_spikes}; E: {spikes_E.num_spikes} spikes; largest voltage difference: {v_gap:.1e} V")
+assert same_spikes and spikes_E.num_spikes > 50 and v_gap < 1e-9
+"""),
+    md("""
+## A gradient through the circuit
+
+The number of excitatory spikes is a sum of 0/1 spikes; its surrogate gradient with respect to every
+synaptic weight comes from one `backward()`. Excitatory input weights should get positive gradients,
+inhibitory weights (subtracted from the current) negative ones.
+"""),
+    code("""
+n_spikes = result.spike_trains["E"].sum()
+n_spikes.backward()
+params = dict(twin.named_parameters())
+grad_in = params["params.in_E__w"].grad.numpy() * 1e-3     # spikes per mV
+grad_inh = params["params.I_E__w"].grad.numpy() * 1e-3
+matrix = np.full((40, 16), np.nan)
+matrix[np.asarray(in_E.i[:]), np.asarray(in_E.j[:])] = grad_in
+fig = plot.weight_matrix(matrix)
+fig.axes[0].set_title("d(E spikes) / d(w) of input -> E synapses (spikes/mV)")
+fig
+"""),
+    code("""
+plot.weight_histogram(np.concatenate([grad_in, grad_inh]), bins=30)
+"""),
+    md("Check the gradient in Brian2: move every input weight along its gradient and run again."),
+    code("""
+net.restore()
+step = 0.5 * mV * grad_in / np.abs(grad_in).max()
+in_E.w = in_E.w[:] + step
+net.run(300 * ms)
+print(f"E spikes: {result.spike_trains['E'].sum().item():.0f} before, {spikes_E.num_spikes} after the gradient step")
+assert grad_in.mean() > 0 > grad_inh.mean()
+assert spikes_E.num_spikes > result.spike_trains["E"].sum().item()
+"""),
+]
+
 # -------------------------------------------------------------------------------------- 6. ablation
 
 ABLATION = [
@@ -236,6 +347,7 @@ print(f"{len(table)} runs in {sum(result.timings):.0f} s of worker time")
 NOTEBOOKS = {
     "01_plasticity_zoo.ipynb": ZOO,
     "02_song2000_bimodal.ipynb": SONG,
+    "04_one_model_two_engines.ipynb": TWIN,
     "06_plasticity_ablation.ipynb": ABLATION,
 }
 
