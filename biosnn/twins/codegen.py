@@ -436,6 +436,13 @@ class BlockCompiler:
                 em(f"_old_{n} = {n}")
         for st in block.vector_statements:
             cond = cw_all.get(st.var) if st.var in write_vars and not st.created else None
+            if st.var == "_vsur":  # the surrogate's argument is only needed when gradients are wanted
+                em("_vsur = None")
+                em("if R.functional or R.relaxed:")
+                em.indent += 1
+                em(self.statement_line(st, None))
+                em.indent -= 1
+                continue
             em(self.statement_line(st, cond))
         for n in write_vars:
             var = variables[n]
@@ -451,6 +458,7 @@ class BlockCompiler:
         out = [n for n in ("_cond", "_synaptic_var", "_vsur") if n in set().union(
             *[{st.var} for st in block.vector_statements + block.scalar_statements])]
         em("return {" + ", ".join(f"{n!r}: {n}" for n in out) + "}")
+        block.has_vsur = "_vsur" in out
 
     def _compile_events(self, block: Block, em: _Emitter, cw_all: dict) -> None:
         variables = block.captured.variables

@@ -185,11 +185,11 @@ class ThresholdOp(Operation):
             S[nr] = torch.where(cond, False, S[nr])
             S[ls] = torch.where(cond, torch.as_tensor(T, dtype=S[ls].dtype, device=R.device), S[ls])
         if R.relaxed:
-            if "_vsur" not in out:
+            if out.get("_vsur") is None:
                 raise UnsupportedFeatureError(
                     f"{self.name}: relaxed runs need a threshold of the form 'a > b' (no surrogate here)")
             value = R.surrogate.relaxed(torch.as_tensor(out["_vsur"]) / self.scale).expand(R.B, self.size)
-        elif R.functional and "_vsur" in out and isinstance(out["_vsur"], torch.Tensor) and out["_vsur"].requires_grad:
+        elif R.functional and isinstance(out.get("_vsur"), torch.Tensor) and out["_vsur"].requires_grad:
             v = out["_vsur"] / self.scale
             value = SurrogateSpike.apply(cond, v.expand(R.B, self.size), SURROGATES[R.surrogate.shape],
                                          float(R.surrogate.width))

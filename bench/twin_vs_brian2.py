@@ -1,0 +1,142 @@
+"""Benchmark: the twin against Brian2's Cython runtime on CUBA and COBA (4000 neurons, p = 0.02).
+
+One run. For each network: Brian2 (Cython target; the first, compiling run is timed separately and
+excluded), the twin with one trial, and the twin with B trials in one pass (per-trial time = time / B).
+Both engines simulate the same duration from the same initial state; the twin runs without autograd.
+Prints ratios (Brian2 time / twin time: > 1 means the twin is faster) and writes
+``bench/results/twin_vs_brian2.json``.
+
+Targets (CPU): single trial no slower than 2x Brian2 (ratio >= 0.5); at B = 32 at least 4x Brian2's
+per-trial throughput (ratio >= 4).
+
+Usage: ``python bench/twin_vs_brian2.py [--duration 1.0] [--batch 32] [--n 4000] [--threads 0]``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import brian2 as b2
+import click
+import numpy as np
+import torch
+from brian2 import mV, ms, second
+
+import biosnn
+
+ROOT = Path(__file__).resolve().parent
+
+
+def cuba(n: int, p: float, seed: int):
+    ns = dict(taum=20 * ms, taue=5 * ms, taui=10 * ms, Vt=-50 * mV, Vr=-60 * mV, El=-49 * mV,
+              we=(60 * 0.27 / 10) * mV, wi=(-20 * 4.5 / 10) * mV)
+    P = b2.NeuronGroup(n, """dv/dt = (ge + gi - (v - El))/taum : volt (unless refractory)
+    dge/dt = -ge/taue : volt
+    dgi/dt = -gi/taui : volt""", threshold="v > Vt", reset="v = Vr", refractory=5 * ms, method="exact",
+                       namespace=ns, name="cuba")
+    P.v = ns["Vr"] + np.random.default_rng(seed).random(n) * (ns["Vt"] - ns["Vr"])
+    ne = int(0.8 * n)
+    Ce = b2.Synapses(P[:ne], P, on_pre="ge += we", namespace=ns, name="cuba_e")
+    Ci = b2.Synapses(P[ne:], P, on_pre="gi += wi", namespace=ns, name="cuba_i")
+    b2.seed(seed)
+    Ce.connect(p=p)
+    Ci.connect(p=p)
+    return [P, Ce, Ci]
+
+
+def coba(n: int, p: float, seed: int):
+    ns = dict(taum=20 * ms, taue=5 * ms, taui=10 * ms, Vt=-50 * mV, Vr=-60 * mV, El=-60 * mV, Ee=0 * mV,
+              Ei=-80 * mV, we=0.6, wi=6.7)
+    P = b2.NeuronGroup(n, """dv/dt = (ge*(Ee - v) + gi*(Ei - v) - (v - El))/taum : volt (unless refractory)
+    dge/dt = -ge/taue : 1
+    dgi/dt = -gi/taui : 1""", threshold="v > Vt", reset="v = Vr", refractory=5 * ms, method="euler",
+                       namespace=ns, name="coba")
+    P.v = (-60 + 10 * np.random.default_rng(seed).standard_normal(n)) * mV
+    ne = int(0.8 * n)
+    Ce = b2.Synapses(P[:ne], P, on_pre="ge += we", namespace=ns, name="coba_e")
+    Ci = b2.Synapses(P[ne:], P, on_pre="gi += wi", namespace=ns, name="coba_i")
+    b2.seed(seed)
+    Ce.connect(p=p)
+    Ci.connect(p=p)
+    return [P, Ce, Ci]
+
+
+def time_brian2(builder, n, p, duration):
+    b2.prefs["codegen.target"] = "cython"
+    objects = builder(n, p, 1)
+    mon = b2.SpikeMonitor(objects[0])
+    net = b2.Network(*objects, mon)
+    net.store("start")
+    t0 = time.perf_counter()
+    net.run(duration * second, namespace={})  # first run: includes the Cython compilation (or cache load)
+    first = time.perf_counter() - t0
+    net.restore("start")
+    t0 = time.perf_counter()
+    net.run(duration * second, namespace={})
+    run_s = time.perf_counter() - t0
+    return first, run_s, len(mon.i) / 2  # the monitor saw both runs
+
+
+def time_twin(builder, n, p, duration, batch):
+    b2.prefs["codegen.target"] = "numpy"
+    objects = builder(n, p, 1)
+    t0 = time.perf_counter()
+    tw = biosnn.twin(b2.Network(*objects), batch_size=batch)
+    build = time.perf_counter() - t0
+    with torch.no_grad():
+        tw.run(1 * ms)  # warm-up (first calls into torch kernels)
+        tw.reset()
+        t0 = time.perf_counter()
+        res = tw.run(duration * second)
+        run_s = time.perf_counter() - t0
+    spikes = float(res.counts[objects[0].name].sum()) / batch
+    return build, run_s, spikes
+
+
+@click.command()
+@click.option("--duration", default=1.0, show_default=True, help="biological time per run, seconds")
+@click.option("--batch", default=32, show_default=True, help="trials per twin pass")
+@click.option("--n", "n_neurons", default=4000, show_default=True, help="neurons per network")
+@click.option("--p", "p_connect", default=0.02, show_default=True, help="connection probability")
+@click.option("--threads", default=0, show_default=True, help="torch threads (0: torch's default)")
+def main(duration: float, batch: int, n_neurons: int, p_connect: float, threads: int) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+    biosnn.seed(1234)
+    results = {"duration_s": duration, "batch": batch, "n": n_neurons, "p": p_connect,
+               "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+               "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+               "platform": platform.platform(), "python": sys.version.split()[0],
+               "torch": torch.__version__, "brian2": b2.__version__, "networks": {}}
+    for name, builder in (("CUBA", cuba), ("COBA", coba)):
+        first, brian_s, brian_spikes = time_brian2(builder, n_neurons, p_connect, duration)
+        build1, twin1_s, spikes1 = time_twin(builder, n_neurons, p_connect, duration, 1)
+        buildB, twinB_s, spikesB = time_twin(builder, n_neurons, p_connect, duration, batch)
+        r = {
+            "brian2_cython_first_run_s (compile or cache load included)": first,
+            "brian2_cython_run_s": brian_s,
+            "twin_build_s": build1,
+            "twin_single_trial_run_s": twin1_s,
+            f"twin_B{batch}_run_s": twinB_s,
+            f"twin_B{batch}_per_trial_s": twinB_s / batch,
+            "ratio_single (brian2/twin, >=0.5 is the target)": brian_s / twin1_s,
+            f"ratio_per_trial_B{batch} (brian2/(twin/B), >=4 is the target)": brian_s / (twinB_s / batch),
+            "spikes_brian2": brian_spikes, "spikes_twin_single": spikes1, f"spikes_twin_mean_B{batch}": spikesB,
+        }
+        results["networks"][name] = r
+        print(f"{name}: Brian2 cython {brian_s:.2f} s (first run {first:.1f} s); twin B=1 {twin1_s:.2f} s "
+              f"-> ratio {brian_s / twin1_s:.2f}; twin B={batch} {twinB_s:.2f} s = {twinB_s / batch:.3f} s/trial "
+              f"-> per-trial ratio {brian_s / (twinB_s / batch):.2f}", flush=True)
+    out = ROOT / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "twin_vs_brian2.json").write_text(json.dumps(results, indent=2))
+    print(f"wrote {out / 'twin_vs_brian2.json'}")
+
+
+if __name__ == "__main__":
+    main()
