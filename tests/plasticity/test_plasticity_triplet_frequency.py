@@ -3,6 +3,7 @@
 Protocol (Sjoestroem, Turrigiano & Nelson 2001): 60 pre/post pairings at 0.1-50 Hz with
 delta_t = t_post - t_pre = +10 ms or -10 ms; visual-cortex parameters. Brian2 runs the rule's synapses;
 the reference is the closed-form kernel sum of the paper's equations (independent of the traces).
+The hippocampal sets are checked on the triplet asymmetry of Wang et al. 2005 (the paper's Fig. 5).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 from brian2 import Hz, ms, second
 
 from biosnn.plasticity import StdpTriplet
-from biosnn.plasticity.protocols import pairing_protocol, pairing_trains
+from biosnn.plasticity.protocols import pairing_protocol, pairing_trains, run_spike_trains
 
 FREQS = np.array([0.1, 10.0, 20.0, 40.0, 50.0])
 
@@ -67,3 +68,34 @@ def test_every_published_visual_cortex_variant_has_the_frequency_dependence(vari
     assert abs(plus[0]) < 1e-3 and np.all(np.diff(plus) > 0) and plus[-1] > 0.5
     if variant.endswith("minimal"):
         assert rule.values()["A3_minus"] == 0 and rule.values()["A2_plus"] == 0
+
+
+def _triplets(n, d1, d2, order):
+    """Times (ms) of ``n`` spike triplets at 1 Hz: pre-post-pre or post-pre-post with gaps d1, d2."""
+    base = np.arange(n) * 1000.0 + 100.0
+    first_and_last = np.concatenate([base, base + d1 + d2])
+    middle = base + d1
+    return (first_and_last, middle) if order == "pre-post-pre" else (middle, first_and_last)
+
+
+@pytest.mark.parametrize("variant", ["all_to_all", "minimal", "nearest", "nearest_minimal"])
+def test_hippocampal_triplets_are_asymmetric_as_in_wang_2005(variant):
+    # Wang et al. 2005 (Pfister & Gerstner Fig. 5): 60 post-pre-post triplets (5, 5 ms) potentiate
+    # strongly, 60 pre-post-pre triplets (5, 5 ms) change the weight little; pairs give the usual window.
+    rule = StdpTriplet(parameter_set="hippocampal", variant=variant, w_max=10.0)
+    ppp = rule.kernel_sum(*[t * ms for t in _triplets(60, 5, 5, "pre-post-pre")])
+    pop = rule.kernel_sum(*[t * ms for t in _triplets(60, 5, 5, "post-pre-post")])
+    assert pop > 0.25 and abs(ppp) < 0.1 and pop - ppp > 0.2
+    base = np.arange(60) * 1000.0 + 100.0
+    assert rule.kernel_sum(base * ms, (base + 10) * ms) > 0.1
+    assert rule.kernel_sum(base * ms, (base - 10) * ms) < -0.05
+
+
+def test_hippocampal_triplets_in_brian2_equal_the_closed_form():
+    rule = StdpTriplet(parameter_set="hippocampal", variant="nearest", w_max=10.0)
+    trains = [_triplets(4, 5, 5, "pre-post-pre"), _triplets(4, 5, 5, "post-pre-post")]
+    final = run_spike_trains(rule, [p * ms for p, _ in trains], [q * ms for _, q in trains], w_init=1.0,
+                             duration=3200 * ms, dt=1 * ms)
+    expected = [rule.kernel_sum(p * ms, q * ms) for p, q in trains]
+    np.testing.assert_allclose(final - 1.0, expected, rtol=1e-9)
+    assert final[1] - 1.0 > 0.01
