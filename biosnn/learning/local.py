@@ -52,7 +52,7 @@ from biosnn.errors import ParameterError, ShapeError, UnknownNameError, Unsuppor
 from biosnn.registry import Registry
 from biosnn.units import check_quantity
 
-__all__ = ["LocalLearner", "LAYER_KINDS", "conv_patches", "linear_update", "conv_update"]
+__all__ = ["LocalLearner", "LAYER_KINDS", "CHUNK_ELEMENTS", "conv_patches", "linear_update", "conv_update"]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -101,21 +101,42 @@ def conv_patches(pre: torch.Tensor, post: torch.Tensor, *, kernel_size: tuple[in
     return pre_lin, post_lin
 
 
-def linear_update(rule: Any, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt) -> torch.Tensor:
-    """``rule.layer_update`` on a linear layer: ``pre[T, B, I]``, ``post[T, B, O]``, ``weight[O, I]``."""
-    dw = rule.layer_update(pre, post, weight, dt=dt)
-    if dw.shape != weight.shape:
-        raise ShapeError(f"{type(rule).__name__}.layer_update returned shape {tuple(dw.shape)}, "
-                         f"expected the weight's {tuple(weight.shape)}")
-    return dw
+#: Default memory bound of one ``layer_update`` call: batch elements x weights (about 128 MiB in float64).
+CHUNK_ELEMENTS = 2 ** 24
+
+
+def linear_update(rule: Any, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt,
+                  chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+    """``rule.layer_update`` on a linear layer: ``pre[T, B, I]``, ``post[T, B, O]``, ``weight[O, I]``.
+
+    Trace rules follow every batch element's own weights (``B x O x I`` numbers); their update is a sum of
+    independent per-element changes. So the batch is processed in chunks of at most
+    ``chunk_elements // weight.numel()`` elements and the chunks' updates are added: the memory stays
+    bounded (a conv layer unfolded over thousands of positions would not fit otherwise), and only the order
+    of the final summation changes.
+    """
+    if isinstance(chunk_elements, bool) or not isinstance(chunk_elements, int) or chunk_elements < 1:
+        raise ParameterError(f"parameter 'chunk_elements' must be a positive integer, got {chunk_elements!r}")
+    B = pre.shape[1]
+    chunk = max(1, chunk_elements // max(1, weight.numel()))
+    dw = None
+    for start in range(0, B, chunk):
+        part = rule.layer_update(pre[:, start:start + chunk], post[:, start:start + chunk], weight, dt=dt)
+        if part.shape != weight.shape:
+            raise ShapeError(f"{type(rule).__name__}.layer_update returned shape {tuple(part.shape)}, "
+                             f"expected the weight's {tuple(weight.shape)}")
+        dw = part if dw is None else dw + part
+    return dw if dw is not None else torch.zeros_like(weight)
 
 
 def conv_update(rule: Any, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt,
-                kernel_size, stride=(1, 1), padding=(0, 0), dilation=(1, 1)) -> torch.Tensor:
+                kernel_size, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
     """``rule.layer_update`` on a conv layer, via :func:`conv_patches` (summed over positions)."""
     pre_lin, post_lin = conv_patches(pre, post, kernel_size=kernel_size, stride=stride, padding=padding,
                                      dilation=dilation)
-    dw = linear_update(rule, pre_lin, post_lin, weight.reshape(weight.shape[0], -1), dt=dt)
+    dw = linear_update(rule, pre_lin, post_lin, weight.reshape(weight.shape[0], -1), dt=dt,
+                       chunk_elements=chunk_elements)
     return dw.reshape(weight.shape)
 
 
@@ -195,6 +216,8 @@ class LocalLearner:
         Duration of one time step of the model (Brian2 time quantity), passed to ``layer_update``.
     neurons
         Module types whose output is a layer's postsynaptic spikes (default: biosnn's LIF and IF).
+    chunk_elements
+        Memory bound of one ``layer_update`` call (batch elements x weights); see :func:`linear_update`.
 
     Examples
     --------
@@ -204,7 +227,7 @@ class LocalLearner:
 
     def __init__(self, model: nn.Module, rule: Any, *, layers: Sequence[str] | None = None, lr: float = 1.0,
                  optimizer: torch.optim.Optimizer | None = None, dt: brian2.Quantity = 1 * brian2.ms,
-                 neurons: tuple[type, ...] | None = None) -> None:
+                 neurons: tuple[type, ...] | None = None, chunk_elements: int = CHUNK_ELEMENTS) -> None:
         self.kind = LAYER_KINDS[getattr(rule, "layer_kind", "traces")]
         if self.kind.needs_spikes and not callable(getattr(rule, "layer_update", None)):
             raise ParameterError(f"rule {type(rule).__name__} has no layer_update(pre, post, weight, *, dt); "
@@ -222,6 +245,9 @@ class LocalLearner:
             if missing:
                 raise UnknownNameError(f"unknown masked layer(s) {missing}; known: {', '.join(found)}")
             chosen = {n: found[n] for n in layers}
+        if isinstance(chunk_elements, bool) or not isinstance(chunk_elements, int) or chunk_elements < 1:
+            raise ParameterError(f"parameter 'chunk_elements' must be a positive integer, got {chunk_elements!r}")
+        self.chunk_elements = chunk_elements
         self.model = model
         self.rule = rule
         self.layers: dict[str, nn.Module] = chosen
@@ -297,9 +323,10 @@ class LocalLearner:
             w = _rule_weight(mod)
             pre, post = pre.to(w.dtype), post.to(w.dtype)
             if isinstance(mod, nn.Conv2d):
-                dw = conv_update(self.rule, pre, post, w, dt=self.dt, **_conv_geometry(mod))
+                dw = conv_update(self.rule, pre, post, w, dt=self.dt, chunk_elements=self.chunk_elements,
+                                 **_conv_geometry(mod))
             else:
-                dw = linear_update(self.rule, pre, post, w, dt=self.dt)
+                dw = linear_update(self.rule, pre, post, w, dt=self.dt, chunk_elements=self.chunk_elements)
             dws[name] = dw * mod.mask.to(dw.dtype)
         return dws
 

@@ -102,6 +102,9 @@ def test_conv_update_equals_linear_update_on_patches():
             ref += rule.layer_update(patch, post[:, :, :, p, q], w_lin, dt=1 * brian2.ms)
     assert dw.abs().max() > 0
     assert torch.allclose(dw, ref.reshape(conv.weight.shape), rtol=1e-12, atol=1e-15)
+    # memory-bounded: the same update from chunks of 5 positions at a time
+    chunked = LocalLearner(model, rule, chunk_elements=5 * conv.weight.numel()).updates(x)["0.conv"]
+    assert torch.allclose(chunked, dw, rtol=1e-12, atol=1e-15)
     # the pure reshaping function gives B * L batch elements
     pre_lin, post_lin = conv_patches(pre, post, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))
     assert pre_lin.shape == (12, 2 * 16, 18) and post_lin.shape == (12, 2 * 16, 3)
