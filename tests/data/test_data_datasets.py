@@ -313,3 +313,20 @@ def test_options_a_set_does_not_use_are_rejected():
         load_dataset("mnist", check_md5=False)
     with pytest.raises(ParameterError, match="test_fraction"):
         load_dataset("digits", test_fraction=1.5)
+
+
+def test_dvs_cifar10_aedat4_without_the_aedat_package_names_it(tmp_path, rng):
+    import importlib.util
+
+    from biosnn.errors import UnsupportedFeatureError
+
+    if importlib.util.find_spec("aedat") is not None:
+        pytest.skip("the 'aedat' package is installed here; this checks the message when it is missing")
+    for name in DVS_CLASSES:
+        (tmp_path / "CIFAR10DVS" / name).mkdir(parents=True)
+        for k in range(2):
+            (tmp_path / "CIFAR10DVS" / name / f"{k}.aedat4").write_bytes(b"AEDAT4\r\n")
+    test = load_dataset("dvs_cifar10", root=tmp_path, train=False)
+    assert len(test) == 10
+    with pytest.raises(UnsupportedFeatureError, match="'aedat' package"):
+        test[0]
