@@ -15,13 +15,14 @@ Every function returns the :class:`matplotlib.figure.Figure` it drew and reads i
 from __future__ import annotations
 
 from biosnn.plot.activity import ei_balance, membrane_traces, population_rates, raster
-from biosnn.plot.data import population_spikes, rate_data, spike_data, state_data, weight_data
+from biosnn.plot.data import StateRecord, population_spikes, rate_data, spike_data, state_data, weight_data
 from biosnn.plot.rules import frequency_dependence, stdp_window, weight_dependence
 from biosnn.plot.style import save_figure
 from biosnn.plot.training import read_metrics, training_timeline
 from biosnn.plot.weights import weight_histogram, weight_matrix, weight_traces
 
 __all__ = [
+    "StateRecord",
     "ei_balance",
     "frequency_dependence",
     "membrane_traces",

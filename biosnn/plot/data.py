@@ -96,6 +96,18 @@ class WeightData:
         return out
 
 
+@dataclass(frozen=True)
+class StateRecord:
+    """Traces computed outside a monitor (currents from recorded conductances ...), read like a ``StateMonitor``.
+
+    ``t`` is a Brian2 time array of ``T`` samples; ``variables[name]`` a Brian2 quantity (or plain numbers)
+    of shape ``[N, T]``, as ``StateMonitor.<name>`` would give it.
+    """
+
+    t: Quantity
+    variables: Mapping[str, Any]
+
+
 # ------------------------------------------------------------------------------------------ registries
 
 #: Converters of one population's spikes: ``f(obj, batch, name) -> SpikeData``.
@@ -301,6 +313,17 @@ def _states_from_monitor(mon: brian2.StateMonitor, var: str, group: str | None, 
     return StateData(np.asarray(mon.t[:] / brian2.second, dtype=float), values.T, unit, var, rec, scale)
 
 
+def _states_from_record(rec: StateRecord, var: str, group: str | None, batch: int) -> StateData:
+    if var not in rec.variables:
+        raise ParameterError(f"the state record has no {var!r}; it holds {sorted(rec.variables)}")
+    t = _seconds("t", rec.t)
+    values, unit, scale = display(rec.variables[var], name=var)
+    values = np.atleast_2d(values)
+    if values.shape[1] != t.size:
+        raise ShapeError(f"{var!r} has shape {values.shape}; expected [neurons, {t.size}] like 't'")
+    return StateData(t, values.T, unit, var, np.arange(values.shape[0]), scale)
+
+
 def _states_from_mapping(obj: Mapping, var: str, group: str | None, batch: int) -> StateData:
     if group is None:
         if len(obj) != 1:
@@ -430,6 +453,7 @@ def _register_defaults() -> None:
     POPULATION_SOURCES.register(type_key(brian2.Network), _populations_from_network)
     STATE_SOURCES.register(type_key(brian2.StateMonitor), _states_from_monitor)
     STATE_SOURCES.register(type_key(dict), _states_from_mapping)
+    STATE_SOURCES.register(type_key(StateRecord), _states_from_record)
     RATE_SOURCES.register(sm, _rates_from_spikes)
     RATE_SOURCES.register(type_key(tuple), _rates_from_spikes)
     RATE_SOURCES.register(type_key(brian2.PopulationRateMonitor), _rates_from_rate_monitor)

@@ -119,3 +119,16 @@ def test_ei_balance_shows_mean_inputs_and_per_neuron_balance(ei_net):
 def test_save_figure_writes_a_png(tmp_path, ei_net):
     path = plot.save_figure(plot.raster({"E": ei_net.spikes_E}), tmp_path / "run" / "raster")
     assert path.suffix == ".png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ei_balance_from_computed_currents(ei_net):
+    mon = ei_net.state_E
+    # currents computed from recorded variables, read like a monitor
+    record = plot.StateRecord(t=mon.t[:], variables={"exc": mon.I_exc[:] * 2, "inh": mon.I_inh[:]})
+    fig = plot.ei_balance(record, excitatory="exc", inhibitory="inh")
+    unit = getattr(brian2, fig.axes[0].get_ylabel().removeprefix("input (").removesuffix(")"))
+    line = [ln for ln in fig.axes[0].lines if ln.get_gid() == "excitatory"][0]
+    np.testing.assert_allclose(line.get_ydata(), (2 * mon.I_exc[:] / unit).mean(0))
+    with pytest.raises(ShapeError, match="expected"):
+        plot.ei_balance(plot.StateRecord(t=mon.t[:5], variables={"exc": mon.I_exc[:], "inh": mon.I_inh[:]}),
+                        excitatory="exc", inhibitory="inh")
