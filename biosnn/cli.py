@@ -38,7 +38,7 @@ def main() -> None:
 @click.option("--methods", default="eihl,stbp,local", show_default=True, help="Comma-separated methods.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Also write the table (CSV) and "
               "the per-epoch metrics of every run to this folder.")
-@click.option("--threads", default=None, type=int, help="torch.set_num_threads (default: torch's choice).")
+@click.option("--threads", default=1, show_default=True, type=int, help="torch.set_num_threads for the demo.")
 def demo(seeds: int, epochs: int | None, methods: str, out: str | None, threads: int | None) -> None:
     """Hybrid training on digits: EIHL vs STBP vs local-only over several seeds."""
     from biosnn.demo import run_demo

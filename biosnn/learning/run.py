@@ -98,8 +98,10 @@ class RunConfig:
     policy, granularity, global_units, max_local_units, max_sparsity, final_global_units
         EIHL's switching policy (:data:`~biosnn.learning.policies.SWITCHING_POLICIES`) and its settings
         (``max_local_units`` is the ``alternate`` policy's ``local_units``).
-    local_rule, local_lr
-        Plasticity rule and learning rate of the local-only baseline.
+    local_rule, local_lr, local_epochs
+        Plasticity rule and learning rate of the local-only baseline, and the number of (first) epochs in
+        which the rule runs (``None``: all; afterwards the hidden layers are fixed and only the readout
+        trains, the usual protocol of unsupervised STDP features plus a supervised readout).
     max_batches
         Cap on the batches per epoch (train and test), for smoke runs of paper-scale configurations.
     data_root
@@ -134,6 +136,7 @@ class RunConfig:
     final_global_units: int = 3
     local_rule: str = "stdp_additive"
     local_lr: float = 1e-3
+    local_epochs: int | None = None
     max_batches: int | None = None
     data_root: str | None = None
 
@@ -147,7 +150,7 @@ class RunConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ParameterError(f"run setting {name!r} must be a positive integer, got {v!r}")
-        for name in ("steps", "max_batches"):
+        for name in ("steps", "max_batches", "local_epochs"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 raise ParameterError(f"run setting {name!r} must be a positive integer or None, got {v!r}")
@@ -362,26 +365,35 @@ class LocalMethod:
         opt = OPTIMIZERS[config.optimizer](list(readout.parameters()), config.lr, config.weight_decay)
         self.trainer = Trainer(model, opt, **trainer_kw)
         self.learner = LocalLearner(model, get_rule(config.local_rule)(), layers=names[:-1], lr=config.local_lr)
+        self.local_epochs = config.local_epochs
+        self.epochs_done = 0
 
     def train_epoch(self, loader: Iterable, *, epochs_left: int, progress=None) -> tuple[EpochResult, dict]:
         results = []
+        plastic = self.local_epochs is None or self.epochs_done < self.local_epochs
         for x, y in loader:
             x_t = self.trainer.encode(x)
-            self.learner.step(x_t)
+            if plastic:
+                self.learner.step(x_t)
             r = self.trainer.train_step_encoded(x_t, y)
             results.append(r)
             if progress is not None:
                 progress(r)
         if self.trainer.scheduler is not None:
             self.trainer.scheduler.step()
-        return EpochResult.from_steps(results), {GLOBAL: 0, LOCAL: len(results)}
+        self.epochs_done += 1
+        # the readout's STBP steps are counted as global iterations, the local rule's as local ones
+        return EpochResult.from_steps(results), {GLOBAL: 0 if plastic else len(results),
+                                                 LOCAL: len(results) if plastic else 0}
 
     def state_dict(self) -> dict:
-        return {"trainer": self.trainer.state_dict(), "learner_optimizer": self.learner.optimizer.state_dict()}
+        return {"trainer": self.trainer.state_dict(), "learner_optimizer": self.learner.optimizer.state_dict(),
+                "epochs_done": self.epochs_done}
 
     def load_state_dict(self, state: dict) -> None:
         self.trainer.load_state_dict(state["trainer"])
         self.learner.optimizer.load_state_dict(state["learner_optimizer"])
+        self.epochs_done = int(state["epochs_done"])
 
 
 METHODS: Registry[type] = Registry("training method")

@@ -199,7 +199,7 @@ class Trainer:
         loss = self.loss(output, y)
         if not torch.isfinite(loss):
             raise NonFiniteError(
-                f"the training loss is {float(loss)} at iteration {self.iteration}; the weights were not "
+                f"the training loss is {float(loss.detach())} at iteration {self.iteration}; the weights were not "
                 f"updated (lower the learning rate or check the input data)")
         self.model.zero_grad(set_to_none=True)
         loss.backward()

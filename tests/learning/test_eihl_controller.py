@@ -23,6 +23,16 @@ from biosnn.models import SpikingMLP
 from biosnn.plasticity import eihl_contraction as contraction
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small networks: one thread is fastest and does not oversubscribe the shared CI cores."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+
 def _view(phase, units, s, pre, left=None):
     return PhaseView(phase=phase, units_in_phase=units, sparsity=s, previous_sparsity=pre, units_done=0,
                      units_left=left)

@@ -1,0 +1,97 @@
+"""The main demo: EIHL vs STBP vs local-only on digits (reduced by default, the full demo is slow)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from biosnn.cli import main
+from biosnn.demo import DEMO_CONFIG, acceptance, format_table, run_demo
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small networks: one thread is fastest and does not oversubscribe the shared CI cores."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+
+def test_acceptance_and_table_read_the_rows():
+    rows = [
+        {"method": "eihl", "seeds": 3, "test_accuracy_mean": 0.962, "test_accuracy_std": 0.004, "sparsity_mean": 0.21,
+         "sparsity_std": 0.01, "seconds_per_run": 10.0},
+        {"method": "stbp", "seeds": 3, "test_accuracy_mean": 0.970, "test_accuracy_std": 0.003, "sparsity_mean": 0.0,
+         "sparsity_std": 0.0, "seconds_per_run": 9.0},
+    ]
+    assert "-0.80 points at 21.0 % sparsity" in acceptance(rows) and acceptance(rows).endswith("met")
+    rows[0]["test_accuracy_mean"] = 0.955
+    assert acceptance(rows).endswith("NOT met")
+    rows[0]["test_accuracy_mean"], rows[0]["sparsity_mean"] = 0.97, 0.1
+    assert acceptance(rows).endswith("NOT met")
+    table = format_table(rows)
+    assert "EIHL" in table and "STBP" in table and "97.00 +- 0.30" in table
+
+
+def _by_method(rows):
+    return {r["method"]: r for r in rows}
+
+
+def test_reduced_demo_eihl_keeps_stbp_accuracy_at_15_percent_sparsity():
+    """Reduced acceptance: one seed, a 64-unit hidden layer, T=8, 6 epochs; EIHL within 2 points of STBP at
+    >= 15 % sparsity (same switching settings as the demo)."""
+    lines = []
+    small = DEMO_CONFIG.replace(hidden=(64,), steps=8)
+    rows = run_demo(seeds=1, epochs=6, methods=("eihl", "stbp"), config=small, echo=lines.append)
+    by = _by_method(rows)
+    assert by["stbp"]["test_accuracy_mean"] > 0.85 and by["stbp"]["sparsity_mean"] == 0.0
+    assert by["eihl"]["sparsity_mean"] >= 0.15
+    assert by["eihl"]["test_accuracy_mean"] >= by["stbp"]["test_accuracy_mean"] - 0.02
+    assert any("criterion" in line for line in lines)
+
+
+def test_demo_command_prints_the_table_and_writes_results(tmp_path):
+    result = CliRunner().invoke(main, ["demo", "--seeds", "1", "--epochs", "1", "--methods", "stbp",
+                                       "--out", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "STBP" in result.output and "test accuracy (%)" in result.output
+    summary = (tmp_path / "summary.csv").read_text().splitlines()
+    method, seeds, acc, _, sparsity = summary[1].split(",")[:5]
+    assert method == "stbp" and seeds == "1" and float(sparsity) == 0.0 and float(acc) > 0.5
+    assert (tmp_path / "stbp-seed0.csv").is_file()
+
+
+def test_local_only_baseline_trains_its_readout_and_keeps_all_synapses():
+    """local: STDP on the hidden layer (no gradient reaches it), STBP on the readout only."""
+    from biosnn.learning.run import train
+
+    config = DEMO_CONFIG.replace(method="local", hidden=(64,), steps=8, epochs=2, local_epochs=1)
+    torch.manual_seed(0)
+    initial = train(config.replace(epochs=1), stop_after=0).model.state_dict()
+    result = train(config)
+    final = result.model.state_dict()
+    assert result.final["sparsity"] == 0.0
+    assert result.history[0]["local_iterations"] > 0 and result.history[1]["local_iterations"] == 0
+    assert result.final["test_accuracy"] > 0.3  # a trained readout on local features beats chance (0.1)
+    assert not torch.equal(final["layers.1.weight"], initial["layers.1.weight"])  # readout learned
+    assert not torch.equal(final["layers.0.weight"], initial["layers.0.weight"])  # STDP changed the hidden layer
+    assert torch.equal(final["layers.0.bias"], initial["layers.0.bias"])  # ... through its weights only
+
+
+def test_demo_rejects_unknown_methods_before_training():
+    result = CliRunner().invoke(main, ["demo", "--methods", "eihl,magic"])
+    assert result.exit_code == 1 and "unknown training method 'magic'" in result.output
+
+
+@pytest.mark.slow
+def test_full_demo_meets_the_acceptance_criterion():
+    """The README's demo: 3 seeds; EIHL mean accuracy >= STBP's minus 1 point at >= 15 % sparsity."""
+    rows = run_demo(echo=lambda line: None)
+    by = _by_method(rows)
+    assert by["eihl"]["sparsity_mean"] >= 0.15
+    assert by["eihl"]["test_accuracy_mean"] >= by["stbp"]["test_accuracy_mean"] - 0.01
+    assert by["local"]["sparsity_mean"] == 0.0 and by["stbp"]["sparsity_mean"] == 0.0
+    assert DEMO_CONFIG.epochs == 20
