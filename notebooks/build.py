@@ -178,6 +178,70 @@ assert after[3:7].sum() < 0.95 * before[3:7].sum()
 """),
 ]
 
+# ----------------------------------------------------------------------------------------- 3. Vogels
+
+VOGELS = [
+    md("""
+# 3. Vogels et al. (2011): inhibitory plasticity restores the E/I balance
+
+A recurrent network of conductance-based excitatory and inhibitory neurons (`biosnn.circuits.vogels2011`,
+reduced to 800 E + 200 I neurons with the paper's in-degree: $\\epsilon = 0.2$ instead of $0.02$). The
+inhibitory-to-excitatory synapses start at zero and follow the symmetric inhibitory STDP rule: every
+presynaptic spike depresses by $\\eta\\alpha$, every near-coincidence potentiates, so each excitatory
+neuron's rate is driven to $\\rho_0$ = 3 Hz. Without plasticity the network fires at well over 100 Hz,
+excitation unopposed; with plasticity on, inhibition grows until it cancels excitation: balance. We use a
+large learning rate ($\\eta$ = 0.1) to see it within seconds.
+"""),
+    code(SETUP),
+    code("""
+from biosnn.circuits import CIRCUITS
+from biosnn.circuits.analysis import balance_ratio
+from biosnn.circuits.vogels2011 import set_learning_rate, synaptic_currents
+
+circuit = CIRCUITS["vogels2011"](n_exc=800, n_inh=200, epsilon=0.2, n_record=20, record_dt=1 * ms, seed=1)
+ie = circuit.projections["IE"]
+rates = brian2.PopulationRateMonitor(circuit.populations["E"], name="rate_E")
+circuit.network.add(rates)
+T_OFF, T_ON = 0.3 * second, 2.5 * second
+circuit.run(T_OFF)                 # plasticity off: excitation unopposed
+set_learning_rate(circuit, 0.1)
+circuit.run(T_ON)                  # inhibitory STDP on
+print(circuit)
+"""),
+    code("""
+plot.raster(circuit, neurons=200, time_unit=second)
+"""),
+    code("""
+plot.population_rates({"E": rates}, bin_width=50 * ms, time_unit=second)
+"""),
+    md("""
+The input currents onto the recorded excitatory neurons (background drive counted as excitation), before
+and after learning: the inhibitory current grows to mirror the excitatory one.
+"""),
+    code("""
+mon = circuit.monitors["state_E"]
+i_exc, i_inh = synaptic_currents(circuit)
+currents = plot.StateRecord(t=mon.t[:], variables={"I_exc": i_exc, "I_inh": i_inh})
+plot.ei_balance(currents, excitatory="I_exc", inhibitory="I_inh", time_unit=second)
+"""),
+    code("""
+plot.weight_histogram(ie, bins=30)
+"""),
+    code("""
+t = np.asarray(mon.t / second)
+early, late = t < float(T_OFF / second), t > float((T_OFF + T_ON) / second) - 0.5
+before = balance_ratio(i_exc[:, early], i_inh[:, early])
+after = balance_ratio(i_exc[:, late], i_inh[:, late])
+spikes = circuit.monitors["spikes_E"]
+st = np.asarray(spikes.t / second)
+rate_before = np.sum(st < float(T_OFF / second)) / (800 * float(T_OFF / second))
+rate_after = np.sum(st > float((T_OFF + T_ON) / second) - 0.5) / (800 * 0.5)
+print(f"E rate {rate_before:.1f} Hz -> {rate_after:.1f} Hz (target 3 Hz); -I_inh/I_exc {before:.2f} -> {after:.2f}")
+assert rate_before > 50 and rate_after < 15          # runaway excitation tamed towards rho0
+assert after > before + 0.2 and 0.6 < after < 1.2    # inhibition now (nearly) cancels excitation
+"""),
+]
+
 # ------------------------------------------------------------------------------------------ 4. twin
 
 TWIN = [
@@ -349,6 +413,7 @@ print(f"{len(table)} runs in {sum(result.timings):.0f} s of worker time")
 NOTEBOOKS = {
     "01_plasticity_zoo.ipynb": ZOO,
     "02_song2000_bimodal.ipynb": SONG,
+    "03_vogels2011_balance.ipynb": VOGELS,
     "04_one_model_two_engines.ipynb": TWIN,
     "06_plasticity_ablation.ipynb": ABLATION,
 }
