@@ -16,6 +16,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import biosnn  # noqa: E402  (sets Brian2's cache folder)
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One intra-op thread per xdist worker: two workers with two threads each on two cores thrash, and
+    # the small networks of the test suite run several times faster single-threaded.
+    import torch
+
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _brian_numpy_and_seeds():
