@@ -65,6 +65,8 @@ def circuit_demo(seed: int) -> None:
 
 
 @main.command()
+@click.option("--preset", default=None, help="Start from a named configuration (eihl_cifar10, eihl_cifar100, "
+              "eihl_dvs_cifar10, each also as <name>_synthetic); other options override it.")
 @click.option("--method", default=None, help="eihl (default) | stbp | local.")
 @click.option("--model", default=None, help="mlp (default) | vgg11 | resnet.")
 @click.option("--dataset", default=None,
@@ -97,6 +99,8 @@ def circuit_demo(seed: int) -> None:
 @click.option("--local-lr", default=None, type=float, help="Learning rate of the local rule.")
 @click.option("--max-batches", default=None, type=int, help="Cap on batches per epoch (smoke runs).")
 @click.option("--data-root", default=None, type=click.Path(), help="Folder of on-disk data sets.")
+@click.option("--size", default=None, type=int, help="Event data: downsample the sensor to size x size.")
+@click.option("--local-epochs", default=None, type=int, help="Local-only: epochs in which the local rule runs.")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Results directory (default runs/<method>-<model>-<dataset>-seed<seed>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
@@ -107,7 +111,8 @@ def train(**options) -> None:
     from biosnn.learning.run import RunConfig, read_config
     from biosnn.learning.run import train as run_training
 
-    out, resume, progress, threads = (options.pop(k) for k in ("out", "resume", "progress", "threads"))
+    out, resume, progress, threads, preset = (options.pop(k) for k in ("out", "resume", "progress", "threads",
+                                                                        "preset"))
     given = {k: v for k, v in options.items() if v is not None}
     if "hidden" in given:
         try:
@@ -126,7 +131,12 @@ def train(**options) -> None:
             base = read_config(out)
             config = dataclasses.replace(base, **given)  # explicit options must agree (epochs may grow)
         else:
-            config = RunConfig(**given)
+            if preset is not None:
+                from biosnn.learning.run import PRESETS
+
+                config = dataclasses.replace(PRESETS[preset], **given)
+            else:
+                config = RunConfig(**given)
             if out is None:
                 out = str(Path("runs") / f"{config.method}-{config.model}-{config.dataset}-seed{config.seed}")
         result = run_training(config, out_dir=out, resume=resume, progress=progress)

@@ -106,6 +106,8 @@ class RunConfig:
         Cap on the batches per epoch (train and test), for smoke runs of paper-scale configurations.
     data_root
         Folder of on-disk data sets (``None``: biosnn's default).
+    size
+        Event data sets: downsample the sensor to ``size x size`` (the EIHL set-up uses 48 for DVS-CIFAR10).
     """
 
     method: str = "eihl"
@@ -139,6 +141,7 @@ class RunConfig:
     local_epochs: int | None = None
     max_batches: int | None = None
     data_root: str | None = None
+    size: int | None = None
 
     def __post_init__(self) -> None:
         METHODS[self.method]
@@ -150,7 +153,7 @@ class RunConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ParameterError(f"run setting {name!r} must be a positive integer, got {v!r}")
-        for name in ("steps", "max_batches", "local_epochs"):
+        for name in ("steps", "max_batches", "local_epochs", "size"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 raise ParameterError(f"run setting {name!r} must be a positive integer or None, got {v!r}")
@@ -256,11 +259,32 @@ def load_data(config: RunConfig) -> DataBundle:
     info = dataset_info(config.dataset)
     events = info.kind == "events"
     steps = config.steps or info.default_steps or DEFAULT_STEPS
-    extra = {"steps": steps} if events else {}
+    extra = {"steps": steps, "size": config.size} if events else {}
     train_set = load_dataset(config.dataset, root=config.data_root, train=True, **extra)
     test_set = load_dataset(config.dataset, root=config.data_root, train=False, **extra)
-    return DataBundle(train_set, test_set, tuple(info.input_shape), int(info.num_classes), steps,
-                      "frames" if events else "direct")
+    shape = tuple(info.input_shape)
+    if events and config.size is not None:
+        shape = (shape[0], config.size, config.size)
+    return DataBundle(train_set, test_set, shape, int(info.num_classes), steps, "frames" if events else "direct")
+
+
+def _presets() -> Registry[RunConfig]:
+    """Named configurations: the EIHL paper's set-ups (Spiking VGG11 with IF neurons, the paper's time
+    steps; see :data:`biosnn.models.PAPER_SETUPS`), each also on synthetic data of the same shape."""
+    from biosnn.models import PAPER_SETUPS
+
+    presets: Registry[RunConfig] = Registry("preset")
+    for name in PAPER_SETUPS:
+        setup = PAPER_SETUPS[name]
+        events = setup.dataset.startswith("dvs")
+        base = RunConfig(method="eihl", model=setup.model, dataset=setup.dataset, neuron=setup.neuron,
+                         steps=setup.steps, batch_size=32, epochs=100, lr=1e-3, hidden=(),
+                         size=setup.input_shape[-1] if events else None)
+        presets.register(name, base)
+        presets.register(f"{name}_synthetic", base.replace(dataset=f"synthetic-{setup.dataset.replace('_', '-')}",
+                                                           size=None))
+    return presets
+
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -621,6 +645,10 @@ def read_config(out_dir: str | os.PathLike) -> RunConfig:
     return _read_config(Path(out_dir))
 
 
-__all__ = ["RunConfig", "RunResult", "DataBundle", "METHODS", "MODEL_BUILDERS", "OPTIMIZERS",
+#: Named run configurations (``biosnn train --preset eihl_dvs_cifar10``; ``..._synthetic`` variants run
+#: on random data of the paper's shape).
+PRESETS: Registry[RunConfig] = _presets()
+
+__all__ = ["RunConfig", "RunResult", "DataBundle", "PRESETS", "METHODS", "MODEL_BUILDERS", "OPTIMIZERS",
            "SYNTHETIC_DATASETS", "load_data", "train", "read_config", "write_metrics_csv", "plot_run",
            "BiosnnError"]

@@ -111,10 +111,12 @@ def test_resume_extends_a_finished_run(tmp_path):
 def test_paper_scale_vgg11_dvs_cifar10_runs_on_synthetic_data(tmp_path):
     """Spiking VGG11 (full width, IF neurons) on 2x48x48 event frames with T=10: two EIHL iterations."""
     out = tmp_path / "vgg"
-    result = _invoke("train", "--model", "vgg11", "--dataset", "synthetic-dvs-cifar10", "--neuron", "if",
-                     "--batch-size", "2", "--max-batches", "2", "--epochs", "1", "--no-progress",
-                     "--out", str(out))
+    result = _invoke("train", "--preset", "eihl_dvs_cifar10_synthetic", "--batch-size", "2", "--max-batches", "2",
+                     "--epochs", "1", "--no-progress", "--out", str(out))
     assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert (config["model"], config["neuron"], config["steps"], config["dataset"]) == (
+        "vgg11", "if", 10, "synthetic-dvs-cifar10")
     row = pd.read_csv(out / "metrics.csv").iloc[0]
     assert row["global_iterations"] == 2 and math.isfinite(row["loss"])
     assert sum(c.startswith("sparsity/features.") for c in row.index) == 8  # the eight convolutions
@@ -129,3 +131,12 @@ def test_paper_scale_vgg11_cifar10_runs_on_synthetic_data(tmp_path):
                      "--batch-size", "4", "--max-batches", "2", "--epochs", "2", "--no-progress", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert list(pd.read_csv(out / "metrics.csv")["epoch"]) == [1, 2]
+
+
+def test_paper_preset_on_real_data_needs_the_files(tmp_path):
+    result = _invoke("train", "--preset", "eihl_dvs_cifar10", "--data-root", str(tmp_path), "--no-progress",
+                     "--out", str(tmp_path / "run"))
+    assert result.exit_code == 1 and "DatasetNotFoundError" in result.output and "never downloads" in result.output
+    assert not (tmp_path / "run").exists()
+    result = _invoke("train", "--preset", "eihl_mnist")
+    assert result.exit_code == 1 and "unknown preset 'eihl_mnist'" in result.output
