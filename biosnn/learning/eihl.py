@@ -134,7 +134,8 @@ class EIHLController:
         self.units_done = 0
         self.pending_decay = 0
         self.local_iterations = 0
-        self.previous_sparsity = self.sparsity()["overall"]
+        self._overall: float | None = None  # cached overall sparsity; only local steps change the masks
+        self.previous_sparsity = self._current_sparsity()
         if start_phase == LOCAL:
             self._begin_local()
 
@@ -144,6 +145,11 @@ class EIHLController:
         out = {n: contraction.sparsity(m.mask) for n, m in self.layers.items()}
         out["overall"] = contraction.sparsity([m.mask for m in self.layers.values()])
         return out
+
+    def _current_sparsity(self) -> float:
+        if self._overall is None:
+            self._overall = contraction.sparsity([m.mask for m in self.layers.values()])
+        return self._overall
 
     # -- the local period ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -175,6 +181,7 @@ class EIHLController:
                 m.mask.copy_(mask)
                 self.x[n] = x
         self.local_iterations += 1
+        self._overall = None
 
     # -- one iteration -------------------------------------------------------------------------------
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
@@ -195,7 +202,7 @@ class EIHLController:
     def _decide(self, units_left: int | None) -> None:
         self.units_in_phase += 1
         self.units_done += 1
-        current = self.sparsity()["overall"]
+        current = self._current_sparsity()
         view = PhaseView(phase=self.phase, units_in_phase=self.units_in_phase, sparsity=current,
                          previous_sparsity=self.previous_sparsity, units_done=self.units_done,
                          units_left=units_left)
@@ -225,6 +232,7 @@ class EIHLController:
         """
         results = []
         counts = {GLOBAL: 0, LOCAL: 0}
+        self._overall = None  # masks may have been changed from outside (pruning) since the last epoch
         per_epoch = len(loader) if hasattr(loader, "__len__") else None
         for i, (x, y) in enumerate(loader):
             counts[self.phase] += 1
@@ -265,3 +273,4 @@ class EIHLController:
         self.previous_sparsity = float(state["previous_sparsity"])
         self.x = {n: state["x"][n].to(self.x[n].device, self.x[n].dtype) for n in self.x}
         self.thresholds = {n: float(v) for n, v in state["thresholds"].items()}
+        self._overall = None
