@@ -117,6 +117,41 @@ dg_ex/dt = -g_ex / tau_ex : 1
 """
 
 
+def _build_plastic_population(*, seed: int, rule: Any, rule_parameters: Mapping[str, Any] | None, n_inputs: int,
+                               n_neurons: int, input_rate: Quantity, g_max: float, tau_m: Quantity, tau_ex: Quantity,
+                               dt: Quantity) -> dict[str, Any]:
+    r = make_rule(rule, rule_parameters)
+    rate = check_quantity("input_rate", input_rate, brian2.Hz)
+    check_range("g_max", g_max, low=0.0)
+    rng = np.random.default_rng(seed)
+    unit = r.weight_unit
+    params = r.get_params()
+    w_max = float(brian2.Quantity(params["w_max"]) / unit) if "w_max" in params else 1.0
+    ns = {"V_rest": -70 * brian2.mV, "E_ex": 0 * brian2.mV, "tau_m": tau_m, "tau_ex": tau_ex,
+          "V_th": -54 * brian2.mV, "V_reset": -60 * brian2.mV}
+    inputs = brian2.PoissonGroup(int(n_inputs), rates=rate, dt=dt, name="inputs")
+    neurons = brian2.NeuronGroup(int(n_neurons), SONG_NEURON, threshold="v > V_th", reset="v = V_reset",
+                                 refractory=1 * brian2.ms, method="euler", namespace=ns, dt=dt, name="neurons")
+    neurons.v = ns["V_rest"]
+    syn = r.synapses(inputs, neurons, effect="g_ex_post += g_syn * w / w_unit", dt=dt, name="projection",
+                     namespace={"g_syn": float(g_max), "w_unit": unit})
+    syn.connect()
+    w_name = syn.plasticity_names["w"]
+    setattr(syn, w_name, rng.uniform(0.0, w_max, len(syn)) * unit if "w_max" in params
+            else np.full(len(syn), 0.5) * unit)
+    spikes = brian2.SpikeMonitor(neurons, name="spikes")
+    return {"network": brian2.Network(inputs, neurons, syn, spikes), "synapses": syn, "spikes": spikes,
+            "w_name": w_name, "unit": unit, "w_max": w_max, "n_neurons": int(n_neurons)}
+
+
+def _population_outcomes(w: np.ndarray, n_spikes: int, n_neurons: int, duration_s: float) -> dict[str, Any]:
+    from biosnn.circuits.analysis import bimodality
+
+    low, high = bimodality(w, 1.0)
+    return {"rate_hz": float(n_spikes) / (n_neurons * duration_s), "w_mean": float(w.mean()),
+            "w_std": float(w.std()), "frac_low": float(low), "frac_high": float(high), "weights": w}
+
+
 def plastic_population(*, seed: int, rule: Any = "stdp_additive", rule_parameters: Mapping[str, Any] | None = None,
                        n_inputs: int = 200, n_neurons: int = 2, input_rate: Quantity = 20 * brian2.Hz,
                        duration: Quantity = 2 * brian2.second, g_max: float = 0.03,
@@ -136,38 +171,48 @@ def plastic_population(*, seed: int, rule: Any = "stdp_additive", rule_parameter
         ``rate_hz`` (mean output rate), ``w_mean``, ``w_std`` (final weights in units of ``w_max``),
         ``frac_low``, ``frac_high`` (fractions within 10 % of 0 and of ``w_max``), ``weights`` (array).
     """
-    from biosnn.circuits.analysis import bimodality
-
-    r = make_rule(rule, rule_parameters)
-    n_in = int(n_inputs)
-    n_out = int(n_neurons)
-    rate = check_quantity("input_rate", input_rate, brian2.Hz)
     dur = check_quantity("duration", duration, brian2.second)
-    check_range("g_max", g_max, low=0.0)
-    rng = np.random.default_rng(seed)
-    unit = r.weight_unit
-    params = r.get_params()
-    w_max = float(brian2.Quantity(params["w_max"]) / unit) if "w_max" in params else 1.0
-    ns = {"V_rest": -70 * brian2.mV, "E_ex": 0 * brian2.mV, "tau_m": tau_m, "tau_ex": tau_ex,
-          "V_th": -54 * brian2.mV, "V_reset": -60 * brian2.mV}
-    inputs = brian2.PoissonGroup(n_in, rates=rate, dt=dt, name="inputs")
-    neurons = brian2.NeuronGroup(n_out, SONG_NEURON, threshold="v > V_th", reset="v = V_reset",
-                                 refractory=1 * brian2.ms, method="euler", namespace=ns, dt=dt, name="neurons")
-    neurons.v = ns["V_rest"]
-    syn = r.synapses(inputs, neurons, effect="g_ex_post += g_syn * w / w_unit", dt=dt, name="projection",
-                     namespace={"g_syn": float(g_max), "w_unit": unit})
-    syn.connect()
-    w_name = syn.plasticity_names["w"]
-    setattr(syn, w_name, rng.uniform(0.0, w_max, len(syn)) * unit if "w_max" in params
-            else np.full(len(syn), 0.5) * unit)
-    spikes = brian2.SpikeMonitor(neurons, name="spikes")
-    net = brian2.Network(inputs, neurons, syn, spikes)
+    built = _build_plastic_population(seed=seed, rule=rule, rule_parameters=rule_parameters, n_inputs=n_inputs,
+                                      n_neurons=n_neurons, input_rate=input_rate, g_max=g_max, tau_m=tau_m,
+                                      tau_ex=tau_ex, dt=dt)
     brian2.seed(seed)
-    net.run(dur, namespace={})
-    w = np.asarray(getattr(syn, w_name)[:] / unit, dtype=float) / w_max
-    low, high = bimodality(w, 1.0)
-    return {"rate_hz": spikes.num_spikes / (n_out * float(dur / brian2.second)), "w_mean": float(w.mean()),
-            "w_std": float(w.std()), "frac_low": float(low), "frac_high": float(high), "weights": w}
+    built["network"].run(dur, namespace={})
+    w = np.asarray(getattr(built["synapses"], built["w_name"])[:] / built["unit"], dtype=float) / built["w_max"]
+    return _population_outcomes(w, built["spikes"].num_spikes, built["n_neurons"], float(dur / brian2.second))
+
+
+def plastic_population_batch(*, seeds: list[int], rule: Any = "stdp_additive",
+                             rule_parameters: Mapping[str, Any] | None = None, n_inputs: int = 200,
+                             n_neurons: int = 2, input_rate: Quantity = 20 * brian2.Hz,
+                             duration: Quantity = 2 * brian2.second, g_max: float = 0.03,
+                             tau_m: Quantity = 20 * brian2.ms, tau_ex: Quantity = 5 * brian2.ms,
+                             dt: Quantity = 0.1 * brian2.ms) -> list[dict[str, Any]]:
+    """:func:`plastic_population` for several seeds at once: one run of the twin with one trial per seed.
+
+    The circuit is built once (initial weights from ``seeds[0]``) and compiled into a twin
+    (:func:`biosnn.twin`) with ``batch_size = len(seeds)``; trial ``b`` draws its own Poisson inputs from
+    the twin's generator (seeded with ``seeds[0]``), so the trials are independent realisations, like
+    separate Brian2 runs with different seeds, but not the same random numbers as those runs.
+    """
+    import torch
+
+    import biosnn
+
+    dur = check_quantity("duration", duration, brian2.second)
+    built = _build_plastic_population(seed=seeds[0], rule=rule, rule_parameters=rule_parameters,
+                                      n_inputs=n_inputs, n_neurons=n_neurons, input_rate=input_rate, g_max=g_max,
+                                      tau_m=tau_m, tau_ex=tau_ex, dt=dt)
+    twin = biosnn.twin(built["network"], batch_size=len(seeds), seed=int(seeds[0]))
+    with torch.no_grad():
+        result = twin.run(dur)
+    counts = result.spike_trains["neurons"].sum(dim=(0, 2)).cpu().numpy()
+    unit_si = float(np.asarray(built["unit"]))
+    out = []
+    for b in range(len(seeds)):
+        w = twin.variable("projection", built["w_name"], batch_index=b).detach().cpu().numpy()
+        w = np.asarray(w, dtype=float) / unit_si / built["w_max"]
+        out.append(_population_outcomes(w, int(counts[b]), built["n_neurons"], float(dur / brian2.second)))
+    return out
 
 
 def _check_plastic_population(settings: Mapping[str, Any]) -> None:
@@ -186,7 +231,14 @@ def _run_plastic_population(*, seed: int, **settings: Any) -> dict[str, Any]:
     return plastic_population(seed=seed, rule_parameters=merged, **other)
 
 
+def _run_plastic_population_batch(*, seeds: list[int], **settings: Any) -> list[dict[str, Any]]:
+    rule_params, other = split_rule_settings(settings)
+    merged = {**dict(other.pop("rule_parameters", None) or {}), **rule_params}
+    return plastic_population_batch(seeds=seeds, rule_parameters=merged, **other)
+
+
 EXPERIMENTS.register("plastic_population", Experiment("plastic_population", _run_plastic_population,
+                                                      run_batch=_run_plastic_population_batch,
                                                       validate=_check_plastic_population))
 
 

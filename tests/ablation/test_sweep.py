@@ -78,7 +78,9 @@ def test_sweep_checks_every_setting_before_running():
     with pytest.raises(ParameterError, match="scheduler"):
         sweep("plastic_population", fixed=FIXED, executor="dask")
     with pytest.raises(ParameterError, match="batched"):
-        sweep("plastic_population", fixed=FIXED, batch_seeds=True)
+        sweep("circuit", fixed={"circuit": "cuba", "duration": 1 * ms}, batch_seeds=True)
+    with pytest.raises(UnknownNameError, match="circuit"):
+        sweep("circuit", fixed={"circuit": "no_such_circuit", "duration": 1 * ms})
     with pytest.raises(UnknownNameError, match="experiment"):
         sweep("no_such_experiment")
     assert "plastic_population" in EXPERIMENTS and "circuit" in EXPERIMENTS
@@ -121,3 +123,16 @@ def test_result_plots_show_the_table(local_result):
     assert summary.shape == (6, 2)
     with pytest.raises(ParameterError, match="no outcome"):
         local_result.plot("nothing")
+
+
+def test_batched_seeds_run_as_one_twin_batch():
+    fixed = {"duration": 0.1 * second, "n_inputs": 40, "g_max": 0.1, "n_neurons": 4, "input_rate": 40 * Hz}
+    result = sweep("plastic_population", rules=["stdp_additive"], seeds=[0, 1, 2], fixed=fixed,
+                   batch_seeds=True, executor="serial", target="numpy")
+    t = result.table
+    assert list(t["seed"]) == [0, 1, 2] and set(t["engine"]) == {"twin"}
+    assert len(result.timings) == 1  # one task for the three seeds
+    # three independent realisations of the Poisson input: the same start, different spikes and weights
+    assert t["rate_hz"].min() >= 0 and t["rate_hz"].max() > 0
+    w = [result.artifacts[r]["weights"] for r in range(3)]
+    assert all(x.shape == (160,) for x in w) and not np.array_equal(w[0], w[1])
