@@ -57,6 +57,8 @@ from biosnn.registry import Registry
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 DEFAULT_STEPS = 8  # time steps of static data sets when neither the run nor the data set says
+#: (method, data set's default encoder) -> encoder used when the run names none: local rules need spikes.
+DEFAULT_ENCODERS = {("local", "direct"): "poisson"}
 
 
 # ------------------------------------------------------------------------------------------ configuration
@@ -79,8 +81,9 @@ class RunConfig:
     steps
         Time steps ``T`` (``None``: the data set's default, e.g. the paper's).
     encoder
-        ``"direct"``, ``"poisson"``, ``"latency"``; ``None``: the data set's default (event frames are
-        used as they are).
+        ``"direct"``, ``"poisson"``, ``"latency"``, ``"frames"``; ``None``: the data set's default (direct
+        current for static images, frames for event data), except that the local-only method codes static
+        images as Poisson spikes (its rules need presynaptic spikes).
     loss
         A name in :data:`biosnn.learning.losses.LOSSES`.
     optimizer, lr, weight_decay
@@ -137,7 +140,7 @@ class RunConfig:
     max_sparsity: float = 0.5
     final_global_units: int = 3
     local_rule: str = "stdp_additive"
-    local_lr: float = 1e-3
+    local_lr: float = 1e-5
     local_epochs: int | None = None
     max_batches: int | None = None
     data_root: str | None = None
@@ -561,7 +564,8 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     biosnn.seed(config.seed)
     bundle = data if data is not None else load_data(config)
     steps = config.steps or bundle.steps
-    encoder_name = config.encoder if config.encoder is not None else bundle.encoder
+    encoder_name = config.encoder if config.encoder is not None else DEFAULT_ENCODERS.get(
+        (config.method, bundle.encoder), bundle.encoder)
     encoder = encoder_name
     model = MODEL_BUILDERS[config.model](config, bundle.input_shape, bundle.num_classes)
     trainer_kw = {"loss": config.loss, "encoder": encoder, "steps": steps, "seed": config.seed + 1}

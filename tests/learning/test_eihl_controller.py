@@ -196,3 +196,19 @@ def test_controller_state_round_trip():
     ctl2.load_state_dict(state)
     assert ctl2.phase == "local" and ctl2.thresholds == ctl.thresholds
     assert all(torch.equal(ctl2.x[n], ctl.x[n]) for n in ctl.x)
+
+
+def test_eihl_on_dale_layers_keeps_every_sign():
+    """With Dale's law the weights are magnitudes: contraction and removal act on them, signs stay fixed."""
+    torch.manual_seed(0)
+    model = SpikingMLP((16, 24, 24, 2), dale=True)
+    trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2), encoder="direct", steps=4)
+    ctl = EIHLController(trainer, policy=AlternatePolicy(global_units=1, local_units=1), b=0.5)
+    signs = {n: torch.sign(m.effective_weight().detach()) for n, m in ctl.layers.items() if m.dale}
+    for epoch in range(4):
+        ctl.train_epoch(_data(), epochs_left=3 - epoch)
+    assert ctl.sparsity()["overall"] > 0.2
+    for n, before in signs.items():
+        after = torch.sign(ctl.layers[n].effective_weight().detach())
+        present = ctl.layers[n].mask
+        assert torch.equal(after[present], before[present]) and torch.all(after[~present] == 0)
