@@ -37,7 +37,7 @@ from brian2.codegen.runtime.numpy_rt.numpy_rt import NumpyCodeObject
 from brian2.codegen.translation import make_statements
 from brian2.core.clocks import Clock
 from brian2.core.functions import Function
-from brian2.core.variables import ArrayVariable, AuxiliaryVariable, Constant, Subexpression
+from brian2.core.variables import ArrayVariable, Constant
 from brian2.devices.device import get_device
 from brian2.input.binomial import BinomialFunction
 from brian2.input.timedarray import TimedArray
@@ -660,7 +660,3 @@ def threshold_parts(condition: str) -> tuple[str, str, str] | None:
         if op in ("Gt", "GtE", "Lt", "LtE"):
             return ast.unparse(node.left), ast.unparse(node.comparators[0]), op
     return None
-
-
-def subexpression_free(name: str, variables: dict) -> bool:
-    return not isinstance(variables.get(name), (Subexpression, AuxiliaryVariable))

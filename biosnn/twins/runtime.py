@@ -7,7 +7,6 @@ order (``when``, ``order``, name). Operations are chosen by the Brian2 template 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,7 +182,7 @@ class ThresholdOp(Operation):
         if self.refractory_keys is not None:
             nr, ls = self.refractory_keys
             S[nr] = torch.where(cond, False, S[nr])
-            S[ls] = torch.where(cond, torch.as_tensor(T, dtype=S[ls].dtype, device=R.device), S[ls])
+            S[ls] = torch.where(cond, T, S[ls])
         if R.relaxed:
             if out.get("_vsur") is None:
                 raise UnsupportedFeatureError(
@@ -193,8 +192,10 @@ class ThresholdOp(Operation):
             v = out["_vsur"] / self.scale
             value = SurrogateSpike.apply(cond, v.expand(R.B, self.size), SURROGATES[R.surrogate.shape],
                                          float(R.surrogate.width))
-        else:
+        elif R.functional:
             value = cond.to(R.dtype)
+        else:
+            value = None  # spike values are only needed for gradients; indices are enough otherwise
         R.events[self.eventspace] = (cond, value, cond.nonzero(as_tuple=True))
 
 
@@ -272,7 +273,8 @@ class SpikeGeneratorOp(Operation):
             cond = torch.zeros(R.B, self.size, dtype=torch.bool, device=R.device)
             if idx is not None:
                 cond[:, torch.as_tensor(idx, device=R.device)] = True
-        R.events[self.eventspace] = (cond, cond.to(R.dtype), cond.nonzero(as_tuple=True))
+        R.events[self.eventspace] = (cond, cond.to(R.dtype) if (R.functional or R.relaxed) else None,
+                                     cond.nonzero(as_tuple=True))
 
 
 @OPERATIONS.register("synapses")
@@ -342,7 +344,8 @@ class PathwayOp(Operation):
         else:
             cond, value, nz = ev
             if self.start != 0 or self.stop != cond.shape[1]:
-                cond, value = cond[:, self.start:self.stop], value[:, self.start:self.stop]
+                cond = cond[:, self.start:self.stop]
+                value = value[:, self.start:self.stop] if value is not None else None
                 keep = (nz[1] >= self.start) & (nz[1] < self.stop)
                 nz = (nz[0][keep], nz[1][keep] - self.start)
         if self.val_hist is None:
@@ -440,5 +443,4 @@ def scale_for(dim) -> float:
     return 1e-3 if dim == volt.dim else 1.0
 
 
-__all__ = ["OPERATIONS", "Context", "RandomSource", "SurrogateSpike", "TimedArrays", "check_input_tensor",
-           "math"]
+__all__ = ["OPERATIONS", "Context", "RandomSource", "SurrogateSpike", "TimedArrays", "check_input_tensor"]

@@ -39,7 +39,7 @@ from brian2.core.variables import ArrayVariable, Constant
 from brian2.equations.equations import PARAMETER
 from brian2.parsing.expressions import parse_expression_dimensions
 
-from biosnn.errors import ParameterError, ShapeError, UnitError, UnsupportedFeatureError
+from biosnn.errors import ParameterError, UnitError, UnsupportedFeatureError
 from biosnn.surrogate import Surrogate, as_surrogate
 from biosnn.twins.codegen import (
     BlockCompiler,
