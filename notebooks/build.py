@@ -45,7 +45,8 @@ ZOO = [
 
 Every rule in `biosnn.plasticity.RULES`, **measured** in Brian2 rather than drawn from its formula: one
 synapse per protocol, each driven by its own pre- and postsynaptic spike generators, all in one network and
-one `run`. Three views per rule:
+one `run` (a rule that reads the membrane potential, Clopath et al. 2010, gets a postsynaptic neuron forced
+to spike at the protocol's times). Three views per rule:
 
 * **window**: the weight change of one pre/post pair against $\\Delta t = t_\\mathrm{post} - t_\\mathrm{pre}$
   (the rule's closed form, where it has one, dashed on top);
@@ -60,8 +61,8 @@ from biosnn.plasticity import RULES
 rules = {name: RULES[name]() for name in RULES}
 spike_driven = [n for n, r in rules.items() if not r.post_requirements()]
 needs_voltage = [n for n, r in rules.items() if r.post_requirements()]
-print("rules measured on spike generators:", spike_driven)
-print("rules that read the membrane potential (not measured here):", needs_voltage)
+print("rules measured between spike generators:", spike_driven)
+print("rules that read the membrane potential, measured on a forced neuron:", needs_voltage)
 """),
     md("""
 ## The measured windows
@@ -69,41 +70,44 @@ print("rules that read the membrane potential (not measured here):", needs_volta
 Pair STDP (Song et al. 2000; multiplicative: van Rossum et al. 2000) has the classic asymmetric window;
 the minimal triplet rule (Pfister & Gerstner 2006) barely potentiates with isolated pairs; Vogels'
 inhibitory rule is symmetric (coincidence potentiates, every presynaptic spike depresses a little); the
-timing-free rules (synaptic scaling, EIHL's contraction, reward-modulated STDP without reward) are flat.
+timing-free rules (synaptic scaling, EIHL's contraction, reward-modulated STDP without reward) are flat;
+the voltage rule of Clopath et al. depresses when the presynaptic spike follows the postsynaptic one
+(the depolarisation has passed) and potentiates in the other order.
 """),
     code("""
 from matplotlib.figure import Figure
 
 delta_t = np.linspace(-60, 60, 25) * ms
 windows = {}
-fig = Figure(figsize=(12, 2.6 * ((len(spike_driven) + 3) // 4)), layout="constrained")
-axes = fig.subplots((len(spike_driven) + 3) // 4, 4, squeeze=False).ravel()
-for ax, name in zip(axes, spike_driven):
-    plot.stdp_window(rules[name], delta_t=delta_t, ax=ax)
+names = list(rules)
+fig = Figure(figsize=(12, 2.6 * ((len(names) + 3) // 4)), layout="constrained")
+axes = fig.subplots((len(names) + 3) // 4, 4, squeeze=False).ravel()
+for ax, name in zip(axes, names):
+    plot.stdp_window(rules[name], delta_t=delta_t, ax=ax, dt=0.2 * ms)
     windows[name] = [ln for ln in ax.lines if ln.get_gid() == "measured"][0].get_ydata()
     ax.set_title(name, fontsize="small")
     ax.get_legend().remove()
-for ax in axes[len(spike_driven):]:
+for ax in axes[len(names):]:
     ax.set_visible(False)
 fig
 """),
-    md("## Weight dependence and frequency dependence of the pair and triplet rules"),
+    md("## Weight dependence and frequency dependence of the pair, triplet and voltage rules"),
     code("""
-compare = [n for n in ("stdp_additive", "stdp_multiplicative", "stdp_triplet") if n in spike_driven]
+compare = [n for n in ("stdp_additive", "stdp_multiplicative", "stdp_triplet", "clopath") if n in rules]
 fig = Figure(figsize=(11, 3.0 * len(compare)), layout="constrained")
 axes = fig.subplots(len(compare), 2, squeeze=False)
 frequency = {}
 for row, name in zip(axes, compare):
     plot.weight_dependence(rules[name], ax=row[0])
-    plot.frequency_dependence(rules[name], frequencies=[5, 10, 20, 40, 50] * Hz, n_pairs=10, dt=0.5 * ms, ax=row[1])
+    plot.frequency_dependence(rules[name], frequencies=[5, 10, 20, 40, 50] * Hz, n_pairs=10, dt=0.2 * ms, ax=row[1])
     frequency[name] = {ln.get_gid(): ln.get_ydata() for ln in row[1].lines if ln.get_gid()}
 fig
 """),
     md("""
 The additive rule changes every weight by the same amount (flat lines); the multiplicative rule potentiates
 weak synapses and depresses strong ones (its depression grows with $w$). At high pairing frequency the
-pairs overlap: the triplet rule then potentiates **whatever the order** of pre and post, as in cortical
-slices, while pair rules cannot.
+pairs overlap: the triplet rule and the voltage rule then potentiate **whatever the order** of pre and
+post, as in cortical slices (Sjöström et al. 2001), while pair rules cannot.
 """),
     code("""
 # what the figures show, checked
@@ -115,6 +119,9 @@ assert np.allclose(windows["synaptic_scaling"][x < 0], windows["synaptic_scaling
 if "stdp_triplet" in frequency:
     tri = frequency["stdp_triplet"]
     assert tri["acausal"][-1] > 0 > tri["acausal"][0]  # post-pre pairs: LTD at 5 Hz, LTP at 50 Hz
+if "clopath" in frequency:
+    cl = frequency["clopath"]
+    assert cl["acausal"][-1] > 0 > cl["acausal"][0] and cl["causal"][-1] > 0
 print("checked: windows and frequency dependence as published")
 """),
 ]

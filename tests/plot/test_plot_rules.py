@@ -72,3 +72,18 @@ def test_frequency_dependence_sums_all_pairs():
     assert causal[-1] < causal[0]  # at 50 Hz the next pre spike follows each post by 10 ms: depression
     with pytest.raises(ParameterError, match="delta_t"):
         plot.frequency_dependence("stdp_additive", delta_t=0 * ms)
+
+
+def test_voltage_rule_is_measured_on_a_forced_neuron():
+    # Clopath et al. 2010 reads the postsynaptic potential: the protocol's target is an integrate-and-fire
+    # neuron forced to spike at the pairing times (2 ms plateau at 29.4 mV after each spike)
+    ax = plot.frequency_dependence("clopath", frequencies=[10, 50] * Hz, n_pairs=5, dt=0.2 * ms, w_init=1.0).axes[0]
+    causal = _line(ax, "causal").get_ydata()
+    acausal = _line(ax, "acausal").get_ydata()
+    assert acausal[0] < 0  # post-before-pre at 10 Hz: depression
+    assert causal[1] > 0 and acausal[1] > 0  # 50 Hz: potentiation whatever the order (their Fig. 2)
+    # depression at 10 Hz in closed form: 10 ms after a 2 ms plateau, ubar_minus - theta_minus =
+    # 100 mV (1 - e^{-2/10}) e^{-8/10} per pairing; the discrete plateau is about one step shorter
+    assert acausal[0] == pytest.approx(-5 * 14e-5 * 100 * (1 - np.exp(-0.2)) * np.exp(-0.8), rel=0.15)
+    window = _line(plot.stdp_window("clopath", delta_t=[-10, 10] * ms, dt=0.2 * ms).axes[0], "measured").get_ydata()
+    assert window[0] < 0 and np.isfinite(window).all()
