@@ -695,7 +695,7 @@ class Twin(torch.nn.Module):
         for key, info in self._arrays.items():
             v = self.current(key)
             if key in per_run:
-                v = per_run[key]
+                v = per_run[key] if functional else per_run[key].clone()
             if key in batched and v.dim() == 1:
                 v = v.expand(B, info.size)
                 if not functional:
@@ -719,10 +719,12 @@ class Twin(torch.nn.Module):
         for k in range(n_steps):
             step = start + k
             for key, t in per_step.items():
-                S[key] = t[k]
+                S[key] = t[k] if functional else t[k].clone()  # in-place updates never touch the user's tensor
             for rk, key in rec_keys.items():
                 v = S[key]
-                states[rk].append(v.expand(B, v.shape[-1]) if v.dim() == 1 else v)
+                v = v.expand(B, v.shape[-1]) if v.dim() == 1 else v
+                # without autograd some updates are in place: keep a copy of what was recorded
+                states[rk].append(v if functional else v.clone())
             R.events = {}
             for op in self._ops:
                 if op.every == 1 or step % op.every == 0:

@@ -95,9 +95,11 @@ def test_per_step_current_and_timed_array_overrides():
     T = 3000
     per_step = torch.as_tensor(np.repeat(values, 100, axis=0)[:T], dtype=torch.float64)
     override = torch.as_tensor(np.stack([values, values[:, ::-1]], axis=1).copy())
+    current = per_step[:, None, :].expand(T, 2, 2).clone()
+    given = current.clone(), override.clone()
     with torch.no_grad():
-        res = tw.run(0.3 * second, inputs={"i_cells": {"I": per_step[:, None, :].expand(T, 2, 2)},
-                                           "stim_ta": override})
+        res = tw.run(0.3 * second, inputs={"i_cells": {"I": current}, "stim_ta": override})
+    assert torch.equal(current, given[0]) and torch.equal(override, given[1])  # inputs left untouched
     net.run(0.3 * second, namespace={})
     np.testing.assert_array_equal(res.spikes["ta_cells"][0][0], mon.i[:])
     np.testing.assert_array_equal(np.asarray(res.spikes["ta_cells"][0][1]), np.asarray(mon.t_[:]))
