@@ -136,3 +136,19 @@ def test_batched_seeds_run_as_one_twin_batch():
     assert t["rate_hz"].min() >= 0 and t["rate_hz"].max() > 0
     w = [result.artifacts[r]["weights"] for r in range(3)]
     assert all(x.shape == (160,) for x in w) and not np.array_equal(w[0], w[1])
+
+
+def test_circuit_sweep_measures_every_population_and_plastic_projection():
+    # Vogels et al. 2011, reduced: inhibitory STDP off (eta = 0) vs on; the plastic I->E weights grow only
+    # when it is on, and inhibition then lowers the excitatory rate
+    fixed = {"circuit": "vogels2011", "duration": 0.2 * second, "n_exc": 160, "n_inh": 40, "epsilon": 0.5,
+             "n_record": 0}
+    result = sweep("circuit", parameters={"eta": [0.0, 0.5]}, seeds=[0], fixed=fixed, executor="serial",
+                   target="numpy")
+    t = result.table
+    assert {"rate_E", "rate_I", "cv_E", "w_mean_IE", "w_std_IE"} <= set(t.columns)
+    assert t["w_mean_IE"][0] == pytest.approx(1e-10) and t["w_mean_IE"][1] > 0.1
+    assert t["rate_E"][0] > t["rate_E"][1] > 0
+    assert result.artifacts[1]["w_IE"].size > 1000
+    with pytest.raises(ParameterError, match="no setting"):
+        sweep("circuit", parameters={"eta": [0.0]}, fixed={**fixed, "n_excitatory": 10}, executor="serial")
