@@ -422,6 +422,17 @@ def _states_from_twin(result: Any, var: str, group: str | None, batch: int) -> S
     return StateData(t[: values.shape[0]], values[:, batch, :].astype(float), "", var, np.arange(values.shape[2]))
 
 
+def _weights_from_twin(twin: Any, var: str, batch: int) -> WeightData:
+    """The twin's current weights of ``var = "<synapses>.<variable>"`` (``"input_E.w"``), trial ``batch``."""
+    owner, _, name = var.rpartition(".")
+    if not owner:
+        raise ParameterError(f"for a twin, name the weights as '<synapses>.<variable>' (e.g. 'input_E.w'), got {var!r}")
+    values = _as_numpy(twin.variable(owner, name, batch_index=batch)).astype(float).ravel()
+    i, j = twin.connectivity(owner)
+    return WeightData(values[None, :], np.array([np.nan]), np.asarray(i, int), np.asarray(j, int),
+                      int(i.max()) + 1 if i.size else 0, int(j.max()) + 1 if j.size else 0, "", name)
+
+
 def _spikes_from_circuit(circuit: Any, batch: int) -> dict[str, SpikeData]:
     out = {}
     for name, mon in circuit.monitors.items():
@@ -465,6 +476,7 @@ def _register_defaults() -> None:
     # other parts of biosnn, by name (no import here): the twin's run result and the circuit container
     POPULATION_SOURCES.register("biosnn.twins.twin.TwinResult", _spikes_from_twin)
     STATE_SOURCES.register("biosnn.twins.twin.TwinResult", _states_from_twin)
+    WEIGHT_SOURCES.register("biosnn.twins.twin.Twin", _weights_from_twin)
     POPULATION_SOURCES.register("biosnn.circuits.base.Circuit", _spikes_from_circuit)
     STATE_SOURCES.register("biosnn.circuits.base.Circuit", _states_from_circuit)
 

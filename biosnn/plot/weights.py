@@ -2,7 +2,8 @@
 
 Weights are read through :func:`biosnn.plot.data.weight_data`: a Brian2 ``Synapses`` object (its weights
 now), a ``StateMonitor`` recording the weight variable of a ``Synapses`` object (weights over time), an
-array or tensor (1-D per synapse, 2-D ``[pre, post]``, 3-D ``[time, pre, post]``), or a twin record.
+array or tensor (1-D per synapse, 2-D ``[pre, post]``, 3-D ``[time, pre, post]``), or a twin
+(:class:`biosnn.twins.twin.Twin`, with ``var="<synapses>.<variable>"``: its current weights in SI units).
 """
 
 from __future__ import annotations

@@ -72,3 +72,18 @@ def test_membrane_traces_of_the_twin_equal_brian2(both):
         np.testing.assert_allclose(lb.get_xdata(), la.get_xdata())
     with pytest.raises(ParameterError, match="did not record 'w'"):
         plot.membrane_traces(res, group="E", var="w")
+
+
+def test_weight_plots_read_the_twin_like_brian2_synapses():
+    brian2.prefs["codegen.target"] = "numpy"
+    net, _ = _build()
+    in_e = [o for o in net.objects if o.name == "in_E"][0]
+    in_e.w = "(2 + 6 * rand()) * mV"
+    tw = biosnn.twin(net)
+    a = plot.weight_matrix(in_e).axes[0].images[0].get_array()
+    b = plot.weight_matrix(tw, var="in_E.w").axes[0].images[0].get_array()
+    np.testing.assert_allclose(np.ma.filled(b, np.nan) * 1e3, np.ma.filled(a, np.nan))  # twin: volts; Brian2: mV
+    counts = plot.weight_histogram(tw, var="in_E.w", bins=10).axes[0].patches[0].get_data()[0]
+    assert counts.sum() == len(in_e)
+    with pytest.raises(ParameterError, match="<synapses>.<variable>"):
+        plot.weight_histogram(tw, var="w")
