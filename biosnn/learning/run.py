@@ -579,6 +579,8 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     start = 0
     if resume:
         state = load_checkpoint(ckpt_path, model=model, expect={"config": _comparable(config)})
+        for stale in ckpt_path.parent.glob(f".{ckpt_path.name}.*.tmp"):  # left by a kill during a write
+            stale.unlink()
         method.load_state_dict(state["method"])
         loader_gen.set_state(state["loader_generator"])
         set_rng_state(state["rng"])
