@@ -138,27 +138,37 @@ parameters of Brian2's own version of this experiment: $\\tau_m$ = 10 ms, $V_{re
 $\\bar g_{max}$ = 0.01, no inhibitory inputs). The synapses compete: inputs that happen to cause output
 spikes grow, the others shrink, and the weights split towards the two bounds.
 
-Two changes make it fit the 3-minute budget, and neither changes the steady state:
+Two changes make it fit the 3-minute budget:
 
-* a larger learning rate, $A_+ = 0.05\\,\\bar g_{max}$ instead of $0.005$, so the split shows within
-  50 s of simulated time (the full split, with most weights at the bounds, takes a few minutes more:
-  run `circuit.run(200 * second)` to see it);
+* a larger learning rate, $A_+ = 0.05\\,\\bar g_{max}$ instead of $0.005$-$0.01$;
 * a 0.5 ms time step. Brian2 counts a pre and a post spike in the same step as causal ($\\Delta t = 0^+$),
   which adds $A_+ r_{pre} r_{post}\\,dt$ of potentiation; raising $A_-/A_+$ from 1.05 to
   $1.05 + dt/\\tau_- = 1.075$ removes exactly that bias, so the net drift is the paper's.
+
+With this learning rate every pairing moves a weight by 5 % of its range, so the noise keeps the two modes
+broad: in 50 s of simulated time the mass leaves the middle and gathers at both bounds, but a crisp bimodal
+distribution (most weights within 10 % of a bound) needs the paper's small steps and minutes of simulated
+time. Set `FULL = True` below for that run ($A_+$ = 0.01, dt = 0.1 ms, 150 s on the Cython target: several minutes,
+not part of the test run).
 """),
     code(SETUP),
     code("""
 from biosnn.circuits import CIRCUITS
 from biosnn.circuits.analysis import bimodality
 
+FULL = False  # True: the paper's learning rate and time step (about 10 minutes)
 G_MAX = 0.01
-circuit = CIRCUITS["song2000"](a_plus=0.05, a_ratio=1.05 + 0.5 / 20, input_rate=15 * Hz, tau_m=10 * ms,
-                               v_rest=-74 * mV, g_max=G_MAX, n_inh_inputs=1, g_inh=0.0, dt=0.5 * ms, seed=1)
+if FULL:
+    use_target("cython")
+    settings, duration = dict(a_plus=0.01, a_ratio=1.05, dt=0.1 * ms), 150 * second
+else:
+    settings, duration = dict(a_plus=0.05, a_ratio=1.05 + 0.5 / 20, dt=0.5 * ms), 50 * second
+circuit = CIRCUITS["song2000"](input_rate=15 * Hz, tau_m=10 * ms, v_rest=-74 * mV, g_max=G_MAX, n_inh_inputs=1,
+                               g_inh=0.0, seed=1, **settings)
 syn = circuit.projections["input_output"]
 weights = brian2.StateMonitor(syn, "w", record=True, dt=5 * second, name="song_weights")
 circuit.network.add(weights)
-circuit.run(50 * second)
+circuit.run(duration)
 w_start = np.asarray(weights.w[:, 0]) / G_MAX
 w_end = np.asarray(syn.w[:]) / G_MAX
 print(circuit)
@@ -170,7 +180,7 @@ plot.weight_histogram(weights, bins=20, snapshots=[0, len(weights.t) // 2, len(w
 plot.weight_traces(weights, synapses=40)
 """),
     code("""
-plot.population_rates(circuit, bin_width=2 * second, duration=50 * second, time_unit=second)
+plot.population_rates(circuit, bin_width=2 * second, duration=duration, time_unit=second)
 """),
     code("""
 edges = np.linspace(0, 1, 11)
