@@ -60,7 +60,6 @@ from biosnn.circuits.base import (
     check_seed,
 )
 from biosnn.errors import ParameterError, ShapeError
-from biosnn.units import check_quantity
 
 __all__ = ["diehl_cook2015", "load_digits_split", "set_learning", "present", "train_diehl_cook",
            "assign_labels", "evaluate", "classify", "DigitsSplit"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brian2 import Hz, ms, second
+from brian2 import ms, second
 
 from biosnn.circuits import get_circuit
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brian2 import Hz, ms, second
+from brian2 import Hz, second
 
 from biosnn.circuits import get_circuit
 from biosnn.circuits.analysis import balance_ratio, mean_rate
