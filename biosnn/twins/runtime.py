@@ -403,10 +403,10 @@ class PathwayOp(Operation):
                 return
             sv = vals[:, self.sources]
         else:
-            slots = ((self.pos - self.delays) % self.L).tolist()
+            slots = (self.pos - self.delays) % self.L
             zero = torch.zeros(R.B, self.n_src, dtype=R.dtype, device=R.device)
             stack = torch.stack([v if v is not None else zero for v in self.val_hist])
-            sv = stack[torch.as_tensor(slots, device=R.device), :, self.sources].T
+            sv = stack[slots, :, self.sources].T
         T, TS = self.time(step)
         R.vshape = (R.B, self.n_synapses)
         for varname, key, index, fn, blockname in self.dense:

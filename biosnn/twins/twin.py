@@ -603,11 +603,13 @@ class Twin(torch.nn.Module):
             for n, v in blk.captured.variables.items():
                 if isinstance(v, brian2.TimedArray):
                     timed_arrays[v.name] = v
+                    timed_arrays.setdefault(n, v)  # also under the name the equations use
         for name, spec in (inputs or {}).items():
-            if name in timed_arrays:
-                vals = np.asarray(timed_arrays[name].values)
+            if name in timed_arrays and name not in self._groups:
+                ta = timed_arrays[name]
+                vals = np.asarray(ta.values)
                 shapes = [(vals.shape[0], B) + vals.shape[1:]]
-                timed[name] = check_input_tensor(name, spec, shapes, self.device, self.dtype)
+                timed[ta.name] = check_input_tensor(name, spec, shapes, self.device, self.dtype)
                 continue
             if name not in self._groups:
                 raise ParameterError(
@@ -648,7 +650,8 @@ class Twin(torch.nn.Module):
             ``{group: {variable: Tensor[B, N] (for the whole run) or Tensor[T, B, N] (per step)}}`` in base
             SI units (e.g. ``{"input": {"rates": rates_Hz}}`` for a PoissonGroup);
             ``{spike_generator: {"spikes": Tensor[T, B, N]}}`` replaces a SpikeGeneratorGroup's spikes;
-            ``{timed_array_name: Tensor[T_values, B, ...]}`` replaces a TimedArray's values per trial.
+            ``{timed_array: Tensor[T_values, B, ...]}`` replaces a TimedArray's values per trial (the key is
+            the TimedArray's name or the name the equations call it by, e.g. ``"stimulus"``).
         record
             ``{group: [variables]}`` to record like a ``StateMonitor`` (``when="start"``).
         relaxed
