@@ -635,7 +635,7 @@ def _add_at(target: torch.Tensor, eb: torch.Tensor, idx: torch.Tensor, value, ma
         value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
     value = value.to(target.dtype).expand(idx.shape)
     n = target.shape[-1]
-    flat_index = eb * n + idx
+    flat_index = idx if target.shape[0] == 1 else eb * n + idx
     grad = R.dense_grad.get((blockname, varname)) if R.dense_grad else None
     if grad is not None:
         value = value.detach()
