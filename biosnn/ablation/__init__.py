@@ -7,7 +7,9 @@
 >>> result.plot("w_std"); result.plot_artifacts("weights")                              # doctest: +SKIP
 
 Runs go to the local cores by default (a process pool); ``scheduler="tcp://host:8786"`` sends the same sweep
-to a ``dask.distributed`` cluster. See :func:`biosnn.ablation.sweep.sweep`.
+to a ``dask.distributed`` cluster. ``batch_seeds=True`` runs all seeds of a grid point as one batched run of
+the twin (``plastic_population``: 8 seeds of 1 s, 200 inputs, about 2x faster than 8 separate Brian2 runs on
+the numpy target, measured on the 2-core development machine). See :func:`biosnn.ablation.sweep.sweep`.
 """
 
 from __future__ import annotations

@@ -10,6 +10,13 @@ Every function returns the :class:`matplotlib.figure.Figure` it drew and reads i
   :func:`frequency_dependence`;
 * training: :func:`training_timeline` (accuracy, sparsity, E/I balance against epoch, phases shaded);
 * :func:`save_figure` writes a figure to a file (the CLI writes PNGs into a run's directory with it).
+
+Sources: Brian2 ``SpikeMonitor``/``StateMonitor``/``PopulationRateMonitor``/``Synapses``/``Network``, a
+circuit (:class:`biosnn.circuits.Circuit`), the twin's :class:`~biosnn.twins.twin.TwinResult` (spikes and
+states; states are SI numbers, pass ``unit=brian2.mV``) and :class:`~biosnn.twins.twin.Twin` (weights,
+``var="<synapses>.<variable>"``), ``(indices, times)`` pairs, arrays and tensors, and
+:class:`StateRecord` for traces computed from recorded variables (currents from conductances). New
+source types register a converter in :mod:`biosnn.plot.data`.
 """
 
 from __future__ import annotations
