@@ -15,9 +15,10 @@ vogels2011     Vogels et al. 2011: inhibitory STDP restores E/I balance in a rec
 diehl_cook2015 Diehl & Cook 2015: unsupervised digit learning with STDP and lateral inhibition
 ============== ==============================================================================
 
+>>> import brian2
 >>> from biosnn.circuits import get_circuit
->>> c = get_circuit("cuba")(n_exc=400, n_inh=100)
->>> c.run(100 * brian2.ms)  # doctest: +SKIP
+>>> c = get_circuit("cuba")(n_exc=400, n_inh=100)   # doctest: +SKIP
+>>> c.run(100 * brian2.ms)                          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -36,20 +37,15 @@ def get_circuit(name: str) -> Callable[..., Circuit]:
 
 
 def _register_builtin() -> None:
-    from biosnn.circuits import brette2007
+    from biosnn.circuits.brette2007 import coba, cuba
+    from biosnn.circuits.brunel2000 import brunel2000
+    from biosnn.circuits.diehl_cook import diehl_cook2015
+    from biosnn.circuits.song2000 import song2000
+    from biosnn.circuits.vogels2011 import vogels2011
 
-    CIRCUITS.register("cuba", brette2007.cuba)
-    CIRCUITS.register("coba", brette2007.coba)
-    for module, entries in (("brunel2000", ("brunel2000",)), ("song2000", ("song2000",)),
-                            ("vogels2011", ("vogels2011",)), ("diehl_cook", ("diehl_cook2015",))):
-        try:
-            mod = __import__(f"biosnn.circuits.{module}", fromlist=list(entries))
-        except ModuleNotFoundError as err:  # a circuit module not written yet
-            if err.name != f"biosnn.circuits.{module}":
-                raise
-            continue
-        for entry in entries:
-            CIRCUITS.register(entry, getattr(mod, entry))
+    for name, builder in (("cuba", cuba), ("coba", coba), ("brunel2000", brunel2000), ("song2000", song2000),
+                          ("vogels2011", vogels2011), ("diehl_cook2015", diehl_cook2015)):
+        CIRCUITS.register(name, builder)
 
 
 _register_builtin()

@@ -71,7 +71,7 @@ class Circuit:
     parameters: dict[str, Any]
     namespace: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
-    _seeded: bool = field(default=False, repr=False)
+    _seeded: bool = field(default=False, init=False, repr=False)
 
     def run(self, duration: Quantity, *, report: str | None = None) -> None:
         """Advance the network by ``duration`` with the circuit's explicit namespace.
