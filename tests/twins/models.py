@@ -236,7 +236,10 @@ def coba(n=1000, p=None, seed=2):
     dgi/dt = -gi/taui : 1""", threshold="v > Vt", reset="v = Vr", refractory=5 * ms, method="euler",
                        namespace=ns, name="coba")
     rng = np.random.default_rng(seed)
-    P.v = (-60 + 10 * rng.standard_normal(n)) * mV
+    # Brian2's COBA example: v = El + (5 randn - 5) mV, ge = (1.5 randn + 4) gl, gi = (12 randn + 20) gl
+    P.v = (-60 + 5 * rng.standard_normal(n) - 5) * mV
+    P.ge = 4 + 1.5 * rng.standard_normal(n)
+    P.gi = 20 + 12 * rng.standard_normal(n)
     ne = int(0.8 * n)
     Ce = b2.Synapses(P[:ne], P, on_pre="ge += we", namespace=ns, name="coba_e")
     Ci = b2.Synapses(P[ne:], P, on_pre="gi += wi", namespace=ns, name="coba_i")

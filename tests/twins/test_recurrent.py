@@ -85,9 +85,10 @@ def check_network(builder, n, duration):
     return t_twin, t_self
 
 
-@pytest.mark.parametrize("builder", [models.cuba, models.coba, models.brunel], ids=["cuba", "coba", "brunel"])
-def test_recurrent_networks_reduced(builder):
-    check_network(builder, 400, 0.2)
+@pytest.mark.parametrize("builder,n", [(models.cuba, 400), (models.coba, 800), (models.brunel, 400)],
+                         ids=["cuba400", "coba800", "brunel400"])
+def test_recurrent_networks_reduced(builder, n):
+    check_network(builder, n, 0.2)
 
 
 @pytest.mark.slow
