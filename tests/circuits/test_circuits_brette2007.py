@@ -44,3 +44,20 @@ def test_cuba_same_seed_same_spikes_other_seed_differs():
     assert np.array_equal(np.asarray(ta), np.asarray(tb))
     assert np.array_equal(a.monitors["spikes_E"].i[:], b.monitors["spikes_E"].i[:])
     assert not (len(ta) == len(tc) and np.array_equal(np.asarray(ta), np.asarray(tc)))
+
+
+@pytest.mark.slow
+def test_cuba_numpy_and_cython_targets_agree():
+    """CUBA has no run-time randomness: Brian2's numpy and Cython targets give the same spikes."""
+    import brian2
+
+    spikes = {}
+    for target in ("numpy", "cython"):
+        brian2.prefs["codegen.target"] = target
+        circuit = get_circuit("cuba")(n_exc=400, n_inh=100, p=0.1, seed=5)
+        circuit.run(100 * ms)
+        mon = circuit.monitors["spikes_E"]
+        spikes[target] = (np.asarray(mon.i[:]), np.asarray(mon.t[:]))
+    assert len(spikes["numpy"][0]) > 100
+    assert np.array_equal(spikes["numpy"][0], spikes["cython"][0])
+    assert np.allclose(spikes["numpy"][1], spikes["cython"][1], rtol=0, atol=1e-12)
