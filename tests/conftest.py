@@ -16,12 +16,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import biosnn  # noqa: E402  (sets Brian2's cache folder)
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # One intra-op thread per xdist worker: two workers with two threads each on two cores thrash, and
-    # the small networks of the test suite run several times faster single-threaded.
-    import torch
+import torch  # noqa: E402
 
-    torch.set_num_threads(1)
+# One intra-op thread in every test process: the suite's networks are small, run several times faster
+# single-threaded, and two xdist workers with two threads each on two cores would thrash.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -35,7 +35,6 @@ import itertools
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import biosnn
 from biosnn.errors import BiosnnError, CheckpointError, ParameterError
-from biosnn.learning.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from biosnn.learning.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_atomic
 from biosnn.learning.eihl import EIHL_DEFAULTS, EIHLController
 from biosnn.learning.metrics import FiringRates, connectivity
 from biosnn.learning.policies import GLOBAL, LOCAL, SWITCHING_POLICIES
@@ -464,21 +463,6 @@ def _phase_label(counts: dict[str, int]) -> str:
     return "+".join(used) if used else GLOBAL
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
     """Write the metrics history as CSV (atomically; columns in first-seen order)."""
     columns: list[str] = []
@@ -489,7 +473,7 @@ def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
     w.writeheader()
     for row in history:
         w.writerow(row)
-    _write_text_atomic(path, buf.getvalue())
+    write_atomic(path, buf.getvalue().encode("utf-8"))
 
 
 def _comparable(config: RunConfig) -> dict[str, Any]:
@@ -588,7 +572,7 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
         start = int(state["epoch"])
     elif out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        _write_text_atomic(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+        write_atomic(out / "config.json", (json.dumps(config.to_dict(), indent=2) + "\n").encode("utf-8"))
 
     bar = None
     if progress:

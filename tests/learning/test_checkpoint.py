@@ -26,14 +26,6 @@ SMALL = RunConfig(method="eihl", hidden=(32,), epochs=5, batch_size=128, steps=4
                   global_units=1, max_local_units=1, final_global_units=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small networks: one thread is fastest and does not oversubscribe the shared CI cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 
 def _same_weights(a: dict, b: dict) -> None:

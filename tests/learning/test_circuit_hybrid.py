@@ -14,13 +14,6 @@ from biosnn.plasticity import RULES
 from biosnn.plasticity.eihl_contraction import EIHLContraction, local_step
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def _hybrid(**kwargs):
     rule = EIHLContraction(a=0.05, x_growth=0.1, tau_x=20.0, b=0.5, interval=1 * brian2.ms)

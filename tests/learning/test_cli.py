@@ -17,14 +17,6 @@ from biosnn.learning.run import CHECKPOINT
 FAST = ["--hidden", "16", "--epochs", "2", "--batch-size", "256", "--steps", "4", "--lr", "0.01", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small networks: one thread is fastest and does not oversubscribe the shared CI cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 
 def _invoke(*args: str):

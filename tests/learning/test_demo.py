@@ -10,14 +10,6 @@ from biosnn.cli import main
 from biosnn.demo import DEMO_CONFIG, acceptance, format_table, run_demo
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small networks: one thread is fastest and does not oversubscribe the shared CI cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 
 def test_acceptance_and_table_read_the_rows():

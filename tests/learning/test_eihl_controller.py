@@ -23,14 +23,6 @@ from biosnn.models import SpikingMLP
 from biosnn.plasticity import eihl_contraction as contraction
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small networks: one thread is fastest and does not oversubscribe the shared CI cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 
 def _view(phase, units, s, pre, left=None):

@@ -16,14 +16,6 @@ from biosnn.models.networks import SpikingMLP
 STEPS = 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny networks on a shared 2-core machine: one torch thread is ~10x faster than two fighting."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def _direct(x, *, steps, generator=None):
     return ENCODERS["direct"](x, steps=steps, generator=generator)

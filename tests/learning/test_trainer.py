@@ -17,14 +17,6 @@ from biosnn.learning.trainer import Trainer, enforce_masks
 from biosnn.models import SpikingMLP
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small networks: one thread is fastest and does not oversubscribe the shared CI cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 
 def _digits_loaders(batch_size=64, n_train=None):
