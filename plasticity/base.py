@@ -190,7 +190,14 @@ class PlasticityRule:
 
     @property
     def weight_unit(self) -> Quantity:
-        """The unit of the weight ``w`` (one unit as a quantity; ``1.0`` when dimensionless)."""
+        """The unit of the weight ``w`` (one unit as a quantity; ``1.0`` when dimensionless).
+
+        Taken from the first of :attr:`unit_parameters` the rule has (``w_max`` or ``weight_unit``);
+        dimensionless when it has neither.
+        """
+        for name in self.unit_parameters:
+            if name in self._params:
+                return weight_unit_of(self._params[name])
         return brian2.Quantity(1.0)
 
     def synaptic_variables(self) -> tuple[str, ...]:

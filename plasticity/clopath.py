@@ -105,10 +105,6 @@ class ClopathRule(PlasticityRule):
             voltage=voltage,
         )
 
-    @property
-    def weight_unit(self) -> Any:
-        return weight_unit_of(self._params["w_max"])
-
     def post_requirements(self) -> dict[str, str]:
         return {self._params["voltage"]: "volt"}
 

@@ -353,10 +353,6 @@ class EIHLContraction(PlasticityRule):
         """Brian2: the decay time constant of ``x`` during the global period, ``tau_x * interval``."""
         return self.tau_x * self.interval
 
-    @property
-    def weight_unit(self) -> Quantity:
-        return weight_unit_of(self._params["weight_unit"])
-
     # -- Brian2 text ----------------------------------------------------------------------------------
     @property
     def model(self) -> str:

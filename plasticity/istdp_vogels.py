@@ -135,10 +135,6 @@ class IstdpVogels(PlasticityRule):
         )
 
     @property
-    def weight_unit(self) -> Any:
-        return weight_unit_of(self._params["w_max"])
-
-    @property
     def alpha(self) -> float:
         r"""The depression offset :math:`\alpha = 2 \rho_0 \tau` (dimensionless)."""
         return float(2 * self._params["rho0"] * self._params["tau"])

@@ -102,10 +102,6 @@ class RstdpIzhikevich(PlasticityRule):
         )
 
     @property
-    def weight_unit(self) -> Any:
-        return weight_unit_of(self._params["w_max"])
-
-    @property
     def model(self) -> str:
         u = unit_name(self._params["w_max"])
         return (f"dw/dt = c * d / tau_s : {u} (clock-driven)\n"

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from biosnn.plasticity.base import (
-    PlasticityRule, as_float, as_quantity, bounds, choice, finite_float, positive, unit_name, weight_unit_of,
+    PlasticityRule, as_float, as_quantity, bounds, choice, finite_float, positive, unit_name,
 )
 from biosnn.plasticity.layers import check_layer_inputs, sequential_in_chunks, step_decay
 from biosnn.plasticity.stdp_additive import additive_stdp_update
@@ -148,10 +148,6 @@ class StdpMultiplicative(PlasticityRule):
             w_max=w_max,
             pairing=choice("pairing", pairing, PAIRINGS),
         )
-
-    @property
-    def weight_unit(self) -> Any:
-        return weight_unit_of(self._params["w_max"])
 
     @property
     def model(self) -> str:

@@ -242,10 +242,6 @@ class StdpTriplet(PlasticityRule):
         return self._params["variant"].startswith("nearest")
 
     @property
-    def weight_unit(self) -> Any:
-        return weight_unit_of(self._params["w_max"])
-
-    @property
     def model(self) -> str:
         u = unit_name(self._params["w_max"])
         return (f"w : {u}\n"

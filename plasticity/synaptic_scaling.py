@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 import brian2
 
-from biosnn.plasticity.base import PlasticityRule, as_quantity, bounds, positive, unit_name, weight_unit_of
+from biosnn.plasticity.base import PlasticityRule, as_quantity, bounds, positive, unit_name
 
 __all__ = ["SynapticScaling"]
 
@@ -75,10 +75,6 @@ class SynapticScaling(PlasticityRule):
             w_min=w_min,
             w_max=w_max,
         )
-
-    @property
-    def weight_unit(self) -> Any:
-        return weight_unit_of(self._params["w_max"])
 
     @property
     def model(self) -> str:
