@@ -111,16 +111,16 @@ for _name, _np, _torch in [
     TORCH_FUNCTIONS.register(_name, _unary(_np, _torch))
 
 
-def _exprel_np(x):
-    x = np.asarray(x, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.expm1(x) / x
-    return np.where(x == 0, 1.0, out)
-
-
 def _exprel_torch(x):
     safe = torch.where(x == 0, torch.ones_like(x), x)
     return torch.where(x == 0, torch.ones_like(x), torch.expm1(safe) / safe)
+
+
+def _exprel_np(x):
+    # Brian2's own numpy implementation (scipy.special's cut-offs: 1 below |x| < 1e-16, inf above 717)
+    from brian2.units.unitsafefunctions import exprel
+
+    return exprel(x)
 
 
 TORCH_FUNCTIONS.register("exprel", _unary(_exprel_np, _exprel_torch))

@@ -87,11 +87,12 @@ def cobahh(duration=1.0, n=40):
     ne = int(0.8 * n)
     inp = b2.SpikeGeneratorGroup(50, *poisson_spike_list(50, 20.0, duration, 12), name="hh_input")
     Sin = b2.Synapses(inp, P, on_pre="ge += 3*we", namespace=ns, name="hh_in")
-    Sin.connect(p=0.2)
     Ce = b2.Synapses(P[:ne], P, on_pre="ge += we", namespace=ns, name="hh_ce")
     Ci = b2.Synapses(P[ne:], P, on_pre="gi += wi", namespace=ns, name="hh_ci")
-    Ce.connect(p=0.1)
-    Ci.connect(p=0.1)
+    # connectivity from a seeded NumPy generator: the same for every Brian2 target
+    for syn, n_pre, p in ((Sin, 50, 0.2), (Ce, ne, 0.1), (Ci, n - ne, 0.1)):
+        i, j = np.nonzero(rng.random((n_pre, n)) < p)
+        syn.connect(i=i, j=j)
     return [P, inp, Sin, Ce, Ci], ["hh"]
 
 

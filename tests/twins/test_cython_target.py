@@ -27,6 +27,7 @@ from tests.twins.helpers import first_difference
 
 def _brian(builder, duration, target):
     b2.prefs["codegen.target"] = target
+    b2.seed(77)  # the same random connectivity in every build
     objects, monitored = builder(duration)[:2]
     mon = b2.SpikeMonitor(next(o for o in objects if o.name == monitored[0]))
     net = b2.Network(*objects, mon)
@@ -43,6 +44,7 @@ def _brian(builder, duration, target):
 def test_cython_vs_numpy_vs_twin(builder, duration):
     _, numpy_spikes, name = _brian(builder, duration, "numpy")
     _, cython_spikes, _ = _brian(builder, duration, "cython")
+    b2.seed(77)
     objects, _ = builder(duration)[:2]
     tw = biosnn.twin(b2.Network(*objects))
     with torch.no_grad():
