@@ -83,6 +83,12 @@ def _positive_int(name: str, value: int) -> int:
     return value
 
 
+def _nonnegative_int(name: str, value: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ParameterError(f"switching policy parameter {name!r} must be an integer >= 0, got {value!r}")
+    return value
+
+
 def _fraction(name: str, value: float) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not (0.0 <= float(value) <= 1.0):
         raise ParameterError(f"switching policy parameter {name!r} must lie in [0, 1], got {value!r}")
@@ -121,9 +127,7 @@ class ConnectivityPolicy:
         _positive_int("global_units", self.global_units)
         _positive_int("max_local_units", self.max_local_units)
         _fraction("max_sparsity", self.max_sparsity)
-        if not isinstance(self.final_global_units, int) or self.final_global_units < 0:
-            raise ParameterError(f"switching policy parameter 'final_global_units' must be an integer >= 0, "
-                                 f"got {self.final_global_units!r}")
+        _nonnegative_int("final_global_units", self.final_global_units)
 
     def decide(self, view: PhaseView) -> str:
         if view.phase == LOCAL:
@@ -155,9 +159,7 @@ class AlternatePolicy:
         _positive_int("global_units", self.global_units)
         _positive_int("local_units", self.local_units)
         _fraction("max_sparsity", self.max_sparsity)
-        if not isinstance(self.final_global_units, int) or self.final_global_units < 0:
-            raise ParameterError(f"switching policy parameter 'final_global_units' must be an integer >= 0, "
-                                 f"got {self.final_global_units!r}")
+        _nonnegative_int("final_global_units", self.final_global_units)
 
     def decide(self, view: PhaseView) -> str:
         if view.phase == LOCAL:
