@@ -16,35 +16,19 @@ import json
 import time
 from pathlib import Path
 
-import brian2
 import numpy as np
 import torch
 from brian2 import ms
 
 import biosnn
 from biosnn.plasticity import IstdpVogels, StdpAdditive, StdpMultiplicative, StdpTriplet
+from biosnn.plasticity.protocols import layer_update_in_brian2
 
 DT = 0.5 * ms
 
 
 def brian2_dw(rule, pre: np.ndarray, post: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    steps, batch, n_in = pre.shape
-    n_out = post.shape[2]
-
-    def generator(spikes, n):
-        t, b, k = np.nonzero(spikes)
-        return brian2.SpikeGeneratorGroup(batch * n, b * n + k, t * DT, dt=DT)
-
-    g_pre, g_post = generator(pre, n_in), generator(post, n_out)
-    syn = rule.synapses(g_pre, g_post, effect="", dt=DT)
-    syn.connect("i // n_in == j // n_out", namespace={"n_in": n_in, "n_out": n_out})
-    src, tgt = np.asarray(syn.i[:]), np.asarray(syn.j[:])
-    w0 = weight[tgt % n_out, src % n_in]
-    syn.w = w0 * rule.weight_unit
-    brian2.Network(g_pre, g_post, syn).run(steps * DT, namespace={})
-    dw = np.zeros((n_out, n_in))
-    np.add.at(dw, (tgt % n_out, src % n_in), np.asarray(syn.w[:] / rule.weight_unit) - w0)
-    return dw
+    return layer_update_in_brian2(rule, pre, post, weight, dt=DT)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ windows and frequency dependences in ablation notebooks.
 * :func:`run_spike_trains`: final weight of each synapse after its own pre/post spike trains.
 * :func:`measure_window`: weight change of a single pair for each :math:`\Delta t = t_\mathrm{post} - t_\mathrm{pre}`.
 * :func:`pairing_protocol`: ``n_pairs`` pairings at each frequency (Sjoestroem et al. 2001).
+* :func:`layer_update_in_brian2`: the Brian2 reference of a rule's ``layer_update`` on a dense layer.
 
 Only rules whose target needs no variable (``post_requirements() == {}``) run on spike generators.
 """
@@ -24,7 +25,7 @@ from biosnn.errors import ParameterError, ShapeError, UnsupportedFeatureError
 from biosnn.plasticity.base import PlasticityRule
 from biosnn.units import check_range, to_float
 
-__all__ = ["run_spike_trains", "measure_window", "pairing_protocol", "pairing_trains"]
+__all__ = ["run_spike_trains", "measure_window", "pairing_protocol", "pairing_trains", "layer_update_in_brian2"]
 
 
 def _grid_indices(times: Any, step: float, label: str) -> np.ndarray:
@@ -148,3 +149,50 @@ def pairing_protocol(rule: PlasticityRule, frequencies: Any, delta_t: Any, *, n_
                              dt=dt)
     return final - w0
 
+
+
+def layer_update_in_brian2(rule: PlasticityRule, pre: Any, post: Any, weight: Any, *, dt: Any) -> np.ndarray:
+    r"""Brian2's weight change of a dense layer for the same spike trains: the reference of ``layer_update``.
+
+    Batch sample ``b`` gets its own all-to-all block of synapses between spike generators that replay
+    ``pre[:, b]`` and ``post[:, b]`` on the time grid ``n * dt``; every block starts from ``weight`` and the
+    changes are summed over the batch, :math:`\Delta W = \sum_b (W_b(T) - W)`.
+
+    Parameters
+    ----------
+    rule
+        A rule whose target needs no variable (spike generators have none).
+    pre, post
+        0/1 spikes ``[T, B, I]`` and ``[T, B, O]`` (NumPy arrays or tensors).
+    weight
+        Initial weights ``[O, I]`` in the rule's weight unit.
+    dt
+        Time step (a Brian2 time).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[O, I]``: the summed weight change, in the rule's weight unit.
+    """
+    pre, post, weight = (np.asarray(a.detach().cpu() if hasattr(a, "detach") else a) for a in (pre, post, weight))
+    if pre.ndim != 3 or post.ndim != 3 or pre.shape[:2] != post.shape[:2] or weight.shape != (post.shape[2], pre.shape[2]):
+        raise ShapeError(f"expected pre [T, B, I], post [T, B, O] and weight [O, I], got {pre.shape}, {post.shape}, "
+                         f"{weight.shape}")
+    steps, batch, n_in = pre.shape
+    n_out = post.shape[2]
+
+    def generator(spikes: np.ndarray, n: int) -> brian2.SpikeGeneratorGroup:
+        t, b, k = np.nonzero(spikes)
+        return brian2.SpikeGeneratorGroup(batch * n, b * n + k, t * dt, dt=dt)
+
+    g_pre, g_post = generator(pre, n_in), generator(post, n_out)
+    syn = rule.synapses(g_pre, g_post, effect="", dt=dt)
+    syn.connect("i // n_in == j // n_out", namespace={"n_in": n_in, "n_out": n_out})
+    src, tgt = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+    unit = rule.weight_unit
+    w0 = weight[tgt % n_out, src % n_in]
+    syn.w = w0 * unit
+    brian2.Network(g_pre, g_post, syn).run(steps * dt, namespace={})
+    dw = np.zeros((n_out, n_in))
+    np.add.at(dw, (tgt % n_out, src % n_in), np.asarray(syn.w[:] / unit) - w0)
+    return dw

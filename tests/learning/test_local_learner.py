@@ -15,6 +15,7 @@ from biosnn.models.layers import MaskedConv2d, MaskedLinear
 from biosnn.models.neurons import LIF
 from biosnn.plasticity import RULES
 from biosnn.plasticity.eihl_contraction import EIHLContraction, local_step, removal_threshold
+from biosnn.plasticity.protocols import layer_update_in_brian2
 
 TRACE_RULES = sorted(n for n in RULES if callable(getattr(RULES[n], "layer_update", None)))
 
@@ -46,23 +47,7 @@ def _input(shape, p=0.3, seed=1):
 
 def _brian2_dw(rule, pre, post, weight, dt):
     """Brian2's weight change for the same spike trains: one block of synapses per batch sample, summed."""
-    T, B, I = pre.shape
-    O = post.shape[2]
-    brian2.defaultclock.dt = dt
-
-    def generator(spikes, name):
-        t_idx, b_idx, n_idx = np.nonzero(spikes.numpy())
-        return brian2.SpikeGeneratorGroup(spikes.shape[1] * spikes.shape[2], b_idx * spikes.shape[2] + n_idx,
-                                          t_idx * dt, name=name)
-
-    g_pre, g_post = generator(pre, "pre_gen"), generator(post, "post_gen")
-    syn = rule.synapses(g_pre, g_post, effect="", name="plastic")
-    blocks = [(b * I + i, b * O + o) for b in range(B) for o in range(O) for i in range(I)]
-    syn.connect(i=[p for p, _ in blocks], j=[q for _, q in blocks])
-    w0 = np.tile(weight.numpy().reshape(-1), B)  # (b, o, i) order
-    syn.w = w0
-    brian2.Network(g_pre, g_post, syn).run(T * dt)
-    return torch.tensor((np.asarray(syn.w[:]) - w0).reshape(B, O, I).sum(0))
+    return torch.tensor(layer_update_in_brian2(rule, pre, post, weight, dt=dt))
 
 
 @pytest.mark.parametrize("name", TRACE_RULES)

@@ -7,7 +7,6 @@ hard bounds clip during the run, which the two must also agree on.
 
 from __future__ import annotations
 
-import brian2
 import numpy as np
 import pytest
 import torch
@@ -17,6 +16,7 @@ from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError
 from biosnn.plasticity import IstdpVogels, StdpAdditive, StdpMultiplicative, StdpTriplet
 from biosnn.plasticity.istdp_vogels import vogels_stdp_sequential, vogels_stdp_update
 from biosnn.plasticity.layers import within_bounds
+from biosnn.plasticity.protocols import layer_update_in_brian2
 from biosnn.plasticity.stdp_additive import additive_stdp_sequential, additive_stdp_update
 from biosnn.plasticity.stdp_triplet import triplet_stdp_sequential, triplet_stdp_update
 
@@ -26,24 +26,7 @@ DT = 0.5 * ms
 
 def brian2_dw(rule, pre: np.ndarray, post: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Sum over the batch of Brian2's weight change; ``pre [T, B, I]``, ``post [T, B, O]``, ``weight [O, I]``."""
-    steps, batch, n_in = pre.shape
-    n_out = post.shape[2]
-
-    def generator(spikes, n):
-        t, b, k = np.nonzero(spikes)
-        return brian2.SpikeGeneratorGroup(batch * n, b * n + k, t * DT, dt=DT)
-
-    g_pre, g_post = generator(pre, n_in), generator(post, n_out)
-    syn = rule.synapses(g_pre, g_post, effect="", dt=DT)
-    syn.connect("i // n_in == j // n_out", namespace={"n_in": n_in, "n_out": n_out})
-    src, tgt = np.asarray(syn.i[:]), np.asarray(syn.j[:])
-    unit = rule.weight_unit
-    w0 = weight[tgt % n_out, src % n_in]
-    syn.w = w0 * unit
-    brian2.Network(g_pre, g_post, syn).run(steps * DT, namespace={})
-    dw = np.zeros((n_out, n_in))
-    np.add.at(dw, (tgt % n_out, src % n_in), np.asarray(syn.w[:] / unit) - w0)
-    return dw
+    return layer_update_in_brian2(rule, pre, post, weight, dt=DT)
 
 
 RULES = [
