@@ -16,6 +16,7 @@ import json
 import time
 from pathlib import Path
 
+import brian2
 import numpy as np
 import torch
 from brian2 import ms
