@@ -487,16 +487,10 @@ def plot_run(out_dir: Path, history: list[dict[str, Any]]) -> Path:
     """Draw the hybrid-training figure (accuracy, sparsity, E/I balance vs epoch, periods shaded)."""
     import pandas as pd
 
+    from biosnn.plot import save_figure
     from biosnn.plot.training import training_timeline
 
-    fig = training_timeline(pd.DataFrame(history))
-    target = out_dir / "plots" / "training.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=120)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return target
+    return save_figure(training_timeline(pd.DataFrame(history)), out_dir / "plots" / "training.png")
 
 
 def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume: bool = False,
