@@ -9,7 +9,10 @@ Prints ratios (Brian2 time / twin time: > 1 means the twin is faster) and writes
 Targets (CPU): single trial no slower than 2x Brian2 (ratio >= 0.5); at B = 32 at least 4x Brian2's
 per-trial throughput (ratio >= 4).
 
-Usage: ``python bench/twin_vs_brian2.py [--duration 1.0] [--batch 32] [--n 4000] [--threads 1]``
+Usage: ``python bench/twin_vs_brian2.py [--duration 1.0] [--batch 32] [--n 4000] [--threads 1] [--backend auto]``
+
+The twin runs with its default back end (``auto``: Brian2's statements compiled into C loops over the
+tensors for these no-grad CPU float64 runs); ``--backend torch`` times the tensor operations alone.
 """
 
 from __future__ import annotations
@@ -92,14 +95,14 @@ def time_brian2(builder, n, p, duration, repeats):
     return first, run_s, len(mon.i)  # restore() also restores the monitor: spikes of the last run
 
 
-def time_twin(builder, n, p, duration, batch, repeats):
+def time_twin(builder, n, p, duration, batch, repeats, backend):
     b2.prefs["codegen.target"] = "numpy"
     objects = builder(n, p, 1)
     t0 = time.perf_counter()
-    tw = biosnn.twin(b2.Network(*objects), batch_size=batch)
+    tw = biosnn.twin(b2.Network(*objects), batch_size=batch, backend=backend)
     build = time.perf_counter() - t0
     with torch.no_grad():
-        tw.run(1 * ms)  # warm-up (first calls into torch kernels)
+        tw.run(1 * ms)  # warm-up (first calls into torch kernels; compiles the C kernels or loads them)
         run_s = float("inf")
         for _ in range(repeats):
             tw.reset()
@@ -107,7 +110,7 @@ def time_twin(builder, n, p, duration, batch, repeats):
             res = tw.run(duration * second)
             run_s = min(run_s, time.perf_counter() - t0)
     spikes = float(res.counts[objects[0].name].sum()) / batch
-    return build, run_s, spikes
+    return build, run_s, spikes, tw.compiled_blocks()
 
 
 @click.command()
@@ -115,13 +118,16 @@ def time_twin(builder, n, p, duration, batch, repeats):
 @click.option("--batch", default=32, show_default=True, help="trials per twin pass")
 @click.option("--n", "n_neurons", default=4000, show_default=True, help="neurons per network")
 @click.option("--p", "p_connect", default=0.02, show_default=True, help="connection probability")
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "c", "torch"]),
+              help="the twin's back end for runs without gradients (biosnn.twins.kernels.BACKENDS)")
 @click.option("--repeats", default=2, show_default=True, help="timed runs per measurement (the fastest counts)")
 @click.option("--threads", default=1, show_default=True,
               help="torch intra-op threads (0: torch's default). One thread is the default: on a shared or "
                    "oversubscribed CPU, torch's OpenMP threads wait for each other on every small kernel "
                    "(measured here: 60 ms instead of 5 ms per step at B = 32 with 2 threads on a loaded "
                    "2-core machine)")
-def main(duration: float, batch: int, n_neurons: int, p_connect: float, repeats: int, threads: int) -> None:
+def main(duration: float, batch: int, n_neurons: int, p_connect: float, backend: str, repeats: int,
+         threads: int) -> None:
     if threads:
         torch.set_num_threads(threads)
     biosnn.seed(1234)
@@ -129,11 +135,11 @@ def main(duration: float, batch: int, n_neurons: int, p_connect: float, repeats:
                "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
                "platform": platform.platform(), "python": sys.version.split()[0],
-               "torch": torch.__version__, "brian2": b2.__version__, "networks": {}}
+               "torch": torch.__version__, "brian2": b2.__version__, "backend": backend, "networks": {}}
     for name, builder in (("CUBA", cuba), ("COBA", coba)):
         first, brian_s, brian_spikes = time_brian2(builder, n_neurons, p_connect, duration, repeats)
-        build1, twin1_s, spikes1 = time_twin(builder, n_neurons, p_connect, duration, 1, repeats)
-        buildB, twinB_s, spikesB = time_twin(builder, n_neurons, p_connect, duration, batch, repeats)
+        build1, twin1_s, spikes1, blocks = time_twin(builder, n_neurons, p_connect, duration, 1, repeats, backend)
+        buildB, twinB_s, spikesB, _ = time_twin(builder, n_neurons, p_connect, duration, batch, repeats, backend)
         r = {
             "brian2_cython_first_run_s (compile or cache load included)": first,
             "brian2_cython_run_s": brian_s,
@@ -144,6 +150,7 @@ def main(duration: float, batch: int, n_neurons: int, p_connect: float, repeats:
             "ratio_single (brian2/twin, >=0.5 is the target)": brian_s / twin1_s,
             f"ratio_per_trial_B{batch} (brian2/(twin/B), >=4 is the target)": brian_s / (twinB_s / batch),
             "spikes_brian2": brian_spikes, "spikes_twin_single": spikes1, f"spikes_twin_mean_B{batch}": spikesB,
+            "twin_blocks": blocks,
         }
         results["networks"][name] = r
         print(f"{name}: Brian2 cython {brian_s:.2f} s (first run {first:.1f} s); twin B=1 {twin1_s:.2f} s "

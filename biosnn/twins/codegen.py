@@ -381,8 +381,30 @@ class BlockCompiler:
         exec(code, self.ns, scope)  # noqa: S102 - our own generated code
         block.fn = scope["_block"]
 
-    def _emit_scalars(self, block: Block, em: _Emitter, arrays: set[str]) -> None:
-        """Scalar statements; those that depend on constants only are computed once per run."""
+    def compile_scalar_values(self, block: Block) -> bool:
+        """``block.scalar_fn(S, R, T, TS) -> tuple``: the values of the scalar statements (for the C back
+        end, which takes them as arguments). Returns whether they are constant within a run."""
+        em = _Emitter()
+        variables = block.captured.variables
+        names: set[str] = set()
+        for st in block.scalar_statements:
+            names |= get_identifiers(st.rhs) | {st.var}
+        local = {st.var for st in block.scalar_statements if st.created}
+        arrays = {n for n in names if n in variables and isinstance(variables[n], ArrayVariable)}
+        em("_vectorisation_idx = ()")
+        self.bind_names(block, em, names, local)
+        pure = self._emit_scalars(block, em, arrays)
+        em("return (" + "".join(f"{st.var}, " for st in block.scalar_statements) + ")")
+        src = "def _scalars(S, R, T, TS):\n" + "\n".join(em.lines) + "\n"
+        scope: dict = {}
+        exec(compile(src, f"<twin scalars {block.captured.name}>", "exec"), self.ns, scope)  # noqa: S102
+        block.scalar_fn = scope["_scalars"]
+        return pure
+
+    def _emit_scalars(self, block: Block, em: _Emitter, arrays: set[str]) -> bool:
+        """Scalar statements; those that depend on constants only are computed once per run.
+
+        Returns ``True`` when all of them are such constants."""
         variables = block.captured.variables
         constant_clock = {n for n in arrays if is_clock_variable(variables[n]) and variables[n].name == "dt"}
         impure_names = (set(arrays) - constant_clock) | {"rand", "randn", "poisson"}
@@ -414,6 +436,7 @@ class BlockCompiler:
             em.indent -= 1
         for st in impure:
             em(self.statement_line(st, None))
+        return not impure and not (set(arrays) - constant_clock)
 
     def _compile_all(self, block: Block, em: _Emitter, array_names: set[str], cw_all: dict) -> None:
         variables = block.captured.variables
@@ -457,7 +480,7 @@ class BlockCompiler:
             size = 1 if var.scalar else var.size
             value = n if block.mode != "reset" else f"_mix(MASK, {n}, _old_{n})"
             if index in ("_idx", "0") or index in block.captured.iterate_all:
-                em(f"S[{key!r}] = _fit({value}, R.B, {size}, R)")
+                em(f"S[{key!r}] = _fit({value}, R.B, {size}, R, S)")
             else:
                 em(f"S[{key!r}] = _scatter_last(S[{key!r}], {self.index_tensor(block, index)}, {value}, R)")
         out = [n for n in ("_cond", "_synaptic_var", "_vsur") if n in set().union(
@@ -613,13 +636,18 @@ def _mix(mask, new, old):
     return mask * new + (1 - mask) * old
 
 
-def _fit(value, B: int, size: int, R) -> torch.Tensor:
-    """``value`` as a fresh ``[B, size]`` tensor of the twin's dtype (broadcasting scalars and ``[size]``)."""
+def _fit(value, B: int, size: int, R, S=None) -> torch.Tensor:
+    """``value`` as a fresh ``[B, size]`` tensor of the twin's dtype (broadcasting scalars and ``[size]``).
+
+    A value that is another state array (``x = y``) is copied: without gradients arrays are updated in
+    place, and two variables must never share memory."""
     if not isinstance(value, torch.Tensor):
         value = torch.as_tensor(value, device=R.device)
     if value.dtype.is_floating_point and value.dtype != R.dtype:
         value = value.to(R.dtype)
     if value.shape == (B, size):
+        if S is not None and not R.functional and any(value is t for t in S.values()):
+            return value.clone()
         return value
     return value.expand(B, size).clone() if value.dim() <= 2 else value.reshape(B, size)
 

@@ -120,6 +120,7 @@ class Context:
     dense_grad: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # per-run values of constant scalar expressions
     relaxed: bool = False
+    kernels: bool = False  # run the compiled C kernels where a block has one (no-grad CPU runs)
 
 
 class Operation:
@@ -128,6 +129,7 @@ class Operation:
     name: str = ""
     every: int = 1
     clock_dt: float = 0.0
+    kernel: Any = None  # biosnn.twins.kernels.Kernel, when the C back end compiled this block
 
     def reset_state(self) -> None:
         """Forget run-time memory (spike queues)."""
@@ -154,6 +156,10 @@ class UpdateOp(Operation):
 
     def __call__(self, S, R, step):
         T, TS = self.time(step)
+        if R.kernels and self.kernel is not None:
+            k = self.kernel
+            k.fn(R.B, T, TS, k.scalars(S, R, T, TS), k.pointers(S))
+            return
         R.vshape = (R.B, self.size)
         self.block.fn(S, R, T, TS)
 
@@ -170,9 +176,25 @@ class ThresholdOp(Operation):
         self.group_name = group_name
         self.refractory_keys = refractory_keys  # (not_refractory key, lastspike key) or None
         self.scale = scale
+        self._buffers: tuple | None = None
+
+    def _compiled(self, S, R, T, TS):
+        k = self.kernel
+        if self._buffers is None or self._buffers[0].shape != (R.B, self.size):
+            n = R.B * self.size
+            self._buffers = (torch.zeros(R.B, self.size, dtype=torch.bool), torch.zeros(n, dtype=torch.long),
+                             torch.zeros(n, dtype=torch.long))
+        cond, sb, si = self._buffers
+        count = k.fn(R.B, T, TS, k.scalars(S, R, T, TS), k.pointers(S), cond.data_ptr(), sb.data_ptr(),
+                     si.data_ptr())
+        # the spike list outlives the step (queues, records): copies; the condition is used within the step
+        R.events[self.eventspace] = (cond, None, (sb[:count].clone(), si[:count].clone()))
 
     def __call__(self, S, R, step):
         T, TS = self.time(step)
+        if R.kernels and self.kernel is not None:
+            self._compiled(S, R, T, TS)
+            return
         R.vshape = (R.B, self.size)
         out = self.block.fn(S, R, T, TS)
         cond = out["_cond"]
@@ -212,6 +234,13 @@ class ResetOp(Operation):
         if ev is None:
             return
         T, TS = self.time(step)
+        if R.kernels and self.kernel is not None:
+            b, i = ev[2]
+            if b.shape[0]:
+                k = self.kernel
+                b, i = b.contiguous(), i.contiguous()
+                k.fn(b.shape[0], b.data_ptr(), i.data_ptr(), T, TS, k.scalars(S, R, T, TS), k.pointers(S))
+            return
         R.vshape = (R.B, self.size)
         self.block.fn(S, R, T, TS, MASK=ev[1] if R.relaxed else ev[0])
 
@@ -287,13 +316,15 @@ class PathwayOp(Operation):
     postsynaptic variables round identically.
     """
 
-    def __init__(self, name, block, eventspace, start, stop, sources, delays, n_synapses, dense):
+    def __init__(self, name, block, eventspace, start, stop, sources, delays, n_synapses, dense,
+                 source_size=None):
         self.name = name
         self.block = block
         self.eventspace = eventspace
         self.start = start
         self.stop = stop
         self.n_src = stop - start
+        self.subgroup = start != 0 or (source_size is not None and stop != source_size)
         self.n_synapses = n_synapses
         device = sources.device
         self.sources = sources  # long [S], relative to start
@@ -307,6 +338,8 @@ class PathwayOp(Operation):
         counts = np.bincount(src, minlength=self.n_src) if src.size else np.zeros(self.n_src, np.int64)
         self.order = torch.as_tensor(order, dtype=torch.long, device=device)
         self.counts = torch.as_tensor(counts, dtype=torch.long, device=device)
+        # CSR of the sources: synapses of source j are order[pointer[j]:pointer[j+1]], ascending
+        self.pointer = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), device=device)
         ptr = np.cumsum(counts) - counts
         width = int(counts.max()) if counts.size else 0
         table = np.full((self.n_src, max(width, 1)), -1, dtype=np.int64)
@@ -325,29 +358,49 @@ class PathwayOp(Operation):
     def reset_state(self) -> None:
         self.hist: torch.Tensor | None = None
         self.val_hist: list | None = None
-        self.nz_hist: list | None = None
+        self.nz_hist: list | None = None  # spiking (batch, neuron) of the whole source group, per slot
         self.pos = 0
 
     def _expand(self, b: torch.Tensor, i: torch.Tensor):
         """Synaptic events ``(batch, synapse)`` of the spiking sources ``(b, i)``, in queue order."""
+        if self.subgroup:
+            keep = (i >= self.start) & (i < self.stop)
+            b, i = b[keep], i[keep] - self.start
         rows = self.table[i]  # [K0, max_degree], synapses of each source in ascending order, -1 padded
         valid = rows >= 0
         return b.unsqueeze(1).expand_as(rows)[valid], rows[valid]
 
+    def _compiled(self, S, R, step):
+        """The C kernel: the spikes that arrive now, source by source, synapse by synapse."""
+        arrived = self.nz_hist[(self.pos - self.delay) % self.L]
+        if arrived is not None and arrived[0].shape[0]:
+            T, TS = self.time(step)
+            k = self.kernel
+            b, i = arrived[0].contiguous(), arrived[1].contiguous()
+            k.fn(b.shape[0], b.data_ptr(), i.data_ptr(), self.start, self.n_src, self.pointer.data_ptr(),
+                 self.order.data_ptr(), T, TS, k.scalars(S, R, T, TS), k.pointers(S))
+
     def __call__(self, S, R, step):
         ev = R.events.get(self.eventspace)
+        if R.kernels and self.kernel is not None:  # homogeneous delays only
+            if self.nz_hist is None:
+                self.val_hist = [None] * self.L
+                self.nz_hist = [None] * self.L
+            self.nz_hist[self.pos] = ev[2] if ev is not None else None
+            self.val_hist[self.pos] = None
+            self._compiled(S, R, step)
+            self.pos = (self.pos + 1) % self.L
+            return
         B = R.B
         if ev is None:
             cond = torch.zeros(B, self.n_src, dtype=torch.bool, device=R.device)
             value = cond.to(R.dtype)
-            nz = cond.nonzero(as_tuple=True)
+            nz = None
         else:
             cond, value, nz = ev
-            if self.start != 0 or self.stop != cond.shape[1]:
+            if self.subgroup:
                 cond = cond[:, self.start:self.stop]
                 value = value[:, self.start:self.stop] if value is not None else None
-                keep = (nz[1] >= self.start) & (nz[1] < self.stop)
-                nz = (nz[0][keep], nz[1][keep] - self.start)
         if self.val_hist is None:
             if not self.homogeneous:
                 self.hist = torch.zeros(self.L, B, self.n_src, dtype=torch.bool, device=R.device)

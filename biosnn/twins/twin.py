@@ -54,6 +54,7 @@ from biosnn.twins.codegen import (
     Statement,
 )
 from biosnn.twins.functions import TORCH_FUNCTIONS
+from biosnn.twins.kernels import PRELUDE, Kernel, KernelWriter, NotCompilable, choose_backend, compile_library
 from biosnn.twins.runtime import (
     OPERATIONS,
     Context,
@@ -162,7 +163,7 @@ class Twin(torch.nn.Module):
     def __init__(self, network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.float64,
                  device: str | torch.device = "cpu", surrogate: Surrogate | str | None = None,
                  learnable: Sequence[str] = (), namespace: Mapping[str, Any] | None = None,
-                 exact: bool | None = None, seed: int | None = None) -> None:
+                 exact: bool | None = None, seed: int | None = None, backend: str = "auto") -> None:
         super().__init__()
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -181,6 +182,7 @@ class Twin(torch.nn.Module):
         self.learnable = tuple(learnable)
         self.namespace = dict(namespace) if namespace is not None else {}
         self.exact = (self.device.type == "cpu") if exact is None else bool(exact)
+        self.backend = choose_backend(backend, dtype, self.device)
         self._rng = RandomSource(self.device, dtype, seed)
         self.params = torch.nn.ParameterDict()
         self._param_of: dict[str, str] = {}  # array key or "owner.const" -> parameter name
@@ -381,6 +383,7 @@ class Twin(torch.nn.Module):
         ns["_pow"] = TORCH_FUNCTIONS["_pow"](self.exact)
         ns["PARAMS"] = self._constant_params
         ops = []
+        compilers = []
         for (o, main, every, dt), blk in zip(self._plan, self._blocks):
             owner = o.group.name if hasattr(o, "group") and o.group is not None else o.name
             if isinstance(o, brian2.synapses.synapses.SynapticPathway):
@@ -388,10 +391,12 @@ class Twin(torch.nn.Module):
             consts = {}
             for own in {owner, getattr(getattr(o, "group", None), "name", owner)}:
                 consts.update({k: v for k, v in self._learnable_constants.get(own, {}).items()})
+            compiler = BlockCompiler(ns, set(batched), consts, self.exact, o.name)
             if blk is not None:
                 blk.reads, blk.writes, blk.dense = set(), set(), []
-                BlockCompiler(ns, set(batched), consts, self.exact, o.name).compile(blk)
+                compiler.compile(blk)
             ops.append((o, main, every, dt, blk))
+            compilers.append(compiler)
         # index arrays used by the blocks
         for key, var in ns.get("_index_arrays", {}).items():
             ns[key] = torch.as_tensor(np.asarray(var.get_value()).astype(np.int64), device=self.device)
@@ -402,6 +407,53 @@ class Twin(torch.nn.Module):
             op.clock_dt = dt
             self._ops.append(op)
         self._ns = ns
+        self._plan_kernels(ops, compilers, batched)
+
+    #: Brian2 template -> kind of C kernel (see :mod:`biosnn.twins.kernels`)
+    _KERNEL_KINDS = {"stateupdate": "all", "threshold": "threshold", "reset": "reset", "synapses": "events"}
+
+    def _plan_kernels(self, ops, compilers, batched) -> None:
+        """Write the C source of every block the C back end can take (compiled on the first no-grad run)."""
+        self._kernel_plan = []
+        self._kernel_status = {}
+        self._kernels_loaded = False
+        if self.backend.name != "c":
+            return
+        sizes = {key: info.size for key, info in self._arrays.items()}
+        for (o, main, every, dt, blk), op, compiler in zip(ops, self._ops, compilers):
+            kind = self._KERNEL_KINDS.get(main.template)
+            if blk is None or kind is None:
+                self._kernel_status[o.name] = f"torch (template {main.template!r})"
+                continue
+            if kind == "events" and not op.homogeneous:
+                self._kernel_status[o.name] = "torch (heterogeneous delays)"
+                continue
+            size = getattr(op, "size", 0) or 0
+            try:
+                src = KernelWriter(blk, kind, size, set(batched), sizes, set(compiler.params), array_key,
+                                   is_clock_variable).write()
+                pure = compiler.compile_scalar_values(blk)
+            except NotCompilable as exc:
+                self._kernel_status[o.name] = f"torch ({exc})"
+                continue
+            self._kernel_plan.append((op, src, blk.scalar_fn, pure))
+            self._kernel_status[o.name] = "c"
+
+    def _load_kernels(self) -> None:
+        source = PRELUDE + "\n".join(src.source for _op, src, _fn, _pure in self._kernel_plan)
+        lib = compile_library(source)
+        for op, src, scalar_fn, pure in self._kernel_plan:
+            op.kernel = Kernel(src, getattr(lib, src.fname), scalar_fn, pure, self._ns)
+        self._kernels_loaded = True
+
+    def compiled_blocks(self) -> dict[str, str]:
+        """How each Brian2 object runs without gradients: ``"c"`` (compiled kernel) or ``"torch (reason)"``."""
+        if self._compiled_for is None:
+            self._build_ops(frozenset(self._written))
+            self._compiled_for = frozenset(self._written)
+        if self.backend.name != "c":
+            return {op.name: f"torch (backend {self.backend.name!r})" for op in self._ops}
+        return dict(self._kernel_status)
 
     def _make_op(self, o, main: CapturedCode, blk, ns):
         tpl = main.template
@@ -440,7 +492,8 @@ class Twin(torch.nn.Module):
             steps = np.round(delays / float(src.clock.dt_)).astype(np.int64)
             dense = [(var, key, ns[idx_name], fn, bname) for var, key, idx_name, fn, bname in blk.dense]
             return PathwayOp(o.name, blk, array_key(src.variables[f"_{o.event}space"]), start, stop,
-                             torch.as_tensor(sources, device=self.device), steps, len(o.synapses), dense)
+                             torch.as_tensor(sources, device=self.device), steps, len(o.synapses), dense,
+                             source_size=len(src.source) if isinstance(src, brian2.Subgroup) else len(src))
         raise UnsupportedFeatureError(f"{o.name}: template {tpl!r}")  # pragma: no cover
 
     # --------------------------------------------------------------------------------------- the bridge
@@ -706,8 +759,11 @@ class Twin(torch.nn.Module):
             elif not functional and key in batched and key in self._carry:
                 v = v  # carried state is already ours
             S[key] = v
+        kernels = bool(self._kernel_plan) and not functional and not relaxed
+        if kernels and not self._kernels_loaded:
+            self._load_kernels()
         R = Context(B=B, dtype=self.dtype, device=self.device, functional=functional, surrogate=self.surrogate,
-                    relaxed=bool(relaxed))
+                    relaxed=bool(relaxed), kernels=kernels)
         functional = functional or bool(relaxed)
         spike_groups = {}
         for op in self._ops:
@@ -799,7 +855,7 @@ class Twin(torch.nn.Module):
 def twin(network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.float64,
          device: str | torch.device = "cpu", surrogate: Surrogate | str | None = None,
          learnable: Sequence[str] = (), namespace: Mapping[str, Any] | None = None,
-         exact: bool | None = None, seed: int | None = None) -> Twin:
+         exact: bool | None = None, seed: int | None = None, backend: str = "auto") -> Twin:
     """Compile a Brian2 network into a differentiable PyTorch module.
 
     Parameters
@@ -825,6 +881,11 @@ def twin(network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.
         Compute ``exp``, ``log``, ``**`` ... with NumPy in the forward pass (default: on CPU).
     seed
         Seed of the twin's random generator (default: from ``torch.initial_seed()``).
+    backend
+        How blocks run when no gradient is wanted (:data:`biosnn.twins.kernels.BACKENDS`): ``"c"`` compiles
+        Brian2's statements into C loops over the tensors (CPU, float64; same spikes), ``"torch"`` uses
+        tensor operations only; ``"auto"`` (default) takes ``"c"`` where it can. Runs with gradients
+        always use tensor operations. :meth:`Twin.compiled_blocks` tells which blocks run compiled.
 
     Returns
     -------
@@ -837,4 +898,4 @@ def twin(network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.
         For any construct the twin cannot run, naming the object and the construct, before anything runs.
     """
     return Twin(network_or_objects, batch_size=batch_size, dtype=dtype, device=device, surrogate=surrogate,
-                learnable=learnable, namespace=namespace, exact=exact, seed=seed)
+                learnable=learnable, namespace=namespace, exact=exact, seed=seed, backend=backend)

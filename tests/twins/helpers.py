@@ -6,7 +6,14 @@ import brian2 as b2
 import numpy as np
 import torch
 
+import pytest
+
 import biosnn
+from biosnn.twins.kernels import c_compiler
+
+#: both back ends of the twin; the compiled one needs a C compiler
+BACKENDS = [pytest.param("torch", id="torch"),
+            pytest.param("c", id="c", marks=pytest.mark.skipif(c_compiler() is None, reason="no C compiler"))]
 
 
 def run_both(objects, monitored, duration, *, weights=None, twin_kwargs=None):

@@ -1,5 +1,6 @@
 """The twin's invariant: in float64 with the same inputs, spikes identical to Brian2's numpy target and
-plastic weights equal to 1e-9 relative (hand-written Brian2 models, deterministic inputs).
+plastic weights equal to 1e-9 relative (hand-written Brian2 models, deterministic inputs), with both of
+the twin's back ends (tensor operations; Brian2's statements compiled into C loops).
 
 Every model runs 1 s of biological time in the ``slow`` suite and a shorter reduced version by default.
 """
@@ -12,7 +13,7 @@ import torch
 from brian2 import second
 
 from tests.twins import models
-from tests.twins.helpers import run_both
+from tests.twins.helpers import BACKENDS, run_both
 
 DURATIONS = [pytest.param(0.25, id="0.25s"), pytest.param(1.0, marks=pytest.mark.slow, id="1s")]
 
@@ -29,43 +30,49 @@ def assert_identical(brian, twin):
 @pytest.mark.parametrize("duration", DURATIONS)
 @pytest.mark.parametrize("builder", [models.lif_step_current, models.adex, models.izhikevich],
                          ids=["lif", "adex", "izhikevich"])
-def test_single_neuron_models_spike_identically(builder, duration):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_single_neuron_models_spike_identically(builder, duration, backend):
     objects, monitored = builder(duration)
-    brian, twin, *_ = run_both(objects, monitored, duration * second)
+    brian, twin, *_ = run_both(objects, monitored, duration * second, twin_kwargs={"backend": backend})
     assert_identical(brian, twin)
 
 
 @pytest.mark.parametrize("duration,n", [pytest.param(0.15, 16, id="0.15s-16"),
                                         pytest.param(1.0, 40, marks=pytest.mark.slow, id="1s-40")])
-def test_cobahh_hodgkin_huxley_network_spikes_identically(duration, n):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cobahh_hodgkin_huxley_network_spikes_identically(duration, n, backend):
     objects, monitored = models.cobahh(duration, n=n)
-    brian, twin, *_ = run_both(objects, monitored, duration * second)
+    brian, twin, *_ = run_both(objects, monitored, duration * second, twin_kwargs={"backend": backend})
     assert_identical(brian, twin)
 
 
 @pytest.mark.parametrize("duration", DURATIONS)
 @pytest.mark.parametrize("builder", [models.song_stdp, models.triplet_stdp, models.vogels_istdp],
                          ids=["song_stdp", "triplet_stdp", "vogels_istdp"])
-def test_plasticity_rules_give_identical_spikes_and_weights(builder, duration):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_plasticity_rules_give_identical_spikes_and_weights(builder, duration, backend):
     objects, monitored, syn = builder(duration)
     w0 = np.asarray(next(o for o in objects if o.name == syn).w[:]).copy()
-    brian, twin, bw, tw_w, *_ = run_both(objects, monitored, duration * second, weights=syn)
+    brian, twin, bw, tw_w, *_ = run_both(objects, monitored, duration * second, weights=syn,
+                                         twin_kwargs={"backend": backend})
     assert_identical(brian, twin)
     assert not np.array_equal(bw, w0), "the weights must change in this test"
     np.testing.assert_allclose(tw_w, bw, rtol=1e-9, atol=0)
 
 
 @pytest.mark.parametrize("duration", DURATIONS)
-def test_feedforward_ei_with_heterogeneous_delays_spikes_identically(duration):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_feedforward_ei_with_heterogeneous_delays_spikes_identically(duration, backend):
     objects, monitored = models.feedforward_ei(duration)
-    brian, twin, *_ = run_both(objects, monitored, duration * second)
+    brian, twin, *_ = run_both(objects, monitored, duration * second, twin_kwargs={"backend": backend})
     assert_identical(brian, twin)
 
 
 @pytest.mark.parametrize("duration", DURATIONS)
-def test_summed_variables_and_run_regularly_spike_identically(duration):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_summed_variables_and_run_regularly_spike_identically(duration, backend):
     objects, monitored = models.summed_model(duration)
-    brian, twin, *_ = run_both(objects, monitored, duration * second)
+    brian, twin, *_ = run_both(objects, monitored, duration * second, twin_kwargs={"backend": backend})
     assert_identical(brian, twin)
 
 

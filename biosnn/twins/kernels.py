@@ -1,0 +1,605 @@
+r"""The twin's compiled CPU back end: Brian2's statements as C loops over the twin's tensors.
+
+When no gradient is wanted (``torch.no_grad()``), on the CPU in float64, each Brian2 code block whose
+statements C can express runs as one C loop over the tensors' memory instead of a dozen tensor
+operations. The statements are the same ones the tensor code runs (Brian2's abstract code after its
+state updaters and :func:`brian2.codegen.translation.make_statements`), rendered with Brian2's own
+:class:`~brian2.parsing.rendering.CPPNodeRenderer`, in the same order, with the same ``where``
+simplifications as Brian2's numpy target. Arithmetic is IEEE double in both (no fused multiply-add,
+``-ffp-contract=off``), so the spikes stay those of Brian2's numpy target. Scalar (loop-invariant)
+statements are still computed by the twin's Python code (NumPy-exact) and passed in.
+
+Four kernel kinds follow Brian2's templates:
+
+* ``all`` (state updaters, ``run_regularly``): every element ``(b, i)`` of a group;
+* ``threshold``: every element; writes the condition, the spike list ``(b, i)`` in ``nonzero`` order and
+  Brian2's refractoriness (``not_refractory = False``, ``lastspike = t`` for spiking neurons);
+* ``reset``: the spike list only;
+* ``events`` (``on_pre``/``on_post``): the spiking sources in queue order, each source's synapses in
+  ascending synapse index -- the accumulation order of ``numpy.add.at``, so ``x_post += w`` sums round
+  identically. Only blocks whose statements give the same result when run event by event are compiled:
+  variables written through repeated (pre/post) indices must be accumulated (``+=``, ``-=``) and not
+  read by the block.
+
+Anything else (random numbers, TimedArrays, summed variables, learnable constants, heterogeneous delays,
+functions without a C version) keeps the tensor code; both run in the same step. The libraries are
+compiled with the system C compiler (``$CC``, else ``cc``/``gcc``) and cached by the hash of their
+source in ``$BIOSNN_CACHE_DIR/twin-c`` (or the temporary folder).
+
+Transcendental functions (``exp``, ``log`` ...) inside per-element statements come from the C library;
+NumPy uses the same ones except on CPUs where it has its own SIMD versions (AVX-512), where a last-bit
+difference is possible.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+import numpy as np
+import torch
+from brian2.core.functions import Function
+from brian2.core.variables import ArrayVariable, Constant
+from brian2.parsing.bast import brian_dtype_from_dtype
+from brian2.parsing.rendering import CPPNodeRenderer
+from brian2.utils.stringtools import get_identifiers
+
+from biosnn.errors import UnsupportedFeatureError
+from biosnn.registry import Registry
+
+#: Brian2 function name -> C expression template (``{0}``, ``{1}`` ... are the rendered arguments).
+C_FUNCTIONS: dict[str, str] = {
+    "exp": "exp((double)({0}))", "log": "log((double)({0}))", "log10": "log10((double)({0}))",
+    "expm1": "expm1((double)({0}))", "log1p": "log1p((double)({0}))", "sqrt": "sqrt((double)({0}))",
+    "sin": "sin((double)({0}))", "cos": "cos((double)({0}))", "tan": "tan((double)({0}))",
+    "sinh": "sinh((double)({0}))", "cosh": "cosh((double)({0}))", "tanh": "tanh((double)({0}))",
+    "arcsin": "asin((double)({0}))", "arccos": "acos((double)({0}))", "arctan": "atan((double)({0}))",
+    "abs": "fabs((double)({0}))", "floor": "floor((double)({0}))", "ceil": "ceil((double)({0}))",
+    "sign": "_bio_sign((double)({0}))", "clip": "_bio_clip((double)({0}), (double)({1}), (double)({2}))",
+    "int": "((int64_t)({0}))", "timestep": "_bio_timestep((double)({0}), (double)({1}))",
+}
+
+PRELUDE = r"""
+#include <stdint.h>
+#include <stdbool.h>
+#include <math.h>
+#include <string.h>
+/* NumPy semantics: maximum/minimum propagate NaN; clip(x, lo, hi) = minimum(maximum(x, lo), hi) */
+static inline double _bio_max(double a, double b) { return (a != a) ? a : ((b != b) ? b : (a >= b ? a : b)); }
+static inline double _bio_min(double a, double b) { return (a != a) ? a : ((b != b) ? b : (a <= b ? a : b)); }
+static inline double _bio_clip(double x, double lo, double hi) { return _bio_min(_bio_max(x, lo), hi); }
+static inline double _bio_sign(double x) { return (x != x) ? x : (double)((x > 0) - (x < 0)); }
+/* brian2.core.functions.timestep: int64((t + 1e-3*dt) / dt); as the same integer in a double (exact below
+   2**53; comparisons and integer arithmetic give the same results), which the compiler can vectorise */
+static inline double _bio_timestep(double t, double dt) { return trunc((t + 1e-3 * dt) / dt); }
+static inline double _brian_pow(double a, double b) { return pow(a, b); }
+/* numpy.remainder (Python's %) for floats */
+static inline double _brian_mod(double a, double b) {
+    double m = fmod(a, b);
+    if (m != 0) { if ((b < 0) != (m < 0)) m += b; } else { m = copysign(0.0, b); }
+    return m;
+}
+"""
+
+
+class NotCompilable(Exception):
+    """A block the C back end does not take; it keeps the tensor code."""
+
+
+class CRenderer(CPPNodeRenderer):
+    """Brian2's C++ rendering with true division for any operands and the functions of :data:`C_FUNCTIONS`."""
+
+    def render_BinOp(self, node):
+        name = node.op.__class__.__name__
+        if name == "Div":
+            return f"((double)({self.render_node(node.left)}) / (double)({self.render_node(node.right)}))"
+        if name == "FloorDiv":
+            raise NotCompilable("floor division")
+        return super().render_BinOp(node)
+
+    def render_Constant(self, node):
+        value = node.value.item() if isinstance(node.value, np.generic) else node.value
+        if isinstance(value, float) and not np.isfinite(value):
+            return "NAN" if value != value else ("INFINITY" if value > 0 else "(-INFINITY)")
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float):
+            return repr(value)
+        return super().render_Constant(node)
+
+    def render_Call(self, node):
+        name = node.func.id
+        if name not in C_FUNCTIONS:
+            raise NotCompilable(f"function {name!r}")
+        return C_FUNCTIONS[name].format(*[self.render_node(a) for a in node.args])
+
+
+def c_type(dtype) -> str:
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return "bool"
+    if np.issubdtype(dtype, np.floating):
+        return "double"
+    if dtype == np.int32:
+        return "int32_t"
+    if np.issubdtype(dtype, np.integer):
+        return "int64_t"
+    raise NotCompilable(f"dtype {dtype}")
+
+
+def storage_type(dtype) -> str:
+    """C type of an array's elements: booleans as bytes (torch.bool's layout; lets loops vectorise)."""
+    return "uint8_t" if np.dtype(dtype) == np.bool_ else c_type(dtype)
+
+
+def c_literal(value) -> str:
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            return "NAN" if value != value else ("INFINITY" if value > 0 else "(-INFINITY)")
+        return repr(value)
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value)}LL"
+    raise NotCompilable(f"constant {value!r}")
+
+
+def render_statement(stmt, renderer: CRenderer) -> str:
+    """The right-hand side of one Brian2 statement in C, with the numpy target's ``where`` rewriting."""
+    if (
+        stmt.used_boolean_variables is not None
+        and len(stmt.used_boolean_variables) == 1
+        and brian_dtype_from_dtype(stmt.dtype) == "float"
+        and stmt.complexity_std > sum(stmt.complexities.values())
+    ):
+        boolvar = stmt.used_boolean_variables[0]
+        expr_true = expr_false = None
+        for bool_assigns, simp_expr in stmt.boolean_simplified_expressions.items():
+            _, boolval = bool_assigns[0]
+            if boolval:
+                expr_true = simp_expr
+            else:
+                expr_false = simp_expr
+        return f"({boolvar} ? ({renderer.render_expr(expr_true)}) : ({renderer.render_expr(expr_false)}))"
+    return renderer.render_expr(stmt.expr)
+
+
+class KernelSource:
+    """The C source of one block: its function, its array arguments and how to call it."""
+
+    def __init__(self, kind: str, name: str, fname: str, source: str, arrays: list[tuple[str, str, bool]],
+                 scalar_names: list[str]) -> None:
+        self.kind = kind
+        self.fname = fname
+        self.name = name
+        self.source = source
+        self.arrays = arrays  # (key in S or the index namespace, "state"/"index", C element type)
+        self.scalar_names = scalar_names
+
+
+def _assignment(var: str, op: str, rhs: str) -> str:
+    if op in ("=", ":="):
+        return f"{var} = ({rhs});"
+    if op == "**=":
+        return f"{var} = _brian_pow({var}, ({rhs}));"
+    if op == "%=":
+        return f"{var} = _brian_mod({var}, ({rhs}));"
+    return f"{var} = ({var} {op[0]} ({rhs}));"
+
+
+class KernelWriter:
+    """Render one translated :class:`~biosnn.twins.codegen.Block` as a C function (or refuse).
+
+    Parameters
+    ----------
+    block
+        The translated block (its raw Brian2 statements are used).
+    kind
+        ``"all"``, ``"threshold"``, ``"reset"`` or ``"events"``.
+    size
+        Number of elements of the group the block runs over.
+    batched
+        Array keys held per batch element.
+    sizes
+        ``array key -> number of elements``.
+    learnable
+        Names of constants that are learnable parameters (such blocks keep the tensor code).
+    """
+
+    def __init__(self, block, kind: str, size: int, batched: set[str], sizes: dict[str, int],
+                 learnable: set[str], array_key, is_clock_variable) -> None:
+        self.block = block
+        self.kind = kind
+        self.size = size
+        self.batched = batched
+        self.sizes = sizes
+        self.learnable = learnable
+        self.array_key = array_key
+        self.is_clock = is_clock_variable
+        self.variables = block.captured.variables
+        self.indices = block.captured.variable_indices
+        self.renderer = CRenderer(auto_vectorise=set())
+        self.arrays: list[tuple[str, str, bool]] = []
+        self._array_slot: dict[str, int] = {}
+        self._ctypes: dict[int, str] = {}  # slot -> C element type
+        self.fname = "k_" + hashlib.sha1(block.captured.runner.name.encode()).hexdigest()[:12]  # stable across twins
+
+    # -- arguments ---------------------------------------------------------------------------------
+    def slot(self, key: str, role: str, batched: bool) -> int:
+        if key not in self._array_slot:
+            self._array_slot[key] = len(self.arrays)
+            self.arrays.append((key, role, batched))
+        return self._array_slot[key]
+
+    def _array_ref(self, name: str, index_expr: str) -> tuple[str, str]:
+        """C pointer expression and element offset of variable ``name`` at ``index_expr``."""
+        var = self.variables[name]
+        key = self.array_key(var)
+        bat = key in self.batched
+        k = self.slot(key, "state", bat)
+        self._ctypes[k] = storage_type(var.dtype)
+        size = self.sizes[key]
+        ptr = f"_p{k}"
+        off = f"_b * {size} + {index_expr}" if bat else index_expr
+        return ptr, off
+
+    # -- source ------------------------------------------------------------------------------------
+    def write(self) -> KernelSource:
+        blk = self.block
+        raw_vector = blk._raw_vector
+        raw_scalar = blk._raw_scalar
+        lines: list[str] = []
+        names: set[str] = set()
+        cw_all = blk._gen.get_conditional_write_vars()
+        for st in raw_vector:
+            names |= get_identifiers(st.expr) | {st.var}
+            if st.var in cw_all and st.op != ":=":
+                names.add(cw_all[st.var])
+        scalar_created = [st.var for st in raw_scalar]
+        if names & self.learnable:
+            raise NotCompilable("learnable constants")
+        for st in raw_scalar:
+            for n in get_identifiers(st.expr) | {st.var}:
+                var = self.variables.get(n)
+                if n in self.learnable:
+                    raise NotCompilable("learnable constants")
+                if isinstance(var, ArrayVariable) and not self.is_clock(var) and self.array_key(var) in self.batched:
+                    raise NotCompilable(f"scalar statement reads the per-trial array {n!r}")
+        # constants and clock variables
+        created = {st.var for st in raw_vector if st.op == ":="}
+        head: list[str] = []
+        for i, sv in enumerate(scalar_created):
+            st = raw_scalar[i]
+            head.append(f"const {c_type(st.dtype)} {sv} = ({c_type(st.dtype)})_scal[{i}];")
+        arrays_read: list[str] = []
+        for n in sorted(names):
+            if n in created or n in scalar_created:
+                continue
+            var = self.variables.get(n)
+            if var is None:
+                raise NotCompilable(f"unknown name {n!r}")
+            if self.is_clock(var):
+                if var.name == "t":
+                    head.append(f"const double {n} = _T;")
+                elif var.name in ("timestep", "t_in_timesteps"):
+                    head.append(f"const int64_t {n} = _TS;")
+                elif var.name == "dt":
+                    head.append(f"const double {n} = {c_literal(float(var.get_value()[0]))};")
+                else:
+                    raise NotCompilable(f"clock variable {var.name!r}")
+            elif isinstance(var, Constant):
+                head.append(f"const {c_type(np.asarray(var.value).dtype)} {n} = {c_literal(var.value)};")
+            elif isinstance(var, ArrayVariable):
+                arrays_read.append(n)
+            elif isinstance(var, Function):
+                if n not in C_FUNCTIONS:
+                    raise NotCompilable(f"function {n!r}")
+            else:
+                raise NotCompilable(f"name {n!r} of kind {type(var).__name__}")
+        body: list[str] = []
+        written: list[str] = []
+        if self.kind == "events":
+            self._check_events(raw_vector)
+        index_locals: dict[str, str] = {}
+
+        def index_of(n: str) -> str:
+            idx = self.indices.get(n, "_idx")
+            if idx == "_idx":
+                return "_i"
+            if idx == "0":
+                return "0"
+            if self.kind != "events":
+                raise NotCompilable(f"index {idx!r} in a per-element block")
+            if idx not in index_locals:
+                ivar = self.variables[idx]
+                key = "I_" + self.array_key(ivar)
+                k = self.slot(key, "index", False)
+                self._ctypes[k] = "int64_t"
+                local = f"_ix{len(index_locals)}"
+                index_locals[idx] = local
+                body.append(f"const int64_t {local} = _p{k}[_i];")
+            return index_locals[idx]
+
+        for n in arrays_read:
+            var = self.variables[n]
+            ptr, off = self._array_ref(n, index_of(n))
+            body.append(f"{c_type(var.dtype)} {n} = {ptr}[{off}];")
+        for st in raw_vector:
+            if st.var == "_vsur":
+                continue
+            rhs = render_statement(st, self.renderer)
+            if st.op == ":=":
+                body.append(f"{c_type(st.dtype)} {st.var} = ({rhs});")
+                continue
+            line = _assignment(st.var, st.op, rhs)
+            cond = cw_all.get(st.var)
+            if cond is not None and st.var not in created:
+                if cond not in arrays_read:
+                    raise NotCompilable(f"conditional write on {cond!r}")
+                line = f"if ({cond}) {{ {line} }}"
+            body.append(line)
+            if st.var not in created and st.var not in written:
+                written.append(st.var)
+        for n in written:
+            ptr, off = self._array_ref(n, index_of(n))
+            body.append(f"{ptr}[{off}] = {n};")
+        lines.extend(head)
+        src = self._wrap(lines, body)
+        arrays = [(key, role, self._ctypes[k]) for k, (key, role, _bat) in enumerate(self.arrays)]
+        return KernelSource(self.kind, blk.captured.name, self.fname, src, arrays, scalar_created)
+
+    def _check_events(self, raw_vector) -> None:
+        """Event-by-event execution equals NumPy's statement-by-statement one (see the module doc)."""
+        shared_written = set()
+        for st in raw_vector:
+            if st.op == ":=" or st.var not in self.variables:
+                continue
+            if self.indices.get(st.var, "_idx") != "_idx":
+                if st.op not in ("+=", "-="):
+                    raise NotCompilable(f"'{st.var} {st.op} ...' through repeated indices")
+                shared_written.add(st.var)
+        for st in raw_vector:
+            if get_identifiers(st.expr) & shared_written:
+                raise NotCompilable("reads a variable accumulated through repeated indices")
+
+    def _wrap(self, head: list[str], body: list[str]) -> str:
+        ind = "        "
+        b = "\n".join(ind + x for x in body)
+        refr = self.kind == "threshold" and self.block.captured.template_kwds.get("_uses_refractory")
+        if refr:
+            nr = self.slot(self._group_key("not_refractory"), "state", True)
+            ls = self.slot(self._group_key("lastspike"), "state", True)
+            self._ctypes[nr], self._ctypes[ls] = "uint8_t", "double"
+        # distinct arrays never overlap: restrict pointers let the compiler vectorise the loops
+        pointers = [f"{t}* restrict _p{k} = ({t}*)_arr[{k}];" for k, t in sorted(self._ctypes.items())]
+        h = "\n".join("    " + x for x in pointers + head)
+        if self.kind == "all":
+            n = self._group_size()
+            return (f"void {self.fname}(int64_t _B, double _T, int64_t _TS, const double* _scal, void** _arr) {{\n"
+                    f"{h}\n    for (int64_t _b = 0; _b < _B; _b++) {{\n    for (int64_t _i = 0; _i < {n}; _i++) {{\n"
+                    f"{b}\n    }}\n    }}\n}}\n")
+        if self.kind == "threshold":
+            # pass 1 (vectorised): the condition of every element; pass 2: the spike list in nonzero order,
+            # eight conditions at a time, and Brian2's refractoriness for the spiking neurons
+            n = self._group_size()
+            extra = ""
+            if refr:
+                extra = (f"{ind}        _p{nr}[_k] = false;\n"
+                         f"{ind}        _p{ls}[_k] = _T;\n")
+            return (f"int64_t {self.fname}(int64_t _B, double _T, int64_t _TS, const double* _scal, void** _arr, "
+                    f"uint8_t* restrict _out, int64_t* restrict _sb, int64_t* restrict _si) {{\n{h}\n"
+                    f"    for (int64_t _b = 0; _b < _B; _b++) {{\n    for (int64_t _i = 0; _i < {n}; _i++) {{\n"
+                    f"{b}\n{ind}_out[_b * {n} + _i] = _cond;\n    }}\n    }}\n"
+                    f"    int64_t _count = 0;\n    const int64_t _total = _B * {n};\n"
+                    f"    for (int64_t _w = 0; _w < _total; _w += 8) {{\n"
+                    f"        uint64_t _word = 0;\n"
+                    f"        if (_w + 8 <= _total) memcpy(&_word, _out + _w, 8); else _word = 1;\n"
+                    f"        if (!_word) continue;\n"
+                    f"        const int64_t _end = _w + 8 < _total ? _w + 8 : _total;\n"
+                    f"        for (int64_t _k = _w; _k < _end; _k++) {{\n"
+                    f"{ind}    if (!_out[_k]) continue;\n"
+                    f"{ind}    _sb[_count] = _k / {n}; _si[_count] = _k % {n}; _count++;\n{extra}"
+                    f"        }}\n    }}\n    return _count;\n}}\n")
+        if self.kind == "reset":
+            return (f"void {self.fname}(int64_t _n, const int64_t* _sb, const int64_t* _si, double _T, int64_t _TS, "
+                    f"const double* _scal, void** _arr) {{\n{h}\n    for (int64_t _k = 0; _k < _n; _k++) {{\n"
+                    f"        const int64_t _b = _sb[_k]; const int64_t _i = _si[_k];\n{b}\n    }}\n}}\n")
+        if self.kind == "events":
+            return (f"void {self.fname}(int64_t _n, const int64_t* _sb, const int64_t* _si, int64_t _start, "
+                    f"int64_t _nsrc, const int64_t* _ptr, const int64_t* _syn, double _T, int64_t _TS, "
+                    f"const double* _scal, void** _arr) {{\n{h}\n    for (int64_t _k = 0; _k < _n; _k++) {{\n"
+                    f"    const int64_t _b = _sb[_k]; const int64_t _src = _si[_k] - _start;\n"
+                    f"    if (_src < 0 || _src >= _nsrc) continue;\n"
+                    f"    for (int64_t _p = _ptr[_src]; _p < _ptr[_src + 1]; _p++) {{\n"
+                    f"        const int64_t _i = _syn[_p];\n{b}\n    }}\n    }}\n}}\n")
+        raise ValueError(self.kind)  # pragma: no cover
+
+    def _group_size(self) -> int:
+        return self.size
+
+    def _group_key(self, name: str) -> str:
+        return self.array_key(self.block.captured.runner.group.variables[name])
+
+
+# -- compilation --------------------------------------------------------------------------------------
+
+def c_compiler() -> str | None:
+    """The C compiler to use: ``$CC``, Python's configured one, ``cc`` or ``gcc``; ``None`` if none exists."""
+    candidates = [os.environ.get("CC"), (sysconfig.get_config_var("CC") or "").split(" ")[0], "cc", "gcc"]
+    for c in candidates:
+        if c and shutil.which(c):
+            return shutil.which(c)
+    return None
+
+
+def _cache_folder() -> Path:
+    from biosnn.brian import cache_dir
+
+    root = cache_dir()
+    folder = (root / "twin-c") if root is not None else Path(tempfile.gettempdir()) / f"biosnn-twin-c-{os.getuid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+#: IEEE-exact flags: no contraction into fused multiply-adds, no fast-math; ``-fno-trapping-math`` only lets
+#: the compiler evaluate both sides of a ``where`` (it assumes nobody reads the FP exception flags).
+FLAGS = ["-O3", "-std=c99", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math"]
+NATIVE = ["-march=native"]
+
+
+def _machine_id() -> str:
+    """What ``-march=native`` depends on: the processor (its model and flags)."""
+    import platform
+
+    text = platform.machine() + platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            text += "".join(sorted({ln for ln in fh if ln.startswith(("model name", "flags"))}))
+    except OSError:
+        pass
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def compile_library(source: str) -> ctypes.CDLL:
+    """Compile ``source`` into a shared library (cached by the hash of source, flags and compiler)."""
+    cc = c_compiler()
+    if cc is None:
+        raise UnsupportedFeatureError("the twin's C back end needs a C compiler ($CC, cc or gcc); none was found")
+    digest = hashlib.sha256("\n".join([source, " ".join(FLAGS + NATIVE), cc, sys.platform, _machine_id()])
+                            .encode()).hexdigest()[:24]
+    folder = _cache_folder()
+    lib = folder / f"twin_{digest}.so"
+    if not lib.exists():
+        src = folder / f"twin_{digest}_{os.getpid()}.c"
+        src.write_text(source)
+        tmp = folder / f"twin_{digest}_{os.getpid()}.so"
+        proc = subprocess.run([cc, *FLAGS, *NATIVE, "-o", str(tmp), str(src), "-lm"], capture_output=True, text=True)
+        if proc.returncode != 0:  # a compiler without -march=native
+            proc = subprocess.run([cc, *FLAGS, "-o", str(tmp), str(src), "-lm"], capture_output=True, text=True)
+        src.unlink(missing_ok=True)
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise UnsupportedFeatureError(f"the twin's C kernels did not compile:\n{proc.stderr[-2000:]}")
+        os.replace(tmp, lib)  # atomic: concurrent processes never load a half-written library
+    return ctypes.CDLL(str(lib))
+
+
+#: C element type -> the torch dtype the kernel reads
+TORCH_DTYPES = {"double": torch.float64, "uint8_t": torch.bool, "int32_t": torch.int32, "int64_t": torch.int64}
+
+_VOIDP = ctypes.c_void_p
+_I64 = ctypes.c_int64
+_F64 = ctypes.c_double
+
+
+class Kernel:
+    """A compiled block bound to the twin's tensors: call it with the state dict and the step."""
+
+    def __init__(self, src: KernelSource, fn, scalar_fn, scalar_pure: bool, index_tensors: dict) -> None:
+        self.kind = src.kind
+        self.name = src.name
+        self.fn = fn
+        self.scalar_fn = scalar_fn
+        self.scalar_pure = scalar_pure
+        self.n_scalars = len(src.scalar_names)
+        self.keys = [(key, role, TORCH_DTYPES[ctype]) for key, role, ctype in src.arrays]
+        self.index_tensors = index_tensors
+        self._fixed = {key: index_tensors[key] for key, role, _d in self.keys if role == "index"}
+        argtypes = {"all": [_I64, _F64, _I64, _VOIDP, _VOIDP],
+                    "threshold": [_I64, _F64, _I64, _VOIDP, _VOIDP, _VOIDP, _VOIDP, _VOIDP],
+                    "reset": [_I64, _VOIDP, _VOIDP, _F64, _I64, _VOIDP, _VOIDP],
+                    "events": [_I64, _VOIDP, _VOIDP, _I64, _I64, _VOIDP, _VOIDP, _F64, _I64, _VOIDP, _VOIDP]}
+        fn.argtypes = argtypes[self.kind]
+        fn.restype = _I64 if self.kind == "threshold" else None
+        self._ptr_type = _VOIDP * max(len(self.keys), 1)
+        self._scal_type = _F64 * max(self.n_scalars, 1)
+
+    def scalars(self, S, R, T, TS):
+        if not self.n_scalars:
+            return None
+        if self.scalar_pure:
+            cached = R.cache.get(("c", self.name))
+            if cached is not None:
+                return cached
+        values = self.scalar_fn(S, R, T, TS)
+        arr = self._scal_type(*[float(v) for v in values])
+        if self.scalar_pure:
+            R.cache[("c", self.name)] = arr
+        return arr
+
+    def pointers(self, S):
+        ptrs = []
+        for key, role, dtype in self.keys:
+            if role == "index":
+                ptrs.append(self._fixed[key].data_ptr())
+                continue
+            t = S[key]
+            if t.dtype != dtype or not t.is_contiguous():  # e.g. written by a tensor block in another dtype
+                t = S[key] = t.to(dtype).contiguous()
+            ptrs.append(t.data_ptr())
+        return self._ptr_type(*ptrs)
+
+
+class Backend:
+    """How a twin runs its blocks when no gradient is wanted."""
+
+    name = ""
+    description = ""
+
+    def usable(self, dtype: torch.dtype, device: torch.device) -> str | None:
+        """``None`` if this back end can run a twin of ``dtype`` on ``device``, else the reason."""
+        return None
+
+
+BACKENDS: Registry[Backend] = Registry("twin back end")
+
+
+class TensorBackend(Backend):
+    name = "torch"
+    description = "tensor operations for every block (any device, any dtype, differentiable)"
+
+
+class CBackend(Backend):
+    name = "c"
+    description = ("Brian2's statements compiled into C loops over the tensors (CPU, float64, runs without "
+                   "gradients); blocks C cannot express keep the tensor operations")
+
+    def usable(self, dtype: torch.dtype, device: torch.device) -> str | None:
+        if device.type != "cpu":
+            return f"it runs on the CPU only (device {device})"
+        if dtype != torch.float64:
+            return f"it computes in float64 only (dtype {dtype})"
+        if c_compiler() is None:
+            return "no C compiler was found ($CC, cc, gcc)"
+        return None
+
+
+BACKENDS.register("torch", TensorBackend())
+BACKENDS.register("c", CBackend())
+
+
+def choose_backend(name: str, dtype: torch.dtype, device: torch.device) -> Backend:
+    """The back end called ``name`` (``"auto"``: ``"c"`` where it is usable, else ``"torch"``)."""
+    from biosnn.errors import ParameterError
+
+    if name == "auto":
+        c = BACKENDS["c"]
+        return BACKENDS["torch"] if c.usable(dtype, device) else c
+    if name not in BACKENDS:
+        raise ParameterError(f"backend must be 'auto' or one of {sorted(BACKENDS)}, got {name!r}")
+    backend = BACKENDS[name]
+    reason = backend.usable(dtype, device)
+    if reason is not None:
+        raise ParameterError(f"backend {name!r} cannot run this twin: {reason}")
+    return backend
+
+
+__all__ = ["BACKENDS", "C_FUNCTIONS", "CRenderer", "Kernel", "KernelSource", "KernelWriter", "NotCompilable",
+           "c_compiler", "choose_backend", "compile_library", "render_statement"]

@@ -1,0 +1,203 @@
+"""The twin's compiled C back end: same spikes and states as the tensor back end (and Brian2), the right
+blocks compiled, the others falling back with a reason, and clear errors where it cannot run."""
+
+from __future__ import annotations
+
+import brian2 as b2
+import numpy as np
+import pytest
+import torch
+from brian2 import ms, second
+
+import biosnn
+from biosnn.errors import ParameterError
+from biosnn.twins import kernels
+from tests.twins import models
+from tests.twins.helpers import run_both
+
+needs_cc = pytest.mark.skipif(kernels.c_compiler() is None, reason="no C compiler on this machine")
+
+
+def _run(objects, backend, duration, batch_size=1, inputs=None, record=None):
+    tw = biosnn.twin(b2.Network(*objects), batch_size=batch_size, backend=backend)
+    with torch.no_grad():
+        res = tw.run(duration, inputs=inputs, record=record)
+    return tw, res
+
+
+def _assert_same_results(a, b, groups):
+    for g in groups:
+        for (ia, ta), (ib, tb) in zip(a.spikes[g], b.spikes[g]):
+            np.testing.assert_array_equal(ia, ib)
+            np.testing.assert_array_equal(np.asarray(ta), np.asarray(tb))
+        assert torch.equal(a.counts[g], b.counts[g])
+
+
+def test_backend_registry_and_choice():
+    assert {"torch", "c"} <= set(kernels.BACKENDS)
+    assert kernels.choose_backend("torch", torch.float64, torch.device("cpu")).name == "torch"
+    # auto never picks C where it cannot run
+    assert kernels.choose_backend("auto", torch.float32, torch.device("cpu")).name == "torch"
+    assert kernels.choose_backend("auto", torch.float64, torch.device("cuda")).name == "torch"
+    with pytest.raises(ParameterError, match="float64"):
+        kernels.choose_backend("c", torch.float32, torch.device("cpu"))
+    with pytest.raises(ParameterError, match="CPU"):
+        kernels.choose_backend("c", torch.float64, torch.device("cuda"))
+    with pytest.raises(ParameterError, match="'fortran'.*'c'.*'torch'|one of"):
+        kernels.choose_backend("fortran", torch.float64, torch.device("cpu"))
+    objects, _ = models.lif_step_current(0.05)
+    with pytest.raises(ParameterError, match="backend"):
+        biosnn.twin(b2.Network(*objects), backend="fortran")
+
+
+def test_without_a_compiler_auto_uses_tensors_and_c_says_why(monkeypatch):
+    monkeypatch.setattr(kernels, "c_compiler", lambda: None)
+    assert kernels.choose_backend("auto", torch.float64, torch.device("cpu")).name == "torch"
+    with pytest.raises(ParameterError, match="C compiler"):
+        kernels.choose_backend("c", torch.float64, torch.device("cpu"))
+
+
+@needs_cc
+@pytest.mark.parametrize("builder", [models.cuba, models.coba], ids=["cuba", "coba"])
+def test_recurrent_networks_fully_compiled_and_bit_identical_to_tensor_backend(builder):
+    """Every block of CUBA/COBA runs compiled; spikes and the final state (B = 3 trials with different
+    initial voltages) are bit-identical to the tensor back end's."""
+    objects, monitored = builder(n=400)
+    tw_c = biosnn.twin(b2.Network(*objects), batch_size=3, backend="c")
+    assert set(tw_c.compiled_blocks().values()) == {"c"}
+    objects, _ = builder(n=400)
+    tw_t = biosnn.twin(b2.Network(*objects), batch_size=3, backend="torch")
+    assert all(v.startswith("torch") for v in tw_t.compiled_blocks().values())
+    g = monitored[0]
+    v0 = tw_c.variable(g, "v").detach().clone()
+    v0 = v0.expand(3, -1).clone() if v0.dim() == 1 else v0
+    v0[1] += 1e-3  # three different trials
+    v0[2] -= 2e-3
+    inputs = {g: {"v": v0}}
+    with torch.no_grad():
+        rc = tw_c.run(0.2 * second, inputs=inputs, record={g: ["v"]})
+        rt = tw_t.run(0.2 * second, inputs=inputs, record={g: ["v"]})
+    _assert_same_results(rc, rt, [g])
+    assert rc.counts[g][0].sum() != rc.counts[g][1].sum(), "the trials must differ"
+    assert torch.equal(rc.states[g]["v"], rt.states[g]["v"])
+    for var in ("v", "ge", "gi", "lastspike", "not_refractory"):
+        assert torch.equal(tw_c.variable(g, var), tw_t.variable(g, var)), var
+
+
+@needs_cc
+@pytest.mark.parametrize("builder", [models.song_stdp, models.triplet_stdp, models.vogels_istdp],
+                         ids=["song", "triplet", "vogels"])
+def test_plasticity_pathways_compiled_and_weights_equal_to_brian2(builder):
+    objects, monitored, syn = builder(0.25)
+    brian, twin, bw, tw_w, tw, _net = run_both(objects, monitored, 0.25 * second, weights=syn,
+                                               twin_kwargs={"backend": "c"})
+    blocks = tw.compiled_blocks()
+    assert all(v == "c" for k, v in blocks.items() if k.startswith(syn + "_")), blocks
+    for g in monitored:
+        np.testing.assert_array_equal(twin[g][0], brian[g][0])
+        np.testing.assert_array_equal(twin[g][1], brian[g][1])
+    np.testing.assert_array_equal(tw_w, bw)  # bit-equal
+
+
+@needs_cc
+def test_fallbacks_name_their_reason_and_results_stay_identical():
+    """Random numbers, heterogeneous delays and learnable constants keep the tensor code; the mix gives the
+    tensor back end's results."""
+    P = b2.PoissonGroup(50, rates=40 * b2.Hz, name="fb_input")
+    G = b2.NeuronGroup(20, "dv/dt = -v/tau : 1", threshold="v > 1", reset="v = 0", method="exact",
+                       namespace={"tau": 10 * ms}, name="fb_pop")
+    S = b2.Synapses(P, G, "w : 1", on_pre="v_post += w", name="fb_syn")
+    S.connect(p=0.5, namespace={})
+    S.w = np.random.default_rng(3).random(len(S)) * 0.4
+    S.delay = np.random.default_rng(4).random(len(S)) * 3 * ms
+    objects = [P, G, S]
+    tw = biosnn.twin(b2.Network(*objects), backend="c", seed=11, learnable=("fb_pop.tau",))
+    blocks = tw.compiled_blocks()
+    assert blocks["fb_input_spike_thresholder"].startswith("torch (function 'rand')")
+    assert blocks["fb_syn_pre"] == "torch (heterogeneous delays)"
+    assert blocks["fb_pop_stateupdater"] == "torch (learnable constants)"
+    assert blocks["fb_pop_spike_thresholder"] == "c"
+    tw_t = biosnn.twin(b2.Network(*objects), backend="torch", seed=11, learnable=("fb_pop.tau",))
+    with torch.no_grad():
+        rc, rt = tw.run(0.2 * second), tw_t.run(0.2 * second)
+    assert rc.counts["fb_pop"].sum() > 0
+    _assert_same_results(rc, rt, ["fb_input", "fb_pop"])
+
+
+@needs_cc
+def test_spikes_in_flight_cross_runs_with_and_without_gradients():
+    """A delayed pathway from a subgroup: compiled runs, a gradient run (tensor code) and compiled runs
+    again carry the spike queue between them; the result equals one uninterrupted tensor run."""
+    inp = b2.SpikeGeneratorGroup(30, *models.poisson_spike_list(30, 60.0, 0.3, 5), name="q_input")
+    G = b2.NeuronGroup(40, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0", method="exact",
+                       name="q_pop")
+    Sin = b2.Synapses(inp, G, "w : 1", on_pre="v_post += w", name="q_in")
+    Sin.connect(p=0.4, namespace={})
+    Sin.w = np.random.default_rng(6).random(len(Sin)) * 0.6
+    Srec = b2.Synapses(G[10:30], G, on_pre="v_post += 0.3", delay=4 * ms, name="q_rec")
+    Srec.connect(p=0.3, namespace={})
+    objects = [inp, G, Sin, Srec]
+    ref = biosnn.twin(b2.Network(*objects), backend="torch")
+    with torch.no_grad():
+        whole = ref.run(0.3 * second)
+    tw = biosnn.twin(b2.Network(*objects), backend="c")
+    assert tw.compiled_blocks()["q_rec_pre"] == "c"
+    parts = []
+    with torch.no_grad():
+        parts.append(tw.run(0.1 * second))
+    parts.append(tw.run(0.1 * second))  # gradients on: tensor code
+    assert parts[-1].spike_trains["q_pop"].requires_grad
+    with torch.no_grad():
+        parts.append(tw.run(0.1 * second))
+    i = np.concatenate([p.spikes["q_pop"][0][0] for p in parts])
+    t = np.concatenate([np.asarray(p.spikes["q_pop"][0][1]) for p in parts])
+    assert len(i) > 20
+    np.testing.assert_array_equal(i, whole.spikes["q_pop"][0][0])
+    np.testing.assert_array_equal(t, np.asarray(whole.spikes["q_pop"][0][1]))
+
+
+@needs_cc
+def test_variables_never_share_memory_under_in_place_updates():
+    """``x = y`` in a tensor block (a ``run_regularly`` every 1 ms) must not make x and y one tensor: the
+    compiled state updater and reset change y in place every step, and x would change with it."""
+    inp = b2.SpikeGeneratorGroup(1, [0, 0, 0], [5, 15, 25] * ms, name="alias_input")
+    G = b2.NeuronGroup(1, """dy/dt = 1/(10*ms) : 1
+    x : 1
+    noise : 1""", threshold="y > 0.5", reset="y = 0", method="euler", name="alias_pop")
+    # rand() keeps this block in tensor code
+    G.run_regularly("x = y\nnoise = rand()", dt=1 * ms, when="before_thresholds", name="alias_copy")
+    S = b2.Synapses(inp, G, on_pre="y_post += 0.1", name="alias_syn")
+    S.connect()
+    mon = b2.StateMonitor(G, ["x", "y"], record=True, when="end", name="alias_mon")
+    net = b2.Network(inp, G, S, mon)
+    tw = biosnn.twin(net, backend="c")
+    assert tw.compiled_blocks()["alias_copy"].startswith("torch")
+    with torch.no_grad():
+        tw.run(29.5 * ms)
+    net.run(29.5 * ms, namespace={})
+    assert float(G.x[0]) != float(G.y[0])
+    assert float(tw.variable("alias_pop", "x")[0]) == float(G.x[0])
+    assert float(tw.variable("alias_pop", "y")[0]) == float(G.y[0])
+
+
+@needs_cc
+def test_compiled_libraries_are_cached_by_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIOSNN_CACHE_DIR", str(tmp_path))
+    objects, _ = models.lif_step_current(0.05)
+    for _ in range(2):
+        tw = biosnn.twin(b2.Network(*objects), backend="c")
+        with torch.no_grad():
+            tw.run(10 * ms)
+    libs = list((tmp_path / "twin-c").glob("*.so"))
+    assert len(libs) == 1
+    assert not list((tmp_path / "twin-c").glob("*.c")), "sources are removed after compiling"
+
+
+def test_a_c_compile_error_is_reported(tmp_path, monkeypatch):
+    if kernels.c_compiler() is None:
+        pytest.skip("no C compiler on this machine")
+    monkeypatch.setenv("BIOSNN_CACHE_DIR", str(tmp_path))
+    from biosnn.errors import UnsupportedFeatureError
+
+    with pytest.raises(UnsupportedFeatureError, match="did not compile"):
+        kernels.compile_library("this is not C;")
