@@ -15,16 +15,17 @@ Four kernel kinds follow Brian2's templates:
 * ``threshold``: every element; writes the condition, the spike list ``(b, i)`` in ``nonzero`` order and
   Brian2's refractoriness (``not_refractory = False``, ``lastspike = t`` for spiking neurons);
 * ``reset``: the spike list only;
-* ``events`` (``on_pre``/``on_post``): the spiking sources in queue order, each source's synapses in
-  ascending synapse index -- the accumulation order of ``numpy.add.at``, so ``x_post += w`` sums round
-  identically. Only blocks whose statements give the same result when run event by event are compiled:
-  variables written through repeated (pre/post) indices must be accumulated (``+=``, ``-=``) and not
-  read by the block.
+* ``events`` (``on_pre``/``on_post``, any delays): the spikes that arrive, in Brian2's spike-queue order
+  (oldest push first, then source, then synapse index) -- the accumulation order of ``numpy.add.at``,
+  so ``x_post += w`` sums round identically. Only blocks whose statements give the same result when
+  run event by event are compiled: variables written through repeated (pre/post) indices must be
+  accumulated (``+=``, ``-=``) and not read by the block.
 
-Anything else (random numbers, TimedArrays, summed variables, learnable constants, heterogeneous delays,
-functions without a C version) keeps the tensor code; both run in the same step. The libraries are
-compiled with the system C compiler (``$CC``, else ``cc``/``gcc``) and cached by the hash of their
-source in ``$BIOSNN_CACHE_DIR/twin-c`` (or the temporary folder).
+Anything else (random numbers, TimedArrays, summed variables, learnable constants, functions without a
+C version) keeps the tensor code; both run in the same step and share the spike queues, also across
+runs with and without gradients. The libraries are compiled with the system C compiler (``$CC``, else
+``cc``/``gcc``; ``-O3 -march=native``, vectorised where the loops allow) and cached by the hash of
+their source in ``$BIOSNN_CACHE_DIR/twin-c`` (or the temporary folder).
 
 Transcendental functions (``exp``, ``log`` ...) inside per-element statements come from the C library;
 NumPy uses the same ones except on CPUs where it has its own SIMD versions (AVX-512), where a last-bit
@@ -412,13 +413,28 @@ class KernelWriter:
                     f"const double* _scal, void** _arr) {{\n{h}\n    for (int64_t _k = 0; _k < _n; _k++) {{\n"
                     f"        const int64_t _b = _sb[_k]; const int64_t _i = _si[_k];\n{b}\n    }}\n}}\n")
         if self.kind == "events":
-            return (f"void {self.fname}(int64_t _n, const int64_t* _sb, const int64_t* _si, int64_t _start, "
-                    f"int64_t _nsrc, const int64_t* _ptr, const int64_t* _syn, double _T, int64_t _TS, "
-                    f"const double* _scal, void** _arr) {{\n{h}\n    for (int64_t _k = 0; _k < _n; _k++) {{\n"
+            # the spike ring: slot s holds the spikes pushed s steps ago (counts, batch and neuron lists);
+            # oldest push first (longest delay), then source, then synapse: Brian2's SpikeQueue order.
+            # Synapses are sorted by (source, delay, index); a binary search finds a delay's range.
+            return (f"void {self.fname}(int64_t _pos, int64_t _L, const int64_t* _counts, void** _sbs, "
+                    f"void** _sis, int64_t _dmin, int64_t _dmax, int64_t _start, int64_t _nsrc, "
+                    f"const int64_t* _ptr, const int64_t* _syn, const int64_t* _dl, double _T, int64_t _TS, "
+                    f"const double* _scal, void** _arr) {{\n{h}\n"
+                    f"    for (int64_t _d = _dmax; _d >= _dmin; _d--) {{\n"
+                    f"    int64_t _slot = (_pos - _d) % _L; if (_slot < 0) _slot += _L;\n"
+                    f"    const int64_t _n = _counts[_slot]; if (!_n) continue;\n"
+                    f"    const int64_t* _sb = (const int64_t*)_sbs[_slot];\n"
+                    f"    const int64_t* _si = (const int64_t*)_sis[_slot];\n"
+                    f"    for (int64_t _k = 0; _k < _n; _k++) {{\n"
                     f"    const int64_t _b = _sb[_k]; const int64_t _src = _si[_k] - _start;\n"
                     f"    if (_src < 0 || _src >= _nsrc) continue;\n"
-                    f"    for (int64_t _p = _ptr[_src]; _p < _ptr[_src + 1]; _p++) {{\n"
-                    f"        const int64_t _i = _syn[_p];\n{b}\n    }}\n    }}\n}}\n")
+                    f"    int64_t _lo = _ptr[_src], _hi = _ptr[_src + 1];\n"
+                    f"    if (_dmin != _dmax) {{\n"
+                    f"        int64_t _a = _lo, _z = _hi;\n"
+                    f"        while (_a < _z) {{ int64_t _m = (_a + _z) / 2; if (_dl[_m] < _d) _a = _m + 1; else _z = _m; }}\n"
+                    f"        _lo = _a;\n    }}\n"
+                    f"    for (int64_t _p = _lo; _p < _hi && _dl[_p] == _d; _p++) {{\n"
+                    f"        const int64_t _i = _syn[_p];\n{b}\n    }}\n    }}\n    }}\n}}\n")
         raise ValueError(self.kind)  # pragma: no cover
 
     def _group_size(self) -> int:
@@ -515,7 +531,8 @@ class Kernel:
         argtypes = {"all": [_I64, _F64, _I64, _VOIDP, _VOIDP],
                     "threshold": [_I64, _F64, _I64, _VOIDP, _VOIDP, _VOIDP, _VOIDP, _VOIDP],
                     "reset": [_I64, _VOIDP, _VOIDP, _F64, _I64, _VOIDP, _VOIDP],
-                    "events": [_I64, _VOIDP, _VOIDP, _I64, _I64, _VOIDP, _VOIDP, _F64, _I64, _VOIDP, _VOIDP]}
+                    "events": [_I64, _I64, _VOIDP, _VOIDP, _VOIDP, _I64, _I64, _I64, _I64, _VOIDP, _VOIDP, _VOIDP,
+                               _F64, _I64, _VOIDP, _VOIDP]}
         fn.argtypes = argtypes[self.kind]
         fn.restype = _I64 if self.kind == "threshold" else None
         self._ptr_type = _VOIDP * max(len(self.keys), 1)

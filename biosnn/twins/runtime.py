@@ -7,6 +7,7 @@ order (``when``, ``order``, name). Operations are chosen by the Brian2 template 
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -347,19 +348,41 @@ class PathwayOp(Operation):
             rank = np.arange(src.size) - np.repeat(ptr, counts)
             table[src[order], rank] = order
         self.table = torch.as_tensor(table, device=device)
+        dd = np.broadcast_to(d, src.shape) if d.size <= 1 else d
         if not self.homogeneous:
-            dd = np.broadcast_to(d, src.shape) if d.size == 1 else d
             self.delays = torch.as_tensor(dd, dtype=torch.long, device=device)
             perm = np.lexsort((np.arange(src.size), src, -dd))  # delay desc, source asc, synapse asc
             self.perm = torch.as_tensor(perm, dtype=torch.long, device=device)
+        # for the C kernel: synapses by (source, delay, index) and their delays
+        by_delay = np.lexsort((np.arange(src.size), dd, src)) if src.size else order
+        self.c_order = torch.as_tensor(by_delay, dtype=torch.long, device=device)
+        self.c_delays = torch.as_tensor(np.asarray(dd, dtype=np.int64)[by_delay] if src.size else
+                                        np.zeros(0, np.int64), device=device)
+        self.min_delay = int(d.min()) if d.size else 0
         self.dense = dense  # list of (varname, target key, target index tensor, fn)
         self.reset_state()
 
     def reset_state(self) -> None:
-        self.hist: torch.Tensor | None = None
+        self.hist: torch.Tensor | None = None  # [L, B, n_src] conditions, tensor code with heterogeneous delays
         self.val_hist: list | None = None
         self.nz_hist: list | None = None  # spiking (batch, neuron) of the whole source group, per slot
+        self._ring = None  # the same spikes as C arrays (counts, batch pointers, neuron pointers)
         self.pos = 0
+
+    def _push(self, nz) -> None:
+        """Put this step's spikes (of the whole source group) into the queue's current slot."""
+        if self.nz_hist is None:
+            self.val_hist = [None] * self.L
+            self.nz_hist = [None] * self.L
+            self._ring = ((ctypes.c_int64 * self.L)(), (ctypes.c_void_p * self.L)(), (ctypes.c_void_p * self.L)())
+        if nz is not None and self.kernel is not None:
+            nz = (nz[0].contiguous(), nz[1].contiguous())
+        self.nz_hist[self.pos] = nz
+        counts, sbs, sis = self._ring
+        n = 0 if nz is None else int(nz[0].shape[0])
+        counts[self.pos] = n
+        sbs[self.pos] = nz[0].data_ptr() if n else None
+        sis[self.pos] = nz[1].data_ptr() if n else None
 
     def _expand(self, b: torch.Tensor, i: torch.Tensor):
         """Synaptic events ``(batch, synapse)`` of the spiking sources ``(b, i)``, in queue order."""
@@ -370,25 +393,30 @@ class PathwayOp(Operation):
         valid = rows >= 0
         return b.unsqueeze(1).expand_as(rows)[valid], rows[valid]
 
-    def _compiled(self, S, R, step):
-        """The C kernel: the spikes that arrive now, source by source, synapse by synapse."""
-        arrived = self.nz_hist[(self.pos - self.delay) % self.L]
-        if arrived is not None and arrived[0].shape[0]:
-            T, TS = self.time(step)
-            k = self.kernel
-            b, i = arrived[0].contiguous(), arrived[1].contiguous()
-            k.fn(b.shape[0], b.data_ptr(), i.data_ptr(), self.start, self.n_src, self.pointer.data_ptr(),
-                 self.order.data_ptr(), T, TS, k.scalars(S, R, T, TS), k.pointers(S))
+    def _compiled(self, S, R, step, ev):
+        """The C kernel: the spikes that arrive now, oldest push first, source by source, synapse by synapse."""
+        self._push(ev[2] if ev is not None else None)
+        self.val_hist[self.pos] = None
+        if not self.homogeneous:  # keep the conditions too: a later run with gradients reads them
+            if self.hist is None:
+                self.hist = torch.zeros(self.L, R.B, self.n_src, dtype=torch.bool, device=R.device)
+            if ev is None:
+                self.hist[self.pos] = False
+            else:
+                self.hist[self.pos] = ev[0][:, self.start:self.stop] if self.subgroup else ev[0]
+        counts, sbs, sis = self._ring
+        if self.homogeneous and not counts[(self.pos - self.delay) % self.L]:
+            return  # nothing arrives
+        T, TS = self.time(step)
+        k = self.kernel
+        dmin, dmax = (self.delay, self.delay) if self.homogeneous else (self.min_delay, self.max_delay)
+        k.fn(self.pos, self.L, counts, sbs, sis, dmin, dmax, self.start, self.n_src, self.pointer.data_ptr(),
+             self.c_order.data_ptr(), self.c_delays.data_ptr(), T, TS, k.scalars(S, R, T, TS), k.pointers(S))
 
     def __call__(self, S, R, step):
         ev = R.events.get(self.eventspace)
-        if R.kernels and self.kernel is not None:  # homogeneous delays only
-            if self.nz_hist is None:
-                self.val_hist = [None] * self.L
-                self.nz_hist = [None] * self.L
-            self.nz_hist[self.pos] = ev[2] if ev is not None else None
-            self.val_hist[self.pos] = None
-            self._compiled(S, R, step)
+        if R.kernels and self.kernel is not None:
+            self._compiled(S, R, step, ev)
             self.pos = (self.pos + 1) % self.L
             return
         B = R.B
@@ -401,14 +429,10 @@ class PathwayOp(Operation):
             if self.subgroup:
                 cond = cond[:, self.start:self.stop]
                 value = value[:, self.start:self.stop] if value is not None else None
-        if self.val_hist is None:
-            if not self.homogeneous:
+        self._push(nz)
+        if not self.homogeneous:
+            if self.hist is None:
                 self.hist = torch.zeros(self.L, B, self.n_src, dtype=torch.bool, device=R.device)
-            self.val_hist = [None] * self.L
-            self.nz_hist = [None] * self.L
-        if self.homogeneous:
-            self.nz_hist[self.pos] = nz
-        else:
             self.hist[self.pos] = cond
         self.val_hist[self.pos] = value if (R.functional or R.relaxed) else None
         if R.relaxed:

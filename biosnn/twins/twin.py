@@ -425,9 +425,6 @@ class Twin(torch.nn.Module):
             if blk is None or kind is None:
                 self._kernel_status[o.name] = f"torch (template {main.template!r})"
                 continue
-            if kind == "events" and not op.homogeneous:
-                self._kernel_status[o.name] = "torch (heterogeneous delays)"
-                continue
             size = getattr(op, "size", 0) or 0
             try:
                 src = KernelWriter(blk, kind, size, set(batched), sizes, set(compiler.params), array_key,

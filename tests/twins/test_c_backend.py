@@ -101,8 +101,8 @@ def test_plasticity_pathways_compiled_and_weights_equal_to_brian2(builder):
 
 @needs_cc
 def test_fallbacks_name_their_reason_and_results_stay_identical():
-    """Random numbers, heterogeneous delays and learnable constants keep the tensor code; the mix gives the
-    tensor back end's results."""
+    """Random numbers and learnable constants keep the tensor code; the mix (with a compiled pathway with
+    heterogeneous delays fed by the tensor code's Poisson spikes) gives the tensor back end's results."""
     P = b2.PoissonGroup(50, rates=40 * b2.Hz, name="fb_input")
     G = b2.NeuronGroup(20, "dv/dt = -v/tau : 1", threshold="v > 1", reset="v = 0", method="exact",
                        namespace={"tau": 10 * ms}, name="fb_pop")
@@ -114,7 +114,7 @@ def test_fallbacks_name_their_reason_and_results_stay_identical():
     tw = biosnn.twin(b2.Network(*objects), backend="c", seed=11, learnable=("fb_pop.tau",))
     blocks = tw.compiled_blocks()
     assert blocks["fb_input_spike_thresholder"].startswith("torch (function 'rand')")
-    assert blocks["fb_syn_pre"] == "torch (heterogeneous delays)"
+    assert blocks["fb_syn_pre"] == "c"
     assert blocks["fb_pop_stateupdater"] == "torch (learnable constants)"
     assert blocks["fb_pop_spike_thresholder"] == "c"
     tw_t = biosnn.twin(b2.Network(*objects), backend="torch", seed=11, learnable=("fb_pop.tau",))
@@ -126,8 +126,9 @@ def test_fallbacks_name_their_reason_and_results_stay_identical():
 
 @needs_cc
 def test_spikes_in_flight_cross_runs_with_and_without_gradients():
-    """A delayed pathway from a subgroup: compiled runs, a gradient run (tensor code) and compiled runs
-    again carry the spike queue between them; the result equals one uninterrupted tensor run."""
+    """Delayed pathways from subgroups (one delay; heterogeneous delays): compiled runs, a gradient run
+    (tensor code) and compiled runs again carry the spike queues between them; the result equals one
+    uninterrupted tensor run."""
     inp = b2.SpikeGeneratorGroup(30, *models.poisson_spike_list(30, 60.0, 0.3, 5), name="q_input")
     G = b2.NeuronGroup(40, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0", method="exact",
                        name="q_pop")
@@ -136,12 +137,15 @@ def test_spikes_in_flight_cross_runs_with_and_without_gradients():
     Sin.w = np.random.default_rng(6).random(len(Sin)) * 0.6
     Srec = b2.Synapses(G[10:30], G, on_pre="v_post += 0.3", delay=4 * ms, name="q_rec")
     Srec.connect(p=0.3, namespace={})
-    objects = [inp, G, Sin, Srec]
+    Shet = b2.Synapses(G[:20], G[20:], on_pre="v_post += 0.25", name="q_het")
+    Shet.connect(p=0.3, namespace={})
+    Shet.delay = np.random.default_rng(7).integers(10, 60, len(Shet)) * 0.1 * ms
+    objects = [inp, G, Sin, Srec, Shet]
     ref = biosnn.twin(b2.Network(*objects), backend="torch")
     with torch.no_grad():
         whole = ref.run(0.3 * second)
     tw = biosnn.twin(b2.Network(*objects), backend="c")
-    assert tw.compiled_blocks()["q_rec_pre"] == "c"
+    assert tw.compiled_blocks()["q_rec_pre"] == tw.compiled_blocks()["q_het_pre"] == "c"
     parts = []
     with torch.no_grad():
         parts.append(tw.run(0.1 * second))
