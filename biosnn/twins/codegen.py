@@ -43,7 +43,7 @@ from brian2.input.binomial import BinomialFunction
 from brian2.input.timedarray import TimedArray
 from brian2.parsing.bast import brian_dtype_from_dtype
 from brian2.parsing.rendering import NumpyNodeRenderer
-from brian2.utils.stringtools import get_identifiers
+from brian2.utils.stringtools import get_identifiers, word_substitute
 
 from biosnn.errors import UnsupportedFeatureError
 from biosnn.twins.functions import TORCH_FUNCTIONS, NumpyNamespace, logical_not
@@ -339,7 +339,14 @@ class BlockCompiler:
 
     # -- statements -----------------------------------------------------------------------------------
     @staticmethod
-    def statement_line(st: Statement, cond: str | None) -> str:
+    def statement_line(st: Statement, cond: str | None, random_names: frozenset = frozenset()) -> str:
+        """One statement; a conditional write keeps the old value where ``cond`` is false. Random draws in
+        a conditional write are made for the elements where ``cond`` holds only, in their order, as
+        Brian2's numpy target does (``v[c] += f(rand(_vectorisation_idx[c]))``)."""
+        rhs_random = cond is not None and bool(get_identifiers(st.rhs) & random_names)
+        if rhs_random:
+            st = Statement(st.var, st.op, word_substitute(st.rhs, {"_vectorisation_idx": "_masked_idx"}),
+                           st.inplace, st.scalar, st.created)
         if st.op == "=":
             new = f"({st.rhs})"
         elif st.op == "**=":
@@ -347,8 +354,14 @@ class BlockCompiler:
         else:
             new = f"({st.var} {st.op[0]} ({st.rhs}))"
         if cond is not None:
-            return f"{st.var} = _numpy.where({cond}, {new}, {st.var})"
+            line = f"{st.var} = _numpy.where({cond}, {new}, {st.var})"
+            return f"_masked_idx = MaskedShape({cond}, _vectorisation_idx); {line}" if rhs_random else line
         return f"{st.var} = {new}"
+
+    def random_names(self, block: Block) -> frozenset:
+        """Names of the random functions a block can call (their draws depend on how many are made)."""
+        return frozenset(n for n, v in block.captured.variables.items()
+                         if n in ("rand", "randn", "poisson") or isinstance(v, BinomialFunction))
 
     def compile(self, block: Block) -> None:
         em = _Emitter()
@@ -358,6 +371,8 @@ class BlockCompiler:
         names: set[str] = set()
         for st in block.scalar_statements + block.vector_statements:
             names |= get_identifiers(st.rhs) | {st.var}
+            if st.var in cw_all and not st.created:  # conditional writes read their condition
+                names.add(cw_all[st.var])
         names |= {"rand", "randn", "poisson"} & set(variables)
         local = {st.var for st in block.scalar_statements + block.vector_statements if st.created}
         array_names = {n for n in names if n in variables and isinstance(variables[n], ArrayVariable)}
@@ -471,7 +486,7 @@ class BlockCompiler:
                 em(self.statement_line(st, None))
                 em.indent -= 1
                 continue
-            em(self.statement_line(st, cond))
+            em(self.statement_line(st, cond, self.random_names(block)))
         for n in write_vars:
             var = variables[n]
             key = array_key(var)
@@ -501,7 +516,7 @@ class BlockCompiler:
             created = {st.var for st in block.vector_statements if st.created}
             for st in block.vector_statements:
                 cond = cw.get(st.var) if st.var not in created else None
-                em(self.statement_line(st, cond))
+                em(self.statement_line(st, cond, self.random_names(block)))
             for n in sorted(write):
                 self._write_event(block, em, n, n, ev_index)
             em("return {}")
@@ -547,7 +562,7 @@ class BlockCompiler:
                    f"{raw_st.var!r}, {self.ns_token(block, raw_st.var)})")
             else:
                 cond = cw.get(st.var) if st.var not in created else None
-                em(self.statement_line(st, cond))
+                em(self.statement_line(st, cond, self.random_names(block)))
                 if raw_st.var in write:
                     self._write_event(block, em, raw_st.var, raw_st.var, ev_index)
         block.relaxable = len(block.dense) == len(block.vector_statements)
@@ -618,7 +633,19 @@ def base_namespace() -> dict:
         "_add_at": _add_at,
         "_mix": _mix,
         "_div": _div,
+        "MaskedShape": MaskedShape,
     }
+
+
+class MaskedShape:
+    """The shape of a random draw restricted to the elements where ``mask`` holds (see
+    :meth:`biosnn.twins.runtime.RandomSource.draw`)."""
+
+    __slots__ = ("mask", "full")
+
+    def __init__(self, mask, full) -> None:
+        self.mask = mask
+        self.full = tuple(full) if isinstance(full, (tuple, list, torch.Size)) else (int(full),)
 
 
 def _div(a, b):

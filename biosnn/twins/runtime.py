@@ -17,31 +17,121 @@ import torch
 from biosnn.errors import ShapeError, UnsupportedFeatureError
 from biosnn.registry import Registry
 from biosnn.surrogate import SURROGATES, Surrogate
+from biosnn.twins.codegen import MaskedShape
 
 
 class RandomSource:
-    """The twin's random numbers: one ``torch.Generator`` (seeded), shapes given by the code block."""
+    """Where the twin's random numbers come from (``rand()``, ``randn()``, ``poisson()``, PoissonGroup,
+    PoissonInput); shapes are given by the code block (``()`` for scalar statements)."""
+
+    name = ""
 
     def __init__(self, device: torch.device, dtype: torch.dtype, seed: int | None) -> None:
         self.device = device
         self.dtype = dtype
+
+    def draw(self, shape, sample):
+        """``sample(shape)``; for a :class:`~biosnn.twins.codegen.MaskedShape`, only as many numbers as
+        the mask has true elements, placed there in row-major order (zeros elsewhere)."""
+        if not isinstance(shape, MaskedShape):
+            return sample(shape)
+        mask = torch.as_tensor(shape.mask, device=self.device).to(torch.bool).expand(shape.full)
+        values = sample((int(mask.sum()),))
+        out = torch.zeros(shape.full, dtype=values.dtype, device=self.device)
+        out[mask] = values
+        return out
+
+    def rand(self, shape=()):
+        return self.draw(shape, self._rand)
+
+    def randn(self, shape=()):
+        return self.draw(shape, self._randn)
+
+    def poisson(self, lam, shape=()):
+        if isinstance(shape, MaskedShape) and isinstance(lam, torch.Tensor) and lam.dim():
+            mask = torch.as_tensor(shape.mask, device=self.device).to(torch.bool).expand(shape.full)
+            lam = lam.expand(shape.full)[mask]
+        return self.draw(shape, lambda s: self._poisson(lam, s))
+
+    def binomial(self, shape, n: int, p: float):
+        return self.draw(shape, lambda s: self._binomial(s, n, p))
+
+    def _rand(self, shape):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _randn(self, shape):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _poisson(self, lam, shape):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _binomial(self, shape, n: int, p: float):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+RANDOM_SOURCES: Registry[type] = Registry("twin random source")
+
+
+@RANDOM_SOURCES.register("torch")
+class TorchRandom(RandomSource):
+    """The twin's own ``torch.Generator`` on its device, seeded with ``seed`` (default: from
+    ``torch.initial_seed()``). Independent draws for every trial; not Brian2's numbers."""
+
+    name = "torch"
+
+    def __init__(self, device: torch.device, dtype: torch.dtype, seed: int | None) -> None:
+        super().__init__(device, dtype, seed)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(int(seed) if seed is not None else int(torch.initial_seed()) % (2**63))
 
-    def rand(self, shape=()):
+    def _rand(self, shape):
         return torch.rand(shape, generator=self.generator, device=self.device, dtype=self.dtype)
 
-    def randn(self, shape=()):
+    def _randn(self, shape):
         return torch.randn(shape, generator=self.generator, device=self.device, dtype=self.dtype)
 
-    def poisson(self, lam, shape=()):
+    def _poisson(self, lam, shape):
         lam_t = torch.as_tensor(lam, dtype=self.dtype, device=self.device)
         return torch.poisson(lam_t.expand(shape) if shape != () else lam_t, generator=self.generator)
 
-    def binomial(self, shape, n: int, p: float):
+    def _binomial(self, shape, n: int, p: float):
         count = torch.full(shape, float(n), dtype=self.dtype, device=self.device)
         prob = torch.full(shape, float(p), dtype=self.dtype, device=self.device)
         return torch.binomial(count, prob, generator=self.generator)
+
+
+@RANDOM_SOURCES.register("numpy")
+class NumpyRandom(RandomSource):
+    """NumPy's global generator, called as Brian2's numpy target calls it (``numpy.random.rand(N)`` per
+    block and statement, in schedule order). With one trial the twin draws the very numbers Brian2 draws
+    after the same ``brian2.seed(...)``, so PoissonGroups, PoissonInputs and noise give the same spikes in
+    both engines; with B trials each step draws ``B*N`` numbers (trial by trial). ``seed``, if given, seeds
+    NumPy's global generator (as ``brian2.seed`` does)."""
+
+    name = "numpy"
+
+    def __init__(self, device: torch.device, dtype: torch.dtype, seed: int | None) -> None:
+        super().__init__(device, dtype, seed)
+        if seed is not None:
+            np.random.seed(int(seed))
+
+    def _tensor(self, values) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(values, dtype=np.float64)).to(device=self.device, dtype=self.dtype)
+
+    def _rand(self, shape):
+        return self._tensor(np.random.rand(*shape))
+
+    def _randn(self, shape):
+        return self._tensor(np.random.randn(*shape))
+
+    def _poisson(self, lam, shape):
+        lam_np = lam.detach().cpu().numpy() if isinstance(lam, torch.Tensor) else np.asarray(lam)
+        if shape == ():
+            return self._tensor(np.random.poisson(lam_np))
+        return self._tensor(np.random.poisson(np.broadcast_to(lam_np, shape), size=shape))
+
+    def _binomial(self, shape, n: int, p: float):
+        return self._tensor(np.random.binomial(n, p, size=shape if shape != () else None))
 
 
 class TimedArrays:
@@ -520,4 +610,5 @@ def scale_for(dim) -> float:
     return 1e-3 if dim == volt.dim else 1.0
 
 
-__all__ = ["OPERATIONS", "Context", "RandomSource", "SurrogateSpike", "TimedArrays", "check_input_tensor"]
+__all__ = ["OPERATIONS", "RANDOM_SOURCES", "Context", "NumpyRandom", "RandomSource", "SurrogateSpike", "TimedArrays",
+           "TorchRandom", "check_input_tensor"]

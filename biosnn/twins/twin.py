@@ -21,9 +21,10 @@ accumulation ``x_post += f(w)`` is computed on the spiking synapses (exact forwa
 dense term whose gradient is that of ``x_post += sum_pre f(w) s_pre`` over all synapses, so gradients
 reach every weight and every presynaptic neuron's surrogate, not only those that spiked.
 
-Random numbers (``rand()``, ``randn()``, PoissonGroup, PoissonInput) come from the twin's own seeded
-``torch.Generator``: the twin's random streams differ from Brian2's. Spike-for-spike comparisons use
-deterministic inputs (SpikeGeneratorGroup, TimedArray, initial values) or give the same inputs to both.
+Random numbers (``rand()``, ``randn()``, PoissonGroup, PoissonInput) come by default from the twin's own
+seeded ``torch.Generator`` (its streams differ from Brian2's). With ``random="numpy"`` they come from
+NumPy's global generator, drawn as Brian2's numpy target draws them: with one trial, the twin and Brian2
+then see the same random numbers after the same ``brian2.seed(...)``.
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ from biosnn.twins.functions import TORCH_FUNCTIONS
 from biosnn.twins.kernels import PRELUDE, Kernel, KernelWriter, NotCompilable, choose_backend, compile_library
 from biosnn.twins.runtime import (
     OPERATIONS,
+    RANDOM_SOURCES,
     Context,
     PathwayOp,
-    RandomSource,
     ResetOp,
     SpikeGeneratorOp,
     SummedOp,
@@ -163,7 +164,8 @@ class Twin(torch.nn.Module):
     def __init__(self, network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.float64,
                  device: str | torch.device = "cpu", surrogate: Surrogate | str | None = None,
                  learnable: Sequence[str] = (), namespace: Mapping[str, Any] | None = None,
-                 exact: bool | None = None, seed: int | None = None, backend: str = "auto") -> None:
+                 exact: bool | None = None, seed: int | None = None, backend: str = "auto",
+                 random: str = "torch") -> None:
         super().__init__()
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -183,7 +185,9 @@ class Twin(torch.nn.Module):
         self.namespace = dict(namespace) if namespace is not None else {}
         self.exact = (self.device.type == "cpu") if exact is None else bool(exact)
         self.backend = choose_backend(backend, dtype, self.device)
-        self._rng = RandomSource(self.device, dtype, seed)
+        if random not in RANDOM_SOURCES:
+            raise ParameterError(f"random must be one of {sorted(RANDOM_SOURCES)}, got {random!r}")
+        self._rng = RANDOM_SOURCES[random](self.device, dtype, seed)
         self.params = torch.nn.ParameterDict()
         self._param_of: dict[str, str] = {}  # array key or "owner.const" -> parameter name
         self._buffers_np: dict[str, torch.Tensor] = {}
@@ -852,7 +856,8 @@ class Twin(torch.nn.Module):
 def twin(network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.float64,
          device: str | torch.device = "cpu", surrogate: Surrogate | str | None = None,
          learnable: Sequence[str] = (), namespace: Mapping[str, Any] | None = None,
-         exact: bool | None = None, seed: int | None = None, backend: str = "auto") -> Twin:
+         exact: bool | None = None, seed: int | None = None, backend: str = "auto",
+         random: str = "torch") -> Twin:
     """Compile a Brian2 network into a differentiable PyTorch module.
 
     Parameters
@@ -878,6 +883,12 @@ def twin(network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.
         Compute ``exp``, ``log``, ``**`` ... with NumPy in the forward pass (default: on CPU).
     seed
         Seed of the twin's random generator (default: from ``torch.initial_seed()``).
+    random
+        Source of ``rand()``, ``randn()``, PoissonGroup and PoissonInput numbers
+        (:data:`biosnn.twins.runtime.RANDOM_SOURCES`): ``"torch"`` (default), the twin's own seeded
+        generator on its device; ``"numpy"``, NumPy's global generator called as Brian2's numpy target
+        calls it, so that with one trial the twin draws exactly Brian2's numbers after the same
+        ``brian2.seed(...)`` (and spikes identically with Poisson inputs and noise).
     backend
         How blocks run when no gradient is wanted (:data:`biosnn.twins.kernels.BACKENDS`): ``"c"`` compiles
         Brian2's statements into C loops over the tensors (CPU, float64; same spikes), ``"torch"`` uses
@@ -895,4 +906,5 @@ def twin(network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.
         For any construct the twin cannot run, naming the object and the construct, before anything runs.
     """
     return Twin(network_or_objects, batch_size=batch_size, dtype=dtype, device=device, surrogate=surrogate,
-                learnable=learnable, namespace=namespace, exact=exact, seed=seed, backend=backend)
+                learnable=learnable, namespace=namespace, exact=exact, seed=seed, backend=backend,
+                random=random)
