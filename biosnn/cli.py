@@ -4,7 +4,7 @@
   over three seeds, a table of test accuracy (mean +- std) and sparsity (:mod:`biosnn.demo`).
 * ``biosnn train`` -- one training run (``--method eihl|stbp|local --model ... --dataset ... --epochs ...``)
   with tqdm progress bars, a results directory (``config.json``, ``metrics.csv``,
-  ``checkpoints/last.pt``, ``plots/training.png``) and ``--resume``.
+  ``checkpoints/last.pt``, ``plots/training.png``), ``--resume`` and ``--device cpu|cuda|cuda:N|auto``.
 * ``biosnn circuit-demo`` -- the E/I circuit demo of the circuit library.
 
 Every error biosnn raises on purpose (unknown names, a data set missing on disk, a checkpoint for
@@ -101,6 +101,9 @@ def circuit_demo(seed: int) -> None:
 @click.option("--data-root", default=None, type=click.Path(), help="Folder of on-disk data sets.")
 @click.option("--size", default=None, type=int, help="Event data: downsample the sensor to size x size.")
 @click.option("--local-epochs", default=None, type=int, help="Local-only: epochs in which the local rule runs.")
+@click.option("--device", default=None,
+              help="cpu (default) | cuda | cuda:<index> | auto (cuda when available, else cpu). May differ on "
+                   "--resume.")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Results directory (default runs/<method>-<model>-<dataset>-seed<seed>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")

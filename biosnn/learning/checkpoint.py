@@ -17,6 +17,10 @@ old checkpoint or the new one, never a truncated file.
 **Checked loads.** :func:`load_checkpoint` raises :class:`~biosnn.errors.CheckpointError` naming the file
 and the problem for a missing, truncated or corrupt file, a foreign format, or (with ``expect``) a
 checkpoint written for a different model or configuration; nothing is restored before the checks pass.
+
+**Any device.** A checkpoint is read onto the CPU (``map_location``) and copied from there into the
+model, wherever it lives (``load_state_dict`` keeps each parameter's device; optimisers move their state
+to their parameters' devices), so a run written on CUDA resumes on the CPU and the other way round.
 """
 
 from __future__ import annotations
@@ -59,7 +63,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # a checkpoint from a machine with another number of GPUs: restore the devices both have
+        for index, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state.cpu(), index)
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
@@ -119,7 +125,8 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, model: nn
 
 
 def load_checkpoint(path: str | os.PathLike, *, model: nn.Module | None = None,
-                    expect: dict[str, Any] | None = None) -> dict[str, Any]:
+                    expect: dict[str, Any] | None = None,
+                    map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
     """Read and check a checkpoint; with ``model``, load its weights and masks into it.
 
     Parameters
@@ -132,6 +139,10 @@ def load_checkpoint(path: str | os.PathLike, *, model: nn.Module | None = None,
     expect
         Entries that must be equal in the checkpoint (for example ``{"config": {...}}``); a differing entry
         raises :class:`CheckpointError` naming it.
+    map_location
+        Where the checkpoint's tensors are read to (``torch.load``'s ``map_location``). The default, the
+        CPU, works whatever device wrote the checkpoint (a CUDA checkpoint loads on a machine without
+        CUDA); ``model`` gets the weights on its own device either way.
 
     Raises
     ------
@@ -143,7 +154,7 @@ def load_checkpoint(path: str | os.PathLike, *, model: nn.Module | None = None,
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location=map_location, weights_only=False)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError,
             AttributeError, ImportError, IndexError, KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt ({type(exc).__name__}: {exc})"

@@ -24,6 +24,12 @@ and ``plots/training.png`` at the end. A run killed at any moment resumes (``res
 checkpoint and ends with exactly the weights of an uninterrupted run. Bad input (unknown names, a data set
 missing on disk, a checkpoint for another model, NaN in the loss) raises a :class:`~biosnn.errors.BiosnnError`
 naming the problem and leaves earlier results as they were.
+
+The run trains on ``config.device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``): the model, the
+trainer and every tensor of the run live there, while the data sets and the random generators of the
+encoder and the data loader stay on the CPU (so the random streams do not depend on the device). The
+device is checked before anything else happens, and it may differ on resume (checkpoints load on any
+device; the bit-for-bit guarantee of a resume holds on the device that wrote the checkpoint).
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from biosnn.learning.checkpoint import load_checkpoint, rng_state, save_checkpoi
 from biosnn.learning.eihl import EIHL_DEFAULTS, EIHLController
 from biosnn.learning.metrics import FiringRates, connectivity
 from biosnn.learning.policies import GLOBAL, LOCAL, SWITCHING_POLICIES
-from biosnn.learning.trainer import EpochResult, Trainer
+from biosnn.learning.trainer import EpochResult, Trainer, parse_device, resolve_device
 from biosnn.registry import Registry
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -110,6 +116,12 @@ class RunConfig:
         Folder of on-disk data sets (``None``: biosnn's default).
     size
         Event data sets: downsample the sensor to ``size x size`` (the EIHL set-up uses 48 for DVS-CIFAR10).
+    device
+        Where the run trains: ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"`` (a CUDA device by index), or
+        ``"auto"`` (CUDA when ``torch.cuda.is_available()``, else the CPU). A string that is none of these
+        raises :class:`~biosnn.errors.ParameterError` here; a CUDA device on a machine without one raises it
+        when :func:`train` starts, before any data is loaded or any file is written. Not part of the
+        settings a resumed run must share with its checkpoint: a run may continue on another device.
     """
 
     method: str = "eihl"
@@ -144,6 +156,7 @@ class RunConfig:
     max_batches: int | None = None
     data_root: str | None = None
     size: int | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         METHODS[self.method]
@@ -151,6 +164,7 @@ class RunConfig:
         SWITCHING_POLICIES[self.policy]
         OPTIMIZERS[self.optimizer]
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "device", parse_device(self.device))
         for name in ("epochs", "batch_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -438,6 +452,7 @@ class RunResult:
     model: nn.Module
     out_dir: Path | None = None
     resumed_from: int = 0  # epochs already done when the run (re)started
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where it trained
 
     @property
     def final(self) -> dict[str, Any]:
@@ -477,9 +492,11 @@ def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
 
 
 def _comparable(config: RunConfig) -> dict[str, Any]:
-    """The settings a checkpoint must share with the run resuming it (``epochs`` may grow)."""
+    """The settings a checkpoint must share with the run resuming it (``epochs`` may grow, ``device`` may
+    change: a run started on a GPU may continue on the CPU and the other way round)."""
     d = config.to_dict()
     d.pop("epochs")
+    d.pop("device")
     return d
 
 
@@ -508,7 +525,7 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
         never overwritten.
     resume
         Continue the run in ``out_dir`` from its last checkpoint (its ``config.json`` must match
-        ``config`` except for ``epochs``, which may grow).
+        ``config`` except for ``epochs``, which may grow, and ``device``, which may differ).
     progress
         Show tqdm progress bars.
     data
@@ -522,7 +539,13 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    ParameterError
+        For a device that is not there (``"cuda"`` without CUDA), before anything is loaded or written.
     """
+    device = resolve_device(config.device)  # first: a bad device must not cost a data load or a file
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / CHECKPOINT if out is not None else None
     if resume:
@@ -545,8 +568,11 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     encoder_name = config.encoder if config.encoder is not None else DEFAULT_ENCODERS.get(
         (config.method, bundle.encoder), bundle.encoder)
     encoder = encoder_name
-    model = MODEL_BUILDERS[config.model](config, bundle.input_shape, bundle.num_classes)
-    trainer_kw = {"loss": config.loss, "encoder": encoder, "steps": steps, "seed": config.seed + 1}
+    # built on the CPU (same initial weights on every device), then moved before the optimiser, the
+    # controller's x and the local learner's state are created from its parameters
+    model = MODEL_BUILDERS[config.model](config, bundle.input_shape, bundle.num_classes).to(device)
+    trainer_kw = {"loss": config.loss, "encoder": encoder, "steps": steps, "seed": config.seed + 1,
+                  "device": device}
     method = METHODS[config.method](config, model, trainer_kw)
     loader_gen = torch.Generator().manual_seed(config.seed + 2)
     train_loader = _Limited(DataLoader(bundle.train, batch_size=config.batch_size, shuffle=True,
@@ -598,8 +624,9 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
             history.append(row)
             if out is not None:
                 save_checkpoint(ckpt_path, {
-                    "config": _comparable(config), "epoch": epoch + 1, "history": history,
-                    "method": method.state_dict(), "loader_generator": loader_gen.get_state(), "rng": rng_state(),
+                    "config": _comparable(config), "device": str(device), "epoch": epoch + 1,
+                    "history": history, "method": method.state_dict(), "loader_generator": loader_gen.get_state(),
+                    "rng": rng_state(),
                 }, model=model)
                 write_metrics_csv(out / "metrics.csv", history)
             if bar is not None:
@@ -613,7 +640,7 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
             write_metrics_csv(out / "metrics.csv", history)
         if plot and history:
             plot_run(out, history)
-    return RunResult(config, history, model, out, start)
+    return RunResult(config, history, model, out, start, device)
 
 
 def _read_config(out: Path) -> RunConfig:

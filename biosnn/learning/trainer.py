@@ -57,6 +57,56 @@ def resolve_encoder(encoder: str | Encoder | None) -> Encoder | None:
     raise ParameterError(f"encoder must be a registered name, a callable or None, got {type(encoder).__name__}")
 
 
+#: What a device setting may name (besides ``"auto"``): the device types a run can train on.
+DEVICE_TYPES = ("cpu", "cuda")
+DEVICE_CHOICES = "'cpu', 'cuda', 'cuda:<index>' or 'auto'"
+
+
+def parse_device(spec: str | torch.device) -> str:
+    """Check the syntax of a device setting and return it as a string (nothing is asked of the hardware).
+
+    Accepted: ``"cpu"``, ``"cuda"``, ``"cuda:<index>"`` (anything ``torch.device`` parses to a CPU or
+    CUDA device, or such a ``torch.device``) and ``"auto"``. Anything else raises
+    :class:`~biosnn.errors.ParameterError`.
+    """
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    if not isinstance(spec, str):
+        raise ParameterError(f"device must be {DEVICE_CHOICES}, got {spec!r} ({type(spec).__name__})")
+    if spec == "auto":
+        return spec
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, ValueError, TypeError):
+        raise ParameterError(f"cannot parse device {spec!r}: expected {DEVICE_CHOICES}") from None
+    if device.type not in DEVICE_TYPES:
+        raise ParameterError(f"device {spec!r} is not supported: expected {DEVICE_CHOICES}")
+    return spec
+
+
+def resolve_device(spec: str | torch.device) -> torch.device:
+    """The ``torch.device`` a device setting names, checked against the hardware.
+
+    ``"auto"`` is CUDA when ``torch.cuda.is_available()`` and the CPU otherwise. A CUDA device on a machine
+    without CUDA, or a CUDA index beyond the devices present, raises :class:`~biosnn.errors.ParameterError`
+    (as does a setting :func:`parse_device` refuses).
+    """
+    spec = parse_device(spec)
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ParameterError(f"device {spec!r} asked for, but no CUDA device is available "
+                                 f"(torch.cuda.is_available() is False); train on the CPU: --device cpu "
+                                 f"(device='cpu' in Python)")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ParameterError(f"device {spec!r} asked for, but only {count} CUDA device(s) are available "
+                                 f"(cuda:0 ... cuda:{count - 1})")
+    return device
+
+
 def masked_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The model's layers that carry a boolean ``mask`` buffer next to a ``weight`` (name, module)."""
     found = []
@@ -137,7 +187,9 @@ class Trainer:
     grad_clip
         Optional maximum global gradient norm.
     device
-        Where inputs are moved before the forward pass (default: the model's device).
+        Where inputs are moved before the forward pass (default: the model's device): a ``torch.device``
+        or a setting :func:`resolve_device` accepts (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"``). The
+        model is not moved (``model.to(device)`` is the caller's); the encoder's generator stays on the CPU.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, loss: SpikeLoss | str = "count_ce",
@@ -162,7 +214,7 @@ class Trainer:
         if device is None:
             p = next(iter(model.parameters()), None)
             device = p.device if p is not None else torch.device("cpu")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.generator = torch.Generator(device="cpu")
         self.generator.manual_seed(int(seed))
         self.iteration = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -14,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from biosnn.errors import CheckpointError, NonFiniteError
+from biosnn.errors import CheckpointError, NonFiniteError, ParameterError
 from biosnn.learning.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from biosnn.learning.run import CHECKPOINT, DataBundle, RunConfig, load_data, train
+from biosnn.learning.trainer import resolve_device
 from biosnn.models import SpikingMLP
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,3 +141,116 @@ def test_nan_loss_stops_the_run_and_keeps_earlier_results(tmp_path):
     with pytest.raises(NonFiniteError, match="NaN|nan"):
         train(config.replace(epochs=2), out_dir=out, resume=True, data=poisoned, plot=False)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
+
+
+# ---------------------------------------------------------------------------------------------- device
+TINY = RunConfig(method="eihl", hidden=(16,), epochs=1, batch_size=256, steps=4, lr=0.01)
+
+
+def test_default_device_is_cpu_and_a_short_run_trains_there(tmp_path):
+    assert RunConfig().device == "cpu" and TINY.device == "cpu"
+    result = train(TINY, out_dir=tmp_path / "run", plot=False)
+    assert result.device == torch.device("cpu")
+    assert all(t.device.type == "cpu" for t in result.model.state_dict().values())
+    assert result.final["test_accuracy"] > 0.1  # better than chance (0.1) after one epoch
+    state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=False)
+    assert state["device"] == "cpu" and "device" not in state["config"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["device"] == "cpu"
+
+
+def test_auto_device_resolves_to_cpu_without_cuda():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"  # CI and this machine: no GPU, so "cpu"
+    assert resolve_device("auto").type == expected
+    result = train(TINY.replace(device="auto"), plot=False)
+    assert result.device.type == expected
+    assert next(result.model.parameters()).device.type == expected
+    assert result.config.device == "auto"  # the setting is kept as given; the result says where it ran
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:1"])
+def test_cuda_without_a_gpu_is_refused_before_anything_is_written(tmp_path, device):
+    out = tmp_path / "run"
+    with pytest.raises(ParameterError, match="no CUDA device is available.*--device cpu"):
+        train(TINY.replace(device=device), out_dir=out, plot=False)
+    assert not out.exists()
+    # nor does it touch an existing run when resuming it on a missing GPU
+    train(TINY, out_dir=out, plot=False)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(ParameterError, match="CUDA"):
+        train(TINY.replace(epochs=2, device=device), out_dir=out, resume=True, plot=False)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_cuda_is_checked_before_the_data_is_loaded(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("checks the refusal on a machine without CUDA")
+    # an on-disk data set that is missing: the device error comes first, so no data load was tried
+    config = TINY.replace(dataset="mnist", data_root=str(tmp_path / "nothing-here"), device="cuda")
+    with pytest.raises(ParameterError, match="CUDA"):
+        train(config, out_dir=tmp_path / "run", plot=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("device", ["bogus", "gpu", "cuda:x", "mps", "", 0, None])
+def test_unparsable_device_is_a_parameter_error(device):
+    with pytest.raises(ParameterError, match="device"):
+        RunConfig(device=device)
+    with pytest.raises(ParameterError, match="device"):
+        TINY.replace(device=device)
+
+
+def test_device_settings_that_parse():
+    for device in ("cpu", "cuda", "cuda:1", "auto", "cpu:0"):
+        assert RunConfig(device=device).device == device
+    assert RunConfig(device=torch.device("cpu")).device == "cpu"
+    assert RunConfig.from_dict(RunConfig(device="auto").to_dict()).device == "auto"
+    # a config.json written before the device setting existed reads as a CPU run
+    legacy = {k: v for k, v in RunConfig().to_dict().items() if k != "device"}
+    assert RunConfig.from_dict(legacy).device == "cpu"
+
+
+def test_resume_on_another_device_string_is_accepted(tmp_path):
+    """The device is a run setting that may change on resume: not a configuration mismatch."""
+    config = SMALL.replace(epochs=3)
+    data = load_data(config)
+    full = train(config, out_dir=tmp_path / "full", data=data, plot=False)
+    train(config, out_dir=tmp_path / "part", data=data, plot=False, stop_after=1)
+    resumed = train(config.replace(device="auto"), out_dir=tmp_path / "part", resume=True, data=data, plot=False)
+    assert resumed.resumed_from == 1 and resumed.device == torch.device("cpu")
+    _same_weights(full.model.state_dict(), resumed.model.state_dict())  # same device underneath: bit-equal
+    assert torch.load(tmp_path / "part" / CHECKPOINT, weights_only=False)["device"] == "cpu"
+    # config.json keeps the run's original settings; other settings still must match
+    assert json.loads((tmp_path / "part" / "config.json").read_text())["device"] == "cpu"
+    with pytest.raises(CheckpointError, match=r"other settings \(lr\)"):
+        train(config.replace(epochs=4, lr=0.5, device="auto"), out_dir=tmp_path / "part", resume=True, data=data,
+              plot=False)
+
+
+def test_checkpoint_loads_onto_the_model_device_whatever_the_map_location(tmp_path):
+    model = SpikingMLP((8, 4, 2))
+    path = save_checkpoint(tmp_path / "c.pt", {"epoch": 1}, model=model)
+    other = SpikingMLP((8, 4, 2))
+    state = load_checkpoint(path, model=other)  # default map_location: the CPU
+    assert all(t.device.type == "cpu" for t in state["model"].values())
+    _same_weights(model.state_dict(), other.state_dict())
+    state = load_checkpoint(path, model=SpikingMLP((8, 4, 2)), map_location=torch.device("cpu"))
+    assert state["epoch"] == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here (CI runs CPU only)")
+def test_tiny_run_on_cuda_and_resume_on_the_cpu(tmp_path):
+    out = tmp_path / "run"
+    config = TINY.replace(device="cuda", epochs=2)
+    result = train(config, out_dir=out, plot=False, stop_after=1)
+    assert result.device.type == "cuda"
+    assert all(t.device.type == "cuda" for t in result.model.state_dict().values())
+    assert result.final["test_accuracy"] > 0.1
+    assert torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)["device"].startswith("cuda")
+    # the checkpoint written on cuda resumes on the CPU (and the CPU one back on cuda)
+    on_cpu = train(config.replace(device="cpu"), out_dir=out, resume=True, plot=False)
+    assert on_cpu.resumed_from == 1 and on_cpu.device == torch.device("cpu")
+    assert all(t.device.type == "cpu" for t in on_cpu.model.state_dict().values())
+    back = train(config.replace(epochs=3), out_dir=out, resume=True, plot=False)
+    assert back.resumed_from == 2 and next(back.model.parameters()).device.type == "cuda"
+    assert [row["epoch"] for row in back.history] == [1, 2, 3]

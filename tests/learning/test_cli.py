@@ -132,3 +132,37 @@ def test_paper_preset_on_real_data_needs_the_files(tmp_path):
     assert not (tmp_path / "run").exists()
     result = _invoke("train", "--preset", "eihl_mnist")
     assert result.exit_code == 1 and "unknown preset 'eihl_mnist'" in result.output
+
+
+def test_device_option_is_documented():
+    help_text = " ".join(_invoke("train", "--help").output.split())
+    assert "--device" in help_text
+    for choice in ("cpu", "cuda", "cuda:<index>", "auto"):
+        assert choice in help_text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_device_cuda_without_a_gpu_exits_1_and_writes_nothing(tmp_path):
+    out = tmp_path / "run"
+    result = _invoke("train", "--method", "stbp", *FAST, "--device", "cuda", "--out", str(out))
+    assert result.exit_code == 1
+    assert "ParameterError" in result.output and "no CUDA device is available" in result.output
+    assert "--device cpu" in result.output
+    assert not out.exists()
+
+
+def test_unparsable_device_exits_1_naming_it(tmp_path):
+    out = tmp_path / "run"
+    result = _invoke("train", *FAST, "--device", "bogus", "--out", str(out))
+    assert result.exit_code == 1
+    assert "ParameterError" in result.output and "cannot parse device 'bogus'" in result.output
+    assert not out.exists()
+
+
+def test_resume_with_another_device_is_accepted(tmp_path):
+    out = tmp_path / "run"
+    assert _invoke("train", "--method", "stbp", *FAST, "--device", "cpu", "--out", str(out)).exit_code == 0
+    result = _invoke("train", "--resume", "--out", str(out), "--epochs", "3", "--device", "auto", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_csv(out / "metrics.csv")["epoch"]) == [1, 2, 3]
+    assert json.loads((out / "config.json").read_text())["device"] == "cpu"  # the run's record is unchanged

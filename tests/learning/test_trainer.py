@@ -193,3 +193,16 @@ def test_trainer_state_round_trip_reproduces_poisson_draws():
     a = trainer.encode(x)
     trainer.load_state_dict(state)
     assert torch.equal(trainer.encode(x), a)
+
+
+def test_trainer_device_settings():
+    model = SpikingMLP((64, 8, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    assert Trainer(model, opt).device == torch.device("cpu")  # the model's device
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert Trainer(model, opt, device="auto").device.type == expected
+    with pytest.raises(ParameterError, match="cannot parse device 'bogus'"):
+        Trainer(model, opt, device="bogus")
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="no CUDA device is available"):
+            Trainer(model, opt, device="cuda")
