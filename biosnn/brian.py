@@ -7,11 +7,14 @@ settings biosnn needs:
 * the Cython compile cache lives in ``$BIOSNN_CACHE_DIR/brian2-cython`` when that variable is set (the
   Makefile sets it to ``.cache/`` in the checkout, so a fresh clone starts with an empty cache and keeps it
   between runs), otherwise in Brian2's own default location;
-* :func:`seed` seeds every random source biosnn touches (Brian2, NumPy, PyTorch, Python).
+* :func:`seed` seeds every random source biosnn touches (Brian2, NumPy, PyTorch, Python);
+* :func:`mark_used` tells Brian2's "object never included in a network" warning that objects a twin ran
+  were used.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from pathlib import Path
@@ -52,6 +55,32 @@ def seed(value: int) -> None:
     except ImportError:  # pragma: no cover - torch is a hard dependency
         return
     torch.manual_seed(value)
+
+
+class _UsedObjects(logging.Filter):
+    """Drops Brian2's ``unused_brian_object`` warning for objects that were used (by a twin).
+
+    Brian2 warns when an object is deleted without ever having been part of a network run. A twin runs
+    the objects itself and gives them back to Brian2 unclaimed (so that they can still join any network
+    later); the warning would be wrong for them. Objects are recognised by name and creation place."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(f"'{name}'" in message and stack in message for name, stack in self.used)
+
+
+_USED = _UsedObjects()
+logging.getLogger("brian2.core.base.unused_brian_object").addFilter(_USED)
+
+
+def mark_used(objects) -> None:
+    """Record that ``objects`` (Brian2 objects) were used, so Brian2 does not warn when they are deleted."""
+    for obj in objects:
+        _USED.used.add((obj.name, getattr(obj, "_creation_stack", "") or ""))
 
 
 def use_target(target: str) -> None:

@@ -218,6 +218,9 @@ class Twin(torch.nn.Module):
             for o in objs:
                 o._network = previous_network[id(o)]
         self._objects = [o for o in objs if o.active]
+        from biosnn.brian import mark_used
+
+        mark_used(objs)  # the twin runs them: no "never included in a network" warning
         group_dts = {float(o.clock.dt_) for o in self._objects
                      if isinstance(o, (brian2.NeuronGroup, brian2.Synapses, brian2.SpikeGeneratorGroup,
                                        brian2.PoissonGroup))}
