@@ -816,23 +816,29 @@ class Twin(torch.nn.Module):
             shapes[gname] = (n_steps, B, size)
             entries = sparse[gname]
             if entries:
-                steps = torch.cat([torch.full_like(b, k) for k, b, _ in entries])
                 bs = torch.cat([b for _, b, _ in entries])
                 iis = torch.cat([i for _, _, i in entries])
+                lengths = [int(b.shape[0]) for _, b, _ in entries]
+                s_np = np.repeat(np.asarray([k for k, _, _ in entries], dtype=np.int64), lengths)
+                steps = torch.as_tensor(s_np, device=self.device)
             else:
                 steps = bs = iis = torch.zeros(0, dtype=torch.long, device=self.device)
+                s_np = np.zeros(0, dtype=np.int64)
             sp[gname] = (steps, bs, iis)
             if gname in dense_trains:
                 dense[gname] = torch.stack(dense_trains[gname]) if dense_trains[gname] else \
                     torch.zeros(0, B, size, dtype=self.dtype, device=self.device)
-            s_np, b_np, i_np = steps.cpu().numpy(), bs.cpu().numpy(), iis.cpu().numpy()
-            per = []
-            for b in range(B):
-                m = b_np == b
-                order = np.lexsort((i_np[m], s_np[m]))
-                per.append((i_np[m][order].astype(np.int32), ((s_np[m][order] + start) * self.dt) * brian2.second))
-            spikes[gname] = per
-            counts[gname] = torch.as_tensor(np.stack([np.bincount(i_np[b_np == b], minlength=size) for b in range(B)]))
+            b_np, i_np = bs.cpu().numpy(), iis.cpu().numpy()
+            # every step records its spikes in (trial, neuron) order, so a stable sort by trial leaves each
+            # trial's spikes ordered by (time, neuron), as SpikeMonitor.it
+            order = np.argsort(b_np.astype(np.int32), kind="stable")
+            per_trial = np.bincount(b_np, minlength=B)
+            bounds = np.concatenate([[0], np.cumsum(per_trial)])
+            i_sorted, s_sorted = i_np[order].astype(np.int32), s_np[order]
+            spikes[gname] = [(i_sorted[bounds[b]:bounds[b + 1]],
+                              ((s_sorted[bounds[b]:bounds[b + 1]] + start) * self.dt) * brian2.second)
+                             for b in range(B)]
+            counts[gname] = torch.as_tensor(np.bincount(b_np * size + i_np, minlength=B * size).reshape(B, size))
         st: dict[str, dict[str, torch.Tensor]] = {}
         for (gname, var), vals in states.items():
             st.setdefault(gname, {})[var] = torch.stack(vals) if vals else torch.zeros(0)
