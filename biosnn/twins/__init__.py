@@ -15,7 +15,9 @@ Modules:
   :class:`TwinResult`;
 * :mod:`biosnn.twins.codegen` -- Brian2 abstract code to Python functions on tensors;
 * :mod:`biosnn.twins.runtime` -- the per-step operations (registry keyed by Brian2 template), spike
-  queues, surrogate spike, random source, TimedArrays;
+  queues, surrogate spike, random sources (registry: ``torch``, ``numpy``), TimedArrays;
+* :mod:`biosnn.twins.kernels` -- the back ends (registry: ``torch``, ``c``): Brian2's statements compiled
+  into C loops over the tensors for runs without gradients on the CPU;
 * :mod:`biosnn.twins.functions` -- Brian2's functions on tensors (NumPy-exact forward values on CPU).
 """
 
