@@ -123,7 +123,6 @@ def _build_plastic_population(*, seed: int, rule: Any, rule_parameters: Mapping[
     r = make_rule(rule, rule_parameters)
     rate = check_quantity("input_rate", input_rate, brian2.Hz)
     check_range("g_max", g_max, low=0.0)
-    rng = np.random.default_rng(seed)
     unit = r.weight_unit
     params = r.get_params()
     w_max = float(brian2.Quantity(params["w_max"]) / unit) if "w_max" in params else 1.0
@@ -137,11 +136,16 @@ def _build_plastic_population(*, seed: int, rule: Any, rule_parameters: Mapping[
                      namespace={"g_syn": float(g_max), "w_unit": unit})
     syn.connect()
     w_name = syn.plasticity_names["w"]
-    setattr(syn, w_name, rng.uniform(0.0, w_max, len(syn)) * unit if "w_max" in params
-            else np.full(len(syn), 0.5) * unit)
+    setattr(syn, w_name, _initial_weights(seed, w_max, len(syn), bounded="w_max" in params) * unit)
     spikes = brian2.SpikeMonitor(neurons, name="spikes")
     return {"network": brian2.Network(inputs, neurons, syn, spikes), "synapses": syn, "spikes": spikes,
-            "w_name": w_name, "unit": unit, "w_max": w_max, "n_neurons": int(n_neurons)}
+            "w_name": w_name, "unit": unit, "w_max": w_max, "n_neurons": int(n_neurons),
+            "bounded": "w_max" in params}
+
+
+def _initial_weights(seed: int, w_max: float, n: int, *, bounded: bool) -> np.ndarray:
+    """Initial weights (in weight units): uniform in [0, w_max] from ``default_rng(seed)``, or 0.5."""
+    return np.random.default_rng(seed).uniform(0.0, w_max, n) if bounded else np.full(n, 0.5)
 
 
 def _population_outcomes(w: np.ndarray, n_spikes: int, n_neurons: int, duration_s: float) -> dict[str, Any]:
@@ -189,10 +193,11 @@ def plastic_population_batch(*, seeds: list[int], rule: Any = "stdp_additive",
                              dt: Quantity = 0.1 * brian2.ms) -> list[dict[str, Any]]:
     """:func:`plastic_population` for several seeds at once: one run of the twin with one trial per seed.
 
-    The circuit is built once (initial weights from ``seeds[0]``) and compiled into a twin
-    (:func:`biosnn.twin`) with ``batch_size = len(seeds)``; trial ``b`` draws its own Poisson inputs from
-    the twin's generator (seeded with ``seeds[0]``), so the trials are independent realisations, like
-    separate Brian2 runs with different seeds, but not the same random numbers as those runs.
+    The circuit is built once and compiled into a twin (:func:`biosnn.twin`) with
+    ``batch_size = len(seeds)``. Trial ``b`` starts from the initial weights :func:`plastic_population`
+    draws for ``seeds[b]`` and draws its own Poisson inputs from the twin's generator (seeded with
+    ``seeds[0]``), so the trials are independent realisations, like separate Brian2 runs with different
+    seeds, but not the same random numbers as those runs.
     """
     import torch
 
@@ -203,10 +208,12 @@ def plastic_population_batch(*, seeds: list[int], rule: Any = "stdp_additive",
                                       n_inputs=n_inputs, n_neurons=n_neurons, input_rate=input_rate, g_max=g_max,
                                       tau_m=tau_m, tau_ex=tau_ex, dt=dt)
     twin = biosnn.twin(built["network"], batch_size=len(seeds), seed=int(seeds[0]))
-    with torch.no_grad():
-        result = twin.run(dur)
-    counts = result.spike_trains["neurons"].sum(dim=(0, 2)).cpu().numpy()
     unit_si = float(np.asarray(built["unit"]))
+    n_syn = len(built["synapses"])
+    w0 = np.stack([_initial_weights(seed, built["w_max"], n_syn, bounded=built["bounded"]) for seed in seeds])
+    with torch.no_grad():
+        result = twin.run(dur, inputs={"projection": {built["w_name"]: torch.as_tensor(w0 * unit_si)}})
+    counts = result.counts["neurons"].sum(dim=1).cpu().numpy()
     out = []
     for b in range(len(seeds)):
         w = twin.variable("projection", built["w_name"], batch_index=b).detach().cpu().numpy()

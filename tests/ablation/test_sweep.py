@@ -138,6 +138,19 @@ def test_batched_seeds_run_as_one_twin_batch():
     assert all(x.shape == (160,) for x in w) and not np.array_equal(w[0], w[1])
 
 
+def test_batched_trials_start_from_each_seeds_initial_weights():
+    """With no time to learn, every trial of a batched run keeps the initial weights the unbatched run of
+    its seed starts from."""
+    from biosnn.ablation.experiments import plastic_population, plastic_population_batch
+
+    settings = {"n_inputs": 30, "n_neurons": 2, "duration": 0.1 * ms}
+    batched = plastic_population_batch(seeds=[3, 4], **settings)
+    for seed, out in zip([3, 4], batched):
+        single = plastic_population(seed=seed, **settings)
+        np.testing.assert_allclose(out["weights"], single["weights"], rtol=0, atol=1e-12)
+    assert not np.allclose(batched[0]["weights"], batched[1]["weights"])
+
+
 def test_circuit_sweep_measures_every_population_and_plastic_projection():
     # Vogels et al. 2011, reduced: inhibitory STDP off (eta = 0) vs on; the plastic I->E weights grow only
     # when it is on, and inhibition then lowers the excitatory rate
