@@ -66,6 +66,12 @@ C_FUNCTIONS: dict[str, str] = {
     "int": "((int64_t)({0}))", "timestep": "_bio_timestep((double)({0}), (double)({1}))",
 }
 
+#: Names a Brian2 variable may have but C code may not use (keywords, and names the kernels' C uses)
+C_RESERVED = frozenset("""auto break case char const continue default do double else enum extern float for goto if
+inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
+volatile while bool true false NAN INFINITY int32_t int64_t uint8_t uint64_t memcpy acos asin atan ceil copysign cos
+cosh exp expm1 fabs floor fmod log log10 log1p pow sin sinh sqrt tan tanh trunc""".split())
+
 PRELUDE = r"""
 #include <stdint.h>
 #include <stdbool.h>
@@ -266,6 +272,9 @@ class KernelWriter:
         scalar_created = [st.var for st in raw_scalar]
         if names & self.learnable:
             raise NotCompilable("learnable constants")
+        clash = sorted(n for n in names & C_RESERVED if not isinstance(self.variables.get(n), Function))
+        if clash:
+            raise NotCompilable(f"the name {clash[0]!r} is reserved in C")
         for st in raw_scalar:
             for n in get_identifiers(st.expr) | {st.var}:
                 var = self.variables.get(n)

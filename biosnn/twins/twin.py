@@ -29,6 +29,7 @@ then see the same random numbers after the same ``brian2.seed(...)``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,6 +186,7 @@ class Twin(torch.nn.Module):
         self.namespace = dict(namespace) if namespace is not None else {}
         self.exact = (self.device.type == "cpu") if exact is None else bool(exact)
         self.backend = choose_backend(backend, dtype, self.device)
+        self._backend_asked = backend
         if random not in RANDOM_SOURCES:
             raise ParameterError(f"random must be one of {sorted(RANDOM_SOURCES)}, got {random!r}")
         self._rng = RANDOM_SOURCES[random](self.device, dtype, seed)
@@ -445,7 +447,18 @@ class Twin(torch.nn.Module):
 
     def _load_kernels(self) -> None:
         source = PRELUDE + "\n".join(src.source for _op, src, _fn, _pure in self._kernel_plan)
-        lib = compile_library(source)
+        try:
+            lib = compile_library(source)
+        except UnsupportedFeatureError as exc:
+            if self._backend_asked == "c":
+                raise
+            # "auto": the tensor code runs everything (e.g. a variable named like a C keyword)
+            warnings.warn(f"biosnn twin: the C kernels did not compile, running tensor operations ({exc})",
+                          RuntimeWarning, stacklevel=3)
+            self._kernel_status = {k: "torch (the C kernels did not compile)" if v == "c" else v
+                                   for k, v in self._kernel_status.items()}
+            self._kernel_plan = []
+            return
         for op, src, scalar_fn, pure in self._kernel_plan:
             op.kernel = Kernel(src, getattr(lib, src.fname), scalar_fn, pure, self._ns)
         self._kernels_loaded = True

@@ -205,3 +205,45 @@ def test_a_c_compile_error_is_reported(tmp_path, monkeypatch):
 
     with pytest.raises(UnsupportedFeatureError, match="did not compile"):
         kernels.compile_library("this is not C;")
+
+
+@needs_cc
+def test_c_reserved_names_keep_tensor_code_and_compile_failures_fall_back(monkeypatch):
+    """A variable named like a C keyword keeps its blocks in tensor code; if the library does not compile
+    at all, ``auto`` warns and runs tensor code, ``c`` raises."""
+    def build():
+        G = b2.NeuronGroup(2, """dv/dt = (signed - v)/(10*ms) : 1
+        signed : 1""", threshold="v > 0.5", reset="v = 0", method="exact", name="kw_pop")
+        G.signed = 1
+        return [G]
+
+    tw = biosnn.twin(build())
+    assert tw.compiled_blocks()["kw_pop_stateupdater"] == "torch (the name 'signed' is reserved in C)"
+    assert tw.compiled_blocks()["kw_pop_spike_resetter"] == "c"
+    ref = biosnn.twin(build(), backend="torch")
+    with torch.no_grad():
+        _assert_same_results(tw.run(30 * ms), ref.run(30 * ms), ["kw_pop"])
+
+    def broken(source):
+        from biosnn.errors import UnsupportedFeatureError
+
+        raise UnsupportedFeatureError("the twin's C kernels did not compile: (simulated)")
+
+    import sys
+
+    monkeypatch.setattr(sys.modules["biosnn.twins.twin"], "compile_library", broken)
+    objects, _ = models.lif_step_current(0.05)
+    auto = biosnn.twin(b2.Network(*objects))
+    with pytest.warns(RuntimeWarning, match="did not compile"), torch.no_grad():
+        res = auto.run(50 * ms)
+    assert set(auto.compiled_blocks().values()) == {"torch (the C kernels did not compile)"}
+    objects, _ = models.lif_step_current(0.05)
+    ref = biosnn.twin(b2.Network(*objects), backend="torch")
+    with torch.no_grad():
+        _assert_same_results(res, ref.run(50 * ms), ["lif"])
+    objects, _ = models.lif_step_current(0.05)
+    explicit = biosnn.twin(b2.Network(*objects), backend="c")
+    from biosnn.errors import UnsupportedFeatureError
+
+    with pytest.raises(UnsupportedFeatureError, match="did not compile"), torch.no_grad():
+        explicit.run(1 * ms)
