@@ -152,16 +152,16 @@ def _render(renderer: TorchNodeRenderer, expr: str) -> str:
     return renderer.render_expr(expr).strip()
 
 
-def _translate(stmt, renderer) -> Statement:
-    """Mirror :meth:`NumpyCodeGenerator.translate_statement` (including its ``where`` rewriting)."""
-    op = "=" if stmt.op == ":=" else stmt.op
+def where_parts(stmt) -> tuple[str, str, str] | None:
+    """``(boolean variable, expression if true, expression if false)`` when Brian2's numpy target computes
+    ``stmt`` as ``where(b, e_true, e_false)`` of its boolean-simplified forms
+    (:meth:`NumpyCodeGenerator.translate_statement`); ``None`` when it evaluates ``stmt.expr`` as it is."""
     if (
         stmt.used_boolean_variables is not None
         and len(stmt.used_boolean_variables) == 1
         and brian_dtype_from_dtype(stmt.dtype) == "float"
         and stmt.complexity_std > sum(stmt.complexities.values())
     ):
-        boolvar = stmt.used_boolean_variables[0]
         expr_true = expr_false = None
         for bool_assigns, simp_expr in stmt.boolean_simplified_expressions.items():
             _, boolval = bool_assigns[0]
@@ -169,6 +169,16 @@ def _translate(stmt, renderer) -> Statement:
                 expr_true = simp_expr
             else:
                 expr_false = simp_expr
+        return stmt.used_boolean_variables[0], expr_true, expr_false
+    return None
+
+
+def _translate(stmt, renderer) -> Statement:
+    """Mirror :meth:`NumpyCodeGenerator.translate_statement` (including its ``where`` rewriting)."""
+    op = "=" if stmt.op == ":=" else stmt.op
+    parts = where_parts(stmt)
+    if parts is not None:
+        boolvar, expr_true, expr_false = parts
         rhs = f"_numpy.where({boolvar}, {_render(renderer, expr_true)}, {_render(renderer, expr_false)})"
     else:
         rhs = _render(renderer, stmt.expr)

@@ -47,12 +47,12 @@ import numpy as np
 import torch
 from brian2.core.functions import Function
 from brian2.core.variables import ArrayVariable, Constant
-from brian2.parsing.bast import brian_dtype_from_dtype
 from brian2.parsing.rendering import CPPNodeRenderer
 from brian2.utils.stringtools import get_identifiers
 
 from biosnn.errors import UnsupportedFeatureError
 from biosnn.registry import Registry
+from biosnn.twins.codegen import where_parts
 
 #: Brian2 function name -> C expression template (``{0}``, ``{1}`` ... are the rendered arguments).
 C_FUNCTIONS: dict[str, str] = {
@@ -160,20 +160,9 @@ def c_literal(value) -> str:
 
 def render_statement(stmt, renderer: CRenderer) -> str:
     """The right-hand side of one Brian2 statement in C, with the numpy target's ``where`` rewriting."""
-    if (
-        stmt.used_boolean_variables is not None
-        and len(stmt.used_boolean_variables) == 1
-        and brian_dtype_from_dtype(stmt.dtype) == "float"
-        and stmt.complexity_std > sum(stmt.complexities.values())
-    ):
-        boolvar = stmt.used_boolean_variables[0]
-        expr_true = expr_false = None
-        for bool_assigns, simp_expr in stmt.boolean_simplified_expressions.items():
-            _, boolval = bool_assigns[0]
-            if boolval:
-                expr_true = simp_expr
-            else:
-                expr_false = simp_expr
+    parts = where_parts(stmt)
+    if parts is not None:
+        boolvar, expr_true, expr_false = parts
         return f"({boolvar} ? ({renderer.render_expr(expr_true)}) : ({renderer.render_expr(expr_false)}))"
     return renderer.render_expr(stmt.expr)
 
