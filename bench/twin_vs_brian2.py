@@ -2,7 +2,9 @@
 
 One run. For each network: Brian2 (Cython target; the first, compiling run is timed separately and
 excluded), the twin with one trial, and the twin with B trials in one pass (per-trial time = time / B).
-Both engines simulate the same duration from the same initial state; the twin runs without autograd.
+Both engines simulate the same duration from the same initial state (in the batched run, trials 1..B-1
+start from voltages up to 1 mV higher, so they are different simulations); the twin runs without
+autograd.
 Prints ratios (Brian2 time / twin time: > 1 means the twin is faster) and writes
 ``bench/results/twin_vs_brian2.json``.
 
@@ -101,16 +103,22 @@ def time_twin(builder, n, p, duration, batch, repeats, backend):
     t0 = time.perf_counter()
     tw = biosnn.twin(b2.Network(*objects), batch_size=batch, backend=backend)
     build = time.perf_counter() - t0
+    # trials start from different voltages (trial 0: Brian2's), so the B trials are different simulations
+    group = objects[0].name
+    v0 = tw.variable(group, "v").detach().reshape(1, -1).expand(batch, -1).clone()
+    v0[1:] += torch.as_tensor(np.random.default_rng(7).uniform(0, 1e-3, (batch - 1, n)))
+    inputs = {group: {"v": v0}}
     with torch.no_grad():
-        tw.run(1 * ms)  # warm-up (first calls into torch kernels; compiles the C kernels or loads them)
+        tw.run(1 * ms, inputs=inputs)  # warm-up (first calls into torch; compiles the C kernels or loads them)
         run_s = float("inf")
         for _ in range(repeats):
             tw.reset()
             t0 = time.perf_counter()
-            res = tw.run(duration * second)
+            res = tw.run(duration * second, inputs=inputs)
             run_s = min(run_s, time.perf_counter() - t0)
-    spikes = float(res.counts[objects[0].name].sum()) / batch
-    return build, run_s, spikes, tw.compiled_blocks()
+    counts = res.counts[group].sum(dim=1)
+    return build, run_s, (float(counts[0]), float(counts.float().mean()), float(counts.float().std())), \
+        tw.compiled_blocks()
 
 
 @click.command()
@@ -149,13 +157,16 @@ def main(duration: float, batch: int, n_neurons: int, p_connect: float, backend:
             f"twin_B{batch}_per_trial_s": twinB_s / batch,
             "ratio_single (brian2/twin, >=0.5 is the target)": brian_s / twin1_s,
             f"ratio_per_trial_B{batch} (brian2/(twin/B), >=4 is the target)": brian_s / (twinB_s / batch),
-            "spikes_brian2": brian_spikes, "spikes_twin_single": spikes1, f"spikes_twin_mean_B{batch}": spikesB,
+            "spikes_brian2": brian_spikes, "spikes_twin_single": spikes1[0],
+            f"spikes_twin_B{batch}_trial0 (Brian2's initial state)": spikesB[0],
+            f"spikes_twin_B{batch}_mean_std (perturbed initial voltages)": spikesB[1:],
             "twin_blocks": blocks,
         }
         results["networks"][name] = r
         print(f"{name}: Brian2 cython {brian_s:.2f} s (first run {first:.1f} s); twin B=1 {twin1_s:.2f} s "
               f"-> ratio {brian_s / twin1_s:.2f}; twin B={batch} {twinB_s:.2f} s = {twinB_s / batch:.3f} s/trial "
-              f"-> per-trial ratio {brian_s / (twinB_s / batch):.2f}", flush=True)
+              f"-> per-trial ratio {brian_s / (twinB_s / batch):.2f}; spikes: Brian2 {brian_spikes}, twin {spikes1[0]:.0f}, "
+              f"B={batch} trials {spikesB[1]:.0f} +- {spikesB[2]:.0f}", flush=True)
     out = ROOT / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "twin_vs_brian2.json").write_text(json.dumps(results, indent=2))
