@@ -474,6 +474,59 @@ class PathwayOp(Operation):
         sbs[self.pos] = nz[0].data_ptr() if n else None
         sis[self.pos] = nz[1].data_ptr() if n else None
 
+    # -- spikes in flight, to and from Brian2's SpikeQueue ---------------------------------------
+    def pending_events(self, batch_index: int) -> list[list[int]]:
+        """Synaptic events of trial ``batch_index`` still in flight after the last step: ``rows[r]`` holds
+        the synapses whose event arrives ``r`` steps after it, in Brian2's insertion order (oldest push
+        first, then source, then synapse)."""
+        rows: list[list[int]] = [[] for _ in range(self.L)]
+        if self.nz_hist is None:
+            return rows
+        order = self.c_order.cpu().numpy()
+        delays = self.c_delays.cpu().numpy()
+        pointer = self.pointer.cpu().numpy()
+        for j in range(self.L - 1, 0, -1):  # pushed j steps before the next step
+            nz = self.nz_hist[(self.pos - j) % self.L]
+            if nz is None:
+                continue
+            b, i = nz[0].cpu().numpy(), nz[1].cpu().numpy()
+            for src in i[b == batch_index] - self.start:
+                if not 0 <= src < self.n_src:
+                    continue
+                for p in range(pointer[src], pointer[src + 1]):  # by (delay, index)
+                    if delays[p] >= j:
+                        rows[delays[p] - j].append(int(order[p]))
+        return rows
+
+    def set_pending(self, rows: list[list[int]], B: int, device) -> None:
+        """Start from Brian2's events in flight (``rows`` as :meth:`pending_events` gives them), the same
+        for every trial: each event becomes the spike of its source, pushed ``delay - r`` steps ago."""
+        self.reset_state()
+        self._push(None)  # creates the ring (empty)
+        sources = self.sources.cpu().numpy()
+        d_of = np.empty(len(sources), dtype=np.int64)
+        d_of[self.c_order.cpu().numpy()] = self.c_delays.cpu().numpy()
+        pushed: dict[int, set] = {}
+        for r, row in enumerate(rows):
+            for syn in row:
+                j = int(d_of[syn]) - r
+                if not 1 <= j < self.L:
+                    raise ShapeError(f"{self.name}: an event in Brian2's queue does not fit the synapse's delay "
+                                     "(were delays changed after the spikes were sent?)")
+                pushed.setdefault(j, set()).add(int(sources[syn]) + self.start)
+        counts, sbs, sis = self._ring
+        for j, srcs in pushed.items():
+            slot = (-j) % self.L
+            i = torch.as_tensor(sorted(srcs), dtype=torch.long, device=device)
+            b = torch.arange(B, dtype=torch.long, device=device).repeat_interleave(len(srcs))
+            i = i.repeat(B)
+            self.nz_hist[slot] = (b, i)
+            counts[slot], sbs[slot], sis[slot] = int(b.shape[0]), b.data_ptr(), i.data_ptr()
+            if not self.homogeneous:
+                if self.hist is None:
+                    self.hist = torch.zeros(self.L, B, self.n_src, dtype=torch.bool, device=device)
+                self.hist[slot][:, i[: len(srcs)] - self.start] = True
+
     def _expand(self, b: torch.Tensor, i: torch.Tensor):
         """Synaptic events ``(batch, synapse)`` of the spiking sources ``(b, i)``, in queue order."""
         if self.subgroup:
@@ -584,6 +637,48 @@ class PathwayOp(Operation):
             R.dense_grad[(blockname, varname)] = dense if R.relaxed else dense - dense.detach()
 
 
+def read_spike_queue(pathway) -> list[list[int]]:
+    """The synaptic events in flight in a Brian2 pathway's spike queue: ``rows[r]`` holds the synapses
+    whose event arrives ``r`` steps after the network's current step, in the queue's order. Reads both of
+    Brian2's queues (the C++ one: ``(offset, rows)``; the Python one: ``(dt, [(r, synapse)], shape)``)."""
+    queue = getattr(pathway, "queue", None)
+    if queue is None:
+        return []
+    state = queue._full_state()
+    if hasattr(queue, "X"):  # brian2.synapses.spikequeue.SpikeQueue
+        dt, spikes, shape = state
+        if dt is None:
+            return []
+        rows: list[list[int]] = [[] for _ in range(shape[0])]
+        for r, syn in np.asarray(spikes, dtype=np.int64).reshape(-1, 2):
+            rows[int(r)].append(int(syn))
+    else:  # brian2.synapses.cythonspikequeue.SpikeQueue
+        offset, stored = state
+        size = len(stored)
+        rows = [[int(x) for x in stored[(offset + r) % size]] for r in range(size)]
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
+def write_spike_queue(pathway, rows: list[list[int]], dt: float) -> None:
+    """Replace the events in flight in a Brian2 pathway's spike queue by ``rows`` (as
+    :func:`read_spike_queue` gives them)."""
+    queue = getattr(pathway, "queue", None)
+    if queue is None:  # pragma: no cover - every runtime pathway has one
+        return
+    while rows and not rows[-1]:
+        rows = rows[:-1]
+    if hasattr(queue, "X"):
+        spikes = np.array([(r, s) for r, row in enumerate(rows) for s in row], dtype=int).reshape(-1, 2)
+        shape = (max(len(rows), queue.X.shape[0]), max([len(row) for row in rows] + [queue.X.shape[1]]))
+        queue._restore_from_full_state((queue._dt if queue._dt is not None else dt, spikes, shape))
+    else:
+        _offset, stored = queue._full_state()
+        size = max(len(stored), len(rows), 1)
+        queue._restore_from_full_state((0, [rows[r] if r < len(rows) else [] for r in range(size)]))
+
+
 def check_input_tensor(name: str, value: Any, shapes: list[tuple], device, dtype) -> torch.Tensor:
     """Convert ``value`` to a tensor and check it has one of ``shapes`` (``ShapeError`` otherwise)."""
     if not isinstance(value, torch.Tensor):
@@ -610,5 +705,5 @@ def scale_for(dim) -> float:
     return 1e-3 if dim == volt.dim else 1.0
 
 
-__all__ = ["OPERATIONS", "RANDOM_SOURCES", "Context", "NumpyRandom", "RandomSource", "SurrogateSpike", "TimedArrays",
+__all__ = ["OPERATIONS", "RANDOM_SOURCES", "read_spike_queue", "write_spike_queue", "Context", "NumpyRandom", "RandomSource", "SurrogateSpike", "TimedArrays",
            "TorchRandom", "check_input_tensor"]

@@ -69,7 +69,9 @@ from biosnn.twins.runtime import (
     TimedArrays,
     UpdateOp,
     check_input_tensor,
+    read_spike_queue,
     scale_for,
+    write_spike_queue,
 )
 
 #: Brian2 templates of objects that only observe (monitors): the twin records on its own.
@@ -526,9 +528,10 @@ class Twin(torch.nn.Module):
         """Copy every state variable, weight and connectivity from the Brian2 objects into the twin.
 
         The structure is read again too (synapses created or delays changed in Brian2 since the last
-        pull). The twin's time becomes the network's time; spikes in flight in Brian2's queues are not
-        copied (the twin's queues start empty). Learnable parameters keep their identity (their ``.data`` is
-        overwritten), so optimisers holding them stay valid.
+        pull). The twin's time becomes the network's time, and the synaptic events in flight in Brian2's
+        spike queues become the twin's (every trial gets them), so a delayed network continues exactly.
+        Learnable parameters keep their identity (their ``.data`` is overwritten), so optimisers holding
+        them stay valid.
         """
         if getattr(self, "_pulled_once", False):
             # re-read the structure too: synapses, delays and namespace constants may have changed in Brian2
@@ -557,6 +560,9 @@ class Twin(torch.nn.Module):
         self._compiled_for = None
         for op in getattr(self, "_ops", []):
             op.reset_state()
+        self._pulled_queues = {o.name: read_spike_queue(o) for o, main, _every, _dt in self._plan
+                               if main.template == "synapses"}
+        self._queues_to_load = True
 
     def reset(self) -> None:
         """Return the state to the last :meth:`pull` (learnable parameters keep their current values)."""
@@ -564,12 +570,14 @@ class Twin(torch.nn.Module):
         self._step = self._pulled_step
         for op in getattr(self, "_ops", []):
             op.reset_state()
+        self._queues_to_load = True
 
     def push(self, batch_index: int = 0) -> None:
         """Write the twin's state (trial ``batch_index``), weights and time back into the Brian2 objects.
 
         In float64 a ``pull()``/``push()`` round trip is bit-exact; synapses absent in Brian2 are absent
-        in the twin and stay absent.
+        in the twin and stay absent. The trial's synaptic events in flight replace those in Brian2's
+        spike queues.
         """
         if not 0 <= batch_index < self.batch_size:
             raise ParameterError(f"batch_index must be in [0, {self.batch_size}), got {batch_index}")
@@ -594,6 +602,10 @@ class Twin(torch.nn.Module):
                 unit = old / float(np.asarray(old)) if float(np.asarray(old)) != 0 else 1.0
                 ns[name] = float(self.params[pname].detach().cpu()) * unit
         self._set_network_time(self._step)
+        pathways = {o.name: o for o, main, _every, _dt in self._plan if main.template == "synapses"}
+        for op in getattr(self, "_ops", []):
+            if isinstance(op, PathwayOp) and op.name in pathways:
+                write_spike_queue(pathways[op.name], op.pending_events(batch_index), self.dt)
         for g in self._groups.values():
             if isinstance(g, brian2.SpikeGeneratorGroup):
                 # where Brian2's generator would be in its spike list after the steps the twin ran
@@ -757,6 +769,12 @@ class Twin(torch.nn.Module):
         if self._compiled_for != batched:
             self._build_ops(batched)
             self._compiled_for = batched
+        if self._queues_to_load:  # Brian2's events in flight at the last pull
+            for op in self._ops:
+                rows = self._pulled_queues.get(op.name) if isinstance(op, PathwayOp) else None
+                if rows and any(rows):
+                    op.set_pending(rows, B, self.device)
+            self._queues_to_load = False
         for name in self._timed_arrays.arrays:
             self._timed_arrays.set(name, timed.get(name))
         for op in self._ops:

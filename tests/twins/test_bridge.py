@@ -118,3 +118,65 @@ def test_run_then_reset_restarts_from_the_pulled_state():
         b = tw.run(100 * ms)
     np.testing.assert_array_equal(a.spikes["sum_post"][0][0], b.spikes["sum_post"][0][0])
     assert len(a.spikes["sum_post"][0][0]) > 0
+
+
+def _delayed_network():
+    """Input -> population with heterogeneous delays, and a recurrent projection from a subgroup with one
+    long delay: many synaptic events are in flight at any time."""
+    inp = b2.SpikeGeneratorGroup(30, *models.poisson_spike_list(30, 80.0, 0.2, 17), name="fly_input")
+    G = b2.NeuronGroup(40, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0", refractory=2 * ms,
+                       method="exact", name="fly_pop")
+    S1 = b2.Synapses(inp, G, "w : 1", on_pre="v_post += w", name="fly_in")
+    S1.connect(p=0.4, namespace={})
+    S1.w = np.random.default_rng(18).random(len(S1)) * 0.5
+    S1.delay = np.random.default_rng(19).integers(1, 80, len(S1)) * 0.1 * ms
+    S2 = b2.Synapses(G[5:35], G, on_pre="v_post += 0.35", delay=6 * ms, name="fly_rec")
+    S2.connect(p=0.3, namespace={})
+    mon = b2.SpikeMonitor(G, name="fly_mon")
+    return [inp, G, S1, S2, mon]
+
+
+@pytest.mark.parametrize("backend", ["torch", "c"])
+def test_spikes_in_flight_cross_the_bridge_both_ways(backend):
+    """Brian2 runs 60 ms, the twin pulls (with the events in Brian2's queues) and runs 60 ms; Brian2 runs the
+    same 60 ms: identical spikes. Then the twin pushes its queues and both run again: identical spikes."""
+    objects = _delayed_network()
+    net = b2.Network(*objects)
+    mon = objects[-1]
+    tw = biosnn.twin(net, backend=backend)
+    net.run(60 * ms, namespace={})
+    tw.pull()
+    with torch.no_grad():
+        res = tw.run(60 * ms)
+    n0 = len(mon.i)
+    net.run(60 * ms, namespace={})
+    brian_i, brian_t = np.asarray(mon.i[n0:]), np.asarray(mon.t_[n0:])
+    assert len(brian_i) > 20
+    np.testing.assert_array_equal(res.spikes["fly_pop"][0][0], brian_i)
+    np.testing.assert_array_equal(np.asarray(res.spikes["fly_pop"][0][1]), brian_t)
+    # the other way: the twin runs on alone, pushes (state and queues), and Brian2 continues from there
+    with torch.no_grad():
+        tw.run(30 * ms)
+        tw.push()
+        ref = tw.run(40 * ms)
+    n1 = len(mon.i)
+    net.run(40 * ms, namespace={})
+    np.testing.assert_array_equal(np.asarray(mon.i[n1:]), ref.spikes["fly_pop"][0][0])
+    np.testing.assert_array_equal(np.asarray(mon.t_[n1:]), np.asarray(ref.spikes["fly_pop"][0][1]))
+
+
+def test_without_the_queues_the_continuation_would_differ():
+    """The test above is sharp: dropping the events in flight at the pull changes the spikes."""
+    objects = _delayed_network()
+    net = b2.Network(*objects)
+    mon = objects[-1]
+    tw = biosnn.twin(net)
+    net.run(60 * ms, namespace={})
+    tw.pull()
+    assert sum(len(row) for rows in tw._pulled_queues.values() for row in rows) > 0
+    tw._pulled_queues = {}
+    with torch.no_grad():
+        res = tw.run(60 * ms)
+    n0 = len(mon.i)
+    net.run(60 * ms, namespace={})
+    assert not np.array_equal(res.spikes["fly_pop"][0][0], np.asarray(mon.i[n0:]))
