@@ -52,7 +52,7 @@ from brian2.utils.stringtools import get_identifiers
 
 from biosnn.errors import UnsupportedFeatureError
 from biosnn.registry import Registry
-from biosnn.twins.codegen import where_parts
+from biosnn.twins.codegen import array_key, is_clock_variable, where_parts
 
 #: Brian2 function name -> C expression template (``{0}``, ``{1}`` ... are the rendered arguments).
 C_FUNCTIONS: dict[str, str] = {
@@ -170,7 +170,7 @@ def render_statement(stmt, renderer: CRenderer) -> str:
 class KernelSource:
     """The C source of one block: its function, its array arguments and how to call it."""
 
-    def __init__(self, kind: str, name: str, fname: str, source: str, arrays: list[tuple[str, str, bool]],
+    def __init__(self, kind: str, name: str, fname: str, source: str, arrays: list[tuple[str, str, str]],
                  scalar_names: list[str]) -> None:
         self.kind = kind
         self.fname = fname
@@ -210,7 +210,7 @@ class KernelWriter:
     """
 
     def __init__(self, block, kind: str, size: int, batched: set[str], sizes: dict[str, int],
-                 learnable: set[str], array_key, is_clock_variable) -> None:
+                 learnable: set[str]) -> None:
         self.block = block
         self.kind = kind
         self.size = size
@@ -222,7 +222,7 @@ class KernelWriter:
         self.variables = block.captured.variables
         self.indices = block.captured.variable_indices
         self.renderer = CRenderer(auto_vectorise=set())
-        self.arrays: list[tuple[str, str, bool]] = []
+        self.arrays: list[tuple[str, str, bool]] = []  # (key, "state"/"index", batched)
         self._array_slot: dict[str, int] = {}
         self._ctypes: dict[int, str] = {}  # slot -> C element type
         self.fname = "k_" + hashlib.sha1(block.captured.runner.name.encode()).hexdigest()[:12]  # stable across twins
@@ -248,10 +248,10 @@ class KernelWriter:
 
     # -- source ------------------------------------------------------------------------------------
     def write(self) -> KernelSource:
+        """The C function of the block; :class:`NotCompilable` (with the reason) if C cannot run it."""
         blk = self.block
         raw_vector = blk._raw_vector
         raw_scalar = blk._raw_scalar
-        lines: list[str] = []
         names: set[str] = set()
         cw_all = blk._gen.get_conditional_write_vars()
         for st in raw_vector:
@@ -349,8 +349,7 @@ class KernelWriter:
         for n in written:
             ptr, off = self._array_ref(n, index_of(n))
             body.append(f"{ptr}[{off}] = {n};")
-        lines.extend(head)
-        src = self._wrap(lines, body)
+        src = self._wrap(head, body)
         arrays = [(key, role, self._ctypes[k]) for k, (key, role, _bat) in enumerate(self.arrays)]
         return KernelSource(self.kind, blk.captured.name, self.fname, src, arrays, scalar_created)
 

@@ -438,8 +438,7 @@ class Twin(torch.nn.Module):
                 continue
             size = getattr(op, "size", 0) or 0
             try:
-                src = KernelWriter(blk, kind, size, set(batched), sizes, set(compiler.params), array_key,
-                                   is_clock_variable).write()
+                src = KernelWriter(blk, kind, size, set(batched), sizes, set(compiler.params)).write()
                 pure = compiler.compile_scalar_values(blk)
             except NotCompilable as exc:
                 self._kernel_status[o.name] = f"torch ({exc})"

@@ -7,7 +7,7 @@ import brian2 as b2
 import numpy as np
 import pytest
 import torch
-from brian2 import ms, second
+from brian2 import ms
 
 import biosnn
 from biosnn.errors import ParameterError
