@@ -62,3 +62,28 @@ def test_rule_in_twin_equals_brian2(name, rng):
     assert compared >= 1
     if name != "eihl_contraction":  # EIHL's local period is off until begun; the others must have learned
         assert np.any(np.asarray(syn.w[:] / rule.weight_unit) != 0.5)
+
+
+def test_clopath_homeostasis_in_twin_equals_brian2(rng):
+    # the homeostatic variant (their Eq. 4): the slow average ubar_homeo and A_LTD * ubar_homeo**2 / u_ref**2;
+    # ubar_homeo starts at u_ref (sqrt(60) mV) and a short tau_homeo makes it move within the run
+    rule = RULES["clopath"](homeostasis=True, tau_homeo=20 * ms)
+    state = rng.bit_generator.state
+    net, syn = _network(rule, rng)
+    names = syn.plasticity_names
+    setattr(syn, names["ubar_homeo"], np.sqrt(60.0) * mV)
+    start = np.asarray(syn.variables[names["ubar_homeo"]].get_value()).copy()
+    twin = biosnn.twin(net)
+    twin.run(STEPS * DT)
+    net.run(STEPS * DT, namespace={})
+    for var in [names["w"]] + [names[n] for n in rule.synaptic_variables()]:
+        in_twin = twin.variable("syn", var).detach().numpy().ravel()
+        in_brian = np.asarray(syn.variables[var].get_value()).ravel()
+        np.testing.assert_array_equal(in_twin, in_brian, err_msg=f"clopath homeostasis: {var}")
+    assert np.all(np.asarray(syn.variables[names["ubar_homeo"]].get_value()) != start)
+    assert np.any(np.asarray(syn.w[:]) != 0.5)
+    # the homeostatic depression mattered: the same spikes without homeostasis give other weights
+    rng.bit_generator.state = state
+    plain_net, plain = _network(RULES["clopath"](), rng)
+    plain_net.run(STEPS * DT, namespace={})
+    assert np.any(np.asarray(plain.w[:]) != np.asarray(syn.w[:]))
