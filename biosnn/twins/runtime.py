@@ -621,20 +621,58 @@ class PathwayOp(Operation):
             vals = self.val_hist[(self.pos - self.delay) % self.L]
             if vals is None:
                 return
-            sv = vals[:, self.sources]
+            src = self.sources  # spikes per source; the synapse's source picks its value
         else:
             slots = (self.pos - self.delays) % self.L
             zero = torch.zeros(R.B, self.n_src, dtype=R.dtype, device=R.device)
             stack = torch.stack([v if v is not None else zero for v in self.val_hist])
-            sv = stack[slots, :, self.sources].T
+            vals, src = stack[slots, :, self.sources].T, None  # already per synapse
         T, TS = self.time(step)
         R.vshape = (R.B, self.n_synapses)
         for varname, key, index, fn, blockname in self.dense:
-            f = fn(S, R, T, TS)
-            contrib = (torch.as_tensor(f, dtype=R.dtype, device=R.device) * sv).expand(R.B, self.n_synapses)
+            f = torch.as_tensor(fn(S, R, T, TS), dtype=R.dtype, device=R.device)
             n = S[key].shape[-1]
-            dense = torch.zeros(R.B, n, dtype=R.dtype, device=R.device).index_add(1, index, contrib)
-            R.dense_grad[(blockname, varname)] = dense if R.relaxed else dense - dense.detach()
+            if R.relaxed:  # the smooth model: the term itself is the transmission
+                sv = vals[:, src] if src is not None else vals
+                contrib = (f * sv).expand(R.B, self.n_synapses)
+                R.dense_grad[(blockname, varname)] = torch.zeros(
+                    R.B, n, dtype=R.dtype, device=R.device).index_add(1, index, contrib)
+            else:
+                R.dense_grad[(blockname, varname)] = DenseGradient.apply(f, vals, src, index, n)
+
+
+class DenseGradient(torch.autograd.Function):
+    r"""Zeros ``[B, n_post]`` whose gradient is that of :math:`x_j = \sum_{s: post(s) = j} f_s\, v_{pre(s)}`.
+
+    The forward pass costs nothing (the exact forward value comes from the spiking synapses alone); the
+    backward pass gives :math:`\partial L/\partial f_s = \sum_b g_{b, post(s)} v_{b, pre(s)}` and
+    :math:`\partial L/\partial v_{b,i} = \sum_{s: pre(s) = i} f_s\, g_{b, post(s)}` over every synapse, so
+    gradients reach every weight and every presynaptic surrogate spike.
+    """
+
+    @staticmethod
+    def forward(ctx, f, values, source, target, n_post):
+        ctx.save_for_backward(f, values)
+        ctx.source, ctx.target = source, target
+        return values.new_zeros(values.shape[0], n_post)
+
+    @staticmethod
+    def backward(ctx, grad):
+        f, values = ctx.saved_tensors
+        g = grad[:, ctx.target]  # [B, S]
+        grad_f = grad_values = None
+        if ctx.needs_input_grad[0]:
+            per_synapse = g * (values[:, ctx.source] if ctx.source is not None else values)
+            grad_f = per_synapse.sum(0) if f.dim() < 2 else per_synapse
+            if f.dim() == 0:
+                grad_f = grad_f.sum()
+        if ctx.needs_input_grad[1]:
+            contrib = g * f
+            if ctx.source is not None:
+                grad_values = torch.zeros_like(values).index_add(1, ctx.source, contrib.expand_as(g))
+            else:
+                grad_values = contrib.expand_as(g)
+        return grad_f, grad_values, None, None, None
 
 
 def read_spike_queue(pathway) -> list[list[int]]:
@@ -705,5 +743,5 @@ def scale_for(dim) -> float:
     return 1e-3 if dim == volt.dim else 1.0
 
 
-__all__ = ["OPERATIONS", "RANDOM_SOURCES", "read_spike_queue", "write_spike_queue", "Context", "NumpyRandom", "RandomSource", "SurrogateSpike", "TimedArrays",
+__all__ = ["DenseGradient", "OPERATIONS", "RANDOM_SOURCES", "read_spike_queue", "write_spike_queue", "Context", "NumpyRandom", "RandomSource", "SurrogateSpike", "TimedArrays",
            "TorchRandom", "check_input_tensor"]
