@@ -8,6 +8,7 @@ order (``when``, ``order``, name). Operations are chosen by the Brian2 template 
 from __future__ import annotations
 
 import ctypes
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -431,13 +432,7 @@ class PathwayOp(Operation):
         self.counts = torch.as_tensor(counts, dtype=torch.long, device=device)
         # CSR of the sources: synapses of source j are order[pointer[j]:pointer[j+1]], ascending
         self.pointer = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), device=device)
-        ptr = np.cumsum(counts) - counts
-        width = int(counts.max()) if counts.size else 0
-        table = np.full((self.n_src, max(width, 1)), -1, dtype=np.int64)
-        if src.size:
-            rank = np.arange(src.size) - np.repeat(ptr, counts)
-            table[src[order], rank] = order
-        self.table = torch.as_tensor(table, device=device)
+        self.table = torch.as_tensor(synapse_table(src, self.n_src), device=device)
         dd = np.broadcast_to(d, src.shape) if d.size <= 1 else d
         if not self.homogeneous:
             self.delays = torch.as_tensor(dd, dtype=torch.long, device=device)
@@ -450,6 +445,7 @@ class PathwayOp(Operation):
                                         np.zeros(0, np.int64), device=device)
         self.min_delay = int(d.min()) if d.size else 0
         self.dense = dense  # list of (varname, target key, target index tensor, fn)
+        self._links: dict[int, SynapseLinks] = {}  # index structures of the dense gradient terms
         self.reset_state()
 
     def reset_state(self) -> None:
@@ -638,41 +634,107 @@ class PathwayOp(Operation):
                 R.dense_grad[(blockname, varname)] = torch.zeros(
                     R.B, n, dtype=R.dtype, device=R.device).index_add(1, index, contrib)
             else:
-                R.dense_grad[(blockname, varname)] = DenseGradient.apply(f, vals, src, index, n)
+                links = self._links.get(id(index))
+                if links is None or links.target is not index:
+                    links = self._links[id(index)] = SynapseLinks(
+                        src, index, self.n_src, self.table if src is not None else None)
+                R.dense_grad[(blockname, varname)] = DenseGradient.apply(f, vals, links, n)
+
+
+def synapse_table(sources: np.ndarray, n_source: int) -> np.ndarray:
+    """``table[j]``: the synapses of source ``j`` in ascending order, padded with ``-1`` to the largest
+    out-degree (``[n_source, max_degree]``)."""
+    sources = np.asarray(sources, dtype=np.int64)
+    order = np.argsort(sources, kind="mergesort")
+    counts = np.bincount(sources, minlength=n_source) if sources.size else np.zeros(n_source, np.int64)
+    width = int(counts.max()) if counts.size else 0
+    table = np.full((n_source, max(width, 1)), -1, dtype=np.int64)
+    if sources.size:
+        rank = np.arange(sources.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        table[sources[order], rank] = order
+    return table
+
+
+class SynapseLinks:
+    """Index structures of one pathway's synapses for :class:`DenseGradient`: per-synapse source and
+    target, the per-source synapse table (``-1`` padded) and the source-major CSR layout."""
+
+    def __init__(self, source: torch.Tensor | None, target: torch.Tensor, n_source: int,
+                 table: torch.Tensor | None = None) -> None:
+        self.source = source
+        self.target = target
+        self.table = table
+        if source is not None:
+            if table is None:
+                self.table = torch.as_tensor(synapse_table(source.cpu().numpy(), n_source), device=source.device)
+            self.order = torch.argsort(source, stable=True)
+            counts = torch.bincount(source, minlength=n_source)
+            self.crow = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+            self.col = target[self.order]
 
 
 class DenseGradient(torch.autograd.Function):
     r"""Zeros ``[B, n_post]`` whose gradient is that of :math:`x_j = \sum_{s: post(s) = j} f_s\, v_{pre(s)}`.
 
     The forward pass costs nothing (the exact forward value comes from the spiking synapses alone); the
-    backward pass gives :math:`\partial L/\partial f_s = \sum_b g_{b, post(s)} v_{b, pre(s)}` and
-    :math:`\partial L/\partial v_{b,i} = \sum_{s: pre(s) = i} f_s\, g_{b, post(s)}` over every synapse, so
-    gradients reach every weight and every presynaptic surrogate spike.
+    backward pass gives :math:`\partial L/\partial f_s = \sum_b g_{b, post(s)} v_{b, pre(s)}` (from the
+    spiking sources only: ``v`` is 0 or 1) and :math:`\partial L/\partial v_{b,i} = \sum_{s: pre(s) = i}
+    f_s\, g_{b, post(s)}` over every synapse (a sparse matrix product), so gradients reach every weight and
+    every presynaptic surrogate spike.
     """
 
     @staticmethod
-    def forward(ctx, f, values, source, target, n_post):
+    def forward(ctx, f, values, links, n_post):
         ctx.save_for_backward(f, values)
-        ctx.source, ctx.target = source, target
+        ctx.links = links
         return values.new_zeros(values.shape[0], n_post)
 
     @staticmethod
     def backward(ctx, grad):
         f, values = ctx.saved_tensors
-        g = grad[:, ctx.target]  # [B, S]
+        links = ctx.links
         grad_f = grad_values = None
         if ctx.needs_input_grad[0]:
-            per_synapse = g * (values[:, ctx.source] if ctx.source is not None else values)
-            grad_f = per_synapse.sum(0) if f.dim() < 2 else per_synapse
-            if f.dim() == 0:
-                grad_f = grad_f.sum()
+            grad_f = DenseGradient._grad_f(f, values, links, grad)
         if ctx.needs_input_grad[1]:
-            contrib = g * f
-            if ctx.source is not None:
-                grad_values = torch.zeros_like(values).index_add(1, ctx.source, contrib.expand_as(g))
-            else:
-                grad_values = contrib.expand_as(g)
-        return grad_f, grad_values, None, None, None
+            grad_values = DenseGradient._grad_values(f, values, links, grad)
+        return grad_f, grad_values, None, None
+
+    @staticmethod
+    def _grad_f(f, values, links, grad):
+        if links.source is None:  # values per synapse
+            per_synapse = grad[:, links.target] * values
+        else:
+            b, i = values.nonzero(as_tuple=True)
+            rows = links.table[i]
+            valid = rows >= 0
+            syn = rows[valid]
+            bb = b.unsqueeze(1).expand_as(rows)[valid]
+            contrib = grad[bb, links.target[syn]] * values[b, i].unsqueeze(1).expand_as(rows)[valid]
+            n_syn = links.target.shape[0]
+            if f.dim() == 2:
+                return torch.zeros_like(f).index_put_((bb, syn), contrib, accumulate=True)
+            out = grad.new_zeros(n_syn).index_add_(0, syn, contrib)
+            return out if f.dim() == 1 else out.sum()
+        if f.dim() == 2:
+            return per_synapse
+        return per_synapse.sum(0) if f.dim() == 1 else per_synapse.sum()
+
+    @staticmethod
+    def _grad_values(f, values, links, grad):
+        if links.source is None:
+            return (grad[:, links.target] * f).expand_as(values)
+        B = grad.shape[0]
+        if f.dim() < 2 and B >= 4:  # one sparse matrix product instead of [B, S] temporaries
+            n_syn = links.target.shape[0]
+            weights = f.expand(n_syn)[links.order]
+            with warnings.catch_warnings():  # CSR support is "beta"; the layout is built here, valid
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                matrix = torch.sparse_csr_tensor(links.crow, links.col, weights.contiguous(),
+                                                 size=(values.shape[1], grad.shape[1]), check_invariants=False)
+            return torch.sparse.mm(matrix, grad.t().contiguous()).t()
+        contrib = (grad[:, links.target] * f).expand(B, links.target.shape[0])
+        return torch.zeros_like(values).index_add(1, links.source, contrib)
 
 
 def read_spike_queue(pathway) -> list[list[int]]:
@@ -743,5 +805,5 @@ def scale_for(dim) -> float:
     return 1e-3 if dim == volt.dim else 1.0
 
 
-__all__ = ["DenseGradient", "OPERATIONS", "RANDOM_SOURCES", "read_spike_queue", "write_spike_queue", "Context", "NumpyRandom", "RandomSource", "SurrogateSpike", "TimedArrays",
+__all__ = ["DenseGradient", "SynapseLinks", "OPERATIONS", "RANDOM_SOURCES", "read_spike_queue", "write_spike_queue", "Context", "NumpyRandom", "RandomSource", "SurrogateSpike", "TimedArrays",
            "TorchRandom", "check_input_tensor"]

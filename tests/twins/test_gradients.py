@@ -92,22 +92,25 @@ def test_learnable_threshold_gets_a_gradient():
     assert g.shape == (4,) and torch.all(g < 0)  # a higher threshold gives fewer spikes
 
 
+@pytest.mark.parametrize("batch", [3, 6])
 @pytest.mark.parametrize("f_shape", ["scalar", "per_synapse", "per_trial_and_synapse"])
 @pytest.mark.parametrize("per_source", [True, False])
-def test_dense_gradient_term_has_the_gradient_of_the_dense_sum(f_shape, per_source):
-    """The zero-valued term of a pathway: its gradient equals that of index_add(f * v[pre]) (exactly)."""
-    from biosnn.twins.runtime import DenseGradient
+def test_dense_gradient_term_has_the_gradient_of_the_dense_sum(f_shape, per_source, batch):
+    """The zero-valued term of a pathway: its gradient equals that of index_add(f * v[pre]) for 0/1
+    presynaptic spikes (B = 6 takes the sparse-matrix path for the presynaptic gradient)."""
+    from biosnn.twins.runtime import DenseGradient, SynapseLinks
 
     g = torch.Generator().manual_seed(3)
-    B, n_pre, n_post, S = 3, 7, 5, 40
+    B, n_pre, n_post, S = batch, 7, 5, 40
     source = torch.randint(0, n_pre, (S,), generator=g)
     target = torch.randint(0, n_post, (S,), generator=g)
     shape = {"scalar": (), "per_synapse": (S,), "per_trial_and_synapse": (B, S)}[f_shape]
     f = torch.rand(shape, generator=g, dtype=torch.float64, requires_grad=True)
-    values = torch.rand((B, n_pre) if per_source else (B, S), generator=g, dtype=torch.float64,
-                        requires_grad=True)
+    values = (torch.rand((B, n_pre) if per_source else (B, S), generator=g) < 0.4).to(torch.float64)
+    values.requires_grad_(True)
     upstream = torch.rand(B, n_post, generator=g, dtype=torch.float64)
-    out = DenseGradient.apply(f, values, source if per_source else None, target, n_post)
+    links = SynapseLinks(source if per_source else None, target, n_pre)
+    out = DenseGradient.apply(f, values, links, n_post)
     assert torch.equal(out, torch.zeros(B, n_post, dtype=torch.float64))
     got = torch.autograd.grad((out * upstream).sum(), (f, values))
     sv = values[:, source] if per_source else values
