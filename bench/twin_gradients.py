@@ -20,32 +20,14 @@ from pathlib import Path
 
 import brian2 as b2
 import click
-import numpy as np
 import torch
-from brian2 import mV, ms, second
+from brian2 import ms, second
 
 import biosnn
 
 ROOT = Path(__file__).resolve().parent
-
-
-def cuba_weights(n: int, p: float, seed: int):
-    """CUBA with a weight per synapse (trainable in the twin)."""
-    ns = dict(taum=20 * ms, taue=5 * ms, taui=10 * ms, Vt=-50 * mV, Vr=-60 * mV, El=-49 * mV)
-    P = b2.NeuronGroup(n, """dv/dt = (ge + gi - (v - El))/taum : volt (unless refractory)
-    dge/dt = -ge/taue : volt
-    dgi/dt = -gi/taui : volt""", threshold="v > Vt", reset="v = Vr", refractory=5 * ms, method="exact",
-                       namespace=ns, name="cuba")
-    rng = np.random.default_rng(seed)
-    P.v = ns["Vr"] + rng.random(n) * (ns["Vt"] - ns["Vr"])
-    ne = int(0.8 * n)
-    Ce = b2.Synapses(P[:ne], P, "w : volt", on_pre="ge += w", namespace=ns, name="cuba_e")
-    Ci = b2.Synapses(P[ne:], P, "w : volt", on_pre="gi += w", namespace=ns, name="cuba_i")
-    for syn, n_pre, w in ((Ce, ne, 1.62 * mV), (Ci, n - ne, -9 * mV)):
-        i, j = np.nonzero(rng.random((n_pre, n)) < p)
-        syn.connect(i=i, j=j)
-        syn.w = w
-    return [P, Ce, Ci]
+sys.path.insert(0, str(ROOT))
+from twin_vs_brian2 import cuba  # noqa: E402 - the same hand-written CUBA as the simulation benchmark
 
 
 @click.command()
@@ -58,7 +40,7 @@ def main(duration: float, batch: int, n_neurons: int, threads: int) -> None:
         torch.set_num_threads(threads)
     biosnn.seed(1234)
     b2.prefs["codegen.target"] = "cython"
-    net = b2.Network(*cuba_weights(n_neurons, 0.02, 1))
+    net = b2.Network(*cuba(n_neurons, 0.02, 1, weights=True))
     net.store("start")
     net.run(duration * second, namespace={})  # compiles or loads the Cython code
     net.restore("start")
@@ -67,7 +49,7 @@ def main(duration: float, batch: int, n_neurons: int, threads: int) -> None:
     brian_s = time.perf_counter() - t0
 
     b2.prefs["codegen.target"] = "numpy"
-    tw = biosnn.twin(b2.Network(*cuba_weights(n_neurons, 0.02, 1)), batch_size=batch)
+    tw = biosnn.twin(b2.Network(*cuba(n_neurons, 0.02, 1, weights=True)), batch_size=batch)
     tw.run(1 * ms)  # warm-up
     tw.reset()
     t0 = time.perf_counter()

@@ -37,7 +37,9 @@ import biosnn
 ROOT = Path(__file__).resolve().parent
 
 
-def cuba(n: int, p: float, seed: int):
+def cuba(n: int, p: float, seed: int, weights: bool = False):
+    """CUBA (Brette et al. 2007); ``weights=True`` gives every synapse its own weight ``w`` (a trainable
+    parameter in the twin) with the same values."""
     ns = dict(taum=20 * ms, taue=5 * ms, taui=10 * ms, Vt=-50 * mV, Vr=-60 * mV, El=-49 * mV,
               we=(60 * 0.27 / 10) * mV, wi=(-20 * 4.5 / 10) * mV)
     P = b2.NeuronGroup(n, """dv/dt = (ge + gi - (v - El))/taum : volt (unless refractory)
@@ -46,9 +48,15 @@ def cuba(n: int, p: float, seed: int):
                        namespace=ns, name="cuba")
     P.v = ns["Vr"] + np.random.default_rng(seed).random(n) * (ns["Vt"] - ns["Vr"])
     ne = int(0.8 * n)
-    Ce = b2.Synapses(P[:ne], P, on_pre="ge += we", namespace=ns, name="cuba_e")
-    Ci = b2.Synapses(P[ne:], P, on_pre="gi += wi", namespace=ns, name="cuba_i")
+    if weights:
+        Ce = b2.Synapses(P[:ne], P, "w : volt", on_pre="ge += w", namespace=ns, name="cuba_e")
+        Ci = b2.Synapses(P[ne:], P, "w : volt", on_pre="gi += w", namespace=ns, name="cuba_i")
+    else:
+        Ce = b2.Synapses(P[:ne], P, on_pre="ge += we", namespace=ns, name="cuba_e")
+        Ci = b2.Synapses(P[ne:], P, on_pre="gi += wi", namespace=ns, name="cuba_i")
     _connect(Ce, Ci, n, ne, p, seed)
+    if weights:
+        Ce.w, Ci.w = ns["we"], ns["wi"]
     return [P, Ce, Ci]
 
 
