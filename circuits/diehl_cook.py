@@ -28,6 +28,13 @@ Learning rule (the paper's "triplet-like" pre/post-trace STDP; here ``biosnn.pla
 the incoming weights of every E neuron are rescaled to a fixed sum (the paper's normalisation, 78 for
 784 inputs).
 
+Other rules (plasticity ablations): ``diehl_cook2015(rule=...)`` takes a name from
+:data:`biosnn.plasticity.RULES` (built with its published defaults and the bounds ``w_min = 0``,
+``w_max = 1``) or a :class:`~biosnn.plasticity.base.PlasticityRule` instance (dimensionless weights with
+``0 <= w_min < w_max <= 1``) in place of the paper's rule; the circuit still normalises the weights after
+each presentation and keeps them in ``[0, 1]``. ``nu_pre``, ``nu_post``, ``tau_pre``, ``tau_post1`` and
+``tau_post2`` are the paper's rule's parameters and apply to the default rule only.
+
 Adapted to scikit-learn's 8x8 digits (64 inputs, intensities 0-16, bundled, no download): the maximal
 input rate and the weight sum are raised (defaults 127.5 Hz and 20) so that an E neuron receives
 about the same drive as with 784 MNIST pixels at 63.75 Hz and weight sum 78. A presentation lasts
@@ -38,7 +45,9 @@ each E neuron is assigned the label to which it responded most on average over a
 on average (:func:`evaluate`). Only local learning happens: labels are used by the readout alone.
 
 Presentations are driven by a :class:`brian2.TimedArray` of input rates (one run per phase, no rebuild,
-no per-image ``run()``); plasticity and threshold adaptation are switched with :func:`set_learning`.
+no per-image ``run()``); plasticity and threshold adaptation are switched with :func:`set_learning`, which
+uses the rules' generic switch (:meth:`~biosnn.plasticity.base.PlasticityRule.set_learning`: the rule's
+``learning_parameters`` zeroed) for any rule.
 """
 
 from __future__ import annotations
@@ -80,13 +89,16 @@ dgi/dt = -gi / tau_gi : 1
 #: Slot of the stimulus TimedArray; presentation and rest must be multiples of it.
 _SLOT = 10 * ms
 
+#: The paper's rule's parameters (its defaults): they apply to the default rule (``rule=None``) only.
+_DEFAULT_RULE_PARAMETERS = dict(nu_pre=1e-4, nu_post=1e-2, tau_pre=20 * ms, tau_post1=20 * ms, tau_post2=40 * ms)
+
 
 def diehl_cook2015(*, n_inputs: int = 64, n_exc: int = 100, input_rate_max: Quantity = 127.5 * Hz,
                    weight_sum: float = 20.0, w_init_max: float = 0.3, nu_pre: float = 1e-4, nu_post: float = 1e-2,
                    tau_pre: Quantity = 20 * ms, tau_post1: Quantity = 20 * ms, tau_post2: Quantity = 40 * ms,
                    w_ei: float = 10.4, w_ie: float = 17.0, theta_plus: Quantity = 0.05 * mV,
                    tau_theta: Quantity = 1e7 * ms, presentation: Quantity = 350 * ms, rest: Quantity = 150 * ms,
-                   dt: Quantity = 0.5 * ms, seed: int | None = 0) -> Circuit:
+                   dt: Quantity = 0.5 * ms, seed: int | None = 0, rule: Any = None) -> Circuit:
     """Diehl & Cook (2015) network (see the module docstring), with learning switched on.
 
     Parameters
@@ -102,7 +114,8 @@ def diehl_cook2015(*, n_inputs: int = 64, n_exc: int = 100, input_rate_max: Quan
     w_init_max
         Initial weights are uniform in ``[0, w_init_max]``.
     nu_pre, nu_post, tau_pre, tau_post1, tau_post2
-        STDP learning rates and trace time constants.
+        Learning rates and trace time constants of the paper's rule (the default ``rule=None``); with
+        another ``rule`` they must keep their defaults (set the rule's own parameters instead).
     w_ei, w_ie
         Fixed E->I (one-to-one) and I->E (all but the partner) conductance jumps, in units of the leak.
     theta_plus, tau_theta
@@ -113,12 +126,30 @@ def diehl_cook2015(*, n_inputs: int = 64, n_exc: int = 100, input_rate_max: Quan
         Time step (0.5 ms in the paper).
     seed
         Seeds the initial weights (NumPy generator) and the run-time generator (Poisson inputs).
+    rule
+        Plasticity rule of the input->E synapses. ``None`` (default): the paper's rule, triplet STDP
+        ``"stdp_triplet"`` variant ``"nearest_minimal"`` with ``nu_pre``, ``nu_post`` and the trace time
+        constants above. A name from :data:`biosnn.plasticity.RULES` (``"stdp_additive"`` ...) builds that
+        rule with its published defaults and the bounds ``w_min = 0``, ``w_max = 1``; a
+        :class:`~biosnn.plasticity.base.PlasticityRule` instance is used as given and must have
+        dimensionless weights bounded by ``0 <= w_min < w_max <= 1``. Rules whose weights change only with
+        a further input (the dopamine of ``"rstdp_izhikevich"``) get none from the circuit.
 
     Returns
     -------
     Circuit
         Populations ``input`` (PoissonGroup driven by ``namespace["stimulus"]``), ``E``, ``I``;
-        projections ``input_E`` (plastic, weight ``w``), ``EI``, ``IE``; monitor ``spikes_E``.
+        projections ``input_E`` (plastic, weight ``w``; its rule is ``projections["input_E"].plasticity_rule``),
+        ``EI``, ``IE``; monitor ``spikes_E``.
+
+    Raises
+    ------
+    ParameterError
+        For invalid values; for a ``rule`` that is neither a known name nor a rule instance, has no
+        ``w_max`` bound, has weights with units or bounds outside ``[0, 1]``; for ``nu_pre``, ``nu_post``
+        or a trace time constant changed from its default together with another ``rule``.
+    UnknownNameError
+        For a rule name that :data:`~biosnn.plasticity.RULES` does not know (the error lists the known ones).
     """
     parameters = dict(locals())
     n_inputs = check_count("n_inputs", n_inputs)
@@ -139,14 +170,18 @@ def diehl_cook2015(*, n_inputs: int = 64, n_exc: int = 100, input_rate_max: Quan
         steps = float(parameters[key] / _SLOT)
         if abs(steps - round(steps)) > 1e-9:
             raise ParameterError(f"parameter {key!r} must be a multiple of {_SLOT}, got {parameters[key]}")
-    if weight_sum > n_inputs:
-        raise ParameterError(f"parameter 'weight_sum' ({weight_sum}) exceeds n_inputs * w_max = {n_inputs}")
     seed = check_seed(seed)
+    if rule is None:
+        from biosnn.plasticity import RULES
 
-    from biosnn.plasticity import RULES
-
-    rule = RULES["stdp_triplet"](variant="nearest_minimal", tau_plus=tau_pre, tau_minus=tau_post1, tau_y=tau_post2,
-                                 A2_plus=0.0, A3_plus=nu_post, A2_minus=nu_pre, A3_minus=0.0, w_min=0.0, w_max=1.0)
+        rule = RULES["stdp_triplet"](variant="nearest_minimal", tau_plus=tau_pre, tau_minus=tau_post1,
+                                     tau_y=tau_post2, A2_plus=0.0, A3_plus=nu_post, A2_minus=nu_pre, A3_minus=0.0,
+                                     w_min=0.0, w_max=1.0)
+    else:
+        rule = _custom_rule(rule, parameters)
+    w_min, w_max = _weight_bounds(rule)
+    if weight_sum > n_inputs * w_max:
+        raise ParameterError(f"parameter 'weight_sum' ({weight_sum}) exceeds n_inputs * w_max = {n_inputs * w_max:g}")
     rng = np.random.default_rng(seed)
     namespace: dict[str, Any] = dict(
         v_rest_e=-65 * mV, v_reset_e=-65 * mV, v_thresh_e=-52 * mV, tau_e=100 * ms,
@@ -177,6 +212,68 @@ def diehl_cook2015(*, n_inputs: int = 64, n_exc: int = 100, input_rate_max: Quan
                       parameters=parameters, namespace=namespace, seed=seed)
     normalize_weights(circuit)
     return circuit
+
+
+def _custom_rule(rule: Any, parameters: dict[str, Any]) -> Any:
+    """The plasticity rule for ``rule=`` (a registry name or an instance), checked for this circuit."""
+    import inspect
+
+    from biosnn.plasticity import RULES, PlasticityRule
+
+    changed = [k for k, v in _DEFAULT_RULE_PARAMETERS.items() if not _same(parameters[k], v)]
+    if changed:
+        raise ParameterError(
+            f"parameters {changed} are the parameters of the default rule (rule=None) and apply to it only; "
+            f"with rule={rule!r} leave them at their defaults and set the rule's own parameters instead"
+        )
+    if isinstance(rule, str):
+        cls = RULES[rule]  # UnknownNameError listing the known rules
+        accepted = inspect.signature(cls).parameters
+        if "w_max" not in accepted:
+            raise ParameterError(
+                f"parameter 'rule': rule {rule!r} has no weight bound 'w_max'; the Diehl & Cook circuit needs "
+                "bounded weights in [0, 1]"
+            )
+        rule = cls(**{k: v for k, v in (("w_min", 0.0), ("w_max", 1.0)) if k in accepted})
+    elif not isinstance(rule, PlasticityRule):
+        raise ParameterError(
+            f"parameter 'rule' must be None, a rule name from biosnn.plasticity.RULES {sorted(RULES)} or a "
+            f"PlasticityRule instance, got {rule!r}"
+        )
+    _weight_bounds(rule)
+    return rule
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.all(a == b))
+    except Exception:  # noqa: BLE001 - values of other units or types are simply different
+        return False
+
+
+def _weight_bounds(rule: Any) -> tuple[float, float]:
+    """``(w_min, w_max)`` of a rule as floats, checked: dimensionless, ``0 <= w_min < w_max <= 1``."""
+    params = rule.get_params()
+    if "w_max" not in params:
+        raise ParameterError(
+            f"parameter 'rule': {rule!r} has no weight bound 'w_max'; the Diehl & Cook circuit needs bounded "
+            "weights in [0, 1]"
+        )
+    w_max, w_min = params["w_max"], params.get("w_min", 0.0)
+    dims = brian2.get_dimensions(rule.weight_unit)
+    if not dims.is_dimensionless:
+        raise ParameterError(
+            f"parameter 'rule': {rule!r} has weights in units of {dims}, incompatible with the Diehl & Cook "
+            "circuit, whose weights are dimensionless conductance jumps in units of the leak (give w_max "
+            "without units)"
+        )
+    w_min, w_max = float(np.asarray(w_min)), float(np.asarray(w_max))
+    if not (0.0 <= w_min < w_max <= 1.0):
+        raise ParameterError(
+            f"parameter 'rule': {rule!r} has weight bounds [w_min, w_max] = [{w_min}, {w_max}]; the Diehl & Cook "
+            "circuit keeps its weights in [0, 1] (build the rule with w_max <= 1)"
+        )
+    return w_min, w_max
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -217,15 +314,27 @@ def _check(circuit: Circuit) -> None:
 
 
 def set_learning(circuit: Circuit, on: bool) -> None:
-    """Switch STDP and threshold adaptation on (training) or off (label assignment, testing)."""
+    """Switch plasticity and threshold adaptation on (training) or off (label assignment, testing).
+
+    Plasticity is switched by the rule's generic switch, for any rule
+    (:meth:`~biosnn.plasticity.base.PlasticityRule.set_learning`: its ``learning_parameters`` zeroed, or
+    set back to the rule's values); switching off also resets the traces that carry the rule's amplitudes
+    (``learning_traces``, e.g. those of additive STDP; the default rule has none), so the weights stay
+    exactly as they are while learning is off. The adaptive threshold keeps its value while off.
+
+    Parameters
+    ----------
+    circuit
+        A circuit built by :func:`diehl_cook2015`.
+    on
+        ``True`` (training) or ``False``.
+    """
     _check(circuit)
     if not isinstance(on, bool):
         raise ParameterError(f"parameter 'on' must be True or False, got {on!r}")
     p = circuit.parameters
     syn = circuit.projections["input_E"]
-    names = syn.plasticity_names
-    syn.namespace[names["A3_plus"]] = float(p["nu_post"]) if on else 0.0
-    syn.namespace[names["A2_minus"]] = float(p["nu_pre"]) if on else 0.0
+    syn.plasticity_rule.set_learning(syn, on, reset_traces=True)
     circuit.namespace["theta_plus"] = p["theta_plus"] if on else 0 * mV
     # the threshold keeps its learned value while testing (the paper fixes theta)
     circuit.namespace["tau_theta"] = p["tau_theta"] if on else 1e30 * second
@@ -239,7 +348,8 @@ def normalize_weights(circuit: Circuit) -> None:
     j = np.asarray(syn.j[:])
     sums = np.bincount(j, weights=w, minlength=len(circuit.populations["E"]))
     factor = np.divide(float(circuit.parameters["weight_sum"]), sums, out=np.ones_like(sums), where=sums > 0)
-    syn.w[:] = np.clip(w * factor[j], 0.0, 1.0)
+    w_min, w_max = _weight_bounds(syn.plasticity_rule)
+    syn.w[:] = np.clip(w * factor[j], w_min, w_max)
 
 
 # ------------------------------------------------------------------------------------------ presenting

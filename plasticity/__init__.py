@@ -7,11 +7,12 @@ Every rule is a :class:`~biosnn.plasticity.base.PlasticityRule` subclass, regist
 >>> from biosnn.plasticity import get_rule
 >>> rule = get_rule("stdp_additive")(pairing="nearest")
 >>> S = rule.synapses(inputs, neurons, effect="ge_post += w")   # doctest: +SKIP
+>>> set_learning(S, False)   # learning off: the rule's learning_parameters zeroed  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from biosnn.plasticity.base import RULES, PlasticityRule, register_rule
+from biosnn.plasticity.base import RULES, PlasticityRule, register_rule, set_learning
 from biosnn.plasticity.clopath import ClopathRule
 from biosnn.plasticity.istdp_vogels import IstdpVogels
 from biosnn.plasticity.rstdp_izhikevich import RstdpIzhikevich
@@ -36,5 +37,5 @@ def get_rule(name: str) -> type[PlasticityRule]:
     return RULES[name]
 
 
-__all__ = ["RULES", "PlasticityRule", "get_rule", "register_rule", "StdpAdditive", "StdpMultiplicative",
+__all__ = ["RULES", "PlasticityRule", "get_rule", "register_rule", "set_learning", "StdpAdditive", "StdpMultiplicative",
            "StdpTriplet", "IstdpVogels", "ClopathRule", "SynapticScaling", "RstdpIzhikevich", "EIHLContraction"]

@@ -18,6 +18,15 @@ identifier of the user's ``effect``/``model``/``namespace`` is renamed consisten
 ``apre_stdp``). The mapping is returned by :meth:`PlasticityRule.renamed` and stored on the returned
 object as ``S.plasticity_names``, so traces can be read as ``getattr(S, S.plasticity_names["apre"])``.
 
+Switching learning off and on: every rule declares in :attr:`PlasticityRule.learning_parameters` the
+constants of its :meth:`~PlasticityRule.namespace` that scale its weight change (its learning rate or its
+amplitudes). :meth:`PlasticityRule.set_learning` (or :func:`set_learning`) sets their entries in a built
+``Synapses``' namespace (under their possibly renamed names, ``S.plasticity_names``) to zero, and back to
+the rule's values, without changing anything else; the next ``run`` uses them. Rules whose traces carry an
+amplitude (additive STDP, the eligibility trace of reward-modulated STDP) list those traces in
+:attr:`PlasticityRule.learning_traces`: switching off with ``reset_traces=True`` also zeroes them, so the
+weights freeze at once instead of after the traces have decayed.
+
 Rules that read a postsynaptic quantity (the Clopath rule reads the membrane potential) name it through a
 constructor argument (``voltage="v"``) and declare it in :meth:`PlasticityRule.post_requirements`
 (variable name -> Brian2 unit name), so that any group providing these variables can be the target.
@@ -40,7 +49,7 @@ from biosnn.units import check_quantity, check_range
 
 __all__ = [
     "RULES", "register_rule", "PlasticityRule", "rename_identifiers", "unit_name", "weight_unit_of", "as_quantity", "as_float", "bounds",
-    "amplitude", "positive", "choice", "finite_float", "clean",
+    "amplitude", "positive", "choice", "finite_float", "clean", "set_learning",
 ]
 
 # Names Brian2 defines inside every Synapses object (or reserves); a rule never uses these internally and
@@ -135,6 +144,15 @@ class PlasticityRule:
     method: ClassVar[str] = "exact"
     #: Parameters whose units set the weight's units (any units are valid for them).
     unit_parameters: ClassVar[tuple[str, ...]] = ("w_max", "weight_unit")
+    #: Constants of :meth:`namespace` that scale every weight change of the rule (its learning rate or its
+    #: amplitudes): with all of them at zero a fresh synapse's weight never changes. Every rule declares
+    #: its own; :meth:`set_learning` switches learning off by zeroing them.
+    learning_parameters: ClassVar[tuple[str, ...]] = ()
+    #: Synaptic variables that carry the effect of :attr:`learning_parameters` forward in time (traces
+    #: incremented by an amplitude, eligibility traces): after a switch off they still change the weight
+    #: until they have decayed, unless :meth:`set_learning` is called with ``reset_traces=True``. Empty
+    #: when the amplitudes act at the moment of each weight update.
+    learning_traces: ClassVar[tuple[str, ...]] = ()
 
     _params: dict[str, Any]
 
@@ -335,6 +353,59 @@ class PlasticityRule:
         object.__setattr__(syn, "plasticity_rule", self)
         return syn
 
+    # -- switching learning off and on --------------------------------------------------------------
+    def learning_values(self) -> dict[str, Any]:
+        """The rule's values of its :attr:`learning_parameters` (as in :meth:`namespace`, learning on)."""
+        ns = self.namespace()
+        missing = [k for k in self.learning_parameters if k not in ns]
+        if not self.learning_parameters or missing:
+            raise ParameterError(
+                f"rule {self.name!r} declares learning_parameters {self.learning_parameters!r}, which must be "
+                f"non-empty names of its namespace {sorted(ns)}"
+            )
+        return {k: ns[k] for k in self.learning_parameters}
+
+    def set_learning(self, syn: brian2.Synapses, on: bool, *, reset_traces: bool = False) -> None:
+        """Switch the learning of ``syn`` (built by this rule's :meth:`synapses`) off or on.
+
+        Off sets the namespace entries of :attr:`learning_parameters` (under their names in ``syn``,
+        ``syn.plasticity_names``) to zero in their units; on sets them back to the rule's values, those
+        :meth:`synapses` stored. Nothing else changes (traces keep running, the user's ``effect`` still
+        transmits the weight); the next ``run`` uses the new values.
+
+        Parameters
+        ----------
+        syn
+            Synapses built by this rule's :meth:`synapses`.
+        on
+            ``True``: learning on (the rule's values); ``False``: off (zeros).
+        reset_traces
+            When switching off, also set the synaptic variables of :attr:`learning_traces` to zero, so
+            that the weights freeze at once (traces charged before the switch would otherwise keep
+            changing them until they decay). No effect when switching on or for rules without such
+            traces.
+
+        Raises
+        ------
+        ParameterError
+            If ``syn`` was not built by this rule, or ``on``/``reset_traces`` is not a bool.
+        """
+        if not isinstance(on, (bool, np.bool_)):
+            raise ParameterError(f"parameter 'on' must be True or False, got {on!r}")
+        if not isinstance(reset_traces, (bool, np.bool_)):
+            raise ParameterError(f"parameter 'reset_traces' must be True or False, got {reset_traces!r}")
+        names = getattr(syn, "plasticity_names", None)
+        if names is None or getattr(syn, "plasticity_rule", None) != self:
+            raise ParameterError(
+                f"Synapses {getattr(syn, 'name', syn)!r} were not built by this rule's synapses() ({self!r})"
+            )
+        values = self.learning_values()
+        for key, value in values.items():
+            syn.namespace[names[key]] = value if on else 0 * value
+        if not on and reset_traces:
+            for trace in self.learning_traces:
+                setattr(syn, f"{names[trace]}_", 0.0)
+
     def _check_target(self, target: Any) -> None:
         for var, unit in self.post_requirements().items():
             if var not in target.variables:
@@ -349,6 +420,17 @@ class PlasticityRule:
                     f"rule {self.name!r}: target variable {var!r} must have units of {unit}, "
                     f"got dimensions {have}"
                 )
+
+
+def set_learning(syn: brian2.Synapses, on: bool, *, reset_traces: bool = False) -> None:
+    """Switch the learning of Synapses built by any rule off or on: ``syn.plasticity_rule.set_learning(...)``.
+
+    See :meth:`PlasticityRule.set_learning`.
+    """
+    rule = getattr(syn, "plasticity_rule", None)
+    if not isinstance(rule, PlasticityRule):
+        raise ParameterError(f"Synapses {getattr(syn, 'name', syn)!r} were not built by a plasticity rule's synapses()")
+    rule.set_learning(syn, on, reset_traces=reset_traces)
 
 
 # -- validation helpers shared by the rules ---------------------------------------------------------

@@ -114,6 +114,8 @@ class ClopathRule(PlasticityRule):
     )
     tag: ClassVar[str] = "clopath"
     method: ClassVar[str] = "euler"
+    #: the LTD and LTP amplitudes scale every weight change (the filters do not carry them)
+    learning_parameters: ClassVar[tuple[str, ...]] = ("A_LTD", "A_LTP")
 
     def __init__(self, *, A_LTD: Any = 14e-5 / mV, A_LTP: Any = 8e-5 / mV**2, theta_minus: Any = -70.6 * mV,
                  theta_plus: Any = -45.3 * mV, tau_x: Any = 15 * ms, tau_minus: Any = 10 * ms,

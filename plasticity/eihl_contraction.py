@@ -305,6 +305,10 @@ class EIHLContraction(PlasticityRule):
     method = "exact"
     #: how :class:`biosnn.learning.local.LocalLearner` applies this rule to PyTorch layers
     layer_kind = "contraction"
+    #: the contraction factor scales the contraction (LTD); removal under the frozen threshold is not
+    #: scaled by it (a synapse already under ``thresh`` is still removed during a local period): the
+    #: local period itself is switched by :meth:`begin_local_period` / :meth:`end_local_period`
+    learning_parameters = ("a",)
 
     def __init__(self, *, a: float = DEFAULTS["a"], x_growth: float = DEFAULTS["x_growth"],
                  tau_x: float = DEFAULTS["tau_x"], b: float = DEFAULTS["b"],

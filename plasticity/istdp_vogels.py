@@ -121,6 +121,8 @@ class IstdpVogels(PlasticityRule):
         "excitation and inhibition in sensory pathways and memory networks. Science 334:1569-1573"
     )
     tag: ClassVar[str] = "istdp"
+    #: the learning rate eta scales every weight change (the traces are unit traces)
+    learning_parameters: ClassVar[tuple[str, ...]] = ("eta",)
 
     def __init__(self, *, eta: Any = 0.01, rho0: Any = 3 * brian2.Hz, tau: Any = 20 * brian2.ms,
                  w_min: Any = 0.0, w_max: Any = 100.0) -> None:

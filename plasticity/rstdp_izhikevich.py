@@ -82,6 +82,11 @@ class RstdpIzhikevich(PlasticityRule):
     )
     tag: ClassVar[str] = "rstdp"
     method: ClassVar[str] = "euler"
+    #: the pair amplitudes scale every weight change through the eligibility trace ``c``, which (with
+    #: ``apre``/``apost``) carries them forward: a reward after a switch off still moves the weights unless
+    #: the traces are reset
+    learning_parameters: ClassVar[tuple[str, ...]] = ("A_plus", "A_minus")
+    learning_traces: ClassVar[tuple[str, ...]] = ("apre", "apost", "c")
 
     def __init__(self, *, A_plus: Any = 1.0, A_minus: Any = 1.5, tau_plus: Any = 20 * brian2.ms,
                  tau_minus: Any = 20 * brian2.ms, tau_c: Any = 1 * brian2.second,

@@ -190,6 +190,9 @@ class StdpAdditive(PlasticityRule):
         "synaptic plasticity. Nat Neurosci 3:919-926"
     )
     tag: ClassVar[str] = "stdp"
+    #: the amplitudes scale every weight change; they are carried by the traces ``apre``/``apost``
+    learning_parameters: ClassVar[tuple[str, ...]] = ("A_plus", "A_minus")
+    learning_traces: ClassVar[tuple[str, ...]] = ("apre", "apost")
 
     def __init__(self, *, A_plus: Any = 0.005, A_minus: Any = 0.00525, tau_plus: Any = 20 * brian2.ms,
                  tau_minus: Any = 20 * brian2.ms, w_min: Any = 0.0, w_max: Any = 1.0,

@@ -136,6 +136,9 @@ class StdpMultiplicative(PlasticityRule):
     )
     tag: ClassVar[str] = "mstdp"
 
+    #: the learning rate lambda scales both potentiation and depression (the traces are unit traces)
+    learning_parameters: ClassVar[tuple[str, ...]] = ("lam",)
+
     def __init__(self, *, lam: Any = 0.01, alpha: Any = 1.0, mu: Any = 1.0, tau_plus: Any = 20 * brian2.ms,
                  tau_minus: Any = 20 * brian2.ms, w_max: Any = 1.0, pairing: str = "all_to_all") -> None:
         _, w_max = bounds(0.0, w_max)

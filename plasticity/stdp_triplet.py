@@ -205,6 +205,8 @@ class StdpTriplet(PlasticityRule):
         "J Neurosci 26:9673-9682"
     )
     tag: ClassVar[str] = "triplet"
+    #: pair and triplet amplitudes scale every weight change (the traces are unit traces)
+    learning_parameters: ClassVar[tuple[str, ...]] = ("A2_plus", "A3_plus", "A2_minus", "A3_minus")
 
     def __init__(self, *, parameter_set: str = "visual_cortex", variant: str = "all_to_all",
                  tau_plus: Any = None, tau_minus: Any = None, tau_x: Any = None, tau_y: Any = None,

@@ -17,7 +17,9 @@ The rate estimate is kept per synapse as the deviation ``rate_error`` :math:`= \
 at 0, i.e. the estimate starts at the target, so a fresh network does not see a spurious zero rate):
 :math:`\tau_\rho \dot e = -(e + \rho_0)`, :math:`e \leftarrow e + 1/\tau_\rho` at each postsynaptic spike.
 The weight is clipped to ``[w_min, w_max]`` at each pre- and postsynaptic spike. Clock-driven equations
-use Euler (``method="euler"``).
+use Euler (``method="euler"``). In Brian2 the rate :math:`1/\tau_\mathrm{scaling}` is the namespace constant
+``scaling_rate``, the rule's learning rate (zero switches scaling off, see
+:meth:`~biosnn.plasticity.base.PlasticityRule.set_learning`).
 
 Defaults: :math:`\rho_0 = 5` Hz, :math:`\tau_\rho = 1` s, :math:`\tau_\mathrm{scaling} = 10` s (biological scaling
 takes hours to days; simulations compress it, as Zenke et al. 2013 discuss), weights in ``[0, 1]``.
@@ -64,6 +66,8 @@ class SynapticScaling(PlasticityRule):
     )
     tag: ClassVar[str] = "scaling"
     method: ClassVar[str] = "euler"
+    #: the scaling rate ``1 / tau_scaling`` (namespace constant ``scaling_rate``) scales every weight change
+    learning_parameters: ClassVar[tuple[str, ...]] = ("scaling_rate",)
 
     def __init__(self, *, rate_target: Any = 5 * brian2.Hz, tau_rate: Any = 1 * brian2.second,
                  tau_scaling: Any = 10 * brian2.second, w_min: Any = 0.0, w_max: Any = 1.0) -> None:
@@ -79,7 +83,7 @@ class SynapticScaling(PlasticityRule):
     @property
     def model(self) -> str:
         u = unit_name(self._params["w_max"])
-        return (f"dw/dt = -w * rate_error / (rate_target * tau_scaling) : {u} (clock-driven)\n"
+        return (f"dw/dt = -scaling_rate * w * rate_error / rate_target : {u} (clock-driven)\n"
                 "drate_error/dt = -(rate_error + rate_target) / tau_rate : Hz (clock-driven)")
 
     @property
@@ -92,5 +96,5 @@ class SynapticScaling(PlasticityRule):
 
     def namespace(self) -> dict[str, Any]:
         p, u = self._params, self.weight_unit
-        return {"rate_target": p["rate_target"], "tau_rate": p["tau_rate"], "tau_scaling": p["tau_scaling"],
+        return {"rate_target": p["rate_target"], "tau_rate": p["tau_rate"], "scaling_rate": 1 / p["tau_scaling"],
                 "w_min": as_quantity(p["w_min"], u), "w_max": as_quantity(p["w_max"], u)}

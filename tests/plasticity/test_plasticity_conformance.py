@@ -3,7 +3,8 @@
 For each rule: it builds between two Brian2 groups and runs without NaN; its parameters round-trip;
 wrong units and invalid values raise errors naming the parameter; and attaching it to groups whose
 variables clash with the rule's internal names renames them consistently and gives weight trajectories
-identical to the unrenamed case.
+identical to the unrenamed case; and its declared ``learning_parameters`` switch learning off (weights
+bit-identical through a run with pre- and postsynaptic activity) and on again (weights change).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from brian2 import Hz, mV, ms
 from brian2.units.fundamentalunits import get_dimensions
 
 from biosnn.errors import BiosnnError, NonFiniteError, ParameterError, UnitError, UnknownNameError
-from biosnn.plasticity import RULES, PlasticityRule, get_rule
+from biosnn.plasticity import RULES, PlasticityRule, get_rule, set_learning
 from biosnn.plasticity.base import rename_identifiers
 
 NAMES = sorted(RULES)
@@ -24,8 +25,8 @@ DT = 0.1 * ms
 DURATION = 150 * ms
 
 
-def _spikes(rng: np.random.Generator) -> brian2.TimedArray:
-    steps = int(round(float(DURATION / DT))) + 1
+def _spikes(rng: np.random.Generator, duration=DURATION) -> brian2.TimedArray:
+    steps = int(round(float(duration / DT))) + 1
     return brian2.TimedArray((rng.random((steps, N_SRC)) < 0.03).astype(float), dt=DT)
 
 
@@ -226,3 +227,101 @@ def test_recurrent_attachment_onto_one_group(name):
     w = np.asarray(syn.w[:])
     assert np.all(np.isfinite(w)) and np.any(w != 0.5)
     assert np.all(np.asarray(group.variables[clash[0]].get_value()) == 0)  # the group's own variable untouched
+
+
+# -- the generic learning switch -----------------------------------------------------------------------
+def _dopamine(rule, syn):
+    """Reward-modulated rules only move weights while dopamine is present: give some at every phase."""
+    setattr(syn, syn.plasticity_names["d"], 1.0)
+
+
+def _local_period(rule, syn):
+    """The EIHL contraction acts during its local period only."""
+    if not np.any(np.asarray(getattr(syn, syn.plasticity_names["local_active"])[:])):
+        rule.begin_local_period(syn)  # once: the removal threshold stays frozen from then on
+
+
+#: What a rule needs besides pre- and postsynaptic spikes to change its weights (called before every phase).
+DRIVES = {"rstdp_izhikevich": _dopamine, "eihl_contraction": _local_period}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_learning_switch_freezes_and_restores_the_weights(name):
+    rule = get_rule(name)()
+    assert rule.learning_parameters, f"rule {name!r} must declare its learning_parameters"
+    reference = rule.namespace()
+    assert set(rule.learning_parameters) <= set(reference)
+    assert set(rule.learning_traces) <= set(rule.synaptic_variables())
+
+    brian2.seed(11)
+    source, target = _groups(rule, ())
+    unit = rule.weight_unit
+    syn = rule.synapses(source, target, effect="vm_post += w * kick", namespace={"kick": 1 * mV / unit}, dt=DT)
+    syn.connect()
+    syn.w = 0.5 * unit
+    pre_mon, post_mon = brian2.SpikeMonitor(source), brian2.SpikeMonitor(target)
+    net = brian2.Network(source, target, syn, pre_mon, post_mon)
+    spk = _spikes(np.random.default_rng(11), duration=3 * DURATION)
+    names = syn.plasticity_names
+    drive = DRIVES.get(name, lambda rule, syn: None)
+
+    def weights():
+        return np.asarray(syn.w[:] / unit).copy()
+
+    # off: the learning parameters read zero (in their units), every other entry is untouched
+    set_learning(syn, False)
+    for key, value in reference.items():
+        stored = syn.namespace[names[key]]
+        if key in rule.learning_parameters:
+            assert get_dimensions(stored) is get_dimensions(value) and np.all(np.asarray(stored) == 0), key
+        else:
+            assert stored is value or np.all(np.asarray(stored) == np.asarray(value)), key
+    drive(rule, syn)
+    net.run(DURATION, namespace={"spk": spk})
+    assert pre_mon.num_spikes > 10 and post_mon.num_spikes > 3  # pre and post activity happened
+    np.testing.assert_array_equal(weights(), np.full(len(syn), 0.5))
+
+    # on again: the rule's values are back, and the weights move
+    rule.set_learning(syn, True)
+    for key in rule.learning_parameters:
+        assert np.all(np.asarray(syn.namespace[names[key]]) == np.asarray(reference[key])), key
+        assert get_dimensions(syn.namespace[names[key]]) is get_dimensions(reference[key]), key
+    n_post = post_mon.num_spikes
+    drive(rule, syn)
+    net.run(DURATION, namespace={"spk": spk})
+    assert post_mon.num_spikes > n_post
+    w_on = weights()
+    assert np.all(np.isfinite(w_on)) and np.any(w_on != 0.5), f"{name}: learning on changed no weight"
+
+    # off after learning, with the traces that carry the amplitudes reset: frozen at once (rules whose
+    # weight can leave its bounds between spikes, Clopath's continuous LTP, still clip it at the next spike)
+    set_learning(syn, False, reset_traces=True)
+    for trace in rule.learning_traces:
+        assert np.all(np.asarray(getattr(syn, names[trace])[:]) == 0), trace
+    params = rule.get_params()
+    if "w_max" in params:
+        w_on = np.clip(w_on, float(params.get("w_min", 0.0) / unit), float(params["w_max"] / unit))
+    drive(rule, syn)
+    net.run(DURATION, namespace={"spk": spk})
+    np.testing.assert_array_equal(weights(), w_on)
+
+
+def test_learning_switch_errors():
+    rule = get_rule("stdp_additive")()
+    pre = brian2.SpikeGeneratorGroup(1, [0], [1] * ms)
+    post = brian2.NeuronGroup(1, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    syn = rule.synapses(pre, post, effect="v_post += w")
+    with pytest.raises(ParameterError, match="not built by this rule"):
+        get_rule("stdp_additive")(A_plus=0.01).set_learning(syn, False)
+    with pytest.raises(ParameterError, match="'on'"):
+        rule.set_learning(syn, 0)
+    plain = brian2.Synapses(pre, post, on_pre="v_post += 1")
+    with pytest.raises(ParameterError, match="plasticity rule"):
+        set_learning(plain, False)
+    # a renamed amplitude is switched under its new name, the user's constant of the same name is untouched
+    syn2 = rule.synapses(pre, post, effect="v_post += w * A_plus", namespace={"A_plus": 2.0})
+    assert syn2.plasticity_names["A_plus"] == "A_plus_stdp"
+    set_learning(syn2, False)
+    assert float(syn2.namespace["A_plus_stdp"]) == 0.0 and syn2.namespace["A_plus"] == 2.0
+    set_learning(syn2, True)
+    assert float(syn2.namespace["A_plus_stdp"]) == 0.005
