@@ -35,6 +35,7 @@ difference is possible.
 from __future__ import annotations
 
 import ctypes
+import getpass
 import hashlib
 import os
 import shutil
@@ -456,7 +457,8 @@ def _cache_folder() -> Path:
     from biosnn.brian import cache_dir
 
     root = cache_dir()
-    folder = (root / "twin-c") if root is not None else Path(tempfile.gettempdir()) / f"biosnn-twin-c-{os.getuid()}"
+    user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()  # no getuid on Windows
+    folder = (root / "twin-c") if root is not None else Path(tempfile.gettempdir()) / f"biosnn-twin-c-{user}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
