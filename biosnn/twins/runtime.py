@@ -426,20 +426,17 @@ class PathwayOp(Operation):
         self.max_delay = int(d.max()) if d.size else 0
         self.L = self.max_delay + 1
         src = sources.cpu().numpy()
-        order = np.argsort(src, kind="mergesort")
         counts = np.bincount(src, minlength=self.n_src) if src.size else np.zeros(self.n_src, np.int64)
-        self.order = torch.as_tensor(order, dtype=torch.long, device=device)
-        self.counts = torch.as_tensor(counts, dtype=torch.long, device=device)
-        # CSR of the sources: synapses of source j are order[pointer[j]:pointer[j+1]], ascending
-        self.pointer = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), device=device)
         self.table = torch.as_tensor(synapse_table(src, self.n_src), device=device)
         dd = np.broadcast_to(d, src.shape) if d.size <= 1 else d
         if not self.homogeneous:
             self.delays = torch.as_tensor(dd, dtype=torch.long, device=device)
             perm = np.lexsort((np.arange(src.size), src, -dd))  # delay desc, source asc, synapse asc
             self.perm = torch.as_tensor(perm, dtype=torch.long, device=device)
-        # for the C kernel: synapses by (source, delay, index) and their delays
-        by_delay = np.lexsort((np.arange(src.size), dd, src)) if src.size else order
+        # for the C kernel and the queue transfer: the synapses of source j, by (delay, index), are
+        # c_order[pointer[j]:pointer[j+1]], with delays c_delays[pointer[j]:pointer[j+1]]
+        self.pointer = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), device=device)
+        by_delay = np.lexsort((np.arange(src.size), dd, src)) if src.size else np.zeros(0, np.int64)
         self.c_order = torch.as_tensor(by_delay, dtype=torch.long, device=device)
         self.c_delays = torch.as_tensor(np.asarray(dd, dtype=np.int64)[by_delay] if src.size else
                                         np.zeros(0, np.int64), device=device)
