@@ -668,6 +668,26 @@ class SynapseLinks:
             counts = torch.bincount(source, minlength=n_source)
             self.crow = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
             self.col = target[self.order]
+        self._matrix: tuple | None = None  # (f, its version, CSR matrix): the last one built
+
+    def matrix(self, f: torch.Tensor, n_source: int, n_target: int) -> torch.Tensor:
+        """The ``[n_source, n_target]`` CSR matrix of the synapses with values ``f`` (per synapse or one
+        value), kept while ``f`` is the same unchanged tensor (or the same number): the backward pass of
+        a run meets the same weights at every step."""
+        cached = self._matrix
+        if cached is not None:
+            old, version, matrix = cached
+            same = (old is f and old._version == version) or (
+                f.dim() == 0 and old.dim() == 0 and bool(old == f))
+            if same:
+                return matrix
+        weights = f.detach().expand(self.target.shape[0])[self.order].contiguous()
+        with warnings.catch_warnings():  # CSR support is "beta"; the layout is built here, valid
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            matrix = torch.sparse_csr_tensor(self.crow, self.col, weights, size=(n_source, n_target),
+                                             check_invariants=False)
+        self._matrix = (f, f._version, matrix)
+        return matrix
 
 
 class DenseGradient(torch.autograd.Function):
@@ -721,16 +741,10 @@ class DenseGradient(torch.autograd.Function):
     def _grad_values(f, values, links, grad):
         if links.source is None:
             return (grad[:, links.target] * f).expand_as(values)
-        B = grad.shape[0]
-        if f.dim() < 2 and B >= 4:  # one sparse matrix product instead of [B, S] temporaries
-            n_syn = links.target.shape[0]
-            weights = f.expand(n_syn)[links.order]
-            with warnings.catch_warnings():  # CSR support is "beta"; the layout is built here, valid
-                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-                matrix = torch.sparse_csr_tensor(links.crow, links.col, weights.contiguous(),
-                                                 size=(values.shape[1], grad.shape[1]), check_invariants=False)
+        if f.dim() < 2:  # one sparse matrix product instead of [B, S] temporaries
+            matrix = links.matrix(f, values.shape[1], grad.shape[1])
             return torch.sparse.mm(matrix, grad.t().contiguous()).t()
-        contrib = (grad[:, links.target] * f).expand(B, links.target.shape[0])
+        contrib = grad[:, links.target] * f  # weights per trial
         return torch.zeros_like(values).index_add(1, links.source, contrib)
 
 

@@ -118,3 +118,35 @@ def test_dense_gradient_term_has_the_gradient_of_the_dense_sum(f_shape, per_sour
     want = torch.autograd.grad((dense * upstream).sum(), (f, values))
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_dense_gradient_matrix_is_rebuilt_when_the_weights_change():
+    """The backward pass keeps its sparse matrix while the weights are the same tensor, unchanged; an
+    optimiser step (in place) or other weights give a new one."""
+    from biosnn.twins.runtime import DenseGradient, SynapseLinks
+
+    g = torch.Generator().manual_seed(5)
+    source = torch.randint(0, 6, (30,), generator=g)
+    target = torch.randint(0, 4, (30,), generator=g)
+    links = SynapseLinks(source, target, 6)
+    w = torch.rand(30, generator=g, dtype=torch.float64, requires_grad=True)
+    values = torch.ones(2, 6, dtype=torch.float64, requires_grad=True)
+
+    def presynaptic_grad(weights):
+        out = DenseGradient.apply(weights, values, links, 4)
+        return torch.autograd.grad(out.sum(), values)[0]
+
+    def expected(weights):
+        return torch.zeros(2, 6, dtype=torch.float64).index_add(1, source, weights.detach().expand(2, 30))
+
+    torch.testing.assert_close(presynaptic_grad(w), expected(w), rtol=0, atol=1e-15)
+    first = links._matrix[2]
+    presynaptic_grad(w)
+    assert links._matrix[2] is first  # same weights: kept
+    with torch.no_grad():
+        w.mul_(2.0)  # an optimiser step
+    torch.testing.assert_close(presynaptic_grad(w), expected(w), rtol=0, atol=1e-15)
+    assert links._matrix[2] is not first
+    for constant in (0.5, 0.5, 0.25):  # one value for every synapse
+        c = torch.tensor(constant, dtype=torch.float64)
+        torch.testing.assert_close(presynaptic_grad(c), expected(c), rtol=0, atol=1e-15)
