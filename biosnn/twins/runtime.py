@@ -446,7 +446,7 @@ class PathwayOp(Operation):
         self.reset_state()
 
     def reset_state(self) -> None:
-        self.hist: torch.Tensor | None = None  # [L, B, n_src] conditions, tensor code with heterogeneous delays
+        self.hist: torch.Tensor | None = None  # [L, B, n_src] conditions (tensor code, heterogeneous delays)
         self.val_hist: list | None = None
         self.nz_hist: list | None = None  # spiking (batch, neuron) of the whole source group, per slot
         self._ring = None  # the same spikes as C arrays (counts, batch pointers, neuron pointers)
@@ -515,10 +515,16 @@ class PathwayOp(Operation):
             i = i.repeat(B)
             self.nz_hist[slot] = (b, i)
             counts[slot], sbs[slot], sis[slot] = int(b.shape[0]), b.data_ptr(), i.data_ptr()
-            if not self.homogeneous:
-                if self.hist is None:
-                    self.hist = torch.zeros(self.L, B, self.n_src, dtype=torch.bool, device=device)
-                self.hist[slot][:, i[: len(srcs)] - self.start] = True
+
+    def _conditions_from_ring(self, B: int, device) -> torch.Tensor:
+        """``[L, B, n_src]`` spike conditions of the queue's slots (what the tensor code reads with
+        heterogeneous delays), from the spike ring both back ends and the queue transfer keep."""
+        hist = torch.zeros(self.L, B, self.n_src, dtype=torch.bool, device=device)
+        for slot, nz in enumerate(self.nz_hist or ()):
+            if nz is not None and nz[0].shape[0]:
+                keep = (nz[1] >= self.start) & (nz[1] < self.stop)
+                hist[slot, nz[0][keep], nz[1][keep] - self.start] = True
+        return hist
 
     def _expand(self, b: torch.Tensor, i: torch.Tensor):
         """Synaptic events ``(batch, synapse)`` of the spiking sources ``(b, i)``, in queue order."""
@@ -533,13 +539,7 @@ class PathwayOp(Operation):
         """The C kernel: the spikes that arrive now, oldest push first, source by source, synapse by synapse."""
         self._push(ev[2] if ev is not None else None)
         self.val_hist[self.pos] = None
-        if not self.homogeneous:  # keep the conditions too: a later run with gradients reads them
-            if self.hist is None:
-                self.hist = torch.zeros(self.L, R.B, self.n_src, dtype=torch.bool, device=R.device)
-            if ev is None:
-                self.hist[self.pos] = False
-            else:
-                self.hist[self.pos] = ev[0][:, self.start:self.stop] if self.subgroup else ev[0]
+        self.hist = None  # the tensor code rebuilds its condition history from the ring when it next runs
         counts, sbs, sis = self._ring
         if self.homogeneous and not counts[(self.pos - self.delay) % self.L]:
             return  # nothing arrives
@@ -568,7 +568,7 @@ class PathwayOp(Operation):
         self._push(nz)
         if not self.homogeneous:
             if self.hist is None:
-                self.hist = torch.zeros(self.L, B, self.n_src, dtype=torch.bool, device=R.device)
+                self.hist = self._conditions_from_ring(B, R.device)
             self.hist[self.pos] = cond
         self.val_hist[self.pos] = value if (R.functional or R.relaxed) else None
         if R.relaxed:
