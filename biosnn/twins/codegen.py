@@ -497,6 +497,12 @@ class BlockCompiler:
                 em.indent -= 1
                 continue
             em(self.statement_line(st, cond, self.random_names(block)))
+        # a written variable whose value is another array's tensor as read (``x = y``) gets a copy: without
+        # gradients arrays are updated in place, and two variables must never share memory
+        origin = {n: n for n in read_vars if n in array_names}
+        for st in block.vector_statements:
+            rhs = st.rhs.strip().strip("()").strip()
+            origin[st.var] = origin.get(rhs) if st.op == "=" and rhs.isidentifier() else None
         for n in write_vars:
             var = variables[n]
             key = array_key(var)
@@ -504,8 +510,10 @@ class BlockCompiler:
             index = self.index_name(block, n)
             size = 1 if var.scalar else var.size
             value = n if block.mode != "reset" else f"_mix(MASK, {n}, _old_{n})"
+            if block.mode != "reset" and origin.get(n) not in (None, n):
+                value = f"_copy({n}, R)"
             if index in ("_idx", "0") or index in block.captured.iterate_all:
-                em(f"S[{key!r}] = _fit({value}, R.B, {size}, R, S)")
+                em(f"S[{key!r}] = _fit({value}, R.B, {size}, R)")
             else:
                 em(f"S[{key!r}] = _scatter_last(S[{key!r}], {self.index_tensor(block, index)}, {value}, R)")
         out = [n for n in ("_cond", "_synaptic_var", "_vsur") if n in set().union(
@@ -638,6 +646,7 @@ def base_namespace() -> dict:
         "_numpy": NumpyNamespace,
         "logical_not": logical_not,
         "_fit": _fit,
+        "_copy": _copy,
         "_put": _put,
         "_scatter_last": _scatter_last,
         "_add_at": _add_at,
@@ -673,18 +682,18 @@ def _mix(mask, new, old):
     return mask * new + (1 - mask) * old
 
 
-def _fit(value, B: int, size: int, R, S=None) -> torch.Tensor:
-    """``value`` as a fresh ``[B, size]`` tensor of the twin's dtype (broadcasting scalars and ``[size]``).
+def _copy(value, R):
+    """``value`` itself with gradients (functional updates), a copy without (in-place updates)."""
+    return value.clone() if isinstance(value, torch.Tensor) and not R.functional else value
 
-    A value that is another state array (``x = y``) is copied: without gradients arrays are updated in
-    place, and two variables must never share memory."""
+
+def _fit(value, B: int, size: int, R) -> torch.Tensor:
+    """``value`` as a fresh ``[B, size]`` tensor of the twin's dtype (broadcasting scalars and ``[size]``)."""
     if not isinstance(value, torch.Tensor):
         value = torch.as_tensor(value, device=R.device)
     if value.dtype.is_floating_point and value.dtype != R.dtype:
         value = value.to(R.dtype)
     if value.shape == (B, size):
-        if S is not None and not R.functional and any(value is t for t in S.values()):
-            return value.clone()
         return value
     return value.expand(B, size).clone() if value.dim() <= 2 else value.reshape(B, size)
 
