@@ -180,3 +180,27 @@ def test_without_the_queues_the_continuation_would_differ():
     n0 = len(mon.i)
     net.run(60 * ms, namespace={})
     assert not np.array_equal(res.spikes["fly_pop"][0][0], np.asarray(mon.i[n0:]))
+
+
+def test_queue_transfer_reads_and_writes_brian2s_python_spike_queue():
+    """Brian2 falls back to its Python SpikeQueue without the compiled one: the transfer reads and writes
+    that layout too (events arriving r steps ahead, in insertion order)."""
+    from types import SimpleNamespace
+
+    from brian2.synapses.spikequeue import SpikeQueue
+
+    from biosnn.twins.runtime import read_spike_queue, write_spike_queue
+
+    sources = np.array([0, 0, 1, 2, 2, 2], dtype=np.int32)
+    delays = np.array([3, 1, 2, 1, 3, 0]) * 1e-4
+    queue = SpikeQueue(0, 3)
+    queue.prepare(delays, 1e-4, sources)
+    queue.push(np.array([0, 2], dtype=np.int32))
+    queue.advance()  # one step later: delays 1..3 arrive in 0..2 steps
+    rows = read_spike_queue(SimpleNamespace(queue=queue))
+    assert rows == [[1, 3], [], [0, 4]]
+    fresh = SpikeQueue(0, 3)
+    fresh.prepare(delays, 1e-4, sources)
+    write_spike_queue(SimpleNamespace(queue=fresh), rows, 1e-4)
+    assert read_spike_queue(SimpleNamespace(queue=fresh)) == rows
+    assert list(fresh.peek()) == [1, 3]
