@@ -7,6 +7,7 @@ notebook that breaks fails CI. Each notebook ends with a cell that asserts the f
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -505,6 +506,13 @@ assert sp["eihl"] > 0.15 and sp["stbp"] == 0 and sp["local"] == 0
 assert acc["eihl"] > acc["stbp"] - 0.05                        # sparse, and nearly as accurate
 assert acc["local"] < acc["stbp"]                              # local learning alone falls behind
 """),
+    md("The runs were written to a temporary folder (checkpoints, metrics, the phase timeline); keep it to look "
+       "further, or remove it:"),
+    code("""
+import shutil
+
+shutil.rmtree(runs_dir)
+"""),
 ]
 
 # -------------------------------------------------------------------------------------- 6. ablation
@@ -580,6 +588,8 @@ def build(names: list[str] | None = None) -> list[Path]:
     for name, cells in NOTEBOOKS.items():
         if names and name not in names:
             continue
+        for i, cell in enumerate(cells):  # stable ids: rebuilding changes only the cells that changed
+            cell["id"] = hashlib.sha1(f"{name}:{i}:{cell['source']}".encode()).hexdigest()[:8]
         nb = new_notebook(cells=cells, metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
             "language_info": {"name": "python"},
