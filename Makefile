@@ -6,6 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.biosnn-installed
 JOBS   ?= auto
+VENV_DISK_KB ?= 7000000
 
 # Brian2's Cython compile cache (and other caches) live in the checkout, created on first use.
 export BIOSNN_CACHE_DIR ?= $(CURDIR)/.cache
@@ -16,6 +17,10 @@ export PYTHONHASHSEED ?= 0
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo ">> creating $(VENV) with pinned dependencies (first use only)"
+	@free_kb=$$(df -Pk . | awk 'NR == 2 {print $$4}'); \
+	if [ "$$free_kb" -lt $(VENV_DISK_KB) ]; then \
+	  echo "biosnn: $(VENV) needs about 7 GB of free disk (the pinned PyTorch brings its CUDA libraries)," \
+	       "but only $$((free_kb / 1024)) MB are free on the disk of $(CURDIR)" >&2; exit 1; fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip==26.3"
 	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
