@@ -211,6 +211,10 @@ def translate(captured: CapturedCode, mode: str, object_name: str) -> Block:
     return block
 
 
+#: created variables of a block that its function returns by name (``_record_I = I`` records ``I``)
+RECORDED_PREFIX = "_record_"
+
+
 class _Emitter:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -518,6 +522,8 @@ class BlockCompiler:
                 em(f"S[{key!r}] = _scatter_last(S[{key!r}], {self.index_tensor(block, index)}, {value}, R)")
         out = [n for n in ("_cond", "_synaptic_var", "_vsur") if n in set().union(
             *[{st.var} for st in block.vector_statements + block.scalar_statements])]
+        # values asked for by name (recorded subexpressions, see ``Twin.run(record=...)``)
+        out += [st.var for st in block.vector_statements if st.created and st.var.startswith(RECORDED_PREFIX)]
         em("return {" + ", ".join(f"{n!r}: {n}" for n in out) + "}")
         block.has_vsur = "_vsur" in out
 

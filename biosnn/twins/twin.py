@@ -37,16 +37,19 @@ from typing import Any
 import brian2
 import numpy as np
 import torch
-from brian2.core.variables import ArrayVariable, Constant
+from brian2.codegen.codeobject import create_runner_codeobj
+from brian2.core.variables import ArrayVariable, Constant, Subexpression, Variables
 from brian2.equations.equations import PARAMETER
 from brian2.parsing.expressions import parse_expression_dimensions
 
 from biosnn.errors import ParameterError, UnitError, UnsupportedFeatureError
 from biosnn.surrogate import Surrogate, as_surrogate
 from biosnn.twins.codegen import (
+    RECORDED_PREFIX,
     BlockCompiler,
     CapturedCode,
     array_key,
+    _fit,
     base_namespace,
     capture_code_objects,
     is_clock_variable,
@@ -665,6 +668,50 @@ class Twin(torch.nn.Module):
             raise ParameterError(f"{synapses!r} is not a Synapses object")
         return np.asarray(g.i[:]).copy(), np.asarray(g.j[:]).copy()
 
+    def _subexpression_block(self, gname: str, names: tuple[str, ...]):
+        """The block that computes the subexpressions ``names`` of ``gname`` from the state (for ``record``).
+
+        Brian2 resolves, unit-checks and expands the subexpressions (nested ones included) as for a
+        ``StateMonitor``, in the twin's namespace; the statements are those of its numpy target."""
+        cache = self.__dict__.setdefault("_subexpression_blocks", {})
+        if (gname, names) in cache:
+            return cache[(gname, names)]
+        g = self._group(gname)
+        extra = Variables(g)
+        for n in names:
+            var = g.variables[n]
+            extra.add_auxiliary_variable(RECORDED_PREFIX + n, dimensions=var.dim, dtype=var.dtype)
+        store: dict[str, CapturedCode] = {}
+        old_target = brian2.prefs["codegen.target"]
+        brian2.prefs["codegen.target"] = "numpy"
+        try:
+            with capture_code_objects(store):
+                codeobj = create_runner_codeobj(
+                    g, "\n".join(f"{RECORDED_PREFIX}{n} = {n}" for n in names), "stateupdate",
+                    run_namespace=self.namespace, additional_variables=extra,
+                    name=f"{gname}_twin_record_codeobject*")
+        except Exception as exc:  # noqa: BLE001 - Brian2's resolution errors name the identifier
+            raise ParameterError(f"record: cannot evaluate {list(names)} of {gname!r}: {exc}") from exc
+        finally:
+            brian2.prefs["codegen.target"] = old_target
+        captured = store[codeobj.name]
+        captured.runner = g
+        blk = translate(captured, "all", gname)
+        blk.size = len(g)
+        cache[(gname, names)] = blk
+        return blk
+
+    def _compile_extra_block(self, blk, owner: str) -> None:
+        """Generate ``blk``'s tensor code in the namespace of the current operations."""
+        ns = self._ns
+        consts = dict(self._learnable_constants.get(owner, {}))
+        blk.reads, blk.writes, blk.dense = set(), set(), []
+        BlockCompiler(ns, set(self._compiled_for or ()), consts, self.exact, owner).compile(blk)
+        for key, var in ns.get("_index_arrays", {}).items():
+            if key not in ns:
+                ns[key] = torch.as_tensor(np.asarray(var.get_value()).astype(np.int64), device=self.device)
+        blk.compiled_in = ns
+
     def _group(self, name: str):
         if name not in self._groups:
             raise ParameterError(f"no group or synapses named {name!r}; known: {sorted(self._groups)}")
@@ -734,7 +781,9 @@ class Twin(torch.nn.Module):
             ``{timed_array: Tensor[T_values, B, ...]}`` replaces a TimedArray's values per trial (the key is
             the TimedArray's name or the name the equations call it by, e.g. ``"stimulus"``).
         record
-            ``{group: [variables]}`` to record like a ``StateMonitor`` (``when="start"``).
+            ``{group: [variables]}`` to record like a ``StateMonitor`` (``when="start"``): state variables
+            and subexpressions (e.g. a synaptic current ``I_syn = g * (E - v) : amp``), in base SI units,
+            ``result.states[group][name] -> Tensor[T, B, N]``.
         relaxed
             Run the *surrogate-relaxed* model instead: every spike is the smooth function
             ``surrogate.relaxed(v)`` of the distance to threshold (whose exact derivative is the surrogate),
@@ -750,17 +799,22 @@ class Twin(torch.nn.Module):
         per_run, per_step, timed, generators = self._prepare_inputs(inputs, n_steps)
         record = dict(record or {})
         rec_keys = {}
+        rec_subexpressions: dict[str, list[str]] = {}
         for gname, names in record.items():
             g = self._group(gname)
             for var in ([names] if isinstance(names, str) else names):
+                if isinstance(g.variables.get(var), Subexpression):
+                    rec_subexpressions.setdefault(gname, []).append(var)
+                    continue
                 if var not in g.variables or not isinstance(g.variables[var], ArrayVariable):
-                    raise ParameterError(f"record: {gname!r} has no state variable {var!r} (subexpressions "
-                                         "are not recorded; record the variables they depend on)")
+                    raise ParameterError(f"record: {gname!r} has no state variable or subexpression {var!r}")
                 key = array_key(g.variables[var])
                 if key not in self._arrays:
                     self._register_array(g.variables[var])
                     self._values[key] = self._to_tensor(self._arrays[key], g.variables[var].get_value())
                 rec_keys[(gname, var)] = key
+        rec_blocks = [(gname, tuple(names), self._subexpression_block(gname, tuple(names)))
+                      for gname, names in rec_subexpressions.items()]
         B = self.batch_size
         functional = torch.is_grad_enabled()
         batched = frozenset(self._written | set(per_run) | set(per_step) |
@@ -768,6 +822,9 @@ class Twin(torch.nn.Module):
         if self._compiled_for != batched:
             self._build_ops(batched)
             self._compiled_for = batched
+        for gname, _names, blk in rec_blocks:
+            if getattr(blk, "compiled_in", None) is not self._ns:
+                self._compile_extra_block(blk, gname)
         if self._queues_to_load:  # Brian2's events in flight at the last pull
             for op in self._ops:
                 rows = self._pulled_queues.get(op.name) if isinstance(op, PathwayOp) else None
@@ -808,6 +865,7 @@ class Twin(torch.nn.Module):
         dense_trains = {name: [] for name, _ in spike_groups.values()} if functional else {}
         sparse = {name: [] for name, _ in spike_groups.values()}
         states = {k: [] for k in rec_keys}
+        states.update({(gname, n): [] for gname, names, _ in rec_blocks for n in names})
         start = self._step
         for k in range(n_steps):
             step = start + k
@@ -818,6 +876,12 @@ class Twin(torch.nn.Module):
                 v = v.expand(B, v.shape[-1]) if v.dim() == 1 else v
                 # without autograd some updates are in place: keep a copy of what was recorded
                 states[rk].append(v if functional else v.clone())
+            for gname, names, blk in rec_blocks:
+                R.vshape = (B, blk.size)
+                values = blk.fn(S, R, step * self.dt, step)
+                for n in names:
+                    v = _fit(values[RECORDED_PREFIX + n], B, blk.size, R)
+                    states[(gname, n)].append(v if functional else v.clone())
             R.events = {}
             for op in self._ops:
                 if op.every == 1 or step % op.every == 0:
