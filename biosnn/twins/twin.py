@@ -668,6 +668,18 @@ class Twin(torch.nn.Module):
             raise ParameterError(f"{synapses!r} is not a Synapses object")
         return np.asarray(g.i[:]).copy(), np.asarray(g.j[:]).copy()
 
+    def _record_indices(self, gname: str, var: str, which, size: int) -> torch.Tensor:
+        """The elements ``which`` (indices, as a ``StateMonitor``'s ``record``) of a variable of ``size``."""
+        idx = np.asarray(which)
+        if isinstance(which, bool) or idx.dtype == bool or not np.issubdtype(idx.dtype, np.integer) \
+                or idx.ndim > 1:
+            raise ParameterError(f"record: {gname}.{var}: give True (all) or integer indices, got {which!r}")
+        idx = idx.reshape(-1)
+        bad = idx[(idx < 0) | (idx >= size)]
+        if bad.size:
+            raise ParameterError(f"record: {gname}.{var}: indices {bad.tolist()} are outside 0..{size - 1}")
+        return torch.as_tensor(idx, dtype=torch.long, device=self.device)
+
     def _subexpression_block(self, gname: str, names: tuple[str, ...]):
         """The block that computes the subexpressions ``names`` of ``gname`` from the state (for ``record``).
 
@@ -783,7 +795,8 @@ class Twin(torch.nn.Module):
         record
             ``{group: [variables]}`` to record like a ``StateMonitor`` (``when="start"``): state variables
             and subexpressions (e.g. a synaptic current ``I_syn = g * (E - v) : amp``), in base SI units,
-            ``result.states[group][name] -> Tensor[T, B, N]``.
+            ``result.states[group][name] -> Tensor[T, B, N]``; ``{group: {variable: indices}}`` records
+            only those neurons (or synapses), in the order given (``True``: all).
         relaxed
             Run the *surrogate-relaxed* model instead: every spike is the smooth function
             ``surrogate.relaxed(v)`` of the distance to threshold (whose exact derivative is the surrogate),
@@ -800,9 +813,16 @@ class Twin(torch.nn.Module):
         record = dict(record or {})
         rec_keys = {}
         rec_subexpressions: dict[str, list[str]] = {}
+        rec_index: dict[tuple[str, str], torch.Tensor] = {}  # recorded elements, where not all
         for gname, names in record.items():
             g = self._group(gname)
-            for var in ([names] if isinstance(names, str) else names):
+            if isinstance(names, str):
+                names = {names: True}
+            elif not isinstance(names, Mapping):
+                names = {n: True for n in names}
+            for var, which in names.items():
+                if which is not True:
+                    rec_index[(gname, var)] = self._record_indices(gname, var, which, len(g))
                 if isinstance(g.variables.get(var), Subexpression):
                     rec_subexpressions.setdefault(gname, []).append(var)
                     continue
@@ -874,6 +894,7 @@ class Twin(torch.nn.Module):
             for rk, key in rec_keys.items():
                 v = S[key]
                 v = v.expand(B, v.shape[-1]) if v.dim() == 1 else v
+                v = v[:, rec_index[rk]] if rk in rec_index else v
                 # without autograd some updates are in place: keep a copy of what was recorded
                 states[rk].append(v if functional else v.clone())
             for gname, names, blk in rec_blocks:
@@ -881,6 +902,7 @@ class Twin(torch.nn.Module):
                 values = blk.fn(S, R, step * self.dt, step)
                 for n in names:
                     v = _fit(values[RECORDED_PREFIX + n], B, blk.size, R)
+                    v = v[:, rec_index[(gname, n)]] if (gname, n) in rec_index else v
                     states[(gname, n)].append(v if functional else v.clone())
             R.events = {}
             for op in self._ops:

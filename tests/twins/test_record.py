@@ -83,3 +83,27 @@ def test_recording_something_that_is_not_a_variable_names_it(name, match):
     tw = biosnn.twin(net)
     with pytest.raises(ParameterError, match=match):
         tw.run(1 * ms, record={"cells": [name]})
+
+
+def test_recording_chosen_elements_gives_those_columns_in_that_order():
+    net, _ = _cobalike(with_monitor=False)
+    tw = biosnn.twin(net)
+    with torch.no_grad():
+        full = tw.run(5 * ms, record={"cells": ["v", "I_syn"], "syn": ["w"]})
+    net2, _ = _cobalike(with_monitor=False)
+    tw2 = biosnn.twin(net2)
+    with torch.no_grad():
+        part = tw2.run(5 * ms, record={"cells": {"v": [4, 0], "I_syn": True}, "syn": {"w": np.array([1])}})
+    torch.testing.assert_close(part.states["cells"]["v"], full.states["cells"]["v"][:, :, [4, 0]], rtol=0, atol=0)
+    torch.testing.assert_close(part.states["cells"]["I_syn"], full.states["cells"]["I_syn"], rtol=0, atol=0)
+    assert part.states["syn"]["w"].shape == (50, 1, 1)
+
+
+@pytest.mark.parametrize("which, match", [([5], r"indices \[5\] are outside 0..4"),
+                                          ([-1], r"indices \[-1\] are outside"),
+                                          ([0.5], "integer indices"), (False, "integer indices")])
+def test_recording_bad_indices_names_them(which, match):
+    net, _ = _cobalike(with_monitor=False)
+    tw = biosnn.twin(net)
+    with pytest.raises(ParameterError, match=match):
+        tw.run(1 * ms, record={"cells": {"v": which}})
