@@ -209,6 +209,8 @@ class Twin(torch.nn.Module):
     # ------------------------------------------------------------------------------------------ compile
     def _compile(self) -> None:
         net = self.net
+        # recorded subexpressions' blocks (see run(record=...)), made again after the structure is re-read
+        self._subexpression_blocks: dict[tuple[str, tuple[str, ...]], Any] = {}
         objs = net.sorted_objects
         previous_network = {id(o): o._network for o in objs}
         store: dict[str, CapturedCode] = {}
@@ -685,7 +687,7 @@ class Twin(torch.nn.Module):
 
         Brian2 resolves, unit-checks and expands the subexpressions (nested ones included) as for a
         ``StateMonitor``, in the twin's namespace; the statements are those of its numpy target."""
-        cache = self.__dict__.setdefault("_subexpression_blocks", {})
+        cache = self._subexpression_blocks
         if (gname, names) in cache:
             return cache[(gname, names)]
         g = self._group(gname)
@@ -709,7 +711,6 @@ class Twin(torch.nn.Module):
         captured = store[codeobj.name]
         captured.runner = g
         blk = translate(captured, "all", gname)
-        blk.size = len(g)
         cache[(gname, names)] = blk
         return blk
 
@@ -833,8 +834,8 @@ class Twin(torch.nn.Module):
                     self._register_array(g.variables[var])
                     self._values[key] = self._to_tensor(self._arrays[key], g.variables[var].get_value())
                 rec_keys[(gname, var)] = key
-        rec_blocks = [(gname, tuple(names), self._subexpression_block(gname, tuple(names)))
-                      for gname, names in rec_subexpressions.items()]
+        rec_blocks = [(gname, tuple(names), self._subexpression_block(gname, tuple(names)),
+                       len(self._group(gname))) for gname, names in rec_subexpressions.items()]
         B = self.batch_size
         functional = torch.is_grad_enabled()
         batched = frozenset(self._written | set(per_run) | set(per_step) |
@@ -842,7 +843,7 @@ class Twin(torch.nn.Module):
         if self._compiled_for != batched:
             self._build_ops(batched)
             self._compiled_for = batched
-        for gname, _names, blk in rec_blocks:
+        for gname, _names, blk, _size in rec_blocks:
             if getattr(blk, "compiled_in", None) is not self._ns:
                 self._compile_extra_block(blk, gname)
         if self._queues_to_load:  # Brian2's events in flight at the last pull
@@ -885,7 +886,7 @@ class Twin(torch.nn.Module):
         dense_trains = {name: [] for name, _ in spike_groups.values()} if functional else {}
         sparse = {name: [] for name, _ in spike_groups.values()}
         states = {k: [] for k in rec_keys}
-        states.update({(gname, n): [] for gname, names, _ in rec_blocks for n in names})
+        states.update({(gname, n): [] for gname, names, _blk, _size in rec_blocks for n in names})
         start = self._step
         for k in range(n_steps):
             step = start + k
@@ -897,11 +898,11 @@ class Twin(torch.nn.Module):
                 v = v[:, rec_index[rk]] if rk in rec_index else v
                 # without autograd some updates are in place: keep a copy of what was recorded
                 states[rk].append(v if functional else v.clone())
-            for gname, names, blk in rec_blocks:
-                R.vshape = (B, blk.size)
+            for gname, names, blk, size in rec_blocks:
+                R.vshape = (B, size)
                 values = blk.fn(S, R, step * self.dt, step)
                 for n in names:
-                    v = _fit(values[RECORDED_PREFIX + n], B, blk.size, R)
+                    v = _fit(values[RECORDED_PREFIX + n], B, size, R)
                     v = v[:, rec_index[(gname, n)]] if (gname, n) in rec_index else v
                     states[(gname, n)].append(v if functional else v.clone())
             R.events = {}

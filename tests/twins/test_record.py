@@ -107,3 +107,18 @@ def test_recording_bad_indices_names_them(which, match):
     tw = biosnn.twin(net)
     with pytest.raises(ParameterError, match=match):
         tw.run(1 * ms, record={"cells": {"v": which}})
+
+
+def test_recorded_subexpression_follows_a_pull_after_brian2_changed_the_synapses():
+    net, S = _cobalike(with_monitor=False)
+    tw = biosnn.twin(net)
+    with torch.no_grad():
+        before = tw.run(2 * ms, record={"syn": ["drive"]}).states["syn"]["drive"]
+    S.connect(i=0, j=[0, 1])  # two more synapses in Brian2, then a pull
+    S.w[-2:] = 2 * nS
+    tw.pull()
+    with torch.no_grad():
+        res = tw.run(2 * ms, record={"syn": ["drive"], "cells": ["v"]})
+    drive, v = res.states["syn"]["drive"][:, 0].numpy(), res.states["cells"]["v"][:, 0].numpy()
+    assert before.shape[-1] == 10 and drive.shape[-1] == 12
+    np.testing.assert_array_equal(drive, np.asarray(S.w_)[None, :] * (float(E_EXC) - v[:, np.asarray(S.j)]))
