@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,20 @@ from biosnn.errors import ShapeError, UnsupportedFeatureError
 from biosnn.registry import Registry
 from biosnn.surrogate import SURROGATES, Surrogate
 from biosnn.twins.codegen import MaskedShape
+
+
+@contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """``dtype`` as torch's default floating dtype while the block runs (restored afterwards).
+
+    NumPy computes ``integer array * Python float`` in float64; torch in its default dtype (float32 unless
+    changed). The twin's generated code runs under its own dtype, so such products keep full precision."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 class RandomSource:

@@ -72,6 +72,7 @@ from biosnn.twins.runtime import (
     TimedArrays,
     UpdateOp,
     check_input_tensor,
+    default_dtype,
     read_spike_queue,
     scale_for,
     write_spike_queue,
@@ -804,6 +805,12 @@ class Twin(torch.nn.Module):
             resets mix old and reset values with it, and every synapse transmits ``f(w) * s_pre``. A smooth
             model, used to check gradients against finite differences.
         """
+        # the generated code mixes Python numbers with integer arrays (``0.1 * i``): with the twin's dtype as
+        # torch's default, those give the twin's dtype (float64 as NumPy gives), not float32
+        with default_dtype(self.dtype):
+            return self._simulate(duration, inputs, record, relaxed)
+
+    def _simulate(self, duration, inputs, record, relaxed) -> TwinResult:
         from biosnn.units import check_quantity
 
         duration = check_quantity("duration", duration, brian2.second)

@@ -206,6 +206,17 @@ def summed_model(duration=1.0):
     return [inp, G, S], ["sum_post"]
 
 
+def index_dependent(duration=1.0):
+    """A drive written with the neuron index and Python numbers (``0.1*i``, ``sin(... + i)``, ``exprel``,
+    ``clip``, ``sign``): NumPy computes integer arrays times numbers in float64."""
+    G = b2.NeuronGroup(8, """dv/dt = (drive - v)/(10*ms) : 1
+    drive = 1.02 + 0.004*i + 0.05*sin(2*pi*t/(7*ms) + i) + 0.01*exprel(0.1*i) + clip(i*0.01, 0, 0.05)
+            + 0.01*sign(sin(2*pi*t/(11*ms) + 0.5*i)) : 1""",
+                       threshold="v > 1", reset="v = 0", method="euler", name="indexed")
+    G.v = "0.1*i"
+    return [G], ["indexed"]
+
+
 def cuba(n=1000, p=None, seed=1):
     """CUBA benchmark network (Brette et al. 2007 / Vogels & Abbott 2005), exact integration."""
     p = p if p is not None else 80.0 / n

@@ -76,6 +76,14 @@ def test_summed_variables_and_run_regularly_spike_identically(duration, backend)
     assert_identical(brian, twin)
 
 
+@pytest.mark.parametrize("duration", DURATIONS)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_expressions_of_integer_indices_and_numbers_spike_identically(duration, backend):
+    objects, monitored = models.index_dependent(duration)
+    brian, twin, *_ = run_both(objects, monitored, duration * second, twin_kwargs={"backend": backend})
+    assert_identical(brian, twin)
+
+
 def test_gradient_mode_forward_is_still_identical():
     """With autograd on (surrogate spikes, functional updates, dense gradient terms) the forward pass is
     unchanged: same spikes, same plastic weights."""
