@@ -69,7 +69,7 @@ def main(duration: float, batch: int, n_neurons: int, threads: int) -> None:
         "twin_forward_ms_per_step": 1e3 * forward_s / steps, "twin_backward_ms_per_step": 1e3 * backward_s / steps,
         "ratio_forward (brian2 / twin forward per trial)": brian_s / (forward_s / batch),
         "ratio_forward_backward (brian2 / twin forward+backward per trial)": brian_s / ((forward_s + backward_s) / batch),
-        "spikes_per_trial": float(spikes) / batch, "weight_gradient_norm": grad_norm,
+        "spikes_per_trial": float(spikes.detach()) / batch, "weight_gradient_norm": grad_norm,
     }
     print(f"Brian2 cython {brian_s:.2f} s; twin with gradients, B={batch}: forward {forward_s:.2f} s "
           f"({out['twin_forward_ms_per_step']:.2f} ms/step), backward {backward_s:.2f} s "
