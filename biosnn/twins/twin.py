@@ -829,18 +829,20 @@ class Twin(torch.nn.Module):
             elif not isinstance(names, Mapping):
                 names = {n: True for n in names}
             for var, which in names.items():
-                if which is not True:
-                    rec_index[(gname, var)] = self._record_indices(gname, var, which, len(g))
                 if isinstance(g.variables.get(var), Subexpression):
                     rec_subexpressions.setdefault(gname, []).append(var)
-                    continue
-                if var not in g.variables or not isinstance(g.variables[var], ArrayVariable):
+                    size = len(g)
+                elif var in g.variables and isinstance(g.variables[var], ArrayVariable):
+                    key = array_key(g.variables[var])
+                    if key not in self._arrays:
+                        self._register_array(g.variables[var])
+                        self._values[key] = self._to_tensor(self._arrays[key], g.variables[var].get_value())
+                    rec_keys[(gname, var)] = key
+                    size = self._arrays[key].size
+                else:
                     raise ParameterError(f"record: {gname!r} has no state variable or subexpression {var!r}")
-                key = array_key(g.variables[var])
-                if key not in self._arrays:
-                    self._register_array(g.variables[var])
-                    self._values[key] = self._to_tensor(self._arrays[key], g.variables[var].get_value())
-                rec_keys[(gname, var)] = key
+                if which is not True:
+                    rec_index[(gname, var)] = self._record_indices(gname, var, which, size)
         rec_blocks = [(gname, tuple(names), self._subexpression_block(gname, tuple(names)),
                        len(self._group(gname))) for gname, names in rec_subexpressions.items()]
         B = self.batch_size
