@@ -125,8 +125,8 @@ def time_twin(builder, n, p, duration, batch, repeats, backend):
             res = tw.run(duration * second, inputs=inputs)
             run_s = min(run_s, time.perf_counter() - t0)
     counts = res.counts[group].sum(dim=1)
-    return build, run_s, (float(counts[0]), float(counts.float().mean()), float(counts.float().std()) if len(counts) > 1 else 0.0), \
-        tw.compiled_blocks()
+    spread = float(counts.float().std()) if len(counts) > 1 else 0.0
+    return build, run_s, (float(counts[0]), float(counts.float().mean()), spread), tw.compiled_blocks()
 
 
 @click.command()
