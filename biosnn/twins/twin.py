@@ -414,9 +414,7 @@ class Twin(torch.nn.Module):
                 compiler.compile(blk)
             ops.append((o, main, every, dt, blk))
             compilers.append(compiler)
-        # index arrays used by the blocks
-        for key, var in ns.get("_index_arrays", {}).items():
-            ns[key] = torch.as_tensor(np.asarray(var.get_value()).astype(np.int64), device=self.device)
+        self._load_index_arrays(ns)
         self._ops = []
         for o, main, every, dt, blk in ops:
             op = self._make_op(o, main, blk, ns)
@@ -721,10 +719,14 @@ class Twin(torch.nn.Module):
         consts = dict(self._learnable_constants.get(owner, {}))
         blk.reads, blk.writes, blk.dense = set(), set(), []
         BlockCompiler(ns, set(self._compiled_for or ()), consts, self.exact, owner).compile(blk)
+        self._load_index_arrays(ns)
+        blk.compiled_in = ns
+
+    def _load_index_arrays(self, ns: dict) -> None:
+        """The index arrays the generated blocks use (connectivity, offsets) as tensors, those not loaded yet."""
         for key, var in ns.get("_index_arrays", {}).items():
             if key not in ns:
                 ns[key] = torch.as_tensor(np.asarray(var.get_value()).astype(np.int64), device=self.device)
-        blk.compiled_in = ns
 
     def _group(self, name: str):
         if name not in self._groups:
