@@ -9,7 +9,10 @@ settings biosnn needs:
   between runs), otherwise in Brian2's own default location;
 * :func:`seed` seeds every random source biosnn touches (Brian2, NumPy, PyTorch, Python);
 * :func:`mark_used` tells Brian2's "object never included in a network" warning that objects a twin ran
-  were used.
+  were used;
+* an uncaught :class:`~biosnn.errors.BiosnnError` prints Python's plain traceback, not Brian2's "unexpected
+  error, please report this bug" banner, and leaves no Brian2 debug log or script copy in the temporary
+  folder (Brian2's own hook still handles every other exception).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 from pathlib import Path
 
 import brian2
@@ -45,8 +49,30 @@ def configure_cache() -> Path | None:
     return target
 
 
+#: the largest seed NumPy (and so Brian2) accepts
+MAX_SEED = 2**32 - 1
+
+
 def seed(value: int) -> None:
-    """Seed Brian2, NumPy, Python's ``random`` and PyTorch (when imported) with ``value``."""
+    """Seed Brian2, NumPy, Python's ``random`` and PyTorch (when imported) with ``value``.
+
+    Parameters
+    ----------
+    value
+        An integer in ``0 .. 2**32 - 1`` (NumPy's range).
+
+    Raises
+    ------
+    ParameterError
+        For anything else (a negative or too large number, a float, a bool, ``None``), before any
+        generator is seeded.
+    """
+    from biosnn.errors import ParameterError
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or not 0 <= int(value) <= MAX_SEED:
+        raise ParameterError(f"seed must be an integer in 0..{MAX_SEED} (2**32 - 1), got {value!r}")
+    value = int(value)
     brian2.seed(value)
     np.random.seed(value)
     random.seed(value)
@@ -85,6 +111,36 @@ def mark_used(objects) -> None:
 
 def use_target(target: str) -> None:
     """Select Brian2's runtime code-generation target (``"numpy"`` or ``"cython"``)."""
+    from biosnn.errors import ParameterError
+
     if target not in ("numpy", "cython", "auto"):
-        raise ValueError(f"unknown Brian2 code-generation target {target!r}; use 'numpy', 'cython' or 'auto'")
+        raise ParameterError(f"unknown Brian2 code-generation target {target!r}; use 'numpy', 'cython' or 'auto'")
     brian2.prefs["codegen.target"] = target
+
+
+def _plain_excepthook(previous):
+    """A ``sys.excepthook`` that shows biosnn's own errors as Python would, and hands the rest to ``previous``.
+
+    Brian2's hook (installed when it is imported) shows every uncaught exception under a banner asking to
+    report a bug in Brian2, and keeps its debug log and a copy of the script in the temporary folder. A
+    :class:`~biosnn.errors.BiosnnError` is the user's input being refused, not a bug in Brian2."""
+
+    def hook(exc_type, exc_value, exc_tb):
+        from biosnn.errors import BiosnnError
+
+        if isinstance(exc_type, type) and issubclass(exc_type, BiosnnError):
+            return sys.__excepthook__(exc_type, exc_value, exc_tb)
+        return previous(exc_type, exc_value, exc_tb)
+
+    hook._biosnn_plain = True  # type: ignore[attr-defined]
+    hook.previous = previous  # type: ignore[attr-defined]
+    return hook
+
+
+def install_excepthook() -> None:
+    """Put :func:`_plain_excepthook` in front of the current ``sys.excepthook`` (once)."""
+    if not getattr(sys.excepthook, "_biosnn_plain", False):
+        sys.excepthook = _plain_excepthook(sys.excepthook)
+
+
+install_excepthook()

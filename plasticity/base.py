@@ -313,10 +313,22 @@ class PlasticityRule:
         UnitError
             If a required target variable has other units than the rule needs.
         """
+        for group, label in ((source, "source"), (target, "target")):
+            if not isinstance(group, brian2.groups.group.Group) or isinstance(group, brian2.Synapses):
+                raise ParameterError(
+                    f"parameter {label!r} must be a Brian2 group (NeuronGroup, PoissonGroup, SpikeGeneratorGroup "
+                    f"or a subgroup of one), got {group!r} ({type(group).__name__})"
+                )
+        if not isinstance(source, brian2.core.spikesource.SpikeSource):
+            raise ParameterError(f"parameter 'source': {source.name!r} does not emit spikes")
         if not isinstance(weight, str) or not weight.isidentifier() or weight in _RESERVED:
             raise ParameterError(f"parameter 'weight' must be a valid, non-reserved identifier, got {weight!r}")
         if not isinstance(effect, str):
             raise ParameterError(f"parameter 'effect' must be a string of Brian2 statements, got {effect!r}")
+        if not isinstance(model, str):
+            raise ParameterError(f"parameter 'model' must be a string of Brian2 equations, got {model!r}")
+        if namespace is not None and not isinstance(namespace, Mapping):
+            raise ParameterError(f"parameter 'namespace' must be a mapping of names to values, got {namespace!r}")
         for group, label in ((source, "source"), (target, "target")):
             if weight in group.variables:
                 raise ParameterError(
@@ -330,6 +342,7 @@ class PlasticityRule:
         mapping = self.renamed(source, target, effect=effect, model=model, weight=weight, namespace=user_ns)
         rule_model = rename_identifiers(self.model, mapping)
         full_model = rule_model + ("\n" + model if model.strip() else "")
+        _check_effect(effect, source, target, brian2.Equations(full_model).names | {"lastupdate"})
         pre = rename_identifiers(self.on_pre, mapping)
         on_pre = "\n".join(s for s in (pre, effect) if s.strip())
         on_post = rename_identifiers(self.on_post, mapping)
@@ -419,6 +432,59 @@ class PlasticityRule:
                 raise UnitError(
                     f"rule {self.name!r}: target variable {var!r} must have units of {unit}, "
                     f"got dimensions {have}"
+                )
+
+
+_STATEMENT = re.compile(r"^\s*([A-Za-z_]\w*)\s*(\+=|-=|\*=|/=|=)(?!=)")
+
+
+def _check_effect(effect: str, source: Any, target: Any, synaptic: set[str]) -> None:
+    """Check that ``effect`` writes only variables the synapses will have, and reads ``_pre``/``_post``
+    variables that exist (names without a suffix may come from the namespace of the run, so only their
+    assignment is checked).
+
+    Raises
+    ------
+    ParameterError
+        Naming the variable and the group that lacks it.
+    """
+    def public(group: Any) -> list[str]:
+        return sorted(k for k in group.variables if not k.startswith("_"))
+
+    for line in effect.splitlines():
+        code = line.split("#", 1)[0]
+        if not code.strip():
+            continue
+        m = _STATEMENT.match(code)
+        if m is None:
+            raise ParameterError(f"parameter 'effect': {code.strip()!r} is not a Brian2 statement "
+                                 "('variable = expression' or 'variable += expression' ...)")
+        var = m.group(1)
+        if var in synaptic:
+            continue
+        for suffix, group, label in (("_post", target, "target"), ("_pre", source, "source")):
+            if var.endswith(suffix):
+                base = var[: -len(suffix)]
+                if base not in group.variables:
+                    raise ParameterError(
+                        f"parameter 'effect': {var!r} names a variable {base!r} of the {label} group "
+                        f"{group.name!r}, which has none; its variables: {public(group)}"
+                    )
+                break
+        else:
+            if var not in target.variables:
+                raise ParameterError(
+                    f"parameter 'effect' writes {var!r}, which is neither a synaptic variable {sorted(synaptic)} "
+                    f"nor a variable of the target group {target.name!r} ({public(target)})"
+                )
+    for name in brian2.utils.stringtools.get_identifiers(effect):
+        if name in synaptic:
+            continue
+        for suffix, group, label in (("_post", target, "target"), ("_pre", source, "source")):
+            if name.endswith(suffix) and name[: -len(suffix)] not in group.variables:
+                raise ParameterError(
+                    f"parameter 'effect': {name!r} names a variable {name[: -len(suffix)]!r} of the {label} "
+                    f"group {group.name!r}, which has none; its variables: {public(group)}"
                 )
 
 

@@ -808,20 +808,29 @@ def write_spike_queue(pathway, rows: list[list[int]], dt: float) -> None:
 
 def check_input_tensor(name: str, value: Any, shapes: list[tuple], device, dtype) -> torch.Tensor:
     """Convert ``value`` to a tensor and check it has one of ``shapes`` (``ShapeError`` otherwise)."""
+    from biosnn.errors import NonFiniteError, ParameterError
+
     if not isinstance(value, torch.Tensor):
         try:
             value = torch.as_tensor(np.asarray(value, dtype=float))
         except (TypeError, ValueError) as exc:
-            raise ShapeError(f"input {name!r} must be a tensor or array, got {type(value).__name__}") from exc
+            raise ShapeError(f"input {name!r} must be a tensor or array of numbers, got {type(value).__name__}") \
+                from exc
+    if value.is_complex():
+        raise ParameterError(f"input {name!r} must hold real numbers, got a {value.dtype} tensor")
     if not (value.is_floating_point() or value.dtype == torch.bool):
         value = value.to(dtype)
     if tuple(value.shape) not in [tuple(s) for s in shapes]:
         want = " or ".join(str(list(s)) for s in shapes)
         raise ShapeError(f"input {name!r} has shape {list(value.shape)}, expected {want}")
-    if value.is_floating_point() and not torch.isfinite(value).all():
-        from biosnn.errors import NonFiniteError
-
-        raise NonFiniteError(f"input {name!r} contains NaN or infinite values")
+    if value.is_floating_point():
+        bad = ~torch.isfinite(value.detach())
+        if bool(bad.any()):
+            first = torch.nonzero(bad)[0].tolist()
+            n_nan = int(torch.isnan(value.detach()).sum())
+            raise NonFiniteError(f"inputs= {name!r}: {int(bad.sum())} of {value.numel()} values are not finite "
+                                 f"({n_nan} NaN, {int(bad.sum()) - n_nan} infinite), the first at {first}; "
+                                 "nothing was simulated")
     return value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
 
 

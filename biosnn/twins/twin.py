@@ -42,7 +42,7 @@ from brian2.core.variables import ArrayVariable, Constant, Subexpression, Variab
 from brian2.equations.equations import PARAMETER
 from brian2.parsing.expressions import parse_expression_dimensions
 
-from biosnn.errors import ParameterError, UnitError, UnsupportedFeatureError
+from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError, UnsupportedFeatureError
 from biosnn.surrogate import Surrogate, as_surrogate
 from biosnn.twins.codegen import (
     RECORDED_PREFIX,
@@ -148,6 +148,48 @@ class TwinResult:
     counts: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+def _check_device(device) -> torch.device:
+    """``device`` as a ``torch.device`` that exists on this machine (``ParameterError`` otherwise)."""
+    if not isinstance(device, (str, torch.device)):
+        raise ParameterError(f"device must be a string such as 'cpu' or 'cuda:0' or a torch.device, got {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ParameterError(f"device {device!r} is not a torch device ('cpu', 'cuda', 'cuda:N'): {exc}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ParameterError(f"device {device!r} asked for, but no CUDA device is available "
+                                 "(torch.cuda.is_available() is False); use device='cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ParameterError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                                 f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
+    elif dev.type != "cpu":
+        try:
+            torch.empty(0, device=dev)
+        except Exception as exc:  # noqa: BLE001 - any backend's "not available"
+            raise ParameterError(f"device {device!r} is not available on this machine: {exc}") from None
+    return dev
+
+
+#: variables that hold a time stamp whose value may be infinite (never spiked, never updated)
+_TIME_STAMPS = ("lastspike", "lastupdate")
+
+
+def _nonfinite_summary(label: str, value: torch.Tensor, allow_inf: bool) -> str | None:
+    """A description of the NaN (and, unless ``allow_inf``, infinite) elements of ``value``, or ``None``."""
+    v = value.detach()
+    bad = torch.isnan(v) if allow_inf else ~torch.isfinite(v)
+    if not bool(bad.any()):
+        return None
+    n_bad = int(bad.sum())
+    n_nan = int(torch.isnan(v).sum())
+    first = [int(x) for x in torch.nonzero(bad)[0].tolist()]
+    where = f"index {first[-1]}" + (f" of trial {first[0]}" if v.dim() == 2 else "")
+    kinds = ", ".join(k for k in (f"{n_nan} NaN" if n_nan else "", f"{n_bad - n_nan} infinite" if n_bad > n_nan
+                                                                   else "") if k)
+    return f"{label}: {n_bad} of {v.numel()} values are not finite ({kinds}), the first at {where}"
+
+
 def _network_of(network_or_objects) -> tuple[brian2.Network, bool]:
     if isinstance(network_or_objects, brian2.Network):
         return network_or_objects, False
@@ -186,7 +228,7 @@ class Twin(torch.nn.Module):
         self.net, self._own_network = _network_of(network_or_objects)
         self.batch_size = int(batch_size)
         self.dtype = dtype
-        self.device = torch.device(device)
+        self.device = _check_device(device)
         self.surrogate = as_surrogate(surrogate)
         self.learnable = tuple(learnable)
         self.namespace = dict(namespace) if namespace is not None else {}
@@ -201,6 +243,7 @@ class Twin(torch.nn.Module):
         self._buffers_np: dict[str, torch.Tensor] = {}
         self._carry: dict[str, torch.Tensor] = {}
         self._step = 0
+        self._t = 0.0  # the network's time in seconds, as Brian2 keeps it (not rounded to the grid)
         self._compile()
         self.pull()
         # generate every block now, so unsupported constructs are reported before anything runs
@@ -448,7 +491,7 @@ class Twin(torch.nn.Module):
                 self._kernel_status[o.name] = f"torch ({exc})"
                 continue
             self._kernel_plan.append((op, src, blk.scalar_fn, pure))
-            self._kernel_status[o.name] = "c"
+            self._kernel_status[o.name] = src.status
 
     def _load_kernels(self) -> None:
         source = PRELUDE + "\n".join(src.source for _op, src, _fn, _pure in self._kernel_plan)
@@ -460,7 +503,7 @@ class Twin(torch.nn.Module):
             # "auto": the tensor code runs everything (e.g. a variable named like a C keyword)
             warnings.warn(f"biosnn twin: the C kernels did not compile, running tensor operations ({exc})",
                           RuntimeWarning, stacklevel=3)
-            self._kernel_status = {k: "torch (the C kernels did not compile)" if v == "c" else v
+            self._kernel_status = {k: "torch (the C kernels did not compile)" if v.split(" ")[0] == "c" else v
                                    for k, v in self._kernel_status.items()}
             self._kernel_plan = []
             return
@@ -537,20 +580,26 @@ class Twin(torch.nn.Module):
         them stay valid.
         """
         if getattr(self, "_pulled_once", False):
+            # Brian2's values are checked before anything of the twin changes (with the structure known so
+            # far; arrays new in Brian2 are checked below)
+            self._check_brian_values({key: info.var.get_value() for key, info in self._arrays.items()
+                                      if info.kind == "float"})
             # re-read the structure too: synapses, delays and namespace constants may have changed in Brian2
             self._compile()
-        self._pulled_once = True
-        self._values: dict[str, torch.Tensor] = {}
-        for key, info in self._arrays.items():
-            self._values[key] = self._to_tensor(info, info.var.get_value())
+        values = {key: self._to_tensor(info, info.var.get_value()) for key, info in self._arrays.items()}
+        constants = {}
         for key, pname in self._param_of.items():
-            if key in self._arrays:
-                value = self._values[key]
-            else:  # a namespace constant
+            if key not in self._arrays:  # a namespace constant
                 owner, name = key.split(".")
                 g = self._groups[owner]
                 raw = (g.namespace or {}).get(name, self.namespace.get(name))
-                value = torch.as_tensor(float(np.asarray(raw)), dtype=self.dtype, device=self.device)
+                constants[key] = torch.as_tensor(float(np.asarray(raw)), dtype=self.dtype, device=self.device)
+        self._check_brian_values({**{k: v for k, v in values.items() if self._arrays[k].kind == "float"},
+                                  **constants})
+        self._pulled_once = True
+        self._values: dict[str, torch.Tensor] = values
+        for key, pname in self._param_of.items():
+            value = self._values[key] if key in self._arrays else constants[key]
             if pname in self.params and self.params[pname].shape == value.shape:
                 with torch.no_grad():
                     self.params[pname].copy_(value)
@@ -558,8 +607,10 @@ class Twin(torch.nn.Module):
                 self.params[pname] = torch.nn.Parameter(value.clone())
         self._constant_params = {key: self.params[p] for key, p in self._param_of.items() if key not in self._arrays}
         self._carry = {}
-        self._step = int(round(float(self.net.t_) / self.dt))
+        self._t = float(self.net.t_)
+        self._step = self._timestep(self._t)
         self._pulled_step = self._step
+        self._pulled_t = self._t
         self._compiled_for = None
         for op in getattr(self, "_ops", []):
             op.reset_state()
@@ -571,6 +622,7 @@ class Twin(torch.nn.Module):
         """Return the state to the last :meth:`pull` (learnable parameters keep their current values)."""
         self._carry = {}
         self._step = self._pulled_step
+        self._t = self._pulled_t
         for op in getattr(self, "_ops", []):
             op.reset_state()
         self._queues_to_load = True
@@ -582,14 +634,23 @@ class Twin(torch.nn.Module):
         in the twin and stay absent. The trial's synaptic events in flight replace those in Brian2's
         spike queues.
         """
-        if not 0 <= batch_index < self.batch_size:
-            raise ParameterError(f"batch_index must be in [0, {self.batch_size}), got {batch_index}")
+        if isinstance(batch_index, (bool, np.bool_)) or not isinstance(batch_index, (int, np.integer)) \
+                or not 0 <= batch_index < self.batch_size:
+            raise ParameterError(f"push(): batch_index must be an integer in 0..{self.batch_size - 1} (the trial "
+                                 f"to write into Brian2), got {batch_index!r}")
+        batch_index = int(batch_index)
         values = {}
         for key, info in self._arrays.items():
             if info.var.read_only or info.var.constant and key not in self._param_of:
                 continue
             value = self.current(key, batch_index)
             values[key] = value
+        # everything is checked before anything is written
+        msg = self._first_nonfinite({k: v for k, v in values.items() if self._arrays[k].kind == "float"})
+        if msg is None:
+            msg = self._first_nonfinite({k: self.params[p] for k, p in self._param_of.items() if k not in self._arrays})
+        if msg is not None:
+            raise NonFiniteError(f"push(batch_index={batch_index}): {msg} in the twin; nothing was written to Brian2")
         for key, value in values.items():
             info = self._arrays[key]
             arr = value.detach().cpu().numpy()
@@ -604,7 +665,7 @@ class Twin(torch.nn.Module):
                 old = ns[name]
                 unit = old / float(np.asarray(old)) if float(np.asarray(old)) != 0 else 1.0
                 ns[name] = float(self.params[pname].detach().cpu()) * unit
-        self._set_network_time(self._step)
+        self._set_network_time()
         pathways = {o.name: o for o, main, _every, _dt in self._plan if main.template == "synapses"}
         for op in getattr(self, "_ops", []):
             if isinstance(op, PathwayOp) and op.name in pathways:
@@ -617,14 +678,25 @@ class Twin(torch.nn.Module):
                 step = self._step % period if period > 0 else self._step
                 g.variables["_lastindex"].set_value(int(np.searchsorted(bins, step, side="left")))
 
-    def _set_network_time(self, step: int) -> None:
+    def _timestep(self, t: float) -> int:
+        """The time step Brian2's clock takes for the time ``t`` (s): ``Clock._calc_timestep``.
+
+        The nearest step when ``t`` is on the grid up to ``Clock.epsilon_dt`` of a step, otherwise the
+        next one (the ceiling), so that a run of 0.25 ms at dt = 0.1 ms takes 3 steps, as in Brian2."""
+        new_i = np.int64(np.round(t / self.dt))
+        new_t = new_i * self.dt
+        if new_t == t or np.abs(new_t - t) / self.dt <= brian2.core.clocks.Clock.epsilon_dt:
+            return int(new_i)
+        return int(np.ceil(t / self.dt))
+
+    def _set_network_time(self) -> None:
+        # as at the end of Network.run: every clock at the step of the end time, the network at that time
         for o in self.net.sorted_objects:
             c = o.clock
-            k = int(round(float(c.dt_) / self.dt))
-            ts = step // max(k, 1)
+            ts = int(c._calc_timestep(self._t))
             c.variables["timestep"].set_value(ts)
             c.variables["t"].set_value(ts * float(c.dt_))
-        self.net.t_ = step * self.dt
+        self.net.t_ = self._t
 
     def current(self, key: str, batch_index: int | None = None) -> torch.Tensor:
         """The twin's current value of the array ``key`` (``[B, n]`` or ``[n]``)."""
@@ -728,6 +800,44 @@ class Twin(torch.nn.Module):
             if key not in ns:
                 ns[key] = torch.as_tensor(np.asarray(var.get_value()).astype(np.int64), device=self.device)
 
+    def _inf_allowed(self, key: str) -> bool:
+        """Whether ``key`` may hold infinite values: those the twin never writes (constants such as a
+        threshold of ``inf`` that silences a neuron, as Brian2 allows) and time stamps (``lastspike``).
+        NaN is never allowed."""
+        info = self._arrays.get(key)
+        if info is None:  # a namespace constant made a parameter
+            return True
+        return key not in self._written or info.name in _TIME_STAMPS
+
+    def _label(self, key: str) -> str:
+        info = self._arrays.get(key)
+        return f"{info.owner}.{info.name}" if info is not None else key
+
+    def _first_nonfinite(self, values: Mapping[str, Any]) -> str | None:
+        for key, value in values.items():
+            v = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value, dtype=float))
+            msg = _nonfinite_summary(self._label(key), v, self._inf_allowed(key))
+            if msg is not None:
+                return msg
+        return None
+
+    def _check_brian_values(self, values: Mapping[str, Any]) -> None:
+        """Raise NonFiniteError for NaN (or inf in a state the twin updates) in values read from Brian2."""
+        msg = self._first_nonfinite(values)
+        if msg is not None:
+            raise NonFiniteError(
+                f"pull(): {msg} in Brian2 (network {self.net.name!r}); Brian2 would simulate them and give NaN "
+                "states and no spikes: set finite values in Brian2 first (the twin is unchanged)")
+
+    def _check_parameters(self) -> None:
+        """Raise NonFiniteError when a parameter of the twin (``tw.params``) holds NaN (or inf where updated)."""
+        for key, pname in self._param_of.items():
+            msg = _nonfinite_summary(f"parameter {pname!r} ({self._label(key)})", self.params[pname],
+                                     self._inf_allowed(key))
+            if msg is not None:
+                raise NonFiniteError(f"run(): {msg}; nothing was simulated (an optimiser step or an assignment "
+                                     "to the parameter put it there; tw.pull() reads Brian2's values again)")
+
     def _group(self, name: str):
         if name not in self._groups:
             raise ParameterError(f"no group or synapses named {name!r}; known: {sorted(self._groups)}")
@@ -748,6 +858,9 @@ class Twin(torch.nn.Module):
                 if isinstance(v, brian2.TimedArray):
                     timed_arrays[v.name] = v
                     timed_arrays.setdefault(n, v)  # also under the name the equations use
+        if inputs is not None and not isinstance(inputs, Mapping):
+            raise ParameterError(f"inputs must map group (or TimedArray) names to {{variable: tensor}}, "
+                                 f"got {type(inputs).__name__}")
         for name, spec in (inputs or {}).items():
             if name in timed_arrays and name not in self._groups:
                 ta = timed_arrays[name]
@@ -769,18 +882,49 @@ class Twin(torch.nn.Module):
                     generators[name] = check_input_tensor(label, value, [(n_steps, B, len(g))], self.device,
                                                           self.dtype)
                     continue
-                if var not in g.variables or not isinstance(g.variables[var], ArrayVariable):
-                    raise ParameterError(f"input {label!r}: {name!r} has no variable {var!r}")
+                if not isinstance(var, str) or var not in g.variables \
+                        or not isinstance(g.variables[var], ArrayVariable):
+                    known = sorted(n for n, v in g.variables.items() if isinstance(v, ArrayVariable)
+                                   and not n.startswith("_") and not v.read_only
+                                   and getattr(v.owner, "name", None) == g.name)
+                    raise ParameterError(f"input {label!r}: {name!r} has no state variable {var!r} "
+                                         f"(variables that can be set: {known})")
+                bvar = g.variables[var]
+                if var.startswith("_") or bvar.read_only:
+                    raise ParameterError(f"input {label!r}: {var!r} of {name!r} is read-only in Brian2 "
+                                         "(it cannot be set, so it cannot be an input)")
+                if getattr(bvar.owner, "name", None) != g.name:
+                    raise ParameterError(f"input {label!r}: {var!r} is a variable of "
+                                         f"{getattr(bvar.owner, 'name', '?')!r}, not of {name!r}; give it under "
+                                         f"its own group: inputs={{{getattr(bvar.owner, 'name', '?')!r}: "
+                                         f"{{{bvar.name!r}: ...}}}}")
                 if isinstance(value, brian2.Quantity):
                     raise UnitError(f"input {label!r}: give tensors in base SI units, not Brian2 quantities")
-                key = array_key(g.variables[var])
+                key = array_key(bvar)
                 if key not in self._arrays:
                     self._register_array(g.variables[var])
                     self._values[key] = self._to_tensor(self._arrays[key], g.variables[var].get_value())
-                n = self._arrays[key].size
+                info = self._arrays[key]
+                n = info.size
                 t = check_input_tensor(label, value, [(B, n), (n_steps, B, n)], self.device, self.dtype)
+                if t.dim() == 3 and bvar.constant:
+                    raise ParameterError(f"input {label!r}: {var!r} is declared (constant) in {name!r}: give one "
+                                         f"value per run, shape [{B}, {n}], not one per step")
+                if info.kind != "float":
+                    t = self._integral_input(label, t, info)
                 (per_step if t.dim() == 3 else per_run)[key] = t
         return per_run, per_step, timed, generators
+
+    def _integral_input(self, label: str, t: torch.Tensor, info: ArrayInfo) -> torch.Tensor:
+        """An input to an integer or boolean variable, in that variable's dtype (not the twin's float)."""
+        want = self._values[info.key].dtype if info.key in self._values else torch.int64
+        if info.kind == "bool":
+            if t.dtype != torch.bool and not bool(((t == 0) | (t == 1)).all()):
+                raise ParameterError(f"input {label!r}: {info.name!r} is boolean; give True/False (or 0/1) values")
+            return t.to(torch.bool)
+        if t.is_floating_point() and not bool((t == torch.round(t)).all()):
+            raise ParameterError(f"input {label!r}: {info.name!r} is an integer variable; got non-integral values")
+        return t.to(want)
 
     def run(self, duration, *, inputs: Mapping[str, Any] | None = None,
             record: Mapping[str, Sequence[str]] | None = None, relaxed: bool = False) -> TwinResult:
@@ -816,10 +960,16 @@ class Twin(torch.nn.Module):
         from biosnn.units import check_quantity
 
         duration = check_quantity("duration", duration, brian2.second)
-        n_steps = int(round(float(duration) / self.dt))
-        if n_steps < 0:
-            raise ParameterError(f"duration must be non-negative, got {duration}")
+        if np.ndim(duration) != 0:
+            raise ParameterError(f"duration must be a single time, got {duration!r}")
+        if float(duration) < 0:
+            raise ParameterError(f"duration must be a finite, non-negative time, got {duration}")
+        # Brian2's rule (Network.run, Clock.set_interval): from the step of the network's time to the step
+        # of that time plus the duration, each the nearest step if on the grid (up to 1e-4 dt), else the next
+        t_end = self._t + float(duration)
+        n_steps = max(self._timestep(t_end) - self._step, 0)
         per_run, per_step, timed, generators = self._prepare_inputs(inputs, n_steps)
+        self._check_parameters()
         record = dict(record or {})
         rec_keys = {}
         rec_subexpressions: dict[str, list[str]] = {}
@@ -929,9 +1079,19 @@ class Twin(torch.nn.Module):
                         sparse[gname].append((k, b, i))
                 elif functional:
                     dense_trains[gname].append(torch.zeros(B, size, dtype=self.dtype, device=self.device))
+        t_start = self._t
         self._step = start + n_steps
+        self._t = t_end
         self._carry = {key: (S[key].detach() if S[key].dim() == 2 and key in batched else S[key].detach())
                        for key in batched if key in S}
+        # one check per run (not per step): the state the run wrote (its inputs and parameters were checked)
+        msg = self._first_nonfinite({k: v for k, v in self._carry.items()
+                                     if k in self._arrays and self._arrays[k].kind == "float"})
+        if msg is not None:
+            raise NonFiniteError(
+                f"run(): {msg} at the end of the run: it became non-finite during the run from "
+                f"t = {t_start * brian2.second} to {t_end * brian2.second} (parameters, inputs and state were "
+                "finite at its start); the twin keeps that state, tw.reset() or tw.pull() gives a finite one")
         return self._result(start, n_steps, spike_groups, dense_trains, sparse, states)
 
     def _result(self, start, n_steps, spike_groups, dense_trains, sparse, states) -> TwinResult:
@@ -980,7 +1140,7 @@ class Twin(torch.nn.Module):
     @property
     def t(self):
         """The twin's current time (Quantity)."""
-        return self._step * self.dt * brian2.second
+        return self._t * brian2.second
 
     def generated_code(self) -> str:
         """The Python source the twin generated for every block (for inspection)."""
