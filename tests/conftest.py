@@ -23,6 +23,15 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+def pytest_report_header(config):
+    """Which kind of CPU the suite runs on, and how the twin's C kernels match NumPy's math on it."""
+    from biosnn.twins import cmath, kernels
+
+    if kernels.c_compiler() is None:
+        return f"biosnn: CPU {cmath.cpu_kind()}; no C compiler (the C back end is not tested)"
+    return "biosnn: " + cmath.describe()
+
+
 @pytest.fixture(autouse=True)
 def _brian_numpy_and_seeds():
     """Numpy target, default clock reset, all seeds fixed; restored afterwards."""

@@ -97,6 +97,8 @@ for _name, _np, _torch in [
     ("exp", np.exp, torch.exp),
     ("log", np.log, torch.log),
     ("log10", np.log10, torch.log10),
+    ("expm1", np.expm1, torch.expm1),
+    ("log1p", np.log1p, torch.log1p),
     ("sqrt", np.sqrt, torch.sqrt),
     ("sin", np.sin, torch.sin),
     ("cos", np.cos, torch.cos),

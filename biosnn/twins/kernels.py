@@ -27,13 +27,16 @@ runs with and without gradients. The libraries are compiled with the system C co
 ``cc``/``gcc``; ``-O3 -march=native``, vectorised where the loops allow) and cached by the hash of
 their source in ``$BIOSNN_CACHE_DIR/twin-c`` (or the temporary folder).
 
-Transcendental functions (``exp``, ``log`` ...) inside per-element statements come from the C library;
-NumPy uses the same ones except on CPUs where it has its own SIMD versions (AVX-512), where a last-bit
-difference is possible.
+Transcendental functions (``exp``, ``log``, ``tanh``, ``**`` ...) inside per-element statements are evaluated
+as NumPy evaluates them on this CPU: by the C library where a probe finds it bit-equal to NumPy, else by
+NumPy's own inner loop called from C (CPUs with AVX-512, where NumPy has its own SIMD routines); see
+:mod:`biosnn.twins.cmath`. ``x ** 2``, ``x ** -1`` and ``x ** 0.5`` take NumPy's fast paths (``x*x``, ``1/x``,
+``sqrt``). :meth:`~biosnn.twins.Twin.compiled_blocks` names the functions a block takes from NumPy.
 """
 
 from __future__ import annotations
 
+import ast
 import ctypes
 import getpass
 import hashlib
@@ -53,19 +56,31 @@ from brian2.utils.stringtools import get_identifiers
 
 from biosnn.errors import UnsupportedFeatureError
 from biosnn.registry import Registry
+from biosnn.twins import cmath
 from biosnn.twins.codegen import array_key, is_clock_variable, where_parts
 
-#: Brian2 function name -> C expression template (``{0}``, ``{1}`` ... are the rendered arguments).
+#: Brian2 function name -> C expression template (``{0}``, ``{1}`` ... are the rendered arguments), for the
+#: functions that are exact in C on every CPU. The transcendental ones (``exp``, ``log``, ``**`` ...) come from
+#: :func:`c_functions`, which asks the per-machine probe of :mod:`biosnn.twins.cmath` how to match NumPy.
 C_FUNCTIONS: dict[str, str] = {
-    "exp": "exp((double)({0}))", "log": "log((double)({0}))", "log10": "log10((double)({0}))",
-    "expm1": "expm1((double)({0}))", "log1p": "log1p((double)({0}))", "sqrt": "sqrt((double)({0}))",
-    "sin": "sin((double)({0}))", "cos": "cos((double)({0}))", "tan": "tan((double)({0}))",
-    "sinh": "sinh((double)({0}))", "cosh": "cosh((double)({0}))", "tanh": "tanh((double)({0}))",
-    "arcsin": "asin((double)({0}))", "arccos": "acos((double)({0}))", "arctan": "atan((double)({0}))",
     "abs": "fabs((double)({0}))", "floor": "floor((double)({0}))", "ceil": "ceil((double)({0}))",
     "sign": "_bio_sign((double)({0}))", "clip": "_bio_clip((double)({0}), (double)({1}), (double)({2}))",
     "int": "((int64_t)({0}))", "timestep": "_bio_timestep((double)({0}), (double)({1}))",
 }
+
+
+def c_functions() -> tuple[dict[str, str], dict[str, str]]:
+    """The C templates of every function on this machine, and the reasons of those C cannot match NumPy."""
+    table = dict(C_FUNCTIONS)
+    refused: dict[str, str] = {}
+    for name, choice in cmath.math_choices().items():
+        template = choice.template()
+        if template is None:
+            refused[name] = choice.note
+        else:
+            table[name] = template
+    return table, refused
+
 
 #: Names a Brian2 variable may have but C code may not use (keywords, and names the kernels' C uses)
 C_RESERVED = frozenset("""auto break case char const continue default do double else enum extern float for goto if
@@ -86,14 +101,13 @@ static inline double _bio_sign(double x) { return (x != x) ? x : (double)((x > 0
 /* brian2.core.functions.timestep: int64((t + 1e-3*dt) / dt); as the same integer in a double (exact below
    2**53; comparisons and integer arithmetic give the same results), which the compiler can vectorise */
 static inline double _bio_timestep(double t, double dt) { return trunc((t + 1e-3 * dt) / dt); }
-static inline double _brian_pow(double a, double b) { return pow(a, b); }
 /* numpy.remainder (Python's %) for floats */
 static inline double _brian_mod(double a, double b) {
     double m = fmod(a, b);
     if (m != 0) { if ((b < 0) != (m < 0)) m += b; } else { m = copysign(0.0, b); }
     return m;
 }
-"""
+""" + cmath.NUMPY_LOOP_PRELUDE
 
 
 class NotCompilable(Exception):
@@ -101,7 +115,62 @@ class NotCompilable(Exception):
 
 
 class CRenderer(CPPNodeRenderer):
-    """Brian2's C++ rendering with true division for any operands and the functions of :data:`C_FUNCTIONS`."""
+    """Brian2's C++ rendering with true division for any operands, the functions of :func:`c_functions`, and
+    NumPy's fast paths of ``x ** constant``.
+
+    Parameters
+    ----------
+    functions
+        Brian2 function name -> C template (:func:`c_functions`).
+    refused
+        Function name -> why C cannot evaluate it NumPy's way on this machine.
+    constants
+        Names of constants -> their values (an exponent given by name takes NumPy's fast paths too).
+    """
+
+    #: NumPy's ``ndarray.__pow__`` fast paths (``numpy/_core/src/multiarray/number.c``): exponent -> C template
+    POW_FAST_PATHS = {2.0: "_bio_sq((double)({0}))", -1.0: "(1.0 / (double)({0}))", 0.5: "sqrt((double)({0}))"}
+
+    def __init__(self, functions: dict[str, str] | None = None, refused: dict[str, str] | None = None,
+                 constants: dict[str, object] | None = None) -> None:
+        super().__init__(auto_vectorise=set())
+        if functions is None:
+            functions, refused = c_functions()
+        self.functions = functions
+        self.refused = refused or {}
+        self.constants = constants or {}
+        self.numpy_functions: set[str] = set()  # functions this block evaluates through NumPy's loops
+
+    def _function(self, name: str) -> str:
+        if name not in self.functions:
+            reason = self.refused.get(name)
+            raise NotCompilable(f"function {name!r}" + (f": {reason}" if reason else ""))
+        if self.functions[name].startswith("_bio_np"):
+            self.numpy_functions.add("**" if name == "power" else name)
+        return self.functions[name]
+
+    def constant_exponent(self, node) -> float | None:
+        """The value of an exponent that is a number (or a named constant), else ``None``."""
+        name = node.__class__.__name__
+        if name == "Constant" and isinstance(node.value, (int, float, np.number)) and not isinstance(node.value, bool):
+            return float(node.value)
+        if name == "UnaryOp" and node.op.__class__.__name__ in ("USub", "UAdd"):
+            inner = self.constant_exponent(node.operand)
+            if inner is None:
+                return None
+            return -inner if node.op.__class__.__name__ == "USub" else inner
+        if name == "Name" and node.id in self.constants:
+            value = np.asarray(self.constants[node.id])
+            if value.shape == () and value.dtype.kind in "iuf":
+                return float(value)
+        return None
+
+    def power(self, base: str, exponent_node, exponent: str) -> str:
+        """``base ** exponent`` as NumPy's ``ndarray.__pow__`` computes it."""
+        value = self.constant_exponent(exponent_node) if exponent_node is not None else None
+        if value in self.POW_FAST_PATHS:
+            return self.POW_FAST_PATHS[value].format(base)
+        return self._function("power").format(base, exponent)
 
     def render_BinOp(self, node):
         name = node.op.__class__.__name__
@@ -109,6 +178,8 @@ class CRenderer(CPPNodeRenderer):
             return f"((double)({self.render_node(node.left)}) / (double)({self.render_node(node.right)}))"
         if name == "FloorDiv":
             raise NotCompilable("floor division")
+        if name == "Pow":
+            return f"({self.power(self.render_node(node.left), node.right, self.render_node(node.right))})"
         return super().render_BinOp(node)
 
     def render_Constant(self, node):
@@ -122,10 +193,7 @@ class CRenderer(CPPNodeRenderer):
         return super().render_Constant(node)
 
     def render_Call(self, node):
-        name = node.func.id
-        if name not in C_FUNCTIONS:
-            raise NotCompilable(f"function {name!r}")
-        return C_FUNCTIONS[name].format(*[self.render_node(a) for a in node.args])
+        return self._function(node.func.id).format(*[self.render_node(a) for a in node.args])
 
 
 def c_type(dtype) -> str:
@@ -172,20 +240,29 @@ class KernelSource:
     """The C source of one block: its function, its array arguments and how to call it."""
 
     def __init__(self, kind: str, name: str, fname: str, source: str, arrays: list[tuple[str, str, str]],
-                 scalar_names: list[str]) -> None:
+                 scalar_names: list[str], numpy_functions: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self.fname = fname
         self.name = name
         self.source = source
         self.arrays = arrays  # (key in S or the index namespace, "state"/"index", C element type)
         self.scalar_names = scalar_names
+        self.numpy_functions = numpy_functions  # evaluated through NumPy's own loops (see biosnn.twins.cmath)
+
+    @property
+    def status(self) -> str:
+        """``"c"``, or ``"c (exp, log through NumPy's own loops ...)"`` (see :meth:`Twin.compiled_blocks`)."""
+        if not self.numpy_functions:
+            return "c"
+        return (f"c ({', '.join(self.numpy_functions)} through NumPy's own loops: the C library rounds "
+                f"differently from NumPy on this CPU)")
 
 
-def _assignment(var: str, op: str, rhs: str) -> str:
+def _assignment(var: str, op: str, rhs: str, renderer: CRenderer, expr: str) -> str:
     if op in ("=", ":="):
         return f"{var} = ({rhs});"
-    if op == "**=":
-        return f"{var} = _brian_pow({var}, ({rhs}));"
+    if op == "**=":  # x **= c takes NumPy's fast paths as x ** c does
+        return f"{var} = {renderer.power(var, ast.parse(expr, mode='eval').body, f'({rhs})')};"
     if op == "%=":
         return f"{var} = _brian_mod({var}, ({rhs}));"
     return f"{var} = ({var} {op[0]} ({rhs}));"
@@ -222,7 +299,8 @@ class KernelWriter:
         self.is_clock = is_clock_variable
         self.variables = block.captured.variables
         self.indices = block.captured.variable_indices
-        self.renderer = CRenderer(auto_vectorise=set())
+        self.renderer = CRenderer(constants={n: v.value for n, v in self.variables.items()
+                                             if isinstance(v, Constant) and n not in learnable})
         self.arrays: list[tuple[str, str, bool]] = []  # (key, "state"/"index", batched)
         self._array_slot: dict[str, int] = {}
         self._ctypes: dict[int, str] = {}  # slot -> C element type
@@ -299,8 +377,7 @@ class KernelWriter:
             elif isinstance(var, ArrayVariable):
                 arrays_read.append(n)
             elif isinstance(var, Function):
-                if n not in C_FUNCTIONS:
-                    raise NotCompilable(f"function {n!r}")
+                self.renderer._function(n)  # NotCompilable (with the reason) where C cannot match NumPy
             else:
                 raise NotCompilable(f"name {n!r} of kind {type(var).__name__}")
         body: list[str] = []
@@ -338,7 +415,7 @@ class KernelWriter:
             if st.op == ":=":
                 body.append(f"{c_type(st.dtype)} {st.var} = ({rhs});")
                 continue
-            line = _assignment(st.var, st.op, rhs)
+            line = _assignment(st.var, st.op, rhs, self.renderer, st.expr)
             cond = cw_all.get(st.var)
             if cond is not None and st.var not in created:
                 if cond not in arrays_read:
@@ -352,7 +429,8 @@ class KernelWriter:
             body.append(f"{ptr}[{off}] = {n};")
         src = self._wrap(head, body)
         arrays = [(key, role, self._ctypes[k]) for k, (key, role, _bat) in enumerate(self.arrays)]
-        return KernelSource(self.kind, blk.captured.name, self.fname, src, arrays, scalar_created)
+        return KernelSource(self.kind, blk.captured.name, self.fname, src, arrays, scalar_created,
+                            tuple(sorted(self.renderer.numpy_functions)))
 
     def _check_events(self, raw_vector) -> None:
         """Event-by-event execution equals NumPy's statement-by-statement one (see the module doc)."""
@@ -503,7 +581,9 @@ def compile_library(source: str) -> ctypes.CDLL:
             tmp.unlink(missing_ok=True)
             raise UnsupportedFeatureError(f"the twin's C kernels did not compile:\n{proc.stderr[-2000:]}")
         os.replace(tmp, lib)  # atomic: concurrent processes never load a half-written library
-    return ctypes.CDLL(str(lib))
+    loaded = ctypes.CDLL(str(lib))
+    cmath.install_numpy_loops(loaded)  # NumPy's inner loops, for the functions the probe sends there
+    return loaded
 
 
 #: C element type -> the torch dtype the kernel reads

@@ -18,6 +18,11 @@ from tests.twins.helpers import run_both
 needs_cc = pytest.mark.skipif(kernels.c_compiler() is None, reason="no C compiler on this machine")
 
 
+def compiled(status: str) -> bool:
+    """A block that runs as a C kernel: ``"c"``, or ``"c (exp ... through NumPy's own loops ...)"``."""
+    return status == "c" or status.startswith("c (")
+
+
 def _run(objects, backend, duration, batch_size=1, inputs=None, record=None):
     tw = biosnn.twin(b2.Network(*objects), batch_size=batch_size, backend=backend)
     with torch.no_grad():
@@ -64,7 +69,7 @@ def test_recurrent_networks_fully_compiled_and_bit_identical_to_tensor_backend(b
     initial voltages) are bit-identical to the tensor back end's."""
     objects, monitored = builder(n=400)
     tw_c = biosnn.twin(b2.Network(*objects), batch_size=3, backend="c")
-    assert set(tw_c.compiled_blocks().values()) == {"c"}
+    assert all(compiled(v) for v in tw_c.compiled_blocks().values()), tw_c.compiled_blocks()
     objects, _ = builder(n=400)
     tw_t = biosnn.twin(b2.Network(*objects), batch_size=3, backend="torch")
     assert all(v.startswith("torch") for v in tw_t.compiled_blocks().values())
@@ -92,7 +97,7 @@ def test_plasticity_pathways_compiled_and_weights_equal_to_brian2(builder):
     brian, twin, bw, tw_w, tw, _net = run_both(objects, monitored, 0.25 * second, weights=syn,
                                                twin_kwargs={"backend": "c"})
     blocks = tw.compiled_blocks()
-    assert all(v == "c" for k, v in blocks.items() if k.startswith(syn + "_")), blocks
+    assert all(compiled(v) for k, v in blocks.items() if k.startswith(syn + "_")), blocks
     for g in monitored:
         np.testing.assert_array_equal(twin[g][0], brian[g][0])
         np.testing.assert_array_equal(twin[g][1], brian[g][1])
@@ -114,9 +119,9 @@ def test_fallbacks_name_their_reason_and_results_stay_identical():
     tw = biosnn.twin(b2.Network(*objects), backend="c", seed=11, learnable=("fb_pop.tau",))
     blocks = tw.compiled_blocks()
     assert blocks["fb_input_spike_thresholder"].startswith("torch (function 'rand')")
-    assert blocks["fb_syn_pre"] == "c"
+    assert compiled(blocks["fb_syn_pre"])
     assert blocks["fb_pop_stateupdater"] == "torch (learnable constants)"
-    assert blocks["fb_pop_spike_thresholder"] == "c"
+    assert compiled(blocks["fb_pop_spike_thresholder"])
     tw_t = biosnn.twin(b2.Network(*objects), backend="torch", seed=11, learnable=("fb_pop.tau",))
     with torch.no_grad():
         rc, rt = tw.run(0.2 * second), tw_t.run(0.2 * second)
@@ -145,7 +150,7 @@ def test_spikes_in_flight_cross_runs_with_and_without_gradients():
     with torch.no_grad():
         whole = ref.run(0.3 * second)
     tw = biosnn.twin(b2.Network(*objects), backend="c")
-    assert tw.compiled_blocks()["q_rec_pre"] == tw.compiled_blocks()["q_het_pre"] == "c"
+    assert compiled(tw.compiled_blocks()["q_rec_pre"]) and compiled(tw.compiled_blocks()["q_het_pre"])
     parts = []
     with torch.no_grad():
         parts.append(tw.run(0.1 * second))
@@ -219,7 +224,7 @@ def test_c_reserved_names_keep_tensor_code_and_compile_failures_fall_back(monkey
 
     tw = biosnn.twin(build())
     assert tw.compiled_blocks()["kw_pop_stateupdater"] == "torch (the name 'signed' is reserved in C)"
-    assert tw.compiled_blocks()["kw_pop_spike_resetter"] == "c"
+    assert compiled(tw.compiled_blocks()["kw_pop_spike_resetter"])
     ref = biosnn.twin(build(), backend="torch")
     with torch.no_grad():
         _assert_same_results(tw.run(30 * ms), ref.run(30 * ms), ["kw_pop"])

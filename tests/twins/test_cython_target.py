@@ -7,7 +7,11 @@ trajectories may then drift apart by rounding until a spike moves by one step.
 
 Measured with this test (Brian2 2.9.0, NumPy 2.3.5, gcc, x86-64): LIF under a step current, AdEx and
 Izhikevich over 1 s, and a 16-neuron Hodgkin-Huxley network (many ``exp`` per step) over 0.3 s give
-identical spikes in all three (numpy target, Cython target, twin) on this machine. The test asserts the
+identical spikes in all three (numpy target, Cython target, twin) on a CPU without AVX-512. On CPUs with
+AVX-512 NumPy evaluates ``exp``, ``log``, ``tanh``, ``**`` ... with its own SIMD routines, which differ from the C
+library in the last bit (``exp``: about 4 % of inputs), so there Brian2's Cython target differs from its numpy
+target while the twin's C kernels still equal the numpy target (they call NumPy's loops where the C library
+differs, :mod:`biosnn.twins.cmath`). The test asserts the
 twin equals the numpy target exactly and that the Cython target agrees in spike counts within 2 %, and
 prints the first spike where Cython differs, for machines where libm and NumPy round differently (slow:
 it compiles Cython code).
