@@ -8,8 +8,23 @@
 * ``biosnn circuit-demo`` -- the E/I circuit demo of the circuit library.
 
 Every error biosnn raises on purpose (unknown names, a data set missing on disk, a checkpoint for
-another model, NaN in the loss ...) ends the command with exit status 1 and a one-line message; results
-already on disk are left as they were.
+another model, NaN in the loss or the weights, a results folder in use ...) ends the command with exit
+status 1 and a one-line message on standard error, without a traceback; results already on disk are left
+as they were. Usage errors (an option out of its range, such as ``--seed -1`` or ``--threads 0``) end it
+with click's exit status 2. Everything is checked when the run is set up, before any file is written.
+
+``biosnn train`` refuses options that do not apply to the run (``--width`` with the MLP, ``--hidden`` with
+vgg11/resnet, ``--size`` on static data, ``--data-root`` on digits or synthetic data, ``--local-*`` with
+another method than ``local``, EIHL's options with another method than ``eihl``) instead of storing and
+ignoring them; ``--hidden ""`` (no hidden layer) is refused too.
+
+Results folder rules (:func:`biosnn.learning.run.train`): a folder is locked for the whole run (a second
+run on it exits 1 and touches nothing); a new run refuses a folder holding results (checkpoint, metrics,
+plots) and starts anew in one that holds only the start of a run killed before its first checkpoint;
+``--resume`` continues from the checkpoint, or starts from the beginning when the run stopped before its
+first checkpoint (said on standard error). ``--resume --epochs N``: N below the epochs done exits 1; N equal
+to them says there is nothing left to do and exits 0; a larger N is written to ``config.json``. Any other
+option given with ``--resume`` must equal the run's own (a different one is refused, naming it).
 """
 
 from __future__ import annotations
@@ -23,7 +38,15 @@ from biosnn.errors import BiosnnError
 
 
 def _fail(exc: BaseException) -> click.ClickException:
-    return click.ClickException(f"{type(exc).__name__}: {exc}")
+    return click.ClickException(" ".join(f"{type(exc).__name__}: {exc}".split()))  # one line
+
+
+SEED = click.IntRange(0, 2**32 - 1)
+POSITIVE = click.IntRange(min=1)
+
+
+def _echo_err(message: str) -> None:
+    click.echo(f"biosnn: {message}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,25 +56,27 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--seeds", default=3, show_default=True, help="Number of seeds (0, 1, ...) per method.")
-@click.option("--epochs", default=None, type=int, help="Epochs per run (default: the demo's setting).")
+@click.option("--seeds", default=3, show_default=True, type=POSITIVE, help="Number of seeds (0, 1, ...) per method.")
+@click.option("--epochs", default=None, type=POSITIVE, help="Epochs per run (default: the demo's setting).")
 @click.option("--methods", default="eihl,stbp,local", show_default=True, help="Comma-separated methods.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Also write the table (CSV) and "
               "the per-epoch metrics of every run to this folder.")
-@click.option("--threads", default=1, show_default=True, type=int, help="torch.set_num_threads for the demo.")
+@click.option("--threads", default=1, show_default=True, type=POSITIVE, help="torch.set_num_threads for the demo.")
 def demo(seeds: int, epochs: int | None, methods: str, out: str | None, threads: int | None) -> None:
     """Hybrid training on digits: EIHL vs STBP vs local-only over several seeds."""
     from biosnn.demo import run_demo
 
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+    if not chosen:
+        raise click.BadParameter(f"expected comma-separated method names, got {methods!r}", param_hint="--methods")
     try:
-        run_demo(seeds=seeds, epochs=epochs, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-                 out_dir=out, threads=threads)
+        run_demo(seeds=seeds, epochs=epochs, methods=chosen, out_dir=out, threads=threads)
     except BiosnnError as exc:
         raise _fail(exc) from exc
 
 
 @main.command("circuit-demo")
-@click.option("--seed", default=0, show_default=True, help="Seed for every random source.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed for every random source.")
 def circuit_demo(seed: int) -> None:
     """The E/I circuit demo (Brian2 circuit and its PyTorch twin)."""
     try:
@@ -74,15 +99,15 @@ def circuit_demo(seed: int) -> None:
                    "paper-shaped set (synthetic-cifar10, synthetic-dvs-cifar10, ...).")
 @click.option("--epochs", default=None, type=int, help="Epochs (default 16).")
 @click.option("--batch-size", default=None, type=int, help="Batch size (default 64).")
-@click.option("--seed", default=None, type=int, help="Seed of every random source (default 0).")
+@click.option("--seed", default=None, type=SEED, help="Seed of every random source (default 0; 0 ... 2**32-1).")
 @click.option("--steps", default=None, type=int, help="Time steps T (default: the data set's).")
 @click.option("--encoder", default=None, help="direct | poisson | latency (default: the data set's).")
 @click.option("--loss", default=None, help="count_ce | rate_mse | membrane_ce | membrane_max_ce.")
 @click.option("--optimizer", default=None, help="adam | adamw | sgd.")
 @click.option("--lr", default=None, type=float, help="Learning rate.")
 @click.option("--weight-decay", default=None, type=float, help="Weight decay.")
-@click.option("--hidden", default=None, help="MLP hidden widths, comma-separated (default 128).")
-@click.option("--width", default=None, type=float, help="Channel multiplier of vgg11/resnet.")
+@click.option("--hidden", default=None, help="MLP hidden widths, comma-separated (default 128); mlp only, at least one.")
+@click.option("--width", default=None, type=float, help="Channel multiplier of vgg11/resnet (refused with mlp).")
 @click.option("--neuron", default=None, help="lif | if.")
 @click.option("--dale/--no-dale", default=None, help="Dale's law in the hidden layers.")
 @click.option("--a", "a", default=None, type=float, help="EIHL contraction factor a.")
@@ -95,23 +120,34 @@ def circuit_demo(seed: int) -> None:
 @click.option("--max-local-units", default=None, type=int, help="Maximum length of a local period (units).")
 @click.option("--max-sparsity", default=None, type=float, help="No new local period above this sparsity.")
 @click.option("--final-global-units", default=None, type=int, help="End the run with this many global units.")
-@click.option("--local-rule", default=None, help="Plasticity rule of the local-only baseline.")
-@click.option("--local-lr", default=None, type=float, help="Learning rate of the local rule.")
+@click.option("--local-rule", default=None, help="Plasticity rule of the local-only baseline (--method local only).")
+@click.option("--local-lr", default=None, type=float, help="Learning rate of the local rule (--method local only).")
 @click.option("--max-batches", default=None, type=int, help="Cap on batches per epoch (smoke runs).")
-@click.option("--data-root", default=None, type=click.Path(), help="Folder of on-disk data sets.")
-@click.option("--size", default=None, type=int, help="Event data: downsample the sensor to size x size.")
-@click.option("--local-epochs", default=None, type=int, help="Local-only: epochs in which the local rule runs.")
+@click.option("--data-root", default=None, type=click.Path(), help="Folder of on-disk data sets (not for digits "
+              "or synthetic data).")
+@click.option("--size", default=None, type=int, help="On-disk event data only: downsample the sensor to size x size.")
+@click.option("--local-epochs", default=None, type=int, help="Local-only: epochs in which the local rule runs "
+              "(--method local only).")
 @click.option("--device", default=None,
               help="cpu (default) | cuda | cuda:<index> | auto (cuda when available, else cpu). May differ on "
                    "--resume.")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
-              help="Results directory (default runs/<method>-<model>-<dataset>-seed<seed>).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+              help="Results directory (default runs/<method>-<model>-<dataset>-seed<seed>); locked while a run uses "
+                   "it. A new run refuses a folder holding results; one holding only a run stopped before its first "
+                   "checkpoint is started anew.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (from the beginning "
+              "when it stopped before its first one). --epochs below the epochs done: exit 1; equal: nothing to do, "
+              "exit 0; more: written to config.json. Other options must equal the run's own.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="tqdm progress bars.")
-@click.option("--threads", default=None, type=int, help="torch.set_num_threads (default: torch's choice).")
+@click.option("--threads", default=None, type=POSITIVE, help="torch.set_num_threads (default: torch's choice).")
 def train(**options) -> None:
-    """Train a spiking network: EIHL (hybrid), STBP (global) or local-only, with checkpoints and resume."""
-    from biosnn.learning.run import RunConfig, read_config
+    """Train a spiking network: EIHL (hybrid), STBP (global) or local-only, with checkpoints and resume.
+
+    Options that do not apply to the run (--width with mlp, --hidden with vgg11/resnet, --size on static
+    data, --data-root on digits/synthetic data, --local-* without --method local, EIHL options without
+    --method eihl) are refused. Errors: exit status 1 and one line; bad option values: exit status 2.
+    """
+    from biosnn.learning.run import RunConfig, folder_state, inapplicable_settings, read_config
     from biosnn.learning.run import train as run_training
 
     out, resume, progress, threads, preset = (options.pop(k) for k in ("out", "resume", "progress", "threads",
@@ -123,31 +159,48 @@ def train(**options) -> None:
         except ValueError as exc:
             raise click.BadParameter(f"expected comma-separated integers, got {given['hidden']!r}",
                                      param_hint="--hidden") from exc
-    try:
-        if threads is not None:
-            import torch
+        if not given["hidden"]:
+            raise click.BadParameter("expected at least one hidden layer width (comma-separated integers), got "
+                                     f"{options['hidden']!r}", param_hint="--hidden")
+    import torch
 
-            torch.set_num_threads(threads)
+    previous_threads = torch.get_num_threads()
+    try:
         if resume:
             if out is None:
                 raise click.UsageError("--resume needs --out (the results directory of the run to continue)")
-            base = read_config(out)
-            config = dataclasses.replace(base, **given)  # explicit options must agree (epochs may grow)
+            if (Path(out) / "config.json").is_file() or folder_state(out) != "started":
+                base = read_config(out)
+                config = dataclasses.replace(base, **given)  # explicit options must agree (epochs may change)
+            else:  # killed while its config.json was written: starts from the beginning with the options given
+                config = _new_config(preset, given)
         else:
-            if preset is not None:
-                from biosnn.learning.run import PRESETS
-
-                config = dataclasses.replace(PRESETS[preset], **given)
-            else:
-                config = RunConfig(**given)
+            config = _new_config(preset, given)
             if out is None:
                 out = str(Path("runs") / f"{config.method}-{config.model}-{config.dataset}-seed{config.seed}")
-        result = run_training(config, out_dir=out, resume=resume, progress=progress)
+        problems = inapplicable_settings(config, given)
+        if problems:
+            from biosnn.errors import ParameterError
+
+            raise ParameterError("options that do not apply to this run (refused, not ignored): " + "; ".join(problems))
+        if threads is not None:
+            torch.set_num_threads(threads)
+        result = run_training(config, out_dir=out, resume=resume, progress=progress, notify=_echo_err)
     except BiosnnError as exc:
         raise _fail(exc) from exc
+    finally:
+        torch.set_num_threads(previous_threads)
     last = result.final
     click.echo(f"{config.method} {config.model}/{config.dataset}: epoch {last['epoch']}, test accuracy "
                f"{100 * last['test_accuracy']:.2f} %, sparsity {100 * last['sparsity']:.2f} %  -> {out}")
+
+
+def _new_config(preset, given):
+    from biosnn.learning.run import PRESETS, RunConfig
+
+    if preset is not None:
+        return dataclasses.replace(PRESETS[preset], **given)
+    return RunConfig(**given)
 
 
 if __name__ == "__main__":  # pragma: no cover

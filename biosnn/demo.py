@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from biosnn.errors import ParameterError
 from biosnn.learning.run import RunConfig, RunResult, load_data, train, write_metrics_csv
 
 #: The demo's run settings (shared by every method; only ``method`` and ``seed`` change).
@@ -102,6 +103,8 @@ def run_demo(*, seeds: int = 3, epochs: int | None = None, methods: Sequence[str
     """
     import torch
 
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ParameterError(f"parameter 'threads' must be a positive integer or None, got {threads!r}")
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -112,6 +115,11 @@ def run_demo(*, seeds: int = 3, epochs: int | None = None, methods: Sequence[str
 
 
 def _run(seeds, epochs, methods, out_dir, config, echo) -> list[dict]:
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ParameterError(f"parameter 'seeds' must be a positive integer (the seeds 0 .. seeds-1), got {seeds!r}")
+    methods = tuple(methods)
+    if not methods:
+        raise ParameterError("parameter 'methods' must name at least one training method")
     if epochs is not None:
         config = config.replace(epochs=epochs)
     for m in methods:

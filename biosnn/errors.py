@@ -45,3 +45,7 @@ class CheckpointError(BiosnnError):
 
 class DatasetNotFoundError(BiosnnError, FileNotFoundError):
     """A data set that is not on disk (biosnn never downloads at run time)."""
+
+
+class RunFolderError(BiosnnError):
+    """A results directory that cannot be used: in use by another run (locked), or not writable."""

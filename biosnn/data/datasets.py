@@ -37,6 +37,7 @@ import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +142,13 @@ class EventDataset(Dataset):
 
     def events(self, index: int) -> np.ndarray:
         """The raw events of sample ``index`` (structured array with fields x, y, t, p)."""
-        return self.reader(self.files[index])
+        try:
+            return self.reader(self.files[index])
+        except (OSError, ValueError, IndexError, KeyError, TypeError, AssertionError, NameError, EOFError) as err:
+            if isinstance(err, DatasetNotFoundError):
+                raise
+            raise DatasetNotFoundError(f"event file {str(self.files[index])!r} cannot be read (corrupt or not this "
+                                       f"data set): {type(err).__name__}: {err}") from None
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         events = self.events(index)
@@ -164,12 +171,22 @@ def _missing(info: DatasetInfo, path: Path, detail: str = "") -> DatasetNotFound
     )
 
 
-def _extract_if_archived(archive: Path, target: Path) -> None:
-    """Unpack a downloaded archive into its folder when the unpacked files are not there yet."""
-    if not target.exists() and archive.is_file():
-        from torchvision.datasets.utils import extract_archive
+def _extract_if_archived(archive: Path, target: Path, extract: Callable[[str, str], Any] | None = None) -> None:
+    """Unpack a downloaded archive into its folder when the unpacked files are not there yet.
 
-        extract_archive(str(archive), str(archive.parent))
+    A corrupt or truncated archive raises :class:`~biosnn.errors.DatasetNotFoundError` naming it.
+    """
+    if not target.exists() and archive.is_file():
+        import tarfile
+        import zipfile
+
+        if extract is None:
+            from torchvision.datasets.utils import extract_archive as extract
+        try:
+            extract(str(archive), str(archive.parent))
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as err:
+            raise DatasetNotFoundError(f"archive {str(archive)!r} is corrupt or truncated and cannot be unpacked "
+                                       f"({type(err).__name__}: {err}); download it again") from None
 
 
 # ----------------------------------------------------------------------------------------------- digits
@@ -279,10 +296,15 @@ def _load_nmnist(root: Path, train: bool, opt: _Options) -> Dataset:
     if not folder.is_dir() and archive.is_file():
         from tonic.download_utils import extract_archive
 
-        extract_archive(str(archive), str(base))
+        _extract_if_archived(archive, folder, lambda a, _: extract_archive(a, str(base)))
     files = sorted(folder.glob("*/*.bin")) if folder.is_dir() else []
     if not files:
         raise _missing(info, folder, "no .bin event files")
+    for f in files:  # checked when the data set is opened, not when the sample is read mid-epoch
+        n = f.stat().st_size
+        if n % 5:
+            raise DatasetNotFoundError(f"N-MNIST event file {str(f)!r} is corrupt or truncated: {n} bytes, not a "
+                                       f"whole number of 5-byte events")
     labels = [int(f.parent.name[-1]) for f in files]
     return EventDataset(files, labels, reader=_read_nmnist, sensor_size=NMNIST.sensor_size, steps=opt.steps,
                         size=opt.size, classes=list(NMNIST.classes))
@@ -312,6 +334,27 @@ def read_dvs128_aedat(path: Path | str) -> np.ndarray:
     events["p"] = address & 0x1
     events["t"] = raw["timeStamp"].astype(np.int64)
     return events
+
+
+def check_aedat(path: Path | str) -> None:
+    """Check that an ``.aedat`` file has an AER-DAT 2.x header and whole 8-byte events after it.
+
+    Raises :class:`~biosnn.errors.DatasetNotFoundError` naming the file otherwise (DVS-CIFAR10 files are
+    checked when the data set is opened, before any sample is read).
+    """
+    from tonic.io import read_aedat_header_from_file
+
+    try:
+        version, start, _ = read_aedat_header_from_file(str(path))
+    except (UnboundLocalError, ValueError, IndexError, OSError, AssertionError) as err:
+        raise DatasetNotFoundError(f"{str(path)!r} is not an AER-DAT file: its header does not parse "
+                                   f"({type(err).__name__})") from None
+    if not 2 <= version < 3:
+        raise DatasetNotFoundError(f"{str(path)!r} is AER-DAT {version}; DVS-CIFAR10 .aedat files are AER-DAT 2.0")
+    n = os.path.getsize(path) - start
+    if n % 8:
+        raise DatasetNotFoundError(f"{str(path)!r} is corrupt or truncated: {n} bytes of events, not a whole number "
+                                   f"of 8-byte events")
 
 
 def _read_aedat4(path: Path) -> np.ndarray:
@@ -350,6 +393,9 @@ def _load_dvs_cifar10(root: Path, train: bool, opt: _Options) -> Dataset:
     if not files:
         raise _missing(info, base, f"no .aedat/.aedat4 files for the {'training' if train else 'test'} split "
                                    f"in the class folders {', '.join(_DVS_CLASSES)}")
+    for f in files:
+        if f.suffix == ".aedat":
+            check_aedat(f)
     return EventDataset(files, labels, reader=_read_dvs_file, sensor_size=(128, 128, 2), steps=opt.steps,
                         size=opt.size, classes=list(_DVS_CLASSES))
 
@@ -436,6 +482,14 @@ def load_dataset(
         When the files are not on disk (naming the path and how to get them) or are corrupt.
     """
     spec = DATASETS[name]
+    if not isinstance(train, bool):
+        raise ParameterError(f"parameter 'train' must be True (training split) or False (test split), got {train!r}")
+    if check_md5 is not None and not isinstance(check_md5, bool):
+        raise ParameterError(f"parameter 'check_md5' must be True, False or None, got {check_md5!r}")
+    if split_seed is not None and (isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0):
+        raise ParameterError(f"parameter 'split_seed' must be a non-negative integer, got {split_seed!r}")
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise ParameterError(f"parameter 'root' must be a path, got {root!r}")
     given = {"steps": steps, "size": size, "check_md5": check_md5, "test_fraction": test_fraction,
              "split_seed": split_seed}
     unused = sorted(k for k, v in given.items() if v is not None and k not in spec.options)

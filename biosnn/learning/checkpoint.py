@@ -7,12 +7,28 @@ A checkpoint is one ``torch.save`` file holding
 * the model's ``state_dict`` (weights *and* masks), the trainer's (optimiser, scheduler, encoder generator),
   the hybrid controller's (phase, ``x``, thresholds, counters), the data loader's generator;
 * the states of every global random source: torch (CPU and CUDA), NumPy's legacy generator, Python's
-  ``random``;
+  ``random`` -- as tensors and plain lists and numbers, so that the file holds nothing but tensors and
+  plain containers;
 * anything else the caller adds (the metrics history, the epoch).
+
+**Safe loads.** :func:`load_checkpoint` reads with ``torch.load(weights_only=True)``: tensors, numbers,
+strings and plain containers only, never arbitrary pickled objects, so a crafted file cannot run code; a
+file holding anything else is refused (:class:`~biosnn.errors.CheckpointError` naming it) before any of
+it is used, and the ``format`` marker is checked before anything else is read from it. Checkpoints of the
+older format ``biosnn-checkpoint-1`` (NumPy arrays inside) are refused with that explanation.
 
 **Atomic writes.** :func:`save_checkpoint` writes to a temporary file in the same folder, flushes and
 ``fsync``\\ s it, then ``os.replace``\\ s it over the target: a run killed at any moment leaves either the
-old checkpoint or the new one, never a truncated file.
+old checkpoint or the new one, never a truncated file. The file gets the permissions any new file
+gets (``0o666 & ~umask``), not ``mkstemp``'s private ``0o600``.
+
+**Test hook.** When the environment variable ``BIOSNN_TEST_KILL_AT`` is ``"<kind>:<n>[:<phase>]"`` the
+process kills itself with ``SIGKILL`` at that exact point (:func:`kill_point`): ``kind`` is ``config``,
+``checkpoint``, ``metrics`` or ``plot`` (the files of a training run; any other file is its own name) for
+the ``n``-th write of that kind in the process, at ``phase`` ``before`` (nothing written yet), ``tmp``
+(the default: the temporary file is complete but not yet renamed) or ``after`` (renamed); or ``batch``
+for the ``n``-th training batch of a run. It exists for the kill tests
+(``tests/learning/test_kill_resume.py``) and does nothing when the variable is unset.
 
 **Checked loads.** :func:`load_checkpoint` raises :class:`~biosnn.errors.CheckpointError` naming the file
 and the problem for a missing, truncated or corrupt file, a foreign format, or (with ``expect``) a
@@ -40,7 +56,37 @@ from torch import nn
 
 from biosnn.errors import CheckpointError
 
-FORMAT = "biosnn-checkpoint-1"
+FORMAT = "biosnn-checkpoint-2"
+#: Kinds of file the kill hook names, by file name (any other file is its own kind).
+WRITE_KINDS = {"config.json": "config", "last.pt": "checkpoint", "metrics.csv": "metrics", "training.png": "plot"}
+KILL_ENV = "BIOSNN_TEST_KILL_AT"
+_kill_counts: dict[str, int] = {}
+
+
+def kill_point(kind: str, phase: str = "tmp") -> None:
+    """The kill tests' hook: ``SIGKILL`` this process here if ``$BIOSNN_TEST_KILL_AT`` names this point.
+
+    Each call with ``phase == "before"`` (or a kind without phases, ``batch``) counts one more event of
+    ``kind``; the variable ``"<kind>:<n>[:<phase>]"`` selects the ``n``-th one (module docstring). A no-op
+    when the variable is unset.
+    """
+    spec = os.environ.get(KILL_ENV)
+    if not spec:
+        return
+    if phase == "before":
+        _kill_counts[kind] = _kill_counts.get(kind, 0) + 1
+    parts = spec.split(":")
+    want_phase = parts[2] if len(parts) > 2 else ("tmp" if parts[0] != "batch" else "before")
+    if parts[0] == kind and want_phase == phase and len(parts) > 1 and parts[1] == str(_kill_counts.get(kind, 0)):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def model_fingerprint(model: nn.Module) -> dict[str, str]:
@@ -50,8 +96,18 @@ def model_fingerprint(model: nn.Module) -> dict[str, str]:
 
 
 def rng_state() -> dict[str, Any]:
-    """The states of torch (CPU, CUDA), NumPy's global generator and Python's ``random``."""
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The states of torch (CPU, CUDA), NumPy's global generator and Python's ``random``.
+
+    Everything is a tensor, a plain list or a number (what ``torch.load(weights_only=True)`` reads): NumPy's
+    ``(name, keys, pos, has_gauss, cached_gaussian)`` becomes a dict with the keys as an int64 tensor,
+    Python's ``(version, internal state, gauss_next)`` a list.
+    """
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                       "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+             "python": [int(version), [int(v) for v in internal], gauss_next]}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -60,8 +116,11 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` returned."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), int(n["pos"]), int(n["has_gauss"]),
+                         float(n["cached_gaussian"])))
+    version, internal, gauss_next = state["python"]
+    random.setstate((int(version), tuple(int(v) for v in internal), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
         # a checkpoint from a machine with another number of GPUs: restore the devices both have
         for index, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
@@ -75,13 +134,17 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     truncated file; the folder is fsynced too so the rename itself survives a crash.
     """
     path = Path(path)
+    kind = WRITE_KINDS.get(path.name, path.name)
+    kill_point(kind, "before")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0o600
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        kill_point(kind, "tmp")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -95,6 +158,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
             os.close(dfd)
     except OSError:  # pragma: no cover - some file systems refuse fsync on folders
         pass
+    kill_point(kind, "after")
     return path
 
 
@@ -153,14 +217,28 @@ def load_checkpoint(path: str | os.PathLike, *, model: nn.Module | None = None,
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError,
+    try:  # weights_only: tensors and plain containers only; a crafted pickle cannot run code
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        found = [line.strip() for line in text.splitlines() if "GLOBAL" in line]
+        if found:  # a class or function reference: not something a biosnn checkpoint of this format holds
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} holds objects other than tensors and plain containers ({found[0][:160]}), "
+                f"so it is not a {FORMAT} file (an older biosnn checkpoint, a foreign file, or a crafted one); "
+                f"refusing to unpickle it") from None
+        reason = next((line.strip() for line in text.splitlines() if line.strip().startswith("Unsupported")), "")
+        raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt (UnpicklingError"
+                              f"{': ' + reason if reason else ''})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError,
             AttributeError, ImportError, IndexError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt ({type(exc).__name__}: {exc})"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt ({type(exc).__name__}: {first})"
                               ) from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{str(path)!r} is not a biosnn checkpoint (expected format {FORMAT!r})")
+        found = state.get("format") if isinstance(state, dict) else None
+        raise CheckpointError(f"{str(path)!r} is not a biosnn checkpoint of this version (expected format "
+                              f"{FORMAT!r}, found {found!r})")
     if model is not None:
         have = state.get("fingerprint")
         want = model_fingerprint(model)

@@ -41,6 +41,7 @@ import itertools
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -52,8 +53,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import biosnn
-from biosnn.errors import BiosnnError, CheckpointError, ParameterError
-from biosnn.learning.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_atomic
+from biosnn.errors import BiosnnError, CheckpointError, NonFiniteError, ParameterError, RunFolderError
+from biosnn.learning.checkpoint import (kill_point, load_checkpoint, rng_state, save_checkpoint, set_rng_state,
+                                        write_atomic)
 from biosnn.learning.eihl import EIHL_DEFAULTS, EIHLController
 from biosnn.learning.metrics import FiringRates, connectivity
 from biosnn.learning.policies import GLOBAL, LOCAL, SWITCHING_POLICIES
@@ -64,6 +66,110 @@ CHECKPOINT = Path("checkpoints") / "last.pt"
 DEFAULT_STEPS = 8  # time steps of static data sets when neither the run nor the data set says
 #: (method, data set's default encoder) -> encoder used when the run names none: local rules need spikes.
 DEFAULT_ENCODERS = {("local", "direct"): "poisson"}
+
+
+MAX_SEED = 2**32 - 1  # what NumPy and Brian2 accept as a seed
+#: Encoders that give 0/1 spikes, which the local rules need.
+SPIKE_ENCODERS = ("poisson", "latency")
+
+
+def _dataset_kind(name: str) -> str:
+    """``"static"`` or ``"events"`` for a synthetic or registered data set (unknown names raise)."""
+    if name in SYNTHETIC_DATASETS:
+        return "events" if SYNTHETIC_DATASETS[name].events else "static"
+    from biosnn.data import dataset_info
+
+    return dataset_info(name).kind
+
+
+def _on_disk(name: str) -> bool:
+    return name not in SYNTHETIC_DATASETS and name != "digits"
+
+
+def _check_names(config: RunConfig) -> None:
+    """Every registered name a configuration holds is known (UnknownNameError naming it otherwise)."""
+    from biosnn.learning.eihl import GRANULARITIES
+    from biosnn.learning.losses import LOSSES
+    from biosnn.models import NEURONS
+
+    if not isinstance(config.dataset, str):
+        raise ParameterError(f"run setting 'dataset' must be a name, got {config.dataset!r}")
+    _dataset_kind(config.dataset)
+    LOSSES[config.loss]
+    NEURONS[config.neuron]
+    GRANULARITIES[config.granularity]
+    if config.encoder is not None:
+        from biosnn.data import ENCODERS
+
+        ENCODERS[config.encoder]
+    from biosnn.plasticity import get_rule
+
+    get_rule(config.local_rule)
+
+
+def _check_combination(config: RunConfig) -> None:
+    """Settings that contradict each other (or that a run would store and ignore) raise ParameterError."""
+    kind = _dataset_kind(config.dataset)
+    if config.model == "mlp" and config.width != 1.0:
+        raise ParameterError(f"run setting 'width' ({config.width!r}) applies to the vgg11 and resnet models only, "
+                             f"not to model 'mlp' (its layers are set by 'hidden')")
+    if config.size is not None and (kind != "events" or not _on_disk(config.dataset)):
+        raise ParameterError(f"run setting 'size' ({config.size!r}) applies to on-disk event data sets only "
+                             f"(nmnist, dvs_cifar10), not to {config.dataset!r}")
+    encoder = config.encoder if config.encoder is not None else ("frames" if kind == "events" else "direct")
+    if kind == "events" and encoder != "frames":
+        raise ParameterError(f"data set {config.dataset!r} holds event frames: its encoder is 'frames', not "
+                             f"{encoder!r}")
+    if kind == "static" and encoder == "frames":
+        raise ParameterError(f"data set {config.dataset!r} holds static images: the 'frames' encoder is for event "
+                             f"data; use direct, poisson or latency")
+    if config.method == "local" and config.encoder is not None and encoder not in SPIKE_ENCODERS:
+        raise ParameterError(f"the local-only method needs 0/1 input spikes for its plasticity rule: encoder "
+                             f"{' or '.join(SPIKE_ENCODERS)}, not {encoder!r}")
+    if config.method == "local" and kind == "events":
+        raise ParameterError(f"the local-only method needs 0/1 input spikes (poisson or latency coding of static "
+                             f"images); data set {config.dataset!r} gives event counts per frame")
+
+
+#: Which runs each setting applies to, for options given explicitly (``biosnn train``): a setting given
+#: for a run it does not apply to is refused (:func:`inapplicable_settings`) instead of stored and ignored.
+_APPLIES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "width": (lambda c: c.model in ("vgg11", "resnet"), "the vgg11 and resnet models"),
+    "hidden": (lambda c: c.model == "mlp", "the mlp model"),
+    "size": (lambda c: _dataset_kind(c.dataset) == "events" and _on_disk(c.dataset),
+             "on-disk event data sets (nmnist, dvs_cifar10)"),
+    "data_root": (lambda c: _on_disk(c.dataset), "data sets read from disk (not digits or synthetic ones)"),
+    **{k: (lambda c: c.method == "local", "the local-only method (--method local)")
+       for k in ("local_rule", "local_lr", "local_epochs")},
+    **{k: (lambda c: c.method == "eihl", "the eihl method")
+       for k in ("a", "b", "x_growth", "tau_x", "policy", "granularity")},
+}
+_POLICY_SETTINGS = {"global_units": "global_units", "max_local_units": "local_units",
+                    "max_sparsity": "max_sparsity", "final_global_units": "final_global_units"}
+
+
+def inapplicable_settings(config: RunConfig, names: Iterable[str]) -> list[str]:
+    """For each of ``names`` (settings given explicitly) that ``config``'s run would ignore, why.
+
+    ``width`` applies to vgg11/resnet, ``hidden`` to the MLP, ``size`` to on-disk event data,
+    ``data_root`` to on-disk data, ``local_*`` to the local-only method, EIHL's knobs to ``eihl`` (and the
+    policy settings to the policies that read them: ``max_local_units`` is ``alternate``'s ``local_units``
+    and ``connectivity``'s ``max_local_units``).
+    """
+    problems = []
+    for name in names:
+        if name in _APPLIES:
+            applies, where = _APPLIES[name]
+            if not applies(config):
+                problems.append(f"{name} applies to {where} only")
+        elif name in _POLICY_SETTINGS:
+            if config.method != "eihl":
+                problems.append(f"{name} applies to the eihl method only")
+                continue
+            fields = {f.name for f in dataclasses.fields(SWITCHING_POLICIES[config.policy])}
+            if name not in fields and _POLICY_SETTINGS[name] not in fields:
+                problems.append(f"{name} is not used by the {config.policy!r} switching policy")
+    return problems
 
 
 # ------------------------------------------------------------------------------------------ configuration
@@ -163,22 +269,36 @@ class RunConfig:
         MODEL_BUILDERS[self.model]
         SWITCHING_POLICIES[self.policy]
         OPTIMIZERS[self.optimizer]
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        _check_names(self)
+        try:
+            hidden = tuple(int(h) for h in self.hidden)
+        except (TypeError, ValueError):
+            raise ParameterError(f"run setting 'hidden' must be a sequence of positive integers, got {self.hidden!r}"
+                                 ) from None
+        if any(h < 1 for h in hidden):
+            raise ParameterError(f"run setting 'hidden' must hold positive layer widths, got {hidden!r}")
+        object.__setattr__(self, "hidden", hidden)
         object.__setattr__(self, "device", parse_device(self.device))
         for name in ("epochs", "batch_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ParameterError(f"run setting {name!r} must be a positive integer, got {v!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
+            raise ParameterError(f"run setting 'seed' must be an integer in [0, {MAX_SEED}], got {self.seed!r}")
         for name in ("steps", "max_batches", "local_epochs", "size"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 raise ParameterError(f"run setting {name!r} must be a positive integer or None, got {v!r}")
         for name in ("lr", "weight_decay", "a", "b", "x_growth", "tau_x", "local_lr", "width", "max_sparsity"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v < 0:
-                raise ParameterError(f"run setting {name!r} must be a number >= 0, got {v!r}")
-        if not self.lr > 0:
-            raise ParameterError(f"run setting 'lr' must be > 0, got {self.lr!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ParameterError(f"run setting {name!r} must be a finite number >= 0, got {v!r}")
+        for name in ("lr", "width"):
+            if not getattr(self, name) > 0:
+                raise ParameterError(f"run setting {name!r} must be > 0, got {getattr(self, name)!r}")
+        if self.dale not in (True, False):
+            raise ParameterError(f"run setting 'dale' must be True or False, got {self.dale!r}")
+        _check_combination(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict (tuples become lists)."""
@@ -461,13 +581,23 @@ class RunResult:
 
 
 class _Limited:
-    """A loader capped at ``n`` batches (keeps ``len``)."""
+    """A loader capped at ``n`` batches (keeps ``len``); with ``kill_hook`` each batch passes the kill
+    tests' hook (:func:`biosnn.learning.checkpoint.kill_point` ``"batch"``)."""
 
-    def __init__(self, loader: DataLoader, n: int | None) -> None:
-        self.loader, self.n = loader, n
+    def __init__(self, loader: DataLoader, n: int | None, *, kill_hook: bool = False) -> None:
+        self.loader, self.n, self.kill_hook = loader, n, kill_hook
 
     def __iter__(self):
-        return iter(self.loader) if self.n is None else itertools.islice(self.loader, self.n)
+        batches = iter(self.loader) if self.n is None else itertools.islice(self.loader, self.n)
+        if not self.kill_hook:
+            return batches
+        return self._hooked(batches)
+
+    @staticmethod
+    def _hooked(batches):
+        for batch in batches:
+            kill_point("batch", "before")
+            yield batch
 
     def __len__(self) -> int:
         return len(self.loader) if self.n is None else min(self.n, len(self.loader))
@@ -501,19 +631,152 @@ def _comparable(config: RunConfig) -> dict[str, Any]:
 
 
 def plot_run(out_dir: Path, history: list[dict[str, Any]]) -> Path:
-    """Draw the hybrid-training figure (accuracy, sparsity, E/I balance vs epoch, periods shaded)."""
+    """Draw the hybrid-training figure (accuracy, sparsity, E/I balance vs epoch, periods shaded).
+
+    Written atomically (``write_atomic``) to ``plots/training.png``, like every file of a run.
+    """
+    import matplotlib.pyplot as plt
     import pandas as pd
 
-    from biosnn.plot import save_figure
     from biosnn.plot.training import training_timeline
 
-    return save_figure(training_timeline(pd.DataFrame(history)), out_dir / "plots" / "training.png")
+    fig = training_timeline(pd.DataFrame(history))
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=120)
+    finally:
+        plt.close(fig)
+    return write_atomic(Path(out_dir) / PLOT, buffer.getvalue())
+
+
+# ---------------------------------------------------------------------------------- the results folder
+#: Everything a run writes into its folder, besides the lock file: a new run refuses a folder holding
+#: any of the results (``metrics.csv``, ``checkpoints/``, ``plots/``).
+RESULTS = ("metrics.csv", "checkpoints", "plots")
+LOCK = ".lock"
+PLOT = Path("plots") / "training.png"
+#: The temporary files of the atomic writes (``write_atomic``), per subfolder: removed on every start.
+_TEMPORARY = {"": ("config.json", "metrics.csv"), "checkpoints": ("last.pt",), "plots": ("training.png",)}
+
+
+def _temporary_files(out: Path) -> list[Path]:
+    return [p for sub, names in _TEMPORARY.items() for name in names for p in (out / sub).glob(f".{name}.*.tmp")]
+
+
+def folder_state(out_dir: str | os.PathLike, *, ignore_lock: bool = False) -> str:
+    """What a results folder holds, for the start rules of :func:`train`.
+
+    ``"none"``: no folder, or one with nothing a run writes (other files are left alone);
+    ``"started"``: only what a run writes before its first checkpoint (``config.json``, temporary files,
+    the lock file): a run that stopped during its first epoch;
+    ``"results"``: a checkpoint, ``metrics.csv`` or plots (with or without ``config.json``).
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        return "none"
+    temporary = set(_temporary_files(out))
+    for name in RESULTS:
+        p = out / name
+        if p.is_file() or (p.is_dir() and any(q not in temporary for q in p.rglob("*"))):
+            return "results"
+    if (out / "config.json").exists() or temporary or (not ignore_lock and (out / LOCK).exists()):
+        return "started"
+    return "none"
+
+
+def _check_writable(out: Path) -> None:
+    """A results folder that cannot be created or written raises RunFolderError (before anything is written)."""
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise RunFolderError(f"cannot create the results directory {str(out)!r}: {str(probe)!r} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RunFolderError(f"cannot write the results directory {str(out)!r}: {str(probe)!r} is not writable")
+
+
+class _FolderLock:
+    """An exclusive ``fcntl.flock`` on ``<out>/.lock`` for the whole run (released on exit, even on a crash)."""
+
+    def __init__(self, out: Path) -> None:
+        import fcntl
+
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise RunFolderError(f"cannot write the results directory {str(out)!r}: {exc.strerror or exc}"
+                                 ) from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise RunFolderError(f"{str(out)!r} is in use by another biosnn run (it holds the lock "
+                                 f"{str(out / LOCK)!r}); wait for it to end or choose another directory") from None
+
+    def release(self) -> None:
+        os.close(self.fd)  # closing the descriptor releases the flock
+
+
+def _start_mode(config: RunConfig, out: Path, resume: bool, *, ignore_lock: bool = False) -> str:
+    """``"new"``, ``"restart"`` (a run that stopped before its first checkpoint, started anew) or
+    ``"resume"``; raises for a folder the rules refuse (see :func:`train`)."""
+    state = folder_state(out, ignore_lock=ignore_lock)
+    ckpt = out / CHECKPOINT
+    if not resume:
+        if state == "results":
+            found = [n for n in ("config.json", *RESULTS) if (out / n).exists()]
+            raise ParameterError(f"{str(out)!r} already holds a run ({', '.join(found)}); resume it (--resume) or "
+                                 f"choose another directory")
+        return "restart" if state == "started" else "new"
+    if state == "none":
+        raise CheckpointError(f"nothing to resume in {str(out)!r}: no checkpoint {str(ckpt)!r} and no trace of a run")
+    if (out / "config.json").is_file():
+        stored = _read_config(out)
+        if _comparable(stored) != _comparable(config):
+            diff = sorted(k for k, v in _comparable(config).items() if _comparable(stored).get(k) != v)
+            raise CheckpointError(f"the run in {str(out)!r} was made with other settings ({', '.join(diff)}); "
+                                  f"resume it with its own configuration")
+    if ckpt.is_file():
+        if not (out / "config.json").is_file():
+            raise CheckpointError(f"cannot resume the run in {str(out)!r}: its config.json is missing")
+        return "resume"
+    if state == "results":
+        raise CheckpointError(f"nothing to resume in {str(out)!r}: no checkpoint {str(ckpt)!r}, but the folder "
+                              f"holds results (metrics or plots); refusing to overwrite them")
+    return "restart"
+
+
+def _default_notify(message: str) -> None:
+    print(f"biosnn: {message}", file=sys.stderr)
 
 
 def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume: bool = False,
           progress: bool = False, data: DataBundle | None = None, plot: bool = True,
-          stop_after: int | None = None) -> RunResult:
+          stop_after: int | None = None, notify: Callable[[str], None] | None = None) -> RunResult:
     """Run (or resume) the training run described by ``config``.
+
+    **Start rules** (one rule for the command line and the library). The folder is locked for the whole
+    run (an exclusive ``fcntl.flock`` on ``out_dir/.lock``, released by the OS when the process ends, even
+    when it is killed): a second run on the same folder raises :class:`~biosnn.errors.RunFolderError` and
+    touches nothing. Then, by what the folder holds (:func:`folder_state`):
+
+    * nothing a run writes: a new run starts; ``resume`` raises ``CheckpointError`` ("nothing to resume");
+    * only what a run writes before its first checkpoint (``config.json``, temporary files, the lock: a run
+      that failed or was killed during its first epoch): a new run, and ``resume`` too, start from the
+      beginning, saying so through ``notify`` (``resume`` needs the settings of ``config.json`` when it is
+      there);
+    * results (a checkpoint, ``metrics.csv`` or plots, with or without ``config.json``): a new run raises
+      ``ParameterError`` ("already holds a run"); ``resume`` continues from the checkpoint (none:
+      ``CheckpointError``, the results are never overwritten).
+
+    On every start the temporary files a kill during a write left behind are removed. On resume every
+    setting but ``epochs`` and ``device`` must equal ``config.json``'s (the differing ones are named);
+    ``epochs`` fewer than the epochs done raises ``ParameterError``; equal to them, nothing is left to do
+    (said through ``notify``; nothing is written); any other value is written to ``config.json``
+    (atomically) before training goes on.
 
     Parameters
     ----------
@@ -521,11 +784,8 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
         The run's settings.
     out_dir
         Results directory (config, metrics CSV, checkpoints, plots); ``None``: nothing is written.
-        A new run refuses a directory that already holds a run (use ``resume``), so earlier results are
-        never overwritten.
     resume
-        Continue the run in ``out_dir`` from its last checkpoint (its ``config.json`` must match
-        ``config`` except for ``epochs``, which may grow, and ``device``, which may differ).
+        Continue the run in ``out_dir`` (start rules above).
     progress
         Show tqdm progress bars.
     data
@@ -535,6 +795,8 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     stop_after
         Stop (resumably) once this epoch is done, as if the run had been interrupted there; the schedule
         is still that of ``config.epochs``.
+    notify
+        Where messages about the start go (default: standard error).
 
     Returns
     -------
@@ -543,23 +805,23 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     Raises
     ------
     ParameterError
-        For a device that is not there (``"cuda"`` without CUDA), before anything is loaded or written.
+        For a device that is not there (``"cuda"`` without CUDA), a folder that already holds a run,
+        ``epochs`` below the epochs done; before anything is loaded or written.
+    RunFolderError
+        For a folder in use by another run, or one that cannot be written.
+    NonFiniteError
+        When the loss, a gradient or a weight becomes NaN or infinite: the run stops naming the parameter,
+        the epoch and the iteration; the last good checkpoint is kept.
     """
+    notify = notify or _default_notify
     device = resolve_device(config.device)  # first: a bad device must not cost a data load or a file
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / CHECKPOINT if out is not None else None
-    if resume:
-        if out is None:
-            raise ParameterError("resume needs the results directory of the run (out_dir)")
-        if not ckpt_path.is_file():
-            raise CheckpointError(f"nothing to resume in {str(out)!r}: no checkpoint {str(ckpt_path)!r}")
-        stored = _read_config(out)
-        if _comparable(stored) != _comparable(config):
-            diff = sorted(k for k, v in _comparable(config).items() if _comparable(stored).get(k) != v)
-            raise CheckpointError(f"the run in {str(out)!r} was made with other settings ({', '.join(diff)}); "
-                                  f"resume it with its own configuration")
-    elif out is not None and (out / "config.json").exists():
-        raise ParameterError(f"{str(out)!r} already holds a run; resume it (--resume) or choose another directory")
+    if resume and out is None:
+        raise ParameterError("resume needs the results directory of the run (out_dir)")
+    if out is not None:
+        _check_writable(out)
+        _start_mode(config, out, resume)  # refusals before the data is loaded (checked again under the lock)
 
     # Everything is built from the seed, identically for a fresh and a resumed run.
     biosnn.seed(config.seed)
@@ -567,6 +829,9 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     steps = config.steps or bundle.steps
     encoder_name = config.encoder if config.encoder is not None else DEFAULT_ENCODERS.get(
         (config.method, bundle.encoder), bundle.encoder)
+    if config.method == "local" and encoder_name not in SPIKE_ENCODERS:
+        raise ParameterError(f"the local-only method needs 0/1 input spikes for its plasticity rule: encoder "
+                             f"{' or '.join(SPIKE_ENCODERS)}, not {encoder_name!r}")
     encoder = encoder_name
     # built on the CPU (same initial weights on every device), then moved before the optimiser, the
     # controller's x and the local learner's state are created from its parameters
@@ -576,24 +841,76 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     method = METHODS[config.method](config, model, trainer_kw)
     loader_gen = torch.Generator().manual_seed(config.seed + 2)
     train_loader = _Limited(DataLoader(bundle.train, batch_size=config.batch_size, shuffle=True,
-                                       generator=loader_gen), config.max_batches)
+                                       generator=loader_gen), config.max_batches, kill_hook=True)
     test_loader = _Limited(DataLoader(bundle.test, batch_size=max(config.batch_size, 256)), config.max_batches)
 
     history: list[dict[str, Any]] = []
     start = 0
-    if resume:
-        state = load_checkpoint(ckpt_path, model=model, expect={"config": _comparable(config)})
-        for stale in ckpt_path.parent.glob(f".{ckpt_path.name}.*.tmp"):  # left by a kill during a write
-            stale.unlink()
-        method.load_state_dict(state["method"])
-        loader_gen.set_state(state["loader_generator"])
-        set_rng_state(state["rng"])
-        history = list(state["history"])
-        start = int(state["epoch"])
-    elif out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / "config.json", (json.dumps(config.to_dict(), indent=2) + "\n").encode("utf-8"))
+    lock_existed = out is not None and (out / LOCK).exists()
+    lock = _FolderLock(out) if out is not None else None
+    record = None
+    try:
+        if out is not None:
+            mode = _start_mode(config, out, resume, ignore_lock=not lock_existed)  # our own new lock is no trace
+            if mode == "resume":
+                state = load_checkpoint(ckpt_path, model=model, expect={"config": _comparable(config)})
+                done = int(state["epoch"])
+                if config.epochs < done:
+                    raise ParameterError(f"the run in {str(out)!r} has already done {done} epochs; epochs = "
+                                         f"{config.epochs} is fewer (give at least {done} to resume it)")
+                method.load_state_dict(state["method"])
+                loader_gen.set_state(state["loader_generator"])
+                set_rng_state(state["rng"])
+                history = list(state["history"])
+                start = done
+                if config.epochs == done:
+                    notify(f"the run in {str(out)!r} has done all its {done} epochs: nothing left to do "
+                           f"(give more epochs to continue it)")
+                    return RunResult(config, history, model, out, start, device)
+            elif mode == "restart":
+                notify(f"{str(out)!r} holds a run that stopped before its first checkpoint: starting it from "
+                       f"the beginning")
+            for stale in _temporary_files(out):  # left by a kill during a write
+                stale.unlink()
+            if mode != "resume":
+                _write_config(out, config)
+            else:
+                stored = _read_config(out)
+                if stored.epochs != config.epochs:  # written with the first new checkpoint (a failure keeps it)
+                    record = stored.replace(epochs=config.epochs)
+        history = _epochs(config, method, model, train_loader, test_loader, loader_gen, history, start, out,
+                          ckpt_path, device, progress, stop_after, record)
+        if out is not None:
+            if history:
+                write_metrics_csv(out / "metrics.csv", history)
+            if plot and history:
+                plot_run(out, history)
+    except OSError as exc:
+        if isinstance(exc, BiosnnError):
+            raise
+        raise RunFolderError(f"the run in {str(out)!r} stopped on a file error: {exc.strerror or exc}"
+                             f"{' (' + str(exc.filename) + ')' if exc.filename else ''}") from exc
+    finally:
+        if lock is not None:
+            lock.release()
+    return RunResult(config, history, model, out, start, device)
 
+
+def _check_finite_state(model: nn.Module, epoch: int) -> None:
+    from biosnn.learning.trainer import first_non_finite
+
+    bad = first_non_finite(model.state_dict().items())
+    if bad is not None:
+        raise NonFiniteError(f"{bad!r} holds NaN or infinite values after epoch {epoch} (the learning rate is "
+                             f"far too high, or the data are not finite)")
+
+
+def _write_config(out: Path, config: RunConfig) -> None:
+    write_atomic(out / "config.json", (json.dumps(config.to_dict(), indent=2) + "\n").encode("utf-8"))
+
+
+def _epochs(config, method, model, train_loader, test_loader, loader_gen, history, start, out, ckpt_path, device,
+            progress, stop_after, record=None) -> list[dict[str, Any]]:
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -604,7 +921,13 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
         last = config.epochs if stop_after is None else min(config.epochs, int(stop_after))
         for epoch in range(start, last):
             t0 = time.perf_counter()
-            result, counts = method.train_epoch(train_loader, epochs_left=config.epochs - epoch - 1)
+            try:
+                result, counts = method.train_epoch(train_loader, epochs_left=config.epochs - epoch - 1)
+                _check_finite_state(model, epoch + 1)  # local rules too; before anything is saved
+            except NonFiniteError as exc:
+                kept = (f"the last good checkpoint (epoch {epoch}) in {str(out)!r} is kept" if epoch and out is not None
+                        else "nothing was saved")
+                raise NonFiniteError(f"training diverged in epoch {epoch + 1}: {exc}; {kept}") from None
             trainer = method.trainer
             with FiringRates(model) as rates:
                 test = trainer.evaluate(test_loader)
@@ -623,6 +946,9 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
             row["seconds"] = round(time.perf_counter() - t0, 3)
             history.append(row)
             if out is not None:
+                if record is not None:  # resumed with another epoch count: config.json says so from now on
+                    _write_config(out, record)
+                    record = None
                 save_checkpoint(ckpt_path, {
                     "config": _comparable(config), "device": str(device), "epoch": epoch + 1,
                     "history": history, "method": method.state_dict(), "loader_generator": loader_gen.get_state(),
@@ -635,12 +961,7 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     finally:
         if bar is not None:
             bar.close()
-    if out is not None:
-        if history:
-            write_metrics_csv(out / "metrics.csv", history)
-        if plot and history:
-            plot_run(out, history)
-    return RunResult(config, history, model, out, start, device)
+    return history
 
 
 def _read_config(out: Path) -> RunConfig:
@@ -662,4 +983,4 @@ PRESETS: Registry[RunConfig] = _presets()
 
 __all__ = ["RunConfig", "RunResult", "DataBundle", "PRESETS", "METHODS", "MODEL_BUILDERS", "OPTIMIZERS",
            "SYNTHETIC_DATASETS", "load_data", "train", "read_config", "write_metrics_csv", "plot_run",
-           "BiosnnError"]
+           "folder_state", "inapplicable_settings", "BiosnnError"]

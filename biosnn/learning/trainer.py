@@ -25,7 +25,10 @@ Two additions keep it honest on pruned networks and reproducible:
   ``torch.Generator``; :meth:`Trainer.state_dict` holds it with the optimiser (and scheduler) state.
 
 A non-finite loss raises :class:`~biosnn.errors.NonFiniteError` *before* the backward pass, so the
-weights are left as they were.
+weights are left as they were. So does a non-finite gradient (checked after the backward pass, before the
+optimiser step), and a parameter that the optimiser step made NaN or infinite (a learning rate far too
+high: the loss may stay finite, because a NaN network never spikes) raises it naming the parameter and the
+iteration. Each check is one fused reduction per step (the per-tensor sums, stacked, tested at once).
 """
 
 from __future__ import annotations
@@ -105,6 +108,26 @@ def resolve_device(spec: str | torch.device) -> torch.device:
             raise ParameterError(f"device {spec!r} asked for, but only {count} CUDA device(s) are available "
                                  f"(cuda:0 ... cuda:{count - 1})")
     return device
+
+
+def first_non_finite(named: Iterable[tuple[str, torch.Tensor | None]]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or inf, or ``None`` when all are finite.
+
+    One fused test: every tensor's sum (NaN or inf in any element makes it non-finite; a finite sum that
+    overflows counts as non-finite too), stacked, checked with one ``isfinite().all()``; the names are
+    looked at only when that fails.
+    """
+    named = [(n, t) for n, t in named if t is not None and t.is_floating_point() and t.numel()]
+    if not named:
+        return None
+    with torch.no_grad():
+        sums = torch.stack([t.detach().sum().to(torch.float64) for _, t in named])
+        if bool(torch.isfinite(sums).all()):
+            return None
+        for name, t in named:
+            if not bool(torch.isfinite(t.detach()).all()) or not bool(torch.isfinite(t.detach().sum())):
+                return name
+    return named[0][0]  # pragma: no cover - the sum overflowed in float64 only
 
 
 def masked_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -255,13 +278,31 @@ class Trainer:
                 f"updated (lower the learning rate or check the input data)")
         self.model.zero_grad(set_to_none=True)
         loss.backward()
+        bad = first_non_finite((n, p.grad) for n, p in self._trained_parameters())
+        if bad is not None:
+            self.model.zero_grad(set_to_none=True)
+            raise NonFiniteError(
+                f"the gradient of parameter {bad!r} holds NaN or infinite values at iteration {self.iteration}; "
+                f"the weights were not updated (lower the learning rate or check the input data)")
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
         self.model.zero_grad(set_to_none=True)
         enforce_masks(self.model)
+        bad = first_non_finite(self._trained_parameters())
+        if bad is not None:
+            raise NonFiniteError(
+                f"parameter {bad!r} holds NaN or infinite values after the optimiser step of iteration "
+                f"{self.iteration} (the learning rate is far too high, or the data are not finite)")
         self.iteration += 1
         return self._measure(output, y, loss.detach())
+
+    def _trained_parameters(self) -> list[tuple[str, torch.Tensor]]:
+        """(name, parameter) of the model's parameters that the optimiser updates."""
+        if getattr(self, "_trained", None) is None:
+            ids = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+            self._trained = [(n, p) for n, p in self.model.named_parameters() if id(p) in ids]
+        return self._trained
 
     @torch.no_grad()
     def eval_step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
