@@ -41,8 +41,9 @@ from brian2.codegen.codeobject import create_runner_codeobj
 from brian2.core.variables import ArrayVariable, Constant, Subexpression, Variables
 from brian2.equations.equations import PARAMETER
 from brian2.parsing.expressions import parse_expression_dimensions
+from brian2.units.fundamentalunits import DimensionMismatchError
 
-from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError, UnsupportedFeatureError
+from biosnn.errors import BiosnnError, NonFiniteError, ParameterError, ShapeError, UnitError, UnsupportedFeatureError
 from biosnn.surrogate import Surrogate, as_surrogate
 from biosnn.twins.codegen import (
     RECORDED_PREFIX,
@@ -183,8 +184,11 @@ def _nonfinite_summary(label: str, value: torch.Tensor, allow_inf: bool) -> str 
         return None
     n_bad = int(bad.sum())
     n_nan = int(torch.isnan(v).sum())
-    first = [int(x) for x in torch.nonzero(bad)[0].tolist()]
-    where = f"index {first[-1]}" + (f" of trial {first[0]}" if v.dim() == 2 else "")
+    if v.dim() == 0:
+        where = "its only value"
+    else:
+        first = [int(x) for x in torch.nonzero(bad)[0].tolist()]
+        where = f"index {first[-1]}" + (f" of trial {first[0]}" if v.dim() == 2 else "")
     kinds = ", ".join(k for k in (f"{n_nan} NaN" if n_nan else "", f"{n_bad - n_nan} infinite" if n_bad > n_nan
                                                                    else "") if k)
     return f"{label}: {n_bad} of {v.numel()} values are not finite ({kinds}), the first at {where}"
@@ -222,6 +226,16 @@ class Twin(torch.nn.Module):
             raise ParameterError(f"dtype must be torch.float64 or torch.float32, got {dtype!r}")
         if isinstance(learnable, str):
             learnable = (learnable,)
+        if not isinstance(learnable, Iterable):
+            raise ParameterError(f"learnable must be a sequence of 'owner.variable' strings, got {learnable!r}")
+        if namespace is not None and not isinstance(namespace, Mapping):
+            raise ParameterError(f"namespace must map names to values (a dict), got {type(namespace).__name__}")
+        if exact is not None and not isinstance(exact, (bool, np.bool_)):
+            raise ParameterError(f"exact must be True, False or None, got {exact!r}")
+        limit = 2**32 - 1 if random == "numpy" else 2**63 - 1
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
+                                 or not 0 <= int(seed) <= limit):
+            raise ParameterError(f"seed must be None or an integer in 0..{limit}, got {seed!r}")
         for item in learnable:
             if not isinstance(item, str) or item.count(".") != 1:
                 raise ParameterError(f"learnable entries are 'owner.variable' strings, got {item!r}")
@@ -266,6 +280,18 @@ class Twin(torch.nn.Module):
                 c.set_interval(net.t, net.t)
             with capture_code_objects(store):
                 net.before_run(self.namespace)
+        except BiosnnError:
+            raise
+        except (brian2.core.base.BrianObjectException, DimensionMismatchError, KeyError, SyntaxError,
+                ValueError, TypeError) as exc:
+            # the user's model is wrong (Network.run would fail the same way): a biosnn error with Brian2's words
+            orig = exc.__cause__ if isinstance(exc, brian2.core.base.BrianObjectException) and exc.__cause__ \
+                else exc
+            obj = getattr(exc, "_brian_objname", None)
+            cls = UnitError if isinstance(orig, DimensionMismatchError) else ParameterError
+            text = " ".join(str(orig.args[0] if isinstance(orig, KeyError) and orig.args else orig).split())
+            raise cls(f"network {net.name!r}: Brian2 cannot prepare {f'object {obj!r}' if obj else 'it'} "
+                      f"(Network.run would fail too): {type(orig).__name__}: {text}") from exc
         finally:
             brian2.prefs["codegen.target"] = old_target
             for o in objs:
@@ -732,6 +758,11 @@ class Twin(torch.nn.Module):
         key = array_key(g.variables[name])
         if key not in self._arrays:
             raise ParameterError(f"{owner}.{name} is not mirrored by the twin")
+        if batch_index is not None and (isinstance(batch_index, (bool, np.bool_))
+                                        or not isinstance(batch_index, (int, np.integer))
+                                        or not 0 <= batch_index < self.batch_size):
+            raise ParameterError(f"variable(): batch_index must be None or an integer in 0..{self.batch_size - 1}, "
+                                 f"got {batch_index!r}")
         return self.current(key, batch_index)
 
     def connectivity(self, synapses: str) -> tuple[np.ndarray, np.ndarray]:
@@ -970,6 +1001,9 @@ class Twin(torch.nn.Module):
         n_steps = max(self._timestep(t_end) - self._step, 0)
         per_run, per_step, timed, generators = self._prepare_inputs(inputs, n_steps)
         self._check_parameters()
+        if record is not None and not isinstance(record, Mapping):
+            raise ParameterError(f"record must map group names to variable names ({{'E': ['v']}}), "
+                                 f"got {type(record).__name__}")
         record = dict(record or {})
         rec_keys = {}
         rec_subexpressions: dict[str, list[str]] = {}
@@ -979,8 +1013,12 @@ class Twin(torch.nn.Module):
             if isinstance(names, str):
                 names = {names: True}
             elif not isinstance(names, Mapping):
+                if not isinstance(names, Iterable):
+                    raise ParameterError(f"record: {gname!r} needs variable names (['v', ...]), got {names!r}")
                 names = {n: True for n in names}
             for var, which in names.items():
+                if not isinstance(var, str):
+                    raise ParameterError(f"record: {gname!r}: variable names are strings, got {var!r}")
                 if isinstance(g.variables.get(var), Subexpression):
                     rec_subexpressions.setdefault(gname, []).append(var)
                     size = len(g)
