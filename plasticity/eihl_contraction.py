@@ -58,8 +58,10 @@ the weight to exactly 0; the synapse stays in the connectivity.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import brian2
@@ -73,20 +75,128 @@ from biosnn.units import check_quantity, check_range
 
 __all__ = [
     "EIHLContraction",
+    "EIHLConfig",
     "DEFAULTS",
+    "depression_drive",
+    "regrowth",
     "removal_threshold",
     "local_step",
     "global_decay",
     "sparsity",
 ]
 
-#: Documented defaults of the dimensionless (per-step) parameters.
-#: ``a``: contraction factor; ``x_growth``: growth of x per local step; ``tau_x``: decay time constant of x
-#: in steps (global period); ``b``: removal threshold as a fraction of the mean present |w|.
-#: The same values as the deep-net controller's (``biosnn.learning.eihl.EIHL_DEFAULTS``), tuned there on
-#: scikit-learn's digits so that EIHL keeps STBP's accuracy at a sparsity above 15 %; they are ours, the
-#: paper's values are not public.
-DEFAULTS: dict[str, float] = {"a": 0.02, "x_growth": 0.05, "tau_x": 100.0, "b": 0.5}
+@dataclass(frozen=True)
+class EIHLConfig:
+    r"""Every setting of EIHL in one place: read by the deep-net controller
+    (:class:`biosnn.learning.eihl.EIHLController`), by the rule (:class:`EIHLContraction`) and by
+    :data:`DEFAULTS` (a plain-dict view kept for older code).
+
+    The defaults are ours (the paper's values are not public), chosen on scikit-learn's digits so that
+    EIHL keeps STBP's accuracy at a sparsity above 15 %. They are *safe*: the default switching
+    (``granularity="iteration"``, ``global_units=None``, ``final_global_units=None``) gives any run of two
+    epochs or more at least one local period and always ends with a global one (see
+    :meth:`resolved_units`).
+
+    Parameters
+    ----------
+    a
+        Contraction factor (Eq. 7): :math:`w \leftarrow w\,\mathrm{clip}(1 - a x, 0, 1)`.
+    b
+        Removal threshold :math:`\mathrm{thresh}(b) = b \langle |w| \rangle_{present}`, per layer, frozen
+        for a local period.
+    x_growth
+        :math:`g`, the mean growth of :math:`x` per local step (the drive :math:`D` has mean 1 over a
+        layer's present synapses, see :func:`depression_drive`).
+    tau_x
+        Decay time constant of :math:`x` during the global period, in steps (``inf``: no decay).
+    drive
+        The rule whose long-term depression drives :math:`x` on PyTorch layers (a name in
+        :data:`biosnn.plasticity.RULES` with ``A_plus``/``A_minus``, default ``"stdp_additive"``), or
+        ``None`` for the timing-free drive :math:`D = 1` (every present synapse grows by :math:`g`; the
+        Brian2 form of :class:`EIHLContraction` always uses it).
+    regrow
+        Whether the global period re-creates removed synapses (RigL-style, :func:`regrowth`).
+    regrow_every
+        Global iterations between regrowth decisions (the loss gradient is averaged over them).
+    regrow_ratio
+        A removed synapse is re-created when its mean :math:`|\partial L/\partial w|` (at weight 0) exceeds
+        ``regrow_ratio`` times the mean over the layer's present synapses.
+    regrow_max_fraction
+        At most this fraction of a layer's removed synapses is re-created at one regrowth decision.
+    granularity
+        ``"iteration"`` (the switching policy is consulted after every batch) or ``"epoch"``.
+    global_units
+        Minimum length of a global period in units; ``None``: one epoch of iterations (iteration
+        granularity) or 1 epoch (epoch granularity).
+    max_local_units
+        Maximum length of a local period in units.
+    min_local_units
+        Minimum length of a local period before a removal ends it (``connectivity`` policy).
+    max_sparsity
+        No new local period once the sparsity reached this fraction.
+    final_global_units
+        No local period starts (and a running one ends) when this many units or fewer remain; ``None``:
+        half an epoch of iterations (iteration granularity) or 1 epoch (epoch granularity).
+    """
+
+    a: float = 0.1
+    b: float = 0.05
+    x_growth: float = 0.05
+    tau_x: float = 100.0
+    drive: str | None = "stdp_additive"
+    regrow: bool = True
+    regrow_every: int = 10
+    regrow_ratio: float = 10.0
+    regrow_max_fraction: float = 0.1
+    granularity: str = "iteration"
+    global_units: int | None = None
+    max_local_units: int = 30
+    min_local_units: int = 10
+    max_sparsity: float = 0.5
+    final_global_units: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("a", "b", "x_growth", "regrow_ratio"):
+            _scalar(name, getattr(self, name))
+        _scalar("tau_x", self.tau_x, low=0.0, low_inclusive=False, allow_inf=True)
+        frac = _scalar("regrow_max_fraction", self.regrow_max_fraction)
+        ms = _scalar("max_sparsity", self.max_sparsity)
+        if frac > 1 or ms > 1:
+            raise ParameterError(f"EIHL fractions must lie in [0, 1], got regrow_max_fraction={frac}, "
+                                 f"max_sparsity={ms}")
+        if not isinstance(self.regrow, bool):
+            raise ParameterError(f"EIHL setting 'regrow' must be True or False, got {self.regrow!r}")
+        if self.granularity not in ("iteration", "epoch"):
+            raise ParameterError(f"EIHL setting 'granularity' must be 'iteration' or 'epoch', got {self.granularity!r}")
+        if self.drive is not None and not isinstance(self.drive, str):
+            raise ParameterError(f"EIHL setting 'drive' must be a rule name or None, got {self.drive!r}")
+        for name in ("regrow_every", "max_local_units", "min_local_units", "global_units", "final_global_units"):
+            v = getattr(self, name)
+            if v is None and name in ("global_units", "final_global_units"):
+                continue
+            low = 0 if name == "final_global_units" else 1
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ParameterError(f"EIHL setting {name!r} must be an integer >= {low}, got {v!r}")
+
+    def replace(self, **changes: Any) -> EIHLConfig:
+        """A copy with some settings changed (``None`` values are ignored; validated again)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def resolved_units(self, per_epoch: int) -> tuple[int, int]:
+        """``(global_units, final_global_units)`` for an epoch of ``per_epoch`` iterations.
+
+        With iteration granularity the defaults are one epoch and half an epoch: after the first epoch
+        more than half an epoch is left in any run of two epochs or more, so a local period starts; a
+        local period ends once half an epoch or less is left, so every run ends with a global period.
+        """
+        per_epoch = max(1, int(per_epoch))
+        if self.granularity == "iteration":
+            g = per_epoch if self.global_units is None else self.global_units
+            f = max(1, per_epoch // 2) if self.final_global_units is None else self.final_global_units
+        else:
+            g = 1 if self.global_units is None else self.global_units
+            f = 1 if self.final_global_units is None else self.final_global_units
+        return g, f
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -134,6 +244,10 @@ def _check_mask(mask: Any, weight: torch.Tensor) -> torch.Tensor:
     return mask
 
 
+#: The rule's per-step parameters as a dict, read from :class:`EIHLConfig` (kept for older code).
+DEFAULTS: dict[str, float] = {k: getattr(EIHLConfig(), k) for k in ("a", "x_growth", "tau_x", "b")}
+
+
 # --------------------------------------------------------------------------------------------------------
 # the mathematics, as pure functions
 # --------------------------------------------------------------------------------------------------------
@@ -167,13 +281,17 @@ def removal_threshold(weight: torch.Tensor, mask: torch.Tensor, *, b: float) -> 
 
 
 def local_step(weight: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, *, a: float, x_growth: float,
-               threshold: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+               threshold: float | torch.Tensor, drive: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""One step of the local period: grow ``x``, contract the weights, remove those under the threshold.
 
     .. math::
 
-        x &\leftarrow x + g\, m,\qquad w \leftarrow w\, \mathrm{clip}(1 - a x, 0, 1),\\
+        x &\leftarrow x + g\, D\, m,\qquad w \leftarrow w\, \mathrm{clip}(1 - a x, 0, 1),\\
         m &\leftarrow m \wedge (|w| \ge \theta),\qquad w \leftarrow w\, m
+
+    with :math:`D` the per-synapse ``drive`` (the local depression each synapse experienced in this step,
+    :func:`depression_drive`; :math:`D = 1` when ``drive`` is ``None``: the timing-free rule).
 
     Parameters
     ----------
@@ -187,6 +305,8 @@ def local_step(weight: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, *, a: 
         Growth of ``x`` per step for present synapses (``>= 0``).
     threshold
         The frozen removal threshold :math:`\theta` (from :func:`removal_threshold`).
+    drive
+        Optional per-synapse drive :math:`D \ge 0` of the weight's shape (default: 1 everywhere).
 
     Returns
     -------
@@ -203,6 +323,13 @@ def local_step(weight: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, *, a: 
     mask = _check_mask(mask, weight)
     with torch.no_grad():
         m = mask.to(weight.dtype)
+        if drive is not None:
+            drive = _check_weight(drive, "drive")
+            if drive.shape != weight.shape:
+                raise ShapeError(f"'drive' has shape {tuple(drive.shape)} but 'weight' has shape {tuple(weight.shape)}")
+            if bool((drive < 0).any()):
+                raise ParameterError("'drive' (local depression per synapse) must be >= 0")
+            m = m * drive.detach().to(weight.dtype)
         x_new = x.detach() + x_growth * m
         w_new = weight.detach() * torch.clamp(1.0 - a * x_new, 0.0, 1.0)
         mask_new = mask & (w_new.abs() >= threshold)
@@ -220,6 +347,65 @@ def global_decay(x: torch.Tensor, *, steps: float, tau_x: float) -> torch.Tensor
     x = _check_weight(x, "x")
     with torch.no_grad():
         return x.detach() * math.exp(-steps / tau_x)
+
+
+def depression_drive(depression: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    r"""The per-synapse drive :math:`D` of :func:`local_step` from a layer's local depression.
+
+    .. math:: D_{ij} = \frac{L_{ij}}{\langle L \rangle_{present}}, \qquad
+              L_{ij} = \max(0, -\Delta W^{LTD}_{ij})
+
+    where :math:`\Delta W^{LTD}` is the depressing part of a spike-timing rule's ``layer_update`` on this
+    step's pre- and postsynaptic spikes (for additive STDP with ``A_plus = 0``: the postsynaptic trace read
+    at every presynaptic spike, summed over the batch). :math:`D` has mean 1 over the present synapses, so
+    ``x_growth`` keeps its meaning (mean growth per step) whatever the firing rates; synapses that see more
+    post-before-pre pairings are depressed harder. Absent synapses get ``D = 0``; a layer without any
+    depression (silent) gets ``D = 0`` everywhere.
+    """
+    depression = _check_weight(depression, "depression")
+    mask = _check_mask(mask, depression)
+    with torch.no_grad():
+        loss = depression.detach().clamp(min=0) * mask.to(depression.dtype)
+        present = int(mask.sum())
+        mean = loss.sum() / present if present else loss.new_zeros(())
+        if float(mean) <= 0:
+            return torch.zeros_like(loss)
+        return loss / mean
+
+
+def regrowth(mask: torch.Tensor, grad: torch.Tensor, *, ratio: float, max_fraction: float) -> torch.Tensor:
+    r"""Which removed synapses the global period re-creates (RigL's regrowth, Evci et al. 2020).
+
+    A removed synapse :math:`(i, j)` (``mask`` False) is re-created when the magnitude of the loss gradient
+    with respect to its effective weight, taken at weight 0, is large:
+
+    .. math:: |G_{ij}| > r \, \langle |G| \rangle_{present}
+
+    with :math:`r` = ``ratio``; of those, at most ``max_fraction`` of the layer's removed synapses, the
+    largest :math:`|G|` first (ties broken by index). ``grad`` is :math:`G` (e.g. averaged over a few
+    iterations). Returns the boolean tensor of synapses to re-create (a subset of ``~mask``).
+    """
+    ratio = _scalar("ratio", ratio)
+    max_fraction = _scalar("max_fraction", max_fraction)
+    grad = _check_weight(grad, "grad")
+    mask = _check_mask(mask, grad)
+    with torch.no_grad():
+        g = grad.detach().abs()
+        out = torch.zeros_like(mask)
+        n_removed = int((~mask).sum())
+        if n_removed == 0 or not bool(mask.any()):
+            return out
+        reference = g[mask].mean()
+        candidates = (~mask) & (g > ratio * reference)
+        limit = int(math.floor(max_fraction * n_removed))
+        n = min(int(candidates.sum()), limit)
+        if n == 0:
+            return out
+        score = torch.where(candidates, g, torch.full_like(g, -1.0)).flatten()
+        idx = torch.topk(score, n, sorted=False).indices
+        flat = out.flatten()
+        flat[idx] = True
+        return flat.view_as(mask)
 
 
 def sparsity(masks_or_weights: Any) -> float:
@@ -255,6 +441,10 @@ def sparsity(masks_or_weights: Any) -> float:
 # --------------------------------------------------------------------------------------------------------
 # the rule: Brian2 form and parameters
 # --------------------------------------------------------------------------------------------------------
+#: Bound of the depression-only rule: far enough that no bound ever clips (so ``layer_update`` is exact).
+_FAR = 1e12
+
+
 class EIHLContraction(PlasticityRule):
     r"""EIHL's local period: timing-free contraction (LTD) and removal of synapses under ``thresh(b)``.
 
@@ -264,14 +454,14 @@ class EIHLContraction(PlasticityRule):
     ----------
     a : float
         Contraction factor (dimensionless, ``>= 0``): each step multiplies a weight by
-        :math:`\mathrm{clip}(1 - a x, 0, 1)`. Default 0.02.
+        :math:`\mathrm{clip}(1 - a x, 0, 1)`. Default 0.1.
     x_growth : float
         Growth of ``x`` per local step (dimensionless, ``>= 0``). Default 0.05.
     tau_x : float
         Decay time constant of ``x`` during the global period, in steps (``> 0``). Default 100.
     b : float
         Removal threshold as a fraction of the mean magnitude of the present weights, frozen at the start
-        of a local period (``>= 0``). Default 0.5.
+        of a local period (``>= 0``). Default 0.05.
     interval : Quantity
         Brian2 only: the simulated time one step lasts (the period of the update operation), so that in
         Brian2 ``x`` grows at the rate ``x_growth / interval`` and decays with the time constant
@@ -279,6 +469,13 @@ class EIHLContraction(PlasticityRule):
     weight_unit : Quantity
         Brian2 only: the unit of the weight ``w`` (``1`` for dimensionless weights, ``brian2.nS`` for
         conductances ...). Default dimensionless.
+    drive : str or None
+        PyTorch layers only (:class:`biosnn.learning.local.LocalLearner`): the spike-timing rule whose
+        long-term depression drives ``x`` per synapse (:func:`depression_drive`), default
+        ``"stdp_additive"``; ``None``: timing-free (every present synapse grows by ``x_growth``). The Brian2
+        form is always timing-free.
+
+    All defaults come from :class:`EIHLConfig` (one place).
 
     Brian2 form
     -----------
@@ -312,7 +509,8 @@ class EIHLContraction(PlasticityRule):
 
     def __init__(self, *, a: float = DEFAULTS["a"], x_growth: float = DEFAULTS["x_growth"],
                  tau_x: float = DEFAULTS["tau_x"], b: float = DEFAULTS["b"],
-                 interval: Quantity = 1 * brian2.ms, weight_unit: Quantity | float = 1.0) -> None:
+                 interval: Quantity = 1 * brian2.ms, weight_unit: Quantity | float = 1.0,
+                 drive: str | None = EIHLConfig.drive) -> None:
         a = _dimensionless("a", a, low=0.0)
         x_growth = _dimensionless("x_growth", x_growth, low=0.0)
         tau_x = _dimensionless("tau_x", tau_x, low=0.0, low_inclusive=False)
@@ -323,8 +521,36 @@ class EIHLContraction(PlasticityRule):
         wu = check_quantity("weight_unit", weight_unit, weight_unit_of(weight_unit))
         if float(np.asarray(wu / weight_unit_of(wu))) <= 0:
             raise ParameterError(f"parameter 'weight_unit' must be positive, got {weight_unit!r}")
+        if drive is not None:
+            from biosnn.plasticity import RULES
+
+            if not isinstance(drive, str) or drive not in RULES or not callable(getattr(RULES[drive], "layer_update", None)):
+                raise ParameterError(f"parameter 'drive' must be None or the name of a rule with layer_update "
+                                     f"(e.g. 'stdp_additive'), got {drive!r}")
         self._set_params(a=a, x_growth=x_growth, tau_x=tau_x, b=b, interval=interval,
-                         weight_unit=float(np.asarray(wu)) if get_dimensions(wu).is_dimensionless else wu)
+                         weight_unit=float(np.asarray(wu)) if get_dimensions(wu).is_dimensionless else wu,
+                         drive=drive)
+
+    @classmethod
+    def from_config(cls, config: EIHLConfig, **brian2_settings: Any) -> EIHLContraction:
+        """The rule with the per-step settings of an :class:`EIHLConfig` (``interval``, ``weight_unit``
+        may be given for the Brian2 form)."""
+        return cls(a=config.a, x_growth=config.x_growth, tau_x=config.tau_x, b=config.b, drive=config.drive,
+                   **brian2_settings)
+
+    @property
+    def drive(self) -> str | None:
+        """The rule whose depression drives ``x`` on PyTorch layers (``None``: timing-free, D = 1)."""
+        return self._params["drive"]
+
+    def depression_rule(self) -> PlasticityRule | None:
+        """The :attr:`drive` rule with its potentiation off (``A_plus = 0``, ``A_minus = 1``) and bounds
+        far away, so that its ``layer_update`` is exactly minus the depression (``None`` when timing-free)."""
+        if self.drive is None:
+            return None
+        from biosnn.plasticity import RULES
+
+        return RULES[self.drive](A_plus=0.0, A_minus=1.0, w_min=0.0, w_max=_FAR)
 
     # -- parameters as attributes (the controller reads rule.a, rule.x_growth ...) ------------------
     @property

@@ -2,49 +2,79 @@ r"""EIHL: the excitation-inhibition hybrid controller for deep spiking PyTorch n
 
 EIHL (Jiang et al., "EIHL: excitation-inhibition mechanism-assisted hybrid learning", ICLR 2024) alternates
 
-* a **global period** ("excitation"): surrogate-gradient BPTT (STBP, :class:`~biosnn.learning.Trainer`);
+* a **global period** ("excitation", LTP): surrogate-gradient BPTT (STBP, :class:`~biosnn.learning.Trainer`);
   the per-synapse variable :math:`x` decays by itself, :math:`x \leftarrow x e^{-n/\tau_x}` after
-  :math:`n` iterations;
-* a **local period** ("inhibition"): every iteration performs one local step on every controlled layer,
-  the timing-free contraction of :mod:`biosnn.plasticity.eihl_contraction`
+  :math:`n` iterations; every ``regrow_every`` iterations removed synapses whose loss gradient at weight
+  zero is large are re-created (dynamic sparse training's regrowth, RigL, Evci et al. 2020):
+
+  .. math::  m_{ij} \leftarrow 1 \quad\text{where}\quad m_{ij} = 0 \ \wedge\
+             |\bar G_{ij}| > r\,\langle |\bar G| \rangle_{present}
+
+  with :math:`\bar G = \partial L / \partial W_\mathrm{eff}` averaged over the last ``regrow_every``
+  iterations (:meth:`biosnn.models.MaskedLinear.start_grad_probe`), :math:`r` = ``regrow_ratio``, at most
+  ``regrow_max_fraction`` of a layer's removed synapses at once; a re-created synapse starts at weight 0
+  (RigL; with Dale's law at a tiny magnitude, since :math:`|w|` has no gradient at 0).
+* a **local period** ("inhibition", LTD and removal): every iteration runs the network on the batch, and
+  each synapse is depressed from its own pre- and postsynaptic spikes
+  (:meth:`biosnn.learning.local.LocalLearner.depression`: the drive rule's ``layer_update`` with its
+  potentiation off, additive STDP by default):
 
   .. math::
 
-      x \leftarrow x + g\,m,\quad w \leftarrow w\,\mathrm{clip}(1 - a x, 0, 1),\quad
+      D_{ij} = L_{ij} / \langle L \rangle_{present},\quad x \leftarrow x + g\,D\,m,\quad
+      w \leftarrow w\,\mathrm{clip}(1 - a x, 0, 1),\quad
       m \leftarrow m \wedge (|w| \ge \mathrm{thresh}(b)),\quad w \leftarrow w\,m
 
-  with :math:`\mathrm{thresh}(b) = b \langle |w| \rangle_{present}` computed per layer once at the start
-  of the period and frozen; or, with ``local_learner``, a spike-timing-dependent rule
+  with :math:`\mathrm{thresh}(b) = b \langle |w| \rangle_{present}` frozen per layer at the start of the
+  period (:mod:`biosnn.plasticity.eihl_contraction`). So :math:`x` differs between synapses (it is the
+  depression each synapse accumulated), and the removed synapses are those that were small *or* strongly
+  depressed, not simply the smallest. With ``drive=None`` the drive is :math:`D = 1` (the timing-free
+  contraction). Or, with ``local_learner``, a spike-timing-dependent rule
   (:class:`biosnn.learning.local.LocalLearner`) followed by the same removal under ``thresh(b)``;
 
 and switches between them by the network's connectivity (current vs previous sparsity, the paper's
 Algorithm 1), through a pluggable policy (:mod:`biosnn.learning.policies`) consulted at a chosen
-granularity (every epoch or every iteration).
+granularity (every epoch or every iteration). With regrowth on, :math:`S_{pre}` in the global period is
+the sparsity before the last regrowth decision: while the global period re-creates synapses,
+:math:`S_{curr} < S_{pre}` and it goes on; once a regrowth decision re-creates nothing, the connectivity is
+stable and the local period may start. Every decision is logged with its inputs in
+:attr:`EIHLController.decisions` (:meth:`EIHLController.write_decisions` writes them as CSV).
 
-Every knob the paper leaves open is a setting here: ``a``, ``b``, ``x_growth`` (:math:`g`), ``tau_x``,
-``policy`` and ``granularity``. The defaults (``a=0.01``, ``b=0.3``, ``x_growth=0.02``, ``tau_x=100``
-iterations, ``connectivity`` policy, epoch granularity) were tuned on scikit-learn's digits so that EIHL
-keeps STBP's accuracy (within one point) at a sparsity above 15 % (see ``biosnn demo``); they are ours,
-not the paper's.
+Every setting is a field of one :class:`~biosnn.plasticity.eihl_contraction.EIHLConfig` (defaults in one
+place, read by the controller and the rule); the keyword arguments of the controller override single
+fields. The defaults are safe: any run of two epochs or more has a local period and ends with a global one.
+:data:`EIHL_DEFAULTS` is a dict view of the per-step parameters, kept for older code.
 
-Removal is permanent: absent synapses keep ``mask == False`` and weight exactly 0 (the trainer re-applies
-masks after every optimiser step, so momentum cannot revive them). The decay of :math:`x` is applied
-lazily (accumulated iteration count, one exponential at the start of the next local period), which is
-mathematically the same and costs nothing per global iteration.
+The state of the local period (:math:`x`, the frozen thresholds, the pending decay) has one owner, the
+contraction :class:`~biosnn.learning.local.LocalLearner` at :attr:`EIHLController.contraction`.
 """
 
 from __future__ import annotations
 
+import csv
 import math
+import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from biosnn.errors import ParameterError, UnknownNameError
-from biosnn.learning.policies import GLOBAL, LOCAL, PHASES, PhaseView, SwitchingPolicy, as_policy
+from biosnn.learning.local import LocalLearner
+from biosnn.learning.policies import (
+    GLOBAL,
+    LOCAL,
+    PHASES,
+    SWITCHING_POLICIES,
+    PhaseView,
+    SwitchingPolicy,
+    as_policy,
+)
 from biosnn.learning.trainer import EpochResult, StepResult, Trainer, masked_modules
 from biosnn.plasticity import eihl_contraction as contraction
+from biosnn.plasticity.eihl_contraction import EIHLConfig, EIHLContraction
 from biosnn.registry import Registry
 
 #: Decision granularities: when the switching policy is consulted.
@@ -52,8 +82,12 @@ GRANULARITIES: Registry[str] = Registry("switching granularity")
 GRANULARITIES.register("epoch", "epoch")
 GRANULARITIES.register("iteration", "iteration")
 
-#: Defaults of the controller's settings (tuned on digits; see the module docstring).
-EIHL_DEFAULTS: dict[str, float] = {"a": 0.01, "b": 0.3, "x_growth": 0.02, "tau_x": 100.0}
+#: The per-step defaults as a dict (read from :class:`EIHLConfig`; kept for older code).
+EIHL_DEFAULTS: dict[str, float] = {k: getattr(EIHLConfig(), k) for k in ("a", "b", "x_growth", "tau_x")}
+
+#: Columns of the decision log (:attr:`EIHLController.decisions`).
+DECISION_COLUMNS = ("epoch", "unit", "iteration", "phase_before", "phase_after", "units_in_phase", "sparsity",
+                    "previous_sparsity", "test", "test_result", "outcome", "units_left", "regrown", "removed")
 
 
 def _nonneg(name: str, value: float, *, positive: bool = False, allow_inf: bool = False) -> float:
@@ -67,26 +101,21 @@ def _nonneg(name: str, value: float, *, positive: bool = False, allow_inf: bool 
 
 
 class EIHLController:
-    """Alternate global (STBP) and local (contraction + removal) periods on a deep spiking network.
+    """Alternate global (STBP + regrowth) and local (activity-driven depression + removal) periods.
 
     Parameters
     ----------
     trainer
         The :class:`~biosnn.learning.Trainer` that runs the global period (its model is the network).
-    a
-        Contraction factor (Eq. 7): the depression per step is :math:`w \\leftarrow w(1 - a x)`.
-    b
-        Removal threshold as a fraction of the mean magnitude of present weights (per layer, frozen for
-        a local period).
-    x_growth
-        Growth :math:`g` of :math:`x` per local iteration.
-    tau_x
-        Decay time constant of :math:`x` during the global period, in iterations (``inf``: no decay).
+    config
+        Every setting (:class:`~biosnn.plasticity.eihl_contraction.EIHLConfig`; default ``EIHLConfig()``).
+    a, b, x_growth, tau_x, granularity
+        Override the fields of ``config`` of the same names (``None``: keep).
     policy
-        A switching policy: a name in :data:`~biosnn.learning.policies.SWITCHING_POLICIES` or an object
-        with ``decide(view)``.
-    granularity
-        ``"epoch"`` (the policy is consulted after every epoch) or ``"iteration"`` (after every batch).
+        A switching policy: a name in :data:`~biosnn.learning.policies.SWITCHING_POLICIES` (built with the
+        config's ``global_units``, ``max_local_units``, ``max_sparsity``, ``final_global_units``, resolved
+        against the epoch length at the first epoch), an object with ``decide(view)``, or ``None``
+        (``"connectivity"``).
     start_phase
         The first period, ``"global"`` (default) or ``"local"``.
     layers
@@ -96,19 +125,34 @@ class EIHLController:
         removal under ``thresh(b)`` follows each of its steps.
     """
 
-    def __init__(self, trainer: Trainer, *, a: float = EIHL_DEFAULTS["a"], b: float = EIHL_DEFAULTS["b"],
-                 x_growth: float = EIHL_DEFAULTS["x_growth"], tau_x: float = EIHL_DEFAULTS["tau_x"],
-                 policy: SwitchingPolicy | str | None = "connectivity", granularity: str = "epoch",
+    def __init__(self, trainer: Trainer, config: EIHLConfig | None = None, *, a: float | None = None,
+                 b: float | None = None, x_growth: float | None = None, tau_x: float | None = None,
+                 policy: SwitchingPolicy | str | None = None, granularity: str | None = None,
                  start_phase: str = GLOBAL, layers: Iterable[str] | None = None,
                  local_learner: object | None = None) -> None:
         if not isinstance(trainer, Trainer):
             raise ParameterError(f"trainer must be a biosnn.learning.Trainer, got {type(trainer).__name__}")
-        self.a = _nonneg("a", a)
-        self.b = _nonneg("b", b)
-        self.x_growth = _nonneg("x_growth", x_growth)
-        self.tau_x = _nonneg("tau_x", tau_x, positive=True, allow_inf=True)
-        self.policy = as_policy(policy)
-        self.granularity = GRANULARITIES[granularity]
+        if config is None:
+            config = EIHLConfig()
+        if not isinstance(config, EIHLConfig):
+            raise ParameterError(f"config must be an EIHLConfig, got {type(config).__name__}")
+        for name, v in (("a", a), ("b", b), ("x_growth", x_growth)):
+            if v is not None:
+                _nonneg(name, v)
+        if tau_x is not None:
+            _nonneg("tau_x", tau_x, positive=True, allow_inf=True)
+        if granularity is not None:
+            GRANULARITIES[granularity]
+        self.config = config.replace(a=a, b=b, x_growth=x_growth, tau_x=tau_x, granularity=granularity)
+        cfg = self.config
+        self.a, self.b, self.x_growth, self.tau_x = cfg.a, cfg.b, cfg.x_growth, cfg.tau_x
+        self.granularity = GRANULARITIES[cfg.granularity]
+        self._policy_spec = "connectivity" if policy is None else policy
+        if isinstance(self._policy_spec, str):
+            SWITCHING_POLICIES[self._policy_spec]  # unknown names fail now
+            self.policy: SwitchingPolicy | None = None  # built at the first epoch (needs the epoch length)
+        else:
+            self.policy = as_policy(self._policy_spec)
         if start_phase not in PHASES:
             raise ParameterError(f"start_phase must be one of {PHASES}, got {start_phase!r}")
         available = dict(masked_modules(trainer.model))
@@ -127,17 +171,47 @@ class EIHLController:
         self.trainer = trainer
         self.local_learner = local_learner
         self.layers: dict[str, nn.Module] = {n: available[n] for n in names}
-        self.x = {n: torch.zeros_like(m.weight, dtype=m.weight.dtype) for n, m in self.layers.items()}
-        self.thresholds = {n: 0.0 for n in self.layers}
+        #: the one owner of x, the frozen thresholds and the pending decay
+        self.contraction = LocalLearner(trainer.model, EIHLContraction.from_config(cfg), layers=names,
+                                        seed=int(trainer.generator.initial_seed()) + 17)
         self.phase = start_phase
         self.units_in_phase = 0
         self.units_done = 0
-        self.pending_decay = 0
+        self.epochs_done = 0
         self.local_iterations = 0
-        self._overall: float | None = None  # cached overall sparsity; only local steps change the masks
+        self.global_since_regrow = 0
+        self.regrown_total = 0
+        self._regrown_since_decision = 0
+        self._removed_since_decision = 0
+        #: every decision of the switching policy with its inputs (dicts with :data:`DECISION_COLUMNS`)
+        self.decisions: list[dict[str, Any]] = []
+        self._overall: float | None = None  # cached overall sparsity; invalidated when masks change
         self.previous_sparsity = self._current_sparsity()
         if start_phase == LOCAL:
             self._begin_local()
+        elif cfg.regrow:
+            self._start_probes()
+
+    # -- state owned by the contraction learner -----------------------------------------------------
+    @property
+    def x(self) -> dict[str, torch.Tensor]:
+        """The per-synapse variable :math:`x` of every controlled layer."""
+        return self.contraction.x
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """The removal thresholds frozen for the current (or last) local period (0 before the first)."""
+        th = self.contraction.thresholds
+        return {n: (0.0 if th is None else float(th[n])) for n in self.layers}
+
+    @property
+    def pending_decay(self) -> int:
+        """Global iterations whose decay of :math:`x` is not applied yet (it is, at the next local period)."""
+        return self.contraction.pending_decay
+
+    @pending_decay.setter
+    def pending_decay(self, value: int) -> None:
+        self.contraction.pending_decay = int(value)
 
     # -- connectivity --------------------------------------------------------------------------------
     def sparsity(self) -> dict[str, float]:
@@ -151,44 +225,102 @@ class EIHLController:
             self._overall = contraction.sparsity([m.mask for m in self.layers.values()])
         return self._overall
 
+    def _resolve_policy(self, per_epoch: int | None) -> None:
+        if self.policy is not None:
+            return
+        g, f = self.config.resolved_units(per_epoch or 1)
+        cls = SWITCHING_POLICIES[self._policy_spec]
+        settings = {"global_units": g, "max_local_units": self.config.max_local_units,
+                    "local_units": self.config.max_local_units, "max_sparsity": self.config.max_sparsity,
+                    "min_local_units": min(self.config.min_local_units, self.config.max_local_units),
+                    "final_global_units": f}
+        import dataclasses
+
+        names = {fl.name for fl in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+        self.policy = cls(**{k: v for k, v in settings.items() if k in names})
+
+    # -- the global period: regrowth ------------------------------------------------------------------
+    def _start_probes(self) -> None:
+        for m in self.layers.values():
+            if hasattr(m, "start_grad_probe"):
+                m.start_grad_probe()
+
+    def _stop_probes(self) -> None:
+        for m in self.layers.values():
+            if hasattr(m, "stop_grad_probe"):
+                m.stop_grad_probe()
+
+    @torch.no_grad()
+    def regrow(self) -> int:
+        """One regrowth decision (:func:`~biosnn.plasticity.eihl_contraction.regrowth`) on every layer,
+        from the dense gradients averaged since the last one; returns how many synapses were re-created."""
+        cfg = self.config
+        total = 0
+        for m in self.layers.values():
+            probe = m.grad_probe() if hasattr(m, "grad_probe") else None
+            if probe is None:
+                continue
+            new = contraction.regrowth(m.mask, probe, ratio=cfg.regrow_ratio, max_fraction=cfg.regrow_max_fraction)
+            n = int(new.sum())
+            if n:
+                m.mask.logical_or_(new)
+                present = m.weight[m.mask & ~new].abs()
+                init = 0.0
+                if getattr(m, "sign", None) is not None:  # |w| has no gradient at 0: start tiny
+                    init = 1e-3 * float(present.mean()) if present.numel() else 1e-6
+                m.weight.masked_fill_(new, init)
+                total += n
+            m.start_grad_probe()
+        if total:
+            self._overall = None
+        self.regrown_total += total
+        self._regrown_since_decision += total
+        return total
+
     # -- the local period ----------------------------------------------------------------------------
     @torch.no_grad()
     def _begin_local(self) -> None:
         """Apply the accumulated decay of x and freeze each layer's removal threshold thresh(b)."""
-        if self.pending_decay:
-            for n in self.x:
-                self.x[n] = contraction.global_decay(self.x[n], steps=self.pending_decay, tau_x=self.tau_x)
-            self.pending_decay = 0
-        for n, m in self.layers.items():
-            self.thresholds[n] = float(contraction.removal_threshold(m.weight, m.mask, b=self.b))
+        self._stop_probes()
+        self.contraction.begin_period()
 
     @torch.no_grad()
     def local_update(self, x_encoded: torch.Tensor | None = None) -> None:
-        """One local step on every controlled layer (contraction, or the local learner, then removal)."""
+        """One local step on every controlled layer (activity-driven contraction, or the local learner,
+        then removal under the frozen thresholds)."""
+        before = sum(int(m.mask.sum()) for m in self.layers.values())
         if self.local_learner is not None:
             if x_encoded is None:
                 raise ParameterError("the local learner needs the encoded input of the batch")
+            if self.contraction.thresholds is None:
+                self.contraction.begin_period()
             self.local_learner.step(x_encoded)
+            th = self.contraction.thresholds
             for n, m in self.layers.items():
-                keep = m.mask & (m.weight.abs() >= self.thresholds[n])
+                keep = m.mask & (m.weight.abs() >= th[n])
                 m.mask.copy_(keep)
                 m.weight.mul_(keep.to(m.weight.dtype))
         else:
-            for n, m in self.layers.items():
-                w, x, mask = contraction.local_step(m.weight, self.x[n], m.mask, a=self.a, x_growth=self.x_growth,
-                                                    threshold=self.thresholds[n])
-                m.weight.copy_(w)
-                m.mask.copy_(mask)
-                self.x[n] = x
+            self.contraction.step(x_encoded)
         self.local_iterations += 1
         self._overall = None
+        self._removed_since_decision += before - sum(int(m.mask.sum()) for m in self.layers.values())
 
     # -- one iteration -------------------------------------------------------------------------------
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        """One iteration in the current period: an STBP step, or a local step (measured before it)."""
+        """One iteration in the current period: an STBP step (then, every ``regrow_every`` of them, a
+        regrowth decision), or a local step (measured before it)."""
         if self.phase == GLOBAL:
             result = self.trainer.train_step(x, y)
-            self.pending_decay += 1
+            self.contraction.note_global(1)
+            if self.config.regrow:
+                self.global_since_regrow += 1
+                if self.global_since_regrow >= self.config.regrow_every:
+                    before = self._current_sparsity()
+                    self.regrow()
+                    self.global_since_regrow = 0
+                    # S_pre of the global period: the sparsity before this regrowth decision
+                    self.previous_sparsity = before
             return result
         trainer = self.trainer
         y = y.to(trainer.device)
@@ -196,10 +328,13 @@ class EIHLController:
         with torch.no_grad():
             output = trainer.model(x_t)
             result = trainer._measure(output, y, trainer.loss(output, y))
-        self.local_update(x_t if self.local_learner is not None else None)
+        needs_input = self.local_learner is not None or self.contraction.rule.drive is not None
+        self.local_update(x_t if needs_input else None)
         return result
 
     def _decide(self, units_left: int | None) -> None:
+        if self.policy is None:
+            self._resolve_policy(None)
         self.units_in_phase += 1
         self.units_done += 1
         current = self._current_sparsity()
@@ -210,12 +345,29 @@ class EIHLController:
         if nxt not in PHASES:
             raise ParameterError(f"switching policy {type(self.policy).__name__} returned {nxt!r}; "
                                  f"expected one of {PHASES}")
-        self.previous_sparsity = current
+        if self.phase == GLOBAL:
+            test, result = "Curr S >= Pre S", current >= self.previous_sparsity
+        else:
+            test, result = "Curr S > Pre S", current > self.previous_sparsity
+        self.decisions.append({
+            "epoch": self.epochs_done + 1, "unit": self.granularity, "iteration": self.trainer.iteration
+            + self.local_iterations, "phase_before": self.phase, "phase_after": nxt,
+            "units_in_phase": self.units_in_phase, "sparsity": current, "previous_sparsity": self.previous_sparsity,
+            "test": test, "test_result": bool(result), "outcome": "switch" if nxt != self.phase else "stay",
+            "units_left": units_left, "regrown": self._regrown_since_decision,
+            "removed": self._removed_since_decision})
+        self._regrown_since_decision = self._removed_since_decision = 0
+        if not (self.phase == GLOBAL and self.config.regrow):
+            self.previous_sparsity = current
         if nxt != self.phase:
             self.phase = nxt
             self.units_in_phase = 0
+            self.previous_sparsity = current
             if nxt == LOCAL:
                 self._begin_local()
+            elif self.config.regrow:
+                self.global_since_regrow = 0
+                self._start_probes()
 
     def train_epoch(self, loader: Iterable, *, epochs_left: int | None = None,
                     progress: Callable[[StepResult], None] | None = None) -> tuple[EpochResult, dict[str, int]]:
@@ -226,7 +378,8 @@ class EIHLController:
         loader
             Batches ``(x, y)``.
         epochs_left
-            Epochs left after this one (lets policies end the run with a global period).
+            Epochs left after this one (lets the policy end the run with a global period; :meth:`fit`
+            passes it).
         progress
             Called with every step's result.
         """
@@ -234,6 +387,7 @@ class EIHLController:
         counts = {GLOBAL: 0, LOCAL: 0}
         self._overall = None  # masks may have been changed from outside (pruning) since the last epoch
         per_epoch = len(loader) if hasattr(loader, "__len__") else None
+        self._resolve_policy(per_epoch)
         for i, (x, y) in enumerate(loader):
             counts[self.phase] += 1
             r = self.step(x, y)
@@ -248,15 +402,52 @@ class EIHLController:
             self._decide(epochs_left)
         if self.trainer.scheduler is not None:
             self.trainer.scheduler.step()
+        self.epochs_done += 1
         return EpochResult.from_steps(results), counts
+
+    def fit(self, train_loader: Iterable, *, epochs: int, test_loader: Iterable | None = None
+            ) -> list[dict[str, Any]]:
+        """Train for ``epochs`` epochs (telling the policy how many are left); one dict per epoch with the
+        iterations in each period, train loss/accuracy, sparsity and (with ``test_loader``) test accuracy."""
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ParameterError(f"epochs must be a positive integer, got {epochs!r}")
+        history = []
+        for e in range(epochs):
+            tr, counts = self.train_epoch(train_loader, epochs_left=epochs - e - 1)
+            row: dict[str, Any] = {"epoch": self.epochs_done, "global_iterations": counts[GLOBAL],
+                                   "local_iterations": counts[LOCAL], "loss": tr.loss,
+                                   "train_accuracy": tr.accuracy, "sparsity": self.sparsity()["overall"]}
+            if test_loader is not None:
+                te = self.trainer.evaluate(test_loader)
+                row.update(test_loss=te.loss, test_accuracy=te.accuracy)
+            history.append(row)
+        return history
+
+    def write_decisions(self, path: str | os.PathLike) -> Path:
+        """Write :attr:`decisions` as CSV (columns :data:`DECISION_COLUMNS`); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(DECISION_COLUMNS), lineterminator="\n")
+            w.writeheader()
+            for row in self.decisions:
+                w.writerow(row)
+        return path
 
     # -- state ---------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Phase, counters, x and the frozen thresholds (masks and weights live in the model)."""
+        """Phase, counters, the decision log, the contraction learner's state (x, thresholds, pending
+        decay) and the regrowth gradient probes (masks and weights live in the model)."""
+        probes = {}
+        for n, m in self.layers.items():
+            if getattr(m, "_grad_probe", None) is not None:
+                probes[n] = (m._grad_probe.clone(), int(m._probe_count))
         return {
             "phase": self.phase, "units_in_phase": self.units_in_phase, "units_done": self.units_done,
-            "pending_decay": self.pending_decay, "local_iterations": self.local_iterations,
-            "previous_sparsity": self.previous_sparsity,
+            "epochs_done": self.epochs_done, "local_iterations": self.local_iterations,
+            "previous_sparsity": self.previous_sparsity, "global_since_regrow": self.global_since_regrow,
+            "regrown_total": self.regrown_total, "decisions": [dict(d) for d in self.decisions],
+            "contraction": self.contraction.state_dict(), "probes": probes,
             "x": {n: t.clone() for n, t in self.x.items()}, "thresholds": dict(self.thresholds),
         }
 
@@ -268,9 +459,17 @@ class EIHLController:
         self.phase = state["phase"]
         self.units_in_phase = int(state["units_in_phase"])
         self.units_done = int(state["units_done"])
-        self.pending_decay = int(state["pending_decay"])
+        self.epochs_done = int(state.get("epochs_done", 0))
         self.local_iterations = int(state["local_iterations"])
         self.previous_sparsity = float(state["previous_sparsity"])
-        self.x = {n: state["x"][n].to(self.x[n].device, self.x[n].dtype) for n in self.x}
-        self.thresholds = {n: float(v) for n, v in state["thresholds"].items()}
+        self.global_since_regrow = int(state.get("global_since_regrow", 0))
+        self.regrown_total = int(state.get("regrown_total", 0))
+        self.decisions = [dict(d) for d in state.get("decisions", [])]
+        self.contraction.load_state_dict(state["contraction"])
+        self._stop_probes()
+        for n, (g, c) in state.get("probes", {}).items():
+            m = self.layers[n]
+            m.start_grad_probe()
+            m._grad_probe.copy_(g)
+            m._probe_count = c
         self._overall = None

@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from biosnn.errors import ParameterError, ShapeError, UnknownNameError, UnsupportedFeatureError
+from biosnn.plasticity.eihl_contraction import _FAR
 from biosnn.registry import Registry
 from biosnn.units import check_quantity
 
@@ -218,6 +219,9 @@ class LocalLearner:
         Module types whose output is a layer's postsynaptic spikes (default: biosnn's LIF and IF).
     chunk_elements
         Memory bound of one ``layer_update`` call (batch elements x weights); see :func:`linear_update`.
+    seed
+        Seed of the learner's generator (spikes drawn from analog presynaptic activity, see
+        :meth:`depression`).
 
     Examples
     --------
@@ -227,7 +231,8 @@ class LocalLearner:
 
     def __init__(self, model: nn.Module, rule: Any, *, layers: Sequence[str] | None = None, lr: float = 1.0,
                  optimizer: torch.optim.Optimizer | None = None, dt: brian2.Quantity = 1 * brian2.ms,
-                 neurons: tuple[type, ...] | None = None, chunk_elements: int = CHUNK_ELEMENTS) -> None:
+                 neurons: tuple[type, ...] | None = None, chunk_elements: int = CHUNK_ELEMENTS,
+                 seed: int = 0) -> None:
         self.kind = LAYER_KINDS[getattr(rule, "layer_kind", "traces")]
         if self.kind.needs_spikes and not callable(getattr(rule, "layer_update", None)):
             raise ParameterError(f"rule {type(rule).__name__} has no layer_update(pre, post, weight, *, dt); "
@@ -261,6 +266,8 @@ class LocalLearner:
         # EIHL contraction state: x per layer and the frozen thresholds of the current period
         self.x: dict[str, torch.Tensor] = {n: torch.zeros_like(m.weight.detach()) for n, m in chosen.items()}
         self.thresholds: dict[str, torch.Tensor] | None = None
+        self.pending_decay = 0
+        self.generator = torch.Generator().manual_seed(int(seed))
 
     # ---------------------------------------------------------------- recording
     def record(self, x_encoded: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -347,21 +354,35 @@ class LocalLearner:
             mod.apply_mask_()
             mod.weight.grad = None
 
+    # ---------------------------------------------------------------- EIHL contraction (the one owner of
+    # x, the frozen thresholds and the pending decay; EIHLController delegates to it)
     def begin_period(self) -> dict[str, torch.Tensor]:
-        """Start a local period of the contraction rule: freeze ``thresh(b)`` per layer (returned)."""
-        from biosnn.plasticity.eihl_contraction import removal_threshold
+        """Start a local period of the contraction rule: apply the decay of ``x`` accumulated during the
+        global period (:meth:`note_global`), then freeze ``thresh(b)`` per layer (returned)."""
+        from biosnn.plasticity.eihl_contraction import global_decay, removal_threshold
 
+        if self.pending_decay:
+            self.x = {n: global_decay(x, steps=self.pending_decay, tau_x=self.rule.tau_x) for n, x in self.x.items()}
+            self.pending_decay = 0
         self.thresholds = {n: removal_threshold(m.weight.detach(), m.mask, b=self.rule.b)
                            for n, m in self.layers.items()}
         return dict(self.thresholds)
 
+    def note_global(self, steps: int = 1) -> None:
+        """Count ``steps`` global iterations: ``x`` decays by ``exp(-steps / tau_x)``, applied lazily (one
+        exponential at the next :meth:`begin_period`, the same number, nothing per global iteration)."""
+        self.pending_decay += int(steps)
+
     def step(self, x_encoded: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One local update; returns ``dW`` per layer (the change actually made for the contraction rule).
 
-        For spike-timing rules ``x_encoded[T, B, ...]`` is required; the contraction rule ignores it.
+        For spike-timing rules, and for the contraction rule with a ``drive``, ``x_encoded[T, B, ...]`` is
+        required; the timing-free contraction rule ignores it.
         """
-        if self.kind.needs_spikes and x_encoded is None:
-            raise ParameterError("step() needs the encoded input x_encoded[T, B, ...] for a spike-timing rule")
+        needs = self.kind.needs_spikes or getattr(self.rule, "drive", None) is not None
+        if needs and x_encoded is None:
+            raise ParameterError("step() needs the encoded input x_encoded[T, B, ...] for a spike-timing rule "
+                                 "(or a contraction rule with a drive)")
         return self.kind.step(self, x_encoded)
 
     def _traces_step(self, x_encoded: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -369,29 +390,82 @@ class LocalLearner:
         self.apply(dws)
         return dws
 
+    def depression(self, x_encoded: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The local depression ``L >= 0`` per synapse of every layer on this input (nothing is changed).
+
+        The model runs on ``x_encoded``; each layer's presynaptic activity (made 0/1 spikes: an analog input
+        such as direct pixel current in [0, 1] is read as a spike probability and drawn from the learner's
+        generator) and postsynaptic spikes go through the drive rule's ``layer_update`` with its
+        potentiation off (:meth:`EIHLContraction.depression_rule`), so ``L = -dW``.
+        """
+        rule = self.rule.depression_rule()
+        activity = self.record(x_encoded)
+        out = {}
+        for name, (pre, post) in activity.items():
+            mod = self.layers[name]
+            w = mod.weight.detach()
+            pre = pre.to(w.dtype)
+            if bool(((pre != 0) & (pre != 1)).any()):
+                p = pre.clamp(0.0, 1.0)
+                pre = (torch.rand(p.shape, generator=self.generator, dtype=p.dtype).to(p.device) < p).to(w.dtype)
+            post = post.to(w.dtype)
+            probe = torch.full_like(w, 0.5 * _FAR)
+            if isinstance(mod, nn.Conv2d):
+                dw = conv_update(rule, pre, post, probe, dt=self.dt, chunk_elements=self.chunk_elements,
+                                 **_conv_geometry(mod))
+            else:
+                dw = linear_update(rule, pre, post, probe, dt=self.dt, chunk_elements=self.chunk_elements)
+            out[name] = (-dw).clamp(min=0) * mod.mask.to(dw.dtype)
+        return out
+
     def _contraction_step(self, x_encoded: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        from biosnn.plasticity.eihl_contraction import local_step
+        from biosnn.plasticity.eihl_contraction import depression_drive, local_step
 
         if self.thresholds is None:
             self.begin_period()
+        drives = None
+        if getattr(self.rule, "drive", None) is not None:
+            drives = {n: depression_drive(L, self.layers[n].mask) for n, L in self.depression(x_encoded).items()}
         dws = {}
         with torch.no_grad():
             for name, mod in self.layers.items():
                 w_old = mod.weight.detach().clone()
                 w_new, x_new, m_new = local_step(w_old, self.x[name], mod.mask, a=self.rule.a,
-                                                 x_growth=self.rule.x_growth, threshold=self.thresholds[name])
+                                                 x_growth=self.rule.x_growth, threshold=self.thresholds[name],
+                                                 drive=None if drives is None else drives[name])
                 mod.weight.copy_(w_new)
-                mod.set_mask(m_new)
+                mod.mask.copy_(m_new)
+                mod.weight.masked_fill_(~m_new, 0.0)
                 self.x[name] = x_new
                 dws[name] = w_new - w_old
         return dws
 
     def decay(self, steps: float) -> None:
-        """Let ``x`` decay for ``steps`` global steps (contraction rule) and end the local period."""
+        """Let ``x`` decay for ``steps`` global steps now (with any pending ones) and end the local period."""
         from biosnn.plasticity.eihl_contraction import global_decay
 
-        self.x = {n: global_decay(x, steps=steps, tau_x=self.rule.tau_x) for n, x in self.x.items()}
+        total = steps + self.pending_decay
+        self.x = {n: global_decay(x, steps=total, tau_x=self.rule.tau_x) for n, x in self.x.items()}
+        self.pending_decay = 0
         self.thresholds = None
+
+    def state_dict(self) -> dict:
+        """The learner's state: optimiser, ``x``, frozen thresholds, pending decay, generator."""
+        return {"optimizer": self.optimizer.state_dict(), "x": {n: t.clone() for n, t in self.x.items()},
+                "thresholds": None if self.thresholds is None else {n: t.clone() for n, t in self.thresholds.items()},
+                "pending_decay": self.pending_decay, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        if set(state["x"]) != set(self.x):
+            raise ParameterError(f"local learner state is for layers {sorted(state['x'])}, this learner trains "
+                                 f"{sorted(self.x)}")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.x = {n: state["x"][n].to(self.x[n].device, self.x[n].dtype) for n in self.x}
+        th = state["thresholds"]
+        self.thresholds = None if th is None else {n: torch.as_tensor(v) for n, v in th.items()}
+        self.pending_decay = int(state["pending_decay"])
+        self.generator.set_state(state["generator"])
 
 
 LAYER_KINDS.register("traces", LayerKind("traces", True, LocalLearner._traces_step))

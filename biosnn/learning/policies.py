@@ -11,15 +11,18 @@ the network's current sparsity :math:`S_{curr}` and the sparsity at the previous
 The EIHL paper (ICLR 2024) switches on the network's connectivity, comparing the current sparsity with
 the previous one ("Curr S >= Pre S"). Its method section is not available to us; our reading:
 
-* **local -> global** as soon as the local period has removed synapses, :math:`S_{curr} > S_{pre}`
+* **local -> global** as soon as the local period has removed synapses, :math:`S_{curr} > S_{pre}`,
+  after at least ``min_local_units`` units
   (connectivity dropped: inhibition has done its work, excitation may recover the accuracy). While
   :math:`S_{curr} = S_{pre}` the local period continues, :math:`x` keeps growing and the contraction
   strengthens until some synapses fall under ``thresh(b)``. A local period lasts at most
-  ``max_local_units`` units.
+  ``max_local_units`` units, and ends when ``final_global_units`` units or fewer remain.
 * **global -> local** once the global period has lasted ``global_units`` units and the connectivity is
-  stable, :math:`S_{curr} \ge S_{pre}` (the global period removes nothing; with permanent removal this
-  always holds), unless the sparsity already reached ``max_sparsity`` or fewer than
-  ``final_global_units`` units remain (the run ends with a global fine-tuning period).
+  stable, :math:`S_{curr} \ge S_{pre}`, unless the sparsity already reached ``max_sparsity`` or
+  ``final_global_units`` units or fewer remain (the run ends with a global fine-tuning period). The
+  global period re-creates removed synapses where the loss gradient says so (RigL regrowth, see
+  :class:`biosnn.learning.eihl.EIHLController`); while it does, :math:`S_{curr} < S_{pre}` and the global
+  period goes on: the test decides.
 
 ``alternate``: a fixed schedule of ``global_units`` global and ``local_units`` local units (same
 ``max_sparsity`` and ``final_global_units`` guards). ``global_only``: never local (STBP run by the
@@ -101,6 +104,11 @@ def _may_go_local(view: PhaseView, max_sparsity: float, final_global_units: int)
     return view.units_left is None or view.units_left > final_global_units
 
 
+def _must_end(view: PhaseView, final_global_units: int) -> bool:
+    """A local period ends when ``final_global_units`` units or fewer remain (the run ends globally)."""
+    return view.units_left is not None and view.units_left <= final_global_units
+
+
 @SWITCHING_POLICIES.register("connectivity")
 @dataclass(frozen=True)
 class ConnectivityPolicy:
@@ -115,24 +123,30 @@ class ConnectivityPolicy:
     max_sparsity
         No new local period starts once the sparsity reached this fraction (1.0: no limit).
     final_global_units
-        No local period starts when this many units or fewer remain.
+        No local period starts (and a running one ends) when this many units or fewer remain.
+    min_local_units
+        A local period lasts at least this many units before a removal ends it (so that the removal is
+        driven by the depression accumulated in ``x``, not only by the weights already under ``thresh``).
     """
 
     global_units: int = 2
     max_local_units: int = 3
     max_sparsity: float = 1.0
     final_global_units: int = 0
+    min_local_units: int = 1
 
     def __post_init__(self) -> None:
         _positive_int("global_units", self.global_units)
         _positive_int("max_local_units", self.max_local_units)
+        _positive_int("min_local_units", self.min_local_units)
         _fraction("max_sparsity", self.max_sparsity)
         _nonnegative_int("final_global_units", self.final_global_units)
 
     def decide(self, view: PhaseView) -> str:
         if view.phase == LOCAL:
-            removed = view.sparsity > view.previous_sparsity
-            done = removed or view.units_in_phase >= self.max_local_units or view.sparsity >= self.max_sparsity
+            removed = view.sparsity > view.previous_sparsity and view.units_in_phase >= self.min_local_units
+            done = (removed or view.units_in_phase >= self.max_local_units or view.sparsity >= self.max_sparsity
+                    or _must_end(view, self.final_global_units))
             return GLOBAL if done else LOCAL
         stable = view.sparsity >= view.previous_sparsity
         if stable and view.units_in_phase >= self.global_units and _may_go_local(
@@ -163,7 +177,8 @@ class AlternatePolicy:
 
     def decide(self, view: PhaseView) -> str:
         if view.phase == LOCAL:
-            return GLOBAL if view.units_in_phase >= self.local_units else LOCAL
+            done = view.units_in_phase >= self.local_units or _must_end(view, self.final_global_units)
+            return GLOBAL if done else LOCAL
         if view.units_in_phase >= self.global_units and _may_go_local(
                 view, self.max_sparsity, self.final_global_units):
             return LOCAL

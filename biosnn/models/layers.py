@@ -75,6 +75,8 @@ class _MaskedMixin:
             "excitatory_fraction", excitatory_fraction, low=0.0, high=1.0
         )
         self.register_buffer("mask", torch.ones_like(self.weight, dtype=torch.bool))
+        self._grad_probe: torch.Tensor | None = None
+        self._probe_count = 0
         if self.dale:
             n_in = self.weight.shape[1]
             n_e = excitatory_count(n_in, self.excitatory_fraction)
@@ -95,7 +97,40 @@ class _MaskedMixin:
         w = self.weight
         if self.sign is not None:
             w = w.abs() * self.sign
-        return w * self.mask
+        w_eff = w * self.mask
+        if getattr(self, "_grad_probe", None) is not None and w_eff.requires_grad and torch.is_grad_enabled():
+            w_eff.register_hook(self._accumulate_probe)
+        return w_eff
+
+    # ------------------------------------------------------------------ dense gradient probe
+    def start_grad_probe(self) -> None:
+        r"""Start summing :math:`\partial L / \partial W_\mathrm{eff}` over backward passes, removed synapses
+        included.
+
+        The gradient reaching ``weight`` is masked (zero at removed synapses); the gradient with respect to
+        the *effective* weight is not: at a removed synapse it is the loss gradient at weight 0, which is
+        what dynamic sparse training (RigL) ranks regrowth candidates by. Read it with
+        :meth:`grad_probe` (the mean over the backward passes since the start).
+        """
+        self._grad_probe = torch.zeros_like(self.weight, dtype=self.weight.dtype).detach()
+        self._probe_count = 0
+
+    def _accumulate_probe(self, grad: torch.Tensor) -> None:
+        if self._grad_probe is not None:
+            self._grad_probe.add_(grad.detach().to(self._grad_probe.dtype))
+            self._probe_count += 1
+
+    def grad_probe(self) -> torch.Tensor | None:
+        """The mean dense gradient since :meth:`start_grad_probe` (``None`` when no probe runs; zeros
+        before the first backward pass)."""
+        if getattr(self, "_grad_probe", None) is None:
+            return None
+        return self._grad_probe / max(1, self._probe_count)
+
+    def stop_grad_probe(self) -> None:
+        """Stop the probe (no hook is registered from now on)."""
+        self._grad_probe = None
+        self._probe_count = 0
 
     @property
     def excitatory(self) -> torch.Tensor:

@@ -21,6 +21,10 @@ from biosnn.learning.policies import (
 from biosnn.learning.trainer import Trainer
 from biosnn.models import SpikingMLP
 from biosnn.plasticity import eihl_contraction as contraction
+from biosnn.plasticity.eihl_contraction import EIHLConfig
+
+#: the timing-free, permanent-removal controller of earlier versions (drive D = 1, no regrowth, epochs)
+TIMING_FREE = EIHLConfig(drive=None, regrow=False, granularity="epoch")
 
 
 
@@ -82,11 +86,11 @@ def _data(n=96, seed=0):
     return DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(1))
 
 
-def _setup(seed=0, **kw):
+def _setup(seed=0, config=TIMING_FREE, **kw):
     torch.manual_seed(seed)
     model = SpikingMLP((16, 24, 2))
     trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2), encoder="direct", steps=4)
-    return model, trainer, (EIHLController(trainer, **kw) if kw is not None else None)
+    return model, trainer, EIHLController(trainer, config, **kw)
 
 
 def test_global_only_controller_equals_stbp_bit_for_bit():
@@ -171,7 +175,8 @@ def test_stdp_local_period_removes_under_the_threshold():
     model = SpikingMLP((16, 24, 2))
     trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2), encoder="poisson", steps=6)
     learner = LocalLearner(model, get_rule("stdp_additive")(), layers=["layers.0"], lr=1e-3)
-    ctl = EIHLController(trainer, b=0.5, layers=["layers.0"], local_learner=learner, start_phase="local")
+    ctl = EIHLController(trainer, TIMING_FREE, b=0.5, layers=["layers.0"], local_learner=learner,
+                         start_phase="local")
     threshold = ctl.thresholds["layers.0"]
     x = torch.rand(8, 16)
     ctl.step(x, torch.zeros(8, dtype=torch.long))
@@ -195,7 +200,7 @@ def test_eihl_on_dale_layers_keeps_every_sign():
     torch.manual_seed(0)
     model = SpikingMLP((16, 24, 24, 2), dale=True)
     trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2), encoder="direct", steps=4)
-    ctl = EIHLController(trainer, policy=AlternatePolicy(global_units=1, local_units=1), b=0.5)
+    ctl = EIHLController(trainer, TIMING_FREE, policy=AlternatePolicy(global_units=1, local_units=1), b=0.5)
     signs = {n: torch.sign(m.effective_weight().detach()) for n, m in ctl.layers.items() if m.dale}
     for epoch in range(4):
         ctl.train_epoch(_data(), epochs_left=3 - epoch)

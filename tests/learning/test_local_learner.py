@@ -120,7 +120,7 @@ def test_sgd_lr1_adds_dw_exactly_and_masks_are_respected():
 
 
 def test_contraction_rule_on_layers_equals_local_step():
-    rule = EIHLContraction(a=0.1, x_growth=0.2, b=0.5)
+    rule = EIHLContraction(a=0.1, x_growth=0.2, b=0.5, drive=None)  # timing-free: D = 1
     torch.manual_seed(3)
     model = nn.Sequential(MaskedLinear(20, 10, bias=False, dtype=torch.float64), LIF())
     w, m = model[0].weight.detach().clone(), model[0].mask.clone()

@@ -143,7 +143,10 @@ def test_robustness_experiment_eihl_vs_stbp_reduced():
     from biosnn.learning.pruning import robustness_experiment
     from biosnn.learning.run import RunConfig
 
-    config = RunConfig(epochs=3, hidden=(32,), global_units=1, max_local_units=1, final_global_units=1)
+    # a whole local epoch: the gentle contraction of the timing-free rule's old settings (the EIHLConfig
+    # defaults are sized for local periods of 10-30 iterations)
+    config = RunConfig(epochs=3, hidden=(32,), global_units=1, max_local_units=1, final_global_units=1, a=0.01,
+                       b=0.3, x_growth=0.02)
     df = robustness_experiment(config, methods=("eihl", "stbp"), fractions=(0.0, 0.5, 1.0), scope="layer")
     assert len(df) == 6 and set(df["method"]) == {"eihl", "stbp"}
     for method, rows in df.groupby("method"):
