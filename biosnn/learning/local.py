@@ -152,9 +152,10 @@ class _Recording:
 
 
 def _neuron_types() -> tuple[type, ...]:
+    from biosnn.models.networks import CompetitiveLIF
     from biosnn.models.neurons import LIF
 
-    return (LIF,)
+    return (LIF, CompetitiveLIF)
 
 
 def _masked_layers(model: nn.Module) -> dict[str, nn.Module]:
@@ -219,6 +220,10 @@ class LocalLearner:
         Module types whose output is a layer's postsynaptic spikes (default: biosnn's LIF and IF).
     chunk_elements
         Memory bound of one ``layer_update`` call (batch elements x weights); see :func:`linear_update`.
+    normalize
+        After every update, scale each postsynaptic neuron's input strengths back to their total at the
+        learner's creation, :math:`|w_i| \\leftarrow |w_i| \\, S_i / \\sum_j |w_{ij}|` (Diehl & Cook's weight
+        normalisation: with it, Hebbian STDP becomes competitive learning of input patterns).
     seed
         Seed of the learner's generator (spikes drawn from analog presynaptic activity, see
         :meth:`depression`).
@@ -232,7 +237,7 @@ class LocalLearner:
     def __init__(self, model: nn.Module, rule: Any, *, layers: Sequence[str] | None = None, lr: float = 1.0,
                  optimizer: torch.optim.Optimizer | None = None, dt: brian2.Quantity = 1 * brian2.ms,
                  neurons: tuple[type, ...] | None = None, chunk_elements: int = CHUNK_ELEMENTS,
-                 seed: int = 0) -> None:
+                 seed: int = 0, normalize: bool = False) -> None:
         self.kind = LAYER_KINDS[getattr(rule, "layer_kind", "traces")]
         if self.kind.needs_spikes and not callable(getattr(rule, "layer_update", None)):
             raise ParameterError(f"rule {type(rule).__name__} has no layer_update(pre, post, weight, *, dt); "
@@ -268,6 +273,8 @@ class LocalLearner:
         self.thresholds: dict[str, torch.Tensor] | None = None
         self.pending_decay = 0
         self.generator = torch.Generator().manual_seed(int(seed))
+        self.normalize = bool(normalize)
+        self.row_sums = {n: m.weight.detach().abs().flatten(1).sum(1) for n, m in chosen.items()}
 
     # ---------------------------------------------------------------- recording
     def record(self, x_encoded: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -353,6 +360,12 @@ class LocalLearner:
             mod = self.layers[name]
             mod.apply_mask_()
             mod.weight.grad = None
+            if self.normalize:
+                with torch.no_grad():
+                    w = mod.weight
+                    total = w.abs().flatten(1).sum(1).clamp(min=1e-12)
+                    scale = (self.row_sums[name].to(w.dtype) / total).view(-1, *([1] * (w.dim() - 1)))
+                    w.mul_(scale)
 
     # ---------------------------------------------------------------- EIHL contraction (the one owner of
     # x, the frozen thresholds and the pending decay; EIHLController delegates to it)

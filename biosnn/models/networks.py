@@ -42,6 +42,8 @@ from biosnn.surrogate import Surrogate
 from biosnn.units import check_range
 
 __all__ = [
+    "CompetitiveLIF",
+    "competitive_mlp",
     "make_neuron",
     "SpikingMLP",
     "SpikingVGG11",
@@ -474,3 +476,108 @@ PAPER_SETUPS: Registry[PaperSetup] = Registry("paper set-up")
 PAPER_SETUPS.register("eihl_cifar10", PaperSetup("vgg11", "cifar10", (3, 32, 32), 10, 4))
 PAPER_SETUPS.register("eihl_cifar100", PaperSetup("vgg11", "cifar100", (3, 32, 32), 100, 4))
 PAPER_SETUPS.register("eihl_dvs_cifar10", PaperSetup("vgg11", "dvs_cifar10", (2, 48, 48), 10, 10))
+
+
+# ---------------------------------------------------------------------------------- competitive layers
+class CompetitiveLIF(nn.Module):
+    r"""A population of LIF neurons with winner-take-all lateral inhibition and adaptive thresholds.
+
+    The competitive hidden layer of Diehl & Cook (2015), in discrete time, for local (unsupervised) learning:
+
+    .. math::
+
+        v_t = \beta v_{t-1} + I_t,\qquad
+        s_{t,i} = [\,v_{t,i} > V_{th} + \theta_i\,] \wedge [\,i \in \mathrm{top}_k(v_t - \theta)\,],\qquad
+        v_t \leftarrow v_t (1 - s_t)
+
+    Only the ``k`` neurons furthest above their thresholds fire in a step (the lateral inhibition of an
+    inhibitory population, k-WTA); a neuron that fires is reset to 0. In training mode each spike raises
+    that neuron's threshold, :math:`\theta_i \leftarrow \theta_i + \theta_+ \langle s_{t,i} \rangle_{batch}`,
+    and thresholds relax, :math:`\theta \leftarrow \theta\, e^{-1/\tau_\theta}` per step (homeostasis: no
+    neuron wins every input). ``adapt=False`` or ``eval()`` freezes :math:`\theta` (a buffer, saved with the
+    model). No surrogate gradient: the layer learns locally only.
+
+    Parameters
+    ----------
+    size
+        Number of neurons.
+    k
+        Winners per time step (``1 <= k <= size``).
+    beta
+        Leak per step.
+    threshold
+        Base threshold :math:`V_{th}`.
+    theta_plus
+        Threshold increase per spike (batch mean).
+    tau_theta
+        Relaxation time constant of the thresholds, in steps.
+    """
+
+    def __init__(self, size: int, *, k: int = 5, beta: float = 0.9, threshold: float = 1.0,
+                 theta_plus: float = 0.05, tau_theta: float = 1e4, adapt: bool = True) -> None:
+        super().__init__()
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ParameterError(f"parameter 'size' must be a positive integer, got {size!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= size:
+            raise ParameterError(f"parameter 'k' must be an integer in [1, size={size}], got {k!r}")
+        self.size, self.k = size, k
+        self.beta = check_range("beta", beta, low=0.0, high=1.0)
+        self.threshold = check_range("threshold", threshold, low=0.0, low_inclusive=False)
+        self.theta_plus = check_range("theta_plus", theta_plus, low=0.0)
+        self.tau_theta = check_range("tau_theta", tau_theta, low=0.0, low_inclusive=False)
+        self.adapt = bool(adapt)
+        self.register_buffer("theta", torch.zeros(size))
+
+    @torch.no_grad()
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        if not isinstance(current, torch.Tensor) or current.ndim != 3 or current.shape[-1] != self.size:
+            raise ShapeError(f"CompetitiveLIF expects [T, B, {self.size}] input current, got "
+                             f"{tuple(current.shape) if isinstance(current, torch.Tensor) else type(current).__name__}")
+        T, B, N = current.shape
+        theta = self.theta.to(current.dtype)
+        decay = float(torch.exp(torch.tensor(-1.0 / self.tau_theta)))
+        learn = self.adapt and self.training
+        v = current.new_zeros(B, N)
+        out = current.new_zeros(T, B, N)
+        for t in range(T):
+            v = self.beta * v + current[t]
+            over = v - (self.threshold + theta)
+            top = torch.topk(over, self.k, dim=1)
+            s = torch.zeros_like(v).scatter_(1, top.indices, (top.values > 0).to(v.dtype))
+            out[t] = s
+            v = v * (1 - s)
+            if learn:
+                theta = theta * decay + self.theta_plus * s.mean(0)
+        if learn:
+            self.theta.copy_(theta.to(self.theta.dtype))
+        return out
+
+    def extra_repr(self) -> str:
+        return (f"size={self.size}, k={self.k}, beta={self.beta:g}, threshold={self.threshold:g}, "
+                f"theta_plus={self.theta_plus:g}, tau_theta={self.tau_theta:g}")
+
+
+def competitive_mlp(sizes: Sequence[int] = (64, 256, 10), *, k: int = 5, beta: float = 0.9,
+                    threshold: float = 1.0, theta_plus: float = 0.05, tau_theta: float = 1e4, readout: str = "lif",
+                    seed_scale: float = 1.0) -> SpikingMLP:
+    """A :class:`SpikingMLP` whose hidden populations are :class:`CompetitiveLIF` (k-WTA, adaptive
+    thresholds) driven through excitatory-only Dale's-law layers (``MaskedLinear(dale=True,
+    excitatory_fraction=1)``: the stored weights are synaptic strengths, the sign +1 is fixed, so a local rule
+    can never flip it); the readout stays a signed :class:`MaskedLinear` with LIF neurons trained by STBP.
+
+    Each hidden layer's weights start as uniform random strengths whose rows sum to
+    ``seed_scale * fan_in / 4`` (the sum that :class:`biosnn.learning.local.LocalLearner` with ``row_sum``
+    keeps during learning, Diehl & Cook's weight normalisation).
+    """
+    sizes = tuple(int(s) for s in sizes)
+    net = SpikingMLP(sizes, readout)
+    for i in range(len(sizes) - 2):
+        n_in, n_out = sizes[i], sizes[i + 1]
+        layer = MaskedLinear(n_in, n_out, bias=False, dale=True, excitatory_fraction=1.0)
+        with torch.no_grad():
+            layer.weight.uniform_(0.0, 1.0)
+            layer.weight.mul_(seed_scale * n_in / 4 / layer.weight.sum(1, keepdim=True))
+        net.layers[i] = layer
+        net.neurons[i] = CompetitiveLIF(n_out, k=k, beta=beta, threshold=threshold, theta_plus=theta_plus,
+                                        tau_theta=tau_theta)
+    return net
