@@ -6,6 +6,8 @@ returns numbers; none of them touches a Brian2 object, so they work equally on t
 * :func:`firing_rates`, :func:`mean_rate` -- spike counts per neuron over a window, divided by its length.
 * :func:`isi_cv` -- the coefficient of variation of inter-spike intervals,
   :math:`CV = \sigma_{ISI} / \mu_{ISI}` (1 for a Poisson process, 0 for a clock).
+* :func:`dominant_frequency` -- the frequency of the largest peak of the population rate's power spectrum
+  (Brunel 2000's fast, ~180 Hz, and slow, ~20 Hz, global oscillations).
 * :func:`synchrony_chi` -- Golomb's synchrony measure (Golomb 2007, Scholarpedia 2(1):1347),
   :math:`\chi^2 = \mathrm{Var}_t[\bar V(t)] \,/\, \langle \mathrm{Var}_t[V_i(t)] \rangle_i`, with
   :math:`\bar V(t) = \frac1N \sum_i V_i(t)`: about :math:`1/\sqrt N` for independent neurons, 1 for
@@ -34,6 +36,7 @@ __all__ = [
     "isi_cv",
     "population_rate",
     "population_fano_factor",
+    "dominant_frequency",
     "synchrony_chi",
     "bimodality",
     "balance_ratio",
@@ -127,6 +130,30 @@ def population_fano_factor(times: Quantity, *, start: Quantity, stop: Quantity, 
     counts, _ = np.histogram(t, bins=t0 + width * np.arange(n_bins + 1))
     m = counts.mean()
     return float(counts.var() / m) if m > 0 else float("nan")
+
+
+def dominant_frequency(times: Quantity, *, start: Quantity, stop: Quantity, bin_size: Quantity,
+                       min_frequency: Quantity = 5 * brian2.Hz) -> Quantity:
+    """Frequency of the largest peak of the power spectrum of the population spike count over ``[start, stop)``.
+
+    The count in bins of ``bin_size`` (mean removed) is Fourier transformed; frequencies below
+    ``min_frequency`` (slow drifts) are ignored. Returns NaN Hz when there is no spike in the window.
+    """
+    t, t0, t1 = _window(times, start, stop)
+    width = float(check_quantity("bin_size", bin_size, brian2.second) / brian2.second)
+    if width <= 0 or width > (t1 - t0) / 4:
+        raise ParameterError(f"parameter 'bin_size' must be in (0, (stop - start) / 4], got {bin_size}")
+    f_min = float(check_quantity("min_frequency", min_frequency, brian2.Hz) / brian2.Hz)
+    n_bins = int(np.floor((t1 - t0) / width + 1e-9))
+    counts, _ = np.histogram(t, bins=t0 + width * np.arange(n_bins + 1))
+    if counts.sum() == 0:
+        return float("nan") * brian2.Hz
+    power = np.abs(np.fft.rfft(counts - counts.mean())) ** 2
+    freqs = np.fft.rfftfreq(n_bins, d=width)
+    keep = freqs >= f_min
+    if not np.any(keep):
+        raise ParameterError(f"no frequency above 'min_frequency' ({min_frequency}) in a {stop - start} window")
+    return float(freqs[keep][np.argmax(power[keep])]) * brian2.Hz
 
 
 def synchrony_chi(traces: Any) -> float:

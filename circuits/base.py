@@ -13,6 +13,7 @@ is half-built.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ from biosnn.units import check_quantity, check_range
 
 __all__ = [
     "Circuit",
+    "PaperFigure",
+    "paper_comparison",
     "check_count",
     "check_probability",
     "check_positive_quantity",
@@ -112,6 +115,86 @@ class Circuit:
             f"Circuit(name={self.name!r}, populations={ {k: len(v) for k, v in self.populations.items()} }, "
             f"projections={sorted(self.projections)}, monitors={sorted(self.monitors)}, t={self.network.t!r})"
         )
+
+
+# ------------------------------------------------------------------------------------ published figures
+
+
+@dataclass(frozen=True)
+class PaperFigure:
+    """One figure a paper reports, kept beside the circuit that should reproduce it.
+
+    Attributes
+    ----------
+    quantity
+        What is measured ("mean E rate after learning").
+    paper
+        The paper's value: a number, or a short description for a qualitative result.
+    source
+        Where the paper states it (figure, equation or table).
+    unit
+        Unit of ``paper`` and of the measured value ("Hz", "" for ratios).
+    low, high
+        The interval the measured value must fall in to count as reproduced (``None``: no bound on that
+        side; both ``None``: the figure is qualitative and is shown, not judged).
+    """
+
+    quantity: str
+    paper: float | str
+    source: str
+    unit: str = ""
+    low: float | None = None
+    high: float | None = None
+
+    def met(self, measured: float | None) -> bool | None:
+        """Whether ``measured`` lies within ``[low, high]``; ``None`` for qualitative figures or no value."""
+        if measured is None or (self.low is None and self.high is None):
+            return None
+        value = float(measured)
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+
+def paper_comparison(figures: Mapping[str, PaperFigure], measured: Mapping[str, Any]) -> str:
+    """A Markdown table of each paper figure beside the measured value and whether it is met.
+
+    Parameters
+    ----------
+    figures
+        ``{key: PaperFigure}``, e.g. a circuit module's ``PAPER_FIGURES`` (or one regime of it).
+    measured
+        ``{key: value}`` for the same keys; a missing key or ``None`` shows as "not measured". Numbers are
+        plain floats in the figure's unit.
+
+    Raises
+    ------
+    ParameterError
+        If ``measured`` has a key that ``figures`` does not.
+    """
+    unknown = sorted(set(measured) - set(figures))
+    if unknown:
+        raise ParameterError(f"measured values {unknown} have no paper figure; known: {sorted(figures)}")
+
+    def fmt(value: Any) -> str:
+        if value is None:
+            return "not measured"
+        if isinstance(value, str):
+            return value
+        return f"{float(value):.3g}"
+
+    rows = ["| quantity | paper | source | measured | reproduced |", "| --- | --- | --- | --- | --- |"]
+    for key, fig in figures.items():
+        value = measured.get(key)
+        unit = f" {fig.unit}" if fig.unit else ""
+        ok = fig.met(value)
+        verdict = "shown" if ok is None else ("yes" if ok else "no")
+        bounds = ""
+        if fig.low is not None or fig.high is not None:
+            lo = "-inf" if fig.low is None else f"{fig.low:g}"
+            hi = "inf" if fig.high is None else f"{fig.high:g}"
+            bounds = f" (accepted [{lo}, {hi}])"
+        rows.append(f"| {fig.quantity} | {fmt(fig.paper)}{unit if not isinstance(fig.paper, str) else ''}"
+                    f"{bounds} | {fig.source} | {fmt(value)}{unit if value is not None else ''} | {verdict} |")
+    return "\n".join(rows)
 
 
 # --------------------------------------------------------------------------------------- argument checks

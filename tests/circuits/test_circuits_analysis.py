@@ -9,6 +9,7 @@ from brian2 import Hz, ms, second
 from biosnn.circuits.analysis import (
     balance_ratio,
     bimodality,
+    dominant_frequency,
     firing_rates,
     isi_cv,
     mean_rate,
@@ -16,7 +17,7 @@ from biosnn.circuits.analysis import (
     population_rate,
     synchrony_chi,
 )
-from biosnn.circuits.base import fixed_indegree_pairs, random_pairs
+from biosnn.circuits.base import PaperFigure, fixed_indegree_pairs, paper_comparison, random_pairs
 from biosnn.errors import ParameterError, ShapeError, UnitError
 
 
@@ -84,3 +85,32 @@ def test_wiring_helpers():
     a = random_pairs(np.random.default_rng(3), 30, 30, 0.2)
     b = random_pairs(np.random.default_rng(3), 30, 30, 0.2)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_dominant_frequency_finds_an_oscillation_in_poisson_noise(rng):
+    # 200 neurons firing as an inhomogeneous Poisson process at 20 (1 + 0.8 sin(2 pi 40 Hz t)) Hz over 2 s
+    dt = 1e-4
+    grid = np.arange(0, 2, dt)
+    rate = 20 * (1 + 0.8 * np.sin(2 * np.pi * 40 * grid))
+    spikes = rng.random((200, grid.size)) < rate * dt
+    t = np.concatenate([grid[row] for row in spikes]) * second
+    f = dominant_frequency(t, start=0 * second, stop=2 * second, bin_size=1 * ms)
+    assert float(f / Hz) == pytest.approx(40.0, abs=0.5)
+    with pytest.raises(ParameterError, match="bin_size"):
+        dominant_frequency(t, start=0 * second, stop=2 * second, bin_size=1 * second)
+    assert np.isnan(float(dominant_frequency([] * second, start=0 * second, stop=1 * second, bin_size=1 * ms) / Hz))
+
+
+def test_paper_comparison_judges_numbers_and_shows_descriptions():
+    figures = {"rate": PaperFigure("E rate", 3.0, "Fig. 4", "Hz", low=2.0, high=4.0),
+               "cv": PaperFigure("CV", 1.0, "text", low=0.8),
+               "state": PaperFigure("state", "bimodal", "Fig. 2a")}
+    table = paper_comparison(figures, {"rate": 3.4, "cv": 0.5})
+    lines = table.splitlines()
+    assert lines[0].startswith("| quantity | paper |") and len(lines) == 5
+    assert "| E rate | 3 Hz (accepted [2, 4]) | Fig. 4 | 3.4 Hz | yes |" in lines
+    assert lines[3].endswith("| 0.5 | no |")
+    assert lines[4] == "| state | bimodal | Fig. 2a | not measured | shown |"
+    assert figures["rate"].met(4.5) is False and figures["state"].met(1.0) is None
+    with pytest.raises(ParameterError, match="no paper figure"):
+        paper_comparison(figures, {"rates": 3.0})
