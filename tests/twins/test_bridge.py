@@ -204,3 +204,52 @@ def test_queue_transfer_reads_and_writes_brian2s_python_spike_queue():
     write_spike_queue(SimpleNamespace(queue=fresh), rows, 1e-4)
     assert read_spike_queue(SimpleNamespace(queue=fresh)) == rows
     assert list(fresh.peek()) == [1, 3]
+
+
+# Brian2's rule for the steps of a run (Network.run, Clock.set_interval / _calc_timestep): from the step of
+# the network's time to the step of that time plus the duration, each the nearest step when on the grid (up
+# to 1e-4 dt), else the next one; the network's time afterwards is start + duration, not rounded.
+@pytest.mark.parametrize("durations_ms", [
+    [0.05], [0.1], [0.25], [1.25], [0.3333], [0.10001], [0.100000001], [1000.0],
+    [0.05, 0.05, 0.05], [0.25, 0.25, 0.25, 0.25], [0.3333] * 5, [0.15, 0.1, 0.049999],
+    [0.123456, 7.77, 0.00001], [0.0, 0.25, 0.0, 0.05],
+], ids=lambda d: "+".join(f"{x:g}" for x in d))
+def test_runs_take_brian2s_number_of_steps(durations_ms):
+    G = b2.NeuronGroup(1, "dv/dt = 1/ms : 1", method="euler", name="counter")  # v = 0.1 * steps
+    net = b2.Network(G)
+    tw = biosnn.twin(net)
+    for d in durations_ms:
+        before = float(G.v[0])
+        net.run(d * ms, namespace={})
+        brian_steps = round((float(G.v[0]) - before) / 0.1)
+        with torch.no_grad():
+            res = tw.run(d * ms)
+        assert len(res.t) == brian_steps, (d, len(res.t), brian_steps)
+        assert float(tw.t) == float(net.t_)
+        assert float(tw.variable("counter", "v")[0]) == float(G.v[0])
+
+
+def test_push_and_pull_at_a_time_off_the_grid_continue_as_brian2():
+    def counter(name):
+        return b2.NeuronGroup(1, "dv/dt = 1/ms : 1", method="euler", name=name)
+
+    ref = b2.Network(counter("ref"))
+    ref.run(0.5 * ms, namespace={})  # 0.25 ms twice: 3 steps, then 2 (t = 0.25 ms is off the grid)
+    G = counter("bridged")
+    net = b2.Network(G)
+    tw = biosnn.twin(net)
+    with torch.no_grad():
+        tw.run(0.25 * ms)
+    tw.push()
+    assert float(net.t_) == 0.25e-3
+    net.run(0.25 * ms, namespace={})
+    assert float(G.v[0]) == float(ref.objects.copy().pop().v[0]) == pytest.approx(0.5)
+    G.v = 0
+    net.run(0.25 * ms, namespace={})  # t = 0.75 ms: the twin goes on from Brian2's time
+    tw.pull()
+    with torch.no_grad():
+        res = tw.run(0.25 * ms)
+    net.run(0.25 * ms, namespace={})
+    assert len(res.t) == 2  # steps 8 and 9: 0.75 ms is step 7.5, the run starts at the next step
+    assert float(tw.variable("bridged", "v")[0]) == float(G.v[0])
+    assert float(tw.t) == float(net.t_) == pytest.approx(1e-3)

@@ -90,3 +90,56 @@ def test_monitors_are_ignored_and_objects_list_accepted():
     net = b2.Network(G, mon)
     net.run(1 * ms, namespace={})
     assert mon.v.shape == (3, 10)
+
+
+def test_infinite_constants_are_accepted():
+    """inf is legitimate where the twin never writes (a threshold of inf silences a neuron); NaN is refused
+    everywhere, but this runs and crosses the bridge as in Brian2 (and Brian2's initial ``lastspike`` of
+    -1e4 s is an ordinary number)."""
+    G = b2.NeuronGroup(3, """dv/dt = (1.5 - v)/(10*ms) : 1
+                             v_th : 1 (constant)""", threshold="v > v_th", reset="v = 0",
+                       refractory=1 * ms, method="exact", name="cells")
+    G.v_th = [1.0, np.inf, 1.0]
+    mon = b2.SpikeMonitor(G, name="cells_spikes")
+    net = b2.Network(G, mon)
+    tw = biosnn.twin(net)
+    with torch.no_grad():
+        res = tw.run(30 * ms)
+    net.run(30 * ms, namespace={})
+    np.testing.assert_array_equal(res.spikes["cells"][0][0], mon.i[:])
+    assert 1 not in set(mon.i[:]) and len(mon.i[:]) > 0
+    tw.push()
+    assert np.isinf(G.v_th[1])
+
+
+def test_uncaught_biosnn_error_shows_no_brian2_banner_and_leaves_no_debug_files(tmp_path):
+    """Brian2's sys.excepthook reports every uncaught exception as a possible Brian2 bug and keeps its
+    debug log and a copy of the script in the temporary folder; biosnn's own errors bypass it."""
+    import os
+    import subprocess
+    import sys
+
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    from pathlib import Path
+
+    # the subprocess imports the same biosnn as this test
+    root = str(Path(biosnn.__file__).resolve().parents[1])
+    env = dict(os.environ, TMPDIR=str(private_tmp),
+               PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+
+    def run(code: str) -> subprocess.CompletedProcess:
+        script = tmp_path / "script.py"
+        script.write_text(code)
+        return subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)
+
+    proc = run("import biosnn\nbiosnn.seed(-1)\n")
+    assert proc.returncode == 1
+    assert "biosnn.errors.ParameterError: seed must be an integer" in proc.stderr
+    assert "Brian 2 encountered an unexpected error" not in proc.stderr
+    assert list(private_tmp.glob("brian_*")) == []
+    # every other exception still goes to Brian2's hook (its banner and debug log)
+    proc = run("import biosnn\nraise RuntimeError('not ours')\n")
+    assert "Brian 2 encountered an unexpected error" in proc.stderr
+    assert list(private_tmp.glob("brian_debug_*.log"))
