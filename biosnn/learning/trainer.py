@@ -113,19 +113,19 @@ def resolve_device(spec: str | torch.device) -> torch.device:
 def first_non_finite(named: Iterable[tuple[str, torch.Tensor | None]]) -> str | None:
     """The name of the first floating-point tensor holding NaN or inf, or ``None`` when all are finite.
 
-    One fused test: every tensor's sum (NaN or inf in any element makes it non-finite; a finite sum that
-    overflows counts as non-finite too), stacked, checked with one ``isfinite().all()``; the names are
-    looked at only when that fails.
+    One fused test: every tensor's sum in float64 (NaN or inf in any element makes it non-finite; finite
+    float32 values cannot overflow it), stacked, checked with one ``isfinite().all()``; the tensors are
+    looked at one by one only when that fails.
     """
     named = [(n, t) for n, t in named if t is not None and t.is_floating_point() and t.numel()]
     if not named:
         return None
     with torch.no_grad():
-        sums = torch.stack([t.detach().sum().to(torch.float64) for _, t in named])
+        sums = torch.stack([t.detach().sum(dtype=torch.float64) for _, t in named])
         if bool(torch.isfinite(sums).all()):
             return None
         for name, t in named:
-            if not bool(torch.isfinite(t.detach()).all()) or not bool(torch.isfinite(t.detach().sum())):
+            if not bool(torch.isfinite(t.detach()).all()):
                 return name
     return named[0][0]  # pragma: no cover - the sum overflowed in float64 only
 
@@ -286,14 +286,20 @@ class Trainer:
                 f"the weights were not updated (lower the learning rate or check the input data)")
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-        self.optimizer.step()
+        try:
+            self.optimizer.step()
+        except RuntimeError as exc:  # e.g. Adam's step size lr / (1 - beta1^t) overflowing the dtype
+            if "overflow" not in str(exc):
+                raise
+            raise NonFiniteError(f"the optimiser step of iteration {self.iteration} overflowed ({exc}); the learning "
+                                 f"rate is far too high") from None
         self.model.zero_grad(set_to_none=True)
         enforce_masks(self.model)
         bad = first_non_finite(self._trained_parameters())
         if bad is not None:
             raise NonFiniteError(
                 f"parameter {bad!r} holds NaN or infinite values after the optimiser step of iteration "
-                f"{self.iteration} (the learning rate is far too high, or the data are not finite)")
+                f"{self.iteration} (the learning rate or the weight decay is far too high, or the data are not finite)")
         self.iteration += 1
         return self._measure(output, y, loss.detach())
 
