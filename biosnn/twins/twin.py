@@ -603,7 +603,14 @@ class Twin(torch.nn.Module):
         pull). The twin's time becomes the network's time, and the synaptic events in flight in Brian2's
         spike queues become the twin's (every trial gets them), so a delayed network continues exactly.
         Learnable parameters keep their identity (their ``.data`` is overwritten), so optimisers holding
-        them stay valid.
+        them stay valid (unless their size changed in Brian2: then they are new parameters).
+
+        Raises
+        ------
+        NonFiniteError
+            If a floating-point variable in Brian2 holds NaN, or an infinite value where the twin updates
+            it (a state variable; constants and ``lastspike`` may be infinite). Brian2 would simulate it;
+            the twin refuses before anything of its own changes.
         """
         if getattr(self, "_pulled_once", False):
             # Brian2's values are checked before anything of the twin changes (with the structure known so
@@ -659,6 +666,15 @@ class Twin(torch.nn.Module):
         In float64 a ``pull()``/``push()`` round trip is bit-exact; synapses absent in Brian2 are absent
         in the twin and stay absent. The trial's synaptic events in flight replace those in Brian2's
         spike queues.
+
+        Raises
+        ------
+        ParameterError
+            If ``batch_index`` is not an integer in ``0 .. B-1``, or Brian2's arrays changed size since the
+            last pull.
+        NonFiniteError
+            If a value to be written holds NaN (or inf where the twin updates it). Everything is checked
+            before anything is written: on an error Brian2's objects are unchanged.
         """
         if isinstance(batch_index, (bool, np.bool_)) or not isinstance(batch_index, (int, np.integer)) \
                 or not 0 <= batch_index < self.batch_size:
@@ -672,6 +688,14 @@ class Twin(torch.nn.Module):
             value = self.current(key, batch_index)
             values[key] = value
         # everything is checked before anything is written
+        for key, value in values.items():
+            info = self._arrays[key]
+            have = 1 if info.var.scalar else int(info.var.size)
+            if have != info.size:
+                raise ParameterError(
+                    f"push(): {info.owner}.{info.name} has {have} elements in Brian2 but {info.size} in the twin: "
+                    "the Brian2 objects changed (new synapses?) since the last pull; call tw.pull() first "
+                    "(nothing was written to Brian2)")
         msg = self._first_nonfinite({k: v for k, v in values.items() if self._arrays[k].kind == "float"})
         if msg is None:
             msg = self._first_nonfinite({k: self.params[p] for k, p in self._param_of.items() if k not in self._arrays})
@@ -895,6 +919,9 @@ class Twin(torch.nn.Module):
         for name, spec in (inputs or {}).items():
             if name in timed_arrays and name not in self._groups:
                 ta = timed_arrays[name]
+                if isinstance(spec, brian2.Quantity):
+                    raise UnitError(f"input {name!r} (TimedArray): give its values in base SI units, "
+                                    "not as a Brian2 quantity")
                 vals = np.asarray(ta.values)
                 shapes = [(vals.shape[0], B) + vals.shape[1:]]
                 timed[ta.name] = check_input_tensor(name, spec, shapes, self.device, self.dtype)
@@ -910,8 +937,10 @@ class Twin(torch.nn.Module):
             for var, value in spec.items():
                 label = f"{name}.{var}"
                 if isinstance(g, brian2.SpikeGeneratorGroup) and var == "spikes":
-                    generators[name] = check_input_tensor(label, value, [(n_steps, B, len(g))], self.device,
-                                                          self.dtype)
+                    spikes = check_input_tensor(label, value, [(n_steps, B, len(g))], self.device, self.dtype)
+                    if spikes.dtype != torch.bool and not bool(((spikes == 0) | (spikes == 1)).all()):
+                        raise ParameterError(f"input {label!r}: spikes are 0 or 1 (or booleans), got other values")
+                    generators[name] = spikes
                     continue
                 if not isinstance(var, str) or var not in g.variables \
                         or not isinstance(g.variables[var], ArrayVariable):
@@ -943,6 +972,8 @@ class Twin(torch.nn.Module):
                                          f"value per run, shape [{B}, {n}], not one per step")
                 if info.kind != "float":
                     t = self._integral_input(label, t, info)
+                elif t.dtype == torch.bool:
+                    t = t.to(self.dtype)
                 (per_step if t.dim() == 3 else per_run)[key] = t
         return per_run, per_step, timed, generators
 
@@ -981,6 +1012,19 @@ class Twin(torch.nn.Module):
             ``surrogate.relaxed(v)`` of the distance to threshold (whose exact derivative is the surrogate),
             resets mix old and reset values with it, and every synapse transmits ``f(w) * s_pre``. A smooth
             model, used to check gradients against finite differences.
+
+        The run takes Brian2's number of steps: from the step of the twin's time ``t`` to the step of
+        ``t + duration``, each the nearest step when within ``Clock.epsilon_dt`` (1e-4 dt) of the grid and the
+        next one otherwise (0.25 ms at dt = 0.1 ms: 3 steps); afterwards ``t`` is ``t + duration``.
+
+        Raises
+        ------
+        ParameterError, UnitError, ShapeError
+            For inputs or records Brian2 would refuse (unknown or read-only variables, wrong units or
+            shapes), before anything runs.
+        NonFiniteError
+            For NaN in a parameter or an input (nothing runs), or a state that became NaN or infinite
+            during the run (checked once, at its end; the message names the variable and the time span).
         """
         # the generated code mixes Python numbers with integer arrays (``0.1 * i``): with the twin's dtype as
         # torch's default, those give the twin's dtype (float64 as NumPy gives), not float32

@@ -215,6 +215,19 @@ def input_as_brian2_quantity():
     yield lambda: tw.run(1 * ms, inputs={"input": {"rates": np.full((1, 3), 20.0) * Hz}})
 
 
+def input_spikes_not_zero_or_one():
+    gen = b2.SpikeGeneratorGroup(3, [0, 1], [1, 2] * ms, name="gen")
+    tw = biosnn.twin(b2.Network(gen))
+    yield lambda: tw.run(1 * ms, inputs={"gen": {"spikes": torch.full((10, 1, 3), 0.5)}})
+
+
+def input_timed_array_as_quantity():
+    stim = b2.TimedArray([1.0, 2.0], dt=1 * ms, name="stim")
+    H = b2.NeuronGroup(2, "dv/dt = (stim(t) - v)/(10*ms) : 1", method="euler", name="cells")
+    tw = biosnn.twin(b2.Network(H), namespace={"stim": stim})
+    yield lambda: tw.run(1 * ms, inputs={"stim": np.zeros((2, 1)) * mV})
+
+
 def input_unknown_group():
     net, _G, _S = _net()
     tw = biosnn.twin(net)
@@ -334,6 +347,17 @@ def push_batch_index_a_string():
     tw = biosnn.twin(net, batch_size=2)
     before = _snapshot(net)
     yield lambda: tw.push(batch_index="0")
+    _assert_unchanged(net, before)
+
+
+def push_after_synapses_were_added_in_brian2():
+    net, _G, S = _net()
+    tw = biosnn.twin(net)
+    with torch.no_grad():
+        tw.run(2 * ms)
+    S.connect(i=0, j=0)  # a second synapse 0 -> 0: the twin's arrays no longer fit
+    before = _snapshot(net)
+    yield lambda: tw.push()
     _assert_unchanged(net, before)
 
 
@@ -510,6 +534,8 @@ CASES = [
     ("input_fraction_to_boolean", input_non_boolean_to_boolean_variable, ParameterError, "is boolean",
      "SILENT"),
     ("input_as_quantity", input_as_brian2_quantity, UnitError, "base SI units", "CLEAR"),
+    ("input_spikes_not_zero_or_one", input_spikes_not_zero_or_one, ParameterError, "0 or 1", "SILENT"),
+    ("input_timed_array_as_quantity", input_timed_array_as_quantity, UnitError, "(TimedArray)", "SILENT"),
     ("input_unknown_group", input_unknown_group, ParameterError, "'nosuchgroup'", "CLEAR"),
     ("input_unknown_variable", input_unknown_variable, ParameterError, "no state variable 'vv'", "CLEAR"),
     ("input_wrong_shape", input_wrong_shape, ShapeError, "expected [2, 3]", "CLEAR"),
@@ -530,6 +556,8 @@ CASES = [
     ("push_negative_batch_index", push_negative_batch_index, ParameterError, "got -1", "CLEAR"),
     ("push_batch_index_out_of_range", push_batch_index_out_of_range, ParameterError, "0..1", "CLEAR"),
     ("push_batch_index_a_string", push_batch_index_a_string, ParameterError, "got '0'", "UNCLEAR"),
+    ("push_after_synapses_added", push_after_synapses_were_added_in_brian2, ParameterError,
+     "call tw.pull() first", "DATA-LOSS"),
     ("variable_batch_index_out_of_range", variable_batch_index_out_of_range, ParameterError, "got 5", "SILENT"),
     pytest.param("device_cuda_without_gpu", device_cuda_without_gpu, ParameterError,
                  "no CUDA device is available", "UNCLEAR", marks=_no_cuda, id="device_cuda_without_gpu"),
