@@ -27,8 +27,9 @@ process kills itself with ``SIGKILL`` at that exact point (:func:`kill_point`): 
 ``checkpoint``, ``metrics`` or ``plot`` (the files of a training run; any other file is its own name) for
 the ``n``-th write of that kind in the process, at ``phase`` ``before`` (nothing written yet), ``tmp``
 (the default: the temporary file is complete but not yet renamed) or ``after`` (renamed); or ``batch``
-for the ``n``-th training batch of a run. It exists for the kill tests
-(``tests/learning/test_kill_resume.py``) and does nothing when the variable is unset.
+for the ``n``-th training batch of a run; a fourth field ``STOP`` makes it stop itself (``SIGSTOP``)
+instead. It exists for the kill tests (``tests/learning/test_kill_resume.py``) and does nothing when the
+variable is unset.
 
 **Checked loads.** :func:`load_checkpoint` raises :class:`~biosnn.errors.CheckpointError` naming the file
 and the problem for a missing, truncated or corrupt file, a foreign format, or (with ``expect``) a
@@ -66,9 +67,10 @@ _kill_counts: dict[str, int] = {}
 def kill_point(kind: str, phase: str = "tmp") -> None:
     """The kill tests' hook: ``SIGKILL`` this process here if ``$BIOSNN_TEST_KILL_AT`` names this point.
 
-    Each call with ``phase == "before"`` (or a kind without phases, ``batch``) counts one more event of
-    ``kind``; the variable ``"<kind>:<n>[:<phase>]"`` selects the ``n``-th one (module docstring). A no-op
-    when the variable is unset.
+    Each call with ``phase == "before"`` counts one more event of ``kind`` (a training batch is counted
+    with ``kind == "batch"``); the variable ``"<kind>:<n>[:<phase>[:STOP]]"`` selects the ``n``-th one
+    (module docstring). With ``STOP`` the process stops itself (``SIGSTOP``, holding what it holds, until
+    it gets ``SIGCONT``) instead of dying. A no-op when the variable is unset.
     """
     spec = os.environ.get(KILL_ENV)
     if not spec:
@@ -76,11 +78,11 @@ def kill_point(kind: str, phase: str = "tmp") -> None:
     if phase == "before":
         _kill_counts[kind] = _kill_counts.get(kind, 0) + 1
     parts = spec.split(":")
-    want_phase = parts[2] if len(parts) > 2 else ("tmp" if parts[0] != "batch" else "before")
+    want_phase = parts[2] if len(parts) > 2 else ("before" if parts[0] == "batch" else "tmp")
     if parts[0] == kind and want_phase == phase and len(parts) > 1 and parts[1] == str(_kill_counts.get(kind, 0)):
         import signal
 
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGSTOP if parts[3:] == ["STOP"] else signal.SIGKILL)
 
 
 def _umask() -> int:

@@ -608,8 +608,19 @@ def _phase_label(counts: dict[str, int]) -> str:
     return "+".join(used) if used else GLOBAL
 
 
-def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
-    """Write the metrics history as CSV (atomically; columns in first-seen order)."""
+def _finish_files(out: Path, history: list[dict[str, Any]], plot: bool) -> None:
+    """Write what a run killed after its last checkpoint did not: ``metrics.csv`` when it is missing or
+    stale, the plot when it is missing (files already right are not touched)."""
+    for stale in _temporary_files(out):
+        stale.unlink()
+    csv_path = out / "metrics.csv"
+    if not csv_path.is_file() or csv_path.read_bytes() != _metrics_bytes(history):
+        write_metrics_csv(csv_path, history)
+    if plot and history and not (out / PLOT).is_file():
+        plot_run(out, history)
+
+
+def _metrics_bytes(history: list[dict[str, Any]]) -> bytes:
     columns: list[str] = []
     for row in history:
         columns += [k for k in row if k not in columns]
@@ -618,7 +629,12 @@ def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
     w.writeheader()
     for row in history:
         w.writerow(row)
-    write_atomic(path, buf.getvalue().encode("utf-8"))
+    return buf.getvalue().encode("utf-8")
+
+
+def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
+    """Write the metrics history as CSV (atomically; columns in first-seen order)."""
+    write_atomic(path, _metrics_bytes(history))
 
 
 def _comparable(config: RunConfig) -> dict[str, Any]:
@@ -866,6 +882,7 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
                 if config.epochs == done:
                     notify(f"the run in {str(out)!r} has done all its {done} epochs: nothing left to do "
                            f"(give more epochs to continue it)")
+                    _finish_files(out, history, plot)  # a kill after the last checkpoint: complete its files
                     return RunResult(config, history, model, out, start, device)
             elif mode == "restart":
                 notify(f"{str(out)!r} holds a run that stopped before its first checkpoint: starting it from "

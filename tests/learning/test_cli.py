@@ -112,7 +112,7 @@ def test_paper_scale_vgg11_dvs_cifar10_runs_on_synthetic_data(tmp_path):
     row = pd.read_csv(out / "metrics.csv").iloc[0]
     assert row["global_iterations"] == 2 and math.isfinite(row["loss"])
     assert sum(c.startswith("sparsity/features.") for c in row.index) == 8  # the eight convolutions
-    state = torch.load(out / CHECKPOINT, weights_only=False)
+    state = torch.load(out / CHECKPOINT, weights_only=True)
     assert state["model"]["features.0.conv.weight"].shape == (64, 2, 3, 3)
 
 
@@ -166,3 +166,51 @@ def test_resume_with_another_device_is_accepted(tmp_path):
     assert result.exit_code == 0, result.output
     assert list(pd.read_csv(out / "metrics.csv")["epoch"]) == [1, 2, 3]
     assert json.loads((out / "config.json").read_text())["device"] == "cpu"  # the run's record is unchanged
+
+
+def test_resume_with_more_epochs_records_them_in_config_json(tmp_path):
+    out = tmp_path / "run"
+    assert _invoke("train", "--method", "stbp", *FAST, "--out", str(out)).exit_code == 0
+    result = _invoke("train", "--resume", "--out", str(out), "--epochs", "3", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["epochs"] == 3
+    # resuming a finished run with its own epoch count: nothing to do, said, exit 0, nothing written
+    before = _snapshot(out)
+    result = _invoke("train", "--resume", "--out", str(out), "--no-progress")
+    assert result.exit_code == 0 and "nothing left to do" in result.output
+    assert _snapshot(out) == before
+    result = _invoke("train", "--resume", "--out", str(out), "--epochs", "2", "--no-progress")
+    assert result.exit_code == 1 and "has already done 3 epochs" in result.output
+    assert _snapshot(out) == before
+
+
+def test_a_run_that_stopped_in_its_first_epoch_is_restarted(tmp_path):
+    """A folder holding only config.json (and temporary files): --resume and a new run both start anew."""
+    out = tmp_path / "run"
+    assert _invoke("train", "--method", "stbp", *FAST, "--out", str(out)).exit_code == 0
+    reference = torch.load(out / CHECKPOINT, weights_only=True)["model"]
+    for folder in ("resumed", "new"):
+        stopped = tmp_path / folder
+        stopped.mkdir()
+        shutil.copy(out / "config.json", stopped / "config.json")
+        (stopped / ".metrics.csv.x1y2.tmp").write_text("half a file")
+        args = ["--resume"] if folder == "resumed" else ["--method", "stbp", *FAST]
+        result = _invoke("train", *args, "--out", str(stopped), "--no-progress")
+        assert result.exit_code == 0, result.output
+        assert "stopped before its first checkpoint: starting it from the beginning" in result.output
+        assert not list(stopped.rglob("*.tmp"))
+        state = torch.load(stopped / CHECKPOINT, weights_only=True)["model"]
+        assert all(torch.equal(state[k], reference[k]) for k in reference)
+    # but a folder with results and no config.json is never overwritten
+    (out / "config.json").unlink()
+    before = _snapshot(out)
+    result = _invoke("train", "--method", "stbp", *FAST, "--out", str(out))
+    assert result.exit_code == 1 and "already holds a run" in result.output
+    assert _snapshot(out) == before
+
+
+def test_help_documents_the_folder_rules_and_refused_options():
+    help_text = " ".join(_invoke("train", "--help").output.split())
+    for phrase in ("locked while a run uses it", "stopped before its first checkpoint", "nothing to do, exit 0",
+                   "are refused", "exit status 1"):
+        assert phrase in help_text, phrase

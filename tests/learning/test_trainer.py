@@ -161,6 +161,50 @@ def test_nan_loss_stops_before_the_update():
     assert trainer.optimizer.state_dict()["state"][0]["step"] == opt_state["state"][0]["step"]
 
 
+def _direct(x, steps, generator=None):
+    return x.unsqueeze(0).expand(steps, *x.shape)
+
+
+def test_weights_made_non_finite_by_the_step_stop_training_naming_the_parameter():
+    """lr = inf: the loss stays finite (a NaN network never spikes), so only a check of the weights sees it."""
+    torch.manual_seed(0)
+    model = SpikingMLP((64, 16, 10))
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=float("inf")), encoder=_direct, steps=4)
+    x, y = torch.rand(32, 64), torch.randint(0, 10, (32,))
+    with pytest.raises(NonFiniteError, match=r"parameter 'layers\.\d\.(weight|bias)' holds NaN or infinite values "
+                                             r"after the optimiser step of iteration 0"):
+        for _ in range(3):  # the first step with a non-zero gradient turns the weights into inf/NaN
+            trainer.train_step(x, y)
+
+
+def test_non_finite_gradient_stops_before_the_update():
+    torch.manual_seed(0)
+    model = SpikingMLP((64, 16, 10))
+    trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2), encoder=_direct, steps=4)
+    x, y = torch.rand(32, 64), torch.randint(0, 10, (32,))
+    trainer.train_step(x, y)
+    before = copy.deepcopy(model.state_dict())
+    handle = model.layers[1].weight.register_hook(lambda g: g * float("nan"))  # a gradient gone bad
+    try:
+        with pytest.raises(NonFiniteError, match="the gradient of parameter 'layers.1.weight' holds NaN or infinite "
+                                                 "values at iteration 1; the weights were not updated"):
+            trainer.train_step(x, y)
+    finally:
+        handle.remove()
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_finite_check_is_one_reduction_and_names_the_first_bad_tensor():
+    from biosnn.learning.trainer import first_non_finite
+
+    big = torch.full((1000,), 3e38)  # finite float32 values whose float32 sum would overflow
+    assert first_non_finite([("a", big), ("b", torch.zeros(3)), ("c", None), ("i", torch.arange(3))]) is None
+    bad = torch.ones(4)
+    bad[2] = float("nan")
+    assert first_non_finite([("a", big), ("b", bad), ("c", torch.tensor([float("inf")]))]) == "b"
+
+
 class _MembraneOut(nn.Module):
     def __init__(self, model):
         super().__init__()
