@@ -446,8 +446,6 @@ def _load_torch(graph: nir.NIRGraph, dt: float | None, method: str, dtype: torch
 
 # ---------------------------------------------------------------------------------------- torch export
 def _nir_neuron(neuron: nn.Module, shape: tuple[int, ...], dt: float, method: str, where: str) -> nir.NIRNode:
-    if not isinstance(neuron, LIF) or getattr(neuron, "detach_reset", False) is None:
-        raise UnsupportedFeatureError(f"{where}: module {type(neuron).__name__} has no NIR neuron")
     if type(neuron) not in (LIF, IF):
         raise UnsupportedFeatureError(f"{where}: neuron {type(neuron).__name__} has no NIR node (only LIF and IF)")
     theta = np.full(shape, float(neuron.threshold))
@@ -879,8 +877,6 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
         if np.any(delays != 0):
             per_pre = np.full(pre.N, np.nan)
             per_pre[i] = delays
-            if not np.allclose(per_pre[i], delays, rtol=0, atol=0):  # pragma: no cover - by construction
-                pass
             ok = all(np.all(delays[i == k] == delays[i == k][0]) for k in np.unique(i))
             if not ok:
                 raise UnsupportedFeatureError(f"{s.name}: delays that differ between synapses of one presynaptic "
