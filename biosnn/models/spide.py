@@ -121,7 +121,19 @@ def spide_ternary_step(u: torch.Tensor, current: torch.Tensor, *, v_th: float = 
 
 
 def _transpose(layer: nn.Module, v: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
-    """``F^T v`` for the linear part of ``layer`` (the vector-Jacobian product at input 0)."""
+    """``F^T v`` for the linear part of ``layer``: the transposed weights for ``nn.Linear``, ``nn.Conv2d`` and
+    ``nn.ConvTranspose2d``, otherwise the vector-Jacobian product at input 0 (the same map)."""
+    if type(layer) is nn.Linear:
+        return v @ layer.weight
+    if type(layer) is nn.Conv2d and layer.groups == 1 and isinstance(layer.padding, tuple):
+        out = F.conv_transpose2d(v, layer.weight, stride=layer.stride, padding=layer.padding,
+                                 dilation=layer.dilation)
+        if tuple(out.shape[-2:]) == tuple(in_shape[-2:]):
+            return out
+    if type(layer) is nn.ConvTranspose2d and layer.groups == 1 and isinstance(layer.padding, tuple):
+        out = F.conv2d(v, layer.weight, stride=layer.stride, padding=layer.padding, dilation=layer.dilation)
+        if tuple(out.shape[-2:]) == tuple(in_shape[-2:]):
+            return out
     with torch.enable_grad():
         z = torch.zeros(in_shape, dtype=v.dtype, device=v.device, requires_grad=True)
         (g,) = torch.autograd.grad(layer(z), z, v)
@@ -148,14 +160,16 @@ class SpideForward:
 @dataclass
 class SpideBackward:
     """What the backward simulation recorded: rates ``beta`` (layers 1..n), signed ternary spike counts
-    ``signed`` (sum of s_b / amplitude), backward spike numbers ``events``, ``steps`` and the spike
-    amplitude ``amp`` (V_th_back - u_rest_back)."""
+    ``signed`` (sum of s_b / amplitude), backward spike numbers ``events``, ``steps``, the spike
+    amplitude ``amp`` (V_th_back - u_rest_back) and the gradient ``scale``: for IF neurons
+    ``beta = signed * amp / (steps * scale)``."""
 
     beta: list[torch.Tensor]
     signed: list[torch.Tensor]
     events: list[torch.Tensor]
     steps: int
     amp: float
+    scale: float = 1.0
 
 
 @torch.no_grad()
@@ -202,9 +216,16 @@ def spide_forward(x: torch.Tensor, input_layer: nn.Module, layers: Sequence[nn.M
 @torch.no_grad()
 def spide_backward(grad: torch.Tensor, layers: Sequence[nn.Module], feedback: nn.Module, fwd: SpideForward, *,
                    steps: int = 250, v_th: float = 1.0, u_rest: float | None = None, v_th_back: float | None = None,
-                   u_rest_back: float | None = None, leak: float | None = None) -> SpideBackward:
+                   u_rest_back: float | None = None, leak: float | None = None,
+                   scale: float = 1.0) -> SpideBackward:
     """The backward spiking simulation driven by ``grad`` = dL/da_n (module docstring); per layer 1..n, the
-    rates ``beta`` (in gradient units), the signed ternary spike counts and the number of backward spikes."""
+    rates ``beta`` (in gradient units), the signed ternary spike counts and the number of backward spikes.
+
+    ``scale`` > 0 drives the simulation with ``scale * grad`` and divides the rates by it (the same as a
+    backward threshold ``V_th_back / scale``; the implicit equation is linear in the gradient)."""
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise ParameterError(f"SPIDE backward 'scale' must be a positive number, got {scale!r}")
+    grad = grad * scale
     u_rest = -v_th if u_rest is None else u_rest
     vb = v_th if v_th_back is None else v_th_back
     kw = dict(v_th=vb, u_rest=-vb if u_rest_back is None else u_rest_back, leak=leak)
@@ -236,7 +257,8 @@ def spide_backward(grad: torch.Tensor, layers: Sequence[nn.Module], feedback: nn
         for i in range(n - 2, -1, -1):
             run(i, factor * _transpose(layers[i], m[i + 1] * sb[i + 1], shapes[i]))
     norm = _weights(steps, leak)
-    return SpideBackward([b / norm for b in beta], signed, events, steps, amp)  # type: ignore[arg-type]
+    return SpideBackward([b / (norm * scale) for b in beta], signed, events, steps, amp,  # type: ignore[arg-type]
+                         float(scale))
 
 
 def spide_weight_grads(input_layer: nn.Module, layers: Sequence[nn.Module], feedback: nn.Module, fwd: SpideForward,
@@ -283,8 +305,11 @@ class _SpideGrad(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         net, fwd = ctx.net, ctx.fwd
+        vb = net.v_th if net.v_th_back is None else net.v_th_back
+        peak = float(grad.abs().max())
+        scale = 0.5 * vb / peak if net.backward_scale == "auto" and peak > 0 else 1.0
         bwd = spide_backward(grad, net.layers, net.feedback, fwd, steps=net.steps_back, v_th=net.v_th,
-                             u_rest=net.u_rest, v_th_back=net.v_th_back, leak=net.leak)
+                             u_rest=net.u_rest, v_th_back=net.v_th_back, leak=net.leak, scale=scale)
         net.last_backward = bwd
         spide_weight_grads(net.input_layer, net.layers, net.feedback, fwd, bwd.beta, v_th=net.v_th,
                            u_rest=net.u_rest)
@@ -309,12 +334,22 @@ class SPIDENet(nn.Module):
         Forward and backward simulation lengths (30, 250).
     v_th, v_th_back, leak
         Thresholds (``u_rest = -v_th``) and the LIF leak (``None``: IF).
+    backward_scale
+        ``"auto"`` (default): the backward simulation runs on ``k * dL/da_n`` with
+        ``k = 0.5 V_th_back / max|dL/da_n|`` for each batch, and its rates are divided by ``k`` (a per-batch
+        backward threshold; without it a mean-reduced loss gives gradients far below ``V_th_back`` and the
+        ternary neurons stay silent: the authors tune ``vth_back`` per data set in their configurations).
+        ``"none"``: ``k = 1``, the paper's fixed threshold.
     """
 
     def __init__(self, *, input_layer: nn.Module, layers: Sequence[nn.Module], feedback: nn.Module,
                  readout: nn.Module, steps: int = 30, steps_back: int = 250, v_th: float = 1.0,
-                 v_th_back: float | None = None, leak: float | None = None) -> None:
+                 v_th_back: float | None = None, leak: float | None = None,
+                 backward_scale: str = "auto") -> None:
         super().__init__()
+        if backward_scale not in ("auto", "none"):
+            raise ParameterError(f"SPIDE 'backward_scale' must be 'auto' or 'none', got {backward_scale!r}")
+        self.backward_scale = backward_scale
         for name, value in (("steps", steps), ("steps_back", steps_back)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ParameterError(f"SPIDE '{name}' must be a positive integer, got {value!r}")
@@ -358,7 +393,7 @@ def spide_train_loss(model: SPIDENet, x: torch.Tensor, target: torch.Tensor) -> 
 def build_spide(*, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, arch: str = "fc",
                 hidden: Sequence[int] = (128, 64), channels: Sequence[int] = (128, 256, 256, 512, 256),
                 steps: int = 30, steps_back: int = 250, v_th: float = 1.0, leak: float | None = None,
-                seed: int = 0) -> SPIDENet:
+                backward_scale: str = "auto", seed: int = 0) -> SPIDENet:
     """Build a :class:`SPIDENet`.
 
     ``arch="fc"``: flatten -> Linear(hidden[0]) -> ... -> Linear(hidden[-1]), feedback Linear(hidden[-1] ->
@@ -398,7 +433,7 @@ def build_spide(*, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10
                 nn.init.zeros_(m.bias)
     readout = nn.Linear(out_features, num_classes)
     return SPIDENet(input_layer=inp, layers=layers, feedback=feedback, readout=readout, steps=steps,
-                    steps_back=steps_back, v_th=v_th, leak=leak)
+                    steps_back=steps_back, v_th=v_th, leak=leak, backward_scale=backward_scale)
 
 
 #: Paper-scale settings (T = 30 forward, 250 backward, from the paper; the conv widths, optimiser and schedule
