@@ -13,9 +13,10 @@ is half-built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import brian2
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "Circuit",
     "PaperFigure",
     "paper_comparison",
+    "run_standalone",
     "check_count",
     "check_probability",
     "check_positive_quantity",
@@ -195,6 +197,50 @@ def paper_comparison(figures: Mapping[str, PaperFigure], measured: Mapping[str, 
         rows.append(f"| {fig.quantity} | {fmt(fig.paper)}{unit if not isinstance(fig.paper, str) else ''}"
                     f"{bounds} | {fig.source} | {fmt(value)}{unit if value is not None else ''} | {verdict} |")
     return "\n".join(rows)
+
+
+T = TypeVar("T")
+
+
+def run_standalone(build: Callable[[], Circuit], duration: Quantity, collect: Callable[[Circuit], T], *,
+                   directory: str | None = None) -> T:
+    """Build a circuit on Brian2's C++ standalone device, run it once, collect results, return to runtime.
+
+    For the paper-scale runs that take minutes of simulated time (Song et al. 2000: one neuron, 1200 inputs):
+    the generated C++ program runs them 20-40x faster than the Cython target, whose per-step Python
+    overhead dominates such small networks. ``build`` must create every Brian2 object (it is called after
+    the device is switched); ``collect`` reads what is needed (weights, spike times) while the standalone
+    results are still loaded. The previous device is restored afterwards, also on errors.
+
+    Parameters
+    ----------
+    build
+        ``() -> Circuit``, e.g. ``lambda: song2000(seed=0)``; may add monitors to ``circuit.network``.
+    duration
+        Simulated time of the single run.
+    collect
+        ``(circuit) -> results``; must copy arrays out (``np.asarray(syn.w[:]).copy()``).
+    directory
+        Where the C++ project is written and compiled; a temporary folder (deleted afterwards) by default.
+
+    Raises
+    ------
+    UnitError, ParameterError
+        If ``duration`` is not a non-negative time.
+    """
+    d = check_quantity("duration", duration, brian2.second)
+    check_range("duration", float(d), low=0.0)
+    from brian2.devices.device import reset_device
+
+    with tempfile.TemporaryDirectory(prefix="biosnn-standalone-") as tmp:
+        brian2.set_device("cpp_standalone", directory=directory or tmp, build_on_run=True)
+        try:
+            circuit = build()
+            circuit.run(d)
+            return collect(circuit)
+        finally:
+            brian2.get_device().reinit()
+            reset_device()
 
 
 # --------------------------------------------------------------------------------------- argument checks
