@@ -34,6 +34,7 @@ constructor argument (``voltage="v"``) and declare it in :meth:`PlasticityRule.p
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from collections.abc import Mapping
@@ -41,9 +42,9 @@ from typing import Any, ClassVar
 
 import brian2
 import numpy as np
-from brian2.units.fundamentalunits import Quantity, get_dimensions
+from brian2.units.fundamentalunits import DimensionMismatchError, Quantity, get_dimensions
 
-from biosnn.errors import ParameterError, UnitError
+from biosnn.errors import NonFiniteError, ParameterError, UnitError
 from biosnn.registry import Registry
 from biosnn.units import check_quantity, check_range
 
@@ -329,6 +330,25 @@ class PlasticityRule:
             raise ParameterError(f"parameter 'model' must be a string of Brian2 equations, got {model!r}")
         if namespace is not None and not isinstance(namespace, Mapping):
             raise ParameterError(f"parameter 'namespace' must be a mapping of names to values, got {namespace!r}")
+        for key, value in (namespace or {}).items():
+            if _numeric(value) and not np.all(np.isfinite(np.asarray(value, dtype=float))):
+                raise NonFiniteError(f"parameter 'namespace': {key!r} is not finite ({value!r})")
+        if name is not None and not isinstance(name, str):
+            raise ParameterError(f"parameter 'name' must be a string, got {name!r}")
+        if delay is not None and not isinstance(delay, Mapping):
+            check_range("delay", float(np.asarray(check_quantity("delay", delay, brian2.second) / brian2.second)),
+                        low=0.0)
+        if dt is not None:
+            positive("dt", dt, brian2.second)
+        if method is not None and isinstance(method, str) and method not in brian2.StateUpdateMethod.stateupdaters:
+            raise ParameterError(f"parameter 'method': {method!r} is not a Brian2 integration method; known: "
+                                 f"{sorted(brian2.StateUpdateMethod.stateupdaters)}")
+        if model.strip():
+            try:
+                brian2.Equations(model)
+            except Exception as exc:  # noqa: BLE001 - Brian2's parser says what is wrong
+                raise ParameterError(f"parameter 'model' is not valid Brian2 equations: "
+                                     f"{' '.join(str(exc).split())}") from exc
         for group, label in ((source, "source"), (target, "target")):
             if weight in group.variables:
                 raise ParameterError(
@@ -362,6 +382,7 @@ class PlasticityRule:
         if dt is not None:
             kwargs["dt"] = dt
         syn = brian2.Synapses(source, target, **kwargs)
+        _check_effect_units(effect, syn)
         object.__setattr__(syn, "plasticity_names", mapping)
         object.__setattr__(syn, "plasticity_rule", self)
         return syn
@@ -460,6 +481,11 @@ def _check_effect(effect: str, source: Any, target: Any, synaptic: set[str]) -> 
             raise ParameterError(f"parameter 'effect': {code.strip()!r} is not a Brian2 statement "
                                  "('variable = expression' or 'variable += expression' ...)")
         var = m.group(1)
+        rhs = code[m.end():].strip()
+        try:
+            ast.parse(rhs.replace("&", " and ").replace("|", " or "), mode="eval")
+        except SyntaxError:
+            raise ParameterError(f"parameter 'effect': the expression of {code.strip()!r} is not valid") from None
         if var in synaptic:
             continue
         for suffix, group, label in (("_post", target, "target"), ("_pre", source, "source")):
@@ -486,6 +512,26 @@ def _check_effect(effect: str, source: Any, target: Any, synaptic: set[str]) -> 
                     f"parameter 'effect': {name!r} names a variable {name[: -len(suffix)]!r} of the {label} "
                     f"group {group.name!r}, which has none; its variables: {public(group)}"
                 )
+
+
+def _check_effect_units(effect: str, syn: brian2.Synapses) -> None:
+    """Check the units of ``effect`` in ``syn`` now (Brian2 would only at its first run), where every name it
+    uses resolves without the run's namespace; the others are left to Brian2 at run time."""
+    from brian2.equations.unitcheck import check_units_statements
+
+    if not effect.strip():
+        return
+    try:
+        variables = syn.resolve_all(brian2.utils.stringtools.get_identifiers(effect), run_namespace={})
+    except KeyError:  # a name from the run's namespace: Brian2 checks at run time
+        return
+    try:
+        check_units_statements(effect, variables)
+    except DimensionMismatchError as exc:
+        from biosnn.brian import mark_used
+
+        mark_used([syn])  # dropped, not forgotten: no "never included in a network" warning
+        raise UnitError(f"parameter 'effect': {' '.join(str(exc).split())}") from None
 
 
 def set_learning(syn: brian2.Synapses, on: bool, *, reset_traces: bool = False) -> None:

@@ -466,6 +466,56 @@ def rule_effect_reads_unknown_pre_variable():
     yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w * u_pre")
 
 
+def _conductance_groups():
+    P = b2.PoissonGroup(5, rates=10 * Hz, name="input")
+    E = b2.NeuronGroup(2, """dv/dt = (-70*mV - v)/(20*ms) + ge*60*mV/(20*ms*nS) : volt
+                             dge/dt = -ge/(5*ms) : siemens""", threshold="v > -54*mV", reset="v = -60*mV",
+                       method="exact", name="E", namespace={"nS": b2.nS})
+    mark_used([P, E])
+    return P, E
+
+
+def rule_effect_in_wrong_units():
+    P, E = _conductance_groups()
+    yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w")  # siemens += 1
+
+
+def rule_effect_syntax_error():
+    P, E = _conductance_groups()
+    yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w*")
+
+
+def rule_model_not_equations():
+    P, E = _conductance_groups()
+    yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w*nS", model="x = 1")
+
+
+def rule_namespace_nan():
+    P, E = _conductance_groups()
+    yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w*g",
+                                                    namespace={"g": NAN * b2.nS})
+
+
+def rule_delay_without_units():
+    P, E = _conductance_groups()
+    yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w*nS", delay=5)
+
+
+def rule_dt_without_units():
+    P, E = _conductance_groups()
+    yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w*nS", dt=5)
+
+
+def rule_unknown_method():
+    P, E = _conductance_groups()
+    yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w*nS", method="nope")
+
+
+def rule_name_not_a_string():
+    P, E = _conductance_groups()
+    yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w*nS", name=5)
+
+
 def rule_model_not_a_string():
     P, E = _rule_groups()
     yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w", model=5)
@@ -581,6 +631,16 @@ CASES = [
      "writes 'gx'", "SILENT"),
     ("rule_effect_unknown_pre_variable", rule_effect_reads_unknown_pre_variable, ParameterError,
      "'u' of the source group 'input'", "SILENT"),
+    ("rule_effect_in_wrong_units", rule_effect_in_wrong_units, UnitError, "inconsistent units", "SILENT"),
+    ("rule_effect_syntax_error", rule_effect_syntax_error, ParameterError, "'ge_post += w*' is not valid",
+     "SILENT"),
+    ("rule_model_not_equations", rule_model_not_equations, ParameterError, "parameter 'model'", "UNCLEAR"),
+    ("rule_namespace_nan", rule_namespace_nan, NonFiniteError, "'g' is not finite", "SILENT"),
+    ("rule_delay_without_units", rule_delay_without_units, UnitError, "'delay'", "UNCLEAR"),
+    ("rule_dt_without_units", rule_dt_without_units, UnitError, "'dt'", "UNCLEAR"),
+    ("rule_unknown_method", rule_unknown_method, ParameterError, "'nope' is not a Brian2 integration method",
+     "SILENT"),
+    ("rule_name_not_a_string", rule_name_not_a_string, ParameterError, "parameter 'name'", "UNCLEAR"),
     ("rule_model_not_a_string", rule_model_not_a_string, ParameterError, "parameter 'model'", "UNCLEAR"),
     ("rule_nan_parameter", rule_nan_parameter, NonFiniteError, "tau_plus", "CLEAR"),
     ("rule_parameter_without_units", rule_parameter_without_units, UnitError, "tau_plus", "CLEAR"),
