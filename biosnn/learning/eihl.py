@@ -171,6 +171,8 @@ class EIHLController:
         self.trainer = trainer
         self.local_learner = local_learner
         self.layers: dict[str, nn.Module] = {n: available[n] for n in names}
+        # regrowth needs the dense gradient probe of the Masked* layers (biosnn.models.layers)
+        self._regrow = cfg.regrow and all(hasattr(m, "start_grad_probe") for m in self.layers.values())
         #: the one owner of x, the frozen thresholds and the pending decay
         self.contraction = LocalLearner(trainer.model, EIHLContraction.from_config(cfg), layers=names,
                                         seed=int(trainer.generator.initial_seed()) + 17)
@@ -189,7 +191,7 @@ class EIHLController:
         self.previous_sparsity = self._current_sparsity()
         if start_phase == LOCAL:
             self._begin_local()
-        elif cfg.regrow:
+        elif self._regrow:
             self._start_probes()
 
     # -- state owned by the contraction learner -----------------------------------------------------
@@ -313,7 +315,7 @@ class EIHLController:
         if self.phase == GLOBAL:
             result = self.trainer.train_step(x, y)
             self.contraction.note_global(1)
-            if self.config.regrow:
+            if self._regrow:
                 self.global_since_regrow += 1
                 if self.global_since_regrow >= self.config.regrow_every:
                     before = self._current_sparsity()
@@ -357,7 +359,7 @@ class EIHLController:
             "units_left": units_left, "regrown": self._regrown_since_decision,
             "removed": self._removed_since_decision})
         self._regrown_since_decision = self._removed_since_decision = 0
-        if not (self.phase == GLOBAL and self.config.regrow):
+        if not (self.phase == GLOBAL and self._regrow):
             self.previous_sparsity = current
         if nxt != self.phase:
             self.phase = nxt
@@ -365,7 +367,7 @@ class EIHLController:
             self.previous_sparsity = current
             if nxt == LOCAL:
                 self._begin_local()
-            elif self.config.regrow:
+            elif self._regrow:
                 self.global_since_regrow = 0
                 self._start_probes()
 

@@ -159,9 +159,10 @@ def _neuron_types() -> tuple[type, ...]:
 
 
 def _masked_layers(model: nn.Module) -> dict[str, nn.Module]:
-    from biosnn.models.layers import masked_layers
+    """Every module with a boolean ``mask`` buffer beside a ``weight`` (Masked* layers and the like)."""
+    from biosnn.learning.trainer import masked_modules
 
-    return dict(masked_layers(model))
+    return dict(masked_modules(model))
 
 
 def _rule_weight(layer: nn.Module) -> torch.Tensor:
@@ -221,9 +222,12 @@ class LocalLearner:
     chunk_elements
         Memory bound of one ``layer_update`` call (batch elements x weights); see :func:`linear_update`.
     normalize
-        After every update, scale each postsynaptic neuron's input strengths back to their total at the
-        learner's creation, :math:`|w_i| \\leftarrow |w_i| \\, S_i / \\sum_j |w_{ij}|` (Diehl & Cook's weight
-        normalisation: with it, Hebbian STDP becomes competitive learning of input patterns).
+        After every update, scale each postsynaptic neuron's input strengths back to their size at the
+        learner's creation: ``"l1"``, :math:`|w_i| \\leftarrow |w_i|\\, S_i / \\sum_j |w_{ij}|` (Diehl &
+        Cook's weight normalisation), or ``"l2"``, the same with the Euclidean norm :math:`\\|w_i\\|`
+        (Rumelhart & Zipser's competitive learning: a winner is then the neuron whose weights point most
+        along the input); ``None``: no normalisation. With it, Hebbian STDP becomes competitive learning
+        of input patterns.
     seed
         Seed of the learner's generator (spikes drawn from analog presynaptic activity, see
         :meth:`depression`).
@@ -237,7 +241,7 @@ class LocalLearner:
     def __init__(self, model: nn.Module, rule: Any, *, layers: Sequence[str] | None = None, lr: float = 1.0,
                  optimizer: torch.optim.Optimizer | None = None, dt: brian2.Quantity = 1 * brian2.ms,
                  neurons: tuple[type, ...] | None = None, chunk_elements: int = CHUNK_ELEMENTS,
-                 seed: int = 0, normalize: bool = False) -> None:
+                 seed: int = 0, normalize: str | None = None) -> None:
         self.kind = LAYER_KINDS[getattr(rule, "layer_kind", "traces")]
         if self.kind.needs_spikes and not callable(getattr(rule, "layer_update", None)):
             raise ParameterError(f"rule {type(rule).__name__} has no layer_update(pre, post, weight, *, dt); "
@@ -273,8 +277,12 @@ class LocalLearner:
         self.thresholds: dict[str, torch.Tensor] | None = None
         self.pending_decay = 0
         self.generator = torch.Generator().manual_seed(int(seed))
-        self.normalize = bool(normalize)
-        self.row_sums = {n: m.weight.detach().abs().flatten(1).sum(1) for n, m in chosen.items()}
+        if normalize not in (None, "l1", "l2"):
+            raise ParameterError(f"parameter 'normalize' must be None, 'l1' or 'l2', got {normalize!r}")
+        self.normalize = normalize
+        order = 2 if normalize == "l2" else 1
+        self.row_sums = {n: m.weight.detach().abs().flatten(1).norm(p=order, dim=1) for n, m in chosen.items()
+                         } if normalize is not None else {}
 
     # ---------------------------------------------------------------- recording
     def record(self, x_encoded: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -363,7 +371,7 @@ class LocalLearner:
             if self.normalize:
                 with torch.no_grad():
                     w = mod.weight
-                    total = w.abs().flatten(1).sum(1).clamp(min=1e-12)
+                    total = w.abs().flatten(1).norm(p=2 if self.normalize == "l2" else 1, dim=1).clamp(min=1e-12)
                     scale = (self.row_sums[name].to(w.dtype) / total).view(-1, *([1] * (w.dim() - 1)))
                     w.mul_(scale)
 

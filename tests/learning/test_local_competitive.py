@@ -37,7 +37,7 @@ def test_stdp_on_a_competitive_dale_layer_keeps_signs_and_row_sums():
     assert hidden.dale and bool((hidden.effective_weight() >= 0).all())
     rows = hidden.weight.detach().abs().sum(1).clone()
     learner = LocalLearner(model, RULES["stdp_additive"](A_plus=0.05, A_minus=0.02, w_max=100.0),
-                           layers=["layers.0"], lr=1.0, normalize=True)
+                           layers=["layers.0"], lr=1.0, normalize="l1")
     x = (torch.rand(10, 8, 16, generator=torch.Generator().manual_seed(2)) < 0.4).float()
     (pre, post), = learner.record(x).values()
     assert post.sum() > 0 and int(post.sum(-1).max()) <= 2
