@@ -9,8 +9,8 @@ this module is one, in both directions, for biosnn's PyTorch models too.
 
 * :func:`export` -- a biosnn deep SNN (:class:`~biosnn.models.SpikingMLP`, Dale's-law layers with masks, an
   ``nn.Sequential`` of biosnn layers, :class:`~biosnn.models.SpikingVGG11` without batch norm) or a Brian2
-  network of supported shape (LIF / IF ``NeuronGroup``\ s, ``SpikeGeneratorGroup`` inputs, ``Synapses``
-  with ``v_post += w``, delays that depend on the presynaptic neuron only) becomes a :class:`nir.NIRGraph`;
+  network of supported shape (LIF / IF / CUBA-LIF ``NeuronGroup``\ s, ``SpikeGeneratorGroup`` inputs,
+  ``Synapses`` with ``v_post += w`` or ``I_post += w`` into the synaptic current, delays that depend on the presynaptic neuron only) becomes a :class:`nir.NIRGraph`;
 * :func:`load` -- a NIR graph becomes a biosnn PyTorch model (:class:`NIRModule`, ``target="torch"``) or an
   explicit :class:`brian2.Network` (``target="brian2"``) that :func:`biosnn.twin` compiles like any other;
 * :func:`latencies` -- how many steps later each population fires in the Brian2 target than in the
@@ -58,6 +58,18 @@ is bit-identical). A gain :math:`g` within 1e-12 of 1 is taken as exactly 1. One
 biosnn's neurons fire at :math:`h_t \ge v_\mathrm{th}`, NIR and snnTorch at :math:`h_t > v_\mathrm{th}`
 (the same spikes unless a membrane lands exactly on the threshold).
 
+A **CubaLIF** node (:math:`\tau_s \dot I = -I + w_\mathrm{in} S`, :math:`\tau \dot v = (v_\mathrm{leak} - v) + R I`)
+updates its current first and lets the new current drive the membrane in the same step,
+
+.. math:: I_t = \alpha I_{t-1} + g_s (x_t + b), \qquad h_t = \beta u_{t-1} + g I_t + (1 - \beta) v_\mathrm{leak}
+
+with :math:`\alpha = 1 - \Delta t/\tau_s` (``"exact"``: :math:`e^{-\Delta t/\tau_s}`), :math:`g_s = w_\mathrm{in}\Delta t/\tau_s`,
+:math:`g = R\Delta t/\tau`; a spike resets :math:`v` only. This is snnTorch's ``Synaptic``
+(``syn = alpha * syn + input; mem = beta * mem + syn``; its export writes ``w_in = tau_syn / dt``) with
+``reset_mechanism="zero", reset_delay=False``; with snnTorch's default ``reset_delay=True`` its zero reset
+also discards the step after a spike, which NIR does not describe. The PyTorch target runs it as
+:class:`CubaLIF` (per-neuron parameters allowed).
+
 **Brian2 target, ``schedule="nir"``** (graphs from snnTorch, biosnn's PyTorch models, any other tool):
 Brian2 runs state updates, thresholds, synaptic effects and resets in that order within a step, so a
 spike reaches its targets one step later. Each neuron group therefore gets an input accumulator ``x_in``
@@ -67,7 +79,9 @@ update empties into ``v`` (``t_step`` = ``dt``, a namespace constant)::
     dv/dt = (v_leak - v + r*I_b*int(t > t_on))/tau + x_in/t_step : 1
     dx_in/dt = -x_in/t_step : 1
 
-integrated with ``method="euler"`` (an IF group: ``dv/dt = (r_dt*I_b*int(t > t_on) + x_in)/t_step``), threshold
+integrated with ``method="euler"`` (an IF group: ``dv/dt = (r_dt*I_b*int(t > t_on) + x_in)/t_step``; a
+CubaLIF group fills ``I`` with ``dI/dt = -I/tau_syn + (x_in + g_s*I_b*...)/t_step`` and its ``v`` equation uses
+the current after this step's update, ``I - I*t_step/tau_syn + x_in + ...``), threshold
 ``v > v_th``, reset ``v = v_reset``. This is the update above, with population ``k`` steps downstream of
 the input firing ``k`` steps later in Brian2 than in snnTorch (:func:`latencies`); its bias starts at that
 step (``t_on``). Inputs are spikes: a ``SpikeGeneratorGroup`` named after the ``Input`` node
@@ -76,14 +90,14 @@ step (``t_on``). Inputs are spikes: a ``SpikeGeneratorGroup`` named after the ``
 the float32 precision of a graph exported in float32) and spikes are identical.
 
 **Brian2 target, ``schedule="brian2"``** (graphs exported from a Brian2 network): the network's own
-discrete model, input jumps ``v_post += w`` in the synapses slot, a state update
-``dv/dt = (v_leak - v)/tau`` with the network's ``method``, and per-presynaptic-neuron delays from
+discrete model, input jumps ``v_post += w`` (CubaLIF: ``I_post += w``) in the synapses slot, a state
+update ``dv/dt = (v_leak - v)/tau`` (CubaLIF: ``+ r*I``, ``dI/dt = -I/tau_syn``) with the network's ``method``, and per-presynaptic-neuron delays from
 :class:`nir.Delay` nodes. A Brian2 network -> NIR -> Brian2 gives the same spikes. biosnn's PyTorch models
 do not have this update (``target="torch"`` refuses such graphs).
 
 Nodes or parameters that a target cannot run raise :class:`~biosnn.errors.UnsupportedFeatureError` naming
-the node and its type (heterogeneous thresholds or time constants in the PyTorch target, ``CubaLIF``,
-``LI``, recurrent cycles, a reset other than to 0 ...).
+the node and its type (heterogeneous thresholds or time constants of LIF/IF nodes in the PyTorch target,
+``LI``, ``Threshold``, recurrent cycles, a reset other than to 0 ...).
 """
 
 from __future__ import annotations
@@ -103,7 +117,7 @@ from biosnn.errors import ParameterError, ShapeError, UnitError, UnsupportedFeat
 from biosnn.models.layers import MaskedConv2d, MaskedLinear
 from biosnn.models.neurons import IF, LIF
 
-__all__ = ["export", "load", "latencies", "NIRModule", "METHODS", "SCHEDULES"]
+__all__ = ["export", "load", "latencies", "NIRModule", "CubaLIF", "METHODS", "SCHEDULES"]
 
 METHODS = ("euler", "exact")
 """Discretisation conventions of a NIR neuron (see the module docstring)."""
@@ -112,6 +126,7 @@ SCHEDULES = ("nir", "brian2")
 """Step orders of the Brian2 target (see the module docstring)."""
 
 _GAIN_SNAP = 1e-12
+_NEURONS = (nir.LIF, nir.IF, nir.CubaLIF)
 _BETA_AGREE = 1e-9
 
 
@@ -200,8 +215,24 @@ def _topological(graph: nir.NIRGraph) -> list[str]:
 
 
 def _neuron_steps(name: str, node: Any, dt: float, method: str, target: str) -> dict[str, np.ndarray]:
-    """Per-step values of a LIF / IF node: beta, gain, threshold, reset, leak (arrays), and the reset mode."""
-    if isinstance(node, nir.LIF):
+    """Per-step values of a LIF / IF / CubaLIF node: beta, gain, threshold, reset, leak (arrays), the reset
+    mode, and for CubaLIF the current's decay ``alpha`` and input gain ``gain_syn``."""
+    extra: dict[str, np.ndarray] = {}
+    if isinstance(node, nir.CubaLIF):
+        tau, tau_syn = _arr(node.tau_mem), _arr(node.tau_syn)
+        for what, value in (("tau_mem", tau), ("tau_syn", tau_syn)):
+            if np.any(~np.isfinite(value)) or np.any(value <= 0):
+                raise _unsupported(name, node, target, f"{what} must be positive and finite (seconds)")
+        beta = 1.0 - dt / tau if method == "euler" else np.exp(-dt / tau)
+        alpha = 1.0 - dt / tau_syn if method == "euler" else np.exp(-dt / tau_syn)
+        if np.any(alpha <= 0) or np.any(alpha > 1) or np.any(beta <= 0) or np.any(beta > 1):
+            raise _unsupported(name, node, target, f"a time constant is too short for dt = {dt:g} s with "
+                                                   f"method {method!r} (the decay per step leaves (0, 1])")
+        gain = _arr(node.r) * dt / tau
+        gain_syn = _arr(node.w_in) * dt / tau_syn
+        extra = {"alpha": alpha, "gain_syn": np.where(np.abs(gain_syn - 1.0) <= _GAIN_SNAP, 1.0, gain_syn)}
+        leak = _arr(node.v_leak)
+    elif isinstance(node, nir.LIF):
         tau, r = _arr(node.tau), _arr(node.r)
         if np.any(~np.isfinite(tau)) or np.any(tau <= 0):
             raise _unsupported(name, node, target, "tau must be positive and finite (seconds)")
@@ -226,7 +257,7 @@ def _neuron_steps(name: str, node: Any, dt: float, method: str, target: str) -> 
     if reset not in ("zero", "subtract"):
         raise _unsupported(name, node, target, f"metadata biosnn_reset={reset!r} is not a known reset")
     return {"beta": beta, "gain": gain, "threshold": _arr(node.v_threshold), "v_reset": _arr(node.v_reset),
-            "v_leak": leak, "reset": reset}
+            "v_leak": leak, "reset": reset, **extra}
 
 
 def latencies(graph: nir.NIRGraph) -> dict[str, int]:
@@ -243,7 +274,7 @@ def latencies(graph: nir.NIRGraph) -> dict[str, int]:
         if len(lags) > 1:
             raise _unsupported(name, node, "brian2", f"its inputs arrive with different latencies {sorted(lags)}")
         lag = lags.pop() if lags else 0
-        out[name] = lag + 1 if isinstance(node, (nir.LIF, nir.IF)) else lag
+        out[name] = lag + 1 if isinstance(node, _NEURONS) else lag
     return out
 
 
@@ -283,6 +314,43 @@ class _Scale(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.scale
+
+
+class CubaLIF(nn.Module):
+    r"""NIR's current-based LIF neuron on time-major input ``[T, B, ...]`` (per-neuron parameters allowed).
+
+    .. math::
+
+        I_t = \alpha I_{t-1} + g_s x_t, \qquad h_t = \beta u_{t-1} + g\, I_t, \qquad
+        s_t = [h_t > v_\mathrm{th}], \qquad u_t = v_\mathrm{reset} \text{ where } s_t \text{ else } h_t
+
+    (the current is updated first and drives the membrane in the same step: snnTorch's ``Synaptic``; the
+    current is not reset by a spike). Spikes carry the surrogate gradient of :mod:`biosnn.surrogate`.
+    """
+
+    def __init__(self, alpha: np.ndarray, beta: np.ndarray, gain_syn: np.ndarray, gain: np.ndarray,
+                 threshold: np.ndarray, v_reset: np.ndarray, *, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        for key, value in (("alpha", alpha), ("beta", beta), ("gain_syn", gain_syn), ("gain", gain),
+                           ("threshold", threshold), ("v_reset", v_reset)):
+            self.register_buffer(key, torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=dtype))
+
+    def forward(self, x: torch.Tensor, *, return_membrane: bool = False) -> Any:
+        from biosnn.surrogate import spike
+
+        current = torch.zeros_like(x[0])
+        v = torch.zeros_like(x[0])
+        spikes, membrane = [], []
+        for t in range(x.shape[0]):
+            current = self.alpha * current + self.gain_syn * x[t]
+            h = self.beta * v + self.gain * current
+            s = spike(h - self.threshold)
+            s = s - s.detach() + (h > self.threshold).to(h.dtype)  # NIR fires at h > threshold
+            v = h * (1 - s) + self.v_reset * s
+            spikes.append(s)
+            membrane.append(v)
+        out = torch.stack(spikes)
+        return (out, torch.stack(membrane)) if return_membrane else out
 
 
 class NIRModule(nn.Module):
@@ -429,6 +497,14 @@ def _load_torch(graph: nir.NIRGraph, dt: float | None, method: str, dtype: torch
             if dt is None:
                 dt = _dt_seconds(None, graph)
             modules[name] = _torch_neuron(name, node, dt, method, dtype or torch.float32)
+        elif isinstance(node, nir.CubaLIF):
+            if dt is None:
+                dt = _dt_seconds(None, graph)
+            st = _neuron_steps(name, node, dt, method, "torch")
+            if np.any(st["v_leak"] != 0) or st["reset"] != "zero":
+                raise _unsupported(name, node, "torch", "v_leak != 0 or a subtractive reset is not supported")
+            modules[name] = CubaLIF(st["alpha"], st["beta"], st["gain_syn"], st["gain"], st["threshold"],
+                                    st["v_reset"], dtype=dtype or torch.float32)
         elif isinstance(node, nir.Flatten):
             modules[name] = _Flatten(node.start_dim, node.end_dim)
         elif isinstance(node, nir.AvgPool2d):
@@ -625,6 +701,27 @@ v_th : 1 (constant)
 v_reset : 1 (constant)
 I_b : 1 (constant)
 """
+_CUBA_NIR = """dI/dt = -I/tau_syn + (x_in + g_s*I_b*int(t > t_on))/t_step : 1
+dv/dt = (v_leak - v + r*(I - I*t_step/tau_syn + x_in + g_s*I_b*int(t > t_on)))/tau : 1
+dx_in/dt = -x_in/t_step : 1
+tau : second (constant)
+tau_syn : second (constant)
+r : 1 (constant)
+g_s : 1 (constant)
+v_leak : 1 (constant)
+v_th : 1 (constant)
+v_reset : 1 (constant)
+I_b : 1 (constant)
+"""
+_CUBA_B2 = """dv/dt = (v_leak - v + r*I)/tau : 1
+dI/dt = -I/tau_syn : 1
+tau : second (constant)
+tau_syn : second (constant)
+r : 1 (constant)
+v_leak : 1 (constant)
+v_th : 1 (constant)
+v_reset : 1 (constant)
+"""
 _LIF_B2 = """dv/dt = (v_leak - v)/tau : 1
 tau : second (constant)
 v_leak : 1 (constant)
@@ -650,16 +747,17 @@ def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
     # --- populations: inputs and neurons
     biases: dict[str, np.ndarray] = {}
     gains: dict[str, np.ndarray] = {}
+    gain_syn: dict[str, np.ndarray] = {}
     for name in order:
         node = graph.nodes[name]
-        if isinstance(node, (nir.Affine, nir.Linear, nir.Delay, nir.Output, nir.Input, nir.LIF, nir.IF)):
+        if isinstance(node, (nir.Affine, nir.Linear, nir.Delay, nir.Output, nir.Input) + _NEURONS):
             continue
         raise _unsupported(name, node, "brian2", "this node type is not supported")
     for name in order:
         node = graph.nodes[name]
         if isinstance(node, nir.Affine):
             for post in (b for a, b in graph.edges if a == name):
-                if isinstance(graph.nodes[post], (nir.LIF, nir.IF)):
+                if isinstance(graph.nodes[post], _NEURONS):
                     biases[post] = biases.get(post, 0.0) + _arr(node.bias)
     for name in order:
         node = graph.nodes[name]
@@ -669,20 +767,21 @@ def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
             n = int(np.prod(shape))
             groups[name] = brian2.SpikeGeneratorGroup(n, np.zeros(0, dtype=int), np.zeros(0) * brian2.second,
                                                       dt=dtq, name=bname)
-        elif isinstance(node, (nir.LIF, nir.IF)):
+        elif isinstance(node, _NEURONS):
             steps = _neuron_steps(name, node, dt, method, "brian2")
             shape = steps["threshold"].shape
             n = int(np.prod(shape)) if shape else 1
             flat = {k: np.broadcast_to(v, shape).reshape(n) for k, v in steps.items() if k != "reset"}
             reset = "v = v_reset" if steps["reset"] == "zero" else "v = v - v_th"
             is_lif = isinstance(node, nir.LIF)
+            is_cuba = isinstance(node, nir.CubaLIF)
             if schedule == "nir":
                 if method != "euler":
                     raise _unsupported(name, node, "brian2", "schedule 'nir' integrates with method 'euler' only")
-                eqs = _LIF_NIR if is_lif else _IF_NIR
+                eqs = _CUBA_NIR if is_cuba else _LIF_NIR if is_lif else _IF_NIR
                 ns = {"t_on": (lag[name] - 0.5) * dtq, "t_step": dtq}
             else:
-                eqs = _LIF_B2 if is_lif else _IF_B2
+                eqs = _CUBA_B2 if is_cuba else _LIF_B2 if is_lif else _IF_B2
                 ns = {}
             g = brian2.NeuronGroup(n, eqs, threshold="v > v_th", reset=reset,
                                    method=method if schedule == "brian2" else "euler",
@@ -690,7 +789,18 @@ def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
             bias = np.broadcast_to(biases.get(name, 0.0), shape).reshape(n) if n else np.zeros(0)
             g.v_th = flat["threshold"]
             g.v_reset = flat["v_reset"]
-            if is_lif:
+            if is_cuba:
+                g.tau = _arr(node.tau_mem).reshape(n) * brian2.second
+                g.tau_syn = _arr(node.tau_syn).reshape(n) * brian2.second
+                g.r = _arr(node.r).reshape(n)
+                g.v_leak = flat["v_leak"]
+                if schedule == "nir":
+                    g.g_s = flat["gain_syn"]
+                    g.I_b = bias
+                elif np.any(bias != 0):
+                    raise _unsupported(name, node, "brian2", "a CubaLIF neuron with a bias has no Brian2 schedule "
+                                                             "update")
+            elif is_lif:
                 tau = _arr(node.tau).reshape(n)
                 g.tau = tau * brian2.second
                 if schedule == "nir":
@@ -707,6 +817,8 @@ def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
                     raise _unsupported(name, node, "brian2", "an IF neuron with a bias has no Brian2 schedule update")
             groups[name] = g
             gains[name] = flat["gain"]
+            if is_cuba:
+                gain_syn[name] = flat["gain_syn"]
         objects.extend([groups[name]] if name in groups and groups[name] not in objects else [])
     # --- projections: Affine/Linear (optionally after a Delay) into a neuron node
     for name in order:
@@ -721,15 +833,20 @@ def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
         if len(pre_names) != 1 or pre_names[0] not in groups:
             raise _unsupported(name, node, "brian2", f"needs one input population, got sources {src[name]}")
         posts = [b for a, b in graph.edges if a == name]
-        if len(posts) != 1 or not isinstance(graph.nodes[posts[0]], (nir.LIF, nir.IF)):
-            raise _unsupported(name, node, "brian2", f"must feed exactly one LIF/IF node, feeds {posts}")
+        if len(posts) != 1 or not isinstance(graph.nodes[posts[0]], _NEURONS):
+            raise _unsupported(name, node, "brian2", f"must feed exactly one LIF/IF/CubaLIF node, feeds {posts}")
         pre, post = groups[pre_names[0]], groups[posts[0]]
         w = _arr(node.weight)
         if w.ndim != 2 or w.shape != (post.N, pre.N):
             raise _unsupported(name, node, "brian2", f"weight shape {w.shape}, expected {(post.N, pre.N)}")
-        w = w * gains[posts[0]][:, None]
+        cuba = isinstance(graph.nodes[posts[0]], nir.CubaLIF)
+        # the input gain (CubaLIF: of the current, g_s = w_in dt / tau_syn) is folded into the weights
+        w = w * (gain_syn[posts[0]] if cuba else gains[posts[0]])[:, None]
+        if schedule == "nir":
+            effect = "x_in_post += w"
+        else:
+            effect = "I_post += w" if cuba else "v_post += w"
         j, i = np.nonzero(w)
-        effect = "x_in_post += w" if schedule == "nir" else "v_post += w"
         syn = brian2.Synapses(pre, post, "w : 1", on_pre=effect, dt=dtq, name=_brian_name(name))
         syn.connect(i=i, j=j)
         syn.w = w[j, i]
@@ -796,6 +913,7 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
     edges: list[tuple[str, str]] = []
     methods, dts = set(), set()
     neuron_groups = []
+    input_var: dict[str, str] = {}
     for obj in net.objects:
         if isinstance(obj, (brian2.SpikeMonitor, brian2.StateMonitor, brian2.PopulationRateMonitor)):
             continue
@@ -812,10 +930,12 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
     for g in neuron_groups:
         dts.add(float(g.clock.dt_))
         eqs = g.equations
-        diff = [e for e in eqs.values() if e.type == "differential equation"]
-        if [e.varname for e in diff] != ["v"] or any(e.type == "subexpression" for e in eqs.values()):
-            raise UnsupportedFeatureError(f"{g.name}: only groups with one differential equation, for 'v', and "
-                                          f"constant parameters map to NIR LIF/IF (equations: {list(eqs)})")
+        diff = sorted(e.varname for e in eqs.values() if e.type == "differential equation")
+        if "v" not in diff or len(diff) > 2 or any(e.type == "subexpression" for e in eqs.values()):
+            raise UnsupportedFeatureError(f"{g.name}: only groups with a differential equation for 'v' (and at "
+                                          "most one synaptic current) and constant parameters map to NIR "
+                                          f"LIF/IF/CubaLIF (equations: {list(eqs)})")
+        cur = next((d for d in diff if d != "v"), None)
         if not brian2.have_same_dimensions(eqs["v"].dim, brian2.volt) and not eqs["v"].dim.is_dimensionless:
             raise UnsupportedFeatureError(f"{g.name}: v must be a voltage or dimensionless")
         refractory = g._refractory
@@ -823,15 +943,28 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
                 not isinstance(refractory, str) and float(np.max(np.asarray(refractory))) == 0):
             raise UnsupportedFeatureError(f"{g.name}: refractoriness has no NIR LIF/IF parameter")
         methods.add(g.state_updater.method_choice if isinstance(g.state_updater.method_choice, str) else "?")
-        expr = str_to_sympy(diff[0].expr.code)
+        expr = str_to_sympy(eqs["v"].expr.code)
         v = sympy.Symbol("v", real=True)
+        c = sympy.Symbol(cur, real=True) if cur else sympy.Symbol("_none", real=True)
         slope = sympy.simplify(sympy.diff(expr, v))
-        if slope.has(v):
-            raise UnsupportedFeatureError(f"{g.name}: dv/dt = {diff[0].expr.code} is not linear in v")
-        drive = sympy.simplify(expr.subs(v, 0))
+        coupling = sympy.simplify(sympy.diff(expr, c))
+        drive = sympy.simplify(expr.subs({v: 0, c: 0}))
+        if slope.has(v, c) or coupling.has(v, c):
+            raise UnsupportedFeatureError(f"{g.name}: dv/dt = {eqs['v'].expr.code} is not linear in v"
+                                          + (f" and {cur}" if cur else ""))
         n = g.N
         a = _eval(g, sympy_to_str(slope), namespace, n)  # 1/second
         b = _eval(g, sympy_to_str(drive), namespace, n)  # volt/second
+        if cur:
+            ec = str_to_sympy(eqs[cur].expr.code)
+            c_slope = sympy.simplify(sympy.diff(ec, c))
+            if c_slope.has(v, c) or sympy.simplify(ec - c_slope * c) != 0:
+                raise UnsupportedFeatureError(f"{g.name}: d{cur}/dt = {eqs[cur].expr.code} is not a decay "
+                                              f"-{cur}/tau_syn (NIR CubaLIF)")
+            a_c = _eval(g, sympy_to_str(c_slope), namespace, n)
+            coupling_v = _eval(g, sympy_to_str(coupling), namespace, n)
+            if np.any(a_c >= 0) or np.any(a >= 0):
+                raise UnsupportedFeatureError(f"{g.name}: v and {cur} must decay")
         thr = g.events.get("spike", "")
         m = re.fullmatch(r"\s*v\s*>\s*(.+?)\s*", thr or "")
         if not m:
@@ -843,7 +976,12 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
             raise UnsupportedFeatureError(f"{g.name}: reset {reset_code!r} is not of the form 'v = ...'")
         v_reset = _eval(g, m.group(1), namespace, n)
         dt = float(g.clock.dt_)
-        if np.all(a == 0):
+        input_var[g.name] = cur or "v"
+        if cur:
+            tau, tau_syn = -1.0 / a, -1.0 / a_c
+            nodes[g.name] = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau, r=coupling_v * tau, v_leak=b * tau,
+                                        v_threshold=theta, v_reset=v_reset, w_in=tau_syn / dt)
+        elif np.all(a == 0):
             if np.any(b != 0):
                 raise UnsupportedFeatureError(f"{g.name}: an IF neuron with a constant drive has no NIR node")
             nodes[g.name] = nir.IF(r=np.full(n, 1.0 / dt), v_threshold=theta, v_reset=v_reset)
@@ -860,14 +998,15 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
             if isinstance(end, brian2.Subgroup) or end.name not in nodes:
                 raise UnsupportedFeatureError(f"{s.name}: connects {end.name!r}, which is not a whole group of "
                                               "the network exported to NIR")
-        if not isinstance(nodes[post.name], (nir.LIF, nir.IF)):
+        if not isinstance(nodes[post.name], _NEURONS):
             raise UnsupportedFeatureError(f"{s.name}: its target {post.name!r} is not a neuron group")
         if set(s._pathways) != {s.pre} or s.pre.event != "spike":
             raise UnsupportedFeatureError(f"{s.name}: only an on_pre pathway on spikes maps to NIR")
         code = s.pre.code.strip()
-        m = re.fullmatch(r"v_post\s*\+=\s*(.+?)", code)
+        var = input_var[post.name]
+        m = re.fullmatch(var + r"_post\s*\+=\s*(.+?)", code)
         if not m:
-            raise UnsupportedFeatureError(f"{s.name}: on_pre {code!r} is not of the form 'v_post += ...'")
+            raise UnsupportedFeatureError(f"{s.name}: on_pre {code!r} is not of the form '{var}_post += ...'")
         eff = _eval(s, m.group(1), namespace, len(s))
         i, j = np.asarray(s.i[:]), np.asarray(s.j[:])
         weight = np.zeros((post.N, pre.N))

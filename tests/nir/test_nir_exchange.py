@@ -88,21 +88,26 @@ def test_small_conv_net_and_vgg11_roundtrip():
 
 
 # ------------------------------------------------------------------------------------------- snnTorch
-def _trained_snntorch(seed=0, n=(24, 16, 5), steps=25):
+def _trained_snntorch(seed=0, n=(24, 16, 5), steps=25, synaptic=False):
     snn = pytest.importorskip("snntorch")
     torch.manual_seed(seed)
-    lif1 = snn.Leaky(beta=torch.full((n[1],), 0.85), threshold=torch.ones(n[1]), init_hidden=True,
-                     reset_mechanism="zero")
-    lif2 = snn.Leaky(beta=torch.full((n[2],), 0.9), threshold=torch.ones(n[2]), init_hidden=True,
-                     reset_mechanism="zero")
+    if synaptic:  # reset_delay=False: NIR's reset (snnTorch's delayed zero reset also drops the next step)
+        lif1 = snn.Synaptic(alpha=torch.full((n[1],), 0.6), beta=torch.full((n[1],), 0.85), threshold=torch.ones(n[1]),
+                            init_hidden=True, reset_mechanism="zero", reset_delay=False)
+        lif2 = snn.Synaptic(alpha=torch.full((n[2],), 0.5), beta=torch.full((n[2],), 0.9), threshold=torch.ones(n[2]),
+                            init_hidden=True, reset_mechanism="zero", reset_delay=False)
+    else:
+        lif1 = snn.Leaky(beta=torch.full((n[1],), 0.85), threshold=torch.ones(n[1]), init_hidden=True,
+                         reset_mechanism="zero")
+        lif2 = snn.Leaky(beta=torch.full((n[2],), 0.9), threshold=torch.ones(n[2]), init_hidden=True,
+                         reset_mechanism="zero")
     net = torch.nn.Sequential(torch.nn.Linear(n[0], n[1]), lif1, torch.nn.Linear(n[1], n[2]), lif2)
     x = (torch.rand(steps, 8, n[0]) < 0.3).float()
     target = torch.rand(8, n[2]) * steps * 0.3
     opt = torch.optim.Adam(net.parameters(), lr=0.05)
     before = net[0].weight.detach().clone()
     for _ in range(5):  # a few steps of snnTorch's own training (surrogate gradients, BPTT)
-        lif1.reset_mem()
-        lif2.reset_mem()
+        _reset(lif1, lif2)
         count = sum(net(x[t]) for t in range(steps))
         loss = ((count - target) ** 2).mean()
         opt.zero_grad()
@@ -112,12 +117,20 @@ def _trained_snntorch(seed=0, n=(24, 16, 5), steps=25):
     return net
 
 
+def _reset(*neurons):
+    for lif in neurons:
+        if hasattr(lif, "syn"):  # Synaptic: empty states are re-created as zeros on the next call
+            lif.syn = torch.zeros(0)
+            lif.mem = torch.zeros(0)
+        else:
+            lif.reset_mem()
+
+
 def _snntorch_run(net, x):
     """snnTorch in float64, time-major [T, N] input: spikes and membranes of both layers."""
     net = net.double()
     lif1, lif2 = net[1], net[3]
-    lif1.reset_mem()
-    lif2.reset_mem()
+    _reset(lif1, lif2)
     out = {"1": [], "3": [], "m1": [], "m3": []}
     with torch.no_grad():
         for t in range(x.shape[0]):
@@ -138,11 +151,13 @@ def _raster(monitor, lag, steps, n):
     return r
 
 
-def test_snntorch_model_in_brian2_twin_and_torch_gives_snntorch_spikes():
+@pytest.mark.parametrize("synaptic", [False, True], ids=["Leaky-LIF", "Synaptic-CubaLIF"])
+def test_snntorch_model_in_brian2_twin_and_torch_gives_snntorch_spikes(synaptic):
     from snntorch.export_nir import export_to_nir
 
-    net = _trained_snntorch()
+    net = _trained_snntorch(synaptic=synaptic)
     graph = export_to_nir(net, torch.zeros(1, 24), ignore_dims=[0])
+    assert isinstance(graph.nodes["1"], nir.CubaLIF if synaptic else nir.LIF)
     steps = 40
     x = (torch.rand(steps, 24, generator=torch.Generator().manual_seed(7)) < 0.3).double()
     ref = _snntorch_run(net, x)
@@ -199,7 +214,8 @@ def _brian2_net(seed=11):
     inp = brian2.SpikeGeneratorGroup(n_in, i, k * DT, dt=DT, name="inp")
     eqs = "dv/dt = (-70*mV - v)/(8*ms) : volt"
     e = brian2.NeuronGroup(n_e, eqs, threshold="v > -60*mV", reset="v = -72*mV", method="exact", dt=DT, name="E")
-    o = brian2.NeuronGroup(n_o, "dv/dt = (v_rest - v)/tau_o : volt\ntau_o : second (constant)",
+    o = brian2.NeuronGroup(n_o, "dv/dt = (v_rest - v + ge*20*mV)/tau_o : volt\ndge/dt = -ge/(3*ms) : 1\n"
+                           "tau_o : second (constant)",
                            threshold="v > -62*mV", reset="v = v_rest", method="exact", dt=DT, name="O",
                            namespace={"v_rest": -70 * brian2.mV})
     e.v = -70 * brian2.mV
@@ -209,9 +225,9 @@ def _brian2_net(seed=11):
     s1.connect(p=0.6)
     s1.w = rng.uniform(0, 4, len(s1)) * brian2.mV
     s1.delay = (np.asarray(s1.i[:]) % 3) * DT  # per presynaptic neuron: a nir.Delay
-    s2 = brian2.Synapses(e, o, "w : volt", on_pre="v_post += w", dt=DT, name="E_O")
+    s2 = brian2.Synapses(e, o, "w : 1", on_pre="ge_post += w", dt=DT, name="E_O")  # CUBA: a current jump
     s2.connect()
-    s2.w = rng.uniform(0, 5, len(s2)) * brian2.mV
+    s2.w = rng.uniform(0, 0.4, len(s2))
     net = brian2.Network(inp, e, o, s1, s2, brian2.SpikeMonitor(e, name="mE"), brian2.SpikeMonitor(o, name="mO"))
     return net, (i, k)
 
@@ -220,6 +236,8 @@ def test_brian2_network_roundtrip_gives_the_same_spikes():
     net, (i, k) = _brian2_net()
     graph = bnir.export(net)
     assert isinstance(graph.nodes["inp_E_delay"], nir.Delay) and isinstance(graph.nodes["E"], nir.LIF)
+    assert isinstance(graph.nodes["O"], nir.CubaLIF)
+    np.testing.assert_allclose(graph.nodes["O"].tau_syn, 3e-3, rtol=1e-12)
     np.testing.assert_allclose(graph.nodes["E"].tau, 8e-3, rtol=1e-12)  # seconds
     np.testing.assert_allclose(graph.nodes["E"].v_threshold, -60e-3, rtol=1e-12)  # volts, SI
     net.run(6 * ms)
@@ -238,12 +256,11 @@ def test_brian2_network_roundtrip_gives_the_same_spikes():
 def test_unsupported_node_names_node_and_type():
     graph = nir.NIRGraph(
         nodes={"input": nir.Input(input_type=np.array([3])), "w": nir.Linear(weight=np.ones((2, 3))),
-               "syn": nir.CubaLIF(tau_syn=np.full(2, 1e-3), tau_mem=np.full(2, 2e-3), r=np.ones(2),
-                                  v_leak=np.zeros(2), v_threshold=np.ones(2)),
+               "syn": nir.LI(tau=np.full(2, 1e-3), r=np.ones(2), v_leak=np.zeros(2)),
                "output": nir.Output(output_type=np.array([2]))},
         edges=[("input", "w"), ("w", "syn"), ("syn", "output")])
     for target in ("torch", "brian2"):
-        with pytest.raises(UnsupportedFeatureError, match=r"'syn' of type CubaLIF"):
+        with pytest.raises(UnsupportedFeatureError, match=r"'syn' of type LI"):
             bnir.load(graph, target, dt=DT)
 
 
