@@ -158,8 +158,9 @@ def main() -> None:
                "test_accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0, "seconds_per_epoch": sec,
                "time_ratio_to_stbp": sec / stbp_time, "iterations": rs[0]["iterations"], "runs": rs}
         rows.append(row)
-        print(f"{name:<26} {len(rs):>5} {100 * row['test_accuracy_mean']:>8.2f} +- {100 * row['test_accuracy_std']:<4.2f}"
-              f" {sec:>8.2f} {row['time_ratio_to_stbp']:>7.2f}")
+        acc_mean, acc_std = 100 * row["test_accuracy_mean"], 100 * row["test_accuracy_std"]
+        print(f"{name:<26} {len(rs):>5} {acc_mean:>8.2f} +- {acc_std:<4.2f} {sec:>8.2f} "
+              f"{row['time_ratio_to_stbp']:>7.2f}")
     result = {"epochs": args.epochs, "batch_size": BATCH, "lr": LR, "steps": STEPS, "threads": 1, "rows": rows}
     if args.ablations:
         cos = [spide_vs_bptt(s) for s in range(args.seeds)]

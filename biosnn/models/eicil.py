@@ -56,7 +56,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from biosnn.errors import ParameterError, ShapeError
-from biosnn.models.ltmd import rectangular_spike
 
 __all__ = [
     "ei_step",
