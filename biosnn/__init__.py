@@ -21,6 +21,10 @@ def __getattr__(name: str):
 
         globals()["twin"] = twin
         return twin
+    if name == "nir":  # biosnn.nir.export / biosnn.nir.load without a separate import
+        import importlib
+
+        return importlib.import_module("biosnn.nir")
     raise AttributeError(f"module 'biosnn' has no attribute {name!r}")
 
 

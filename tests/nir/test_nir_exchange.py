@@ -288,3 +288,30 @@ def test_bad_arguments():
         bnir.load(graph, "lava")
     with pytest.raises(UnsupportedFeatureError, match="BatchNorm"):
         bnir.export(SpikingVGG11(2, 3, width=0.0625), dt=1 * ms, input_shape=(2, 32, 32))
+
+
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+def test_biosnn_mlp_in_brian2_and_its_twin_gives_the_torch_spikes(reset):
+    torch.manual_seed(21)
+    model = SpikingMLP((16, 10, 4), "lif", beta=0.8, threshold=0.6, reset=reset).double()
+    steps = 30
+    x = (torch.rand(steps, 1, 16, dtype=torch.float64) < 0.4).double()
+    with torch.no_grad():
+        hidden = model.neurons[0](model.layers[0](x))
+        out = model(x)
+    assert hidden.sum() > 10 and out.sum() > 3
+    graph = biosnn.nir.export(model, dt=1 * ms)  # biosnn.nir without its own import
+    lat = bnir.latencies(graph)
+    net = bnir.load(graph, "brian2", inputs={"input": x[:, 0].numpy()})
+    tw = biosnn.twin(net)
+    res = tw.run((steps + 2) * ms)
+    net.run((steps + 2) * ms)
+    for node, ref in (("neurons.0", hidden), ("neurons.1", out)):
+        name = bnir._brian_name(node)
+        mon = net[f"{name}_spikes"]
+        r = np.zeros((steps, ref.shape[-1]))
+        k = np.round(mon.t[:] / ms).astype(int) - lat[node]
+        r[k[k < steps], np.asarray(mon.i[:])[k < steps]] = 1
+        np.testing.assert_array_equal(r, ref[:, 0].numpy())
+        i, _ = res.spikes[name][0]
+        np.testing.assert_array_equal(np.asarray(i), np.asarray(mon.i[:]))
