@@ -120,6 +120,10 @@ def _run(seeds, epochs, methods, out_dir, config, echo) -> list[dict]:
     methods = tuple(methods)
     if not methods:
         raise ParameterError("parameter 'methods' must name at least one training method")
+    if out_dir is not None:  # checked first: a folder that cannot be written must not cost the training
+        from biosnn.learning.run import _check_writable
+
+        _check_writable(Path(out_dir))
     if epochs is not None:
         config = config.replace(epochs=epochs)
     for m in methods:
@@ -144,8 +148,13 @@ def _run(seeds, epochs, methods, out_dir, config, echo) -> list[dict]:
         echo(verdict)
     if out_dir is not None:
         out = Path(out_dir)
-        write_metrics_csv(out / "summary.csv", rows)
-        for method, runs in results.items():
-            for seed, r in enumerate(runs):
-                write_metrics_csv(out / f"{method}-seed{seed}.csv", r.history)
+        try:
+            write_metrics_csv(out / "summary.csv", rows)
+            for method, runs in results.items():
+                for seed, r in enumerate(runs):
+                    write_metrics_csv(out / f"{method}-seed{seed}.csv", r.history)
+        except OSError as exc:
+            from biosnn.errors import RunFolderError
+
+            raise RunFolderError(f"cannot write the demo's results to {str(out)!r}: {exc.strerror or exc}") from None
     return rows

@@ -20,10 +20,27 @@ inhibitory weight), ``ei_index``, ``firing_rate`` (mean over every spiking popul
 Results directory (``out_dir``): ``config.json``, ``metrics.csv``, ``checkpoints/last.pt`` (written
 atomically after every epoch, holding everything needed to resume bit for bit: model with masks, optimiser,
 controller with ``x`` and thresholds, every RNG state, the data-loader generator and the metrics history),
-and ``plots/training.png`` at the end. A run killed at any moment resumes (``resume=True``) from its last
-checkpoint and ends with exactly the weights of an uninterrupted run. Bad input (unknown names, a data set
-missing on disk, a checkpoint for another model, NaN in the loss) raises a :class:`~biosnn.errors.BiosnnError`
-naming the problem and leaves earlier results as they were.
+and ``plots/training.png`` at the end; every file is written atomically (:func:`~biosnn.learning.checkpoint.write_atomic`,
+with the umask's permissions). A run killed at any moment resumes (``resume=True``) from its last checkpoint
+and ends with exactly the weights of an uninterrupted run (``tests/learning/test_kill_resume.py`` kills real
+runs at ten moments, every kind of file write included).
+
+**Folder rules** (the same for the library and ``biosnn train``; details in :func:`train`). A run holds an
+exclusive ``fcntl.flock`` on ``out_dir/.lock`` while it runs: a second run on the folder stops with
+:class:`~biosnn.errors.RunFolderError` and touches nothing. A new run refuses a folder that holds results
+(a checkpoint, ``metrics.csv`` or plots, whether or not ``config.json`` is there) and starts anew, saying
+so, in one that holds only what a run writes before its first checkpoint (``config.json``, temporary files,
+the lock). ``resume`` continues from the checkpoint, or starts from the beginning (saying so) when the run
+stopped before its first checkpoint; ``epochs`` may change on resume (fewer than the epochs done: an error;
+as many: nothing left to do; the new count is written to ``config.json``), every other setting but
+``device`` must be the run's own. The temporary files a kill left are removed on every start.
+
+Bad input (unknown names, settings that contradict each other or do not apply to the run, a data set
+missing or corrupt on disk, a checkpoint for another model or not safely loadable, NaN or infinite values in
+the loss, a gradient or a weight) raises a :class:`~biosnn.errors.BiosnnError` naming the problem, checked
+when the run is set up wherever it can be (before any file is written), and leaves earlier results as they
+were: a run that diverges stops naming the parameter, the epoch and the iteration, and its last good
+checkpoint is kept.
 
 The run trains on ``config.device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``): the model, the
 trainer and every tensor of the run live there, while the data sets and the random generators of the

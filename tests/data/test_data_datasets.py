@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import re
 import shutil
 import struct
 import zipfile
@@ -330,3 +331,55 @@ def test_dvs_cifar10_aedat4_without_the_aedat_package_names_it(tmp_path, rng):
     assert len(test) == 10
     with pytest.raises(UnsupportedFeatureError, match="'aedat' package"):
         test[0]
+
+
+def test_corrupt_event_files_are_refused_when_the_set_is_opened(tmp_path, rng):
+    """Not when the 100th sample is read mid-epoch: the whole file's length (N-MNIST) and the header (AER-DAT)."""
+    write_nmnist(tmp_path / "n", rng, per_class=(2, 1))
+    assert len(load_dataset("nmnist", root=tmp_path / "n", steps=2)) == 20
+    victim = tmp_path / "n" / "NMNIST" / "Train" / "7" / "07001.bin"
+    victim.write_bytes(victim.read_bytes()[:-2])  # truncated mid-event
+    with pytest.raises(DatasetNotFoundError, match=r"07001\.bin' is corrupt or truncated: \d+ bytes"):
+        load_dataset("nmnist", root=tmp_path / "n", steps=2)
+    write_dvs_cifar10(tmp_path / "d", rng, per_class=2)
+    folder = tmp_path / "d" / "CIFAR10DVS" / "cat"
+    good = (folder / "cifar10_cat_0.aedat").read_bytes()
+    (folder / "cifar10_cat_0.aedat").write_bytes(good[:-3])
+    with pytest.raises(DatasetNotFoundError, match=r"cifar10_cat_0\.aedat' is corrupt or truncated"):
+        load_dataset("dvs_cifar10", root=tmp_path / "d", steps=2)
+    (folder / "cifar10_cat_0.aedat").write_bytes(b"no header at all")
+    with pytest.raises(DatasetNotFoundError, match=r"cifar10_cat_0\.aedat' is not an AER-DAT file"):
+        load_dataset("dvs_cifar10", root=tmp_path / "d", steps=2)
+    (folder / "cifar10_cat_0.aedat").write_bytes(good.replace(b"AER-DAT2.0", b"AER-DAT3.1"))
+    with pytest.raises(DatasetNotFoundError, match="AER-DAT 3.1"):
+        load_dataset("dvs_cifar10", root=tmp_path / "d", steps=2)
+
+
+def test_an_event_file_that_goes_bad_after_opening_names_the_file(tmp_path, rng):
+    write_nmnist(tmp_path, rng, per_class=(1, 1))
+    train = load_dataset("nmnist", root=tmp_path, steps=2)
+    train.files[3].unlink()  # removed after the set was opened
+    with pytest.raises(DatasetNotFoundError, match=r"event file .*03000\.bin' cannot be read"):
+        train[3]
+
+
+def test_corrupt_archives_name_the_archive(tmp_path):
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b" + b"truncated gzip")
+    with pytest.raises(DatasetNotFoundError, match=r"cifar-10-python\.tar\.gz' is corrupt or truncated"):
+        load_dataset("cifar10", root=tmp_path)
+    (tmp_path / "NMNIST").mkdir()
+    (tmp_path / "NMNIST" / "train.zip").write_bytes(b"PK not really a zip")
+    with pytest.raises(DatasetNotFoundError, match=r"train\.zip' is corrupt or truncated"):
+        load_dataset("nmnist", root=tmp_path, steps=2)
+
+
+@pytest.mark.parametrize("options, phrase", [
+    ({"train": "false"}, "'train' must be True"), ({"train": 0}, "'train' must be True"),
+    ({"check_md5": "no"}, "'check_md5' must be True, False or None"),
+    ({"split_seed": -1}, "'split_seed' must be a non-negative integer"),
+    ({"split_seed": 1.5}, "'split_seed' must be a non-negative integer"), ({"root": 3}, "'root' must be a path"),
+])
+def test_options_of_the_wrong_type_are_refused(options, phrase):
+    name = "cifar10" if "check_md5" in options else "digits"
+    with pytest.raises(ParameterError, match=re.escape(phrase)):
+        load_dataset(name, **options)

@@ -173,6 +173,14 @@ def _diverging_resume(tmp: Path) -> Callable:
     return lambda: train(config, out_dir=tmp / "run", resume=True, plot=False)
 
 
+def _demo_under_a_file(tmp: Path) -> Callable:
+    """Before: the demo trained, then failed writing its table with a raw NotADirectoryError."""
+    from biosnn.demo import run_demo
+
+    (tmp / "a-file").write_text("x")
+    return lambda: run_demo(seeds=1, epochs=1, methods=("stbp",), out_dir=tmp / "a-file" / "out", echo=lambda *a: None)
+
+
 def _train_under_a_file(tmp: Path) -> Callable:
     (tmp / "a-file").write_text("x")
     config = RunConfig(method="stbp", hidden=(8,), epochs=1, batch_size=512, steps=2)
@@ -266,6 +274,7 @@ ROWS = [
     Row("demo-seeds-zero", "UNCLEAR", _demo(seeds=0), ParameterError, "'seeds' must be a positive integer"),
     Row("demo-no-methods", "SILENT", _demo(seeds=1, methods=()), ParameterError, "at least one training method"),
     Row("demo-threads-zero", "UNCLEAR", _demo(seeds=1, threads=0), ParameterError, "'threads' must be a positive"),
+    Row("demo-out-under-a-file", "UNCLEAR", _demo_under_a_file, RunFolderError, "is not a directory"),
     Row("demo-cli-seeds-zero", "UNCLEAR", lambda tmp: ["demo", "--seeds", "0"], 2, "'--seeds': 0 is not in the range"),
     Row("demo-cli-threads-zero", "UNCLEAR", lambda tmp: ["demo", "--threads", "0"], 2, "'--threads'"),
 ]
