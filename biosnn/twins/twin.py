@@ -287,6 +287,8 @@ class Twin(torch.nn.Module):
             # the user's model is wrong (Network.run would fail the same way): a biosnn error with Brian2's words
             orig = exc.__cause__ if isinstance(exc, brian2.core.base.BrianObjectException) and exc.__cause__ \
                 else exc
+            if isinstance(orig, BiosnnError):  # one of the twin's own, raised inside Brian2's preparation
+                raise orig from None
             obj = getattr(exc, "_brian_objname", None)
             cls = UnitError if isinstance(orig, DimensionMismatchError) else ParameterError
             text = " ".join(str(orig.args[0] if isinstance(orig, KeyError) and orig.args else orig).split())

@@ -681,3 +681,21 @@ def test_table_is_counted():
     assert len(ids) == len(set(ids))
     counts = {k: sum(r[4] == k for r in rows) for k in CATEGORIES}
     assert sum(counts.values()) == len(rows) >= 30
+
+
+@pytest.mark.parametrize("backend", ["torch", "c"])
+def test_integer_and_boolean_inputs_keep_brian2s_types(backend):
+    """An input takes its variable's type, as setting the variable in Brian2 does: integral values into an
+    integer variable stay integers, booleans into a float variable become 0.0/1.0."""
+    G = b2.NeuronGroup(3, """dv/dt = k/ms : 1
+                             k : integer""", method="euler", name="cells")
+    net = b2.Network(G)
+    tw = biosnn.twin(net, backend=backend)
+    with torch.no_grad():
+        tw.run(1 * ms, inputs={"cells": {"k": torch.tensor([[1.0, 2.0, 3.0]]),
+                                          "v": torch.tensor([[True, False, True]])}})
+    G.k = [1, 2, 3]
+    G.v = [1.0, 0.0, 1.0]
+    net.run(1 * ms, namespace={})
+    assert not tw.variable("cells", "k").is_floating_point()
+    np.testing.assert_array_equal(tw.variable("cells", "v", batch_index=0).numpy(), G.v[:])
