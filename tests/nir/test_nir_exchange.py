@@ -232,9 +232,10 @@ def _brian2_net(seed=11):
     return net, (i, k)
 
 
-def test_brian2_network_roundtrip_gives_the_same_spikes():
+def test_brian2_network_roundtrip_gives_the_same_spikes(tmp_path):
     net, (i, k) = _brian2_net()
-    graph = bnir.export(net)
+    nir.write(tmp_path / "brian2.nir", bnir.export(net))
+    graph = nir.read(tmp_path / "brian2.nir")  # metadata (dt, method, schedule) survive the file
     assert isinstance(graph.nodes["inp_E_delay"], nir.Delay) and isinstance(graph.nodes["E"], nir.LIF)
     assert isinstance(graph.nodes["O"], nir.CubaLIF)
     np.testing.assert_allclose(graph.nodes["O"].tau_syn, 3e-3, rtol=1e-12)
@@ -315,3 +316,15 @@ def test_biosnn_mlp_in_brian2_and_its_twin_gives_the_torch_spikes(reset):
         np.testing.assert_array_equal(r, ref[:, 0].numpy())
         i, _ = res.spikes[name][0]
         np.testing.assert_array_equal(np.asarray(i), np.asarray(mon.i[:]))
+
+
+def test_export_refuses_what_nir_cannot_say_naming_the_object():
+    p = brian2.PoissonGroup(3, 10 * brian2.Hz, name="noise")
+    g = brian2.NeuronGroup(2, "dv/dt = -v/(5*ms) : 1", threshold="v > 1", reset="v = 0", refractory=2 * ms,
+                           name="refr")
+    with pytest.raises(UnsupportedFeatureError, match="noise: PoissonGroup"):
+        bnir.export(brian2.Network(p, g))
+    with pytest.raises(UnsupportedFeatureError, match="refr: refractoriness"):
+        bnir.export(brian2.Network(g))
+    with pytest.raises(UnsupportedFeatureError, match="1: module ReLU"):
+        bnir.export(torch.nn.Sequential(MaskedLinear(3, 2), torch.nn.ReLU()), dt=1 * ms, input_shape=(3,))
