@@ -8,7 +8,9 @@ SpikingJelly, Lava, Sinabs and neuromorphic chips exchange spiking networks: a g
 this module is one, in both directions, for biosnn's PyTorch models too.
 
 * :func:`export` -- a biosnn deep SNN (:class:`~biosnn.models.SpikingMLP`, Dale's-law layers with masks, an
-  ``nn.Sequential`` of biosnn layers, :class:`~biosnn.models.SpikingVGG11` without batch norm) or a Brian2
+  ``nn.Sequential`` of biosnn layers, :class:`~biosnn.models.SpikingVGG11` and
+  :class:`~biosnn.models.SpikingResNet` without batch norm: NIR has none; a residual neuron node sums its two
+  inputs, a Dale identity shortcut is a :class:`nir.Scale` of signs) or a Brian2
   network of supported shape (LIF / IF / CUBA-LIF ``NeuronGroup``\ s, ``SpikeGeneratorGroup`` inputs,
   ``Synapses`` with ``v_post += w`` or ``I_post += w`` into the synaptic current, delays that depend on the presynaptic neuron only) becomes a :class:`nir.NIRGraph`;
 * :func:`load` -- a NIR graph becomes a biosnn PyTorch model (:class:`NIRModule`, ``target="torch"``) or an
@@ -559,15 +561,42 @@ class _Exporter:
         self.edges: list[tuple[str, str]] = []
         self.last, self.shape = "input", tuple(shape)
 
-    def add(self, name: str, node: nir.NIRNode, shape: tuple[int, ...]) -> None:
+    def add(self, name: str, node: nir.NIRNode, shape: tuple[int, ...], sources: Sequence[str] = ()) -> None:
         if name in self.nodes:
             raise ParameterError(f"two NIR nodes named {name!r}")
         self.nodes[name] = node
-        self.edges.append((self.last, name))
+        self.edges.extend((s, name) for s in (sources or (self.last,)))
         self.last, self.shape = name, tuple(shape)
 
+    def residual(self, name: str, block: nn.Module) -> None:
+        """A spiking basic block: the neuron sums the second convolution's current and the shortcut's."""
+        from biosnn.models.networks import _SignedIdentity
+
+        entry, entry_shape = self.last, self.shape
+        self.module(f"{name}.block1", block.block1)
+        self.module(f"{name}.block2", block.block2)
+        main, main_shape = self.last, self.shape
+        self.last, self.shape = entry, entry_shape
+        shortcut = block.shortcut
+        if isinstance(shortcut, nn.Sequential):
+            if not isinstance(shortcut[1], nn.Identity):
+                raise UnsupportedFeatureError(f"{name}.shortcut.1: BatchNorm has no NIR node (build the model with "
+                                              "batch_norm=False)")
+            self.folded(f"{name}.shortcut.0", shortcut[0])
+        elif isinstance(shortcut, _SignedIdentity):
+            scale = np.broadcast_to(_np(shortcut.sign), entry_shape).copy()
+            self.add(f"{name}.shortcut", nir.Scale(scale=scale), entry_shape)
+        elif not isinstance(shortcut, nn.Identity):
+            raise UnsupportedFeatureError(f"{name}.shortcut: module {type(shortcut).__name__} has no NIR node")
+        skip = self.last
+        if tuple(self.shape) != tuple(main_shape):
+            raise ShapeError(f"{name}: shortcut shape {self.shape} differs from the main path's {main_shape}")
+        self.last = main
+        self.add(f"{name}.neuron", _nir_neuron(block.neuron, main_shape, self.dt, self.method, name), main_shape,
+                 sources=(main, skip))
+
     def module(self, name: str, m: nn.Module) -> None:
-        from biosnn.models.networks import _ConvBlock, _Readout, _TimeFolded
+        from biosnn.models.networks import _BasicBlock, _ConvBlock, _Readout, _TimeFolded
 
         if isinstance(m, (nn.Sequential,)):
             for child_name, child in m.named_children():
@@ -580,6 +609,8 @@ class _Exporter:
                                               "batch_norm=False, or fold it into the convolution first)")
             self.module(f"{name}.conv", _TimeFolded(m.conv))
             self.module(f"{name}.neuron", m.neuron)
+        elif isinstance(m, _BasicBlock):
+            self.residual(name, m)
         elif isinstance(m, _Readout):
             self.module(f"{name}.fc", m.fc)
             self.module(f"{name}.neuron", m.neuron)
@@ -658,7 +689,7 @@ class _Exporter:
 
 
 def _export_torch(model: nn.Module, dt: float, method: str, input_shape: Sequence[int] | None) -> nir.NIRGraph:
-    from biosnn.models.networks import SpikingMLP, SpikingVGG11
+    from biosnn.models.networks import SpikingMLP, SpikingResNet, SpikingVGG11
 
     meta = {"biosnn_dt": dt, "biosnn_method": method, "biosnn_schedule": "nir"}
     if isinstance(model, SpikingMLP):
@@ -671,7 +702,14 @@ def _export_torch(model: nn.Module, dt: float, method: str, input_shape: Sequenc
         raise ParameterError(f"exporting a {type(model).__name__} needs input_shape (one sample, without time "
                              "and batch, e.g. (3, 32, 32))")
     ex = _Exporter(dt, method, tuple(int(s) for s in input_shape))
-    if isinstance(model, SpikingVGG11):
+    if isinstance(model, SpikingResNet):
+        ex.module("stem", model.stem)
+        ex.module("blocks", model.blocks)
+        ex.module("pool", model.pool)
+        ex.add_flatten("flatten", 0, -1)
+        ex.module("classifier", model.classifier)
+        ex.module("readout", model.readout)
+    elif isinstance(model, SpikingVGG11):
         ex.module("features", model.features)
         ex.add_flatten("flatten", 0, -1)
         ex.module("classifier", model.classifier)
@@ -680,7 +718,8 @@ def _export_torch(model: nn.Module, dt: float, method: str, input_shape: Sequenc
         ex.module("", model)
     else:
         raise UnsupportedFeatureError(f"{type(model).__name__} has no NIR export (supported: SpikingMLP, "
-                                      "SpikingVGG11 without batch norm, nn.Sequential of biosnn layers)")
+                                      "SpikingVGG11 and SpikingResNet without batch norm, nn.Sequential of "
+                                      "biosnn layers)")
     return ex.graph(meta)
 
 

@@ -12,7 +12,7 @@ from brian2 import ms
 import biosnn
 import biosnn.nir as bnir
 from biosnn.errors import ParameterError, UnitError, UnsupportedFeatureError
-from biosnn.models import IF, LIF, MaskedConv2d, MaskedLinear, SpikingMLP, SpikingVGG11
+from biosnn.models import IF, LIF, MaskedConv2d, MaskedLinear, SpikingMLP, SpikingResNet, SpikingVGG11
 from biosnn.models.networks import _TimeFolded
 
 DT = 0.1 * ms  # snnTorch's export_to_nir writes tau = 1e-4 s / (1 - beta)
@@ -85,6 +85,21 @@ def test_small_conv_net_and_vgg11_roundtrip():
     x = (torch.rand(3, 1, 2, 32, 32) < 0.5).float()
     y, y2, _, _ = _roundtrip(vgg, x, input_shape=(2, 32, 32))
     assert torch.equal(y, y2)
+
+
+def test_dale_resnet_roundtrip_sums_main_path_and_shortcut():
+    torch.manual_seed(5)
+    net = SpikingResNet(2, 3, width=0.0625, batch_norm=False, dale=True, threshold=0.1)
+    x = (torch.rand(4, 2, 2, 8, 8) < 0.5).float()
+    y, y2, graph, back = _roundtrip(net, x, input_shape=(2, 8, 8))
+    assert isinstance(graph.nodes["blocks.0.shortcut"], nir.Scale)  # signed identity (Dale)
+    assert isinstance(graph.nodes["blocks.2.shortcut.0"], nir.Conv2d)  # strided 1x1 shortcut
+    assert sorted(a for a, b in graph.edges if b == "blocks.0.neuron") == ["blocks.0.block2.conv", "blocks.0.shortcut"]
+    with torch.no_grad():
+        _, rec = back(x, record=True)
+        hidden = net.stem(x)
+    assert hidden.sum() > 0 and torch.equal(rec["stem.neuron"], hidden)
+    assert rec["blocks.7.neuron"].sum() > 0 and torch.equal(y, y2)
 
 
 # ------------------------------------------------------------------------------------------- snnTorch
