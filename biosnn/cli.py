@@ -169,6 +169,8 @@ def train(**options) -> None:
         if resume:
             if out is None:
                 raise click.UsageError("--resume needs --out (the results directory of the run to continue)")
+            if preset is not None:
+                raise click.UsageError("--preset does not apply with --resume (the run's own config.json is used)")
             if (Path(out) / "config.json").is_file() or folder_state(out) != "started":
                 base = read_config(out)
                 config = dataclasses.replace(base, **given)  # explicit options must agree (epochs may change)

@@ -1000,10 +1000,15 @@ def _epochs(config, method, model, train_loader, test_loader, loader_gen, histor
 
 def _read_config(out: Path) -> RunConfig:
     path = out / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"nothing to resume in {str(out)!r}: no run configuration {str(path)!r}")
     try:
-        return RunConfig.from_dict(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError, TypeError) as exc:
-        raise CheckpointError(f"cannot read the run configuration {str(path)!r}: {exc}") from exc
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+        return RunConfig.from_dict(data)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+        raise CheckpointError(f"cannot read the run configuration {str(path)!r}: {exc}") from None
 
 
 def read_config(out_dir: str | os.PathLike) -> RunConfig:

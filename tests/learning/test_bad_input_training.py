@@ -112,6 +112,12 @@ def _resume(*args: str) -> Callable:
     return provoke
 
 
+def _broken_config(tmp: Path) -> list[str]:
+    out = _finished_run(tmp)
+    (out / "config.json").write_text("[1, 2")
+    return ["train", "--resume", "--no-progress", "--out", str(out)]
+
+
 def _results_without_config(tmp: Path) -> list[str]:
     out = _finished_run(tmp)
     (out / "config.json").unlink()
@@ -255,6 +261,10 @@ ROWS = [
     Row("resume-fewer-epochs", "SILENT", _resume("--epochs", "1"), 1, "has already done 2 epochs"),
     Row("resume-same-epochs", "SILENT", _resume("--epochs", "2"), 0, "nothing left to do"),
     Row("resume-other-lr", "CLEAR", _resume("--lr", "0.5"), 1, "other settings (lr)"),
+    Row("resume-with-preset", "SILENT", _resume("--preset", "eihl_cifar10"), 2, "--preset does not apply with --resume"),
+    Row("resume-nothing-there", "CLEAR", lambda tmp: ["train", "--resume", "--out", str(tmp / "nothing")], 1,
+        "nothing to resume in"),
+    Row("resume-config-not-json", "CLEAR", _broken_config, 1, "cannot read the run configuration"),
     Row("resume-without-out", "CLEAR", lambda tmp: ["train", "--resume"], 2, "--resume needs --out"),
     Row("crafted-checkpoint", "SILENT", _crafted_checkpoint, CheckpointError,
         "holds objects other than tensors and plain containers", unchanged=False),
