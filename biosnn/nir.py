@@ -84,7 +84,9 @@ update empties into ``v`` (``t_step`` = ``dt``, a namespace constant)::
 integrated with ``method="euler"`` (an IF group: ``dv/dt = (r_dt*I_b*int(t > t_on) + x_in)/t_step``; a
 CubaLIF group fills ``I`` with ``dI/dt = -I/tau_syn + (x_in + g_s*I_b*...)/t_step`` and its ``v`` equation uses
 the current after this step's update, ``I - I*t_step/tau_syn + x_in + ...``), threshold
-``v > v_th``, reset ``v = v_reset``. This is the update above, with population ``k`` steps downstream of
+``v > v_th``, reset ``v = v_reset`` (biosnn's subtractive reset: ``v = v - v_th``). The group's ``tau`` is the
+Euler-equivalent ``dt / (1 - beta)`` (``tau_syn``: ``dt / (1 - alpha)``) and ``r = g tau / dt``, so the decay of
+either ``method`` is exactly what Brian2's Euler step applies (for ``"euler"``: the graph's ``tau``). This is the update above, with population ``k`` steps downstream of
 the input firing ``k`` steps later in Brian2 than in snnTorch (:func:`latencies`); its bias starts at that
 step (``t_on``). Inputs are spikes: a ``SpikeGeneratorGroup`` named after the ``Input`` node
 (``load(..., inputs={name: raster[T, N]})`` or ``set_spikes`` later). Round-off: Brian2 computes
@@ -815,8 +817,6 @@ def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
             is_lif = isinstance(node, nir.LIF)
             is_cuba = isinstance(node, nir.CubaLIF)
             if schedule == "nir":
-                if method != "euler":
-                    raise _unsupported(name, node, "brian2", "schedule 'nir' integrates with method 'euler' only")
                 eqs = _CUBA_NIR if is_cuba else _LIF_NIR if is_lif else _IF_NIR
                 ns = {"t_on": (lag[name] - 0.5) * dtq, "t_step": dtq}
             else:
@@ -828,29 +828,33 @@ def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
             bias = np.broadcast_to(biases.get(name, 0.0), shape).reshape(n) if n else np.zeros(0)
             g.v_th = flat["threshold"]
             g.v_reset = flat["v_reset"]
-            if is_cuba:
+            if schedule == "nir" and (is_lif or is_cuba):
+                # Euler steps of the effective time constants dt / (1 - beta) give the decay of the chosen method
+                # (for "euler" these are the graph's tau up to round-off); r keeps the input gain g = r dt / tau
+                with np.errstate(divide="ignore"):
+                    tau_eff = dt / (1.0 - flat["beta"])
+                g.tau = tau_eff * brian2.second
+                g.r = flat["gain"] * tau_eff / dt
+                g.v_leak = flat["v_leak"]
+                g.I_b = bias
+                if is_cuba:
+                    with np.errstate(divide="ignore"):
+                        g.tau_syn = dt / (1.0 - flat["alpha"]) * brian2.second
+                    g.g_s = flat["gain_syn"]
+            elif is_cuba:
                 g.tau = _arr(node.tau_mem).reshape(n) * brian2.second
                 g.tau_syn = _arr(node.tau_syn).reshape(n) * brian2.second
                 g.r = _arr(node.r).reshape(n)
                 g.v_leak = flat["v_leak"]
-                if schedule == "nir":
-                    g.g_s = flat["gain_syn"]
-                    g.I_b = bias
-                elif np.any(bias != 0):
+                if np.any(bias != 0):
                     raise _unsupported(name, node, "brian2", "a CubaLIF neuron with a bias has no Brian2 schedule "
                                                              "update")
             elif is_lif:
-                tau = _arr(node.tau).reshape(n)
-                g.tau = tau * brian2.second
-                if schedule == "nir":
-                    g.r = _arr(node.r).reshape(n)
-                    g.I_b = bias
-                    g.v_leak = flat["v_leak"]
-                else:
-                    g.v_leak = flat["v_leak"] + _arr(node.r).reshape(n) * bias
+                g.tau = _arr(node.tau).reshape(n) * brian2.second
+                g.v_leak = flat["v_leak"] + _arr(node.r).reshape(n) * bias
             else:
                 if schedule == "nir":
-                    g.r_dt = _arr(node.r).reshape(n) * dt
+                    g.r_dt = flat["gain"]
                     g.I_b = bias
                 elif np.any(bias != 0):
                     raise _unsupported(name, node, "brian2", "an IF neuron with a bias has no Brian2 schedule update")

@@ -343,3 +343,21 @@ def test_export_refuses_what_nir_cannot_say_naming_the_object():
         bnir.export(brian2.Network(g))
     with pytest.raises(UnsupportedFeatureError, match="1: module ReLU"):
         bnir.export(torch.nn.Sequential(MaskedLinear(3, 2), torch.nn.ReLU()), dt=1 * ms, input_shape=(3,))
+
+
+def test_exact_graph_in_brian2_gives_the_torch_spikes():
+    torch.manual_seed(8)
+    model = SpikingMLP((10, 6), "lif", tau=4 * ms, dt=1 * ms, threshold=0.5).double()
+    x = (torch.rand(25, 1, 10, dtype=torch.float64) < 0.5).double()
+    with torch.no_grad():
+        ref = model(x)[:, 0].numpy()
+    assert ref.sum() > 3
+    graph = bnir.export(model, dt=1 * ms, method="exact")  # tau = 4 ms, beta = exp(-1/4)
+    net = bnir.load(graph, "brian2", inputs={"input": x[:, 0].numpy()})
+    np.testing.assert_allclose(net["nir_neurons_0"].tau[:] / ms, 1 / (1 - np.exp(-0.25)), rtol=1e-12)
+    net.run(27 * ms)
+    mon = net["nir_neurons_0_spikes"]
+    r = np.zeros_like(ref)
+    k = np.round(mon.t[:] / ms).astype(int) - 1
+    r[k[k < 25], np.asarray(mon.i[:])[k < 25]] = 1
+    np.testing.assert_array_equal(r, ref)
