@@ -154,14 +154,17 @@ def train(**options) -> None:
                                                                         "preset"))
     given = {k: v for k, v in options.items() if v is not None}
     if "hidden" in given:
+        pieces = str(given["hidden"]).split(",")
         try:
-            given["hidden"] = tuple(int(h) for h in str(given["hidden"]).split(",") if h.strip())
+            given["hidden"] = tuple(int(h) for h in pieces) if any(h.strip() for h in pieces) else ()
         except ValueError as exc:
             raise click.BadParameter(f"expected comma-separated integers, got {given['hidden']!r}",
                                      param_hint="--hidden") from exc
         if not given["hidden"]:
             raise click.BadParameter("expected at least one hidden layer width (comma-separated integers), got "
                                      f"{options['hidden']!r}", param_hint="--hidden")
+    if out is not None and not out.strip():
+        raise click.BadParameter("expected a folder name, got an empty string", param_hint="--out")
     import torch
 
     previous_threads = torch.get_num_threads()

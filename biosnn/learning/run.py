@@ -143,6 +143,14 @@ def _check_combination(config: RunConfig) -> None:
     if config.method == "local" and config.encoder is not None and encoder not in SPIKE_ENCODERS:
         raise ParameterError(f"the local-only method needs 0/1 input spikes for its plasticity rule: encoder "
                              f"{' or '.join(SPIKE_ENCODERS)}, not {encoder!r}")
+    if config.method == "local" and config.model != "mlp":
+        raise ParameterError(f"the local-only method runs its plasticity rule on the mlp model's layers only; "
+                             f"{config.model}'s pooling turns spikes into non-binary inputs for the next layer")
+    if config.dataset in SYNTHETIC_DATASETS and config.steps is not None:
+        spec = SYNTHETIC_DATASETS[config.dataset]
+        if spec.events and config.steps != spec.steps:
+            raise ParameterError(f"data set {config.dataset!r} holds {spec.steps} frames per sample; steps = "
+                                 f"{config.steps} does not match (leave it out, or give {spec.steps})")
     if config.method == "local" and kind == "events":
         raise ParameterError(f"the local-only method needs 0/1 input spikes (poisson or latency coding of static "
                              f"images); data set {config.dataset!r} gives event counts per frame")
