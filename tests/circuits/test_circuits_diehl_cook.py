@@ -88,6 +88,10 @@ def test_full_network_accuracy():
     train_diehl_cook(circuit, data.train_images[:800], data.train_labels[:800])
     assignments = assign_labels(circuit, data.train_images[:800], data.train_labels[:800])
     accuracy = evaluate(circuit, data.test_images, data.test_labels, assignments)
+    from biosnn.circuits.base import paper_comparison
+    from biosnn.circuits.diehl_cook import PAPER_FIGURES
+
+    print(paper_comparison(PAPER_FIGURES, {"accuracy_100": 100 * accuracy}), "(8x8 digits, not MNIST)")
     assert accuracy > 0.6, accuracy
 
 

@@ -3,8 +3,9 @@ output rate.
 
 Default suite (reduced): 200 plastic inputs at 10 Hz with g_max = 0.075 (5 x the paper's, so the total
 maximal drive equals 1000 inputs at 0.015) and 40 inhibitory inputs at g_inh = 0.25; A_+ = 0.025 g_max
-and A_-/A_+ = 1.2 (the paper: 1000 inputs, A_+ = 0.005 g_max, A_-/A_+ = 1.05, which needs minutes of
-simulated time); dt = 0.5 ms; 60 s simulated, started from uniform weights.
+and A_-/A_+ = 1.2 (the paper: 1000 inputs, A_+ = 0.005 g_max, A_-/A_+ = 1.05, which meets the bimodal
+criteria after about 700 s of simulated time and is stationary after about 2500 s: the module docstring);
+dt = 0.5 ms; 60 s simulated, started from uniform weights.
 
 Asserted, "bimodal": the 20 % of the weight range next to 0 and the 20 % next to g_max together hold
 more than 60 % of the synapses (uniform: 40 %), each end holds more than the middle 20 %, and each end
@@ -23,6 +24,8 @@ import pytest
 from brian2 import ms, second
 
 from biosnn.circuits import get_circuit
+from biosnn.circuits.base import paper_comparison, run_standalone
+from biosnn.circuits.song2000 import BRIAN2_EXAMPLE, PAPER_FIGURES, weight_statistics
 
 REDUCED = dict(n_inputs=200, n_inh_inputs=40, g_max=0.075, g_inh=0.25, a_plus=0.025, a_ratio=1.2, dt=0.5 * ms,
                seed=2)
@@ -63,21 +66,47 @@ def test_weights_bimodal_and_rate_stabilised():
     assert sat_rate > 3 * late_b, (sat_rate, rates)
 
 
-@pytest.mark.slow
-def test_paper_parameters_move_weights_to_the_bounds():
-    """The paper's parameters (1000 inputs, A_+ = 0.005 g_max, A_-/A_+ = 1.05, dt = 0.1 ms), 600 s simulated
-    on the Cython target. With the paper's small steps the split is slow: measured fractions of weights
-    within 10 % of 0 / of g_max were 0.10 / 0.10 at the start (uniform), 0.14 / 0.21 after 240 s and
-    0.18 / 0.28 after 480 s and 0.21 / 0.30 after 600 s (middle 0.3-0.7 g_max: 0.23), with the output rate
-    still rising (5 -> 12.5 Hz); a fully bimodal, stable state
-    needs longer runs than this suite affords. Asserted: both bounds gain mass (> 0.15 and > 0.2 of all
-    synapses, together > 0.4 against 0.2 for uniform weights) and the middle loses it."""
-    import brian2
+PAPER_T = 1500.0  # s
 
-    brian2.prefs["codegen.target"] = "cython"
-    circuit = get_circuit("song2000")(seed=0)
-    circuit.run(600 * second)
-    x = np.asarray(circuit.projections["input_output"].w[:]) / 0.015
-    low, high = np.mean(x <= 0.1), np.mean(x >= 0.9)
-    assert low > 0.15 and high > 0.2 and low + high > 0.4, (low, high)
-    assert np.mean((x > 0.3) & (x < 0.7)) < 0.35  # uniform: 0.4
+
+def _standalone(duration, **kwargs):
+    """Run song2000(**kwargs) for ``duration`` on Brian2's C++ standalone device: statistics and histogram."""
+    def collect(circuit):
+        x = np.asarray(circuit.projections["input_output"].w[:]) / circuit.parameters["g_max"]
+        hist, _ = np.histogram(x, bins=10, range=(0, 1))
+        spikes = np.asarray(circuit.monitors["spikes_output"].t[:] / second).copy()
+        return weight_statistics(circuit), hist, spikes
+
+    return run_standalone(lambda: get_circuit("song2000")(**kwargs), duration, collect)
+
+
+@pytest.mark.slow
+def test_paper_parameters_split_the_weights():
+    """The paper's own settings (1000 inputs at 10 Hz, 200 inhibitory, A_+ = 0.005 g_max, A_-/A_+ = 1.05,
+    g_max = 0.015, dt = 0.1 ms), 1500 s (PAPER_T) simulated on Brian2's C++ standalone device (the Cython target
+    needs about 1.5 s of CPU per simulated second here; standalone about 0.05 s). Measured (seed 0): 0.300 of the weights within 10 % of 0, 0.395 within
+    10 % of g_max, 0.077 in 0.3-0.7 g_max, output 14.6 Hz over the last 10 s (6 min on 2 shared cores).
+    Asserted: every numeric PAPER_FIGURES criterion of "bimodal" is met, and the output rate of the last
+    two 200 s windows differs by less than 20 % (stabilised)."""
+    stats, hist, spikes = _standalone(PAPER_T * second, seed=0)
+    print(paper_comparison(PAPER_FIGURES, stats), hist)
+    for key in ("ends", "low", "high", "middle"):
+        assert PAPER_FIGURES[key].met(stats[key]), (key, stats, hist)
+    a = np.sum((spikes >= PAPER_T - 400) & (spikes < PAPER_T - 200)) / 200
+    b = np.sum(spikes >= PAPER_T - 200) / 200
+    assert abs(a - b) < 0.2 * max(a, b), (a, b)
+
+
+@pytest.mark.slow
+def test_brian2_example_settings_split_as_fast_as_the_example():
+    """Brian2's examples/synapses/STDP.py settings (BRIAN2_EXAMPLE: 15 Hz, A_+ = 0.01 g_max, tau_m = 10 ms,
+    E_L = -74 mV, g_max = 0.01, no inhibition) for 100 s. That example itself (run verbatim, seed 0, with its
+    linearised synaptic current) ends with 0.29 of the weights within 10 % of 0 and 0.17 within 10 % of
+    g_max (middle 0.3-0.7 g_max: 0.20), output 25 Hz: the "bimodal after 100 s" of the issue. This
+    conductance-based circuit at the same settings: 0.231 / 0.174, middle 0.247, output 18.5 Hz (the same
+    numbers on the Cython target). Asserted: the same stage of the split
+    (each end above 0.15, the middle below 0.3), so the circuit is not slower than the example; the paper's
+    settings are (half the A_+, two thirds of the input rate, a lower output rate)."""
+    stats, hist, _ = _standalone(100 * second, seed=0, **BRIAN2_EXAMPLE)
+    print(stats, hist)
+    assert stats["low"] > 0.15 and stats["high"] > 0.15 and stats["middle"] < 0.3, (stats, hist)
