@@ -486,12 +486,14 @@ class CompetitiveLIF(nn.Module):
 
     .. math::
 
-        v_t = \beta v_{t-1} + I_t,\qquad
+        v_t = \beta v_{t-1} + I_t - g_I \langle I_t \rangle_{pop},\qquad
         s_{t,i} = [\,v_{t,i} > V_{th} + \theta_i\,] \wedge [\,i \in \mathrm{top}_k(v_t - \theta)\,],\qquad
         v_t \leftarrow v_t (1 - s_t)
 
     Only the ``k`` neurons furthest above their thresholds fire in a step (the lateral inhibition of an
-    inhibitory population, k-WTA); a neuron that fires is reset to 0. In training mode each spike raises
+    inhibitory population, k-WTA; ``k = size`` switches it off), and a shared inhibitory current
+    proportional to the population's mean drive (``inhibition`` :math:`g_I`, a global inhibitory
+    interneuron) removes the drive's common mode; a neuron that fires is reset to 0. In training mode each spike raises
     that neuron's threshold, :math:`\theta_i \leftarrow \theta_i + \theta_+ \langle s_{t,i} \rangle_{batch}`,
     and thresholds relax, :math:`\theta \leftarrow \theta\, e^{-1/\tau_\theta}` per step (homeostasis: no
     neuron wins every input). ``adapt=False`` or ``eval()`` freezes :math:`\theta` (a buffer, saved with the
@@ -511,10 +513,15 @@ class CompetitiveLIF(nn.Module):
         Threshold increase per spike (batch mean).
     tau_theta
         Relaxation time constant of the thresholds, in steps.
+    adapt
+        Whether the thresholds adapt (in training mode).
+    inhibition
+        Gain :math:`g_I` of the shared inhibition (0: none).
     """
 
     def __init__(self, size: int, *, k: int = 5, beta: float = 0.9, threshold: float = 1.0,
-                 theta_plus: float = 0.05, tau_theta: float = 1e4, adapt: bool = True) -> None:
+                 theta_plus: float = 0.05, tau_theta: float = 1e4, adapt: bool = True,
+                 inhibition: float = 0.0) -> None:
         super().__init__()
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ParameterError(f"parameter 'size' must be a positive integer, got {size!r}")
@@ -526,6 +533,7 @@ class CompetitiveLIF(nn.Module):
         self.theta_plus = check_range("theta_plus", theta_plus, low=0.0)
         self.tau_theta = check_range("tau_theta", tau_theta, low=0.0, low_inclusive=False)
         self.adapt = bool(adapt)
+        self.inhibition = check_range("inhibition", inhibition, low=0.0)
         self.register_buffer("theta", torch.zeros(size))
 
     @torch.no_grad()
@@ -540,7 +548,10 @@ class CompetitiveLIF(nn.Module):
         v = current.new_zeros(B, N)
         out = current.new_zeros(T, B, N)
         for t in range(T):
-            v = self.beta * v + current[t]
+            drive = current[t]
+            if self.inhibition:
+                drive = drive - self.inhibition * drive.mean(1, keepdim=True)
+            v = self.beta * v + drive
             over = v - (self.threshold + theta)
             top = torch.topk(over, self.k, dim=1)
             s = torch.zeros_like(v).scatter_(1, top.indices, (top.values > 0).to(v.dtype))
@@ -559,7 +570,7 @@ class CompetitiveLIF(nn.Module):
 
 def competitive_mlp(sizes: Sequence[int] = (64, 256, 10), *, k: int = 5, beta: float = 0.9,
                     threshold: float = 1.0, theta_plus: float = 0.05, tau_theta: float = 1e4, readout: str = "lif",
-                    seed_scale: float = 1.0) -> SpikingMLP:
+                    seed_scale: float = 1.0, inhibition: float = 0.0) -> SpikingMLP:
     """A :class:`SpikingMLP` whose hidden populations are :class:`CompetitiveLIF` (k-WTA, adaptive
     thresholds) driven through excitatory-only Dale's-law layers (``MaskedLinear(dale=True,
     excitatory_fraction=1)``: the stored weights are synaptic strengths, the sign +1 is fixed, so a local rule
@@ -578,6 +589,6 @@ def competitive_mlp(sizes: Sequence[int] = (64, 256, 10), *, k: int = 5, beta: f
             layer.weight.uniform_(0.0, 1.0)
             layer.weight.mul_(seed_scale * n_in / 4 / layer.weight.sum(1, keepdim=True))
         net.layers[i] = layer
-        net.neurons[i] = CompetitiveLIF(n_out, k=k, beta=beta, threshold=threshold, theta_plus=theta_plus,
-                                        tau_theta=tau_theta)
+        net.neurons[i] = CompetitiveLIF(n_out, k=min(k, n_out), beta=beta, threshold=threshold,
+                                        theta_plus=theta_plus, tau_theta=tau_theta, inhibition=inhibition)
     return net
