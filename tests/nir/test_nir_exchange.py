@@ -192,8 +192,13 @@ def test_snntorch_model_in_brian2_twin_and_torch_gives_snntorch_spikes(synaptic)
     assert {"input", "nir_0", "nir_1", "nir_2", "nir_3"} <= {o.name for o in b2net.objects}
     duration = (steps + 2) * DT
     tw = biosnn.twin(b2net)
-    res = tw.run(duration)
+    res = tw.run(duration, record={"nir_1": ["v"]})
     b2net.run(duration)
+    # the stated update, membrane by membrane: v after Brian2 step t + 1 is snnTorch's mem at step t (where it
+    # did not fire; the graph's float32 parameters limit the agreement to about 1e-7 relative)
+    v = res.states["nir_1"]["v"][2:steps + 2, 0].detach().numpy()
+    quiet = ref["1"] == 0
+    np.testing.assert_allclose(v[quiet], ref["m1"][quiet], rtol=1e-6, atol=1e-9)
     for node, n in (("1", 16), ("3", 5)):
         mon = b2net[f"nir_{node}_spikes"]
         np.testing.assert_array_equal(_raster(mon, lat[node], steps, n), ref[node])
