@@ -26,9 +26,13 @@ Besides the functions, NumPy's ``ndarray ** scalar`` takes fast paths that the C
 exponent of ``2`` is ``x*x``, ``-1`` is ``1/x`` and ``0.5`` is ``sqrt(x)``; every other exponent is
 ``numpy.power``.
 
-The environment variable ``BIOSNN_TWIN_MATH`` overrides the probe (for tests and for checking one kind of
-CPU on another): ``probe`` (default), ``libc`` (the C library everywhere, what the probe finds on CPUs
-without AVX-512) or ``numpy`` (NumPy's loops everywhere, what it finds for most functions on AVX-512 CPUs).
+The environment variable ``BIOSNN_TWIN_MATH`` overrides the probe: ``probe`` (default), ``libc`` (the C
+library everywhere: right only where NumPy calls it too) or ``numpy`` (NumPy's loops everywhere: right on
+every CPU, slower). The probe follows what NumPy dispatches to, so the other kind of CPU can be checked on an
+AVX-512 machine by switching NumPy's AVX-512 routines off: with
+``NPY_DISABLE_CPU_FEATURES="AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL"`` NumPy runs its
+AVX2 code and the probe keeps the C library for everything but ``tanh`` (NumPy has an AVX2/FMA3 ``tanh`` of
+its own), as on a CPU without AVX-512 (``tests/twins/test_c_math.py`` runs the exactness tests that way).
 """
 
 from __future__ import annotations
@@ -223,23 +227,33 @@ def _run_probe(lib: ctypes.CDLL) -> dict[str, tuple[str | None, str]]:
     return out
 
 
-def cpu_kind() -> str:
-    """NumPy's SIMD extensions found on this CPU, in words (e.g. ``"AVX-512 (AVX512F AVX512_SKX ...)"``)."""
+def _numpy_features() -> dict[str, bool]:
+    """NumPy's runtime CPU features (what its dispatch sees; ``NPY_DISABLE_CPU_FEATURES`` switches some off)."""
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as feats
     except ImportError:  # pragma: no cover - other NumPy layouts
+        return {}
+    return dict(feats)
+
+
+def cpu_kind() -> str:
+    """The kind of CPU NumPy dispatches for, in words: ``"AVX-512 (AVX512F AVX512_SKX ...)"`` when NumPy uses
+    its AVX-512 routines (``AVX512F`` on), else ``"no AVX-512 (AVX AVX2 ...)"``."""
+    feats = _numpy_features()
+    if not feats:
         return "unknown CPU features"
-    found = sorted(k for k, v in feats.items() if v and k.startswith("AVX512"))
-    if found:
-        return "AVX-512 (" + " ".join(found) + ")"
-    return "no AVX-512 (" + " ".join(sorted(k for k, v in feats.items() if v and k.startswith("AVX"))) + ")"
+    on = sorted(k for k, v in feats.items() if v and k.startswith("AVX"))
+    if feats.get("AVX512F"):
+        return "AVX-512 (" + " ".join(k for k in on if k.startswith("AVX512")) + ")"
+    return "no AVX-512 (" + " ".join(k for k in on if not k.startswith("AVX512")) + ")"
 
 
 def _probe_key() -> str:
     from biosnn.twins.kernels import FLAGS, NATIVE, _machine_id, c_compiler
 
-    parts = [str(PROBE_VERSION), _probe_source(), np.__version__, cpu_kind(), " ".join(platform.libc_ver()), str(c_compiler()),
-             " ".join(FLAGS + NATIVE), _machine_id()]
+    features = " ".join(sorted(k for k, v in _numpy_features().items() if v))
+    parts = [str(PROBE_VERSION), _probe_source(), np.__version__, features, " ".join(platform.libc_ver()),
+             str(c_compiler()), " ".join(FLAGS + NATIVE), _machine_id()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 

@@ -36,7 +36,6 @@ NumPy's own inner loop called from C (CPUs with AVX-512, where NumPy has its own
 
 from __future__ import annotations
 
-import ast
 import ctypes
 import getpass
 import hashlib
@@ -258,11 +257,9 @@ class KernelSource:
                 f"differently from NumPy on this CPU)")
 
 
-def _assignment(var: str, op: str, rhs: str, renderer: CRenderer, expr: str) -> str:
+def _assignment(var: str, op: str, rhs: str) -> str:
     if op in ("=", ":="):
         return f"{var} = ({rhs});"
-    if op == "**=":  # x **= c takes NumPy's fast paths as x ** c does
-        return f"{var} = {renderer.power(var, ast.parse(expr, mode='eval').body, f'({rhs})')};"
     if op == "%=":
         return f"{var} = _brian_mod({var}, ({rhs}));"
     return f"{var} = ({var} {op[0]} ({rhs}));"
@@ -415,7 +412,7 @@ class KernelWriter:
             if st.op == ":=":
                 body.append(f"{c_type(st.dtype)} {st.var} = ({rhs});")
                 continue
-            line = _assignment(st.var, st.op, rhs, self.renderer, st.expr)
+            line = _assignment(st.var, st.op, rhs)
             cond = cw_all.get(st.var)
             if cond is not None and st.var not in created:
                 if cond not in arrays_read:

@@ -138,3 +138,30 @@ def test_powers_and_functions_in_compiled_kernels_equal_brian2_numpy_target(mode
         got = np.asarray(getattr(G2, k + "_"))
         diff = np.flatnonzero(got != r)
         assert diff.size == 0, f"{k}: {diff.size} of 2000 differ from Brian2 (mode {mode}, CPU {CPU})"
+
+
+#: NumPy's AVX-512 dispatch targets; switching them off makes NumPy run its AVX2 code, as on a CPU without AVX-512
+NO_AVX512 = "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR"
+
+
+@pytest.mark.skipif(not CPU.startswith("AVX-512"), reason="NumPy does not use AVX-512 here: this run is the other kind")
+def test_exactness_tests_pass_as_on_a_cpu_without_avx512(tmp_path):
+    """The other kind of CPU, forced: NumPy's AVX-512 routines off (``NPY_DISABLE_CPU_FEATURES``), the probe
+    decides again, and the bit-exactness tests (this file and the plastic weights against Brian2) pass."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, NPY_DISABLE_CPU_FEATURES=NO_AVX512, BIOSNN_TWIN_MATH="probe")
+    probe = subprocess.run([sys.executable, "-c", "from biosnn.twins import cmath; print(cmath.describe())"],
+                           env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.startswith("CPU no AVX-512"), probe.stdout
+    tests = ["tests/twins/test_c_math.py",
+             "tests/twins/test_c_backend.py::test_plasticity_pathways_compiled_and_weights_equal_to_brian2"]
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "0", *tests],
+                         env=env, cwd=root, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert " passed" in run.stdout.splitlines()[-1], run.stdout[-500:]
