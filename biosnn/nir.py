@@ -218,37 +218,38 @@ def _topological(graph: nir.NIRGraph) -> list[str]:
     return order
 
 
+def _decay(name: str, node: Any, target: str, what: str, tau: np.ndarray, dt: float, method: str) -> np.ndarray:
+    """The decay per step of a time constant: ``1 - dt/tau`` (``"euler"``) or ``exp(-dt/tau)`` (``"exact"``),
+    checked to lie in (0, 1]."""
+    if np.any(~np.isfinite(tau)) or np.any(tau <= 0):
+        raise _unsupported(name, node, target, f"{what} must be positive and finite (seconds)")
+    decay = 1.0 - dt / tau if method == "euler" else np.exp(-dt / tau)
+    if np.any(decay <= 0) or np.any(decay > 1):
+        raise _unsupported(name, node, target, f"{what} = {tau.min():g} s is too short for dt = {dt:g} s "
+                                               f"with method {method!r} (the decay per step leaves (0, 1])")
+    return decay
+
+
 def _neuron_steps(name: str, node: Any, dt: float, method: str, target: str) -> dict[str, np.ndarray]:
     """Per-step values of a LIF / IF / CubaLIF node: beta, gain, threshold, reset, leak (arrays), the reset
     mode, and for CubaLIF the current's decay ``alpha`` and input gain ``gain_syn``."""
     extra: dict[str, np.ndarray] = {}
     if isinstance(node, nir.CubaLIF):
         tau, tau_syn = _arr(node.tau_mem), _arr(node.tau_syn)
-        for what, value in (("tau_mem", tau), ("tau_syn", tau_syn)):
-            if np.any(~np.isfinite(value)) or np.any(value <= 0):
-                raise _unsupported(name, node, target, f"{what} must be positive and finite (seconds)")
-        beta = 1.0 - dt / tau if method == "euler" else np.exp(-dt / tau)
-        alpha = 1.0 - dt / tau_syn if method == "euler" else np.exp(-dt / tau_syn)
-        if np.any(alpha <= 0) or np.any(alpha > 1) or np.any(beta <= 0) or np.any(beta > 1):
-            raise _unsupported(name, node, target, f"a time constant is too short for dt = {dt:g} s with "
-                                                   f"method {method!r} (the decay per step leaves (0, 1])")
+        beta = _decay(name, node, target, "tau_mem", tau, dt, method)
+        alpha = _decay(name, node, target, "tau_syn", tau_syn, dt, method)
         gain = _arr(node.r) * dt / tau
         gain_syn = _arr(node.w_in) * dt / tau_syn
         extra = {"alpha": alpha, "gain_syn": np.where(np.abs(gain_syn - 1.0) <= _GAIN_SNAP, 1.0, gain_syn)}
         leak = _arr(node.v_leak)
     elif isinstance(node, nir.LIF):
         tau, r = _arr(node.tau), _arr(node.r)
-        if np.any(~np.isfinite(tau)) or np.any(tau <= 0):
-            raise _unsupported(name, node, target, "tau must be positive and finite (seconds)")
-        beta = 1.0 - dt / tau if method == "euler" else np.exp(-dt / tau)
+        beta = _decay(name, node, target, "tau", tau, dt, method)
         stored = _meta(node, "biosnn_beta")
         if stored is not None and np.all(np.abs(beta - float(stored)) <= _BETA_AGREE):
             beta = np.full_like(beta, float(stored))
         gain = r * dt / tau
         leak = _arr(node.v_leak)
-        if np.any(beta <= 0) or np.any(beta > 1):
-            raise _unsupported(name, node, target, f"tau = {tau.min():g} s is too short for dt = {dt:g} s "
-                                                   f"with method {method!r} (the decay per step leaves (0, 1])")
     elif isinstance(node, nir.IF):
         r = _arr(node.r)
         beta = np.ones_like(r)
