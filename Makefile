@@ -13,7 +13,7 @@ export BIOSNN_CACHE_DIR ?= $(CURDIR)/.cache
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo test test-slow bench venv clean
+.PHONY: demo readme test test-slow bench venv clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo ">> creating $(VENV) with pinned dependencies (first use only)"
@@ -29,7 +29,11 @@ $(STAMP): pyproject.toml requirements.lock
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m biosnn demo
+	$(PY) -m biosnn demo --out figures/demo
+
+# README figures from the files the demo and the twin benchmark wrote
+readme: $(STAMP)
+	$(PY) -m biosnn.report
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) tests

@@ -31,3 +31,13 @@ def test_readme_tour_runs_and_shows_what_it_says():
     assert not np.array_equal(w_trial0, tw.parameter("input_E", "w").detach().cpu().numpy())
     np.testing.assert_array_equal(np.asarray(S.w[:]), w_trial0)
     assert isinstance(tw, torch.nn.Module)
+
+
+def test_readme_figures_are_the_ones_the_result_files_give():
+    """The figure block is rendered from figures/demo/summary.csv and the twin benchmark's JSON, not typed."""
+    from biosnn.report import BEGIN, END, readme_figures
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+    assert block == readme_figures(ROOT), "README figures differ from the result files: run `make readme`"
+    assert "EIHL" in block and "CUBA" in block
