@@ -1,4 +1,4 @@
-r"""Data sets: scikit-learn digits (bundled, the default), MNIST, Fashion-MNIST, CIFAR10/100 (torchvision),
+r"""Data sets: scikit-learn digits (bundled, the default), Breiman's waveforms (generated), MNIST, Fashion-MNIST, CIFAR10/100 (torchvision),
 N-MNIST and DVS-CIFAR10 (tonic's readers and frame transform).
 
 Nothing downloads here. A data set that is not on disk stops with
@@ -10,6 +10,7 @@ Layouts under ``root`` (the layouts torchvision and tonic use):
 
 ================  ====================================================================================
 ``digits``        none (``sklearn.datasets.load_digits``, 1797 8x8 images, scaled to [0, 1])
+``waveform``      none (Breiman's waveform generator, 5000 signals of 21 samples, 3 classes; generated)
 ``mnist``         ``MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (or the ``.gz`` archives)
 ``fashion_mnist`` ``FashionMNIST/raw/...`` (same file names)
 ``cifar10``       ``cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}`` (or the ``.tar.gz``)
@@ -203,6 +204,54 @@ def _load_digits(root: Path, train: bool, opt: _Options) -> Dataset:
                                            stratify=bunch.target)
     idx = torch.as_tensor(np.sort(train_idx if train else test_idx))
     return ImageDataset(images[idx], labels[idx], scale=16.0, classes=[str(d) for d in range(10)])
+
+
+# --------------------------------------------------------------------------------------------- waveform
+WAVEFORM_SIZE = 5000  # as the UCI "Waveform Database Generator (Version 1)" release
+WAVEFORM_SEED = 19840101  # the data set is one fixed draw; ``split_seed`` only chooses the split
+
+
+def waveform_signals(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Breiman's waveform data (Breiman, Friedman, Olshen & Stone 1984, *CART*, section 2.6.2).
+
+    Three base waves on :math:`i = 1 \dots 21`: :math:`h_1(i) = \max(6 - |i - 11|, 0)`,
+    :math:`h_2(i) = h_1(i - 4)`, :math:`h_3(i) = h_1(i + 4)`. A signal of class :math:`c` mixes two of them,
+
+    .. math:: x_i = u\, h_a(i) + (1 - u)\, h_b(i) + \epsilon_i, \quad u \sim U(0, 1),\ \epsilon_i \sim N(0, 1),
+
+    with :math:`(a, b) = (1, 2), (1, 3), (2, 3)` for classes 0, 1, 2 (equally likely). The Bayes error is
+    about 14 %; CART's own figure is 28 % error.
+
+    Returns
+    -------
+    signals, labels
+        ``float64 [n, 21]`` and ``int64 [n]``, drawn by ``numpy.random.default_rng(seed)``.
+    """
+    rng = np.random.default_rng(seed)
+    i = np.arange(1, 22, dtype=np.float64)
+    h1 = np.maximum(6.0 - np.abs(i - 11.0), 0.0)
+    h2 = np.maximum(6.0 - np.abs(i - 15.0), 0.0)
+    h3 = np.maximum(6.0 - np.abs(i - 7.0), 0.0)
+    pairs = np.array([[0, 1], [0, 2], [1, 2]])
+    waves = np.stack([h1, h2, h3])
+    labels = rng.integers(0, 3, size=n)
+    u = rng.uniform(0.0, 1.0, size=(n, 1))
+    a, b = waves[pairs[labels, 0]], waves[pairs[labels, 1]]
+    signals = u * a + (1.0 - u) * b + rng.standard_normal((n, 21))
+    return signals, labels.astype(np.int64)
+
+
+def _load_waveform(root: Path, train: bool, opt: _Options) -> Dataset:
+    from sklearn.model_selection import train_test_split
+
+    signals, labels = waveform_signals(WAVEFORM_SIZE, WAVEFORM_SEED)
+    # as an image [N, 1, 1, 21] in [0, 1]: the values lie in about [-4, 10]; clipped to [-3, 9], mapped linearly
+    images = torch.as_tensor((np.clip(signals, -3.0, 9.0) + 3.0) / 12.0, dtype=torch.float32)[:, None, None, :]
+    index = np.arange(len(labels))
+    fraction = 0.2 if opt.test_fraction is None else opt.test_fraction
+    train_idx, test_idx = train_test_split(index, test_size=fraction, random_state=opt.split_seed, stratify=labels)
+    idx = torch.as_tensor(np.sort(train_idx if train else test_idx))
+    return ImageDataset(images[idx], torch.as_tensor(labels)[idx], scale=1.0, classes=["h1+h2", "h1+h3", "h2+h3"])
 
 
 # ------------------------------------------------------------------------------------------------ MNIST
@@ -405,6 +454,9 @@ _EVENT_OPTIONS = frozenset({"steps", "size"})
 DATASETS.register("digits", DatasetSpec(
     DatasetInfo("digits", "static", (1, 8, 8), 10, "", "scikit-learn (bundled)"),
     _load_digits, frozenset({"test_fraction", "split_seed"})))
+DATASETS.register("waveform", DatasetSpec(
+    DatasetInfo("waveform", "static", (1, 1, 21), 3, "", "generated (Breiman et al. 1984 waveform generator)"),
+    _load_waveform, frozenset({"test_fraction", "split_seed"})))
 DATASETS.register("mnist", DatasetSpec(
     DatasetInfo("mnist", "static", (1, 28, 28), 10, "MNIST/raw",
                 "torchvision.datasets.MNIST(root, download=True) on a machine with network access"),
@@ -455,7 +507,7 @@ def load_dataset(
     Parameters
     ----------
     name
-        A name in :data:`DATASETS`: ``digits`` (default), ``mnist``, ``fashion_mnist``, ``cifar10``,
+        A name in :data:`DATASETS`: ``digits`` (default), ``waveform``, ``mnist``, ``fashion_mnist``, ``cifar10``,
         ``cifar100``, ``nmnist``, ``dvs_cifar10``.
     root
         Folder holding the data set's layout (module docstring); default :func:`default_root`.
@@ -468,9 +520,9 @@ def load_dataset(
     check_md5
         CIFAR: verify the official md5 sums (default ``True``).
     test_fraction
-        ``digits`` (default 0.2, stratified) and ``dvs_cifar10`` (default 0.1 per class).
+        ``digits`` and ``waveform`` (default 0.2, stratified) and ``dvs_cifar10`` (default 0.1 per class).
     split_seed
-        ``digits``: seed of the fixed train/test split (default 0).
+        ``digits`` and ``waveform``: seed of the fixed train/test split (default 0).
 
     Raises
     ------

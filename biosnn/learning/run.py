@@ -100,7 +100,10 @@ def _dataset_kind(name: str) -> str:
 
 
 def _on_disk(name: str) -> bool:
-    return name not in SYNTHETIC_DATASETS and name != "digits"
+    """Whether a data set is read from files (digits and waveform are bundled or generated)."""
+    from biosnn.data import dataset_info
+
+    return name not in SYNTHETIC_DATASETS and bool(dataset_info(name).folder)
 
 
 def _check_names(config: RunConfig) -> None:
