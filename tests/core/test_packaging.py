@@ -70,3 +70,44 @@ def test_units_checked_once_at_the_boundary():
         check_quantity("tau", 20 * brian2.mV, brian2.ms)
     with pytest.raises(UnitError, match="'tau'"):
         check_quantity("tau", 20.0, brian2.ms)
+
+
+def _modules_after(statement: str) -> set[str]:
+    """The top-level modules a fresh interpreter holds after ``statement``."""
+    import json
+    import subprocess
+    import sys
+
+    code = f"{statement}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+HEAVY = ("brian2", "torch", "matplotlib", "sympy", "pandas", "scipy")
+
+
+def test_import_biosnn_is_light():
+    """``import biosnn`` and the command line's entry module load none of the heavy libraries (issue 13: lazy
+    imports; the times are measured by bench/startup.py)."""
+    for statement in ("import biosnn", "import biosnn.cli", "import biosnn.learning"):
+        loaded = _modules_after(statement)
+        heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
+        assert not heavy, f"{statement!r} imports {heavy[:8]}"
+
+
+def test_brian2_set_up_applies_when_brian2_comes_later(tmp_path):
+    """The Cython cache folder and the plain traceback hook are in place as soon as Brian2 is imported after
+    biosnn (lazily), as they were when ``import biosnn`` imported Brian2 itself."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, json, biosnn\nassert 'brian2' not in sys.modules\nimport brian2\n"
+            "print(json.dumps([brian2.prefs['codegen.runtime.cython.cache_dir'], "
+            "getattr(sys.excepthook, '_biosnn_plain', False)]))")
+    env = {**os.environ, "BIOSNN_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
+    cache, plain = json.loads(out.stdout.strip().splitlines()[-1])
+    assert cache == str(tmp_path.resolve() / "brian2-cython") and plain
+    assert (tmp_path / "brian2-cython").is_dir()
