@@ -73,7 +73,9 @@ import biosnn
 from biosnn.errors import BiosnnError, CheckpointError, NonFiniteError, ParameterError, RunFolderError
 from biosnn.learning.checkpoint import (kill_point, load_checkpoint, rng_state, save_checkpoint, set_rng_state,
                                         write_atomic)
+from biosnn.learning import family as _family
 from biosnn.learning.eihl import EIHL_DEFAULTS, EIHLController
+from biosnn.learning.family import FAMILY_METHODS
 from biosnn.learning.metrics import FiringRates, connectivity
 from biosnn.learning.policies import GLOBAL, LOCAL, SWITCHING_POLICIES
 from biosnn.learning.trainer import EpochResult, Trainer, parse_device, resolve_device
@@ -116,7 +118,8 @@ def _check_names(config: RunConfig) -> None:
         raise ParameterError(f"run setting 'dataset' must be a name, got {config.dataset!r}")
     _dataset_kind(config.dataset)
     LOSSES[config.loss]
-    NEURONS[config.neuron]
+    if config.method not in FAMILY_METHODS:  # the family's neuron kinds: checked in _check_combination
+        NEURONS[config.neuron]
     GRANULARITIES[config.granularity]
     if config.encoder is not None:
         from biosnn.data import ENCODERS
@@ -129,6 +132,10 @@ def _check_names(config: RunConfig) -> None:
 
 def _check_combination(config: RunConfig) -> None:
     """Settings that contradict each other (or that a run would store and ignore) raise ParameterError."""
+    from biosnn.learning.family import resolve_settings
+
+    for name, value in resolve_settings(config).items():  # a family method's own model, neuron and read-out
+        object.__setattr__(config, name, value)
     kind = _dataset_kind(config.dataset)
     if config.model == "mlp" and config.width != 1.0:
         raise ParameterError(f"run setting 'width' ({config.width!r}) applies to the vgg11 and resnet models only, "
@@ -162,8 +169,13 @@ def _check_combination(config: RunConfig) -> None:
 #: Which runs each setting applies to, for options given explicitly (``biosnn train``): a setting given
 #: for a run it does not apply to is refused (:func:`inapplicable_settings`) instead of stored and ignored.
 _APPLIES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "width": (lambda c: c.model in ("vgg11", "resnet"), "the vgg11 and resnet models"),
-    "hidden": (lambda c: c.model == "mlp", "the mlp model"),
+    "width": (lambda c: c.model in ("vgg11", "resnet") or _family_uses(c, "width"),
+              "the vgg11 and resnet models and the family's convolutional models"),
+    "hidden": (lambda c: c.model == "mlp" or _family_uses(c, "hidden"), "the mlp model and the family's MLP-like "
+               "models"),
+    "loss": (lambda c: c.method not in FAMILY_METHODS, "the stbp, eihl and local methods (the family methods "
+             "train with their papers' losses)"),
+    "dale": (lambda c: c.method not in FAMILY_METHODS, "the mlp, vgg11 and resnet models"),
     "size": (lambda c: _dataset_kind(c.dataset) == "events" and _on_disk(c.dataset),
              "on-disk event data sets (nmnist, dvs_cifar10)"),
     "data_root": (lambda c: _on_disk(c.dataset), "data sets read from disk (not digits or synthetic ones)"),
@@ -172,6 +184,14 @@ _APPLIES: dict[str, tuple[Callable[[Any], bool], str]] = {
     **{k: (lambda c: c.method == "eihl", "the eihl method")
        for k in ("a", "b", "x_growth", "tau_x", "policy", "granularity")},
 }
+
+
+def _family_uses(config: RunConfig, name: str) -> bool:
+    from biosnn.learning.family import uses_setting
+
+    return uses_setting(config, name)
+
+
 _POLICY_SETTINGS = {"global_units": "global_units", "max_local_units": "local_units",
                     "max_sparsity": "max_sparsity", "final_global_units": "final_global_units"}
 
@@ -208,9 +228,13 @@ class RunConfig:
     Parameters
     ----------
     method
-        ``"eihl"``, ``"stbp"`` or ``"local"`` (:data:`METHODS`).
+        ``"eihl"``, ``"stbp"`` or ``"local"``, or one of the family (:mod:`biosnn.learning.family`):
+        ``"ltmd"``, ``"mlf"``, ``"stmixer"``, ``"spide"``, ``"eicil"`` (:data:`METHODS`).
     model
-        ``"mlp"``, ``"vgg11"`` or ``"resnet"`` (:data:`MODEL_BUILDERS`).
+        ``"mlp"``, ``"vgg11"`` or ``"resnet"``, or a family method's network (``"ltmd_mlp"``,
+        ``"ltmd_densenet"``, ``"mlf_dsresnet"``, ``"stmixer"``, ``"spide_mlp"``, ``"spide_conv"``,
+        ``"eicil_mlp"``, ``"eicil_vgg11"``; :data:`MODEL_BUILDERS`). With a family method the default ``"mlp"``
+        stands for the method's own network.
     dataset
         A data set in :data:`biosnn.data.DATASETS` (``"digits"`` ships with scikit-learn) or a synthetic
         one of a paper's shape (:data:`SYNTHETIC_DATASETS`: ``"synthetic-cifar10"``,
@@ -232,7 +256,10 @@ class RunConfig:
     width
         Channel multiplier of VGG11/ResNet.
     neuron
-        ``"lif"`` or ``"if"``.
+        ``"lif"`` or ``"if"``; a family method's neuron kinds are its own (``"ltmd_lt"``, ``"ltmd_lif"``,
+        ``"mlf_k3"`` ... ``"mlf_k1"``, ``"stmixer_hard"``, ``"stmixer_soft"``, ``"spide_if"``, ``"spide_lif"``,
+        ``"eicil_ei"``, ``"eicil_if"``; :data:`biosnn.learning.family.FAMILY`), and the default ``"lif"`` stands
+        for the method's own.
     dale
         Dale's law (fixed-sign E and I populations) in the hidden layers.
     a, b, x_growth, tau_x
@@ -447,6 +474,12 @@ def _presets() -> Registry[RunConfig]:
         presets.register(name, base)
         presets.register(f"{name}_synthetic", base.replace(dataset=f"synthetic-{setup.dataset.replace('_', '-')}",
                                                            size=None))
+    from biosnn.learning.family import family_presets
+
+    for name, settings in family_presets().items():  # the family's papers (issue 11)
+        base = RunConfig(**settings)
+        presets.register(name, base)
+        presets.register(f"{name}_synthetic", base.replace(dataset=f"synthetic-{base.dataset.replace('_', '-')}"))
     return presets
 
 
@@ -475,6 +508,8 @@ MODEL_BUILDERS: Registry[Callable[[RunConfig, tuple[int, ...], int], nn.Module]]
 MODEL_BUILDERS.register("mlp", _mlp)
 MODEL_BUILDERS.register("vgg11", _vgg11)
 MODEL_BUILDERS.register("resnet", _resnet)
+for _name in _family.FAMILY_MODELS:  # LTMD, MLF, STMixer, SPIDE and EICIL networks (biosnn.learning.family)
+    MODEL_BUILDERS.register(_name, _family.run_model_builder(_name))
 
 #: Optimisers by name: ``factory(params, lr, weight_decay)``.
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
@@ -588,6 +623,8 @@ METHODS: Registry[type] = Registry("training method")
 METHODS.register("stbp", StbpMethod)
 METHODS.register("eihl", EihlMethod)
 METHODS.register("local", LocalMethod)
+for _name, _method in FAMILY_METHODS.items():  # ltmd, mlf, stmixer, spide, eicil (biosnn.learning.family)
+    METHODS.register(_name, _method)
 
 
 # ------------------------------------------------------------------------------------------------ run

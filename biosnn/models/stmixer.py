@@ -262,9 +262,15 @@ class Encoder(nn.Module):
 
 class IPSPS(nn.Module):
     """IPSPS patch splitting: a spiking conv stack for 7/8 of the channels, a non-spiking shortcut conv
-    (kernel = stride = 2**downsample) + BN for 1/8; output tokens ``[T, B, dim, N]``."""
+    (kernel = stride = 2**downsample) + BN for 1/8; output tokens ``[T, B, dim, N]``.
 
-    def __init__(self, in_channels: int, dim: int, downsample: int = 2, neuron: dict | None = None) -> None:
+    ``flat_height=True`` is the 1-D configuration (inputs of height 1, such as a signal ``[1, 1, L]``): the
+    height is never strided, so the 3x3 kernels act as 1-D kernels of width 3 along the signal (zero
+    padding above and below) and the shortcut's kernel is ``1 x 2**downsample``.
+    """
+
+    def __init__(self, in_channels: int, dim: int, downsample: int = 2, neuron: dict | None = None, *,
+                 flat_height: bool = False) -> None:
         super().__init__()
         if downsample not in (2, 4):
             raise ParameterError(f"IPSPS 'downsample' must be 2 or 4, got {downsample!r}")
@@ -273,15 +279,20 @@ class IPSPS(nn.Module):
         neuron = neuron or {}
         chans = [in_channels, dim // 8, dim // 4, dim // 2, dim]
         strides = [1, 1, 1, 2] if downsample == 2 else [1, 2, 2, 2]
+
+        def stride(s: int) -> tuple[int, int]:
+            return (1, s) if flat_height else (s, s)
+
         layers: list[nn.Module] = []
         for cin, cout, s in zip(chans[:-1], chans[1:], strides):
-            layers += [_Folded(nn.Sequential(nn.Conv2d(cin, cout, 3, s, 1, bias=False), nn.BatchNorm2d(cout))),
+            layers += [_Folded(nn.Sequential(nn.Conv2d(cin, cout, 3, stride(s), 1, bias=False),
+                                             nn.BatchNorm2d(cout))),
                        STMixerLIF(**neuron)]
         self.main_dims, self.short_dims = dim // 8 * 7, dim // 8
-        layers.append(_Folded(nn.Sequential(nn.Conv2d(dim, self.main_dims, 3, 2, 1, bias=False),
+        layers.append(_Folded(nn.Sequential(nn.Conv2d(dim, self.main_dims, 3, stride(2), 1, bias=False),
                                             nn.BatchNorm2d(self.main_dims))))
         self.main = nn.Sequential(*layers)
-        k = 2 ** downsample
+        k = stride(2 ** downsample)
         self.shortcut = _Folded(nn.Sequential(nn.Conv2d(in_channels, self.short_dims, k, k, bias=False),
                                               nn.BatchNorm2d(self.short_dims)))
 
@@ -326,26 +337,42 @@ class STMixer(nn.Module):
     Parameters
     ----------
     in_channels, num_classes, img_size
-        Input channels (3 images, 2 events), classes and the square input size.
+        Input channels (3 images, 2 events), classes and the input size: an int (square images), or
+        ``(1, L)`` for signals of length ``L`` (the 1-D configuration: IPSPS never strides the height, see
+        :class:`IPSPS`, and the signal is zero-padded on the right to a multiple of ``2**downsample``).
     downsample
-        2 or 4 stride-2 stages in IPSPS (patches ``(img_size / 2**downsample)**2``).
+        2 or 4 stride-2 stages in IPSPS (patches ``(img_size / 2**downsample)**2``, or
+        ``ceil(L / 2**downsample)`` for a signal).
     dim, depth, heads, mlp_ratio
         Embedding width, encoder blocks, token-mixer heads, FFN expansion.
     sml
         Build the auxiliary heads of surrogate module learning (used by :meth:`forward_with_aux`).
     """
 
-    def __init__(self, *, in_channels: int = 3, num_classes: int = 10, img_size: int = 32, downsample: int = 2,
-                 dim: int = 256, depth: int = 4, heads: int = 16, mlp_ratio: float = 4.0, sml: bool = True,
-                 tau: float = 0.5, threshold: float = 1.0, reset: str = "hard", gamma: float = 2.5) -> None:
+    def __init__(self, *, in_channels: int = 3, num_classes: int = 10, img_size: int | tuple[int, int] = 32,
+                 downsample: int = 2, dim: int = 256, depth: int = 4, heads: int = 16, mlp_ratio: float = 4.0,
+                 sml: bool = True, tau: float = 0.5, threshold: float = 1.0, reset: str = "hard",
+                 gamma: float = 2.5) -> None:
         super().__init__()
-        side = img_size / 2 ** downsample
-        if side != int(side) or side < 1:
-            raise ParameterError(f"img_size {img_size} is not divisible by 2**downsample = {2 ** downsample}")
-        self.img_size = int(img_size)
-        self.num_patches = int(side) ** 2
+        factor = 2 ** downsample
+        if isinstance(img_size, (tuple, list)):
+            if len(img_size) != 2 or int(img_size[0]) != 1 or int(img_size[1]) < 1:
+                raise ParameterError(f"img_size must be an int (square images) or (1, L) (signals), got {img_size!r}")
+            self.input_hw = (1, int(img_size[1]))
+            self.pad = (-self.input_hw[1]) % factor
+            self.num_patches = (self.input_hw[1] + self.pad) // factor
+            flat = True
+        else:
+            side = img_size / factor
+            if side != int(side) or side < 1:
+                raise ParameterError(f"img_size {img_size} is not divisible by 2**downsample = {factor}")
+            self.input_hw = (int(img_size), int(img_size))
+            self.pad = 0
+            self.num_patches = int(side) ** 2
+            flat = False
+        self.img_size = self.input_hw[1] if flat else int(img_size)
         neuron = dict(tau=tau, threshold=threshold, reset=reset, gamma=gamma)
-        self.patch_embed = IPSPS(in_channels, dim, downsample, neuron)
+        self.patch_embed = IPSPS(in_channels, dim, downsample, neuron, flat_height=flat)
         self.blocks = nn.ModuleList(Encoder(dim, self.num_patches, heads, mlp_ratio, neuron) for _ in range(depth))
         self.head = nn.Linear(dim, num_classes)
         self.aux = nn.ModuleList()
@@ -357,15 +384,16 @@ class STMixer(nn.Module):
             if isinstance(m, (nn.Conv2d, nn.Conv1d)):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def _check(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.ndim != 5 or tuple(x.shape[-2:]) != (self.img_size, self.img_size):
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.ndim != 5 or tuple(x.shape[-2:]) != self.input_hw:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ShapeError(f"STMixer expects [T, B, C, {self.img_size}, {self.img_size}], got {got}")
+            raise ShapeError(f"STMixer expects [T, B, C, {self.input_hw[0]}, {self.input_hw[1]}], got {got}")
+        return F.pad(x, (0, self.pad)) if self.pad else x
 
     def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Per-step logits ``[T, B, classes]`` and the auxiliary heads' logits (patch embedding, then
         blocks 2, 4, ...)."""
-        self._check(x)
+        x = self._check(x)
         aux: list[torch.Tensor] = []
         h = self.patch_embed(x)
         if len(self.aux):
@@ -378,7 +406,7 @@ class STMixer(nn.Module):
         return self.head(h.mean(-1)), aux
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x)
+        x = self._check(x)
         h = self.patch_embed(x)
         for blk in self.blocks:
             h = blk(h)
@@ -395,7 +423,8 @@ def stmixer_train_loss(model: STMixer, x: torch.Tensor, target: torch.Tensor, *,
     return F.cross_entropy(out.mean(0), target), out
 
 
-def build_stmixer(*, in_channels: int = 3, num_classes: int = 10, img_size: int = 32, downsample: int = 2,
+def build_stmixer(*, in_channels: int = 3, num_classes: int = 10, img_size: int | tuple[int, int] = 32,
+                  downsample: int = 2,
                   dim: int = 256, depth: int = 4, heads: int = 16, mlp_ratio: float = 4.0, sml: bool = True,
                   reset: str = "hard") -> STMixer:
     """Build an :class:`STMixer` (defaults: the authors' CIFAR demo, 256 wide, 4 blocks, 16 heads, r = 4)."""
