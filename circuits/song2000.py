@@ -123,7 +123,7 @@ def song2000(*, n_inputs: int = 1000, n_inh_inputs: int = 200, input_rate: Quant
     g_inh
         Fixed inhibitory peak conductance (0.05).
     a_plus, a_ratio
-        Potentiation amplitude as a fraction of ``g_max`` (0.005) and A_- / A_+ (1.05).
+        Potentiation amplitude as a fraction of ``g_max`` (0.005) and ``A_- / A_+`` (1.05).
     tau_plus, tau_minus
         STDP window time constants.
     tau_m, tau_e, tau_i, v_rest, e_exc, e_inh, v_threshold, v_reset

@@ -477,9 +477,9 @@ class EIHLContraction(PlasticityRule):
 
     All defaults come from :class:`EIHLConfig` (one place).
 
-    Brian2 form
-    -----------
-    ``synapses(...)`` builds a :class:`brian2.Synapses` with the per-synapse variables ``x`` and
+    Notes
+    -----
+    The Brian2 form: ``synapses(...)`` builds a :class:`brian2.Synapses` with the per-synapse variables ``x`` and
     ``absent`` (0/1; a subexpression ``present = 1 - absent`` reads the mask, so freshly connected
     synapses are present without any set-up), the shared variables ``local_active`` (0/1: is the local
     period on?) and ``thresh`` (the frozen removal threshold, in the weight's unit), and a

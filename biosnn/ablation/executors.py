@@ -36,6 +36,7 @@ class SerialExecutor(Executor):
     """Runs each submitted call at once, in this process (a ``concurrent.futures`` executor)."""
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
+        """Call ``fn(*args, **kwargs)`` now and return a finished future holding its result or exception."""
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
