@@ -13,7 +13,7 @@ export BIOSNN_CACHE_DIR ?= $(CURDIR)/.cache
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo readme test test-slow bench venv clean
+.PHONY: demo readme test test-slow bench venv clean docs notebooks
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo ">> creating $(VENV) with pinned dependencies (first use only)"
@@ -43,6 +43,15 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo ">> $$b"; $(PY) $$b || exit 1; done
+
+# documentation site (Sphinx, warnings are errors): docs/_build/html/index.html; the notebooks are shown with
+# the outputs committed in them (not executed here)
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+# regenerate notebooks/*.ipynb from notebooks/build.py and execute them in place, keeping their outputs
+notebooks: $(STAMP)
+	$(PY) notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
