@@ -23,7 +23,7 @@ _LAZY = {"seed": ("biosnn.brian", "seed"), "twin": ("biosnn.twins", "twin")}
 
 
 def _brian2_ready() -> None:
-    """biosnn's process-wide Brian2 settings (called once Brian2 is imported)."""
+    """Apply biosnn's process-wide Brian2 settings (called once Brian2 is imported)."""
     from biosnn.brian import configure_cache
 
     configure_cache()

@@ -18,6 +18,13 @@ vgg11/resnet, ``--size`` on static data, ``--data-root`` on digits or synthetic 
 another method than ``local``, EIHL's options with another method than ``eihl``) instead of storing and
 ignoring them; ``--hidden ""`` (no hidden layer) is refused too.
 
+Threads: ``biosnn train`` and ``biosnn demo`` set ``torch.set_num_threads`` to :func:`default_threads`
+unless ``--threads`` says otherwise: one thread for the MLP (small layers: more threads only add
+synchronisation, and on a machine other processes keep busy torch's default of one thread per core made
+epochs about 20 times slower), and half the cores (at most 4) for the conv models (``bench/startup.py``
+measures both). ``biosnn --help`` imports neither torch nor Brian2; ``biosnn train --help`` fills in the
+names each registry knows and the defaults of :class:`~biosnn.learning.run.RunConfig` when it is shown.
+
 Results folder rules (:func:`biosnn.learning.run.train`): a folder is locked for the whole run (a second
 run on it exits 1 and touches nothing); a new run refuses a folder holding results (checkpoint, metrics,
 plots) and starts anew in one that holds only the start of a run killed before its first checkpoint;
@@ -30,6 +37,8 @@ option given with ``--resume`` must equal the run's own (a different one is refu
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
@@ -47,6 +56,112 @@ POSITIVE = click.IntRange(min=1)
 
 def _echo_err(message: str) -> None:
     click.echo(f"biosnn: {message}", err=True)
+
+
+#: Models that run fastest on one thread (small dense layers); every other model gets :func:`default_threads`'
+#: share of the cores.
+ONE_THREAD_MODELS = ("mlp",)
+
+
+def default_threads(model: str, cores: int | None = None) -> int:
+    """The ``torch.set_num_threads`` count ``biosnn train`` uses for ``model`` when ``--threads`` is not given.
+
+    One thread for :data:`ONE_THREAD_MODELS` (their layers are too small to gain from more, and with more
+    threads than free cores an epoch on a busy machine took about 20 times longer: ``bench/startup.py``);
+    ``max(1, min(4, cores // 2))`` for the conv models (``cores``: the CPUs this process may use).
+    """
+    if model in ONE_THREAD_MODELS:
+        return 1
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores // 2))
+
+
+def _names(registry) -> str:
+    return ", ".join(sorted(registry))
+
+
+def _train_option_names() -> dict[str, Callable[[], Iterable[str]]]:
+    """For each name-valued option of ``biosnn train``: the names it accepts, read from the registries."""
+
+    def datasets():
+        from biosnn.data import DATASETS
+        from biosnn.learning.run import SYNTHETIC_DATASETS
+
+        return [*sorted(DATASETS), *sorted(SYNTHETIC_DATASETS)]
+
+    def reg(module: str, name: str) -> Callable[[], Iterable[str]]:
+        def names():
+            import importlib
+
+            return sorted(getattr(importlib.import_module(module), name))
+
+        return names
+
+    def rules():
+        from biosnn.learning.run import layer_rules
+
+        return layer_rules()
+
+    return {
+        "preset": reg("biosnn.learning.run", "PRESETS"), "method": reg("biosnn.learning.run", "METHODS"),
+        "model": reg("biosnn.learning.run", "MODEL_BUILDERS"), "dataset": datasets,
+        "encoder": reg("biosnn.data", "ENCODERS"), "loss": reg("biosnn.learning.losses", "LOSSES"),
+        "optimizer": reg("biosnn.learning.run", "OPTIMIZERS"), "neuron": reg("biosnn.models", "NEURONS"),
+        "policy": reg("biosnn.learning.policies", "SWITCHING_POLICIES"),
+        "granularity": reg("biosnn.learning.eihl", "GRANULARITIES"), "local_rule": rules,
+    }
+
+
+#: What a ``None`` default of a RunConfig field means, in the help.
+_NONE_DEFAULTS = {
+    "steps": "the data set's",
+    "encoder": "the data set's: direct for static images, frames for event data; poisson for --method local",
+    "local_epochs": "every epoch",
+    "max_batches": "no cap",
+    "data_root": "$BIOSNN_DATA_DIR when set, else ./data",
+    "size": "the sensor's own size",
+}
+
+
+def _default_text(name: str, value) -> str:
+    if value is None:
+        return _NONE_DEFAULTS.get(name, "none")
+    if isinstance(value, bool):
+        return f"--{name.replace('_', '-')}" if value else f"--no-{name.replace('_', '-')}"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+class _TrainCommand(click.Command):
+    """``biosnn train``: its help shows the registries' names and RunConfig's defaults, filled in (importing
+    torch) only when the help is shown, so that starting a run or ``biosnn --help`` does not pay for it."""
+
+    _filled = False
+
+    def _fill(self) -> None:
+        if self._filled:
+            return
+        from biosnn.learning.run import RunConfig
+
+        defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+        names = _train_option_names()
+        for param in self.params:
+            if not isinstance(param, click.Option) or param.help is None:
+                continue
+            extra = []
+            if param.name in names:
+                extra.append("Names: " + ", ".join(names[param.name]()) + ".")
+            if param.name in defaults:
+                extra.append(f"[default: {_default_text(param.name, defaults[param.name])}]")
+            if extra:
+                param.help = f"{param.help} {' '.join(extra)}"
+        self._filled = True
+
+    def get_help(self, ctx: click.Context) -> str:
+        self._fill()
+        return super().get_help(ctx)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,48 +204,52 @@ def circuit_demo(seed: int) -> None:
         raise _fail(exc) from exc
 
 
-@main.command()
-@click.option("--preset", default=None, help="Start from a named configuration (eihl_cifar10, eihl_cifar100, "
-              "eihl_dvs_cifar10, each also as <name>_synthetic); other options override it.")
-@click.option("--method", default=None, help="eihl (default) | stbp | local.")
-@click.option("--model", default=None, help="mlp (default) | vgg11 | resnet.")
+@main.command(cls=_TrainCommand)
+@click.option("--preset", default=None, help="Start from a named configuration (the EIHL paper's set-ups, each "
+              "also as <name>_synthetic on random data of the same shape); other options override it.")
+@click.option("--method", default=None, help="Training method: eihl (hybrid), stbp (global BPTT) or local "
+              "(local rule on the hidden layers, readout by gradient).")
+@click.option("--model", default=None, help="Network.")
 @click.option("--dataset", default=None,
-              help="digits (default), mnist, fashion_mnist, cifar10, cifar100, nmnist, dvs_cifar10, or a synthetic "
-                   "paper-shaped set (synthetic-cifar10, synthetic-dvs-cifar10, ...).")
-@click.option("--epochs", default=None, type=int, help="Epochs (default 16).")
-@click.option("--batch-size", default=None, type=int, help="Batch size (default 64).")
-@click.option("--seed", default=None, type=SEED, help="Seed of every random source (default 0; 0 ... 2**32-1).")
-@click.option("--steps", default=None, type=int, help="Time steps T (default: the data set's).")
-@click.option("--encoder", default=None, help="direct | poisson | latency (default: the data set's).")
-@click.option("--loss", default=None, help="count_ce | rate_mse | membrane_ce | membrane_max_ce.")
-@click.option("--optimizer", default=None, help="adam | adamw | sgd.")
+              help="A registered data set (digits and waveform need no files; the others are read from "
+                   "--data-root, never downloaded), a synthetic paper-shaped set, or your own: "
+                   "package.module:factory, a callable on sys.path that takes the RunConfig and returns a "
+                   "biosnn.learning.DataBundle or a dict with train, test (torch Datasets), input_shape, "
+                   "num_classes (optional steps, encoder).")
+@click.option("--epochs", default=None, type=int, help="Epochs.")
+@click.option("--batch-size", default=None, type=int, help="Batch size.")
+@click.option("--seed", default=None, type=SEED, help="Seed of every random source (0 ... 2**32-1).")
+@click.option("--steps", default=None, type=int, help="Time steps T.")
+@click.option("--encoder", default=None, help="Input coding (frames: event data only).")
+@click.option("--loss", default=None, help="Loss on the output spikes or membrane.")
+@click.option("--optimizer", default=None, help="Optimiser (torch.optim).")
 @click.option("--lr", default=None, type=float, help="Learning rate.")
 @click.option("--weight-decay", default=None, type=float, help="Weight decay.")
-@click.option("--hidden", default=None, help="MLP hidden widths, comma-separated (default 128); mlp only, at least one.")
+@click.option("--hidden", default=None, help="MLP hidden widths, comma-separated; mlp only, at least one.")
 @click.option("--width", default=None, type=float, help="Channel multiplier of vgg11/resnet (refused with mlp).")
-@click.option("--neuron", default=None, help="lif | if.")
+@click.option("--neuron", default=None, help="Neuron model.")
 @click.option("--dale/--no-dale", default=None, help="Dale's law in the hidden layers.")
 @click.option("--a", "a", default=None, type=float, help="EIHL contraction factor a.")
 @click.option("--b", "b", default=None, type=float, help="EIHL removal threshold thresh(b) = b * mean|w|.")
 @click.option("--x-growth", default=None, type=float, help="EIHL growth of x per local iteration.")
 @click.option("--tau-x", default=None, type=float, help="EIHL decay time constant of x (iterations).")
-@click.option("--policy", default=None, help="EIHL switching policy: connectivity | alternate | global_only.")
-@click.option("--granularity", default=None, help="EIHL decision granularity: epoch | iteration.")
+@click.option("--policy", default=None, help="EIHL switching policy.")
+@click.option("--granularity", default=None, help="EIHL decision granularity.")
 @click.option("--global-units", default=None, type=int, help="Minimum length of a global period (units).")
 @click.option("--max-local-units", default=None, type=int, help="Maximum length of a local period (units).")
 @click.option("--max-sparsity", default=None, type=float, help="No new local period above this sparsity.")
 @click.option("--final-global-units", default=None, type=int, help="End the run with this many global units.")
-@click.option("--local-rule", default=None, help="Plasticity rule of the local-only baseline (--method local only).")
+@click.option("--local-rule", default=None, help="Plasticity rule of the local-only baseline (--method local "
+              "only; the rules with an update for PyTorch layers).")
 @click.option("--local-lr", default=None, type=float, help="Learning rate of the local rule (--method local only).")
 @click.option("--max-batches", default=None, type=int, help="Cap on batches per epoch (smoke runs).")
-@click.option("--data-root", default=None, type=click.Path(), help="Folder of on-disk data sets (not for digits "
-              "or synthetic data).")
+@click.option("--data-root", default=None, type=click.Path(), help="Folder of on-disk data sets (not for digits, "
+              "waveform or synthetic data); a custom data set's factory gets it as config.data_root.")
 @click.option("--size", default=None, type=int, help="On-disk event data only: downsample the sensor to size x size.")
 @click.option("--local-epochs", default=None, type=int, help="Local-only: epochs in which the local rule runs "
               "(--method local only).")
 @click.option("--device", default=None,
-              help="cpu (default) | cuda | cuda:<index> | auto (cuda when available, else cpu). May differ on "
-                   "--resume.")
+              help="cpu | cuda | cuda:<index> | auto (cuda when available, else cpu). May differ on --resume.")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Results directory (default runs/<method>-<model>-<dataset>-seed<seed>); locked while a run uses "
                    "it. A new run refuses a folder holding results; one holding only a run stopped before its first "
@@ -138,16 +257,26 @@ def circuit_demo(seed: int) -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (from the beginning "
               "when it stopped before its first one). --epochs below the epochs done: exit 1; equal: nothing to do, "
               "exit 0; more: written to config.json. Other options must equal the run's own.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="tqdm progress bars.")
-@click.option("--threads", default=None, type=POSITIVE, help="torch.set_num_threads (default: torch's choice).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress on standard error: a "
+              "line while the data load and while the model is built, then one bar over every batch (epoch, loss, "
+              "test accuracy, sparsity after each epoch). --no-progress shows none of it.")
+@click.option("--threads", default=None, type=POSITIVE, help="torch.set_num_threads for the run. Default: 1 for "
+              "the mlp model; half the cores, at most 4, for vgg11/resnet (the fastest measured, bench/startup.py: "
+              "torch's own default of one thread per core made epochs ~20x slower on a busy machine).")
 def train(**options) -> None:
     """Train a spiking network: EIHL (hybrid), STBP (global) or local-only, with checkpoints and resume.
 
     Options that do not apply to the run (--width with mlp, --hidden with vgg11/resnet, --size on static
     data, --data-root on digits/synthetic data, --local-* without --method local, EIHL options without
     --method eihl) are refused. Errors: exit status 1 and one line; bad option values: exit status 2.
-    """
-    from biosnn.learning.run import RunConfig, folder_state, inapplicable_settings, read_config
+
+    \b
+    Environment:
+      BIOSNN_DATA_DIR   folder of on-disk data sets when --data-root is not given (default ./data)
+      BIOSNN_CACHE_DIR  biosnn's cache (Brian2's Cython compile cache, the twin's C kernels); unset:
+                        Brian2's own default cache folder
+    """  # noqa: D301 (click's \b: keep the environment table as written)
+    from biosnn.learning.run import folder_state, inapplicable_settings, read_config
     from biosnn.learning.run import train as run_training
 
     out, resume, progress, threads, preset = (options.pop(k) for k in ("out", "resume", "progress", "threads",
@@ -182,14 +311,14 @@ def train(**options) -> None:
         else:
             config = _new_config(preset, given)
             if out is None:
-                out = str(Path("runs") / f"{config.method}-{config.model}-{config.dataset}-seed{config.seed}")
+                dataset = config.dataset.replace(":", ".").replace(os.sep, "_")  # a custom package.module:factory
+                out = str(Path("runs") / f"{config.method}-{config.model}-{dataset}-seed{config.seed}")
         problems = inapplicable_settings(config, given)
         if problems:
             from biosnn.errors import ParameterError
 
             raise ParameterError("options that do not apply to this run (refused, not ignored): " + "; ".join(problems))
-        if threads is not None:
-            torch.set_num_threads(threads)
+        torch.set_num_threads(threads if threads is not None else default_threads(config.model))
         result = run_training(config, out_dir=out, resume=resume, progress=progress, notify=_echo_err)
     except BiosnnError as exc:
         raise _fail(exc) from exc

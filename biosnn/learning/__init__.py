@@ -9,6 +9,9 @@
 * :mod:`~biosnn.learning.checkpoint` -- atomic, checked checkpoints with every RNG state.
 * :mod:`~biosnn.learning.run` -- :class:`RunConfig` and :func:`train`: a whole run (EIHL, STBP or
   local-only) with metrics, checkpoints, resume and plots; what ``biosnn train`` and ``biosnn demo`` use.
+  A user's own data set: ``RunConfig(dataset="package.module:factory")``, the factory returning a
+  :class:`DataBundle` (train and test sets, input shape, classes; see :func:`~biosnn.learning.run.load_data`),
+  or ``train(config, data=DataBundle(...))`` with data already loaded.
 
 Submodules are imported on first use, so ``import biosnn.learning`` stays light.
 """
@@ -26,7 +29,8 @@ _EXPORTS = {
     "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "rng_state": "checkpoint",
     "set_rng_state": "checkpoint", "model_fingerprint": "checkpoint",
     "RunConfig": "run", "RunResult": "run", "METHODS": "run", "MODEL_BUILDERS": "run", "OPTIMIZERS": "run",
-    "SYNTHETIC_DATASETS": "run", "load_data": "run", "train": "run", "read_config": "run",
+    "SYNTHETIC_DATASETS": "run", "load_data": "run", "train": "run", "read_config": "run", "DataBundle": "run",
+    "PRESETS": "run", "layer_rules": "run", "dataset_factory": "run",
     "FiringRates": "metrics", "connectivity": "metrics",
 }
 

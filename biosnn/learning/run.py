@@ -92,24 +92,100 @@ MAX_SEED = 2**32 - 1  # what NumPy and Brian2 accept as a seed
 SPIKE_ENCODERS = ("poisson", "latency")
 
 
+#: The kind of a user's data set (``dataset="package.module:factory"``): static or event data, known only once
+#: the factory has run (:func:`load_data` checks the encoder against the bundle then).
+CUSTOM = "custom"
+
+
+def is_custom_dataset(name: str) -> bool:
+    """Whether ``name`` refers to a user's data-set factory (``"package.module:factory"``) rather than a name."""
+    return isinstance(name, str) and ":" in name
+
+
+def dataset_factory(reference: str) -> Callable[[RunConfig], Any]:
+    """The user's data-set factory that ``reference`` (``"package.module:factory"``) names.
+
+    The module is imported as ``import package.module`` would (from ``sys.path``: an installed package, or
+    a module in the current folder, or on ``PYTHONPATH``), and ``factory`` is looked up in it (dotted
+    attributes such as ``module:Class.method`` are followed).
+
+    Raises
+    ------
+    ParameterError
+        When the reference is not of the form ``module:attribute``, the module cannot be imported (named,
+        with the import error), the attribute is missing, or it is not callable.
+    """
+    import importlib
+
+    module_name, _, attribute = reference.partition(":")
+    if not module_name.strip() or not attribute.strip() or ":" in attribute:
+        raise ParameterError(f"data set {reference!r}: a custom data set is given as 'package.module:factory' "
+                             f"(a module on sys.path and a callable in it)")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ParameterError(f"data set {reference!r}: cannot import module {module_name!r} ({exc}); it must be "
+                             f"importable from sys.path (installed, in the current folder, or on PYTHONPATH)"
+                             ) from None
+    target: Any = module
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            known = sorted(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n)))
+            raise ParameterError(f"data set {reference!r}: module {module_name!r} has no attribute {attribute!r}"
+                                 f" (its callables: {', '.join(known) or 'none'})")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ParameterError(f"data set {reference!r}: {attribute!r} in {module_name!r} is a "
+                             f"{type(target).__name__}, not a callable that returns the data")
+    return target
+
+
 def _dataset_kind(name: str) -> str:
-    """``"static"`` or ``"events"`` for a synthetic or registered data set (unknown names raise)."""
+    """``"static"`` or ``"events"`` for a synthetic or registered data set, :data:`CUSTOM` for a user's
+    factory (checked to be importable and callable); unknown names raise.
+    """
     if name in SYNTHETIC_DATASETS:
         return "events" if SYNTHETIC_DATASETS[name].events else "static"
+    if is_custom_dataset(name):
+        dataset_factory(name)
+        return CUSTOM
     from biosnn.data import dataset_info
 
     return dataset_info(name).kind
 
 
 def _on_disk(name: str) -> bool:
-    """Whether a data set is read from files (digits and waveform are bundled or generated)."""
+    """Whether a data set is read from files (digits and waveform are bundled or generated). A user's factory
+    counts as on disk: it receives ``data_root`` through the configuration and may use it.
+    """
+    if is_custom_dataset(name):
+        return True
     from biosnn.data import dataset_info
 
     return name not in SYNTHETIC_DATASETS and bool(dataset_info(name).folder)
 
 
+def layer_rules() -> list[str]:
+    """The plasticity rules that can run on PyTorch layers (the local-only method's ``local_rule``): those with
+    a ``layer_update`` or a layer kind that needs none (:data:`biosnn.learning.local.LAYER_KINDS`).
+    """
+    from biosnn.learning.local import LAYER_KINDS
+    from biosnn.plasticity import RULES
+
+    def runs_on_layers(rule: type) -> bool:
+        kind = getattr(rule, "layer_kind", "traces")
+        return kind in LAYER_KINDS and (not LAYER_KINDS[kind].needs_spikes
+                                        or callable(getattr(rule, "layer_update", None)))
+
+    return sorted(name for name, rule in RULES.items() if runs_on_layers(rule))
+
+
 def _check_names(config: RunConfig) -> None:
-    """Every registered name a configuration holds is known (UnknownNameError naming it otherwise)."""
+    """Every registered name a configuration holds is known (UnknownNameError naming it otherwise); the local
+    rule must have an update for PyTorch layers (:func:`layer_rules`); a custom data set's factory must be
+    importable and callable (:func:`dataset_factory`).
+    """
+    from biosnn.errors import UnknownNameError
     from biosnn.learning.eihl import GRANULARITIES
     from biosnn.learning.losses import LOSSES
     from biosnn.models import NEURONS
@@ -125,9 +201,16 @@ def _check_names(config: RunConfig) -> None:
         from biosnn.data import ENCODERS
 
         ENCODERS[config.encoder]
-    from biosnn.plasticity import get_rule
+    from biosnn.plasticity import RULES
 
-    get_rule(config.local_rule)
+    usable = layer_rules()
+    if config.local_rule not in usable:
+        if config.local_rule not in RULES:
+            raise UnknownNameError(f"unknown plasticity rule {config.local_rule!r} for run setting 'local_rule'; "
+                                   f"rules that run on PyTorch layers: {', '.join(usable)}")
+        raise ParameterError(f"plasticity rule {config.local_rule!r} has no update for PyTorch layers (no "
+                             f"layer_update), so it cannot be the local-only method's rule; rules that have one: "
+                             f"{', '.join(usable)}")
 
 
 def _check_combination(config: RunConfig) -> None:
@@ -433,8 +516,93 @@ def _synthetic(spec: SyntheticSpec, seed: int) -> DataBundle:
                       spec.steps, "frames" if spec.events else "direct")
 
 
+#: What a custom data-set factory may return instead of a :class:`DataBundle`: a mapping with these keys
+#: (``steps`` and ``encoder`` optional: :data:`DEFAULT_STEPS` and ``"direct"``).
+CUSTOM_KEYS = ("train", "test", "input_shape", "num_classes")
+
+
+def _custom_bundle(config: RunConfig) -> DataBundle:
+    """Call the user's factory named by ``config.dataset`` and check what it returns (see :func:`load_data`)."""
+    from collections.abc import Mapping
+
+    from biosnn.data import ENCODERS
+
+    reference = config.dataset
+    made = dataset_factory(reference)(config)
+    if isinstance(made, Mapping):
+        missing = [k for k in CUSTOM_KEYS if k not in made]
+        unknown = sorted(set(made) - set(CUSTOM_KEYS) - {"steps", "encoder"})
+        if missing or unknown:
+            raise ParameterError(f"data set {reference!r}: the factory returned a mapping "
+                                 f"{'without ' + ', '.join(missing) if missing else ''}"
+                                 f"{'; ' if missing and unknown else ''}"
+                                 f"{'with unknown keys ' + ', '.join(unknown) if unknown else ''}; expected keys "
+                                 f"{', '.join(CUSTOM_KEYS)} (and optionally steps, encoder)")
+        made = DataBundle(made["train"], made["test"], made["input_shape"], made["num_classes"],
+                          made.get("steps", DEFAULT_STEPS), made.get("encoder", "direct"))
+    if not isinstance(made, DataBundle):
+        raise ParameterError(f"data set {reference!r}: the factory returned a {type(made).__name__}; it must "
+                             f"return a biosnn.learning.DataBundle or a mapping with keys {', '.join(CUSTOM_KEYS)}")
+    for part in ("train", "test"):
+        d = getattr(made, part)
+        if not (hasattr(d, "__getitem__") and hasattr(d, "__len__")) or len(d) == 0:
+            raise ParameterError(f"data set {reference!r}: its {part} set must be a non-empty map-style "
+                                 f"torch.utils.data.Dataset (with __getitem__ and __len__), got {type(d).__name__}")
+    try:
+        shape = tuple(int(n) for n in made.input_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if not shape or any(n < 1 for n in shape):
+        raise ParameterError(f"data set {reference!r}: input_shape must be a tuple of positive integers (one "
+                             f"sample's shape without time), got {made.input_shape!r}")
+    for name in ("num_classes", "steps"):
+        v = getattr(made, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < (2 if name == "num_classes" else 1):
+            raise ParameterError(f"data set {reference!r}: {name} must be an integer >= "
+                                 f"{2 if name == 'num_classes' else 1}, got {v!r}")
+    ENCODERS[made.encoder]
+    if made.encoder not in ("direct", "frames"):
+        raise ParameterError(f"data set {reference!r}: its encoder must be 'direct' (static samples) or 'frames' "
+                             f"(event frames [T, ...]), got {made.encoder!r}")
+    chosen = config.encoder
+    if chosen is not None and (chosen == "frames") != (made.encoder == "frames"):
+        holds = "event frames" if made.encoder == "frames" else "static samples"
+        raise ParameterError(f"data set {reference!r} holds {holds}: encoder {chosen!r} does not apply to it")
+    if made.encoder == "frames" and config.method == "local":
+        raise ParameterError(f"the local-only method needs 0/1 input spikes (poisson or latency coding of static "
+                             f"samples); data set {reference!r} gives event frames")
+    x, y = made.train[0]
+    frames = made.encoder == "frames"
+    expected = ((made.steps,) if frames else ()) + shape
+    if tuple(getattr(x, "shape", ())) != expected:
+        raise ParameterError(f"data set {reference!r}: a training sample has shape {tuple(getattr(x, 'shape', ()))}"
+                             f", but input_shape {shape}{f' with {made.steps} frames' if frames else ''} says "
+                             f"{expected}")
+    if not 0 <= int(y) < made.num_classes:
+        raise ParameterError(f"data set {reference!r}: a training label is {int(y)}, outside 0 .. "
+                             f"{made.num_classes - 1} (num_classes = {made.num_classes})")
+    return DataBundle(made.train, made.test, shape, made.num_classes, made.steps, made.encoder)
+
+
 def load_data(config: RunConfig) -> DataBundle:
-    """The train and test sets named by ``config.dataset`` (synthetic ones generated from the seed).
+    r"""The train and test sets named by ``config.dataset`` (synthetic ones generated from the seed).
+
+    **A user's own data set**: ``dataset="package.module:factory"`` (``biosnn train --dataset
+    mypkg.data:make``) imports ``package.module`` from ``sys.path`` and calls ``factory(config)`` with the
+    run's :class:`RunConfig` (so it may read ``seed``, ``steps``, ``data_root`` ...). It returns either a
+    :class:`DataBundle` or a mapping with the keys ``train``, ``test`` (map-style
+    :class:`torch.utils.data.Dataset`\ s of ``(x, label)`` pairs, labels ``0 .. num_classes - 1``),
+    ``input_shape`` (one sample's shape, without time) and ``num_classes``, and optionally ``steps``
+    (default :data:`DEFAULT_STEPS`) and ``encoder`` (``"direct"``, the default, for static samples, coded
+    by the run's encoder; ``"frames"`` for event frames of shape ``[steps, *input_shape]``). The factory must
+    give the same data every time it is called with the same configuration (a resumed run calls it again).
+    What it returns is checked (types, shapes, the first sample and label against them) before training.
+
+    >>> # mypkg/data.py
+    >>> def make(config):                                                          # doctest: +SKIP
+    ...     x, y = torch.rand(100, 16), torch.randint(0, 4, (100,))
+    ...     return {"train": TensorDataset(x[:80], y[:80]), "test": TensorDataset(x[80:], y[80:]),
+    ...             "input_shape": (16,), "num_classes": 4}
 
     Raises
     ------
@@ -442,9 +610,14 @@ def load_data(config: RunConfig) -> DataBundle:
         For a name neither :data:`SYNTHETIC_DATASETS` nor :data:`biosnn.data.DATASETS` knows.
     DatasetNotFoundError
         For an on-disk data set that is missing (biosnn never downloads at run time).
+    ParameterError
+        For a custom data set whose module cannot be imported, whose factory is missing or not callable, or
+        whose factory returns something else than described above (named in the message).
     """
     if config.dataset in SYNTHETIC_DATASETS:
         return _synthetic(SYNTHETIC_DATASETS[config.dataset], config.seed)
+    if is_custom_dataset(config.dataset):
+        return _custom_bundle(config)
     from biosnn.data import dataset_info, load_dataset
 
     info = dataset_info(config.dataset)
@@ -906,6 +1079,8 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
 
     # Everything is built from the seed, identically for a fresh and a resumed run.
     biosnn.seed(config.seed)
+    if progress and data is None:
+        notify(f"loading data set {config.dataset} ...")
     bundle = data if data is not None else load_data(config)
     steps = config.steps or bundle.steps
     encoder_name = config.encoder if config.encoder is not None else DEFAULT_ENCODERS.get(
@@ -916,6 +1091,8 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     encoder = encoder_name
     # built on the CPU (same initial weights on every device), then moved before the optimiser, the
     # controller's x and the local learner's state are created from its parameters
+    if progress:
+        notify(f"building model {config.model} ({config.method}) on {device} ...")
     model = MODEL_BUILDERS[config.model](config, bundle.input_shape, bundle.num_classes).to(device)
     trainer_kw = {"loss": config.loss, "encoder": encoder, "steps": steps, "seed": config.seed + 1,
                   "device": device}
@@ -993,18 +1170,29 @@ def _write_config(out: Path, config: RunConfig) -> None:
 
 def _epochs(config, method, model, train_loader, test_loader, loader_gen, history, start, out, ckpt_path, device,
             progress, stop_after, record=None) -> list[dict[str, Any]]:
-    bar = None
-    if progress:
+    bar, batch_progress = None, {}
+    if progress:  # one bar over every training batch of the run; the epoch's figures in its postfix
+        import inspect
+
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.epochs, initial=start, desc=f"{config.method} {config.model}/{config.dataset}",
-                   unit="epoch")
+        per_epoch = len(train_loader)
+        bar = tqdm(total=config.epochs * per_epoch, initial=start * per_epoch, unit="batch",
+                   desc=f"{config.method} {config.model}/{config.dataset}")
+        if "progress" in inspect.signature(method.train_epoch).parameters:
+            batch_progress = {"progress": lambda step: bar.update(1)}
     try:
         last = config.epochs if stop_after is None else min(config.epochs, int(stop_after))
         for epoch in range(start, last):
             t0 = time.perf_counter()
+            if bar is not None:
+                bar.set_description(f"{config.method} {config.model}/{config.dataset} "
+                                    f"epoch {epoch + 1}/{config.epochs}")
+            world.start_epoch()
             try:
-                result, counts = method.train_epoch(train_loader, epochs_left=config.epochs - epoch - 1)
+                result, counts = method.train_epoch(train_loader, epochs_left=config.epochs - epoch - 1,
+                                                    **batch_progress)
+                result = world.epoch_result(result)  # several processes: the ranks' steps added up
                 _check_finite_state(model, epoch + 1)  # local rules too; before anything is saved
             except NonFiniteError as exc:
                 kept = (f"the last good checkpoint (epoch {epoch}) in {str(out)!r} is kept" if epoch and out is not None
@@ -1038,8 +1226,9 @@ def _epochs(config, method, model, train_loader, test_loader, loader_gen, histor
                 }, model=model)
                 write_metrics_csv(out / "metrics.csv", history)
             if bar is not None:
-                bar.set_postfix(phase=row["phase"], acc=f"{row['test_accuracy']:.3f}", sparsity=f"{row['sparsity']:.2f}")
-                bar.update(1)
+                bar.set_postfix(phase=row["phase"], loss=f"{row['loss']:.3f}", test_acc=f"{row['test_accuracy']:.3f}",
+                                sparsity=f"{row['sparsity']:.2f}")
+                bar.update((epoch + 1) * len(train_loader) - bar.n)  # methods that do not report batches
     finally:
         if bar is not None:
             bar.close()
