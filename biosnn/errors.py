@@ -49,3 +49,7 @@ class DatasetNotFoundError(BiosnnError, FileNotFoundError):
 
 class RunFolderError(BiosnnError):
     """A results directory that cannot be used: in use by another run (locked), or not writable."""
+
+
+class MemoryBudgetError(BiosnnError, MemoryError):
+    """A computation that would need more memory than the machine has (raised before it gets there)."""
