@@ -139,24 +139,26 @@ def _check_shape(model: str, shape: tuple[int, ...], ndim: int = 3) -> None:
 def _ltmd_mlp(shape, classes, *, hidden, width, steps, seed, events, **kw):
     from biosnn.models.ltmd import build_ltmd
 
-    return build_ltmd(input_shape=shape, num_classes=classes, arch="mlp", hidden=hidden, head=256, seed=seed, **kw)
+    return build_ltmd(**{**dict(input_shape=shape, num_classes=classes, arch="mlp", hidden=hidden, head=256, seed=seed),
+                         **kw})
 
 
 def _ltmd_densenet(shape, classes, *, hidden, width, steps, seed, events, **kw):
     from biosnn.models.ltmd import build_ltmd
 
     _check_shape("ltmd_densenet", shape)
-    return build_ltmd(input_shape=shape, num_classes=classes, arch="densenet", growth=_scaled(32, width),
-                      blocks=(12, 12, 24), init_features=_scaled(256, width), head=_scaled(256, width), seed=seed,
-                      **kw)
+    return build_ltmd(**{**dict(input_shape=shape, num_classes=classes, arch="densenet", growth=_scaled(32, width),
+                                blocks=(12, 12, 24), init_features=_scaled(256, width), head=_scaled(256, width),
+                                seed=seed), **kw})
 
 
 def _mlf_dsresnet(shape, classes, *, hidden, width, steps, seed, events, **kw):
     from biosnn.models.mlf import build_mlf_dsresnet
 
     _check_shape("mlf_dsresnet", shape)
-    return build_mlf_dsresnet(in_channels=shape[0], num_classes=classes, blocks=(2, 2, 2) if events else (3, 3, 3),
-                              widths=tuple(_scaled(c, width) for c in (64, 128, 256)), **kw)
+    return build_mlf_dsresnet(**{**dict(in_channels=shape[0], num_classes=classes,
+                                        blocks=(2, 2, 2) if events else (3, 3, 3),
+                                        widths=tuple(_scaled(c, width) for c in (64, 128, 256))), **kw})
 
 
 def _stmixer(shape, classes, *, hidden, width, steps, seed, events, **kw):
@@ -175,8 +177,8 @@ def _stmixer(shape, classes, *, hidden, width, steps, seed, events, **kw):
         raise ParameterError(f"model 'stmixer' needs an image side divisible by {2 ** downsample}, the data give "
                              f"{shape}")
     dim = max(16, 16 * int(round(256 * width / 16)))
-    return build_stmixer(in_channels=c, num_classes=classes, img_size=size, downsample=downsample, dim=dim, depth=4,
-                         heads=16, mlp_ratio=4.0, **kw)
+    return build_stmixer(**{**dict(in_channels=c, num_classes=classes, img_size=size, downsample=downsample, dim=dim,
+                                   depth=4, heads=16, mlp_ratio=4.0), **kw})
 
 
 def _spide(arch):
@@ -190,8 +192,8 @@ def _spide(arch):
             if not hidden:
                 raise ParameterError("model 'spide_mlp' needs at least one hidden layer ('hidden')")
             sizes = dict(hidden=tuple(hidden))
-        return build_spide(input_shape=shape, num_classes=classes, arch=arch, steps=steps or 30, steps_back=250,
-                           seed=seed, **sizes, **kw)
+        return build_spide(**{**dict(input_shape=shape, num_classes=classes, arch=arch, steps=steps or 30,
+                                     steps_back=250, seed=seed), **sizes, **kw})
 
     return build
 
@@ -202,7 +204,8 @@ def _eicil(arch):
 
         if arch == "vgg11":
             _check_shape("eicil_vgg11", shape)
-        return build_eicil(input_shape=shape, num_classes=classes, arch=arch, hidden=hidden, width=width, **kw)
+        return build_eicil(**{**dict(input_shape=shape, num_classes=classes, arch=arch, hidden=hidden, width=width),
+                              **kw})
 
     return build
 
@@ -241,8 +244,8 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, *, ne
     seed, events
         Seed of the model's own random draws (LTMD's dropout, SPIDE's initial weights); event-frame data.
     overrides
-        Further keywords of the member's ``build_*`` function (``drop_rate=0.0`` for LTMD without MD,
-        ``sml=False`` for STMixer without SML ...).
+        Keywords of the member's ``build_*`` function, replacing those the name and the sizes give
+        (``drop_rate=0.0`` for LTMD without MD, ``sml=False`` for STMixer without SML, ``blocks=(1, 1)`` ...).
     """
     build = FAMILY_MODELS[name]
     member = member_of_model(name)
