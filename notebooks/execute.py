@@ -60,8 +60,9 @@ def execute(path: Path, *, timeout: int = CELL_TIMEOUT) -> float:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="biosnn-nb-") as work:
-        client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=timeout, record_timing=False,
-                                         resources={"metadata": {"path": work}})
+        client = nbclient.NotebookClient(
+            nb, kernel_name="python3", timeout=timeout, record_timing=False, resources={"metadata": {"path": work}}
+        )
         client.execute()
     elapsed = time.perf_counter() - start
     nbformat.validate(nb)
@@ -71,8 +72,13 @@ def execute(path: Path, *, timeout: int = CELL_TIMEOUT) -> float:
 
 @click.command()
 @click.argument("names", nargs=-1)
-@click.option("--build/--no-build", "rebuild", default=True, show_default=True,
-              help="Regenerate the .ipynb from build.py before executing them.")
+@click.option(
+    "--build/--no-build",
+    "rebuild",
+    default=True,
+    show_default=True,
+    help="Regenerate the .ipynb from build.py before executing them.",
+)
 @click.option("--timeout", default=CELL_TIMEOUT, show_default=True, help="Seconds one cell may run.")
 def main(names: tuple[str, ...], rebuild: bool, timeout: int) -> None:
     """Regenerate and execute the notebooks NAMES (default: all) in place, keeping their outputs."""

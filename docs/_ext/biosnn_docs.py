@@ -19,6 +19,7 @@ when its text changes, and files that no longer correspond to anything are remov
 
 from __future__ import annotations
 
+import functools
 import inspect
 import shutil
 import textwrap
@@ -253,12 +254,66 @@ def circuits_index(circuits: Mapping[str, Callable[..., Any]]) -> str:
 
 # ------------------------------------------------------------------------------------------- api, cli
 def api_page(module: str) -> str:
-    return "\n".join(
-        [
-            _title(f"``{module}``"),
-            f".. automodule:: {module}\n   :members:\n   :show-inheritance:\n",
-        ]
-    )
+    """The module's docstring and one autodoc directive per name of its ``__all__``.
+
+    The names are listed explicitly rather than through ``automodule``'s ``:members:``, which finds only
+    what the module already holds: biosnn's packages load their exports lazily (PEP 562 ``__getattr__``).
+    """
+    import importlib
+
+    mod = importlib.import_module(module)
+    names = getattr(mod, "__all__", None)
+    if names is None:
+        return "\n".join([_title(f"``{module}``"), f".. automodule:: {module}\n   :members:\n"])
+    parts = [_title(f"``{module}``"), f".. automodule:: {module}\n"]
+    for name in names:
+        value = getattr(mod, name)
+        if inspect.ismodule(value):
+            parts.append(f"* :mod:`{value.__name__}`\n")
+        elif inspect.isclass(value):
+            parts.append(f".. autoclass:: {module}.{name}\n   :members:\n   :show-inheritance:\n")
+        elif inspect.isroutine(value):
+            parts.append(f".. autofunction:: {module}.{name}\n")
+        else:  # registries, defaults, tables: their description, not their (long) value
+            parts.append(_data_entry(mod, name, value))
+    return "\n".join(parts)
+
+
+@functools.cache
+def _attribute_comments(package_name: str) -> dict[str, list[str]]:
+    """The ``#:`` comments of the module-level names of a package and of its submodules."""
+    import importlib
+    import pkgutil
+
+    from sphinx.errors import PycodeError
+    from sphinx.pycode import ModuleAnalyzer
+
+    package = importlib.import_module(package_name)
+    modules = [package_name]
+    if hasattr(package, "__path__"):
+        modules += [info.name for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}.")]
+    comments: dict[str, list[str]] = {}
+    for name in modules:
+        try:
+            docs = ModuleAnalyzer.for_module(name).find_attr_docs()
+        except PycodeError:
+            continue
+        for (scope, attr), lines in docs.items():
+            if not scope:
+                comments.setdefault(attr, list(lines))
+    return comments
+
+
+def _data_entry(mod: Any, name: str, value: Any) -> str:
+    """A ``py:data`` entry: the ``#:`` comment where the value is defined, and a registry's names."""
+    comment = "\n".join(_attribute_comments(mod.__name__).get(name, [])).strip()
+    if isinstance(value, Mapping):
+        keys = ", ".join(f"``{k}``" for k in value)
+        what = f"A ``{type(value).__name__}`` of {len(value)} entries: {keys or '(none)'}."
+    else:
+        what = f"A ``{type(value).__name__}``."
+    body = f"{comment}\n\n{what}" if comment else what
+    return f".. py:data:: {mod.__name__}.{name}\n\n" + textwrap.indent(body, "   ") + "\n"
 
 
 def api_index() -> str:
