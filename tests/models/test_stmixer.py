@@ -152,3 +152,31 @@ def test_stmixer_paper_width_cifar_and_dvs():
         loss, out = stmixer_train_loss(net, torch.rand(2, 2, *shape), torch.tensor([0, 1]))
         loss.backward()
         assert out.shape == (2, 2, 10)
+
+
+def test_one_dimensional_configuration_for_signals():
+    """Height-1 signals (Breiman's waveforms, [1, 1, 21]): IPSPS never strides the height, the signal is
+    zero-padded to 24 samples (6 patches), and the result equals the model run on the padded signal."""
+    torch.manual_seed(0)
+    net = build_stmixer(in_channels=1, num_classes=3, img_size=(1, 21), dim=32, depth=2, heads=4, mlp_ratio=2.0)
+    assert net.num_patches == 6 and net.pad == 3
+    shortcut = net.patch_embed.shortcut.module[0]
+    assert shortcut.kernel_size == (1, 4) and shortcut.stride == (1, 4)
+    x = torch.rand(2, 3, 1, 1, 21, dtype=torch.float64)
+    net = net.double().eval()
+    out = net(x)
+    assert out.shape == (2, 3, 3)
+    padded = torch.nn.functional.pad(x, (0, 3))
+    h = net.patch_embed(padded)
+    assert h.shape == (2, 3, 32, 6)
+    for blk in net.blocks:
+        h = blk(h)
+    assert torch.equal(out, net.head(h.mean(-1)))
+    net.train()
+    loss, _ = stmixer_train_loss(net, x, torch.tensor([0, 1, 2]))
+    loss.backward()
+    assert net.patch_embed.shortcut.module[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ShapeError, match=r"\[T, B, C, 1, 21\]"):
+        net(torch.rand(2, 3, 1, 1, 20, dtype=torch.float64))
+    with pytest.raises(ParameterError, match=r"\(1, L\)"):
+        build_stmixer(img_size=(2, 21))
