@@ -27,6 +27,7 @@ from biosnn.units import check_quantity, check_range
 
 __all__ = [
     "Circuit",
+    "share_namespace",
     "PaperFigure",
     "paper_comparison",
     "run_standalone",
@@ -61,7 +62,9 @@ class Circuit:
         ``CIRCUITS[c.name](**c.parameters)`` rebuilds the same circuit.
     namespace
         The constants (Brian2 quantities and plain numbers) that the equations refer to; passed explicitly
-        to every :meth:`run`. Changing an entry between runs changes the constant for the next run.
+        to every :meth:`run`. Changing an entry between runs changes the constant for the next run. Every
+        group of the network holds it too (its Brian2 ``namespace`` attribute, :func:`share_namespace`), so
+        ``circuit.network.run(100*ms)``, as a Brian2 user would write it, finds the same constants.
     seed
         Seed of the run-time random numbers (Poisson input, noise); ``None`` leaves Brian2's generator as
         it is. Connectivity and initial values are drawn at build time from ``numpy.random.default_rng``
@@ -77,6 +80,9 @@ class Circuit:
     namespace: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     _seeded: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        share_namespace(self.network, self.namespace)
 
     def run(self, duration: Quantity, *, report: str | None = None) -> None:
         """Advance the network by ``duration`` with the circuit's explicit namespace.
@@ -117,6 +123,29 @@ class Circuit:
             f"Circuit(name={self.name!r}, populations={ {k: len(v) for k, v in self.populations.items()} }, "
             f"projections={sorted(self.projections)}, monitors={sorted(self.monitors)}, t={self.network.t!r})"
         )
+
+
+def share_namespace(network: brian2.Network, namespace: dict[str, Any]) -> None:
+    """Give every group of ``network`` the circuit's ``namespace`` as its own Brian2 ``namespace``.
+
+    Brian2 resolves an external name in a group's own ``namespace`` first, then in the run's (the one
+    given to :meth:`brian2.Network.run`, or the caller's local variables when none is given). A group with
+    no namespace of its own (``None`` or empty) gets ``namespace`` itself (the same dict: later changes apply); one that has
+    its own (a plasticity rule's constants) gets ``collections.ChainMap(own, namespace)``: its own names
+    first, then the circuit's. Objects without a ``namespace`` attribute (monitors) are left alone. So
+    ``network.run(duration)`` without a namespace runs the same equations as :meth:`Circuit.run`, and
+    :meth:`Circuit.run` (which passes ``namespace`` explicitly) resolves every name to the same object.
+    """
+    from collections import ChainMap
+
+    for obj in network.objects:
+        if not hasattr(obj, "namespace"):
+            continue
+        own = obj.namespace
+        if not own:  # None, or the empty dict Brian2 gives a group created without a namespace
+            obj.namespace = namespace
+        elif own is not namespace and not (isinstance(own, ChainMap) and namespace in own.maps):
+            obj.namespace = ChainMap(own, namespace)
 
 
 # ------------------------------------------------------------------------------------ published figures
