@@ -706,7 +706,9 @@ table
 
 EIHL here is the negative result of notebook 5 again: its local epoch prunes about 10 % of the synapses
 and one final global epoch does not recover the accuracy (about 39 % against STBP's 90 % on this machine);
-with more epochs the gap narrows (`bench/family_digits.py`). Spikes per test sample count every spiking population (LTMD's graded output layers emit membrane values
+with more epochs the gap narrows (`bench/family_digits.py`).
+
+Spikes per test sample count every spiking population (LTMD's graded output layers emit membrane values
 and are not counted; EICIL's inhibitory spikes count as spikes; SPIDE's figure covers its 30 forward steps,
 the others' their 4).
 """),

@@ -75,7 +75,8 @@ GENERIC_MODEL, GENERIC_NEURON, GENERIC_LOSS, READOUT_LOSS = "mlp", "lif", "count
 class FamilyMember:
     """One method of the family: its networks, its neuron kinds (name -> model keywords) and its loss.
 
-    The first of ``models`` and of ``neurons`` are the method's own (the defaults)."""
+    The first of ``models`` and of ``neurons`` are the method's own (the defaults).
+    """
 
     method: str
     title: str
@@ -329,7 +330,8 @@ _PRESET_MODELS = {"ltmd_cifar10": ("ltmd", "ltmd_densenet"), "mlf_dsresnet_cifar
 def family_presets() -> dict[str, dict[str, Any]]:
     """RunConfig settings of the presets ``ltmd_cifar10``, ``mlf_dsresnet_cifar10``, ``stmixer_cifar10``,
     ``spide_cifar10`` and ``eicil_cifar10`` (the paper's network at ``width=1``, its T, optimiser, learning
-    rate, weight decay, epochs and batch size)."""
+    rate, weight decay, epochs and batch size).
+    """
     from importlib import import_module
 
     out = {}
@@ -458,7 +460,8 @@ class StmixerMethod(FamilyMethod):
 def spide_bptt_loss(model, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The BPTT reference for SPIDE (its ablation): cross-entropy of the read-out of the clamped rate map
     :func:`~biosnn.models.spide.rate_equilibrium` unrolled for ``model.steps`` iterations on the time-mean
-    input, back-propagated through every iteration by autograd (no spikes). Returns ``(loss, output)``."""
+    input, back-propagated through every iteration by autograd (no spikes). Returns ``(loss, output)``.
+    """
     from biosnn.models.spide import rate_equilibrium
 
     rates = rate_equilibrium(x.mean(0), model.input_layer, model.layers, model.feedback, iterations=model.steps,
@@ -492,7 +495,8 @@ class SpideMethod(FamilyMethod):
 class EicilMethod(FamilyMethod):
     """EICIL (biosnn's reading, :mod:`biosnn.models.eicil`): the optimiser steps go through
     :class:`~biosnn.models.eicil.EICILCycle`, one epoch per phase (``cycle`` = the batches of an epoch,
-    fixed at the first epoch) unless ``cycle`` is given; ``weights`` is the cycle's weight rule."""
+    fixed at the first epoch) unless ``cycle`` is given; ``weights`` is the cycle's weight rule.
+    """
 
     member = "eicil"
 

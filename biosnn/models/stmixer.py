@@ -112,7 +112,8 @@ class _Dspike(torch.autograd.Function):
 
 def dspike(u: torch.Tensor, gamma: float = 2.5, region: float = 1.0) -> torch.Tensor:
     r"""Spike :math:`H(u)` (1 where :math:`u \ge 0`) with the Dspike pseudo-derivative
-    :math:`k g (1 - \tanh^2(g u)) \mathbb{1}[|u| \le r]`, :math:`k = 1/(2\tanh(g r))`."""
+    :math:`k g (1 - \tanh^2(g u)) \mathbb{1}[|u| \le r]`, :math:`k = 1/(2\tanh(g r))`.
+    """
     if not (isinstance(gamma, (int, float)) and gamma > 0 and isinstance(region, (int, float)) and region > 0):
         raise ParameterError(f"Dspike needs positive 'gamma' and 'region', got {gamma!r}, {region!r}")
     return _Dspike.apply(u, float(gamma), float(region))
@@ -133,7 +134,8 @@ def stmixer_lif_step(mem: torch.Tensor, x: torch.Tensor, *, tau: float = 0.5, th
 def stmixer_lif_sequence(x: torch.Tensor, *, tau: float = 0.5, threshold: float = 1.0, reset: str = "hard",
                          gamma: float = 2.5) -> torch.Tensor:
     """Spikes ``[T, ...]`` for inputs ``[T, ...]`` from zero state; ``T = 1`` takes the fast path
-    ``Dspike(x - V_th)``."""
+    ``Dspike(x - V_th)``.
+    """
     if not isinstance(x, torch.Tensor) or x.ndim < 1:
         raise ShapeError("stmixer_lif_sequence needs a time-major tensor [T, ...]")
     if reset not in _RESETS:
@@ -150,7 +152,8 @@ def stmixer_lif_sequence(x: torch.Tensor, *, tau: float = 0.5, threshold: float 
 
 def token_mix(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     r"""Spiking token mixing :math:`Y_h = X_h W_h^\top` for tokens ``x`` ``[..., C, N]`` and per-head
-    matrices ``weight`` ``[heads, N, N]`` (channel group :math:`h` = channels ``h*C/heads ...``)."""
+    matrices ``weight`` ``[heads, N, N]`` (channel group :math:`h` = channels ``h*C/heads ...``).
+    """
     heads, n, n2 = weight.shape
     if n != n2 or x.shape[-1] != n or x.shape[-2] % heads:
         raise ShapeError(f"token_mix: tokens {tuple(x.shape)} do not fit {heads} heads of {n}x{n2} matrices")
@@ -316,7 +319,8 @@ class _GeluMixer(nn.Module):
 
 class AuxHead(nn.Module):
     """A non-spiking surrogate module: mean over T, Conv1d -> BN -> GELU, GELU encoders, mean over tokens,
-    Linear. Input tokens ``[T, B, C, N]``, output logits ``[B, classes]``."""
+    Linear. Input tokens ``[T, B, C, N]``, output logits ``[B, classes]``.
+    """
 
     def __init__(self, dim: int, num_patches: int, heads: int, num_classes: int, num_layer: int) -> None:
         super().__init__()
@@ -392,7 +396,8 @@ class STMixer(nn.Module):
 
     def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Per-step logits ``[T, B, classes]`` and the auxiliary heads' logits (patch embedding, then
-        blocks 2, 4, ...)."""
+        blocks 2, 4, ...).
+        """
         x = self._check(x)
         aux: list[torch.Tensor] = []
         h = self.patch_embed(x)
