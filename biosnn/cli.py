@@ -5,7 +5,8 @@
 * ``biosnn train`` -- one training run (``--method eihl|stbp|local --model ... --dataset ... --epochs ...``)
   with tqdm progress bars, a results directory (``config.json``, ``metrics.csv``,
   ``checkpoints/last.pt``, ``plots/training.png``), ``--resume`` and ``--device cpu|cuda|cuda:N|auto``.
-* ``biosnn circuit-demo`` -- the E/I circuit demo of the circuit library.
+* ``biosnn circuit-demo`` -- two published plasticity results of the circuit library in plain Brian2 (Vogels
+  2011 iSTDP, Song 2000 STDP; no twin, no training), figure in ``--out`` (default ``runs/circuit-demo``).
 
 Every error biosnn raises on purpose (unknown names, a data set missing on disk, a checkpoint for
 another model, NaN in the loss or the weights, a results folder in use ...) ends the command with exit
@@ -176,7 +177,9 @@ def main() -> None:
 @click.option("--methods", default="eihl,stbp,local", show_default=True, help="Comma-separated methods.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Also write the table (CSV) and "
               "the per-epoch metrics of every run to this folder.")
-@click.option("--threads", default=1, show_default=True, type=POSITIVE, help="torch.set_num_threads for the demo.")
+@click.option("--threads", default=1, show_default=True, type=POSITIVE, help="torch.set_num_threads for the demo "
+              "(its MLPs run fastest on one thread; torch's default of one per core was ~8x slower on a busy "
+              "2-core machine, bench/startup.py).")
 def demo(seeds: int, epochs: int | None, methods: str, out: str | None, threads: int | None) -> None:
     """Hybrid training on digits: EIHL vs STBP vs local-only over several seeds."""
     from biosnn.demo import run_demo
@@ -192,14 +195,23 @@ def demo(seeds: int, epochs: int | None, methods: str, out: str | None, threads:
 
 @main.command("circuit-demo")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Seed for every random source.")
-def circuit_demo(seed: int) -> None:
-    """The E/I circuit demo (Brian2 circuit and its PyTorch twin)."""
+@click.option("--out", default="runs/circuit-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder of the figure circuits_demo.png (created when missing).")
+def circuit_demo(seed: int, out: str) -> None:
+    """Two published plasticity results in plain Brian2 (about a minute, no PyTorch twin, no training).
+
+    Vogels et al. 2011: inhibitory STDP brings a recurrent E/I network from >100 Hz down to its 3 Hz target
+    and balances excitation with inhibition. Song, Miller & Abbott 2000: additive STDP makes 200 input
+    weights bimodal. Prints the figures and writes --out/circuits_demo.png.
+    """
+    if not out.strip():
+        raise click.BadParameter("expected a folder name, got an empty string", param_hint="--out")
     try:
         from biosnn.circuits.demo import run_demo
     except ImportError as exc:
         raise click.ClickException(f"the circuit demo is not available: {exc}") from exc
     try:
-        run_demo(seed=seed)
+        run_demo(seed=seed, out_dir=out)
     except BiosnnError as exc:
         raise _fail(exc) from exc
 
