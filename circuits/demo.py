@@ -18,13 +18,13 @@ from pathlib import Path
 
 import brian2
 import numpy as np
-from brian2 import Hz, ms, second
-
-from biosnn.brian import seed as seed_everything
 from biosnn.circuits import get_circuit
 from biosnn.circuits.analysis import balance_ratio, bimodality, mean_rate, population_rate
 from biosnn.circuits.base import check_seed
 from biosnn.circuits.vogels2011 import set_learning_rate, synaptic_currents
+from brian2 import Hz, ms, second
+
+from biosnn.brian import seed as seed_everything
 
 __all__ = ["run_demo", "demo_figure", "OUTPUT"]
 

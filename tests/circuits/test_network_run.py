@@ -10,10 +10,8 @@ from __future__ import annotations
 import brian2
 import numpy as np
 import pytest
-from brian2 import ms
-
 from biosnn.circuits import CIRCUITS
-
+from brian2 import ms
 from test_circuits_conformance import REDUCED, _state_arrays
 
 

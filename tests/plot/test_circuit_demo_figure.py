@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from biosnn.circuits.demo import _song, _vogels, demo_figure
 from brian2 import second
 from click.testing import CliRunner
 
-from biosnn.circuits.demo import _song, _vogels, demo_figure
 from biosnn.cli import main
 
 
