@@ -313,7 +313,7 @@ def _data_entry(mod: Any, name: str, value: Any) -> str:
     else:
         what = f"A ``{type(value).__name__}``."
     body = f"{comment}\n\n{what}" if comment else what
-    return f".. py:data:: {mod.__name__}.{name}\n\n" + textwrap.indent(body, "   ") + "\n"
+    return f".. py:data:: {name}\n   :module: {mod.__name__}\n\n" + textwrap.indent(body, "   ") + "\n"
 
 
 def api_index() -> str:
