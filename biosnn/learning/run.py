@@ -884,17 +884,24 @@ def _comparable(config: RunConfig) -> dict[str, Any]:
     return d
 
 
-def plot_run(out_dir: Path, history: list[dict[str, Any]]) -> Path:
-    """Draw the hybrid-training figure (accuracy, sparsity, E/I balance vs epoch, periods shaded).
+def plot_run(out_dir: Path, history: list[dict[str, Any]], method: str | None = None) -> Path:
+    """Draw the training figure (accuracy, sparsity, E/I balance vs epoch, periods shaded).
 
-    Written atomically (``write_atomic``) to ``plots/training.png``, like every file of a run.
+    Its title and legend follow the run's method (``method``, default: the one in ``out_dir/config.json``;
+    see :func:`biosnn.plot.training.training_timeline`). Written atomically (``write_atomic``) to
+    ``plots/training.png``, like every file of a run.
     """
     import matplotlib.pyplot as plt
     import pandas as pd
 
     from biosnn.plot.training import training_timeline
 
-    fig = training_timeline(pd.DataFrame(history))
+    if method is None:
+        try:
+            method = json.loads((Path(out_dir) / "config.json").read_text()).get("method")
+        except (OSError, ValueError, AttributeError):
+            method = None  # the figure is still drawn, with neutral words
+    fig = training_timeline(pd.DataFrame(history), method=method)
     buffer = io.BytesIO()
     try:
         fig.savefig(buffer, format="png", dpi=120)
