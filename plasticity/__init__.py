@@ -17,12 +17,13 @@ from biosnn.plasticity.clopath import ClopathRule
 from biosnn.plasticity.istdp_vogels import IstdpVogels
 from biosnn.plasticity.rstdp_izhikevich import RstdpIzhikevich
 from biosnn.plasticity.stdp_additive import StdpAdditive
+from biosnn.plasticity.stdp_competitive import CompetitiveStdp
 from biosnn.plasticity.stdp_multiplicative import StdpMultiplicative
 from biosnn.plasticity.stdp_triplet import StdpTriplet
 from biosnn.plasticity.synaptic_scaling import SynapticScaling
 
 for _rule in (StdpAdditive, StdpMultiplicative, StdpTriplet, IstdpVogels, ClopathRule, SynapticScaling,
-              RstdpIzhikevich):
+              RstdpIzhikevich, CompetitiveStdp):
     register_rule(_rule)
 
 # The EIHL contraction rule lives in its own module (another engineer's), written against the same base class.
@@ -38,4 +39,5 @@ def get_rule(name: str) -> type[PlasticityRule]:
 
 
 __all__ = ["RULES", "PlasticityRule", "get_rule", "register_rule", "set_learning", "StdpAdditive", "StdpMultiplicative",
-           "StdpTriplet", "IstdpVogels", "ClopathRule", "SynapticScaling", "RstdpIzhikevich", "EIHLContraction"]
+           "StdpTriplet", "IstdpVogels", "ClopathRule", "SynapticScaling", "RstdpIzhikevich", "EIHLContraction",
+           "CompetitiveStdp"]
