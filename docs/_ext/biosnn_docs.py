@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import shutil
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
@@ -72,8 +73,13 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# "(see the module docstring ...)": true in the code, but on the generated page the module docstring is right there
+_SEE_MODULE = re.compile(r"\s*\((?:see )?(?:the )?module docstring[^)]*\)")
+
+
 def _first_line(doc: str | None) -> str:
-    return (inspect.cleandoc(doc or "").split("\n\n")[0] or "").replace("\n", " ").strip()
+    """The first paragraph of a docstring on one line, without pointers to the module docstring."""
+    return _SEE_MODULE.sub("", (inspect.cleandoc(doc or "").split("\n\n")[0] or "").replace("\n", " ").strip())
 
 
 # ---------------------------------------------------------------------------------------------- rules
@@ -96,6 +102,7 @@ def rule_page(name: str, cls: type) -> str:
         _code(rule.on_pre),
         "``on_post``\n",
         _code(rule.on_post),
+        _operations(name, rule),
         _title("Constants", "-"),
         "The explicit namespace of those statements (``rule.namespace()``).\n",
         _table(("name", "value"), ((f"``{k}``", _literal(v)) for k, v in rule.namespace().items())),
@@ -107,6 +114,27 @@ def rule_page(name: str, cls: type) -> str:
         _title("Reference", "-"),
         f".. autoclass:: {module}.{cls.__name__}\n   :members:\n   :show-inheritance:\n",
     ]
+    return "\n".join(parts)
+
+
+def _operations(name: str, rule: Any) -> str:
+    """The operations the rule's ``synapses`` adds beside its pathways (``run_regularly`` code), as rst.
+
+    Found by attaching the rule to two small groups that provide its ``post_requirements``.
+    """
+    import brian2
+
+    from biosnn.brian import mark_used
+
+    eqs = "\n".join(f"{var} : {unit}" for var, unit in rule.post_requirements().items()) or "unused : 1"
+    source = brian2.NeuronGroup(1, "unused : 1", threshold="False", reset="", name=f"docs_pre_{name}*")
+    target = brian2.NeuronGroup(1, eqs, threshold="False", reset="", name=f"docs_post_{name}*")
+    syn = rule.synapses(source, target, effect="", name=f"docs_{name}*")
+    mark_used([source, target, syn, *syn.contained_objects])
+    runners = [o for o in syn.contained_objects if type(o).__name__ == "CodeRunner" and o.abstract_code.strip()]
+    parts = []
+    for runner in runners:
+        parts += [f"Run regularly, every ``{runner.clock.dt}``\n", _code(runner.abstract_code)]
     return "\n".join(parts)
 
 
