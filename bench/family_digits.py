@@ -1,25 +1,45 @@
-"""The rest of the family on digits (issue 11): LTMD, MLF + DS-ResNet, STMixer, SPIDE and EICIL (biosnn's
-reading) against STBP, same data, same iteration budget (epochs x batches), same seeds, one thread.
+"""EIHL's family on two offline data sets (issue 11): STBP, EIHL, LTMD, MLF + DS-ResNet, STMixer, SPIDE and
+EICIL (biosnn's reading), each method's own contribution ablated once, 3 seeds, the same iteration budget.
 
-STBP is biosnn's SpikingMLP 64-256-10 (LIF) trained by :class:`biosnn.learning.trainer.Trainer` on spike
-counts; every other method trains its own model (sizes below, about the same hidden width) with its own loss
-(``<method>_train_loss``) and Adam at the same learning rate. All inputs are direct-coded (the image as a
-constant current) with T = 4, except SPIDE, whose forward simulation runs its own 30 steps on the constant
-input (and 250 backward steps). Accuracy is the test split's (360 digits); time per epoch is the mean
-wall-clock time of a training epoch; the ratio is to STBP's time per epoch measured in the same run.
-With ``--ablations`` each method's own contribution is ablated once (LT without MD; MLF with K = 1; STMixer
-without SML; EICIL without inhibitory threshold; SPIDE's spike-based gradient against BPTT through the rate
-equilibrium, cosine similarity on one batch).
+Every method runs through its run-interface class (``biosnn.learning.run.METHODS``: the code ``biosnn train``
+runs), on the same data, batches (``--epochs`` x at most ``--batches`` batches of 64), seeds, optimiser
+(Adam, one learning rate) and time steps (T = 4, direct-coded input), with one thread:
 
-    .venv/bin/python bench/family_digits.py [--seeds 3] [--epochs 10] [--ablations]
+* ``stbp``, ``eihl``: biosnn's SpikingMLP, hidden 128, LIF, spike-count loss (EIHL: its controller's
+  defaults, connectivity policy);
+* ``ltmd``: ``ltmd_mlp`` (hidden 128, LT neurons, the 256-wide graded head, moderate dropout r = 0.2);
+* ``mlf``: ``mlf_dsresnet`` with one DS block per stage at widths 16, 32 (K = 3 levels);
+* ``stmixer``: 2 encoder blocks of 32 channels, 4 heads, FFN x2, SML heads;
+* ``spide``: ``spide_mlp`` hidden (128, 64) with feedback, its own 30 forward / 250 backward steps;
+* ``eicil``: ``eicil_mlp`` hidden 128, EI neurons, one epoch per phase.
 
-writes ``bench/results/family_digits.json`` and prints a table.
+The ablations: ``ltmd_without_md`` (LT neurons, no moderate dropout: one sample, plain CE), ``mlf_k1``
+(one compartment), ``stmixer_without_sml`` (no auxiliary heads), ``spide_bptt`` (the same network trained
+by BPTT through the clamped rate map, 30 iterations; evaluated with the spiking forward run) and
+``eicil_without_inhibition`` (IF neurons, no inhibitory threshold). Also the cosine similarity of SPIDE's
+spike-based gradient with BPTT through the equilibrium at initialisation (one batch per seed).
+
+Data: ``digits`` (8x8 images, 10 classes; 1437 train / 360 test) and ``waveform`` (Breiman's waveforms,
+[1, 1, 21], 3 classes). The convolutional models read the waveform as a 1 x 21 image: the DS-ResNet's 3x3
+kernels act as 1-D kernels of width 3 (zero padding above and below; stride 2 halves the length only) and
+STMixer uses its 1-D configuration (IPSPS never strides the height; the signal is zero-padded to 24 samples,
+6 patches).
+
+Columns: test accuracy (mean +- std over seeds), spikes per test sample (every spiking population, see
+:class:`biosnn.learning.family.SpikeCounter`; SPIDE: its 30 forward steps, so not comparable per step with
+T = 4), seconds per training epoch (training only, mean over epochs and seeds) and its ratio to STBP's in
+the same run.
+
+    .venv/bin/python bench/family_digits.py [--seeds 3] [--epochs 4] [--batches 23] [--datasets digits,waveform]
+
+writes ``bench/results/family_digits.json`` and prints the table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import statistics
 import time
 from pathlib import Path
@@ -27,97 +47,107 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from biosnn.data import load_dataset
-from biosnn.data.encoders import direct
-from biosnn.learning.trainer import Trainer
-from biosnn.models import SpikingMLP
-from biosnn.models.eicil import EICILCycle, build_eicil, eicil_train_loss
-from biosnn.models.ltmd import build_ltmd, ltmd_train_loss
-from biosnn.models.mlf import build_mlf_dsresnet, mlf_train_loss
-from biosnn.models.spide import build_spide, rate_equilibrium, spide_train_loss
-from biosnn.models.stmixer import build_stmixer, stmixer_train_loss
+from biosnn.learning.family import SpikeCounter, build_model
+from biosnn.learning.run import METHODS, MODEL_BUILDERS, RunConfig, load_data
 
 STEPS = 4
-LR = 2e-3
+LR = 3e-3
 BATCH = 64
+HIDDEN = (128,)
+
+#: EIHL's schedule for a 4-epoch budget: the run's defaults (2 global units first, 3 final ones) would leave no
+#: local period at all, so one global epoch, at most one local epoch, one final global epoch.
+EIHL_SETTINGS = dict(global_units=1, max_local_units=1, final_global_units=1)
+#: name -> (method, family model or None for the run's own model builder, model overrides, method keywords)
+RUNS = {
+    "stbp": ("stbp", None, {}, {}),
+    "eihl": ("eihl", None, {}, {}),
+    "ltmd": ("ltmd", "ltmd_mlp", {}, {}),
+    "mlf": ("mlf", "mlf_dsresnet", dict(blocks=(1, 1), widths=(16, 32)), {}),
+    "stmixer": ("stmixer", "stmixer", dict(dim=32, depth=2, heads=4, mlp_ratio=2.0), {}),
+    "spide": ("spide", "spide_mlp", dict(hidden=(128, 64), steps=30, steps_back=250), {}),
+    "eicil": ("eicil", "eicil_mlp", {}, {}),
+}
+ABLATIONS = {
+    "ltmd_without_md": ("ltmd", "ltmd_mlp", dict(drop_rate=0.0), {}),
+    "mlf_k1": ("mlf", "mlf_dsresnet", dict(blocks=(1, 1), widths=(16, 32), levels=1), {}),
+    "stmixer_without_sml": ("stmixer", "stmixer", dict(dim=32, depth=2, heads=4, mlp_ratio=2.0, sml=False), {}),
+    "spide_bptt": ("spide", "spide_mlp", dict(hidden=(128, 64), steps=30, steps_back=250), dict(gradient="bptt")),
+    "eicil_without_inhibition": ("eicil", "eicil_mlp", dict(inhibitory=False), {}),
+}
 
 
-def _builders():
-    return {
-        "ltmd": (lambda: build_ltmd(hidden=(256,), head=256), ltmd_train_loss, STEPS),
-        "mlf_dsresnet": (lambda: build_mlf_dsresnet(in_channels=1, blocks=(1, 1), widths=(16, 32)), mlf_train_loss,
-                         STEPS),
-        "stmixer": (lambda: build_stmixer(in_channels=1, img_size=8, downsample=2, dim=64, depth=2, heads=4,
-                                          mlp_ratio=2.0), stmixer_train_loss, STEPS),
-        "spide": (lambda: build_spide(hidden=(256, 128), steps=30, steps_back=250), spide_train_loss, 1),
-        "eicil": (lambda: build_eicil(hidden=(256,)), eicil_train_loss, STEPS),
-    }
-
-
-def _ablations():
-    return {
-        "ltmd_without_md": (lambda: build_ltmd(hidden=(256,), head=256, drop_rate=0.0), ltmd_train_loss, STEPS),
-        "mlf_k1": (lambda: build_mlf_dsresnet(in_channels=1, blocks=(1, 1), widths=(16, 32), levels=1),
-                   mlf_train_loss, STEPS),
-        "stmixer_without_sml": (lambda: build_stmixer(in_channels=1, img_size=8, downsample=2, dim=64, depth=2,
-                                                      heads=4, mlp_ratio=2.0, sml=False), stmixer_train_loss, STEPS),
-        "eicil_without_inhibition": (lambda: build_eicil(hidden=(256,), inhibitory=False), eicil_train_loss, STEPS),
-    }
-
-
-def _loaders(seed: int):
-    train, test = load_dataset("digits", train=True), load_dataset("digits", train=False)
-    g = torch.Generator().manual_seed(seed)
-    return DataLoader(train, batch_size=BATCH, shuffle=True, generator=g), DataLoader(test, batch_size=256)
-
-
-def run_stbp(seed: int, epochs: int) -> dict:
+def run(name: str, dataset: str, data, seed: int, epochs: int, batches: int) -> dict:
+    method_name, model_name, overrides, method_kw = {**RUNS, **ABLATIONS}[name]
+    config = RunConfig(method=method_name, dataset=dataset, epochs=epochs, batch_size=BATCH, seed=seed, steps=STEPS,
+                       lr=LR, hidden=HIDDEN, max_batches=batches, **(EIHL_SETTINGS if method_name == "eihl" else {}))
     torch.manual_seed(seed)
-    model = SpikingMLP((64, 256, 10), "lif")
-    trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=LR), loss="count_ce", encoder="direct",
-                      steps=STEPS, seed=seed)
-    train, test = _loaders(seed)
-    times = []
-    for _ in range(epochs):
+    if model_name is None:
+        model = MODEL_BUILDERS[config.model](config, data.input_shape, data.num_classes)
+    else:
+        model = build_model(model_name, data.input_shape, data.num_classes, seed=seed,
+                            **{"hidden": HIDDEN, "steps": STEPS, **overrides})
+    trainer_kw = {"loss": config.loss, "encoder": "direct", "steps": STEPS, "seed": seed + 1, "device": "cpu"}
+    method = METHODS[method_name](config, model, trainer_kw, **method_kw)
+    gen = torch.Generator().manual_seed(seed + 2)
+    loader = DataLoader(data.train, batch_size=BATCH, shuffle=True, generator=gen)
+    limited = _Capped(loader, batches)
+    times, phases = [], []
+    for epoch in range(epochs):
         t0 = time.perf_counter()
-        trainer.train_epoch(train)
+        _, counts = method.train_epoch(limited, epochs_left=epochs - epoch - 1)
         times.append(time.perf_counter() - t0)
-    return {"test_accuracy": trainer.evaluate(test).accuracy, "seconds_per_epoch": statistics.fmean(times),
-            "iterations": trainer.iteration}
+        phases.append("+".join(p for p, n in counts.items() if n) or "none")
+    trainer = method.trainer
+    test = DataLoader(data.test, batch_size=256)
+    with SpikeCounter(model) as counter:
+        result = trainer.evaluate(_Counted(test, counter))
+    return {"test_accuracy": result.accuracy, "spikes_per_sample": counter.per_sample,
+            "seconds_per_epoch": statistics.fmean(times), "iterations": trainer.iteration,
+            "parameters": sum(p.numel() for p in model.parameters()), "phases": phases,
+            "sparsity": _sparsity(model)}
 
 
-def run_method(name: str, build, loss_fn, steps: int, seed: int, epochs: int) -> dict:
+def _sparsity(model) -> float:
+    from biosnn.models import masked_layers, sparsity
+
+    return sparsity(model)["overall"] if any(True for _ in masked_layers(model)) else 0.0
+
+
+class _Capped:
+    def __init__(self, loader, n):
+        self.loader, self.n = loader, n
+
+    def __iter__(self):
+        for i, batch in enumerate(self.loader):
+            if i >= self.n:
+                return
+            yield batch
+
+    def __len__(self):
+        return min(self.n, len(self.loader))
+
+
+class _Counted:
+    def __init__(self, loader, counter):
+        self.loader, self.counter = loader, counter
+
+    def __iter__(self):
+        for x, y in self.loader:
+            self.counter.add_samples(len(y))
+            yield x, y
+
+
+def spide_vs_bptt(data, seed: int) -> float:
+    """Cosine similarity of SPIDE's spike-based gradient and BPTT through the rate equilibrium (one batch of
+    64 at initialisation, float64, 30 forward / 250 backward steps, 60 equilibrium iterations)."""
+    from biosnn.models.spide import rate_equilibrium, spide_train_loss
+
     torch.manual_seed(seed)
-    model = build()
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    cycle = EICILCycle(model, opt, cycle=23) if name.startswith("eicil") else None  # one epoch per phase
-    train, test = _loaders(seed)
-    times, iterations = [], 0
-    for _ in range(epochs):
-        model.train()
-        t0 = time.perf_counter()
-        for x, y in train:
-            loss, _ = loss_fn(model, direct(x, steps=steps), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            cycle.step() if cycle is not None else opt.step()
-            iterations += 1
-        times.append(time.perf_counter() - t0)
-    model.eval()
-    correct = count = 0
-    with torch.no_grad():
-        for x, y in test:
-            out = model(direct(x, steps=steps))
-            correct += int((out.mean(0).argmax(1) == y).sum())
-            count += len(y)
-    return {"test_accuracy": correct / count, "seconds_per_epoch": statistics.fmean(times), "iterations": iterations}
-
-
-def spide_vs_bptt(seed: int) -> float:
-    """Cosine similarity of SPIDE's spike-based gradient and BPTT through the rate equilibrium (one batch)."""
-    torch.manual_seed(seed)
-    net = build_spide(hidden=(256, 128), steps=30, steps_back=250).double()
-    x, y = next(iter(_loaders(seed)[0]))
+    net = build_model("spide_mlp", data.input_shape, data.num_classes, hidden=(128, 64), steps=30, seed=seed,
+                      steps_back=250).double()
+    x, y = next(iter(DataLoader(data.train, batch_size=BATCH, shuffle=True,
+                                generator=torch.Generator().manual_seed(seed))))
     x = x.double().unsqueeze(0)
     loss, _ = spide_train_loss(net, x, y)
     net.zero_grad()
@@ -131,45 +161,59 @@ def spide_vs_bptt(seed: int) -> float:
     return float(a @ b / (a.norm() * b.norm()))
 
 
+def _row(name: str, rs: list[dict], stbp_time: float) -> dict:
+    acc = [r["test_accuracy"] for r in rs]
+    sec = statistics.fmean(r["seconds_per_epoch"] for r in rs)
+    return {"method": name, "seeds": len(rs), "test_accuracy_mean": statistics.fmean(acc),
+            "test_accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+            "spikes_per_sample": statistics.fmean(r["spikes_per_sample"] for r in rs),
+            "sparsity": statistics.fmean(r["sparsity"] for r in rs),
+            "seconds_per_epoch": sec, "time_ratio_to_stbp": sec / stbp_time, "iterations": rs[0]["iterations"],
+            "parameters": rs[0]["parameters"], "runs": rs}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--ablations", action="store_true")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--batches", type=int, default=23, help="batches per epoch (digits has 23 of 64)")
+    ap.add_argument("--datasets", default="digits,waveform")
+    ap.add_argument("--no-ablations", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "family_digits.json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
-    methods = dict(_builders(), **(_ablations() if args.ablations else {}))
-    runs: dict[str, list[dict]] = {"stbp": []}
-    for name in methods:
-        runs[name] = []
-    for seed in range(args.seeds):
-        runs["stbp"].append(run_stbp(seed, args.epochs))
-        for name, (build, loss_fn, steps) in methods.items():
-            runs[name].append(run_method(name, build, loss_fn, steps, seed, args.epochs))
-            print(f"seed {seed} {name}: {runs[name][-1]}", flush=True)
-    stbp_time = statistics.fmean(r["seconds_per_epoch"] for r in runs["stbp"])
-    rows = []
-    print(f"\n{'method':<26} {'seeds':>5} {'test acc (%)':>16} {'s/epoch':>8} {'x STBP':>7}")
-    for name, rs in runs.items():
-        acc = [r["test_accuracy"] for r in rs]
-        sec = statistics.fmean(r["seconds_per_epoch"] for r in rs)
-        row = {"method": name, "seeds": len(rs), "test_accuracy_mean": statistics.fmean(acc),
-               "test_accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0, "seconds_per_epoch": sec,
-               "time_ratio_to_stbp": sec / stbp_time, "iterations": rs[0]["iterations"], "runs": rs}
-        rows.append(row)
-        acc_mean, acc_std = 100 * row["test_accuracy_mean"], 100 * row["test_accuracy_std"]
-        print(f"{name:<26} {len(rs):>5} {acc_mean:>8.2f} +- {acc_std:<4.2f} {sec:>8.2f} "
-              f"{row['time_ratio_to_stbp']:>7.2f}")
-    result = {"epochs": args.epochs, "batch_size": BATCH, "lr": LR, "steps": STEPS, "threads": 1, "rows": rows}
-    if args.ablations:
-        cos = [spide_vs_bptt(s) for s in range(args.seeds)]
-        result["spide_vs_bptt_cosine"] = cos
-        print(f"SPIDE vs BPTT through the equilibrium, gradient cosine: {', '.join(f'{c:.3f}' for c in cos)}")
+    names = list(RUNS) + ([] if args.no_ablations else list(ABLATIONS))
+    t_start = time.perf_counter()
+    result = {"epochs": args.epochs, "batches_per_epoch": args.batches, "batch_size": BATCH, "lr": LR,
+              "steps": STEPS, "threads": 1, "torch": torch.__version__, "machine": platform.processor() or
+              platform.machine(), "datasets": {}}
+    for dataset in args.datasets.split(","):
+        data = load_data(RunConfig(method="stbp", dataset=dataset))
+        runs: dict[str, list[dict]] = {n: [] for n in names}
+        for seed in range(args.seeds):
+            for name in names:
+                runs[name].append(run(name, dataset, data, seed, args.epochs, args.batches))
+                r = runs[name][-1]
+                print(f"{dataset} seed {seed} {name:<25} acc {100 * r['test_accuracy']:6.2f} %  "
+                      f"{r['seconds_per_epoch']:6.2f} s/epoch  {r['spikes_per_sample']:9.1f} spikes/sample", flush=True)
+        stbp_time = statistics.fmean(r["seconds_per_epoch"] for r in runs["stbp"])
+        rows = [_row(n, rs, stbp_time) for n, rs in runs.items()]
+        cos = [spide_vs_bptt(data, s) for s in range(args.seeds)]
+        result["datasets"][dataset] = {"classes": data.num_classes, "input_shape": list(data.input_shape),
+                                       "train_size": len(data.train), "test_size": len(data.test), "rows": rows,
+                                       "spide_vs_bptt_cosine": cos}
+        print(f"\n{dataset}: {args.seeds} seeds, {rows[0]['iterations']} iterations of {BATCH}, T = {STEPS}")
+        print(f"{'method':<26} {'test acc (%)':>16} {'spikes/sample':>14} {'s/epoch':>8} {'x STBP':>7} {'sparsity':>8}")
+        for row in rows:
+            acc, std = 100 * row["test_accuracy_mean"], 100 * row["test_accuracy_std"]
+            print(f"{row['method']:<26} {acc:>8.2f} +- {std:<4.2f} {row['spikes_per_sample']:>14.1f} "
+                  f"{row['seconds_per_epoch']:>8.2f} {row['time_ratio_to_stbp']:>7.2f} {100 * row['sparsity']:>7.1f}%")
+        print(f"SPIDE vs BPTT through the equilibrium, gradient cosine: {', '.join(f'{c:.3f}' for c in cos)}\n")
+    result["wall_seconds"] = round(time.perf_counter() - t_start, 1)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out} ({result['wall_seconds']} s)")
 
 
 if __name__ == "__main__":
