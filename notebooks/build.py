@@ -70,9 +70,13 @@ print("rules that read the membrane potential, measured on a forced neuron:", ne
 
 Pair STDP (Song et al. 2000; multiplicative: van Rossum et al. 2000) has the classic asymmetric window;
 the minimal triplet rule (Pfister & Gerstner 2006) barely potentiates with isolated pairs; Vogels'
-inhibitory rule is symmetric (coincidence potentiates, every presynaptic spike depresses a little); the
-timing-free rules (synaptic scaling, EIHL's contraction, reward-modulated STDP without reward) are flat;
-the voltage rule of Clopath et al. depresses when the presynaptic spike follows the postsynaptic one
+inhibitory rule is symmetric (coincidence potentiates, every presynaptic spike depresses a little); EIHL's
+contraction and reward-modulated STDP without reward are flat at zero. Synaptic scaling has no pair-timing
+term, yet its curve is not flat: it scales the weight up, continuously, while the postsynaptic rate
+estimate is below its target, so the change is the same for every $\Delta t \le 0$ (about 1.6e-5) and grows
+linearly with $\Delta t > 0$ (to about 6e-4 at +60 ms), because the postsynaptic spike comes $\Delta t$
+later and the neuron stays silent longer: it measures time without postsynaptic activity, not the pair's
+order. The voltage rule of Clopath et al. depresses when the presynaptic spike follows the postsynaptic one
 (the depolarisation has passed) and potentiates in the other order.
 """),
     code("""
@@ -116,7 +120,13 @@ add, mult = windows["stdp_additive"], windows["stdp_multiplicative"]
 x = delta_t / ms
 assert np.all(add[x > 0] > 0) and np.all(add[x < 0] < 0)          # causal LTP, acausal LTD
 assert np.allclose(windows["istdp_vogels"], windows["istdp_vogels"][::-1])  # symmetric window
-assert np.allclose(windows["synaptic_scaling"][x < 0], windows["synaptic_scaling"][0])  # no timing
+scaling = windows["synaptic_scaling"]
+assert np.allclose(scaling[x <= 0], scaling[0]) and scaling[0] > 0     # up-scaling, the same for every dt <= 0
+steps = np.diff(scaling[x >= 0])
+assert np.all(steps > 0) and steps.max() < 1.1 * steps.min()           # then linear in dt > 0 (silent time)
+assert 4e-4 < scaling[-1] < 8e-4                                         # about 6e-4 at +60 ms
+for name in ("eihl_contraction", "rstdp_izhikevich"):                    # no pair term, no reward: zero
+    assert np.all(windows[name] == 0), name
 if "stdp_triplet" in frequency:
     tri = frequency["stdp_triplet"]
     assert tri["acausal"][-1] > 0 > tri["acausal"][0]  # post-pre pairs: LTD at 5 Hz, LTP at 50 Hz
@@ -412,12 +422,15 @@ grad_in = params["params.in_E__w"].grad.numpy() * 1e-3     # spikes per mV
 grad_inh = params["params.I_E__w"].grad.numpy() * 1e-3
 matrix = np.full((40, 16), np.nan)
 matrix[np.asarray(in_E.i[:]), np.asarray(in_E.j[:])] = grad_in
-fig = plot.weight_matrix(matrix)
-fig.axes[0].set_title("d(E spikes) / d(w) of input -> E synapses (spikes/mV)")
+GRADIENT = "d(E spike count) / dw (spikes/mV)"
+fig = plot.weight_matrix(matrix, label=GRADIENT)
+fig.axes[0].set_title("gradient of the E spike count, input -> E synapses")
 fig
 """),
     code("""
-plot.weight_histogram(np.concatenate([grad_in, grad_inh]), bins=30)
+fig = plot.weight_histogram(np.concatenate([grad_in, grad_inh]), bins=30, label=GRADIENT,
+                            title=f"gradient distribution ({grad_in.size} input -> E, {grad_inh.size} I -> E synapses)")
+fig
 """),
     md("Check the gradient in Brian2: move every input weight along its gradient and run again."),
     code("""

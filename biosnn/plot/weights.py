@@ -47,7 +47,8 @@ def _axis_label(data: WeightData) -> str:
 
 def weight_histogram(weights: Any, *, var: str = "w", bins: int | Sequence[float] = 40,
                      snapshots: Sequence[int] | int | None = None, batch: int = 0, log: bool = False,
-                     ax: matplotlib.axes.Axes | None = None) -> matplotlib.figure.Figure:
+                     ax: matplotlib.axes.Axes | None = None, label: str | None = None,
+                     title: str | None = None) -> matplotlib.figure.Figure:
     """Histogram of synaptic weights; with a time series, one step histogram per snapshot.
 
     Parameters
@@ -63,6 +64,9 @@ def weight_histogram(weights: Any, *, var: str = "w", bins: int | Sequence[float
         last; a single snapshot when there is only one).
     log
         Logarithmic count axis.
+    label, title
+        The x label and the title (default: the variable with its unit, and "weight distribution (<n>
+        synapses)"); say what the values are when they are not weights (a gradient, a change ...).
 
     Returns
     -------
@@ -90,20 +94,21 @@ def weight_histogram(weights: Any, *, var: str = "w", bins: int | Sequence[float
                   label=_snapshot_label(data, k), gid=f"snapshot {k}")
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel(_axis_label(data))
+    ax.set_xlabel(label if label is not None else _axis_label(data))
     ax.set_ylabel("synapses")
-    ax.set_title(f"weight distribution ({data.values.shape[1]} synapses)")
+    ax.set_title(title if title is not None else f"weight distribution ({data.values.shape[1]} synapses)")
     if len(picks) > 1:
         ax.legend(fontsize="small")
     return fig
 
 
 def weight_matrix(weights: Any, *, var: str = "w", snapshots: Sequence[int] | int | None = None, batch: int = 0,
-                  cmap: str = "viridis") -> matplotlib.figure.Figure:
+                  cmap: str = "viridis", label: str | None = None) -> matplotlib.figure.Figure:
     """Weight matrices ``[presynaptic, postsynaptic]`` at a few recorded times, with one shared colour scale.
 
     Missing synapses are left blank (``nan``). Each panel is an image (``gid`` ``"snapshot <k>"``) whose
-    array is the dense weight matrix at snapshot ``k``.
+    array is the dense weight matrix at snapshot ``k``. ``label`` is the colour bar's (default: the
+    variable with its unit); say what the values are when they are not weights.
     """
     data = weight_data(weights, var=var, batch=batch)
     picks = _snapshots(data, snapshots)
@@ -117,7 +122,7 @@ def weight_matrix(weights: Any, *, var: str = "w", snapshots: Sequence[int] | in
         ax.set_title(_snapshot_label(data, k))
         ax.set_xlabel("postsynaptic neuron")
     axes[0][0].set_ylabel("presynaptic neuron")
-    fig.colorbar(image, ax=list(axes[0]), label=_axis_label(data))
+    fig.colorbar(image, ax=list(axes[0]), label=label if label is not None else _axis_label(data))
     return fig
 
 

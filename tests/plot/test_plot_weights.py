@@ -71,3 +71,18 @@ def test_weight_traces_follow_the_monitor(ei_net):
     assert sum(str(ln.get_gid()).startswith("synapse") for ln in ax.lines) == 5
     with pytest.raises(ParameterError, match="over time"):
         plot.weight_traces(ei_net.syn_in)
+
+
+def test_values_that_are_not_weights_get_their_own_words(ei_net):
+    """A gradient drawn with the weight plots (notebook 04) says what it is: x label, title, colour bar."""
+    w = np.asarray(ei_net.syn_in.w[:])
+    grad = np.sin(np.arange(w.size))  # any per-synapse values
+    fig = plot.weight_histogram(grad, bins=10, label="dN / dw (spikes/mV)", title="gradient distribution")
+    assert fig.axes[0].get_xlabel() == "dN / dw (spikes/mV)" and fig.axes[0].get_title() == "gradient distribution"
+    matrix = np.full((4, 3), np.nan)
+    matrix[[0, 1, 3], [0, 2, 1]] = [0.1, -0.2, 0.3]
+    fig = plot.weight_matrix(matrix, label="dN / dw (spikes/mV)")
+    colorbar = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(colorbar) == 1 and colorbar[0].get_ylabel() == "dN / dw (spikes/mV)"
+    default = plot.weight_matrix(matrix)
+    assert [ax for ax in default.axes if ax.get_label() == "<colorbar>"][0].get_ylabel() == "w"
