@@ -19,12 +19,14 @@ vgg11/resnet, ``--size`` on static data, ``--data-root`` on digits or synthetic 
 another method than ``local``, EIHL's options with another method than ``eihl``) instead of storing and
 ignoring them; ``--hidden ""`` (no hidden layer) is refused too.
 
-Threads: ``biosnn train`` and ``biosnn demo`` set ``torch.set_num_threads`` to :func:`default_threads`
-unless ``--threads`` says otherwise: one thread for the MLP (small layers: more threads only add
-synchronisation, and on a machine other processes keep busy torch's default of one thread per core made
-epochs about 20 times slower), and half the cores (at most 4) for the conv models (``bench/startup.py``
-measures both). ``biosnn --help`` imports neither torch nor Brian2; ``biosnn train --help`` fills in the
-names each registry knows and the defaults of :class:`~biosnn.learning.run.RunConfig` when it is shown.
+Threads: ``biosnn train`` sets ``torch.set_num_threads`` to :func:`default_threads` unless ``--threads``
+says otherwise (``biosnn demo``: 1): one thread for the MLP, and half the cores (at most 4) for the other
+models. On this project's busy 2-core machine (``bench/startup.py``) torch's default of one thread per
+core made an epoch 7.5 times slower for the MLP and 8 times slower for a small VGG11 than one thread
+(issue 13 saw 20 times); the conv rule gives 1 thread there too, and its larger counts on bigger
+machines are not measured yet. ``biosnn --help`` imports neither torch nor Brian2; ``biosnn train --help``
+fills in the names each registry knows and the defaults of :class:`~biosnn.learning.run.RunConfig` when it
+is shown.
 
 Results folder rules (:func:`biosnn.learning.run.train`): a folder is locked for the whole run (a second
 run on it exits 1 and touches nothing); a new run refuses a folder holding results (checkpoint, metrics,
@@ -68,7 +70,7 @@ def default_threads(model: str, cores: int | None = None) -> int:
     """The ``torch.set_num_threads`` count ``biosnn train`` uses for ``model`` when ``--threads`` is not given.
 
     One thread for :data:`ONE_THREAD_MODELS` (their layers are too small to gain from more, and with more
-    threads than free cores an epoch on a busy machine took about 20 times longer: ``bench/startup.py``);
+    threads than free cores an epoch on a busy machine took 7.5 to 8 times longer: ``bench/startup.py``);
     ``max(1, min(4, cores // 2))`` for the conv models (``cores``: the CPUs this process may use).
     """
     if model in ONE_THREAD_MODELS:
@@ -274,7 +276,7 @@ def circuit_demo(seed: int, out: str) -> None:
               "test accuracy, sparsity after each epoch). --no-progress shows none of it.")
 @click.option("--threads", default=None, type=POSITIVE, help="torch.set_num_threads for the run. Default: 1 for "
               "the mlp model; half the cores, at most 4, for vgg11/resnet (the fastest measured, bench/startup.py: "
-              "torch's own default of one thread per core made epochs ~20x slower on a busy machine).")
+              "torch's own default of one thread per core made epochs 7-8x slower on a busy 2-core machine).")
 def train(**options) -> None:
     """Train a spiking network: EIHL (hybrid), STBP (global) or local-only, with checkpoints and resume.
 
