@@ -225,7 +225,7 @@ def test_spike_counter_counts_each_family_neuron():
         counter.add_samples(4)
     feats = net.features[:-1](x)
     neuron = net.features[-1]
-    want = ei_sequence(feats, neuron.theta_e, neuron.theta_i).abs().sum() / 4
+    want = ei_sequence(feats, neuron.theta_e, neuron.theta_i).detach().abs().sum() / 4
     assert counter.per_sample == pytest.approx(float(want)) and counter.per_sample > 0
     spide = build_model("spide_mlp", (1, 8, 8), 10, hidden=(16,), steps=7)
     spide.eval()
