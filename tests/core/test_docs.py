@@ -1,14 +1,15 @@
 """The documentation builds with warnings as errors (``make docs``) and holds the pages it promises.
 
-One Sphinx build (the same command as ``make docs``, into a temporary folder) in a subprocess, then checks on
-what it wrote: a page per plasticity rule and per circuit of the registries, each with its Brian2 statements
-and its paper; the notebooks rendered with their committed output images; the API page of ``biosnn.twins``;
-the command-line page with click's help text.
+One Sphinx build (the same command as ``make docs``, into a temporary folder) in a subprocess, shared by the
+tests and by pytest-xdist's workers, then checks on what it wrote: a page per plasticity rule and per circuit
+of the registries, each with its Brian2 statements and its paper; the notebooks rendered with their committed
+output images; an entry for every exported name on the API pages; the command-line page with click's help.
 """
 
 from __future__ import annotations
 
 import html
+import os
 import re
 import subprocess
 import sys
@@ -26,10 +27,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("docs") / "html"
-    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", str(out)]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"sphinx-build failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+    """The site, built once per test session: under pytest-xdist the first worker builds, the others wait."""
+    from filelock import FileLock
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # xdist workers share their basetemp's parent (this session)
+    shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
+    out = shared / "docs-site" / "html"
+    log = shared / "docs-site" / "build.log"
+    with FileLock(str(shared / "docs-site.lock")):
+        if not log.exists():
+            cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", str(out)]
+            result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(f"{result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    returncode, _, output = log.read_text().partition("\n")
+    assert returncode == "0", f"sphinx-build failed:\n{output}"
     return out
 
 
