@@ -1016,7 +1016,8 @@ def _default_notify(message: str) -> None:
 
 def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume: bool = False,
           progress: bool = False, data: DataBundle | None = None, plot: bool = True,
-          stop_after: int | None = None, notify: Callable[[str], None] | None = None) -> RunResult:
+          stop_after: int | None = None, notify: Callable[[str], None] | None = None,
+          nproc: int | None = None) -> RunResult:
     """Run (or resume) the training run described by ``config``.
 
     **Start rules** (one rule for the command line and the library). The folder is locked for the whole
@@ -1058,10 +1059,18 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
         is still that of ``config.epochs``.
     notify
         Where messages about the start go (default: standard error).
+    nproc
+        Train on this many processes with DistributedDataParallel (:mod:`biosnn.learning.distributed`: the
+        global batch ``batch_size`` split across them, gloo on the CPU, NCCL on CUDA; the result equals the
+        one-process run's to round-off). Without a launcher, ``nproc > 1`` starts the processes here; under
+        ``torchrun`` (``RANK``, ``WORLD_SIZE`` ... set) every process calls ``train`` and ``nproc`` is left
+        out. ``None`` or 1 without a launcher: one process, as before. Rank 0 alone writes ``out_dir``.
 
     Returns
     -------
     RunResult
+        With several processes a :class:`~biosnn.learning.distributed.DistributedRunResult` (rank 0's, when
+        ``train`` started them), which also holds every rank's masks.
 
     Raises
     ------
@@ -1076,13 +1085,35 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     """
     notify = notify or _default_notify
     device = resolve_device(config.device)  # first: a bad device must not cost a data load or a file
+    from biosnn.learning import distributed
+
+    launch = distributed.launch_mode(nproc, device)
     out = Path(out_dir) if out_dir is not None else None
-    ckpt_path = out / CHECKPOINT if out is not None else None
     if resume and out is None:
         raise ParameterError("resume needs the results directory of the run (out_dir)")
-    if out is not None:
-        _check_writable(out)
-        _start_mode(config, out, resume)  # refusals before the data is loaded (checked again under the lock)
+    if launch == "spawn":  # refusals before any process starts; each process then calls train itself
+        if out is not None:
+            _check_writable(out)
+            _start_mode(config, out, resume)
+        return distributed.spawn(config, nproc, device=device, notify=notify, out_dir=out_dir, resume=resume,
+                                 progress=progress, data=data, plot=plot, stop_after=stop_after)
+    world = distributed.open_world(launch, device)
+    try:
+        return _train(world, config, world.device(device), out, resume, progress, data, plot, stop_after, notify)
+    finally:
+        world.close()
+
+
+def _train(world, config: RunConfig, device: torch.device, out: Path | None, resume: bool, progress: bool,
+           data: DataBundle | None, plot: bool, stop_after: int | None, notify: Callable[[str], None]) -> RunResult:
+    """The body of :func:`train` on one process (``world``: the one-process run, or one rank of several)."""
+    result_dir = out
+    out = out if world.is_writer else None  # rank 0 alone touches the folder; the others wait for it
+    ckpt_path = out / CHECKPOINT if out is not None else None
+    with world.writer_turn():  # an error there is raised on every rank
+        if out is not None:
+            _check_writable(out)
+            _start_mode(config, out, resume)  # refusals before the data is loaded (checked again under the lock)
 
     # Everything is built from the seed, identically for a fresh and a resumed run.
     biosnn.seed(config.seed)
@@ -1105,52 +1136,63 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
                   "device": device}
     method = METHODS[config.method](config, model, trainer_kw)
     loader_gen = torch.Generator().manual_seed(config.seed + 2)
-    train_loader = _Limited(DataLoader(bundle.train, batch_size=config.batch_size, shuffle=True,
-                                       generator=loader_gen), config.max_batches, kill_hook=True)
-    test_loader = _Limited(DataLoader(bundle.test, batch_size=max(config.batch_size, 256)), config.max_batches)
+    train_loader = _Limited(world.train_loader(bundle.train, config.batch_size, loader_gen), config.max_batches,
+                            kill_hook=True)
+    test_loader = _Limited(world.test_loader(bundle.test, max(config.batch_size, 256)), config.max_batches)
+    world.adapt(config.method, method, model)  # several processes: DDP, and the method's state kept equal
 
     history: list[dict[str, Any]] = []
     start = 0
     lock_existed = out is not None and (out / LOCK).exists()
-    lock = _FolderLock(out) if out is not None else None
+    with world.writer_turn():
+        lock = _FolderLock(out) if out is not None else None
     record = None
     try:
-        if out is not None:
-            mode = _start_mode(config, out, resume, ignore_lock=not lock_existed)  # our own new lock is no trace
-            if mode == "resume":
-                state = load_checkpoint(ckpt_path, model=model, expect={"config": _comparable(config)})
-                done = int(state["epoch"])
-                if config.epochs < done:
-                    raise ParameterError(f"the run in {str(out)!r} has already done {done} epochs; epochs = "
-                                         f"{config.epochs} is fewer (give at least {done} to resume it)")
-                method.load_state_dict(state["method"])
-                loader_gen.set_state(state["loader_generator"])
-                set_rng_state(state["rng"])
-                history = list(state["history"])
-                start = done
-                if config.epochs == done:
-                    notify(f"the run in {str(out)!r} has done all its {done} epochs: nothing left to do "
-                           f"(give more epochs to continue it)")
-                    _finish_files(out, history, plot)  # a kill after the last checkpoint: complete its files
-                    return RunResult(config, history, model, out, start, device)
-            elif mode == "restart":
-                notify(f"{str(out)!r} holds a run that stopped before its first checkpoint: starting it from "
-                       f"the beginning")
-            for stale in _temporary_files(out):  # left by a kill during a write
-                stale.unlink()
-            if mode != "resume":
-                _write_config(out, config)
-            else:
-                stored = _read_config(out)
-                if stored.epochs != config.epochs:  # written with the first new checkpoint (a failure keeps it)
-                    record = stored.replace(epochs=config.epochs)
-        history = _epochs(config, method, model, train_loader, test_loader, loader_gen, history, start, out,
-                          ckpt_path, device, progress, stop_after, record)
-        if out is not None:
-            if history:
-                write_metrics_csv(out / "metrics.csv", history)
-            if plot and history:
-                plot_run(out, history)
+        state, finished = None, False
+        with world.writer_turn():
+            if out is not None:
+                mode = _start_mode(config, out, resume, ignore_lock=not lock_existed)  # our own new lock is no trace
+                if mode == "resume":
+                    state = load_checkpoint(ckpt_path, model=model, expect={"config": _comparable(config)})
+                    done = int(state["epoch"])
+                    if config.epochs < done:
+                        raise ParameterError(f"the run in {str(out)!r} has already done {done} epochs; epochs = "
+                                             f"{config.epochs} is fewer (give at least {done} to resume it)")
+                    if config.epochs == done:
+                        notify(f"the run in {str(out)!r} has done all its {done} epochs: nothing left to do "
+                               f"(give more epochs to continue it)")
+                        _finish_files(out, list(state["history"]), plot)  # a kill after the last checkpoint
+                        finished = True
+                elif mode == "restart":
+                    notify(f"{str(out)!r} holds a run that stopped before its first checkpoint: starting it from "
+                           f"the beginning")
+                if not finished:
+                    for stale in _temporary_files(out):  # left by a kill during a write
+                        stale.unlink()
+                    if mode != "resume":
+                        _write_config(out, config)
+                    else:
+                        stored = _read_config(out)
+                        if stored.epochs != config.epochs:  # written with the first new checkpoint
+                            record = stored.replace(epochs=config.epochs)
+        state, finished = world.broadcast_object((state, finished))  # rank 0 read the checkpoint for everyone
+        if state is not None:
+            if not world.is_writer:
+                model.load_state_dict(state["model"])
+            method.load_state_dict(state["method"])
+            loader_gen.set_state(state["loader_generator"])
+            set_rng_state(state["rng"])
+            history = list(state["history"])
+            start = int(state["epoch"])
+        if not finished:
+            history = _epochs(config, method, model, train_loader, test_loader, loader_gen, history, start, out,
+                              ckpt_path, device, progress and world.is_writer, stop_after, record, world=world)
+            with world.writer_turn():
+                if out is not None:
+                    if history:
+                        write_metrics_csv(out / "metrics.csv", history)
+                    if plot and history:
+                        plot_run(out, history)
     except OSError as exc:
         if isinstance(exc, BiosnnError):
             raise
@@ -1159,7 +1201,7 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
     finally:
         if lock is not None:
             lock.release()
-    return RunResult(config, history, model, out, start, device)
+    return world.result(RunResult(config, history, model, result_dir, start, device))
 
 
 def _check_finite_state(model: nn.Module, epoch: int) -> None:
@@ -1176,7 +1218,9 @@ def _write_config(out: Path, config: RunConfig) -> None:
 
 
 def _epochs(config, method, model, train_loader, test_loader, loader_gen, history, start, out, ckpt_path, device,
-            progress, stop_after, record=None) -> list[dict[str, Any]]:
+            progress, stop_after, record=None, world=None) -> list[dict[str, Any]]:
+    if world is None:
+        from biosnn.learning.distributed import SINGLE as world
     bar, batch_progress = None, {}
     if progress:  # one bar over every training batch of the run; the epoch's figures in its postfix
         import inspect
@@ -1207,7 +1251,7 @@ def _epochs(config, method, model, train_loader, test_loader, loader_gen, histor
                 raise NonFiniteError(f"training diverged in epoch {epoch + 1}: {exc}; {kept}") from None
             trainer = method.trainer
             with FiringRates(model) as rates:
-                test = trainer.evaluate(test_loader)
+                test = world.evaluate(trainer, test_loader)
             row: dict[str, Any] = {
                 "epoch": epoch + 1, "phase": _phase_label(counts), "global_iterations": counts.get(GLOBAL, 0),
                 "local_iterations": counts.get(LOCAL, 0), "loss": result.loss, "train_accuracy": result.accuracy,
@@ -1218,10 +1262,11 @@ def _epochs(config, method, model, train_loader, test_loader, loader_gen, histor
             row["ei_balance"] = conn.pop("ei_ratio", float("nan"))
             row["ei_index"] = conn.pop("ei_index", float("nan"))
             row.update(conn)
-            row["firing_rate"] = rates.mean
+            row["firing_rate"] = world.pooled_rate(rates)
             row["output_rate"] = test.output_rate
             row["seconds"] = round(time.perf_counter() - t0, 3)
             history.append(row)
+            world.end_epoch(model, epoch + 1)  # several processes: every rank holds rank 0's state (checked)
             if out is not None:
                 if record is not None:  # resumed with another epoch count: config.json says so from now on
                     _write_config(out, record)
@@ -1232,6 +1277,7 @@ def _epochs(config, method, model, train_loader, test_loader, loader_gen, histor
                     "rng": rng_state(),
                 }, model=model)
                 write_metrics_csv(out / "metrics.csv", history)
+            world.barrier()  # the other ranks wait while rank 0 writes
             if bar is not None:
                 bar.set_postfix(phase=row["phase"], loss=f"{row['loss']:.3f}", test_acc=f"{row['test_accuracy']:.3f}",
                                 sparsity=f"{row['sparsity']:.2f}")
