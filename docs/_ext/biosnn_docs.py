@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import re
-import shutil
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -382,17 +382,25 @@ def cli_page(width: int = 100) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- files
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, so a build running beside never reads half a page."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def _write(path: Path, text: str, written: set[Path]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        _replace(path, text.encode())
     written.add(path)
 
 
 def _copy(src: Path, dst: Path, written: set[Path]) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if not dst.exists() or dst.read_bytes() != src.read_bytes():
-        shutil.copyfile(src, dst)
+    data = src.read_bytes()
+    if not dst.exists() or dst.read_bytes() != data:
+        _replace(dst, data)
     written.add(dst)
 
 
@@ -423,8 +431,8 @@ def generate(out: Path, notebooks: Path) -> set[Path]:
     _write(out / "cli.rst", cli_page(), written)
     for nb in sorted(notebooks.glob("*.ipynb")):
         _copy(nb, out / "notebooks" / nb.name, written)
-    for stale in [p for p in out.rglob("*") if p.is_file() and p not in written]:
-        stale.unlink()
+    for stale in [p for p in out.rglob("*") if p.is_file() and p not in written and not p.name.startswith(".")]:
+        stale.unlink(missing_ok=True)  # a page of a rule or circuit that is gone (not another build's temporary file)
     return written
 
 
