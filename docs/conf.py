@@ -39,8 +39,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-n
 
 # autodoc / numpydoc: members in each module's __all__, in source order; NumPy-style sections parsed by numpydoc.
 autodoc_default_options = {"member-order": "bysource"}
-autodoc_typehints = "none"  # the signatures show them; numpydoc's Parameters sections say them in words
-autodoc_mock_imports: list[str] = []
+autodoc_typehints = "none"  # signatures without the (long) hints; the Parameters sections state each type
 numpydoc_show_class_members = False  # members are listed by autodoc's :members:, not as autosummary stubs
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
