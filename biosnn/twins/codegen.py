@@ -256,7 +256,7 @@ class BlockCompiler:
                 em(f"{name} = {self._function_name(block, name, var)}")
             elif isinstance(var, Constant):
                 if name in self.params:
-                    em(f"{name} = PARAMS[{self.params[name]!r}]")
+                    em(f"{name} = _PARAMS[{self.params[name]!r}]")
                 else:
                     value = var.value
                     value = value.item() if isinstance(value, np.generic) else value
@@ -314,15 +314,15 @@ class BlockCompiler:
         block.reads.add(key)
         index = self.index_name(block, varname)
         if index in ("_idx", "0") or index in block.captured.iterate_all:
-            em(f"{varname} = S[{key!r}]")
+            em(f"{varname} = _S[{key!r}]")
         else:
-            em(f"{varname} = S[{key!r}][..., {self.index_tensor(block, index)}]")
+            em(f"{varname} = _S[{key!r}][..., {self.index_tensor(block, index)}]")
 
     def _clock_expr(self, varname: str, var) -> str:
         if var.name == "t":
-            return f"{varname} = T"
+            return f"{varname} = _T"
         if var.name in ("timestep", "t_in_timesteps"):
-            return f"{varname} = TS"
+            return f"{varname} = _TS"
         if var.name == "dt":
             return f"{varname} = {float(var.get_value()[0])!r}"
         raise UnsupportedFeatureError(f"{self.object_name}: clock variable {var.name!r}")
@@ -337,17 +337,17 @@ class BlockCompiler:
         index = self.index_name(block, varname)
         bat = key in self.batched
         if index == "0":
-            em(f"{varname} = S[{key!r}][EB, 0]" if bat else f"{varname} = S[{key!r}]")
+            em(f"{varname} = _S[{key!r}][_EB, 0]" if bat else f"{varname} = _S[{key!r}]")
             return
         idx = self.event_index(block, em, index, ev_index)
-        em(f"{varname} = S[{key!r}][EB, {idx}]" if bat else f"{varname} = S[{key!r}][{idx}]")
+        em(f"{varname} = _S[{key!r}][_EB, {idx}]" if bat else f"{varname} = _S[{key!r}][{idx}]")
 
     def event_index(self, block: Block, em: _Emitter, index: str, ev_index: dict) -> str:
         if index == "_idx":
-            return "ES"
+            return "_ES"
         if index not in ev_index:
             name = f"_ev_{len(ev_index)}"
-            em(f"{name} = {self.index_tensor(block, index)}[ES]")
+            em(f"{name} = {self.index_tensor(block, index)}[_ES]")
             ev_index[index] = name
         return ev_index[index]
 
@@ -369,7 +369,7 @@ class BlockCompiler:
             new = f"({st.var} {st.op[0]} ({st.rhs}))"
         if cond is not None:
             line = f"{st.var} = _numpy.where({cond}, {new}, {st.var})"
-            return f"_masked_idx = MaskedShape({cond}, _vectorisation_idx); {line}" if rhs_random else line
+            return f"_masked_idx = _MaskedShape({cond}, _vectorisation_idx); {line}" if rhs_random else line
         return f"{st.var} = {new}"
 
     def random_names(self, block: Block) -> frozenset:
@@ -396,14 +396,16 @@ class BlockCompiler:
         scalar_names = set()
         for st in block.scalar_statements:
             scalar_names |= get_identifiers(st.rhs)
-        self._emit_scalars(block, em, scalar_names & array_names)
+            if not st.created:  # a shared variable written by the scalar code (``x += 1``) is read first
+                scalar_names.add(st.var)
+        self._emit_scalars(block, em, scalar_names & array_names, write_back=True)
         if block.mode in ("all", "reset"):
             self._compile_all(block, em, array_names, cw_all)
         elif block.mode == "events":
             self._compile_events(block, em, cw_all)
         else:  # pragma: no cover
             raise ValueError(block.mode)
-        src = "def _block(S, R, T, TS, EB=None, ES=None, MASK=None):\n" + "\n".join(em.lines) + "\n"
+        src = "def _block(_S, _R, _T, _TS, _EB=None, _ES=None, _MASK=None):\n" + "\n".join(em.lines) + "\n"
         block.source = src
         code = compile(src, f"<twin {block.captured.name}>", "exec")
         scope: dict = {}
@@ -424,17 +426,21 @@ class BlockCompiler:
         self.bind_names(block, em, names, local)
         pure = self._emit_scalars(block, em, arrays)
         em("return (" + "".join(f"{st.var}, " for st in block.scalar_statements) + ")")
-        src = "def _scalars(S, R, T, TS):\n" + "\n".join(em.lines) + "\n"
+        src = "def _scalars(_S, _R, _T, _TS):\n" + "\n".join(em.lines) + "\n"
         scope: dict = {}
         exec(compile(src, f"<twin scalars {block.captured.name}>", "exec"), self.ns, scope)  # noqa: S102
         block.scalar_fn = scope["_scalars"]
         return pure
 
-    def _emit_scalars(self, block: Block, em: _Emitter, arrays: set[str]) -> bool:
+    def _emit_scalars(self, block: Block, em: _Emitter, arrays: set[str], write_back: bool = False) -> bool:
         """Scalar statements; those that depend on constants only are computed once per run.
 
-        Returns ``True`` when all of them are such constants."""
+        With ``write_back``, the shared (``(shared)``, one-element) variables they write are stored into the
+        state afterwards, as Brian2's numpy target stores them before the vector code runs. Returns ``True``
+        when all of them are constants."""
         variables = block.captured.variables
+        shared_written = [st.var for st in block.scalar_statements
+                          if not st.created and isinstance(variables.get(st.var), ArrayVariable)]
         constant_clock = {n for n in arrays if is_clock_variable(variables[n]) and variables[n].name == "dt"}
         impure_names = (set(arrays) - constant_clock) | {"rand", "randn", "poisson"}
         impure_names |= {n for n, v in variables.items() if is_clock_variable(v) and v.name != "dt"}
@@ -442,7 +448,8 @@ class BlockCompiler:
         pure, impure = [], []
         for st in block.scalar_statements:
             ids = get_identifiers(st.rhs)
-            if ids & impure_names or any(isinstance(variables.get(n), TimedArray) for n in ids):
+            if ids & impure_names or st.var in shared_written or \
+                    any(isinstance(variables.get(n), TimedArray) for n in ids):
                 impure.append(st)
                 impure_names.add(st.var)
             else:
@@ -452,12 +459,12 @@ class BlockCompiler:
         if pure:
             names = ", ".join(st.var for st in pure)
             key = f"{block.captured.name}"
-            em(f"_sc = R.cache.get({key!r})")
+            em(f"_sc = _R.cache.get({key!r})")
             em("if _sc is None:")
             em.indent += 1
             for st in pure:
                 em(self.statement_line(st, None))
-            em(f"R.cache[{key!r}] = ({names},)")
+            em(f"_R.cache[{key!r}] = ({names},)")
             em.indent -= 1
             em("else:")
             em.indent += 1
@@ -465,6 +472,13 @@ class BlockCompiler:
             em.indent -= 1
         for st in impure:
             em(self.statement_line(st, None))
+        if write_back:
+            for n in dict.fromkeys(shared_written):
+                var = variables[n]
+                key = array_key(var)
+                block.writes.add(key)
+                floating = ", True" if np.issubdtype(var.dtype, np.floating) else ""
+                em(f"_S[{key!r}] = _fit({n}, _R.B, 1, _R{floating})")
         return not impure and not (set(arrays) - constant_clock)
 
     def _compile_all(self, block: Block, em: _Emitter, array_names: set[str], cw_all: dict) -> None:
@@ -483,7 +497,7 @@ class BlockCompiler:
         # reset blocks keep the old values where no event happened, so they read what they write
         if block.mode == "reset":
             read_vars |= set(write_vars)
-        em("_vectorisation_idx = R.vshape")
+        em("_vectorisation_idx = _R.vshape")
         for n in sorted(read_vars):
             if not block.vector_statements or n not in array_names:
                 continue
@@ -495,7 +509,7 @@ class BlockCompiler:
             cond = cw_all.get(st.var) if st.var in write_vars and not st.created else None
             if st.var == "_vsur":  # the surrogate's argument is only needed when gradients are wanted
                 em("_vsur = None")
-                em("if R.functional or R.relaxed:")
+                em("if _R.functional or _R.relaxed:")
                 em.indent += 1
                 em(self.statement_line(st, None))
                 em.indent -= 1
@@ -513,13 +527,14 @@ class BlockCompiler:
             block.writes.add(key)
             index = self.index_name(block, n)
             size = 1 if var.scalar else var.size
-            value = n if block.mode != "reset" else f"_mix(MASK, {n}, _old_{n})"
+            value = n if block.mode != "reset" else f"_mix(_MASK, {n}, _old_{n})"
             if block.mode != "reset" and origin.get(n) not in (None, n):
-                value = f"_copy({n}, R)"
+                value = f"_copy({n}, _R)"
+            floating = np.issubdtype(var.dtype, np.floating)
             if index in ("_idx", "0") or index in block.captured.iterate_all:
-                em(f"S[{key!r}] = _fit({value}, R.B, {size}, R)")
+                em(f"_S[{key!r}] = _fit({value}, _R.B, {size}, _R{', True' if floating else ''})")
             else:
-                em(f"S[{key!r}] = _scatter_last(S[{key!r}], {self.index_tensor(block, index)}, {value}, R)")
+                em(f"_S[{key!r}] = _scatter_last(_S[{key!r}], {self.index_tensor(block, index)}, {value}, _R)")
         out = [n for n in ("_cond", "_synaptic_var", "_vsur") if n in set().union(
             *[{st.var} for st in block.vector_statements + block.scalar_statements])]
         # values asked for by name (recorded subexpressions, see ``Twin.run(record=...)``)
@@ -531,7 +546,7 @@ class BlockCompiler:
         variables = block.captured.variables
         gen = block._gen
         raw = block._raw_vector
-        em("_vectorisation_idx = (ES.shape[0],)")
+        em("_vectorisation_idx = (_ES.shape[0],)")
         ev_index: dict[str, str] = {}
         if not gen.has_repeated_indices(raw):
             read, write, _indices, cw = gen.arrays_helper(raw)
@@ -548,7 +563,7 @@ class BlockCompiler:
         # repeated indices: one statement at a time, ufunc.at semantics (NumpyCodeGenerator.vectorise_code)
         used_variables: set[str] = set()
         created = {st.var for st in block.vector_statements if st.created}
-        for raw_st, st in zip(raw, block.vector_statements):
+        for position, (raw_st, st) in enumerate(zip(raw, block.vector_statements)):
             read, write, _indices, cw = gen.arrays_helper([raw_st])
             index_of = block.captured.variable_indices
             used = set(get_identifiers(raw_st.expr)) & {k for k in variables if k in index_of
@@ -581,8 +596,8 @@ class BlockCompiler:
                     self.read_event(block, em, mask, ev_index)
                 idx = self.event_index(block, em, index, ev_index)
                 em(f"_val = {sign}({st.rhs})")
-                self.compile_dense(block, raw_st, st, index)
-                em(f"S[{key!r}] = _add_at(S[{key!r}], EB, {idx}, _val, {mask or 'None'}, R, "
+                self.compile_dense(block, raw_st, st, index, block.vector_statements[:position])
+                em(f"_S[{key!r}] = _add_at(_S[{key!r}], _EB, {idx}, _val, {mask or 'None'}, _R, "
                    f"{raw_st.var!r}, {self.ns_token(block, raw_st.var)})")
             else:
                 cond = cw.get(st.var) if st.var not in created else None
@@ -592,14 +607,23 @@ class BlockCompiler:
         block.relaxable = len(block.dense) == len(block.vector_statements)
         em("return {}")
 
-    def compile_dense(self, block: Block, raw_st, st: Statement, index: str) -> None:
-        """For ``x_post += f(synaptic variables)``: ``f`` over all synapses, for the dense gradient."""
+    def compile_dense(self, block: Block, raw_st, st: Statement, index: str, before: list[Statement]) -> None:
+        """For ``x_post += f(synaptic variables)``: ``f`` over all synapses, for the dense gradient.
+
+        ``before`` are the block's vector statements that precede ``st``: temporaries it uses
+        (``temp = w * g`` then ``x_post += temp``) are computed over all synapses too."""
         variables = block.captured.variables
         index_of = block.captured.variable_indices
-        ids = get_identifiers(st.rhs)
+        needed: list[Statement] = []  # the temporaries f depends on, in order
+        deps = set(get_identifiers(st.rhs))
+        for prev in reversed(before):
+            if prev.created and prev.var in deps:
+                needed.insert(0, prev)
+                deps |= get_identifiers(prev.rhs)
+        local = {s.var for s in needed}
         scalar_created = {s.var for s in block.scalar_statements}
-        for n in ids:
-            if n in scalar_created or n == "_pow":
+        for n in deps:
+            if n in scalar_created or n in local or n == "_pow":
                 continue
             var = variables.get(n)
             if var is None or isinstance(var, (Constant,)) or is_clock_variable(var):
@@ -612,18 +636,19 @@ class BlockCompiler:
                 continue
             return  # depends on pre/post state or local values: no dense gradient term
         em = _Emitter()
-        names = ids | set().union(*[get_identifiers(s.rhs) for s in block.scalar_statements]) \
-            if block.scalar_statements else set(ids)
+        names = set(deps)
+        for s in block.scalar_statements:
+            names |= get_identifiers(s.rhs) | ({s.var} if not s.created else set())
         em("_vectorisation_idx = ()")
-        self.bind_names(block, em, names, scalar_created)
+        self.bind_names(block, em, names, scalar_created | local)
         arrays = {n for n in names if isinstance(variables.get(n), ArrayVariable)}
-        for n in sorted(arrays):
-            self.read_all(block, em, n)
-        em("R = R")
-        self._emit_scalars(block, em, set())
+        self._emit_scalars(block, em, arrays)
+        em("_vectorisation_idx = _R.vshape")
+        for s in needed:
+            em(self.statement_line(s, None))
         sign = "" if raw_st.op == "+=" else "-"
         em(f"return {sign}({st.rhs})")
-        src = "def _dense(S, R, T, TS):\n" + "\n".join(em.lines) + "\n"
+        src = "def _dense(_S, _R, _T, _TS):\n" + "\n".join(em.lines) + "\n"
         scope: dict = {}
         exec(compile(src, f"<twin dense {block.captured.name}>", "exec"), self.ns, scope)  # noqa: S102
         key = array_key(variables[raw_st.var])
@@ -639,10 +664,10 @@ class BlockCompiler:
         block.writes.add(key)
         index = self.index_name(block, varname)
         if index == "0":
-            em(f"S[{key!r}] = _put(S[{key!r}], (EB, torch.zeros_like(ES)), {value}, R)")
+            em(f"_S[{key!r}] = _put(_S[{key!r}], (_EB, torch.zeros_like(_ES)), {value}, _R)")
             return
         idx = self.event_index(block, em, index, ev_index)
-        em(f"S[{key!r}] = _put(S[{key!r}], (EB, {idx}), {value}, R)")
+        em(f"_S[{key!r}] = _put(_S[{key!r}], (_EB, {idx}), {value}, _R)")
 
 
 def base_namespace() -> dict:
@@ -658,7 +683,7 @@ def base_namespace() -> dict:
         "_add_at": _add_at,
         "_mix": _mix,
         "_div": _div,
-        "MaskedShape": MaskedShape,
+        "_MaskedShape": MaskedShape,
     }
 
 
@@ -693,11 +718,13 @@ def _copy(value, R):
     return value.clone() if isinstance(value, torch.Tensor) and not R.functional else value
 
 
-def _fit(value, B: int, size: int, R) -> torch.Tensor:
-    """``value`` as a fresh ``[B, size]`` tensor of the twin's dtype (broadcasting scalars and ``[size]``)."""
+def _fit(value, B: int, size: int, R, floating: bool = False) -> torch.Tensor:
+    """``value`` as a fresh ``[B, size]`` tensor (broadcasting scalars and ``[size]``), in the twin's dtype when
+    it is floating point or when ``floating`` (the value of a floating-point variable: ``y = 0`` or ``y = i``
+    store a float, as NumPy's assignment into a float array does)."""
     if not isinstance(value, torch.Tensor):
         value = torch.as_tensor(value, device=R.device)
-    if value.dtype.is_floating_point and value.dtype != R.dtype:
+    if (floating or value.dtype.is_floating_point) and value.dtype != R.dtype:
         value = value.to(R.dtype)
     if value.shape == (B, size):
         return value

@@ -78,6 +78,12 @@ def c_functions() -> tuple[dict[str, str], dict[str, str]]:
             refused[name] = choice.note
         else:
             table[name] = template
+    # exprel is expm1(x) / x between Brian2's cut-offs: it follows the choice made for expm1
+    if "expm1" in refused:
+        refused["exprel"] = f"it uses expm1: {refused['expm1']}"
+    else:
+        numpy_loop = table["expm1"].startswith("_bio_np")
+        table["exprel"] = "_bio_np_exprel((double)({0}))" if numpy_loop else "_bio_exprel((double)({0}))"
     return table, refused
 
 
@@ -106,7 +112,14 @@ static inline double _brian_mod(double a, double b) {
     if (m != 0) { if ((b < 0) != (m < 0)) m += b; } else { m = copysign(0.0, b); }
     return m;
 }
-""" + cmath.NUMPY_LOOP_PRELUDE
+""" + cmath.NUMPY_LOOP_PRELUDE + f"""
+/* Brian2's exprel (brian2.units.unitsafefunctions.exprel, scipy.special's cut-offs): 1 where |x| < 1e-16, inf
+   where x > 717, else expm1(x) / x, with the C library's expm1 or NumPy's (as the probe chose for expm1) */
+static inline double _bio_exprel(double x) {{ return fabs(x) < 1e-16 ? 1.0 : (x > 717 ? INFINITY : expm1(x) / x); }}
+static inline double _bio_np_exprel(double x) {{
+    return fabs(x) < 1e-16 ? 1.0 : (x > 717 ? INFINITY : _bio_np1({cmath.SLOTS["expm1"]}, x) / x);
+}}
+"""
 
 
 class NotCompilable(Exception):
@@ -341,6 +354,8 @@ class KernelWriter:
         if clash:
             raise NotCompilable(f"the name {clash[0]!r} is reserved in C")
         for st in raw_scalar:
+            if st.op != ":=" and isinstance(self.variables.get(st.var), ArrayVariable):
+                raise NotCompilable(f"the scalar code writes the shared variable {st.var!r}")
             for n in get_identifiers(st.expr) | {st.var}:
                 var = self.variables.get(n)
                 if n in self.learnable:
@@ -379,6 +394,7 @@ class KernelWriter:
                 raise NotCompilable(f"name {n!r} of kind {type(var).__name__}")
         body: list[str] = []
         written: list[str] = []
+        self._check_aliases(names, raw_vector)
         if self.kind == "events":
             self._check_events(raw_vector)
         index_locals: dict[str, str] = {}
@@ -429,6 +445,26 @@ class KernelWriter:
         return KernelSource(self.kind, blk.captured.name, self.fname, src, arrays, scalar_created,
                             tuple(sorted(self.renderer.numpy_functions)))
 
+    def _key_of(self, name: str) -> str | None:
+        var = self.variables.get(name)
+        if isinstance(var, ArrayVariable) and not self.is_clock(var):
+            return self.array_key(var)
+        return None
+
+    def _check_aliases(self, names: set[str], raw_vector) -> None:
+        """A written array must have one name in the block: the kernel reads each name into its own local
+        (``x`` and ``x_post`` of ``on_post="x += 1; w = x_post"`` are one array; the second would be stale)."""
+        by_key: dict[str, set[str]] = {}
+        for n in names:
+            key = self._key_of(n)
+            if key is not None:
+                by_key.setdefault(key, set()).add(n)
+        for st in raw_vector:
+            key = self._key_of(st.var) if st.op != ":=" else None
+            if key is not None and len(by_key.get(key, ())) > 1:
+                raise NotCompilable(f"the array written as {st.var!r} is also read as "
+                                    f"{sorted(by_key[key] - {st.var})[0]!r}")
+
     def _check_events(self, raw_vector) -> None:
         """Event-by-event execution equals NumPy's statement-by-statement one (see the module doc)."""
         shared_written = set()
@@ -438,9 +474,9 @@ class KernelWriter:
             if self.indices.get(st.var, "_idx") != "_idx":
                 if st.op not in ("+=", "-="):
                     raise NotCompilable(f"'{st.var} {st.op} ...' through repeated indices")
-                shared_written.add(st.var)
+                shared_written.add(self._key_of(st.var))
         for st in raw_vector:
-            if get_identifiers(st.expr) & shared_written:
+            if {self._key_of(n) for n in get_identifiers(st.expr)} & shared_written:
                 raise NotCompilable("reads a variable accumulated through repeated indices")
 
     def _wrap(self, head: list[str], body: list[str]) -> str:

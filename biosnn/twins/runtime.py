@@ -179,6 +179,8 @@ class TimedArrays:
             # Brian2's numpy implementation: clip(int_(round(t / epsilon) / K), 0, n_values - 1)
             vals = store.values[name]
             n_values = vals.shape[0]
+            if isinstance(t, torch.Tensor) and t.dim() > 0:  # a time per element (``sound(t - delay)``)
+                return timed_values_at(vals, t, i, epsilon, K, store.batched[name], two_d)
             step = int(np.clip(np.int_(np.round(t / epsilon) / K), 0, n_values - 1))
             row = vals[step]
             if two_d:
@@ -196,6 +198,28 @@ class TimedArrays:
         else:
             self.values[name] = override.to(device=self.device, dtype=self.dtype)
             self.batched[name] = override.dim() == base.ndim + 1
+
+
+def timed_values_at(values: torch.Tensor, t: torch.Tensor, i, epsilon: float, K: int, batched: bool,
+                    two_d: bool) -> torch.Tensor:
+    r"""A TimedArray's values at a time per element: ``values[k(t)]`` (``values[k(t), i]`` for a 2-d array),
+    :math:`k(t) = \mathrm{clip}(\mathrm{int}(\mathrm{round}(t/\epsilon)/K), 0, n-1)`, computed with NumPy as
+    Brian2's numpy target computes it (the index carries no gradient).
+
+    ``values`` is ``[n]`` or ``[n, C]``, or with one row per trial (``batched``) ``[n, B]`` or ``[n, B, C]``;
+    ``t`` is ``[N]`` or ``[B, N]``; the result has the shape of ``t`` (``[B, N]`` when ``values`` is per trial).
+    """
+    t_np = t.detach().cpu().numpy()
+    steps_np = np.clip(np.int_(np.round(t_np / epsilon) / K), 0, values.shape[0] - 1)
+    steps = torch.as_tensor(steps_np, dtype=torch.long, device=values.device)
+    index: list = [steps]
+    if batched:
+        B = values.shape[1]
+        steps = steps.expand(B, steps.shape[-1]) if steps.dim() == 1 else steps
+        index = [steps, torch.arange(B, device=values.device).unsqueeze(1)]
+    if two_d:
+        index.append(i.long() if isinstance(i, torch.Tensor) else torch.as_tensor(i, device=values.device))
+    return values[tuple(index)]
 
 
 class SurrogateSpike(torch.autograd.Function):
@@ -350,7 +374,7 @@ class ResetOp(Operation):
                 k.fn(b.shape[0], b.data_ptr(), i.data_ptr(), T, TS, k.scalars(S, R, T, TS), k.pointers(S))
             return
         R.vshape = (R.B, self.size)
-        self.block.fn(S, R, T, TS, MASK=ev[1] if R.relaxed else ev[0])
+        self.block.fn(S, R, T, TS, _MASK=ev[1] if R.relaxed else ev[0])
 
 
 @OPERATIONS.register("summed_variable")
@@ -374,13 +398,30 @@ class SummedOp(Operation):
         value = torch.as_tensor(value, device=R.device)
         value = value.to(R.dtype).expand(R.B, self.size)
         n = self.stop - self.start
-        total = torch.zeros(R.B, n, dtype=R.dtype, device=R.device).index_add(1, self.index, value)
+        total = IndexSum.apply(value, self.index, n)
         if self.start == 0 and self.stop == self.target_size:
             S[self.target_key] = total
         else:
             out = S[self.target_key].clone()
             out[:, self.start:self.stop] = total
             S[self.target_key] = out
+
+
+class IndexSum(torch.autograd.Function):
+    r"""``out[b, j] = \sum_{s: index_s = j} value[b, s]`` in synapse order (``index_add``, as ``numpy.bincount``
+    sums), whose backward pass keeps only the index: ``index_add``'s own keeps ``value`` too (for its
+    shape), one ``[B, n_synapses]`` tensor per step and summed variable on the gradient path."""
+
+    @staticmethod
+    def forward(ctx, value, index, n):
+        ctx.save_for_backward(index)
+        ctx.value_shape = value.shape
+        return value.new_zeros(value.shape[0], n).index_add_(1, index, value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        return grad.index_select(1, index).expand(ctx.value_shape), None, None
 
 
 @OPERATIONS.register("spikegenerator")
@@ -409,7 +450,14 @@ class SpikeGeneratorOp(Operation):
             idx = self.by_bin.get(b)
             cond = torch.zeros(R.B, self.size, dtype=torch.bool, device=R.device)
             if idx is not None:
-                cond[:, torch.as_tensor(idx, device=R.device)] = True
+                i = torch.as_tensor(idx, device=R.device)
+                cond[:, i] = True
+                # Brian2's order within the step (its spike list: by time, then index), trial after trial: the
+                # order of SpikeMonitor.it and of the spike queue (so of the sums into postsynaptic variables)
+                spikes = (torch.arange(R.B, device=R.device).repeat_interleave(i.shape[0]), i.repeat(R.B))
+                R.events[self.eventspace] = (cond, cond.to(R.dtype) if (R.functional or R.relaxed) else None,
+                                             spikes)
+                return
         R.events[self.eventspace] = (cond, cond.to(R.dtype) if (R.functional or R.relaxed) else None,
                                      cond.nonzero(as_tuple=True))
 
@@ -804,6 +852,105 @@ def write_spike_queue(pathway, rows: list[list[int]], dt: float) -> None:
         _offset, stored = queue._full_state()
         size = max(len(stored), len(rows), 1)
         queue._restore_from_full_state((0, [rows[r] if r < len(rows) else [] for r in range(size)]))
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes of memory free for new tensors on ``device`` (``MemAvailable`` of ``/proc/meminfo`` on the CPU,
+    ``torch.cuda.mem_get_info`` on a GPU); ``None`` where the system does not say."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+#: size (bytes) from which glibc serves an allocation with its own mmap (freed to the system on release)
+MMAP_THRESHOLD = 1 << 20
+_heap_tuned = False
+
+
+def limit_heap_fragmentation() -> None:
+    """Serve allocations of :data:`MMAP_THRESHOLD` bytes and more with mmap (glibc's ``M_MMAP_THRESHOLD``).
+
+    On the gradient path every step allocates large temporaries (``[B, n_synapses]``) between the tensors
+    autograd keeps for the backward pass. glibc's default threshold grows with the largest block freed
+    (up to 32 MB), so those temporaries come from the heap, and the kept tensors pin its pages: measured
+    on a Brunel-Wang-shaped network (1000 neurons, 800k synapses), the process grew by 28 MB per step for
+    6.6 MB of live tensors. With a fixed threshold it grows by the live tensors only. Process-wide, set once
+    (the first run with gradients on the CPU); no effect where the C library is not glibc."""
+    global _heap_tuned
+    if _heap_tuned:
+        return
+    _heap_tuned = True
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+
+
+class GradientMemoryGuard:
+    """Bounds the memory of a run with gradients: autograd keeps, for the backward pass, tensors of every
+    step (spikes, surrogate inputs, and per-synapse states that multiply a parameter, such as the NMDA
+    gating ``s`` of ``s_tot_post = w * s (summed)``), so the memory grows linearly with the number of steps.
+
+    On sampled steps (the first two, then every :attr:`every`-th) it counts the bytes of the new tensors
+    autograd saves (each storage once, parameters and index arrays excluded), and raises
+    :class:`~biosnn.errors.MemoryBudgetError` as soon as their mean times the run's number of steps exceeds
+    :attr:`fraction` of the memory available at the start, before the machine runs out.
+    """
+
+    every = 64
+    fraction = 0.8
+
+    def __init__(self, n_steps: int, device: torch.device, static: list, label: str) -> None:
+        self.n_steps = n_steps
+        self.available = available_memory(device)
+        self.static = {t.untyped_storage().data_ptr() for t in static if isinstance(t, torch.Tensor)}
+        self.label = label
+        self.seen: set[int] = set()
+        self.sampled = 0
+        self.saved = 0
+        self._step_bytes = 0
+
+    def sampling(self, k: int) -> bool:
+        return self.available is not None and (k < 2 or k % self.every == 0)
+
+    def _pack(self, t):
+        if isinstance(t, torch.Tensor) and t.layout == torch.strided:
+            storage = t.untyped_storage()
+            ptr = storage.data_ptr()
+            if ptr and ptr not in self.static and ptr not in self.seen:
+                self.seen.add(ptr)
+                self._step_bytes += storage.nbytes()
+        return t
+
+    @contextmanager
+    def step(self, k: int, t: float):
+        """Count what the step saves; check the projection after it."""
+        self._step_bytes = 0
+        with torch.autograd.graph.saved_tensors_hooks(self._pack, lambda x: x):
+            yield
+        self.sampled += 1
+        self.saved += self._step_bytes
+        per_step = self.saved / self.sampled
+        need = per_step * self.n_steps
+        if need > self.fraction * self.available:
+            from biosnn.errors import MemoryBudgetError
+
+            raise MemoryBudgetError(
+                f"{self.label}: the gradient path keeps about {per_step / 1e6:.1f} MB per step for the backward pass "
+                f"(measured at t = {t * 1e3:g} ms), so its {self.n_steps} steps need about {need / 1e9:.1f} GB; "
+                f"{self.available / 1e9:.1f} GB are available. Run shorter windows (several run() calls, each "
+                "followed by backward(): truncated BPTT), fewer synapses or trials, or without gradients "
+                "(torch.no_grad(), or parameters with requires_grad=False)")
 
 
 def check_input_tensor(name: str, value: Any, shapes: list[tuple], device, dtype) -> torch.Tensor:

@@ -29,6 +29,8 @@ then see the same random numbers after the same ``brian2.seed(...)``.
 
 from __future__ import annotations
 
+import itertools
+import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +45,8 @@ from brian2.equations.equations import PARAMETER
 from brian2.parsing.expressions import parse_expression_dimensions
 from brian2.units.fundamentalunits import DimensionMismatchError
 
-from biosnn.errors import BiosnnError, NonFiniteError, ParameterError, ShapeError, UnitError, UnsupportedFeatureError
+from biosnn.errors import (BiosnnError, MemoryBudgetError, NonFiniteError, ParameterError, ShapeError, UnitError,
+                           UnsupportedFeatureError)
 from biosnn.surrogate import Surrogate, as_surrogate
 from biosnn.twins.codegen import (
     RECORDED_PREFIX,
@@ -65,6 +68,7 @@ from biosnn.twins.runtime import (
     OPERATIONS,
     RANDOM_SOURCES,
     Context,
+    GradientMemoryGuard,
     PathwayOp,
     ResetOp,
     SpikeGeneratorOp,
@@ -74,6 +78,7 @@ from biosnn.twins.runtime import (
     UpdateOp,
     check_input_tensor,
     default_dtype,
+    limit_heap_fragmentation,
     read_spike_queue,
     scale_for,
     write_spike_queue,
@@ -194,6 +199,28 @@ def _nonfinite_summary(label: str, value: torch.Tensor, allow_inf: bool) -> str 
     return f"{label}: {n_bad} of {v.numel()} values are not finite ({kinds}), the first at {where}"
 
 
+def _any_requires_grad(value) -> bool:
+    """Whether a tensor in ``value`` (a tensor, or mappings and sequences of them) requires a gradient."""
+    if isinstance(value, torch.Tensor):
+        return value.requires_grad
+    if isinstance(value, Mapping):
+        return any(_any_requires_grad(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_any_requires_grad(v) for v in value)
+    return False
+
+
+def _caller_namespace() -> dict[str, Any]:
+    """The globals and locals of the first frame outside :mod:`biosnn.twins`, as
+    :func:`brian2.core.namespace.get_local_namespace` gives them to ``Network.run(namespace=None)``."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("biosnn.twins"):
+        frame = frame.f_back
+    if frame is None:  # pragma: no cover - always called from somewhere
+        return {}
+    return dict(itertools.chain(frame.f_globals.items(), frame.f_locals.items()))
+
+
 def _network_of(network_or_objects) -> tuple[brian2.Network, bool]:
     if isinstance(network_or_objects, brian2.Network):
         return network_or_objects, False
@@ -245,7 +272,8 @@ class Twin(torch.nn.Module):
         self.device = _check_device(device)
         self.surrogate = as_surrogate(surrogate)
         self.learnable = tuple(learnable)
-        self.namespace = dict(namespace) if namespace is not None else {}
+        # as Network.run(namespace=None): the names of the caller's frame (Brian2's get_local_namespace)
+        self.namespace = dict(namespace) if namespace is not None else _caller_namespace()
         self.exact = (self.device.type == "cpu") if exact is None else bool(exact)
         self.backend = choose_backend(backend, dtype, self.device)
         self._backend_asked = backend
@@ -257,6 +285,9 @@ class Twin(torch.nn.Module):
         self._buffers_np: dict[str, torch.Tensor] = {}
         self._carry: dict[str, torch.Tensor] = {}
         self._step = 0
+        #: bytes autograd kept for the backward pass per step in the last run with gradients (measured on its
+        #: first steps and every 64th, see :class:`biosnn.twins.runtime.GradientMemoryGuard`), or ``None``
+        self.gradient_bytes_per_step: float | None = None
         self._t = 0.0  # the network's time in seconds, as Brian2 keeps it (not rounded to the grid)
         self._compile()
         self.pull()
@@ -302,12 +333,15 @@ class Twin(torch.nn.Module):
         from biosnn.brian import mark_used
 
         mark_used(objs)  # the twin runs them: no "never included in a network" warning
-        group_dts = {float(o.clock.dt_) for o in self._objects
-                     if isinstance(o, (brian2.NeuronGroup, brian2.Synapses, brian2.SpikeGeneratorGroup,
-                                       brian2.PoissonGroup))}
+        dt_of = {o.name: float(o.clock.dt_) for o in self._objects
+                 if isinstance(o, (brian2.NeuronGroup, brian2.Synapses, brian2.SpikeGeneratorGroup,
+                                   brian2.PoissonGroup))}
+        group_dts = set(dt_of.values())
         if len(group_dts) > 1:
+            by_dt = "; ".join(f"dt = {dt * brian2.second}: {', '.join(sorted(n for n, d in dt_of.items() if d == dt))}"
+                              for dt in sorted(group_dts))
             raise UnsupportedFeatureError(
-                f"network {net.name}: groups with different clocks (dt = {sorted(group_dts)} s) are not supported"
+                f"network {net.name}: groups with different clocks are not supported ({by_dt}); give them one dt"
             )
         self.dt = group_dts.pop() if group_dts else float(brian2.defaultclock.dt_)
         self._groups: dict[str, Any] = {}
@@ -469,7 +503,7 @@ class Twin(torch.nn.Module):
         ns["_timed_arrays"] = getattr(self, "_timed_arrays", None) or TimedArrays(self.device, self.dtype)
         self._timed_arrays = ns["_timed_arrays"]
         ns["_pow"] = TORCH_FUNCTIONS["_pow"](self.exact)
-        ns["PARAMS"] = self._constant_params
+        ns["_PARAMS"] = self._constant_params
         ops = []
         compilers = []
         for (o, main, every, dt), blk in zip(self._plan, self._blocks):
@@ -1029,9 +1063,22 @@ class Twin(torch.nn.Module):
             during the run (checked once, at its end; the message names the variable and the time span).
         """
         # the generated code mixes Python numbers with integer arrays (``0.1 * i``): with the twin's dtype as
-        # torch's default, those give the twin's dtype (float64 as NumPy gives), not float32
-        with default_dtype(self.dtype):
+        # torch's default, those give the twin's dtype (float64 as NumPy gives), not float32. The path (tensor
+        # operations that autograd records, or the fast one) follows what requires a gradient, not only
+        # ``torch.is_grad_enabled()``: a network with nothing learnable runs as fast as under ``no_grad``.
+        grad = torch.is_grad_enabled() and self.requires_grad(inputs)
+        with default_dtype(self.dtype), torch.set_grad_enabled(grad):
             return self._simulate(duration, inputs, record, relaxed)
+
+    def requires_grad(self, inputs: Mapping[str, Any] | None = None) -> bool:
+        """Whether a run with ``inputs`` has anything to differentiate: a parameter of the twin
+        (:attr:`params`) or an input tensor that requires a gradient.
+
+        Outside ``torch.no_grad()`` a run takes the gradient path (tensor operations recorded by autograd,
+        surrogate spikes) only when this is true; otherwise it runs as under ``no_grad`` (the C kernels
+        where the back end has them), with the same spikes and states.
+        """
+        return any(p.requires_grad for p in self.params.values()) or _any_requires_grad(inputs)
 
     def _simulate(self, duration, inputs, record, relaxed) -> TwinResult:
         from biosnn.units import check_quantity
@@ -1133,6 +1180,11 @@ class Twin(torch.nn.Module):
         states = {k: [] for k in rec_keys}
         states.update({(gname, n): [] for gname, names, _blk, _size in rec_blocks for n in names})
         start = self._step
+        guard = None
+        if torch.is_grad_enabled():
+            if self.device.type == "cpu":
+                limit_heap_fragmentation()
+            guard = GradientMemoryGuard(n_steps, self.device, self._static_tensors(), f"network {self.net.name!r}")
         for k in range(n_steps):
             step = start + k
             for key, t in per_step.items():
@@ -1151,9 +1203,15 @@ class Twin(torch.nn.Module):
                     v = v[:, rec_index[(gname, n)]] if (gname, n) in rec_index else v
                     states[(gname, n)].append(v if functional else v.clone())
             R.events = {}
-            for op in self._ops:
-                if op.every == 1 or step % op.every == 0:
-                    op(S, R, step)
+            if guard is not None and guard.sampling(k):
+                try:
+                    with guard.step(k, step * self.dt):
+                        self._run_step(S, R, step)
+                except MemoryBudgetError:
+                    self.reset()  # the queues moved on: back to the last pull, consistent
+                    raise
+            else:
+                self._run_step(S, R, step)
             for ev, (gname, size) in spike_groups.items():
                 if ev in R.events:
                     cond, value, (b, i) = R.events[ev]
@@ -1163,6 +1221,8 @@ class Twin(torch.nn.Module):
                         sparse[gname].append((k, b, i))
                 elif functional:
                     dense_trains[gname].append(torch.zeros(B, size, dtype=self.dtype, device=self.device))
+        if guard is not None and guard.sampled:
+            self.gradient_bytes_per_step = guard.saved / guard.sampled
         t_start = self._t
         self._step = start + n_steps
         self._t = t_end
@@ -1177,6 +1237,18 @@ class Twin(torch.nn.Module):
                 f"t = {t_start * brian2.second} to {t_end * brian2.second} (parameters, inputs and state were "
                 "finite at its start); the twin keeps that state, tw.reset() or tw.pull() gives a finite one")
         return self._result(start, n_steps, spike_groups, dense_trains, sparse, states)
+
+    def _run_step(self, S, R, step: int) -> None:
+        for op in self._ops:
+            if op.every == 1 or step % op.every == 0:
+                op(S, R, step)
+
+    def _static_tensors(self) -> list:
+        """Tensors that live as long as the twin (parameters, index arrays, tables of the operations)."""
+        out = list(self.params.values()) + [v for v in self._ns.values() if isinstance(v, torch.Tensor)]
+        for op in self._ops:
+            out += [v for v in vars(op).values() if isinstance(v, torch.Tensor)]
+        return out
 
     def _result(self, start, n_steps, spike_groups, dense_trains, sparse, states) -> TwinResult:
         B = self.batch_size
@@ -1259,7 +1331,9 @@ def twin(network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.
         ``nn.Parameter``s. Synaptic model parameters (``w : 1`` ...) always are.
     namespace
         Names the Brian2 objects use that are in neither their own namespace nor Brian2's (plays the role
-        of ``Network.run(namespace=...)``).
+        of ``Network.run(namespace=...)``). Default: the caller's globals and locals at this call, as
+        ``Network.run()`` takes them (``twin(net)`` finds the constants a script defines, as ``net.run()``);
+        ``{}`` uses the objects' own namespaces only.
     exact
         Compute ``exp``, ``log``, ``**`` ... with NumPy in the forward pass (default: on CPU).
     seed
@@ -1274,7 +1348,9 @@ def twin(network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.
         How blocks run when no gradient is wanted (:data:`biosnn.twins.kernels.BACKENDS`): ``"c"`` compiles
         Brian2's statements into C loops over the tensors (CPU, float64; same spikes), ``"torch"`` uses
         tensor operations only; ``"auto"`` (default) takes ``"c"`` where it can. Runs with gradients
-        always use tensor operations. :meth:`Twin.compiled_blocks` tells which blocks run compiled.
+        always use tensor operations; a run outside ``torch.no_grad()`` is one with gradients only when
+        something requires one (a parameter of ``tw.params``, an input tensor; :meth:`Twin.requires_grad`).
+        :meth:`Twin.compiled_blocks` tells which blocks run compiled.
 
     Returns
     -------
