@@ -277,6 +277,9 @@ def circuit_demo(seed: int, out: str) -> None:
 @click.option("--threads", default=None, type=POSITIVE, help="torch.set_num_threads for the run. Default: 1 for "
               "the mlp model; half the cores, at most 4, for vgg11/resnet (the fastest measured, bench/startup.py: "
               "torch's own default of one thread per core made epochs 7-8x slower on a busy 2-core machine).")
+@click.option("--nproc", default=None, type=POSITIVE, help="Train on N processes with DistributedDataParallel "
+              "(gloo on cpu, NCCL on cuda); --batch-size is the global batch, split across them; rank 0 alone "
+              "writes --out. Default: one process; under torchrun leave it out (its RANK/WORLD_SIZE are used).")
 def train(**options) -> None:
     """Train a spiking network: EIHL (hybrid), STBP (global) or local-only, with checkpoints and resume.
 
@@ -295,6 +298,7 @@ def train(**options) -> None:
 
     out, resume, progress, threads, preset = (options.pop(k) for k in ("out", "resume", "progress", "threads",
                                                                         "preset"))
+    nproc = options.pop("nproc")
     given = {k: v for k, v in options.items() if v is not None}
     if "hidden" in given:
         pieces = str(given["hidden"]).split(",")
@@ -333,7 +337,7 @@ def train(**options) -> None:
 
             raise ParameterError("options that do not apply to this run (refused, not ignored): " + "; ".join(problems))
         torch.set_num_threads(threads if threads is not None else default_threads(config.model))
-        result = run_training(config, out_dir=out, resume=resume, progress=progress, notify=_echo_err)
+        result = run_training(config, out_dir=out, resume=resume, progress=progress, notify=_echo_err, nproc=nproc)
     except BiosnnError as exc:
         raise _fail(exc) from exc
     finally:
