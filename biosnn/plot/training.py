@@ -42,10 +42,14 @@ COLUMN_LABELS = {"train_accuracy": "train", "train_acc": "train", "test_accuracy
 PHASE_LABELS = {
     None: {"global": "global period (gradient, BPTT)", "local": "local period (plasticity rule)",
            "global+local": "global and local in one epoch"},
-    "local": {"local": "local rule on hidden layers + readout by gradient",
+    "local": {"global+local": "local rule on hidden layers + readout by gradient",
               "global": "readout by gradient only (hidden layers fixed)"},
     "stbp": {"global": "gradient (BPTT) on every layer"},
 }
+
+#: Phases drawn as another phase, per method: a local-only run's "local" epochs also train its readout by
+#: gradient, so they are shaded as both ("global+local"), not as a purely local period.
+PHASE_AS = {"local": {"local": "global+local"}}
 
 #: The figure's title per method (``{periods}``: the count of each period).
 METHOD_TITLES = {
@@ -124,8 +128,8 @@ def training_timeline(metrics: pd.DataFrame | str | Path, *, epoch: str = "epoch
         The figure's title (default: from ``method`` and the periods, :data:`METHOD_TITLES`).
     method
         The run's method (``"eihl"``, ``"stbp"``, ``"local"`` ...): chooses the title and the words of the
-        periods in the legend (:data:`PHASE_LABELS`; a local-only run's "local" epochs train the readout by
-        gradient too, and the legend says so).
+        periods in the legend (:data:`PHASE_LABELS`); a local-only run's "local" epochs train the readout by
+        gradient too: they are shaded as ``"global+local"`` (:data:`PHASE_AS`), and the legend says so.
 
     Returns
     -------
@@ -139,6 +143,8 @@ def training_timeline(metrics: pd.DataFrame | str | Path, *, epoch: str = "epoch
         if col not in df.columns:
             raise ParameterError(f"the metrics table has no {col!r} column; columns: {list(df.columns)}")
     df = df.sort_values(epoch, kind="stable")
+    if method in PHASE_AS:
+        df = df.assign(**{phase: df[phase].astype(str).replace(PHASE_AS[method])})
     panels = [(name, label, [c for c in (_column(df, cands) for cands in lines) if c])
               for name, label, lines in DEFAULT_PANELS]
     panels = [p for p in panels if p[2]]

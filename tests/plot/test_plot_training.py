@@ -130,5 +130,8 @@ def test_local_only_figure_says_the_readout_trains_by_gradient(tmp_path_factory)
     assert fig.axes[0].get_title().startswith("local-only: plasticity rule on the hidden layers, readout by gradient")
     assert _legend(fig.axes[0]) == ["train", "test", "local rule on hidden layers + readout by gradient",
                                     "readout by gradient only (hidden layers fixed)"]
+    # the plastic epochs are not shaded as a purely local period: the readout trained by gradient in them
+    assert [p for p, _, _ in _spans(fig.axes[0])] == ["global+local", "global"]
+    assert _spans(fig.axes[0])[0][1:] == (0.5, 2.5)
     assert (out / "plots" / "training.png").stat().st_size > 10_000
     assert plot_run(out, metrics.to_dict("records")).is_file()
