@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+
 import matplotlib
 import numpy as np
 import pandas as pd
