@@ -46,6 +46,7 @@ numpydoc_xref_param_type = False
 
 # myst-nb: render the stored outputs, never execute (the suite executes the notebooks; make notebooks stores them).
 nb_execution_mode = "off"
+nb_render_markdown_format = "gfm"  # Markdown outputs (the paper-vs-measured tables) with their pipe tables
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 

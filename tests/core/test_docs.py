@@ -85,6 +85,9 @@ def test_notebooks_are_rendered_with_their_output_images(site):
     images = re.findall(r'<img[^>]+src="([^"]+\.png)"', page.read_text())
     assert images, "the Song 2000 notebook's page shows no figure"
     assert all((page.parent / src).resolve().is_file() for src in images)
+    # its Markdown output (the paper's figures beside the measured ones) is rendered as a table, not as text
+    tables = re.findall(r"<table.*?</table>", page.read_text(), flags=re.S)
+    assert any("reproduced" in table for table in tables), "the paper-vs-measured table is not a table"
 
 
 def test_api_page_of_the_twin(site):
