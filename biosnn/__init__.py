@@ -23,10 +23,13 @@ _LAZY = {"seed": ("biosnn.brian", "seed"), "twin": ("biosnn.twins", "twin")}
 
 
 def _brian2_ready() -> None:
-    """Apply biosnn's process-wide Brian2 settings (called once Brian2 is imported)."""
-    from biosnn.brian import configure_cache
+    """Apply biosnn's process-wide Brian2 settings (called once Brian2 is imported).
 
-    configure_cache()
+    Importing :mod:`biosnn.brian` applies them (it configures the cache and installs the hook when it
+    runs); when Brian2 is being imported by :mod:`biosnn.brian` itself, that module finishes the job.
+    """
+    if "biosnn.brian" not in sys.modules:
+        importlib.import_module("biosnn.brian")
 
 
 class _AfterBrian2(importlib.abc.MetaPathFinder):

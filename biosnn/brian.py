@@ -144,3 +144,4 @@ def install_excepthook() -> None:
 
 
 install_excepthook()
+configure_cache()  # biosnn's Brian2 set-up applies whenever this module is imported (biosnn/__init__.py's hook)
