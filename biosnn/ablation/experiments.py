@@ -15,6 +15,10 @@ Built-in experiments (:data:`EXPERIMENTS`):
     Any circuit of :data:`biosnn.circuits.CIRCUITS`, built with the swept settings and run for
     ``duration``. Outcomes: the rate and ISI CV of every recorded population, and the mean and spread of
     every plastic projection's weights (artifacts ``w_<projection>``).
+``training``
+    A training run (:func:`biosnn.learning.train`) of ``RunConfig(**settings)``: EIHL, STBP or local-only on
+    a data set, with ``nproc`` processes each (DistributedDataParallel, :func:`training_run`). Outcomes: the
+    last epoch's accuracy, loss, sparsity, E/I balance and rates, and how many processes trained it.
 
 Settings named ``rule.<parameter>`` go to the rule's constructor (``"rule.tau_plus": [10, 20] * ms``).
 """
@@ -312,3 +316,56 @@ def _run_circuit(*, seed: int, circuit: str, duration: Quantity, **settings: Any
 
 
 EXPERIMENTS.register("circuit", Experiment("circuit", _run_circuit, validate=_check_circuit))
+
+
+# -------------------------------------------------------------------------------------------- training
+
+#: The final-epoch metrics a ``training`` run reports (the table stays deterministic: no wall times).
+TRAINING_OUTCOMES = ("loss", "train_accuracy", "test_loss", "test_accuracy", "sparsity", "ei_balance", "ei_index",
+                     "firing_rate", "output_rate", "global_iterations", "local_iterations")
+
+
+def training_run(*, seed: int, nproc: int | None = None, settings: Mapping[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """Train ``RunConfig(**settings, seed=seed)`` with :func:`biosnn.learning.train` on ``nproc`` processes.
+
+    ``nproc`` > 1 trains with DistributedDataParallel (:mod:`biosnn.learning.distributed`; the result equals
+    the one-process run's to round-off), so each run of a sweep may itself use several cores. A sweep's
+    workers then run ``max_workers x nproc`` processes in all. On a Dask cluster the workers must be allowed
+    to start processes (their nanny starts them as daemons by default: set the Dask configuration
+    ``distributed.worker.daemon`` to ``False``, or start the workers with ``--no-nanny``).
+
+    Returns
+    -------
+    dict
+        The last epoch's :data:`TRAINING_OUTCOMES`, ``epochs`` (epochs done) and ``processes`` (how many
+        trained the run).
+    """
+    from biosnn.learning.run import RunConfig, train
+
+    config = RunConfig(**{**dict(settings or {}), "seed": int(seed)})
+    result = train(config, plot=False, nproc=nproc)
+    final = result.final
+    out: dict[str, Any] = {k: final[k] for k in TRAINING_OUTCOMES if k in final}
+    out["epochs"] = int(final["epoch"])
+    out["processes"] = int(getattr(result, "world_size", 1))
+    return out
+
+
+def _check_training(settings: Mapping[str, Any]) -> None:
+    from biosnn.learning.distributed import launch_mode
+    from biosnn.learning.run import RunConfig
+    from biosnn.learning.trainer import resolve_device
+
+    rest = {k: v for k, v in settings.items() if k != "nproc"}
+    if "seed" in rest:
+        raise ParameterError("experiment 'training' takes its seed from the sweep's seeds, not from a setting")
+    config = RunConfig.from_dict({**rest, "seed": 0})  # unknown names and bad values refused here
+    launch_mode(settings.get("nproc"), resolve_device(config.device))
+
+
+def _run_training(*, seed: int, nproc: int | None = None, **settings: Any) -> dict[str, Any]:
+    return training_run(seed=seed, nproc=nproc, settings=settings)
+
+
+EXPERIMENTS.register("training", Experiment("training", _run_training, validate=_check_training, engine="torch"))

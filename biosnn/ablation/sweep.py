@@ -313,7 +313,7 @@ def sweep(experiment: str | Callable[..., Mapping[str, Any]] | Experiment, *, ru
           parameters: Mapping[str, Sequence[Any]] | None = None, seeds: Sequence[int] = (0,),
           fixed: Mapping[str, Any] | None = None, executor: str | None = None, scheduler: str | None = None,
           max_workers: int | None = None, batch_seeds: bool = False, target: str | None = None,
-          progress: bool = False) -> SweepResult:
+          progress: bool = False, nproc: int | None = None) -> SweepResult:
     """Run ``experiment`` over ``rules`` x ``parameters`` x ``seeds`` and collect the results as a table.
 
     Parameters
@@ -345,6 +345,10 @@ def sweep(experiment: str | Callable[..., Mapping[str, Any]] | Experiment, *, ru
         Brian2 code-generation target of the runs (default: this process's current target).
     progress
         Show a progress bar (tqdm).
+    nproc
+        Processes of each run, for experiments with an ``nproc`` setting (``"training"``: each run trains with
+        DistributedDataParallel on ``nproc`` processes): passed to every run like a ``fixed`` setting. The
+        sweep then uses ``max_workers x nproc`` processes; give ``max_workers`` accordingly.
 
     Returns
     -------
@@ -361,6 +365,10 @@ def sweep(experiment: str | Callable[..., Mapping[str, Any]] | Experiment, *, ru
         anything runs).
     """
     exp = _resolve(experiment)
+    if nproc is not None:
+        if "nproc" in (fixed or {}) or "nproc" in (parameters or {}):
+            raise ParameterError("nproc is given both as the sweep's nproc and as a setting; give it once")
+        fixed = {**dict(fixed or {}), "nproc": nproc}
     rules, params, seeds, fixed = _check_inputs(rules, parameters or {}, seeds, fixed)
     executor = executor or ("dask" if scheduler else "process")
     points = grid_points(rules=rules, parameters=params)

@@ -737,6 +737,11 @@ def spawn(config: Any, nproc: int, *, device: torch.device, notify: Callable[[st
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    if multiprocessing.current_process().daemon:
+        raise DistributedError(f"nproc = {nproc}: this process is a daemon (a Dask worker started by its nanny, a "
+                               f"multiprocessing.Pool worker), and daemons cannot start processes; on Dask set the "
+                               f"configuration distributed.worker.daemon to False (DASK_DISTRIBUTED__WORKER__DAEMON"
+                               f"=False) or start the workers with --no-nanny, or train with one process")
     scratch = tempfile.mkdtemp(prefix="biosnn-nproc-")
     launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"biosnn-{uuid.uuid4().hex}",
                           rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0, monitor_interval=0.05,
