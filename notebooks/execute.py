@@ -11,9 +11,10 @@ Usage::
     .venv/bin/python notebooks/execute.py 05_eihl_digits.ipynb  # only the ones named
     .venv/bin/python notebooks/execute.py --no-build            # execute the .ipynb as they are
 
-A cell that fails stops the script with nbclient's error naming the cell, and leaves that notebook's file
-without outputs (it is only written back after a complete run). Cell execution times are not recorded, so a
-re-execution changes only the outputs that changed.
+The notebooks are regenerated and executed one after the other. A cell that fails stops the script with
+nbclient's error naming the cell; that notebook's file is then left as ``build.py`` wrote it, without outputs
+(it is only written back after a complete run), and the notebooks after it are left as they were. Cell
+execution times are not recorded, so a re-execution changes only the outputs that changed.
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ def main(names: tuple[str, ...], rebuild: bool, timeout: int) -> None:
     unknown = sorted(set(names) - set(build.NOTEBOOKS))
     if unknown:
         raise click.BadParameter(f"no notebook named {unknown}; known: {sorted(build.NOTEBOOKS)}", param_hint="NAMES")
-    paths = build.build(list(names) or None) if rebuild else [HERE / n for n in (names or build.NOTEBOOKS)]
-    for path in paths:
+    for name in names or build.NOTEBOOKS:  # one at a time: a failure leaves the later notebooks as they were
+        path = build.build([name])[0] if rebuild else HERE / name
         click.echo(f">> {path.name}", nl=False)
         click.echo(f": {execute(path, timeout=timeout):.0f} s")
 
