@@ -7,7 +7,7 @@ weight moves by the trace minus a target :math:`x_\mathrm{tar}`:
 
     \tau_\mathrm{x} \frac{dx_\mathrm{pre}}{dt} = -x_\mathrm{pre},\qquad
     \text{pre spike: } x_\mathrm{pre} \leftarrow x_\mathrm{pre} + 1,\qquad
-    \text{post spike: } w \leftarrow \mathrm{clip}\big(w + \eta\,(x_\mathrm{pre} - x_\mathrm{tar}),\ 0,\ w_\mathrm{max}\big)
+    \text{post spike: } w \leftarrow \mathrm{clip}\big(w + \eta\,(x_\mathrm{pre} - x_\mathrm{tar}),\,0,\,w_\mathrm{max}\big)
 
 (Diehl & Cook's "pre-synaptic trace target" rule, their Eq. 3 without the weight dependence ``mu``).
 Synapses from inputs that were active shortly before the postsynaptic spike are potentiated, those from
@@ -43,11 +43,23 @@ from typing import Any, ClassVar
 
 import brian2
 import torch
-
-from biosnn.plasticity.base import PlasticityRule, amplitude, as_float, as_quantity, bounds, finite_float, positive
-from biosnn.plasticity.base import unit_name, weight_unit_of
+from biosnn.plasticity.base import (
+    PlasticityRule,
+    amplitude,
+    as_float,
+    as_quantity,
+    bounds,
+    finite_float,
+    positive,
+    unit_name,
+    weight_unit_of,
+)
 from biosnn.plasticity.layers import (
-    check_layer_inputs, sequential_in_chunks, step_decay, trace_history, within_bounds,
+    check_layer_inputs,
+    sequential_in_chunks,
+    step_decay,
+    trace_history,
+    within_bounds,
 )
 
 __all__ = ["CompetitiveStdp", "competitive_stdp_update", "competitive_stdp_sequential"]
@@ -152,7 +164,7 @@ class CompetitiveStdp(PlasticityRule):
         return ns
 
     def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
-        """dW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (:func:`competitive_stdp_update`)."""
+        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (:func:`competitive_stdp_update`)."""
         step = check_layer_inputs(pre, post, weight, dt)
         p, u = self._params, self.weight_unit
         return competitive_stdp_update(pre.to(weight.dtype), post.to(weight.dtype), weight,

@@ -74,7 +74,8 @@ from biosnn.errors import BiosnnError, CheckpointError, NonFiniteError, Paramete
 from biosnn.learning.checkpoint import (kill_point, load_checkpoint, rng_state, save_checkpoint, set_rng_state,
                                         write_atomic)
 from biosnn.learning import family as _family
-from biosnn.learning.eihl import EIHL_DEFAULTS, EIHLController
+from biosnn.learning.eihl import EIHLController
+from biosnn.plasticity.eihl_contraction import EIHLConfig
 from biosnn.learning.family import FAMILY_METHODS
 from biosnn.learning.metrics import FiringRates, connectivity
 from biosnn.learning.policies import GLOBAL, LOCAL, SWITCHING_POLICIES
@@ -82,6 +83,7 @@ from biosnn.learning.trainer import EpochResult, Trainer, parse_device, resolve_
 from biosnn.registry import Registry
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
+_EIHL_CONFIG = EIHLConfig()  # the defaults of RunConfig's EIHL settings
 DEFAULT_STEPS = 8  # time steps of static data sets when neither the run nor the data set says
 #: (method, data set's default encoder) -> encoder used when the run names none: local rules need spikes.
 DEFAULT_ENCODERS = {("local", "direct"): "poisson"}
@@ -349,7 +351,12 @@ class RunConfig:
         EIHL's contraction factor, removal threshold fraction, growth and decay of ``x``.
     policy, granularity, global_units, max_local_units, max_sparsity, final_global_units
         EIHL's switching policy (:data:`~biosnn.learning.policies.SWITCHING_POLICIES`) and its settings
-        (``max_local_units`` is the ``alternate`` policy's ``local_units``).
+        (``max_local_units`` is the ``alternate`` policy's ``local_units``). Every EIHL setting defaults to
+        the field of :class:`~biosnn.plasticity.eihl_contraction.EIHLConfig` of the same name (one place for
+        the defaults, which are safe: any run of two epochs or more has a local period and ends with a
+        global one); ``None`` for ``global_units`` / ``final_global_units`` means one epoch / half an epoch
+        of iterations (:meth:`EIHLConfig.resolved_units`). The run builds one ``EIHLConfig`` from them
+        (:func:`eihl_config`) and writes every switching decision to ``decisions.csv``.
     local_rule, local_lr, local_epochs
         Plasticity rule and learning rate of the local-only baseline, and the number of (first) epochs in
         which the rule runs (``None``: all; afterwards the hidden layers are fixed and only the readout
@@ -384,16 +391,16 @@ class RunConfig:
     width: float = 1.0
     neuron: str = "lif"
     dale: bool = False
-    a: float = EIHL_DEFAULTS["a"]
-    b: float = EIHL_DEFAULTS["b"]
-    x_growth: float = EIHL_DEFAULTS["x_growth"]
-    tau_x: float = EIHL_DEFAULTS["tau_x"]
+    a: float = _EIHL_CONFIG.a
+    b: float = _EIHL_CONFIG.b
+    x_growth: float = _EIHL_CONFIG.x_growth
+    tau_x: float = _EIHL_CONFIG.tau_x
     policy: str = "connectivity"
-    granularity: str = "epoch"
-    global_units: int = 2
-    max_local_units: int = 1
-    max_sparsity: float = 0.5
-    final_global_units: int = 3
+    granularity: str = _EIHL_CONFIG.granularity
+    global_units: int | None = _EIHL_CONFIG.global_units
+    max_local_units: int = _EIHL_CONFIG.max_local_units
+    max_sparsity: float = _EIHL_CONFIG.max_sparsity
+    final_global_units: int | None = _EIHL_CONFIG.final_global_units
     local_rule: str = "stdp_additive"
     local_lr: float = 1e-5
     local_epochs: int | None = None
@@ -437,6 +444,8 @@ class RunConfig:
         if self.dale not in (True, False):
             raise ParameterError(f"run setting 'dale' must be True or False, got {self.dale!r}")
         _check_combination(self)
+        if self.method == "eihl":
+            eihl_config(self)  # the EIHL settings together (EIHLConfig's checks name the setting)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict (tuples become lists)."""
@@ -720,8 +729,7 @@ class EihlMethod:
     def __init__(self, config: RunConfig, model: nn.Module, trainer_kw: dict[str, Any]) -> None:
         opt = OPTIMIZERS[config.optimizer](model.parameters(), config.lr, config.weight_decay)
         self.trainer = Trainer(model, opt, **trainer_kw)
-        self.controller = EIHLController(self.trainer, a=config.a, b=config.b, x_growth=config.x_growth,
-                                         tau_x=config.tau_x, policy=_policy(config), granularity=config.granularity)
+        self.controller = EIHLController(self.trainer, eihl_config(config), policy=config.policy)
 
     def train_epoch(self, loader: Iterable, *, epochs_left: int, progress=None) -> tuple[EpochResult, dict]:
         return self.controller.train_epoch(loader, epochs_left=epochs_left, progress=progress)
@@ -733,12 +741,40 @@ class EihlMethod:
         self.trainer.load_state_dict(state["trainer"])
         self.controller.load_state_dict(state["controller"])
 
+    def write_logs(self, out: Path) -> None:
+        """Write every switching decision so far, with its inputs, to ``out/decisions.csv``."""
+        write_atomic(out / "decisions.csv", _decisions_bytes(self.controller.decisions))
 
-def _policy(config: RunConfig):
+
+def _decisions_bytes(decisions: list[dict[str, Any]]) -> bytes:
+    from biosnn.learning.eihl import DECISION_COLUMNS
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(DECISION_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    w.writerows(decisions)
+    return buf.getvalue().encode("utf-8")
+
+
+def eihl_config(config: RunConfig) -> EIHLConfig:
+    """The one :class:`~biosnn.plasticity.eihl_contraction.EIHLConfig` of an EIHL run.
+
+    Its settings come from ``config``, every other field keeps its default.
+    """
+    return EIHLConfig(a=config.a, b=config.b, x_growth=config.x_growth, tau_x=config.tau_x,
+                      granularity=config.granularity, global_units=config.global_units,
+                      max_local_units=config.max_local_units, max_sparsity=config.max_sparsity,
+                      final_global_units=config.final_global_units,
+                      min_local_units=min(_EIHL_CONFIG.min_local_units, config.max_local_units))
+
+
+def _policy(config: RunConfig, per_epoch: int = 1):
+    """The switching policy of ``config`` (its unit counts resolved for epochs of ``per_epoch`` iterations)."""
     cls = SWITCHING_POLICIES[config.policy]
-    settings = {"global_units": config.global_units, "max_local_units": config.max_local_units,
+    g, f = eihl_config(config).resolved_units(per_epoch)
+    settings = {"global_units": g, "max_local_units": config.max_local_units,
                 "local_units": config.max_local_units, "max_sparsity": config.max_sparsity,
-                "final_global_units": config.final_global_units}
+                "final_global_units": f, "min_local_units": eihl_config(config).min_local_units}
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in settings.items() if k in names})
 
@@ -1277,6 +1313,7 @@ def _epochs(config, method, model, train_loader, test_loader, loader_gen, histor
                     "rng": rng_state(),
                 }, model=model)
                 write_metrics_csv(out / "metrics.csv", history)
+                getattr(method, "write_logs", lambda out: None)(out)
             world.barrier()  # the other ranks wait while rank 0 writes
             if bar is not None:
                 bar.set_postfix(phase=row["phase"], loss=f"{row['loss']:.3f}", test_acc=f"{row['test_accuracy']:.3f}",

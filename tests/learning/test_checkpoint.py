@@ -18,7 +18,7 @@ from biosnn.models import SpikingMLP
 
 
 # A small, fast EIHL run on digits that goes through global and local periods within a few epochs.
-SMALL = RunConfig(method="eihl", hidden=(32,), epochs=5, batch_size=128, steps=4, encoder="poisson",
+SMALL = RunConfig(method="eihl", hidden=(32,), epochs=5, batch_size=128, steps=4, encoder="poisson", granularity="epoch",
                   global_units=1, max_local_units=1, final_global_units=1)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from biosnn.plasticity.eihl_contraction import EIHLConfig, depression_drive, regrowth
 from torch.utils.data import DataLoader, TensorDataset
 
 from biosnn.errors import ParameterError
@@ -16,7 +17,6 @@ from biosnn.learning.eihl import DECISION_COLUMNS, EIHLController
 from biosnn.learning.policies import AlternatePolicy
 from biosnn.learning.trainer import Trainer
 from biosnn.models import SpikingMLP
-from biosnn.plasticity.eihl_contraction import EIHLConfig, depression_drive, regrowth
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +154,27 @@ def test_decisions_are_written_as_csv(tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0].split(",") == list(DECISION_COLUMNS) and len(lines) == 4
     assert [d["phase_before"] for d in ctl.decisions] == ["global", "local", "global"]
+
+
+def test_run_reads_eihl_config_defaults_and_writes_decisions(tmp_path):
+    """RunConfig's EIHL settings default to EIHLConfig's; a run writes decisions.csv (every decision)."""
+    import csv
+    import dataclasses
+
+    from biosnn.plasticity.eihl_contraction import EIHLConfig
+
+    from biosnn.learning.run import RunConfig, eihl_config, train
+
+    default = EIHLConfig()
+    built = eihl_config(RunConfig())
+    for f in dataclasses.fields(EIHLConfig):
+        assert getattr(built, f.name) == getattr(default, f.name), f.name
+    with pytest.raises(ParameterError, match="global_units"):
+        RunConfig(method="eihl", global_units=0)
+    config = RunConfig(method="eihl", hidden=(16,), epochs=2, batch_size=256, steps=4, encoder="poisson", seed=0)
+    result = train(config, out_dir=tmp_path / "run", plot=False)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "decisions.csv")))
+    assert list(rows[0]) == list(DECISION_COLUMNS)
+    batches = sum(r["global_iterations"] + r["local_iterations"] for r in result.history)
+    assert len(rows) == batches  # iteration granularity: one decision per batch
+    assert {r["phase_before"] for r in rows} == {"global", "local"} and rows[-1]["phase_after"] == "global"

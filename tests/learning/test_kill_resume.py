@@ -37,7 +37,7 @@ from biosnn.learning.checkpoint import KILL_ENV
 from biosnn.learning.run import CHECKPOINT, folder_state
 
 ARGS = ["--method", "eihl", "--hidden", "16", "--epochs", "3", "--batch-size", "360", "--steps", "4", "--encoder",
-        "poisson", "--global-units", "1", "--max-local-units", "1", "--final-global-units", "1", "--threads", "1",
+        "poisson", "--global-units", "1", "--max-local-units", "1", "--final-global-units", "1", "--granularity", "epoch", "--threads", "1",
         "--no-progress"]
 EPOCHS, BATCHES = 3, 4  # digits: 1437 training images in batches of 360
 PHASES = ("before", "tmp", "after")

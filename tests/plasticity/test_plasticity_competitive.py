@@ -7,11 +7,11 @@ import brian2
 import numpy as np
 import pytest
 import torch
-
-from biosnn.errors import ParameterError
 from biosnn.plasticity import RULES, CompetitiveStdp
 from biosnn.plasticity.protocols import layer_update_in_brian2
 from biosnn.plasticity.stdp_competitive import competitive_stdp_sequential, competitive_stdp_update
+
+from biosnn.errors import ParameterError
 
 
 def _spikes(shape, p, seed):

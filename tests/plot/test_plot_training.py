@@ -27,7 +27,7 @@ def eihl_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("eihl_run")
     train(RunConfig(method="eihl", epochs=6, hidden=(16,), dale=True, max_batches=4, global_units=1,
-                    final_global_units=1), out_dir=out, plot=False)
+                    final_global_units=1, granularity="epoch", max_local_units=1), out_dir=out, plot=False)
     return out
 
 
