@@ -195,7 +195,7 @@ def _brian2_objects(circuit: Any) -> str:  # noqa: C901 - one branch per kind of
         elif isinstance(obj, brian2.PoissonInput):  # its rate may follow the sizes (Brunel: nu_thr of C_E)
             parts.append(
                 f"* PoissonInput ``{obj.name}`` onto ``{obj._group.name}.{obj._target_var}``: "
-                f"``{obj._N}`` sources, each event adds ``{obj._weight}``\n"
+                f"each input spike adds ``{obj._weight}`` (its number of sources and rate follow the arguments)\n"
             )
     return "\n".join(parts)
 
