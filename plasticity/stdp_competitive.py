@@ -7,7 +7,7 @@ weight moves by the trace minus a target :math:`x_\mathrm{tar}`:
 
     \tau_\mathrm{x} \frac{dx_\mathrm{pre}}{dt} = -x_\mathrm{pre},\qquad
     \text{pre spike: } x_\mathrm{pre} \leftarrow x_\mathrm{pre} + 1,\qquad
-    \text{post spike: } w \leftarrow \mathrm{clip}\big(w + \eta\,(x_\mathrm{pre} - x_\mathrm{tar}),\,0,\,w_\mathrm{max}\big)
+    \text{post: } w \leftarrow \mathrm{clip}(w + \eta\,(x_\mathrm{pre} - x_\mathrm{tar}), 0, w_\mathrm{max})
 
 (Diehl & Cook's "pre-synaptic trace target" rule, their Eq. 3 without the weight dependence ``mu``).
 Synapses from inputs that were active shortly before the postsynaptic spike are potentiated, those from

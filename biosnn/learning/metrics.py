@@ -6,6 +6,10 @@ r"""What a training run logs about the network besides loss and accuracy.
   :math:`(E - I)/(E + I)`).
 * :class:`FiringRates` -- the mean firing rate of every spiking population (spikes per neuron per time
   step), recorded with forward hooks on the neuron modules during an evaluation pass.
+* :class:`SynapticOps` -- synaptic operations per sample (the energy proxy of sparse spiking networks):
+  every non-zero presynaptic value (a spike) reaching a masked layer costs one operation per present
+  synapse it drives, :math:`\mathrm{SynOps} = \frac{1}{N} \sum_{t, n, i} [s_{t n i} \ne 0]\, f_i` with
+  :math:`f_i` the fan-out of input :math:`i` (present synapses in the mask's column :math:`i`).
 """
 
 from __future__ import annotations
@@ -89,3 +93,70 @@ class FiringRates:
         """Rate pooled over every recorded neuron-step (NaN if nothing was recorded)."""
         slots = sum(self.slots.values())
         return sum(self.spikes.values()) / slots if slots else float("nan")
+
+
+def _fan_out(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Present synapses each input feature (channel) drives, per input element."""
+    mask = module.mask
+    if isinstance(module, nn.Conv2d):
+        # per input channel: present kernel entries over every output channel, spread over the output
+        # positions (each input position is in (kh kw H' W') / (H W) windows on average)
+        per_channel = mask.sum(dim=(0, 2, 3)).to(torch.float64)
+        return per_channel * (out.shape[-1] * out.shape[-2]) / (x.shape[-1] * x.shape[-2])
+    return mask.sum(0).to(torch.float64)
+
+
+class SynapticOps:
+    r"""Count synaptic operations per sample during forward passes (context manager).
+
+    Every masked layer (``mask`` beside ``weight``) gets a forward hook: the non-zero entries of its input
+    (spikes; any non-zero analog value, such as a directly coded pixel, counts as one event) times their
+    fan-out in the mask (:func:`_fan_out`; for convolutions the mean fan-out of a position of the input
+    channel). The model's own input gives the number of samples (its dimension 1, time-major ``[T, B, ...]``).
+    :attr:`per_sample` is the total over layers divided by the samples; :meth:`layers` per layer.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.ops: dict[str, float] = {}
+        self.samples = 0
+        self._handles: list = []
+
+    def __enter__(self) -> SynapticOps:
+        from biosnn.learning.trainer import masked_modules
+
+        self._handles.append(self.model.register_forward_pre_hook(self._count_samples))
+        for name, module in masked_modules(self.model):
+            self._handles.append(module.register_forward_hook(self._hook(name)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def _count_samples(self, module, args):
+        x = args[0] if args else None
+        if isinstance(x, torch.Tensor) and x.dim() >= 2:
+            self.samples += int(x.shape[1])
+
+    def _hook(self, name: str):
+        def hook(module, args, output):
+            x = args[0].detach()
+            with torch.no_grad():
+                fan = _fan_out(module, x, output)
+                if isinstance(module, nn.Conv2d):
+                    events = (x != 0).flatten(-2).sum(-1).reshape(-1, x.shape[-3]).sum(0).to(torch.float64)
+                else:
+                    events = (x != 0).reshape(-1, x.shape[-1]).sum(0).to(torch.float64)
+                self.ops[name] = self.ops.get(name, 0.0) + float((events * fan).sum())
+        return hook
+
+    def layers(self) -> dict[str, float]:
+        """Synaptic operations per sample of each masked layer."""
+        return {n: v / self.samples for n, v in self.ops.items()} if self.samples else {}
+
+    @property
+    def per_sample(self) -> float:
+        """Synaptic operations per sample over every masked layer (NaN if nothing was recorded)."""
+        return sum(self.ops.values()) / self.samples if self.samples else float("nan")

@@ -77,7 +77,7 @@ from biosnn.learning import family as _family
 from biosnn.learning.eihl import EIHLController
 from biosnn.plasticity.eihl_contraction import EIHLConfig
 from biosnn.learning.family import FAMILY_METHODS
-from biosnn.learning.metrics import FiringRates, connectivity
+from biosnn.learning.metrics import FiringRates, SynapticOps, connectivity
 from biosnn.learning.policies import GLOBAL, LOCAL, SWITCHING_POLICIES
 from biosnn.learning.trainer import EpochResult, Trainer, parse_device, resolve_device
 from biosnn.registry import Registry
@@ -1286,7 +1286,7 @@ def _epochs(config, method, model, train_loader, test_loader, loader_gen, histor
                         else "nothing was saved")
                 raise NonFiniteError(f"training diverged in epoch {epoch + 1}: {exc}; {kept}") from None
             trainer = method.trainer
-            with FiringRates(model) as rates:
+            with FiringRates(model) as rates, SynapticOps(model) as synops:
                 test = world.evaluate(trainer, test_loader)
             row: dict[str, Any] = {
                 "epoch": epoch + 1, "phase": _phase_label(counts), "global_iterations": counts.get(GLOBAL, 0),
@@ -1299,6 +1299,7 @@ def _epochs(config, method, model, train_loader, test_loader, loader_gen, histor
             row["ei_index"] = conn.pop("ei_index", float("nan"))
             row.update(conn)
             row["firing_rate"] = world.pooled_rate(rates)
+            row["synops"] = synops.per_sample  # synaptic operations per test sample (this rank's share)
             row["output_rate"] = test.output_rate
             row["seconds"] = round(time.perf_counter() - t0, 3)
             history.append(row)

@@ -178,3 +178,27 @@ def test_run_reads_eihl_config_defaults_and_writes_decisions(tmp_path):
     batches = sum(r["global_iterations"] + r["local_iterations"] for r in result.history)
     assert len(rows) == batches  # iteration granularity: one decision per batch
     assert {r["phase_before"] for r in rows} == {"global", "local"} and rows[-1]["phase_after"] == "global"
+
+
+def test_synaptic_operations_count_spikes_times_fan_out():
+    """SynOps by hand: a linear layer with a mask, input spikes given; and a conv layer's mean fan-out."""
+    from biosnn.learning.metrics import SynapticOps
+    from biosnn.models import MaskedConv2d, MaskedLinear
+
+    layer = MaskedLinear(3, 2, bias=False)
+    with torch.no_grad():
+        layer.mask.copy_(torch.tensor([[True, False, True], [True, False, False]]))  # fan-out 2, 0, 1
+    model = torch.nn.Sequential(layer)
+    x = torch.tensor([[[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]], [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]])  # [T=2, B=2, 3]
+    with SynapticOps(model) as ops:
+        model(x)
+    # events per input: 2, 2, 2 -> 2*2 + 2*0 + 2*1 = 6 operations over 2 samples
+    assert ops.samples == 2 and ops.per_sample == pytest.approx(3.0)
+    conv = MaskedConv2d(1, 2, 3, padding=1, bias=False)
+    with torch.no_grad():
+        conv.mask.zero_()
+        conv.mask[0, 0, 1, 1] = True  # one synapse: each input position drives one output
+    folded = torch.nn.Sequential(torch.nn.Flatten(0, 1), conv)
+    with SynapticOps(folded) as ops:
+        folded(torch.ones(1, 4, 1, 5, 5))  # [T=1, B=4, C, H, W]
+    assert ops.samples == 4 and ops.per_sample == pytest.approx(25.0)
