@@ -237,3 +237,26 @@ def test_eihl_two_processes_resume_with_one_and_back(tmp_path, data, eihl_single
     # an error in a process is raised here with its own class: fewer epochs than the run has done
     with pytest.raises(ParameterError, match="already done 2 epochs"):
         train(EIHL.replace(epochs=1), out_dir=one_then_two, resume=True, data=data, plot=False, nproc=2)
+
+
+@pytest.mark.slow
+def test_torchrun_launch_equals_one_process(tmp_path, stbp_single):
+    """``torchrun --nproc-per-node 2 -m biosnn train`` (the launcher sets RANK, WORLD_SIZE, ...; each process
+    joins the group they describe): rank 0's checkpoint equals the one-process run (ATOL)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "torchrun"
+    env = {k: v for k, v in os.environ.items() if k not in distributed.ENV_VARS}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "biosnn",
+           "train", "--method", "stbp", "--hidden", "32", "--epochs", "2", "--batch-size", "50", "--seed", "0",
+           "--out", str(out), "--no-progress", "--threads", "1"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    reference = stbp_single.model.state_dict()
+    for name, t in state["model"].items():
+        if t.is_floating_point():
+            assert float((t - reference[name]).abs().max()) <= ATOL, name
+        else:
+            assert torch.equal(t, reference[name]), name
