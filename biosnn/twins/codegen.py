@@ -540,7 +540,6 @@ class BlockCompiler:
         # values asked for by name (recorded subexpressions, see ``Twin.run(record=...)``)
         out += [st.var for st in block.vector_statements if st.created and st.var.startswith(RECORDED_PREFIX)]
         em("return {" + ", ".join(f"{n!r}: {n}" for n in out) + "}")
-        block.has_vsur = "_vsur" in out
 
     def _compile_events(self, block: Block, em: _Emitter, cw_all: dict) -> None:
         variables = block.captured.variables

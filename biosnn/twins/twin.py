@@ -45,7 +45,7 @@ from brian2.equations.equations import PARAMETER
 from brian2.parsing.expressions import parse_expression_dimensions
 from brian2.units.fundamentalunits import DimensionMismatchError
 
-from biosnn.errors import (BiosnnError, MemoryBudgetError, NonFiniteError, ParameterError, ShapeError, UnitError,
+from biosnn.errors import (BiosnnError, MemoryBudgetError, NonFiniteError, ParameterError, UnitError,
                            UnsupportedFeatureError)
 from biosnn.surrogate import Surrogate, as_surrogate
 from biosnn.twins.codegen import (
@@ -238,6 +238,56 @@ def _network_of(network_or_objects) -> tuple[brian2.Network, bool]:
     return brian2.Network(*objs), True
 
 
+@dataclass
+class _RunPlan:
+    """What one :meth:`Twin.run` does, decided before its first step."""
+
+    start: int  # the twin's step at the start
+    n_steps: int
+    t_start: float
+    t_end: float
+    per_run: dict  # array key -> [B, n] input for the whole run
+    per_step: dict  # array key -> [T, B, n] input per step
+    rec_keys: dict  # (group, variable) -> array key
+    rec_index: dict  # (group, variable) -> recorded elements, where not all
+    rec_blocks: list  # (group, names, block, size) of recorded subexpressions
+    batched: frozenset  # array keys held per trial
+
+
+@dataclass
+class _RunRecord:
+    """What a run collects step by step: spikes (sparse, and dense 0/1 trains with gradients) and records."""
+
+    functional: bool
+    spike_groups: dict  # eventspace key -> (group, size)
+    dense_trains: dict
+    sparse: dict
+    states: dict
+
+    @classmethod
+    def start(cls, ops, plan: _RunPlan, functional: bool) -> _RunRecord:
+        spike_groups = {}
+        for op in ops:
+            spikes = getattr(op, "eventspace", "").endswith("_spikespace")
+            if isinstance(op, (ThresholdOp, SpikeGeneratorOp)) and spikes:
+                spike_groups[op.eventspace] = (op.group_name, op.size)
+        states = {k: [] for k in plan.rec_keys}
+        states.update({(gname, n): [] for gname, names, _blk, _size in plan.rec_blocks for n in names})
+        return cls(functional, spike_groups, {name: [] for name, _ in spike_groups.values()} if functional else {},
+                   {name: [] for name, _ in spike_groups.values()}, states)
+
+    def spikes_of_step(self, R, k: int, B: int, dtype, device) -> None:
+        for ev, (gname, size) in self.spike_groups.items():
+            if ev in R.events:
+                _cond, value, (b, i) = R.events[ev]
+                if self.functional:
+                    self.dense_trains[gname].append(value)
+                if b.shape[0]:
+                    self.sparse[gname].append((k, b, i))
+            elif self.functional:
+                self.dense_trains[gname].append(torch.zeros(B, size, dtype=dtype, device=device))
+
+
 class Twin(torch.nn.Module):
     """A Brian2 network as a PyTorch module; see :func:`twin`."""
 
@@ -282,7 +332,6 @@ class Twin(torch.nn.Module):
         self._rng = RANDOM_SOURCES[random](self.device, dtype, seed)
         self.params = torch.nn.ParameterDict()
         self._param_of: dict[str, str] = {}  # array key or "owner.const" -> parameter name
-        self._buffers_np: dict[str, torch.Tensor] = {}
         self._carry: dict[str, torch.Tensor] = {}
         self._step = 0
         #: bytes autograd kept for the backward pass per step in the last run with gradients (measured on its
@@ -1081,6 +1130,30 @@ class Twin(torch.nn.Module):
         return any(p.requires_grad for p in self.params.values()) or _any_requires_grad(inputs)
 
     def _simulate(self, duration, inputs, record, relaxed) -> TwinResult:
+        """A run in four parts: its plan (steps, inputs, records), the initial state, the steps, the result."""
+        plan = self._plan_run(duration, inputs, record)
+        functional = torch.is_grad_enabled()
+        S = self._initial_state(plan, functional)
+        kernels = bool(self._kernel_plan) and not functional and not relaxed
+        if kernels and not self._kernels_loaded:
+            self._load_kernels()
+        R = Context(B=self.batch_size, dtype=self.dtype, device=self.device, functional=functional,
+                    surrogate=self.surrogate, relaxed=bool(relaxed), kernels=kernels)
+        out = _RunRecord.start(self._ops, plan, functional or bool(relaxed))
+        guard = None
+        if functional:
+            if self.device.type == "cpu":
+                limit_heap_fragmentation()
+            guard = GradientMemoryGuard(plan.n_steps, self.device, self._static_tensors(), f"network {self.net.name!r}")
+        for k in range(plan.n_steps):
+            self._step_once(S, R, plan, out, k, guard)
+        if guard is not None and guard.sampled:
+            self.gradient_bytes_per_step = guard.saved / guard.sampled
+        return self._collect(S, plan, out)
+
+    def _plan_run(self, duration, inputs, record) -> _RunPlan:
+        """Check the arguments and decide the run: its steps, inputs, records and batched arrays; compile
+        what this set of batched arrays needs; load the queues, TimedArrays and generators' inputs."""
         from biosnn.units import check_quantity
 
         duration = check_quantity("duration", duration, brian2.second)
@@ -1094,24 +1167,42 @@ class Twin(torch.nn.Module):
         n_steps = max(self._timestep(t_end) - self._step, 0)
         per_run, per_step, timed, generators = self._prepare_inputs(inputs, n_steps)
         self._check_parameters()
+        rec_keys, rec_index, rec_blocks = self._prepare_records(record)
+        batched = frozenset(self._written | set(per_run) | set(per_step) |
+                            {k for k in self._carry if self._carry[k].dim() == 2})
+        if self._compiled_for != batched:
+            self._build_ops(batched)
+            self._compiled_for = batched
+        for gname, _names, blk, _size in rec_blocks:
+            if getattr(blk, "compiled_in", None) is not self._ns:
+                self._compile_extra_block(blk, gname)
+        if self._queues_to_load:  # Brian2's events in flight at the last pull
+            for op in self._ops:
+                rows = self._pulled_queues.get(op.name) if isinstance(op, PathwayOp) else None
+                if rows and any(rows):
+                    op.set_pending(rows, self.batch_size, self.device)
+            self._queues_to_load = False
+        for name in self._timed_arrays.arrays:
+            self._timed_arrays.set(name, timed.get(name))
+        for op in self._ops:
+            if isinstance(op, SpikeGeneratorOp):
+                op.override = generators.get(op.group_name)
+                op.override_start = self._step
+        return _RunPlan(self._step, n_steps, self._t, t_end, per_run, per_step, rec_keys, rec_index, rec_blocks,
+                        batched)
+
+    def _prepare_records(self, record) -> tuple[dict, dict, list]:
+        """``record=`` as the state arrays to record (by ``(group, variable)``), the recorded elements where
+        not all, and the blocks that compute recorded subexpressions."""
         if record is not None and not isinstance(record, Mapping):
             raise ParameterError(f"record must map group names to variable names ({{'E': ['v']}}), "
                                  f"got {type(record).__name__}")
-        record = dict(record or {})
-        rec_keys = {}
+        rec_keys: dict[tuple[str, str], str] = {}
         rec_subexpressions: dict[str, list[str]] = {}
         rec_index: dict[tuple[str, str], torch.Tensor] = {}  # recorded elements, where not all
-        for gname, names in record.items():
+        for gname, names in dict(record or {}).items():
             g = self._group(gname)
-            if isinstance(names, str):
-                names = {names: True}
-            elif not isinstance(names, Mapping):
-                if not isinstance(names, Iterable):
-                    raise ParameterError(f"record: {gname!r} needs variable names (['v', ...]), got {names!r}")
-                names = {n: True for n in names}
-            for var, which in names.items():
-                if not isinstance(var, str):
-                    raise ParameterError(f"record: {gname!r}: variable names are strings, got {var!r}")
+            for var, which in self._record_names(gname, names).items():
                 if isinstance(g.variables.get(var), Subexpression):
                     rec_subexpressions.setdefault(gname, []).append(var)
                     size = len(g)
@@ -1128,115 +1219,83 @@ class Twin(torch.nn.Module):
                     rec_index[(gname, var)] = self._record_indices(gname, var, which, size)
         rec_blocks = [(gname, tuple(names), self._subexpression_block(gname, tuple(names)),
                        len(self._group(gname))) for gname, names in rec_subexpressions.items()]
-        B = self.batch_size
-        functional = torch.is_grad_enabled()
-        batched = frozenset(self._written | set(per_run) | set(per_step) |
-                            {k for k in self._carry if self._carry[k].dim() == 2})
-        if self._compiled_for != batched:
-            self._build_ops(batched)
-            self._compiled_for = batched
-        for gname, _names, blk, _size in rec_blocks:
-            if getattr(blk, "compiled_in", None) is not self._ns:
-                self._compile_extra_block(blk, gname)
-        if self._queues_to_load:  # Brian2's events in flight at the last pull
-            for op in self._ops:
-                rows = self._pulled_queues.get(op.name) if isinstance(op, PathwayOp) else None
-                if rows and any(rows):
-                    op.set_pending(rows, B, self.device)
-            self._queues_to_load = False
-        for name in self._timed_arrays.arrays:
-            self._timed_arrays.set(name, timed.get(name))
-        for op in self._ops:
-            if isinstance(op, SpikeGeneratorOp):
-                op.override = generators.get(op.group_name)
-                op.override_start = self._step
-        # state
+        return rec_keys, rec_index, rec_blocks
+
+    @staticmethod
+    def _record_names(gname: str, names) -> dict:
+        """``record={group: names}``'s names as ``{variable: True or indices}``."""
+        if isinstance(names, str):
+            names = {names: True}
+        elif not isinstance(names, Mapping):
+            if not isinstance(names, Iterable):
+                raise ParameterError(f"record: {gname!r} needs variable names (['v', ...]), got {names!r}")
+            names = {n: True for n in names}
+        for var in names:
+            if not isinstance(var, str):
+                raise ParameterError(f"record: {gname!r}: variable names are strings, got {var!r}")
+        return dict(names)
+
+    def _initial_state(self, plan: _RunPlan, functional: bool) -> dict[str, torch.Tensor]:
+        """The state the run starts from: the carried (or pulled) arrays, the inputs for the whole run, batched
+        arrays ``[B, n]``; copies where the run updates in place (no gradients), never the user's tensors."""
         S: dict[str, torch.Tensor] = {}
         for key, info in self._arrays.items():
             v = self.current(key)
-            if key in per_run:
-                v = per_run[key] if functional else per_run[key].clone()
-            if key in batched and v.dim() == 1:
-                v = v.expand(B, info.size)
+            if key in plan.per_run:
+                v = plan.per_run[key] if functional else plan.per_run[key].clone()
+            if key in plan.batched and v.dim() == 1:
+                v = v.expand(self.batch_size, info.size)
                 if not functional:
                     v = v.clone()
-            elif not functional and key in batched and key in self._carry:
-                v = v  # carried state is already ours
             S[key] = v
-        kernels = bool(self._kernel_plan) and not functional and not relaxed
-        if kernels and not self._kernels_loaded:
-            self._load_kernels()
-        R = Context(B=B, dtype=self.dtype, device=self.device, functional=functional, surrogate=self.surrogate,
-                    relaxed=bool(relaxed), kernels=kernels)
-        functional = functional or bool(relaxed)
-        spike_groups = {}
-        for op in self._ops:
-            if isinstance(op, (ThresholdOp, SpikeGeneratorOp)):
-                gname = op.group_name
-                if getattr(op, "eventspace", "").endswith("_spikespace"):
-                    spike_groups[op.eventspace] = (gname, op.size)
-        dense_trains = {name: [] for name, _ in spike_groups.values()} if functional else {}
-        sparse = {name: [] for name, _ in spike_groups.values()}
-        states = {k: [] for k in rec_keys}
-        states.update({(gname, n): [] for gname, names, _blk, _size in rec_blocks for n in names})
-        start = self._step
-        guard = None
-        if torch.is_grad_enabled():
-            if self.device.type == "cpu":
-                limit_heap_fragmentation()
-            guard = GradientMemoryGuard(n_steps, self.device, self._static_tensors(), f"network {self.net.name!r}")
-        for k in range(n_steps):
-            step = start + k
-            for key, t in per_step.items():
-                S[key] = t[k] if functional else t[k].clone()  # in-place updates never touch the user's tensor
-            for rk, key in rec_keys.items():
-                v = S[key]
-                v = v.expand(B, v.shape[-1]) if v.dim() == 1 else v
-                v = v[:, rec_index[rk]] if rk in rec_index else v
-                # without autograd some updates are in place: keep a copy of what was recorded
-                states[rk].append(v if functional else v.clone())
-            for gname, names, blk, size in rec_blocks:
-                R.vshape = (B, size)
-                values = blk.fn(S, R, step * self.dt, step)
-                for n in names:
-                    v = _fit(values[RECORDED_PREFIX + n], B, size, R)
-                    v = v[:, rec_index[(gname, n)]] if (gname, n) in rec_index else v
-                    states[(gname, n)].append(v if functional else v.clone())
-            R.events = {}
-            if guard is not None and guard.sampling(k):
-                try:
-                    with guard.step(k, step * self.dt):
-                        self._run_step(S, R, step)
-                except MemoryBudgetError:
-                    self.reset()  # the queues moved on: back to the last pull, consistent
-                    raise
-            else:
-                self._run_step(S, R, step)
-            for ev, (gname, size) in spike_groups.items():
-                if ev in R.events:
-                    cond, value, (b, i) = R.events[ev]
-                    if functional:
-                        dense_trains[gname].append(value)
-                    if b.shape[0]:
-                        sparse[gname].append((k, b, i))
-                elif functional:
-                    dense_trains[gname].append(torch.zeros(B, size, dtype=self.dtype, device=self.device))
-        if guard is not None and guard.sampled:
-            self.gradient_bytes_per_step = guard.saved / guard.sampled
-        t_start = self._t
-        self._step = start + n_steps
-        self._t = t_end
-        self._carry = {key: (S[key].detach() if S[key].dim() == 2 and key in batched else S[key].detach())
-                       for key in batched if key in S}
+        return S
+
+    def _step_once(self, S, R, plan: _RunPlan, out: _RunRecord, k: int, guard) -> None:
+        """Step ``k`` of the run: the per-step inputs, the records (at the step's start), the operations in
+        Brian2's schedule order, the spikes."""
+        B = self.batch_size
+        step = plan.start + k
+        keep = out.functional  # without autograd some updates are in place: keep copies of what is recorded
+        for key, t in plan.per_step.items():
+            S[key] = t[k] if keep else t[k].clone()  # in-place updates never touch the user's tensor
+        for rk, key in plan.rec_keys.items():
+            v = S[key]
+            v = v.expand(B, v.shape[-1]) if v.dim() == 1 else v
+            v = v[:, plan.rec_index[rk]] if rk in plan.rec_index else v
+            out.states[rk].append(v if keep else v.clone())
+        for gname, names, blk, size in plan.rec_blocks:
+            R.vshape = (B, size)
+            values = blk.fn(S, R, step * self.dt, step)
+            for n in names:
+                v = _fit(values[RECORDED_PREFIX + n], B, size, R)
+                v = v[:, plan.rec_index[(gname, n)]] if (gname, n) in plan.rec_index else v
+                out.states[(gname, n)].append(v if keep else v.clone())
+        R.events = {}
+        if guard is not None and guard.sampling(k):
+            try:
+                with guard.step(k, step * self.dt):
+                    self._run_step(S, R, step)
+            except MemoryBudgetError:
+                self.reset()  # the queues moved on: back to the last pull, consistent
+                raise
+        else:
+            self._run_step(S, R, step)
+        out.spikes_of_step(R, k, B, self.dtype, self.device)
+
+    def _collect(self, S, plan: _RunPlan, out: _RunRecord) -> TwinResult:
+        """End of the run: the twin's time and carried state, the check for non-finite values, the result."""
+        self._step = plan.start + plan.n_steps
+        self._t = plan.t_end
+        self._carry = {key: S[key].detach() for key in plan.batched if key in S}
         # one check per run (not per step): the state the run wrote (its inputs and parameters were checked)
         msg = self._first_nonfinite({k: v for k, v in self._carry.items()
                                      if k in self._arrays and self._arrays[k].kind == "float"})
         if msg is not None:
             raise NonFiniteError(
                 f"run(): {msg} at the end of the run: it became non-finite during the run from "
-                f"t = {t_start * brian2.second} to {t_end * brian2.second} (parameters, inputs and state were "
-                "finite at its start); the twin keeps that state, tw.reset() or tw.pull() gives a finite one")
-        return self._result(start, n_steps, spike_groups, dense_trains, sparse, states)
+                f"t = {plan.t_start * brian2.second} to {plan.t_end * brian2.second} (parameters, inputs and state "
+                "were finite at its start); the twin keeps that state, tw.reset() or tw.pull() gives a finite one")
+        return self._result(plan.start, plan.n_steps, out.spike_groups, out.dense_trains, out.sparse, out.states)
 
     def _run_step(self, S, R, step: int) -> None:
         for op in self._ops:
