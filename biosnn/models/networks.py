@@ -517,11 +517,15 @@ class CompetitiveLIF(nn.Module):
         Whether the thresholds adapt (in training mode).
     inhibition
         Gain :math:`g_I` of the shared inhibition (0: none).
+    reset_all
+        A spike resets every neuron of the population, not only the ones that fired (the strong lateral
+        inhibition of Diehl & Cook: the runners-up lose what they integrated, so hard competition picks the
+        neuron closest to the input over the steps since the last spike).
     """
 
     def __init__(self, size: int, *, k: int = 5, beta: float = 0.9, threshold: float = 1.0,
                  theta_plus: float = 0.05, tau_theta: float = 1e4, adapt: bool = True,
-                 inhibition: float = 0.0) -> None:
+                 inhibition: float = 0.0, reset_all: bool = False) -> None:
         super().__init__()
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ParameterError(f"parameter 'size' must be a positive integer, got {size!r}")
@@ -534,6 +538,7 @@ class CompetitiveLIF(nn.Module):
         self.tau_theta = check_range("tau_theta", tau_theta, low=0.0, low_inclusive=False)
         self.adapt = bool(adapt)
         self.inhibition = check_range("inhibition", inhibition, low=0.0)
+        self.reset_all = bool(reset_all)
         self.register_buffer("theta", torch.zeros(size))
 
     @torch.no_grad()
@@ -556,7 +561,7 @@ class CompetitiveLIF(nn.Module):
             top = torch.topk(over, self.k, dim=1)
             s = torch.zeros_like(v).scatter_(1, top.indices, (top.values > 0).to(v.dtype))
             out[t] = s
-            v = v * (1 - s)
+            v = v * (1 - s.amax(1, keepdim=True)) if self.reset_all else v * (1 - s)
             if learn:
                 theta = theta * decay + self.theta_plus * s.mean(0)
         if learn:

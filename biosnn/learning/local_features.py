@@ -1,0 +1,210 @@
+r"""Does local learning learn? Competitive STDP features against a frozen random layer, same readout.
+
+The experiment of issue 10 (point 3): a hidden layer of :class:`~biosnn.models.CompetitiveLIF` neurons
+(k-winner-take-all lateral inhibition, adaptive thresholds, Diehl & Cook 2015) driven through an
+excitatory-only Dale's-law layer (:func:`~biosnn.models.competitive_mlp`) learns its input strengths
+without labels by competitive STDP (:class:`~biosnn.plasticity.CompetitiveStdp`, presynaptic-trace
+target) with per-neuron L2 weight normalisation (:class:`~biosnn.learning.local.LocalLearner`,
+``normalize="l2"``): online spherical k-means. The control is the *same* network, the same Poisson
+encoder and the same passes over the data with the rule's learning rate at zero (its thresholds adapt
+in the same way; its weights stay the random initial ones).
+
+Protocol (one seed, one data set):
+
+1. The training split is split into a fitting part and a validation part (``validation`` fraction,
+   stratified, seeded); the test split is never used to choose anything.
+2. ``epochs`` passes of the fitting part, in batches, through the network in training mode with hard
+   competition (``learn_k`` winners per step, normally 1: only the nearest prototype learns); the rule runs
+   after every batch (its ``eta`` is 0 for the random control).
+3. The features are the hidden spike counts over ``steps`` Poisson steps with the thresholds frozen, read
+   out with the competition settings of a small grid (``READOUT_GRID``: k-WTA with a few winners, or soft
+   competition, shared inhibition removing the population mean, at several thresholds: coding with soft
+   competition after learning with hard competition, as k-means features are used, Coates & Ng 2011).
+4. The readout is a multinomial logistic regression on the counts (:class:`sklearn.linear_model.LogisticRegression`,
+   standardised counts, the same settings for both arms); each arm gets the grid point best on the
+   validation part, and its test accuracy is reported.
+
+:func:`compare_features` runs both arms over seeds and data sets and returns mean, standard deviation and
+standard error per arm and the difference; ``bench/local_features.py`` writes them to a results file.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import brian2
+import numpy as np
+import torch
+
+from biosnn.errors import ParameterError
+
+__all__ = ["FeatureSettings", "READOUT_GRID", "feature_run", "compare_features"]
+
+#: Competition settings tried for the readout (chosen per arm on the validation part).
+READOUT_GRID: tuple[dict[str, float], ...] = (
+    {"k": 5, "inhibition": 0.0, "threshold": 1.0},
+    {"k": 0, "inhibition": 1.0, "threshold": 0.5},  # k = 0: every neuron may fire (soft competition)
+    {"k": 0, "inhibition": 1.0, "threshold": 1.5},
+)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Settings of :func:`feature_run` (the same for the learned and the random arm)."""
+
+    hidden: int = 256
+    steps: int = 12
+    epochs: int = 3
+    batch_size: int = 32
+    learn_k: int = 1
+    learn_beta: float = 0.9
+    learn_reset_all: bool = False
+    beta: float = 0.9
+    eta: float = 0.05 / 32
+    tau_trace_ms: float = 4.0
+    theta_plus: float = 0.01
+    tau_theta: float = 1e4
+    threshold: float = 1.0
+    validation: float = 0.2
+    readout_c: float = 1.0
+    grid: tuple[dict[str, float], ...] = field(default=READOUT_GRID)
+
+
+def _arrays(name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    from biosnn.data import load_dataset
+
+    def stack(ds):
+        xs, ys = zip(*(ds[i] for i in range(len(ds))))
+        return torch.stack([x.flatten() for x in xs]).to(torch.float64), torch.tensor([int(y) for y in ys])
+
+    x, y = stack(load_dataset(name, train=True))
+    xt, yt = stack(load_dataset(name, train=False))
+    return x, y, xt, yt
+
+
+def _hidden_counts(model: torch.nn.Module, x: torch.Tensor, steps: int, generator: torch.Generator,
+                   batch: int = 256) -> np.ndarray:
+    """Spike counts of the last hidden population over ``steps`` Poisson steps, ``[N, H]``."""
+    from biosnn.data import poisson
+
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            h = poisson(x[s:s + batch], steps=steps, generator=generator)
+            for fc, neuron in zip(model.layers[:-1], model.neurons[:-1]):
+                h = neuron(fc(h))
+            out.append(h.sum(0))
+    return torch.cat(out).numpy()
+
+
+def _readout(train: tuple[np.ndarray, np.ndarray], other: Sequence[tuple[np.ndarray, np.ndarray]], c: float,
+             seed: int) -> list[float]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, random_state=seed))
+    clf.fit(*train)
+    return [float(clf.score(f, y)) for f, y in other]
+
+
+def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettings | None = None
+                ) -> dict[str, Any]:
+    """One arm, one seed: train the competitive layer (or not), then the readout; see the module docstring.
+
+    Returns
+    -------
+    dict
+        ``test_accuracy``, ``validation_accuracy``, the chosen ``readout`` settings, ``active_fraction``
+        (hidden neurons that fire for some training input), ``seconds``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    from biosnn.learning.local import LocalLearner
+    from biosnn.models.networks import CompetitiveLIF, competitive_mlp
+    from biosnn.plasticity import CompetitiveStdp
+
+    s = settings or FeatureSettings()
+    if not 0 < s.validation < 1:
+        raise ParameterError(f"setting 'validation' must be a fraction in (0, 1), got {s.validation!r}")
+    t0 = time.perf_counter()
+    x, y, xt, yt = _arrays(dataset)
+    idx_fit, idx_val = train_test_split(np.arange(len(y)), test_size=s.validation, stratify=y.numpy(),
+                                        random_state=seed)
+    xf, yf, xv, yv = x[idx_fit], y[idx_fit], x[idx_val], y[idx_val]
+    torch.manual_seed(seed)
+    model = competitive_mlp((x.shape[1], s.hidden, int(y.max()) + 1), k=s.learn_k, beta=s.learn_beta, threshold=s.threshold,
+                            theta_plus=s.theta_plus, tau_theta=s.tau_theta).double()
+    for pop in model.modules():
+        if hasattr(pop, "reset_all"):
+            pop.reset_all = s.learn_reset_all
+    rule = CompetitiveStdp(eta=s.eta if learn else 0.0, tau_trace=s.tau_trace_ms * brian2.ms, w_max=1e6)
+    learner = LocalLearner(model, rule, layers=[f"layers.{i}" for i in range(len(model.layers) - 1)], lr=1.0,
+                           dt=1 * brian2.ms, normalize="l2", seed=seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    from biosnn.data import poisson
+
+    model.train()
+    for _ in range(s.epochs):
+        order = torch.randperm(len(yf), generator=g)
+        for start in range(0, len(order), s.batch_size):
+            learner.step(poisson(xf[order[start:start + s.batch_size]], steps=s.steps, generator=g))
+    model.eval()
+    populations = [m for m in model.modules() if isinstance(m, CompetitiveLIF)]
+    best: dict[str, Any] | None = None
+    for point in s.grid:
+        for pop in populations:
+            pop.k = pop.size if int(point["k"]) == 0 else min(int(point["k"]), pop.size)
+            pop.inhibition = float(point["inhibition"])
+            pop.threshold = float(point["threshold"])
+            pop.beta = s.beta
+            pop.reset_all = False
+        fg = torch.Generator().manual_seed(seed + 2)  # the same Poisson draws for every grid point and arm
+        ff, fv, ft = (_hidden_counts(model, z, s.steps, fg) for z in (xf, xv, xt))
+        val, test = _readout((ff, yf.numpy()), [(fv, yv.numpy()), (ft, yt.numpy())], s.readout_c, seed)
+        if best is None or val > best["validation_accuracy"]:
+            best = {"validation_accuracy": val, "test_accuracy": test, "readout": dict(point),
+                    "active_fraction": float((ff.sum(0) > 0).mean())}
+    assert best is not None
+    best["seconds"] = round(time.perf_counter() - t0, 2)
+    return best
+
+
+def _summary(values: Sequence[float]) -> dict[str, float]:
+    a = np.asarray(values, dtype=float)
+    sd = float(a.std(ddof=1)) if a.size > 1 else 0.0
+    return {"mean": float(a.mean()), "std": sd, "sem": sd / math.sqrt(a.size), "n": int(a.size)}
+
+
+def compare_features(datasets: Sequence[str] = ("digits", "waveform"), seeds: Sequence[int] = range(5), *,
+                     settings: FeatureSettings | None = None, progress=None) -> dict[str, Any]:
+    r"""Learned (competitive STDP) against random features, per data set, over ``seeds``.
+
+    The claim tested: the learned arm's mean test accuracy exceeds the random arm's by more than two
+    standard errors of the difference, :math:`\bar d > 2\, s_d / \sqrt{n}` with :math:`d` the per-seed
+    difference (the arms share the seed, hence the split and the Poisson draws of the readout).
+    """
+    s = settings or FeatureSettings()
+    out: dict[str, Any] = {"settings": {k: v for k, v in asdict(s).items() if k != "grid"},
+                           "grid": [dict(p) for p in s.grid], "datasets": {}}
+    for name in datasets:
+        runs = {"learned": [], "random": []}
+        for seed in seeds:
+            for arm in runs:
+                r = feature_run(name, int(seed), learn=arm == "learned", settings=s)
+                r["seed"] = int(seed)
+                runs[arm].append(r)
+                if progress is not None:
+                    progress(name, arm, r)
+        diff = [a["test_accuracy"] - b["test_accuracy"] for a, b in zip(runs["learned"], runs["random"])]
+        d = _summary(diff)
+        out["datasets"][name] = {
+            "learned": _summary([r["test_accuracy"] for r in runs["learned"]]),
+            "random": _summary([r["test_accuracy"] for r in runs["random"]]),
+            "difference": d, "holds": bool(d["mean"] > 2 * d["sem"]), "runs": runs,
+        }
+    return out
