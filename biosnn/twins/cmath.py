@@ -238,7 +238,8 @@ def _numpy_features() -> dict[str, bool]:
 
 def cpu_kind() -> str:
     """The kind of CPU NumPy dispatches for, in words: ``"AVX-512 (AVX512F AVX512_SKX ...)"`` when NumPy uses
-    its AVX-512 routines (``AVX512F`` on), else ``"no AVX-512 (AVX AVX2 ...)"``."""
+    its AVX-512 routines (``AVX512F`` on), else ``"no AVX-512 (AVX AVX2 ...)"``.
+    """
     feats = _numpy_features()
     if not feats:
         return "unknown CPU features"
@@ -265,7 +266,7 @@ def math_mode() -> str:
     return mode
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _choices(mode: str) -> dict[str, MathChoice]:
     if mode == "libc":
         return {n: MathChoice(n, "libc", "the C library (BIOSNN_TWIN_MATH=libc)") for n in FUNCTIONS}

@@ -102,7 +102,8 @@ def capture_code_objects(store: dict[str, CapturedCode]) -> Iterator[None]:
 class TorchNodeRenderer(NumpyNodeRenderer):
     """Brian2's numpy rendering, with ``a ** b`` routed through ``_pow`` (NumPy-exact power) and ``a / b``
     through ``_div``: PyTorch computes ``number / tensor`` as ``reciprocal(tensor) * number`` (two
-    roundings; a quarter of the results differ from NumPy's division in the last bit)."""
+    roundings; a quarter of the results differ from NumPy's division in the last bit).
+    """
 
     def render_BinOp(self, node):
         name = node.op.__class__.__name__
@@ -155,7 +156,8 @@ def _render(renderer: TorchNodeRenderer, expr: str) -> str:
 def where_parts(stmt) -> tuple[str, str, str] | None:
     """``(boolean variable, expression if true, expression if false)`` when Brian2's numpy target computes
     ``stmt`` as ``where(b, e_true, e_false)`` of its boolean-simplified forms
-    (:meth:`NumpyCodeGenerator.translate_statement`); ``None`` when it evaluates ``stmt.expr`` as it is."""
+    (:meth:`NumpyCodeGenerator.translate_statement`); ``None`` when it evaluates ``stmt.expr`` as it is.
+    """
     if (
         stmt.used_boolean_variables is not None
         and len(stmt.used_boolean_variables) == 1
@@ -356,7 +358,8 @@ class BlockCompiler:
     def statement_line(st: Statement, cond: str | None, random_names: frozenset = frozenset()) -> str:
         """One statement; a conditional write keeps the old value where ``cond`` is false. Random draws in
         a conditional write are made for the elements where ``cond`` holds only, in their order, as
-        Brian2's numpy target does (``v[c] += f(rand(_vectorisation_idx[c]))``)."""
+        Brian2's numpy target does (``v[c] += f(rand(_vectorisation_idx[c]))``).
+        """
         rhs_random = cond is not None and bool(get_identifiers(st.rhs) & random_names)
         if rhs_random:
             st = Statement(st.var, st.op, word_substitute(st.rhs, {"_vectorisation_idx": "_masked_idx"}),
@@ -414,7 +417,8 @@ class BlockCompiler:
 
     def compile_scalar_values(self, block: Block) -> bool:
         """``block.scalar_fn(S, R, T, TS) -> tuple``: the values of the scalar statements (for the C back
-        end, which takes them as arguments). Returns whether they are constant within a run."""
+        end, which takes them as arguments). Returns whether they are constant within a run.
+        """
         em = _Emitter()
         variables = block.captured.variables
         names: set[str] = set()
@@ -437,7 +441,8 @@ class BlockCompiler:
 
         With ``write_back``, the shared (``(shared)``, one-element) variables they write are stored into the
         state afterwards, as Brian2's numpy target stores them before the vector code runs. Returns ``True``
-        when all of them are constants."""
+        when all of them are constants.
+        """
         variables = block.captured.variables
         shared_written = [st.var for st in block.scalar_statements
                           if not st.created and isinstance(variables.get(st.var), ArrayVariable)]
@@ -610,7 +615,8 @@ class BlockCompiler:
         """For ``x_post += f(synaptic variables)``: ``f`` over all synapses, for the dense gradient.
 
         ``before`` are the block's vector statements that precede ``st``: temporaries it uses
-        (``temp = w * g`` then ``x_post += temp``) are computed over all synapses too."""
+        (``temp = w * g`` then ``x_post += temp``) are computed over all synapses too.
+        """
         variables = block.captured.variables
         index_of = block.captured.variable_indices
         needed: list[Statement] = []  # the temporaries f depends on, in order
@@ -628,7 +634,7 @@ class BlockCompiler:
             if var is None or isinstance(var, (Constant,)) or is_clock_variable(var):
                 continue
             if isinstance(var, Function):
-                if n in ("rand", "randn", "poisson") or not (n in TORCH_FUNCTIONS):
+                if n in ("rand", "randn", "poisson") or n not in TORCH_FUNCTIONS:
                     return
                 continue
             if isinstance(var, ArrayVariable) and index_of.get(n) in ("_idx", "0"):
@@ -688,7 +694,8 @@ def base_namespace() -> dict:
 
 class MaskedShape:
     """The shape of a random draw restricted to the elements where ``mask`` holds (see
-    :meth:`biosnn.twins.runtime.RandomSource.draw`)."""
+    :meth:`biosnn.twins.runtime.RandomSource.draw`).
+    """
 
     __slots__ = ("mask", "full")
 
@@ -720,7 +727,8 @@ def _copy(value, R):
 def _fit(value, B: int, size: int, R, floating: bool = False) -> torch.Tensor:
     """``value`` as a fresh ``[B, size]`` tensor (broadcasting scalars and ``[size]``), in the twin's dtype when
     it is floating point or when ``floating`` (the value of a floating-point variable: ``y = 0`` or ``y = i``
-    store a float, as NumPy's assignment into a float array does)."""
+    store a float, as NumPy's assignment into a float array does).
+    """
     if not isinstance(value, torch.Tensor):
         value = torch.as_tensor(value, device=R.device)
     if (floating or value.dtype.is_floating_point) and value.dtype != R.dtype:

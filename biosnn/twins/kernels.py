@@ -46,6 +46,7 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
+
 import numpy as np
 import torch
 from brian2.core.functions import Function
@@ -453,7 +454,8 @@ class KernelWriter:
 
     def _check_aliases(self, names: set[str], raw_vector) -> None:
         """A written array must have one name in the block: the kernel reads each name into its own local
-        (``x`` and ``x_post`` of ``on_post="x += 1; w = x_post"`` are one array; the second would be stale)."""
+        (``x`` and ``x_post`` of ``on_post="x += 1; w = x_post"`` are one array; the second would be stale).
+        """
         by_key: dict[str, set[str]] = {}
         for n in names:
             key = self._key_of(n)

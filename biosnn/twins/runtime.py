@@ -28,7 +28,8 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
     """``dtype`` as torch's default floating dtype while the block runs (restored afterwards).
 
     NumPy computes ``integer array * Python float`` in float64; torch in its default dtype (float32 unless
-    changed). The twin's generated code runs under its own dtype, so such products keep full precision."""
+    changed). The twin's generated code runs under its own dtype, so such products keep full precision.
+    """
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
@@ -39,7 +40,8 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
 
 class RandomSource:
     """Where the twin's random numbers come from (``rand()``, ``randn()``, ``poisson()``, PoissonGroup,
-    PoissonInput); shapes are given by the code block (``()`` for scalar statements)."""
+    PoissonInput); shapes are given by the code block (``()`` for scalar statements).
+    """
 
     name = ""
 
@@ -49,7 +51,8 @@ class RandomSource:
 
     def draw(self, shape, sample):
         """``sample(shape)``; for a :class:`~biosnn.twins.codegen.MaskedShape`, only as many numbers as
-        the mask has true elements, placed there in row-major order (zeros elsewhere)."""
+        the mask has true elements, placed there in row-major order (zeros elsewhere).
+        """
         if not isinstance(shape, MaskedShape):
             return sample(shape)
         mask = torch.as_tensor(shape.mask, device=self.device).to(torch.bool).expand(shape.full)
@@ -92,7 +95,8 @@ RANDOM_SOURCES: Registry[type] = Registry("twin random source")
 @RANDOM_SOURCES.register("torch")
 class TorchRandom(RandomSource):
     """The twin's own ``torch.Generator`` on its device, seeded with ``seed`` (default: from
-    ``torch.initial_seed()``). Independent draws for every trial; not Brian2's numbers."""
+    ``torch.initial_seed()``). Independent draws for every trial; not Brian2's numbers.
+    """
 
     name = "torch"
 
@@ -123,7 +127,8 @@ class NumpyRandom(RandomSource):
     block and statement, in schedule order). With one trial the twin draws the very numbers Brian2 draws
     after the same ``brian2.seed(...)``, so PoissonGroups, PoissonInputs and noise give the same spikes in
     both engines; with B trials each step draws ``B*N`` numbers (trial by trial). ``seed``, if given, seeds
-    NumPy's global generator (as ``brian2.seed`` does)."""
+    NumPy's global generator (as ``brian2.seed`` does).
+    """
 
     name = "numpy"
 
@@ -410,7 +415,8 @@ class SummedOp(Operation):
 class IndexSum(torch.autograd.Function):
     r"""``out[b, j] = \sum_{s: index_s = j} value[b, s]`` in synapse order (``index_add``, as ``numpy.bincount``
     sums), whose backward pass keeps only the index: ``index_add``'s own keeps ``value`` too (for its
-    shape), one ``[B, n_synapses]`` tensor per step and summed variable on the gradient path."""
+    shape), one ``[B, n_synapses]`` tensor per step and summed variable on the gradient path.
+    """
 
     @staticmethod
     def forward(ctx, value, index, n):
@@ -535,7 +541,8 @@ class PathwayOp(Operation):
     def pending_events(self, batch_index: int) -> list[list[int]]:
         """Synaptic events of trial ``batch_index`` still in flight after the last step: ``rows[r]`` holds
         the synapses whose event arrives ``r`` steps after it, in Brian2's insertion order (oldest push
-        first, then source, then synapse)."""
+        first, then source, then synapse).
+        """
         rows: list[list[int]] = [[] for _ in range(self.L)]
         if self.nz_hist is None:
             return rows
@@ -557,7 +564,8 @@ class PathwayOp(Operation):
 
     def set_pending(self, rows: list[list[int]], B: int, device) -> None:
         """Start from Brian2's events in flight (``rows`` as :meth:`pending_events` gives them), the same
-        for every trial: each event becomes the spike of its source, pushed ``delay - r`` steps ago."""
+        for every trial: each event becomes the spike of its source, pushed ``delay - r`` steps ago.
+        """
         self.reset_state()
         self._push(None)  # creates the ring (empty)
         sources = self.sources.cpu().numpy()
@@ -582,7 +590,8 @@ class PathwayOp(Operation):
 
     def _conditions_from_ring(self, B: int, device) -> torch.Tensor:
         """``[L, B, n_src]`` spike conditions of the queue's slots (what the tensor code reads with
-        heterogeneous delays), from the spike ring both back ends and the queue transfer keep."""
+        heterogeneous delays), from the spike ring both back ends and the queue transfer keep.
+        """
         hist = torch.zeros(self.L, B, self.n_src, dtype=torch.bool, device=device)
         for slot, nz in enumerate(self.nz_hist or ()):
             if nz is not None and nz[0].shape[0]:
@@ -704,7 +713,8 @@ class PathwayOp(Operation):
 
 def synapse_table(sources: np.ndarray, n_source: int) -> np.ndarray:
     """``table[j]``: the synapses of source ``j`` in ascending order, padded with ``-1`` to the largest
-    out-degree (``[n_source, max_degree]``)."""
+    out-degree (``[n_source, max_degree]``).
+    """
     sources = np.asarray(sources, dtype=np.int64)
     order = np.argsort(sources, kind="mergesort")
     counts = np.bincount(sources, minlength=n_source) if sources.size else np.zeros(n_source, np.int64)
@@ -718,7 +728,8 @@ def synapse_table(sources: np.ndarray, n_source: int) -> np.ndarray:
 
 class SynapseLinks:
     """Index structures of one pathway's synapses for :class:`DenseGradient`: per-synapse source and
-    target, the per-source synapse table (``-1`` padded) and the source-major CSR layout."""
+    target, the per-source synapse table (``-1`` padded) and the source-major CSR layout.
+    """
 
     def __init__(self, source: torch.Tensor | None, target: torch.Tensor, n_source: int,
                  table: torch.Tensor | None = None) -> None:
@@ -737,7 +748,8 @@ class SynapseLinks:
     def matrix(self, f: torch.Tensor, n_source: int, n_target: int) -> torch.Tensor:
         """The ``[n_source, n_target]`` CSR matrix of the synapses with values ``f`` (per synapse or one
         value), kept while ``f`` is the same unchanged tensor (or the same number): the backward pass of
-        a run meets the same weights at every step."""
+        a run meets the same weights at every step.
+        """
         cached = self._matrix
         if cached is not None:
             old, version, matrix = cached
@@ -815,7 +827,8 @@ class DenseGradient(torch.autograd.Function):
 def read_spike_queue(pathway) -> list[list[int]]:
     """The synaptic events in flight in a Brian2 pathway's spike queue: ``rows[r]`` holds the synapses
     whose event arrives ``r`` steps after the network's current step, in the queue's order. Reads both of
-    Brian2's queues (the C++ one: ``(offset, rows)``; the Python one: ``(dt, [(r, synapse)], shape)``)."""
+    Brian2's queues (the C++ one: ``(offset, rows)``; the Python one: ``(dt, [(r, synapse)], shape)``).
+    """
     queue = getattr(pathway, "queue", None)
     if queue is None:
         return []
@@ -838,7 +851,8 @@ def read_spike_queue(pathway) -> list[list[int]]:
 
 def write_spike_queue(pathway, rows: list[list[int]], dt: float) -> None:
     """Replace the events in flight in a Brian2 pathway's spike queue by ``rows`` (as
-    :func:`read_spike_queue` gives them)."""
+    :func:`read_spike_queue` gives them).
+    """
     queue = getattr(pathway, "queue", None)
     if queue is None:  # pragma: no cover - every runtime pathway has one
         return
@@ -856,7 +870,8 @@ def write_spike_queue(pathway, rows: list[list[int]], dt: float) -> None:
 
 def available_memory(device: torch.device) -> int | None:
     """Bytes of memory free for new tensors on ``device`` (``MemAvailable`` of ``/proc/meminfo`` on the CPU,
-    ``torch.cuda.mem_get_info`` on a GPU); ``None`` where the system does not say."""
+    ``torch.cuda.mem_get_info`` on a GPU); ``None`` where the system does not say.
+    """
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
     try:
@@ -882,7 +897,8 @@ def limit_heap_fragmentation() -> None:
     (up to 32 MB), so those temporaries come from the heap, and the kept tensors pin its pages: measured
     on a Brunel-Wang-shaped network (1000 neurons, 800k synapses), the process grew by 28 MB per step for
     6.6 MB of live tensors. With a fixed threshold it grows by the live tensors only. Process-wide, set once
-    (the first run with gradients on the CPU); no effect where the C library is not glibc."""
+    (the first run with gradients on the CPU); no effect where the C library is not glibc.
+    """
     global _heap_tuned
     if _heap_tuned:
         return

@@ -45,22 +45,28 @@ from brian2.equations.equations import PARAMETER
 from brian2.parsing.expressions import parse_expression_dimensions
 from brian2.units.fundamentalunits import DimensionMismatchError
 
-from biosnn.errors import (BiosnnError, MemoryBudgetError, NonFiniteError, ParameterError, UnitError,
-                           UnsupportedFeatureError)
+from biosnn.errors import (
+    BiosnnError,
+    MemoryBudgetError,
+    NonFiniteError,
+    ParameterError,
+    UnitError,
+    UnsupportedFeatureError,
+)
 from biosnn.surrogate import Surrogate, as_surrogate
 from biosnn.twins.codegen import (
     RECORDED_PREFIX,
     BlockCompiler,
     CapturedCode,
-    array_key,
+    Statement,
+    TorchNodeRenderer,
     _fit,
+    array_key,
     base_namespace,
     capture_code_objects,
     is_clock_variable,
     threshold_parts,
     translate,
-    TorchNodeRenderer,
-    Statement,
 )
 from biosnn.twins.functions import TORCH_FUNCTIONS
 from biosnn.twins.kernels import PRELUDE, Kernel, KernelWriter, NotCompilable, choose_backend, compile_library
@@ -212,7 +218,8 @@ def _any_requires_grad(value) -> bool:
 
 def _caller_namespace() -> dict[str, Any]:
     """The globals and locals of the first frame outside :mod:`biosnn.twins`, as
-    :func:`brian2.core.namespace.get_local_namespace` gives them to ``Network.run(namespace=None)``."""
+    :func:`brian2.core.namespace.get_local_namespace` gives them to ``Network.run(namespace=None)``.
+    """
     frame = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__", "").startswith("biosnn.twins"):
         frame = frame.f_back
@@ -817,7 +824,8 @@ class Twin(torch.nn.Module):
         """The time step Brian2's clock takes for the time ``t`` (s): ``Clock._calc_timestep``.
 
         The nearest step when ``t`` is on the grid up to ``Clock.epsilon_dt`` of a step, otherwise the
-        next one (the ceiling), so that a run of 0.25 ms at dt = 0.1 ms takes 3 steps, as in Brian2."""
+        next one (the ceiling), so that a run of 0.25 ms at dt = 0.1 ms takes 3 steps, as in Brian2.
+        """
         new_i = np.int64(np.round(t / self.dt))
         new_t = new_i * self.dt
         if new_t == t or np.abs(new_t - t) / self.dt <= brian2.core.clocks.Clock.epsilon_dt:
@@ -897,7 +905,8 @@ class Twin(torch.nn.Module):
         """The block that computes the subexpressions ``names`` of ``gname`` from the state (for ``record``).
 
         Brian2 resolves, unit-checks and expands the subexpressions (nested ones included) as for a
-        ``StateMonitor``, in the twin's namespace; the statements are those of its numpy target."""
+        ``StateMonitor``, in the twin's namespace; the statements are those of its numpy target.
+        """
         cache = self._subexpression_blocks
         if (gname, names) in cache:
             return cache[(gname, names)]
@@ -943,7 +952,8 @@ class Twin(torch.nn.Module):
     def _inf_allowed(self, key: str) -> bool:
         """Whether ``key`` may hold infinite values: those the twin never writes (constants such as a
         threshold of ``inf`` that silences a neuron, as Brian2 allows) and time stamps (``lastspike``).
-        NaN is never allowed."""
+        NaN is never allowed.
+        """
         info = self._arrays.get(key)
         if info is None:  # a namespace constant made a parameter
             return True
@@ -1153,7 +1163,8 @@ class Twin(torch.nn.Module):
 
     def _plan_run(self, duration, inputs, record) -> _RunPlan:
         """Check the arguments and decide the run: its steps, inputs, records and batched arrays; compile
-        what this set of batched arrays needs; load the queues, TimedArrays and generators' inputs."""
+        what this set of batched arrays needs; load the queues, TimedArrays and generators' inputs.
+        """
         from biosnn.units import check_quantity
 
         duration = check_quantity("duration", duration, brian2.second)
@@ -1193,7 +1204,8 @@ class Twin(torch.nn.Module):
 
     def _prepare_records(self, record) -> tuple[dict, dict, list]:
         """``record=`` as the state arrays to record (by ``(group, variable)``), the recorded elements where
-        not all, and the blocks that compute recorded subexpressions."""
+        not all, and the blocks that compute recorded subexpressions.
+        """
         if record is not None and not isinstance(record, Mapping):
             raise ParameterError(f"record must map group names to variable names ({{'E': ['v']}}), "
                                  f"got {type(record).__name__}")
@@ -1237,7 +1249,8 @@ class Twin(torch.nn.Module):
 
     def _initial_state(self, plan: _RunPlan, functional: bool) -> dict[str, torch.Tensor]:
         """The state the run starts from: the carried (or pulled) arrays, the inputs for the whole run, batched
-        arrays ``[B, n]``; copies where the run updates in place (no gradients), never the user's tensors."""
+        arrays ``[B, n]``; copies where the run updates in place (no gradients), never the user's tensors.
+        """
         S: dict[str, torch.Tensor] = {}
         for key, info in self._arrays.items():
             v = self.current(key)
@@ -1252,7 +1265,8 @@ class Twin(torch.nn.Module):
 
     def _step_once(self, S, R, plan: _RunPlan, out: _RunRecord, k: int, guard) -> None:
         """Step ``k`` of the run: the per-step inputs, the records (at the step's start), the operations in
-        Brian2's schedule order, the spikes."""
+        Brian2's schedule order, the spikes.
+        """
         B = self.batch_size
         step = plan.start + k
         keep = out.functional  # without autograd some updates are in place: keep copies of what is recorded
