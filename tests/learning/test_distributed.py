@@ -260,3 +260,21 @@ def test_torchrun_launch_equals_one_process(tmp_path, stbp_single):
             assert float((t - reference[name]).abs().max()) <= ATOL, name
         else:
             assert torch.equal(t, reference[name]), name
+
+
+def test_local_only_two_processes_equal_one(data):
+    """The local-only method: Poisson input drawn per share inside the global batch, the STDP updates of the
+    ranks added before the step; the hidden layer learns (it moves from its initial weights) and equals the
+    one-process run's to ATOL."""
+    import biosnn
+    from biosnn.learning.run import MODEL_BUILDERS
+
+    config = RunConfig(method="local", hidden=(32,), epochs=1, batch_size=50, seed=0, local_lr=1e-4)
+    single = train(config, data=data, plot=False)
+    two = train(config, data=data, plot=False, nproc=2)
+    _assert_ranks_identical(two)
+    _assert_close(two.model, single.model)
+    assert [r["test_accuracy"] for r in two.history] == [r["test_accuracy"] for r in single.history]
+    biosnn.seed(config.seed)
+    initial = MODEL_BUILDERS["mlp"](config, data.input_shape, data.num_classes).state_dict()
+    assert float((single.model.state_dict()["layers.0.weight"] - initial["layers.0.weight"]).abs().max()) > 1e-4
