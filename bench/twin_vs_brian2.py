@@ -1,10 +1,11 @@
 """Benchmark: the twin against Brian2's Cython runtime on CUBA and COBA (4000 neurons, p = 0.02).
 
 One run. For each network: Brian2 (Cython target; the first, compiling run is timed separately and
-excluded), the twin with one trial, and the twin with B trials in one pass (per-trial time = time / B).
+excluded), the twin with one trial (under ``torch.no_grad()``, and as a user calls it: ``tw.run(duration)``
+without ``no_grad``), and the twin with B trials in one pass (per-trial time = time / B).
 Both engines simulate the same duration from the same initial state (in the batched run, trials 1..B-1
 start from voltages up to 1 mV higher, so they are different simulations); the twin runs without
-autograd.
+autograd (the "as called" run too: nothing in these networks requires a gradient).
 Prints ratios (Brian2 time / twin time: > 1 means the twin is faster) and writes
 ``bench/results/twin_vs_brian2.json``.
 
@@ -37,7 +38,7 @@ import brian2 as b2
 import click
 import numpy as np
 import torch
-from brian2 import mV, ms, second
+from brian2 import ms, mV, second
 
 import biosnn
 from biosnn.twins import cmath
@@ -113,6 +114,24 @@ def time_brian2(builder, n, p, duration, repeats):
     return first, run_s, len(mon.i)  # restore() also restores the monitor: spikes of the last run
 
 
+def time_twin_as_called(builder, n, p, duration, repeats, backend):
+    """One trial run as a user calls it: ``tw.run(duration)`` outside ``torch.no_grad()``. Nothing in Brian2's
+    CUBA/COBA examples as written is learnable (no synaptic weight variable), so the twin takes the same path as
+    under ``no_grad`` (the path follows what requires a gradient, not ``torch.is_grad_enabled()`` alone)."""
+    b2.prefs["codegen.target"] = "numpy"
+    objects = builder(n, p, 1)
+    tw = biosnn.twin(b2.Network(*objects), batch_size=1, backend=backend)
+    assert torch.is_grad_enabled()
+    tw.run(1 * ms)  # warm-up
+    run_s = float("inf")
+    for _ in range(repeats):
+        tw.reset()
+        t0 = time.perf_counter()
+        res = tw.run(duration * second)
+        run_s = min(run_s, time.perf_counter() - t0)
+    return run_s, float(res.counts[objects[0].name].sum()), tw.requires_grad()
+
+
 def time_twin(builder, n, p, duration, batch, repeats, backend):
     b2.prefs["codegen.target"] = "numpy"
     objects = builder(n, p, 1)
@@ -165,6 +184,8 @@ def main(duration: float, batch: int, n_neurons: int, p_connect: float, backend:
         first, brian_s, brian_spikes = time_brian2(builder, n_neurons, p_connect, duration, repeats)
         build1, twin1_s, spikes1, blocks = time_twin(builder, n_neurons, p_connect, duration, 1, repeats, backend)
         buildB, twinB_s, spikesB, _ = time_twin(builder, n_neurons, p_connect, duration, batch, repeats, backend)
+        called_s, called_spikes, called_grad = time_twin_as_called(builder, n_neurons, p_connect, duration, repeats,
+                                                                   backend)
         r = {
             "brian2_cython_first_run_s (compile or cache load included)": first,
             "brian2_cython_run_s": brian_s,
@@ -173,6 +194,10 @@ def main(duration: float, batch: int, n_neurons: int, p_connect: float, backend:
             f"twin_B{batch}_run_s": twinB_s,
             f"twin_B{batch}_per_trial_s": twinB_s / batch,
             "ratio_single (brian2/twin, >=0.5 is the target)": brian_s / twin1_s,
+            "twin_single_trial_as_called_run_s (tw.run() without no_grad)": called_s,
+            "ratio_single_as_called (brian2/twin)": brian_s / called_s,
+            "twin_as_called_requires_grad": called_grad,
+            "spikes_twin_as_called": called_spikes,
             f"ratio_per_trial_B{batch} (brian2/(twin/B), >=4 is the target)": brian_s / (twinB_s / batch),
             "spikes_brian2": brian_spikes, "spikes_twin_single": spikes1[0],
             f"spikes_twin_B{batch}_trial0 (Brian2's initial state)": spikesB[0],
@@ -181,8 +206,10 @@ def main(duration: float, batch: int, n_neurons: int, p_connect: float, backend:
         }
         results["networks"][name] = r
         print(f"{name}: Brian2 cython {brian_s:.2f} s (first run {first:.1f} s); twin B=1 {twin1_s:.2f} s "
-              f"-> ratio {brian_s / twin1_s:.2f}; twin B={batch} {twinB_s:.2f} s = {twinB_s / batch:.3f} s/trial "
-              f"-> per-trial ratio {brian_s / (twinB_s / batch):.2f}; spikes: Brian2 {brian_spikes}, twin {spikes1[0]:.0f}, "
+              f"-> ratio {brian_s / twin1_s:.2f}; as called (no no_grad) {called_s:.2f} s -> ratio "
+              f"{brian_s / called_s:.2f}; twin B={batch} {twinB_s:.2f} s = {twinB_s / batch:.3f} s/trial "
+              f"-> per-trial ratio {brian_s / (twinB_s / batch):.2f}; spikes: Brian2 {brian_spikes}, "
+              f"twin {spikes1[0]:.0f}, "
               f"B={batch} trials {spikesB[1]:.0f} +- {spikesB[2]:.0f}", flush=True)
     out = ROOT / "results"
     out.mkdir(parents=True, exist_ok=True)
