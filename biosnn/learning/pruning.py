@@ -378,3 +378,65 @@ def robustness_experiment(config: Any, *, methods: Sequence[str] = ("eihl", "stb
             curve["drop"] = curve["baseline_accuracy"] - curve["accuracy"]
             frames.append(curve)
     return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------------
+# the baselines of issue 10: iterative magnitude pruning and dynamic sparse training (SET)
+# --------------------------------------------------------------------------------------------------------
+def magnitude_prune_(model: nn.Module, sparsity: Mapping[str, float]) -> dict[str, torch.Tensor]:
+    r"""Prune each named layer to the given sparsity by weight magnitude, in place (pruned synapses stay dead).
+
+    Layer :math:`\ell` keeps its :math:`\lceil (1 - s_\ell) n_\ell \rceil` present synapses of largest
+    :math:`|w|` (:math:`n_\ell` the layer's synapses); a layer already sparser keeps its mask. Returns the
+    removed synapses per layer.
+    """
+    chosen = _masked_layers(model, list(sparsity))
+    removed = {}
+    with torch.no_grad():
+        for name, mod in chosen.items():
+            s = _check_fraction(sparsity[name])
+            keep_n = math.ceil((1.0 - s) * mod.mask.numel())
+            present = int(mod.mask.sum())
+            r = torch.zeros_like(mod.mask)
+            if present > keep_n:
+                score = torch.where(mod.mask, mod.weight.detach().abs(), torch.full_like(mod.weight, float("inf")))
+                r.view(-1)[torch.topk(-score.flatten(), present - keep_n).indices] = True
+                mod.weight.masked_fill_(r, 0.0)
+                mod.set_mask(mod.mask & ~r)
+            removed[name] = r
+    return removed
+
+
+def set_step_(model: nn.Module, fraction: float, *, generator: torch.Generator,
+              layers: Sequence[str] | None = None) -> int:
+    r"""One prune-and-regrow step of Sparse Evolutionary Training (Mocanu et al. 2018), in place.
+
+    In every layer, the ``fraction`` of its present synapses with the smallest :math:`|w|` is removed and
+    as many absent synapses, drawn uniformly at random, are created with weight 0 (with Dale's law a tiny
+    magnitude, :math:`10^{-3}` of the mean present one, since :math:`|w|` has no gradient at 0): the
+    sparsity stays the same, the connectivity changes. Returns the number of synapses moved.
+    """
+    f = _check_fraction(fraction)
+    moved = 0
+    with torch.no_grad():
+        for mod in _masked_layers(model, layers).values():
+            mask = mod.mask
+            k = _count(f, int(mask.sum()))
+            absent = int((~mask).sum())
+            k = min(k, absent)  # regrown among the synapses absent before this step
+            if k == 0:
+                continue
+            score = torch.where(mask, mod.weight.detach().abs(), torch.full_like(mod.weight, float("inf"))).flatten()
+            drop = torch.topk(-score, k).indices
+            new_mask = mask.clone()
+            new_mask.view(-1)[drop] = False
+            candidates = (~mask).flatten().nonzero().flatten()
+            grow = candidates[torch.randperm(candidates.numel(), generator=generator)[:k]]
+            present = mod.weight.detach().abs()[new_mask]
+            init = 1e-3 * float(present.mean()) if getattr(mod, "sign", None) is not None and present.numel() else 0.0
+            new_mask.view(-1)[grow] = True
+            mod.weight.view(-1)[drop] = 0.0
+            mod.weight.view(-1)[grow] = init
+            mod.set_mask(new_mask)
+            moved += int(grow.numel())
+    return moved

@@ -180,3 +180,33 @@ def test_robustness_experiment_eihl_vs_stbp_full():
         assert all(a >= b for a, b in zip(curve, curve[1:]))
         assert curve[-1] < 0.15
     assert df[df["method"] == "eihl"]["trained_sparsity"].min() >= 0.15
+
+
+def test_magnitude_pruning_and_set_step_keep_their_sparsity():
+    """Magnitude pruning removes exactly the smallest present synapses per layer; a SET step moves the
+    smallest ones to random absent places and keeps each layer's sparsity."""
+    from biosnn.learning.pruning import magnitude_prune_, set_step_
+    from biosnn.models import SpikingMLP, sparsity
+
+    torch.manual_seed(0)
+    model = SpikingMLP((10, 8, 3))
+    w0 = model.layers[0].weight.detach().abs().clone()
+    removed = magnitude_prune_(model, {"layers.0": 0.25, "layers.1": 0.5})
+    sp = sparsity(model)
+    assert sp["layers.0"] == pytest.approx(0.25) and sp["layers.1"] == pytest.approx(0.5)
+    kept = model.layers[0].mask
+    assert w0[removed["layers.0"]].max() <= w0[kept].min()  # every removed |w| <= every kept |w|
+    magnitude_prune_(model, {"layers.0": 0.1})  # already sparser: unchanged
+    assert sparsity(model)["layers.0"] == pytest.approx(0.25)
+    before = {n: m.mask.clone() for n, m in (("layers.0", model.layers[0]), ("layers.1", model.layers[1]))}
+    small = model.layers[0].weight.detach().abs().masked_fill(~before["layers.0"], float("inf"))
+    moved = set_step_(model, 0.3, generator=torch.Generator().manual_seed(1))
+    # the mask keeps its density (regrown synapses start at weight 0, so they count as zero weights until trained)
+    assert float((~model.layers[0].mask).float().mean()) == pytest.approx(0.25) and moved > 0
+    assert float((~model.layers[1].mask).float().mean()) == pytest.approx(0.5)
+    m0 = model.layers[0].mask
+    dropped = before["layers.0"] & ~m0
+    assert int(dropped.sum()) == round(0.3 * int(before["layers.0"].sum()))
+    assert small[dropped].max() <= small[before["layers.0"] & m0].min()  # the smallest ones left
+    grown = m0 & ~before["layers.0"]
+    assert int(grown.sum()) == int(dropped.sum()) and torch.all(model.layers[0].weight[grown] == 0)
