@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from biosnn.plasticity.eihl_contraction import EIHLConfig
 from torch.utils.data import DataLoader
 
 from biosnn.data import load_dataset
@@ -46,7 +47,6 @@ from biosnn.learning.metrics import SynapticOps
 from biosnn.learning.pruning import magnitude_prune_, prune_, robustness_curve, set_step_
 from biosnn.learning.trainer import Trainer
 from biosnn.models import SpikingMLP, sparsity
-from biosnn.plasticity.eihl_contraction import EIHLConfig
 
 STEPS, BATCH, LR = 12, 64, 2e-3
 EIHL_VARIANTS = {
@@ -164,7 +164,8 @@ def main() -> None:
                     target = r["layer_sparsity"]
                 r["seed"] = seed
                 runs[m].append(r)
-                print(f"{name} seed {seed} {m:20s} acc {100 * r['accuracy']:.2f} % sparsity {100 * r['sparsity']:.1f} % "
+                print(f"{name} seed {seed} {m:20s} acc {100 * r['accuracy']:.2f} % "
+                      f"sparsity {100 * r['sparsity']:.1f} % "
                       f"synops {r['synops']:.0f} {r['seconds_per_epoch']:.1f} s/epoch", flush=True)
                 if args.robustness and m in ("eihl", "stbp") and seed < 2:
                     test_loader = DataLoader(load_dataset(name, train=False), batch_size=256)
@@ -174,7 +175,8 @@ def main() -> None:
         eihl = np.array([r["accuracy"] for r in runs["eihl"]])
         sp = np.array([r["sparsity"] for r in runs["eihl"]])
         claims = {
-            "eihl_ge_stbp_at_15pct_sparsity": bool(eihl.mean() >= table["stbp"]["accuracy"]["mean"] and sp.min() >= 0.15),
+            "eihl_ge_stbp_at_15pct_sparsity": bool(eihl.mean() >= table["stbp"]["accuracy"]["mean"]
+                                                   and sp.min() >= 0.15),
             "eihl_minus_stbp": _summary(eihl - np.array([r["accuracy"] for r in runs["stbp"]])),
             "eihl_ge_imp_same_sparsity": bool(eihl.mean() >= table["stbp_imp"]["accuracy"]["mean"]),
             "eihl_minus_imp": _summary(eihl - np.array([r["accuracy"] for r in runs["stbp_imp"]])),
