@@ -64,9 +64,11 @@ On resume rank 0 reads the checkpoint and broadcasts it, so the other ranks need
 checkpoint holds nothing that depends on ``N``: a run resumes with another number of processes, or with
 one.
 
-Limits: batch-norm layers keep per-rank statistics on the CPU (``SyncBatchNorm`` is CUDA-only; on CUDA they
-are converted), so such models do not equal the one-process run there; data loading runs in each training
-process (``num_workers=0``: the shares follow the training state, and the local period's whole-batch
+Batch-norm layers (VGG11, ResNet) normalise with the statistics of the whole global batch on every rank
+(:func:`global_batch_norm`: one differentiable all-reduce of the per-channel sums, on the CPU and on CUDA),
+so their running statistics too are the same on every rank and equal the one-process run's to round-off.
+
+Limits: data loading runs in each training process (``num_workers=0``: the shares follow the training state, and the local period's whole-batch
 loading is decided when the batch is fetched).
 """
 
@@ -453,6 +455,7 @@ class ProcessGroup:
         self.ddp: nn.Module | None = None
         self._handles: list[Any] = []
         self._ledger: StepLedger | None = None
+        self._patched: list[nn.Module] = []
         self._before_save: list[Callable[[], None]] = []
         self._extra_state: list[Callable[[], dict[str, torch.Tensor]]] = []
 
@@ -473,7 +476,7 @@ class ProcessGroup:
         """Wrap the model in DDP and fit the method's learners to the shares (:data:`METHOD_ADAPTERS`)."""
         adapter = METHOD_ADAPTERS[method_name]
         self.model = model
-        _sync_batchnorm(model, self._device)
+        self._patched = _sync_batchnorm(model, self.shares)
         self._handles.append(model.register_forward_hook(self._scale_output))
         ids = None if self._device.type == "cpu" else [self._device.index]
         # buffers (the masks) are kept equal by the adapters, not broadcast before every forward pass
@@ -611,6 +614,9 @@ class ProcessGroup:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        for module in self._patched:  # the model leaves as it came (and pickles)
+            del module.forward
+        self._patched.clear()
         if self.own_group and dist.is_initialized():
             dist.destroy_process_group()
 
@@ -622,10 +628,56 @@ def _picklable(exc: BaseException) -> BaseException:
         return DistributedError(f"{type(exc).__name__}: {exc}")
 
 
-def _sync_batchnorm(model: nn.Module, device: torch.device) -> None:
-    """On CUDA, batch-norm layers become ``SyncBatchNorm`` (children replaced in place, the same parameters)."""
-    if device.type == "cuda" and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        nn.SyncBatchNorm.convert_sync_batchnorm(model)
+def global_batch_norm(bn: nn.modules.batchnorm._BatchNorm, shares: Shares) -> Callable[[torch.Tensor], torch.Tensor]:
+    r"""A forward pass for ``bn`` that normalises with the statistics of the whole global batch.
+
+    In training mode each rank adds up, per channel, its share's :math:`n_r`, :math:`\sum x` and
+    :math:`\sum x^2` (a stand-in sample counts 0), and one differentiable all-reduce
+    (:func:`torch.distributed.nn.functional.all_reduce`, whose backward pass adds the ranks' gradients)
+    gives the global batch's mean :math:`\mu = \sum x / n` and biased variance
+    :math:`\sigma^2 = \sum x^2 / n - \mu^2`: :math:`y = (x - \mu)/\sqrt{\sigma^2 + \epsilon}\,w + b`, and the
+    running statistics move as ``nn.BatchNorm`` moves them (the unbiased variance :math:`\sigma^2 n/(n-1)`),
+    so they are the same on every rank. (``nn.SyncBatchNorm`` does this on CUDA only.) When every rank holds
+    the whole batch, or in evaluation mode, the layer's own forward pass runs.
+    """
+    from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
+
+    own = bn.forward
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if not bn.training or shares.full:
+            return own(x)
+        c = x.shape[1]
+        dims = [0, *range(2, x.dim())]
+        weight = 0.0 if shares.dummy else 1.0
+        local = torch.cat([x.sum(dims) * weight, (x * x).sum(dims) * weight,
+                           x.new_full((1,), weight * x.numel() / c)])
+        total = differentiable_all_reduce(local)
+        n = total[2 * c]
+        mean = total[:c] / n
+        var = total[c:2 * c] / n - mean * mean
+        with torch.no_grad():
+            if bn.track_running_stats and bn.running_mean is not None:
+                bn.num_batches_tracked.add_(1)
+                m = (1.0 / float(bn.num_batches_tracked)) if bn.momentum is None else bn.momentum
+                bn.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                bn.running_var.mul_(1 - m).add_(var.detach() * n / (n - 1), alpha=m)
+        shape = (1, c) + (1,) * (x.dim() - 2)
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + bn.eps)
+        if bn.affine:
+            y = y * bn.weight.view(shape) + bn.bias.view(shape)
+        return y
+
+    return forward
+
+
+def _sync_batchnorm(model: nn.Module, shares: Shares) -> list[nn.Module]:
+    """Every batch-norm layer normalises with the global batch's statistics (:func:`global_batch_norm`);
+    returns the layers (``del layer.forward`` gives them their own forward pass back)."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for module in layers:
+        module.forward = global_batch_norm(module, shares)
+    return layers
 
 
 def open_world(mode: str, device: torch.device) -> SingleProcess | ProcessGroup:

@@ -278,3 +278,18 @@ def test_local_only_two_processes_equal_one(data):
     biosnn.seed(config.seed)
     initial = MODEL_BUILDERS["mlp"](config, data.input_shape, data.num_classes).state_dict()
     assert float((single.model.state_dict()["layers.0.weight"] - initial["layers.0.weight"]).abs().max()) > 1e-4
+
+
+def test_batch_norm_normalises_with_the_global_batch():
+    """VGG11's batch-norm layers on 2 processes: the statistics of the whole global batch (one differentiable
+    all-reduce per layer), so weights and running statistics equal the one-process run's (SGD, whose step is
+    the gradient: with Adam, components whose gradient is a near-cancelling sum carry their relative
+    round-off into a step of size lr, and the one-step difference grows to ~5e-5 on this silent network)."""
+    config = RunConfig(method="stbp", model="vgg11", width=0.25, hidden=(), dataset="synthetic-cifar10", epochs=1,
+                       batch_size=10, steps=2, max_batches=2, optimizer="sgd", lr=0.5)
+    data = load_data(config)
+    single = train(config, data=data, plot=False)
+    two = train(config, data=data, plot=False, nproc=2)
+    _assert_ranks_identical(two)
+    assert any(k.endswith("bn.running_var") for k in two.rank_digests[0])
+    _assert_close(two.model, single.model)
