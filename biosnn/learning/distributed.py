@@ -314,7 +314,8 @@ _FIELDS = ("loss_sum", "correct", "count", "output_spikes", "output_slots")
 
 
 class StepLedger:
-    """The ``progress`` callback of a distributed epoch: keeps the step results that count on this rank."""
+    """Adds up the step measurements of an epoch that count on this rank (its shares; whole batches on
+    rank 0 only; stand-in samples never): the trainer's ``_measure`` reports every step to it."""
 
     def __init__(self, shares: Shares) -> None:
         self.shares = shares
@@ -766,8 +767,9 @@ def _worker(arguments: dict[str, Any], threads: int, scratch: str) -> Any:
     messages = Path(scratch) / "messages.jsonl"
 
     def notify(message: str) -> None:
-        with open(messages, "a") as f:
-            f.write(json.dumps(message) + "\n")
+        if rank == 0:  # the others' messages repeat rank 0's
+            with open(messages, "a") as f:
+                f.write(json.dumps(message) + "\n")
 
     try:
         result = train(**arguments, notify=notify)
@@ -837,13 +839,14 @@ def _worker_error(exc: Exception, scratch: str) -> BaseException:
 
 @contextlib.contextmanager
 def _quiet_elastic():
-    """Keep the elastic agent's INFO/WARNING log lines off the console while it runs our processes."""
+    """Keep the elastic agent's log lines off the console while it runs our processes."""
     import logging
 
-    loggers = [logging.getLogger(n) for n in ("torch.distributed.elastic", "torch.distributed.launcher")]
+    names = ("torch.distributed.elastic", "torch.distributed.launcher", "torch.multiprocessing")
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
+    for lg in loggers:  # a process's failure is raised again by spawn() with its own message
+        lg.setLevel(logging.CRITICAL)
     try:
         yield
     finally:

@@ -1145,6 +1145,7 @@ def _train(world, config: RunConfig, device: torch.device, out: Path | None, res
     """The body of :func:`train` on one process (``world``: the one-process run, or one rank of several)."""
     result_dir = out
     out = out if world.is_writer else None  # rank 0 alone touches the folder; the others wait for it
+    notify = notify if world.is_writer else (lambda message: None)  # and rank 0 alone speaks
     ckpt_path = out / CHECKPOINT if out is not None else None
     with world.writer_turn():  # an error there is raised on every rank
         if out is not None:

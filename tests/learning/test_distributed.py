@@ -234,6 +234,10 @@ def test_eihl_two_processes_resume_with_one_and_back(tmp_path, data, eihl_single
         assert [{k: r[k] for k in keys} for r in result.history] == expected
         assert _decisions(out) == single_decisions
 
+    # rank 0's messages come back once (when the processes end); nothing is left to do
+    messages = []
+    done = train(EIHL, out_dir=one_then_two, resume=True, data=data, plot=False, nproc=2, notify=messages.append)
+    assert len(messages) == 1 and "nothing left to do" in messages[0] and done.history == last.history
     # an error in a process is raised here with its own class: fewer epochs than the run has done
     with pytest.raises(ParameterError, match="already done 2 epochs"):
         train(EIHL.replace(epochs=1), out_dir=one_then_two, resume=True, data=data, plot=False, nproc=2)
