@@ -37,6 +37,10 @@ gradient times :math:`s_r`; the loss and every measurement are unchanged), so th
 In floating point the sum runs in another order (each rank sums its share inside the matrix products, the
 all-reduce adds the ranks' results, DDP divides by ``N`` first), so the weights agree with the one-process
 run to round-off, not bit for bit (``tests/learning/test_distributed.py`` states the tolerance measured).
+With SGD the step is the gradient and the difference stays at round-off (a 64-1024-1024-10 MLP on digits,
+3 epochs: 4.5e-8). Adam divides each step by the gradient's running size, so a component whose gradient is
+a near-cancelling sum carries its *relative* round-off into a step of size ``lr``: the same MLP differs by
+5.6e-6 after 1 epoch and 3.3e-4 after 3 (equal test accuracies; ``bench/ddp_scaling.py``).
 A share of zero samples (a last global batch smaller than ``N``) runs one sample with :math:`s_r = 0` and
 is left out of every measurement. Stochastic encoders (Poisson) draw for the whole global batch on every
 rank and keep their share (:class:`GlobalBatchEncoder`), so every rank draws the one-process run's numbers
