@@ -41,9 +41,16 @@ CONFIGS = {
     "stbp mlp 64-128-10 digits, B=64": RunConfig(method="stbp", hidden=(128,), epochs=3, batch_size=64),
     "eihl mlp 64-128-10 digits, B=64": RunConfig(method="eihl", hidden=(128,), epochs=3, batch_size=64),
     "stbp mlp 64-1024-1024-10 digits, B=256": RunConfig(method="stbp", hidden=(1024, 1024), epochs=3, batch_size=256),
-    "stbp vgg11 x0.25 synthetic-cifar10, B=32": RunConfig(method="stbp", model="vgg11", width=0.25, hidden=(),
-                                                          dataset="synthetic-cifar10", epochs=2, batch_size=32,
-                                                          steps=4),
+    "stbp vgg11 x0.25 synthetic-cifar10, B=32": RunConfig(
+        method="stbp",
+        model="vgg11",
+        width=0.25,
+        hidden=(),
+        dataset="synthetic-cifar10",
+        epochs=2,
+        batch_size=32,
+        steps=4,
+    ),
 }
 
 
@@ -76,21 +83,33 @@ def main() -> None:
         a, b = one[-1][2].model.state_dict(), many[-1][2].model.state_dict()
         diff = max(float((a[k] - b[k]).abs().max()) for k in a if a[k].is_floating_point())
         row = {
-            "config": name, "nproc": args.nproc,
-            "epoch_s_1": statistics.median(e for _, e, _ in one), "epoch_s_n": statistics.median(e for _, e, _ in many),
-            "run_s_1": statistics.median(w for w, _, _ in one), "run_s_n": statistics.median(w for w, _, _ in many),
-            "test_accuracy_1": one[-1][2].final["test_accuracy"], "test_accuracy_n": many[-1][2].final["test_accuracy"],
+            "config": name,
+            "nproc": args.nproc,
+            "epoch_s_1": statistics.median(e for _, e, _ in one),
+            "epoch_s_n": statistics.median(e for _, e, _ in many),
+            "run_s_1": statistics.median(w for w, _, _ in one),
+            "run_s_n": statistics.median(w for w, _, _ in many),
+            "test_accuracy_1": one[-1][2].final["test_accuracy"],
+            "test_accuracy_n": many[-1][2].final["test_accuracy"],
             "max_abs_weight_difference": diff,
         }
         row["epoch_speedup"] = row["epoch_s_1"] / row["epoch_s_n"]
         row["run_speedup"] = row["run_s_1"] / row["run_s_n"]
         rows.append(row)
-        print(f"{name:45s} epoch {row['epoch_s_1']:7.3f} s vs {row['epoch_s_n']:7.3f} s (x{row['epoch_speedup']:.2f}),"
-              f" run {row['run_s_1']:7.2f} s vs {row['run_s_n']:7.2f} s (x{row['run_speedup']:.2f}),"
-              f" max |dw| {diff:.2g}", flush=True)
+        print(
+            f"{name:45s} epoch {row['epoch_s_1']:7.3f} s vs {row['epoch_s_n']:7.3f} s (x{row['epoch_speedup']:.2f}),"
+            f" run {row['run_s_1']:7.2f} s vs {row['run_s_n']:7.2f} s (x{row['run_speedup']:.2f}),"
+            f" max |dw| {diff:.2g}",
+            flush=True,
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"cores": os.cpu_count(), "load_average_after": os.getloadavg(), "torch": torch.__version__,
-               "repeats": args.repeats, "rows": rows}
+    payload = {
+        "cores": os.cpu_count(),
+        "load_average_after": os.getloadavg(),
+        "torch": torch.__version__,
+        "repeats": args.repeats,
+        "rows": rows,
+    }
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 

@@ -72,8 +72,8 @@ Batch-norm layers (VGG11, ResNet) normalise with the statistics of the whole glo
 (:func:`global_batch_norm`: one differentiable all-reduce of the per-channel sums, on the CPU and on CUDA),
 so their running statistics too are the same on every rank and equal the one-process run's to round-off.
 
-Limits: data loading runs in each training process (``num_workers=0``: the shares follow the training state, and the local period's whole-batch
-loading is decided when the batch is fetched).
+Limits: data loading runs in each training process (``num_workers=0``: the shares follow the training
+state, and the local period's whole-batch loading is decided when the batch is fetched).
 """
 
 from __future__ import annotations
@@ -134,14 +134,18 @@ def launch_env(environ: Mapping[str, str] | None = None) -> LaunchEnv | None:
         return None
     missing = [k for k in ENV_VARS if not env.get(k)]
     if missing:
-        raise ParameterError(f"a distributed launch needs {', '.join(ENV_VARS)} in the environment (as torchrun sets "
-                             f"them); {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
+        raise ParameterError(
+            f"a distributed launch needs {', '.join(ENV_VARS)} in the environment (as torchrun sets "
+            f"them); {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
+        )
     try:
         rank, size, local = int(env["RANK"]), int(env["WORLD_SIZE"]), int(env["LOCAL_RANK"])
         local_size = int(env.get("LOCAL_WORLD_SIZE", size))
     except ValueError:
-        raise ParameterError(f"RANK, WORLD_SIZE, LOCAL_RANK must be integers, got {env['RANK']!r}, "
-                             f"{env['WORLD_SIZE']!r}, {env['LOCAL_RANK']!r}") from None
+        raise ParameterError(
+            f"RANK, WORLD_SIZE, LOCAL_RANK must be integers, got {env['RANK']!r}, "
+            f"{env['WORLD_SIZE']!r}, {env['LOCAL_RANK']!r}"
+        ) from None
     if not (size >= 1 and 0 <= rank < size and 0 <= local < local_size):
         raise ParameterError(f"RANK={rank}, WORLD_SIZE={size}, LOCAL_RANK={local} do not describe a process of the job")
     return LaunchEnv(rank, size, local, local_size)
@@ -164,9 +168,11 @@ def launch_mode(nproc: int | None, device: torch.device) -> str:
     env = launch_env()
     if env is not None:
         if nproc is not None and nproc != env.local_world_size:
-            raise ParameterError(f"this process was launched as one of {env.local_world_size} on this machine "
-                                 f"(LOCAL_WORLD_SIZE, {env.world_size} in all); nproc = {nproc} contradicts it: "
-                                 f"leave nproc (--nproc) out under torchrun")
+            raise ParameterError(
+                f"this process was launched as one of {env.local_world_size} on this machine "
+                f"(LOCAL_WORLD_SIZE, {env.world_size} in all); nproc = {nproc} contradicts it: "
+                f"leave nproc (--nproc) out under torchrun"
+            )
         mode = "launched"
         many = env.world_size > 1
         count = env.local_world_size
@@ -176,18 +182,22 @@ def launch_mode(nproc: int | None, device: torch.device) -> str:
         count = nproc or 1
     if device.type == "cuda" and many:
         if device.index is not None:
-            raise ParameterError(f"device {str(device)!r} names one CUDA device, but the run has several processes: "
-                                 f"each trains on cuda:LOCAL_RANK; give device 'cuda'")
+            raise ParameterError(
+                f"device {str(device)!r} names one CUDA device, but the run has several processes: "
+                f"each trains on cuda:LOCAL_RANK; give device 'cuda'"
+            )
         if count > torch.cuda.device_count():
-            raise ParameterError(f"{count} processes asked for on CUDA, but only {torch.cuda.device_count()} CUDA "
-                                 f"device(s) are available (one process per device)")
+            raise ParameterError(
+                f"{count} processes asked for on CUDA, but only {torch.cuda.device_count()} CUDA "
+                f"device(s) are available (one process per device)"
+            )
     return mode
 
 
 # --------------------------------------------------------------------------------------- global batches
 @dataclass
 class Shares:
-    """The share of the current global batch that this rank holds (set as each batch is fetched).
+    """The share of the current global batch held by this rank (set as each batch is fetched).
 
     ``offset`` and ``size`` locate the share in the global batch of ``global_size`` samples; ``full``: the
     rank holds the whole batch (EIHL's local period); ``dummy``: the share is empty and one sample stands
@@ -205,8 +215,9 @@ class Shares:
     full_when: Callable[[], bool] = field(default=lambda: False, repr=False)
 
     def take(self, batch: list[int], *, training: bool = True) -> list[int]:
-        """This rank's indices of the global batch ``batch`` (and record where they lie); ``full_when`` is
-        asked for training batches only (evaluation is always shared)."""
+        """The indices of the global batch ``batch`` that this rank holds (and record where they lie); ``full_when`` is
+        asked for training batches only (evaluation is always shared).
+        """
         g = len(batch)
         self.global_size = g
         self.full = training and bool(self.full_when())
@@ -216,7 +227,7 @@ class Shares:
         lo, hi = self.rank * g // self.world_size, (self.rank + 1) * g // self.world_size
         self.dummy = hi == lo
         self.offset, self.size = (0, 1) if self.dummy else (lo, hi - lo)
-        return list(batch[self.offset:self.offset + self.size])
+        return list(batch[self.offset : self.offset + self.size])
 
     @property
     def grad_scale(self) -> float:
@@ -285,8 +296,10 @@ class GlobalBatchEncoder:
         if sh.full or sh.global_size == x.shape[0]:
             return self.encoder(x, steps=steps, generator=generator)
         padded = x.new_zeros((sh.global_size, *x.shape[1:]))
-        padded[sh.offset:sh.offset + x.shape[0]] = x
-        return self.encoder(padded, steps=steps, generator=generator)[:, sh.offset:sh.offset + x.shape[0]].contiguous()
+        padded[sh.offset : sh.offset + x.shape[0]] = x
+        return self.encoder(padded, steps=steps, generator=generator)[
+            :, sh.offset : sh.offset + x.shape[0]
+        ].contiguous()
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -319,7 +332,8 @@ _FIELDS = ("loss_sum", "correct", "count", "output_spikes", "output_slots")
 
 class StepLedger:
     """Adds up the step measurements of an epoch that count on this rank (its shares; whole batches on
-    rank 0 only; stand-in samples never): the trainer's ``_measure`` reports every step to it."""
+    rank 0 only; stand-in samples never): the trainer's ``_measure`` reports every step to it.
+    """
 
     def __init__(self, shares: Shares) -> None:
         self.shares = shares
@@ -341,8 +355,9 @@ def _epoch_result(totals: list[float]):
     from biosnn.learning.trainer import EpochResult, StepResult
 
     loss_sum, correct, count, spikes, slots = totals
-    return EpochResult.from_steps([StepResult(loss_sum, int(round(correct)), int(round(count)), spikes,
-                                              int(round(slots)))] if count else [])
+    return EpochResult.from_steps(
+        [StepResult(loss_sum, int(round(correct)), int(round(count)), spikes, int(round(slots)))] if count else []
+    )
 
 
 # ------------------------------------------------------------------------------------------- the worlds
@@ -403,7 +418,8 @@ SINGLE = SingleProcess()
 @dataclass
 class DistributedRunResult(RunResult):
     """The result of a multi-process run: rank 0's :class:`~biosnn.learning.run.RunResult`, and what every rank
-    held at its end."""
+    held at its end.
+    """
 
     world_size: int = 1
     rank: int = 0
@@ -421,8 +437,9 @@ def state_digests(model: nn.Module, extra: Mapping[str, torch.Tensor] | None = N
         if isinstance(t, torch.Tensor):
             data = t.detach().cpu().contiguous()
             raw = data.view(torch.uint8) if data.dtype == torch.bool else data
-            out[name] = hashlib.sha256(raw.numpy().tobytes() if raw.dtype != torch.bfloat16 else
-                                       raw.view(torch.int16).numpy().tobytes()).hexdigest()
+            out[name] = hashlib.sha256(
+                raw.numpy().tobytes() if raw.dtype != torch.bfloat16 else raw.view(torch.int16).numpy().tobytes()
+            ).hexdigest()
     return out
 
 
@@ -474,8 +491,9 @@ class ProcessGroup:
         return DataLoader(data, batch_sampler=sampler, generator=generator)
 
     def test_loader(self, data: Dataset, batch_size: int) -> DataLoader:
-        return DataLoader(data, batch_sampler=GlobalBatchShares(SequentialSampler(data), batch_size, self.shares,
-                                                                training=False))
+        return DataLoader(
+            data, batch_sampler=GlobalBatchShares(SequentialSampler(data), batch_size, self.shares, training=False)
+        )
 
     def adapt(self, method_name: str, method: Any, model: nn.Module) -> None:
         """Wrap the model in DDP and fit the method's learners to the shares (:data:`METHOD_ADAPTERS`)."""
@@ -505,7 +523,8 @@ class ProcessGroup:
     @contextlib.contextmanager
     def writer_turn(self) -> Iterator[None]:
         """A block that rank 0 runs (the others skip it: they hold no folder) while the others wait at its
-        end; an error rank 0 raises there is raised on every rank."""
+        end; an error rank 0 raises there is raised on every rank.
+        """
         error: BaseException | None = None
         try:
             yield
@@ -554,6 +573,7 @@ class ProcessGroup:
             if self._ledger is not None:
                 self._ledger(r)
             return r
+
         return counted
 
     def evaluate(self, trainer: Any, loader: Any) -> Any:
@@ -580,9 +600,10 @@ class ProcessGroup:
     def pooled_rate(self, rates: Any) -> float:
         """:class:`~biosnn.learning.metrics.FiringRates`' pooled rate over every rank's share of the test set."""
         names = [n for n, m in rates.model.named_modules() if isinstance(m, rates.types)]  # recorded or not
-        values = _sum_over_ranks([rates.spikes.get(n, 0.0) for n in names]
-                                 + [float(rates.slots.get(n, 0)) for n in names], self._device)
-        spikes, slots = sum(values[:len(names)]), sum(values[len(names):])
+        values = _sum_over_ranks(
+            [rates.spikes.get(n, 0.0) for n in names] + [float(rates.slots.get(n, 0)) for n in names], self._device
+        )
+        spikes, slots = sum(values[: len(names)]), sum(values[len(names) :])
         return spikes / slots if slots else float("nan")
 
     def _extra(self) -> dict[str, torch.Tensor]:
@@ -600,9 +621,11 @@ class ProcessGroup:
         dist.all_gather_object(everyone, mine)
         differ = sorted({k for d in everyone for k in d if d.get(k) != everyone[0].get(k)})
         if differ:
-            raise DistributedError(f"after epoch {epoch} the ranks hold different {', '.join(differ[:6])}"
-                                   f"{' ...' if len(differ) > 6 else ''} (the run is no longer the one-process run; "
-                                   f"report it with the command line)")
+            raise DistributedError(
+                f"after epoch {epoch} the ranks hold different {', '.join(differ[:6])}"
+                f"{' ...' if len(differ) > 6 else ''} (the run is no longer the one-process run; "
+                f"report it with the command line)"
+            )
 
     def result(self, result: Any) -> Any:
         """Rank 0's result with every rank's masks and digests, gathered with torch.distributed."""
@@ -611,9 +634,13 @@ class ProcessGroup:
         everyone: list[Any] = [None] * self.world_size
         dist.all_gather_object(everyone, mine)
         values = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
-        return DistributedRunResult(**values, world_size=self.world_size, rank=self.rank,
-                                    rank_masks={r: m for r, (m, _) in enumerate(everyone)},
-                                    rank_digests={r: d for r, (_, d) in enumerate(everyone)})
+        return DistributedRunResult(
+            **values,
+            world_size=self.world_size,
+            rank=self.rank,
+            rank_masks={r: m for r, (m, _) in enumerate(everyone)},
+            rank_digests={r: d for r, (_, d) in enumerate(everyone)},
+        )
 
     def close(self) -> None:
         for h in self._handles:
@@ -655,12 +682,11 @@ def global_batch_norm(bn: nn.modules.batchnorm._BatchNorm, shares: Shares) -> Ca
         c = x.shape[1]
         dims = [0, *range(2, x.dim())]
         weight = 0.0 if shares.dummy else 1.0
-        local = torch.cat([x.sum(dims) * weight, (x * x).sum(dims) * weight,
-                           x.new_full((1,), weight * x.numel() / c)])
+        local = torch.cat([x.sum(dims) * weight, (x * x).sum(dims) * weight, x.new_full((1,), weight * x.numel() / c)])
         total = differentiable_all_reduce(local)
         n = total[2 * c]
         mean = total[:c] / n
-        var = total[c:2 * c] / n - mean * mean
+        var = total[c : 2 * c] / n - mean * mean
         with torch.no_grad():
             if bn.track_running_stats and bn.running_mean is not None:
                 bn.num_batches_tracked.add_(1)
@@ -678,7 +704,8 @@ def global_batch_norm(bn: nn.modules.batchnorm._BatchNorm, shares: Shares) -> Ca
 
 def _sync_batchnorm(model: nn.Module, shares: Shares) -> list[nn.Module]:
     """Every batch-norm layer normalises with the global batch's statistics (:func:`global_batch_norm`);
-    returns the layers (``del layer.forward`` gives them their own forward pass back)."""
+    returns the layers (``del layer.forward`` gives them their own forward pass back).
+    """
     layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for module in layers:
         module.forward = global_batch_norm(module, shares)
@@ -784,8 +811,7 @@ def _worker(arguments: dict[str, Any], threads: int, scratch: str) -> Any:
     return result if rank == 0 else None
 
 
-def spawn(config: Any, nproc: int, *, device: torch.device, notify: Callable[[str], None],
-          **arguments: Any) -> Any:
+def spawn(config: Any, nproc: int, *, device: torch.device, notify: Callable[[str], None], **arguments: Any) -> Any:
     """Train ``config`` on ``nproc`` local processes (PyTorch's elastic launch, as ``torchrun`` would).
 
     ``arguments`` are :func:`biosnn.learning.train`'s (``out_dir``, ``resume``, ``progress``, ``data``, ...).
@@ -796,14 +822,25 @@ def spawn(config: Any, nproc: int, *, device: torch.device, notify: Callable[[st
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     if multiprocessing.current_process().daemon:
-        raise DistributedError(f"nproc = {nproc}: this process is a daemon (a Dask worker started by its nanny, a "
-                               f"multiprocessing.Pool worker), and daemons cannot start processes; on Dask set the "
-                               f"configuration distributed.worker.daemon to False (DASK_DISTRIBUTED__WORKER__DAEMON"
-                               f"=False) or start the workers with --no-nanny, or train with one process")
+        raise DistributedError(
+            f"nproc = {nproc}: this process is a daemon (a Dask worker started by its nanny, a "
+            f"multiprocessing.Pool worker), and daemons cannot start processes; on Dask set the "
+            f"configuration distributed.worker.daemon to False (DASK_DISTRIBUTED__WORKER__DAEMON"
+            f"=False) or start the workers with --no-nanny, or train with one process"
+        )
     scratch = tempfile.mkdtemp(prefix="biosnn-nproc-")
-    launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"biosnn-{uuid.uuid4().hex}",
-                          rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0, monitor_interval=0.05,
-                          start_method=start_method(device), local_addr="127.0.0.1")
+    launch = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"biosnn-{uuid.uuid4().hex}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="127.0.0.1:0",
+        max_restarts=0,
+        monitor_interval=0.05,
+        start_method=start_method(device),
+        local_addr="127.0.0.1",
+    )
     threads = max(1, torch.get_num_threads() // nproc)
     try:
         with _quiet_elastic():
@@ -858,7 +895,25 @@ def _quiet_elastic():
             lg.setLevel(level)
 
 
-__all__ = ["ENV_VARS", "DistributedError", "LaunchEnv", "launch_env", "launch_mode", "Shares", "GlobalBatchShares",
-           "GlobalBatchEncoder", "share_bounds", "scale_grad", "StepLedger", "SingleProcess", "SINGLE",
-           "ProcessGroup", "DistributedRunResult", "state_digests", "open_world", "METHOD_ADAPTERS",
-           "start_method", "spawn"]
+__all__ = [
+    "ENV_VARS",
+    "DistributedError",
+    "LaunchEnv",
+    "launch_env",
+    "launch_mode",
+    "Shares",
+    "GlobalBatchShares",
+    "GlobalBatchEncoder",
+    "share_bounds",
+    "scale_grad",
+    "StepLedger",
+    "SingleProcess",
+    "SINGLE",
+    "ProcessGroup",
+    "DistributedRunResult",
+    "state_digests",
+    "open_world",
+    "METHOD_ADAPTERS",
+    "start_method",
+    "spawn",
+]

@@ -1188,30 +1188,7 @@ def _train(world, config: RunConfig, device: torch.device, out: Path | None, res
         state, finished = None, False
         with world.writer_turn():
             if out is not None:
-                mode = _start_mode(config, out, resume, ignore_lock=not lock_existed)  # our own new lock is no trace
-                if mode == "resume":
-                    state = load_checkpoint(ckpt_path, model=model, expect={"config": _comparable(config)})
-                    done = int(state["epoch"])
-                    if config.epochs < done:
-                        raise ParameterError(f"the run in {str(out)!r} has already done {done} epochs; epochs = "
-                                             f"{config.epochs} is fewer (give at least {done} to resume it)")
-                    if config.epochs == done:
-                        notify(f"the run in {str(out)!r} has done all its {done} epochs: nothing left to do "
-                               f"(give more epochs to continue it)")
-                        _finish_files(out, list(state["history"]), plot)  # a kill after the last checkpoint
-                        finished = True
-                elif mode == "restart":
-                    notify(f"{str(out)!r} holds a run that stopped before its first checkpoint: starting it from "
-                           f"the beginning")
-                if not finished:
-                    for stale in _temporary_files(out):  # left by a kill during a write
-                        stale.unlink()
-                    if mode != "resume":
-                        _write_config(out, config)
-                    else:
-                        stored = _read_config(out)
-                        if stored.epochs != config.epochs:  # written with the first new checkpoint
-                            record = stored.replace(epochs=config.epochs)
+                state, finished, record = _open_folder(config, out, resume, lock_existed, model, plot, notify)
         state, finished = world.broadcast_object((state, finished))  # rank 0 read the checkpoint for everyone
         if state is not None:
             if not world.is_writer:
@@ -1239,6 +1216,40 @@ def _train(world, config: RunConfig, device: torch.device, out: Path | None, res
         if lock is not None:
             lock.release()
     return world.result(RunResult(config, history, model, result_dir, start, device))
+
+
+def _open_folder(config: RunConfig, out: Path, resume: bool, lock_existed: bool, model: nn.Module, plot: bool,
+                 notify: Callable[[str], None]) -> tuple[dict[str, Any] | None, bool, RunConfig | None]:
+    """Under the lock, by the start rules of :func:`train`: ``(checkpoint state or None, nothing left to do,
+    configuration to write with the first new checkpoint or None)``; the model gets the checkpoint's weights.
+    """
+    ckpt_path = out / CHECKPOINT
+    state, finished, record = None, False, None
+    mode = _start_mode(config, out, resume, ignore_lock=not lock_existed)  # our own new lock is no trace
+    if mode == "resume":
+        state = load_checkpoint(ckpt_path, model=model, expect={"config": _comparable(config)})
+        done = int(state["epoch"])
+        if config.epochs < done:
+            raise ParameterError(f"the run in {str(out)!r} has already done {done} epochs; epochs = "
+                                 f"{config.epochs} is fewer (give at least {done} to resume it)")
+        if config.epochs == done:
+            notify(f"the run in {str(out)!r} has done all its {done} epochs: nothing left to do "
+                   f"(give more epochs to continue it)")
+            _finish_files(out, list(state["history"]), plot)  # a kill after the last checkpoint
+            finished = True
+    elif mode == "restart":
+        notify(f"{str(out)!r} holds a run that stopped before its first checkpoint: starting it from "
+               f"the beginning")
+    if not finished:
+        for stale in _temporary_files(out):  # left by a kill during a write
+            stale.unlink()
+        if mode != "resume":
+            _write_config(out, config)
+        else:
+            stored = _read_config(out)
+            if stored.epochs != config.epochs:  # written with the first new checkpoint
+                record = stored.replace(epochs=config.epochs)
+    return state, finished, record
 
 
 def _check_finite_state(model: nn.Module, epoch: int) -> None:

@@ -19,8 +19,9 @@ def test_each_run_of_a_sweep_trains_on_two_processes():
     torch.set_num_threads(1)
     try:  # the one-process reference first: the pool's forked worker then starts with everything imported
         single = train(RunConfig(**SETTINGS, lr=2e-3, seed=0), plot=False).final
-        result = sweep("training", parameters={"lr": [2e-3]}, fixed=SETTINGS, seeds=[0], executor="process",
-                       max_workers=1, nproc=2)
+        result = sweep(
+            "training", parameters={"lr": [2e-3]}, fixed=SETTINGS, seeds=[0], executor="process", max_workers=1, nproc=2
+        )
     finally:
         torch.set_num_threads(previous)
     row = result.table.iloc[0]

@@ -35,8 +35,17 @@ from biosnn.learning.run import RunConfig, load_data, train
 ATOL = 1e-6
 STBP = RunConfig(method="stbp", hidden=(32,), epochs=2, batch_size=50, seed=0)
 # iteration granularity: several local periods and regrowth decisions (every 10 global iterations) in 2 epochs
-EIHL = RunConfig(method="eihl", hidden=(32,), epochs=2, batch_size=50, seed=0, granularity="iteration",
-                 global_units=12, max_local_units=2, final_global_units=2)
+EIHL = RunConfig(
+    method="eihl",
+    hidden=(32,),
+    epochs=2,
+    batch_size=50,
+    seed=0,
+    granularity="iteration",
+    global_units=12,
+    max_local_units=2,
+    final_global_units=2,
+)
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
 
@@ -105,8 +114,11 @@ def test_shares_are_the_one_process_batches_in_order(n, batch, world):
     for rank in range(world):
         shares = Shares(rank, world)
         g = torch.Generator().manual_seed(5)
-        loader = DataLoader(data, batch_sampler=GlobalBatchShares(torch.utils.data.RandomSampler(data, generator=g),
-                                                                  batch, shares), generator=g)
+        loader = DataLoader(
+            data,
+            batch_sampler=GlobalBatchShares(torch.utils.data.RandomSampler(data, generator=g), batch, shares),
+            generator=g,
+        )
         got, sc = [], []
         for _ in range(2):
             for (x,) in loader:
@@ -181,14 +193,31 @@ def test_stbp_two_processes_through_the_cli_equal_one_and_rank0_alone_writes(tmp
             with open(log, "a") as f:
                 f.write(json.dumps([os.environ.get("RANK"), what, str(args[0] if what == "write" else args[1])]) + "\n")
             return fn(*args, **kwargs)
+
         return wrapper
 
     monkeypatch.setattr(run_module, "write_atomic", logged(run_module.write_atomic, "write"))
     monkeypatch.setattr(checkpoint_module, "write_atomic", logged(checkpoint_module.write_atomic, "write"))
     monkeypatch.setattr(run_module._FolderLock, "__init__", logged(run_module._FolderLock.__init__, "lock"))
     out = tmp_path / "run"
-    args = ["train", "--method", "stbp", "--hidden", "32", "--epochs", "2", "--batch-size", "50", "--seed", "0",
-            "--out", str(out), "--no-progress", "--nproc", "2"]
+    args = [
+        "train",
+        "--method",
+        "stbp",
+        "--hidden",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "50",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--nproc",
+        "2",
+    ]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     entries = [json.loads(line) for line in log.read_text().splitlines()]
@@ -252,9 +281,32 @@ def test_torchrun_launch_equals_one_process(tmp_path, stbp_single):
 
     out = tmp_path / "torchrun"
     env = {k: v for k, v in os.environ.items() if k not in distributed.ENV_VARS}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "biosnn",
-           "train", "--method", "stbp", "--hidden", "32", "--epochs", "2", "--batch-size", "50", "--seed", "0",
-           "--out", str(out), "--no-progress", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "biosnn",
+        "train",
+        "--method",
+        "stbp",
+        "--hidden",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "50",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
@@ -289,8 +341,19 @@ def test_batch_norm_normalises_with_the_global_batch():
     all-reduce per layer), so weights and running statistics equal the one-process run's (SGD, whose step is
     the gradient: with Adam, components whose gradient is a near-cancelling sum carry their relative
     round-off into a step of size lr, and the one-step difference grows to ~5e-5 on this silent network)."""
-    config = RunConfig(method="stbp", model="vgg11", width=0.25, hidden=(), dataset="synthetic-cifar10", epochs=1,
-                       batch_size=10, steps=2, max_batches=2, optimizer="sgd", lr=0.5)
+    config = RunConfig(
+        method="stbp",
+        model="vgg11",
+        width=0.25,
+        hidden=(),
+        dataset="synthetic-cifar10",
+        epochs=1,
+        batch_size=10,
+        steps=2,
+        max_batches=2,
+        optimizer="sgd",
+        lr=0.5,
+    )
     data = load_data(config)
     single = train(config, data=data, plot=False)
     two = train(config, data=data, plot=False, nproc=2)
