@@ -183,7 +183,10 @@ def song2000(*, n_inputs: int = 1000, n_inh_inputs: int = 200, input_rate: Quant
     projections = {"input_output": plastic}
     objects = [inputs, output, plastic]
     if n_inh_inputs:
-        inh = brian2.PoissonGroup(n_inh_inputs, rates=inh_rate, dt=dt, name="song_input_inh*")
+        # order=1: the inhibitory inputs draw their random numbers after the excitatory ones whatever names
+        # Brian2 gives the groups (it runs a slot's objects by order, then by name: "song_input_1" sorts
+        # after "song_input_inh" when an older circuit holds the unnumbered names, which swapped the draws)
+        inh = brian2.PoissonGroup(n_inh_inputs, rates=inh_rate, dt=dt, name="song_input_inh*", order=1)
         fixed = brian2.Synapses(inh, output, on_pre="gi_post += g_inh", dt=dt, name="song_input_inh_output*")
         fixed.connect(i=np.arange(n_inh_inputs), j=np.zeros(n_inh_inputs, dtype=int))
         populations["input_inh"] = inh

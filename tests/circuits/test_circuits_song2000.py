@@ -110,3 +110,25 @@ def test_brian2_example_settings_split_as_fast_as_the_example():
     stats, hist, _ = _standalone(100 * second, seed=0, **BRIAN2_EXAMPLE)
     print(stats, hist)
     assert stats["low"] > 0.15 and stats["high"] > 0.15 and stats["middle"] < 0.3, (stats, hist)
+
+
+def test_same_seed_same_inputs_while_an_older_circuit_is_alive():
+    """Brian2 runs a slot's objects by order, then by name; a second circuit's numbered names
+    ("song_input_1" after "song_input_inh_1") used to swap the two Poisson groups' draws."""
+    import brian2
+    import numpy as np
+
+    from biosnn.circuits.song2000 import song2000
+
+    def inhibitory_spikes():
+        circuit = song2000(n_inputs=50, n_inh_inputs=20, seed=3)
+        inh = circuit.populations["input_inh"]
+        monitor = brian2.SpikeMonitor(inh)
+        circuit.network.add(monitor)
+        circuit.run(100 * brian2.ms)
+        return circuit, np.asarray(monitor.t_[:]), np.asarray(monitor.i[:])
+
+    first, t1, i1 = inhibitory_spikes()
+    second, t2, i2 = inhibitory_spikes()  # the first circuit is still alive: its names are taken
+    assert first.populations["input_inh"].name != second.populations["input_inh"].name
+    assert len(t1) > 10 and np.array_equal(t1, t2) and np.array_equal(i1, i2)
