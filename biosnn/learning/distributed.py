@@ -306,12 +306,12 @@ class _ScaleGrad(torch.autograd.Function):
     """Identity forward; the backward pass multiplies the gradient by ``scale``."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
         ctx.scale = scale
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         return grad * ctx.scale, None
 
 
@@ -446,7 +446,7 @@ def state_digests(model: nn.Module, extra: Mapping[str, torch.Tensor] | None = N
 def _masks(model: nn.Module) -> dict[str, torch.Tensor]:
     from biosnn.learning.trainer import masked_modules
 
-    return {n: m.mask.detach().cpu().clone() for n, m in masked_modules(model)}
+    return {n: torch.as_tensor(m.mask).detach().cpu().clone() for n, m in masked_modules(model)}
 
 
 class ProcessGroup:
@@ -485,12 +485,12 @@ class ProcessGroup:
     def device(self, device: torch.device) -> torch.device:
         return self._device
 
-    def train_loader(self, data: Dataset, batch_size: int, generator: torch.Generator) -> DataLoader:
+    def train_loader(self, data: Any, batch_size: int, generator: torch.Generator) -> DataLoader:
         """The rank's loader: the one-process run's shuffled global batches (same generator use), its shares."""
         sampler = GlobalBatchShares(RandomSampler(data, generator=generator), batch_size, self.shares)
         return DataLoader(data, batch_sampler=sampler, generator=generator)
 
-    def test_loader(self, data: Dataset, batch_size: int) -> DataLoader:
+    def test_loader(self, data: Any, batch_size: int) -> DataLoader:
         return DataLoader(
             data, batch_sampler=GlobalBatchShares(SequentialSampler(data), batch_size, self.shares, training=False)
         )
@@ -565,6 +565,7 @@ class ProcessGroup:
     def epoch_result(self, result: Any) -> Any:
         """The epoch's loss and accuracy over the global batches (every rank's counted steps added)."""
         ledger, self._ledger = self._ledger, None
+        assert ledger is not None, "epoch_result() without start_epoch()"
         return _epoch_result(_sum_over_ranks(ledger.totals, self._device))
 
     def _counted_measure(self, measure: Callable[..., Any]) -> Callable[..., Any]:
@@ -579,6 +580,7 @@ class ProcessGroup:
     def evaluate(self, trainer: Any, loader: Any) -> Any:
         """The test set's loss and accuracy: each rank evaluates its shares; the sums are added."""
         model = self.model
+        assert model is not None, "evaluate() before adapt()"
         was_training = model.training
         model.eval()
         totals = [0.0] * len(_FIELDS)
@@ -688,11 +690,12 @@ def global_batch_norm(bn: nn.modules.batchnorm._BatchNorm, shares: Shares) -> Ca
         mean = total[:c] / n
         var = total[c : 2 * c] / n - mean * mean
         with torch.no_grad():
-            if bn.track_running_stats and bn.running_mean is not None:
-                bn.num_batches_tracked.add_(1)
-                m = (1.0 / float(bn.num_batches_tracked)) if bn.momentum is None else bn.momentum
-                bn.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
-                bn.running_var.mul_(1 - m).add_(var.detach() * n / (n - 1), alpha=m)
+            rm, rv, nb = bn.running_mean, bn.running_var, bn.num_batches_tracked
+            if bn.track_running_stats and rm is not None and rv is not None and nb is not None:
+                nb.add_(1)
+                m = (1.0 / float(nb)) if bn.momentum is None else bn.momentum
+                rm.mul_(1 - m).add_(mean.detach(), alpha=m)
+                rv.mul_(1 - m).add_(var.detach() * n / (n - 1), alpha=m)
         shape = (1, c) + (1,) * (x.dim() - 2)
         y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + bn.eps)
         if bn.affine:
@@ -706,9 +709,11 @@ def _sync_batchnorm(model: nn.Module, shares: Shares) -> list[nn.Module]:
     """Every batch-norm layer normalises with the global batch's statistics (:func:`global_batch_norm`);
     returns the layers (``del layer.forward`` gives them their own forward pass back).
     """
-    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for module in layers:
-        module.forward = global_batch_norm(module, shares)
+    layers: list[nn.Module] = []
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            setattr(module, "forward", global_batch_norm(module, shares))  # noqa: B010 - an instance attribute
+            layers.append(module)
     return layers
 
 
