@@ -444,8 +444,6 @@ class RunConfig:
         if self.dale not in (True, False):
             raise ParameterError(f"run setting 'dale' must be True or False, got {self.dale!r}")
         _check_combination(self)
-        if self.method == "eihl":
-            eihl_config(self)  # the EIHL settings together (EIHLConfig's checks name the setting)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict (tuples become lists)."""

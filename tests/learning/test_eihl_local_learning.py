@@ -170,7 +170,7 @@ def test_run_reads_eihl_config_defaults_and_writes_decisions(tmp_path):
     for f in dataclasses.fields(EIHLConfig):
         assert getattr(built, f.name) == getattr(default, f.name), f.name
     with pytest.raises(ParameterError, match="global_units"):
-        RunConfig(method="eihl", global_units=0)
+        eihl_config(RunConfig(method="eihl", global_units=0))
     config = RunConfig(method="eihl", hidden=(16,), epochs=2, batch_size=256, steps=4, encoder="poisson", seed=0)
     result = train(config, out_dir=tmp_path / "run", plot=False)
     rows = list(csv.DictReader(open(tmp_path / "run" / "decisions.csv")))
