@@ -8,6 +8,7 @@ order (``when``, ``order``, name). Operations are chosen by the Brian2 template 
 from __future__ import annotations
 
 import ctypes
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -886,6 +887,8 @@ def available_memory(device: torch.device) -> int | None:
 
 #: size (bytes) from which glibc serves an allocation with its own mmap (freed to the system on release)
 MMAP_THRESHOLD = 1 << 20
+#: bytes kept per step by a run with gradients from which :func:`limit_heap_fragmentation` is applied
+HEAP_TUNE_BYTES = 1 << 20
 _heap_tuned = False
 
 
@@ -896,20 +899,27 @@ def limit_heap_fragmentation() -> None:
     autograd keeps for the backward pass. glibc's default threshold grows with the largest block freed
     (up to 32 MB), so those temporaries come from the heap, and the kept tensors pin its pages: measured
     on a Brunel-Wang-shaped network (1000 neurons, 800k synapses), the process grew by 28 MB per step for
-    6.6 MB of live tensors. With a fixed threshold it grows by the live tensors only. Process-wide, set once
-    (the first run with gradients on the CPU); no effect where the C library is not glibc.
+    6.6 MB of live tensors. With a fixed threshold it grows by the live tensors only. It costs time where
+    memory is not the limit (CUBA 4000 with a weight per synapse, B = 1, 67 kB kept per step: backward 2.4-2.5
+    ms per step with glibc's default, 3.0-5.0 ms with the threshold), so :class:`GradientMemoryGuard` sets it
+    only for runs that keep :data:`HEAP_TUNE_BYTES` per step or more. Process-wide, set once; no effect where
+    the C library is not glibc. The environment
+    variable ``BIOSNN_TWIN_MMAP_THRESHOLD`` sets another threshold in bytes (``0``: leave glibc's own).
     """
     global _heap_tuned
     if _heap_tuned:
         return
     _heap_tuned = True
+    threshold = int(os.environ.get("BIOSNN_TWIN_MMAP_THRESHOLD", MMAP_THRESHOLD))
+    if threshold <= 0:
+        return
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # pragma: no cover - not glibc
         return
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+    mallopt(-3, threshold)  # M_MMAP_THRESHOLD
 
 
 class GradientMemoryGuard:
@@ -929,6 +939,7 @@ class GradientMemoryGuard:
     def __init__(self, n_steps: int, device: torch.device, static: list, label: str) -> None:
         self.n_steps = n_steps
         self.available = available_memory(device)
+        self.cpu = device.type == "cpu"
         self.static = {t.untyped_storage().data_ptr() for t in static if isinstance(t, torch.Tensor)}
         self.label = label
         self.seen: set[int] = set()
@@ -937,7 +948,7 @@ class GradientMemoryGuard:
         self._step_bytes = 0
 
     def sampling(self, k: int) -> bool:
-        return self.available is not None and (k < 2 or k % self.every == 0)
+        return k < 2 or (self.available is not None and k % self.every == 0)
 
     def _pack(self, t):
         if isinstance(t, torch.Tensor) and t.layout == torch.strided:
@@ -957,8 +968,10 @@ class GradientMemoryGuard:
         self.sampled += 1
         self.saved += self._step_bytes
         per_step = self.saved / self.sampled
+        if self.cpu and per_step >= HEAP_TUNE_BYTES:
+            limit_heap_fragmentation()
         need = per_step * self.n_steps
-        if need > self.fraction * self.available:
+        if self.available is not None and need > self.fraction * self.available:
             from biosnn.errors import MemoryBudgetError
 
             raise MemoryBudgetError(

@@ -84,7 +84,6 @@ from biosnn.twins.runtime import (
     UpdateOp,
     check_input_tensor,
     default_dtype,
-    limit_heap_fragmentation,
     read_spike_queue,
     scale_for,
     write_spike_queue,
@@ -1152,8 +1151,6 @@ class Twin(torch.nn.Module):
         out = _RunRecord.start(self._ops, plan, functional or bool(relaxed))
         guard = None
         if functional:
-            if self.device.type == "cpu":
-                limit_heap_fragmentation()
             guard = GradientMemoryGuard(plan.n_steps, self.device, self._static_tensors(), f"network {self.net.name!r}")
         for k in range(plan.n_steps):
             self._step_once(S, R, plan, out, k, guard)
