@@ -161,9 +161,9 @@ class EIHLConfig:
         _scalar("tau_x", self.tau_x, low=0.0, low_inclusive=False, allow_inf=True)
         frac = _scalar("regrow_max_fraction", self.regrow_max_fraction)
         ms = _scalar("max_sparsity", self.max_sparsity)
-        if frac > 1 or ms > 1:
-            raise ParameterError(f"EIHL fractions must lie in [0, 1], got regrow_max_fraction={frac}, "
-                                 f"max_sparsity={ms}")
+        for name, value in (("regrow_max_fraction", frac), ("max_sparsity", ms)):
+            if value > 1:
+                raise ParameterError(f"EIHL setting {name!r} must lie in [0, 1], got {value}")
         if not isinstance(self.regrow, bool):
             raise ParameterError(f"EIHL setting 'regrow' must be True or False, got {self.regrow!r}")
         if self.granularity not in ("iteration", "epoch"):

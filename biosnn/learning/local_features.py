@@ -148,7 +148,8 @@ def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettin
                                         random_state=seed)
     xf, yf, xv, yv = x[idx_fit], y[idx_fit], x[idx_val], y[idx_val]
     torch.manual_seed(seed)
-    model = competitive_mlp((x.shape[1], s.hidden, int(y.max()) + 1), k=s.learn_k, beta=s.learn_beta, threshold=s.threshold,
+    model = competitive_mlp((x.shape[1], s.hidden, int(y.max()) + 1), k=s.learn_k, beta=s.learn_beta,
+                            threshold=s.threshold,
                             theta_plus=s.theta_plus, tau_theta=s.tau_theta).double()
     for pop in model.modules():
         if hasattr(pop, "reset_all"):
