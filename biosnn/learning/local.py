@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import brian2
 import torch
@@ -53,7 +53,7 @@ from biosnn.plasticity.eihl_contraction import _FAR
 from biosnn.registry import Registry
 from biosnn.units import check_quantity
 
-__all__ = ["LocalLearner", "LAYER_KINDS", "CHUNK_ELEMENTS", "conv_patches", "linear_update", "conv_update"]
+__all__ = ["LocalLearner", "LocalUpdate", "LAYER_KINDS", "CHUNK_ELEMENTS", "conv_patches", "linear_update", "conv_update"]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -194,6 +194,35 @@ class LayerKind:
 
 #: Update kinds, chosen by the rule's ``layer_kind`` attribute (``"traces"`` when absent).
 LAYER_KINDS: Registry[LayerKind] = Registry("local update kind")
+
+
+@runtime_checkable
+class LocalUpdate(Protocol):
+    """What a hybrid controller needs from the local period's learner (one owner of its state).
+
+    :class:`LocalLearner` implements it, and :class:`~biosnn.learning.eihl.EIHLController` holds one
+    (``controller.contraction``) instead of a state machine of its own: ``x``, the thresholds frozen for a
+    local period and the decay pending from the global period live there only.
+    """
+
+    x: dict[str, torch.Tensor]
+    thresholds: dict[str, torch.Tensor] | None
+    pending_decay: int
+
+    def begin_period(self) -> dict[str, torch.Tensor]:
+        """Start a local period (apply the pending decay of ``x``, freeze the thresholds)."""
+
+    def note_global(self, steps: int = 1) -> None:
+        """Count global iterations (their decay of ``x`` is applied at the next local period)."""
+
+    def step(self, x_encoded: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One local update; returns the weight change per layer."""
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume."""
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
 
 
 class LocalLearner:

@@ -202,3 +202,14 @@ def test_synaptic_operations_count_spikes_times_fan_out():
     with SynapticOps(folded) as ops:
         folded(torch.ones(1, 4, 1, 5, 5))  # [T=1, B=4, C, H, W]
     assert ops.samples == 4 and ops.per_sample == pytest.approx(25.0)
+
+
+def test_the_controller_holds_one_local_update_owner_of_x():
+    from biosnn.learning.local import LocalUpdate
+
+    torch.manual_seed(0)
+    model = SpikingMLP((16, 24, 2))
+    ctl = EIHLController(Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2), encoder="poisson", steps=4))
+    assert isinstance(ctl.contraction, LocalUpdate)
+    ctl.pending_decay = 3
+    assert ctl.contraction.pending_decay == 3 and ctl.x is ctl.contraction.x  # one owner, no copies
