@@ -139,7 +139,10 @@ def test_uncaught_biosnn_error_shows_no_brian2_banner_and_leaves_no_debug_files(
     assert "biosnn.errors.ParameterError: seed must be an integer" in proc.stderr
     assert "Brian 2 encountered an unexpected error" not in proc.stderr
     assert list(private_tmp.glob("brian_*")) == []
-    # every other exception still goes to Brian2's hook (its banner and debug log)
+    # every other exception still goes to Brian2's hook (its banner and debug log) once Brian2 is imported
+    # (``import biosnn`` alone no longer imports Brian2, so a script that never uses it keeps Python's hook)
     proc = run("import biosnn\nraise RuntimeError('not ours')\n")
+    assert "Brian 2 encountered an unexpected error" not in proc.stderr and "RuntimeError: not ours" in proc.stderr
+    proc = run("import biosnn\nimport brian2\nraise RuntimeError('not ours')\n")
     assert "Brian 2 encountered an unexpected error" in proc.stderr
     assert list(private_tmp.glob("brian_debug_*.log"))
