@@ -342,6 +342,8 @@ def train(**options) -> None:
         raise _fail(exc) from exc
     finally:
         torch.set_num_threads(previous_threads)
+    if getattr(result, "rank", 0) != 0:  # under torchrun every rank returns; rank 0 alone reports
+        return
     last = result.final
     click.echo(f"{config.method} {config.model}/{config.dataset}: epoch {last['epoch']}, test accuracy "
                f"{100 * last['test_accuracy']:.2f} %, sparsity {100 * last['sparsity']:.2f} %  -> {out}")
