@@ -22,7 +22,7 @@ magnitude pruning at the same sparsity. Nothing is tuned here (every method at i
 The robustness experiment (``--robustness``, on the seeds' EIHL and STBP networks): random pruning of
 0-80 % of all synapses, kept dead, and a variant where they may regrow during one fine-tuning STBP epoch.
 
-    BIOSNN_CACHE_DIR=$PWD/.cache .venv/bin/python bench/hybrid_baselines.py --seeds 5 --epochs 5 --hidden 64 --robustness
+    BIOSNN_CACHE_DIR=$PWD/.cache .venv/bin/python bench/hybrid_baselines.py --epochs 5 --hidden 64 --robustness
 
 Writes ``bench/results/hybrid_baselines.json`` and ``.md`` (about 11 minutes on one thread). On the demo's
 network and budget (``--hidden 256 --epochs 20``, one data set per command, ``--datasets digits --out
