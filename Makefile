@@ -13,7 +13,7 @@ export BIOSNN_CACHE_DIR ?= $(CURDIR)/.cache
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo readme test test-slow bench venv clean docs notebooks
+.PHONY: demo readme test test-slow bench venv clean docs notebooks lint
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo ">> creating $(VENV) with pinned dependencies (first use only)"
@@ -48,6 +48,12 @@ bench: $(STAMP)
 # the outputs committed in them (not executed here)
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+# ruff (lint and format check) and mypy on the public API; the test suite runs the same (tests/core/test_lint.py)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # regenerate notebooks/*.ipynb from notebooks/build.py and execute them in place, keeping their outputs
 notebooks: $(STAMP)

@@ -79,14 +79,25 @@ ABLATIONS = {
 
 def run(name: str, dataset: str, data, seed: int, epochs: int, batches: int) -> dict:
     method_name, model_name, overrides, method_kw = {**RUNS, **ABLATIONS}[name]
-    config = RunConfig(method=method_name, dataset=dataset, epochs=epochs, batch_size=BATCH, seed=seed, steps=STEPS,
-                       lr=LR, hidden=HIDDEN, max_batches=batches, **(EIHL_SETTINGS if method_name == "eihl" else {}))
+    config = RunConfig(
+        method=method_name,
+        dataset=dataset,
+        epochs=epochs,
+        batch_size=BATCH,
+        seed=seed,
+        steps=STEPS,
+        lr=LR,
+        hidden=HIDDEN,
+        max_batches=batches,
+        **(EIHL_SETTINGS if method_name == "eihl" else {}),
+    )
     torch.manual_seed(seed)
     if model_name is None:
         model = MODEL_BUILDERS[config.model](config, data.input_shape, data.num_classes)
     else:
-        model = build_model(model_name, data.input_shape, data.num_classes, seed=seed,
-                            **{"hidden": HIDDEN, "steps": STEPS, **overrides})
+        model = build_model(
+            model_name, data.input_shape, data.num_classes, seed=seed, **{"hidden": HIDDEN, "steps": STEPS, **overrides}
+        )
     trainer_kw = {"loss": config.loss, "encoder": "direct", "steps": STEPS, "seed": seed + 1, "device": "cpu"}
     method = METHODS[method_name](config, model, trainer_kw, **method_kw)
     gen = torch.Generator().manual_seed(seed + 2)
@@ -102,10 +113,15 @@ def run(name: str, dataset: str, data, seed: int, epochs: int, batches: int) -> 
     test = DataLoader(data.test, batch_size=256)
     with SpikeCounter(model) as counter:
         result = trainer.evaluate(_Counted(test, counter))
-    return {"test_accuracy": result.accuracy, "spikes_per_sample": counter.per_sample,
-            "seconds_per_epoch": statistics.fmean(times), "iterations": trainer.iteration,
-            "parameters": sum(p.numel() for p in model.parameters()), "phases": phases,
-            "sparsity": _sparsity(model)}
+    return {
+        "test_accuracy": result.accuracy,
+        "spikes_per_sample": counter.per_sample,
+        "seconds_per_epoch": statistics.fmean(times),
+        "iterations": trainer.iteration,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "phases": phases,
+        "sparsity": _sparsity(model),
+    }
 
 
 def _sparsity(model) -> float:
@@ -144,10 +160,12 @@ def spide_vs_bptt(data, seed: int) -> float:
     from biosnn.models.spide import rate_equilibrium, spide_train_loss
 
     torch.manual_seed(seed)
-    net = build_model("spide_mlp", data.input_shape, data.num_classes, hidden=(128, 64), steps=30, seed=seed,
-                      steps_back=250).double()
-    x, y = next(iter(DataLoader(data.train, batch_size=BATCH, shuffle=True,
-                                generator=torch.Generator().manual_seed(seed))))
+    net = build_model(
+        "spide_mlp", data.input_shape, data.num_classes, hidden=(128, 64), steps=30, seed=seed, steps_back=250
+    ).double()
+    x, y = next(
+        iter(DataLoader(data.train, batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(seed)))
+    )
     x = x.double().unsqueeze(0)
     loss, _ = spide_train_loss(net, x, y)
     net.zero_grad()
@@ -164,12 +182,19 @@ def spide_vs_bptt(data, seed: int) -> float:
 def _row(name: str, rs: list[dict], stbp_time: float) -> dict:
     acc = [r["test_accuracy"] for r in rs]
     sec = statistics.fmean(r["seconds_per_epoch"] for r in rs)
-    return {"method": name, "seeds": len(rs), "test_accuracy_mean": statistics.fmean(acc),
-            "test_accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
-            "spikes_per_sample": statistics.fmean(r["spikes_per_sample"] for r in rs),
-            "sparsity": statistics.fmean(r["sparsity"] for r in rs),
-            "seconds_per_epoch": sec, "time_ratio_to_stbp": sec / stbp_time, "iterations": rs[0]["iterations"],
-            "parameters": rs[0]["parameters"], "runs": rs}
+    return {
+        "method": name,
+        "seeds": len(rs),
+        "test_accuracy_mean": statistics.fmean(acc),
+        "test_accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+        "spikes_per_sample": statistics.fmean(r["spikes_per_sample"] for r in rs),
+        "sparsity": statistics.fmean(r["sparsity"] for r in rs),
+        "seconds_per_epoch": sec,
+        "time_ratio_to_stbp": sec / stbp_time,
+        "iterations": rs[0]["iterations"],
+        "parameters": rs[0]["parameters"],
+        "runs": rs,
+    }
 
 
 def main() -> None:
@@ -184,9 +209,17 @@ def main() -> None:
     torch.set_num_threads(1)
     names = list(RUNS) + ([] if args.no_ablations else list(ABLATIONS))
     t_start = time.perf_counter()
-    result = {"epochs": args.epochs, "batches_per_epoch": args.batches, "batch_size": BATCH, "lr": LR,
-              "steps": STEPS, "threads": 1, "torch": torch.__version__, "machine": platform.processor() or
-              platform.machine(), "datasets": {}}
+    result = {
+        "epochs": args.epochs,
+        "batches_per_epoch": args.batches,
+        "batch_size": BATCH,
+        "lr": LR,
+        "steps": STEPS,
+        "threads": 1,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "datasets": {},
+    }
     for dataset in args.datasets.split(","):
         data = load_data(RunConfig(method="stbp", dataset=dataset))
         runs: dict[str, list[dict]] = {n: [] for n in names}
@@ -194,20 +227,30 @@ def main() -> None:
             for name in names:
                 runs[name].append(run(name, dataset, data, seed, args.epochs, args.batches))
                 r = runs[name][-1]
-                print(f"{dataset} seed {seed} {name:<25} acc {100 * r['test_accuracy']:6.2f} %  "
-                      f"{r['seconds_per_epoch']:6.2f} s/epoch  {r['spikes_per_sample']:9.1f} spikes/sample", flush=True)
+                print(
+                    f"{dataset} seed {seed} {name:<25} acc {100 * r['test_accuracy']:6.2f} %  "
+                    f"{r['seconds_per_epoch']:6.2f} s/epoch  {r['spikes_per_sample']:9.1f} spikes/sample",
+                    flush=True,
+                )
         stbp_time = statistics.fmean(r["seconds_per_epoch"] for r in runs["stbp"])
         rows = [_row(n, rs, stbp_time) for n, rs in runs.items()]
         cos = [spide_vs_bptt(data, s) for s in range(args.seeds)]
-        result["datasets"][dataset] = {"classes": data.num_classes, "input_shape": list(data.input_shape),
-                                       "train_size": len(data.train), "test_size": len(data.test), "rows": rows,
-                                       "spide_vs_bptt_cosine": cos}
+        result["datasets"][dataset] = {
+            "classes": data.num_classes,
+            "input_shape": list(data.input_shape),
+            "train_size": len(data.train),
+            "test_size": len(data.test),
+            "rows": rows,
+            "spide_vs_bptt_cosine": cos,
+        }
         print(f"\n{dataset}: {args.seeds} seeds, {rows[0]['iterations']} iterations of {BATCH}, T = {STEPS}")
         print(f"{'method':<26} {'test acc (%)':>16} {'spikes/sample':>14} {'s/epoch':>8} {'x STBP':>7} {'sparsity':>8}")
         for row in rows:
             acc, std = 100 * row["test_accuracy_mean"], 100 * row["test_accuracy_std"]
-            print(f"{row['method']:<26} {acc:>8.2f} +- {std:<4.2f} {row['spikes_per_sample']:>14.1f} "
-                  f"{row['seconds_per_epoch']:>8.2f} {row['time_ratio_to_stbp']:>7.2f} {100 * row['sparsity']:>7.1f}%")
+            print(
+                f"{row['method']:<26} {acc:>8.2f} +- {std:<4.2f} {row['spikes_per_sample']:>14.1f} "
+                f"{row['seconds_per_epoch']:>8.2f} {row['time_ratio_to_stbp']:>7.2f} {100 * row['sparsity']:>7.1f}%"
+            )
         print(f"SPIDE vs BPTT through the equilibrium, gradient cosine: {', '.join(f'{c:.3f}' for c in cos)}\n")
     result["wall_seconds"] = round(time.perf_counter() - t_start, 1)
     out = Path(args.out)

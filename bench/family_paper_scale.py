@@ -34,8 +34,14 @@ from pathlib import Path
 
 import torch
 
-PRESET_NAMES = ("eihl_cifar10", "ltmd_cifar10", "mlf_dsresnet_cifar10", "stmixer_cifar10", "spide_cifar10",
-                "eicil_cifar10")
+PRESET_NAMES = (
+    "eihl_cifar10",
+    "ltmd_cifar10",
+    "mlf_dsresnet_cifar10",
+    "stmixer_cifar10",
+    "spide_cifar10",
+    "eicil_cifar10",
+)
 TRAIN_SIZE = 50_000
 
 
@@ -56,8 +62,10 @@ def measure(name: str, device: str, batch: int | None, batches: int, warmup: int
     trainer_kw = {"loss": config.loss, "encoder": "direct", "steps": steps, "seed": 1, "device": dev}
     method = METHODS[config.method](config, model, trainer_kw)
     g = torch.Generator().manual_seed(0)
-    data = [(torch.rand(size, 3, 32, 32, generator=g), torch.randint(0, 10, (size,), generator=g))
-            for _ in range(max(batches, 1))]
+    data = [
+        (torch.rand(size, 3, 32, 32, generator=g), torch.randint(0, 10, (size,), generator=g))
+        for _ in range(max(batches, 1))
+    ]
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     if warmup:
@@ -69,11 +77,22 @@ def measure(name: str, device: str, batch: int | None, batches: int, warmup: int
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = (time.perf_counter() - t0) / batches
-    out = {"preset": name, "method": config.method, "model": config.model, "device": str(dev),
-           "parameters": sum(p.numel() for p in model.parameters()), "T": steps, "batch": size,
-           "preset_batch": preset.batch_size, "timed_batches": batches, "warmup_batches": warmup,
-           "seconds_per_batch": seconds, "seconds_per_epoch": seconds / size * TRAIN_SIZE,
-           "baseline_rss_mib": base_rss, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    out = {
+        "preset": name,
+        "method": config.method,
+        "model": config.model,
+        "device": str(dev),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "T": steps,
+        "batch": size,
+        "preset_batch": preset.batch_size,
+        "timed_batches": batches,
+        "warmup_batches": warmup,
+        "seconds_per_batch": seconds,
+        "seconds_per_epoch": seconds / size * TRAIN_SIZE,
+        "baseline_rss_mib": base_rss,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     if dev.type == "cuda":
         out["peak_cuda_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
         out["gpu"] = torch.cuda.get_device_name(dev)
@@ -101,8 +120,18 @@ def main() -> None:
         return
     rows = []
     for name in args.presets.split(","):
-        cmd = [sys.executable, __file__, "--one", name, "--device", device, "--batches", str(batches),
-               "--warmup", str(warmup)] + (["--batch", str(batch)] if batch is not None else [])
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            name,
+            "--device",
+            device,
+            "--batches",
+            str(batches),
+            "--warmup",
+            str(warmup),
+        ] + (["--batch", str(batch)] if batch is not None else [])
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             rows.append({"preset": name, "error": proc.stderr.strip().splitlines()[-1:]})
@@ -113,18 +142,28 @@ def main() -> None:
         print(f"{name}: {r['seconds_per_batch']:.2f} s per batch of {r['batch']}", flush=True)
     ref = next((r for r in rows if r.get("preset") == "eihl_cifar10" and "error" not in r), None)
     memory = "peak_cuda_mib" if cuda else "peak_rss_mib"
-    print(f"\n{'preset':<22} {'model':<14} {'params':>10} {'T':>3} {'batch':>5} {'s/batch':>8} {'s/epoch (est.)':>15} "
-          f"{'x EIHL':>7} {memory:>13}")
+    print(
+        f"\n{'preset':<22} {'model':<14} {'params':>10} {'T':>3} {'batch':>5} {'s/batch':>8} {'s/epoch (est.)':>15} "
+        f"{'x EIHL':>7} {memory:>13}"
+    )
     for r in rows:
         if "error" in r:
             print(f"{r['preset']:<22} failed")
             continue
         r["ratio_to_eihl"] = r["seconds_per_epoch"] / ref["seconds_per_epoch"] if ref else math.nan
-        print(f"{r['preset']:<22} {r['model']:<14} {r['parameters']:>10,} {r['T']:>3} {r['batch']:>5} "
-              f"{r['seconds_per_batch']:>8.2f} {r['seconds_per_epoch']:>15.0f} {r['ratio_to_eihl']:>7.2f} "
-              f"{r[memory]:>13.0f}")
-    result = {"device": device, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-              "threads": 1 if not cuda else None, "train_size": TRAIN_SIZE, "rows": rows}
+        print(
+            f"{r['preset']:<22} {r['model']:<14} {r['parameters']:>10,} {r['T']:>3} {r['batch']:>5} "
+            f"{r['seconds_per_batch']:>8.2f} {r['seconds_per_epoch']:>15.0f} {r['ratio_to_eihl']:>7.2f} "
+            f"{r[memory]:>13.0f}"
+        )
+    result = {
+        "device": device,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "threads": 1 if not cuda else None,
+        "train_size": TRAIN_SIZE,
+        "rows": rows,
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

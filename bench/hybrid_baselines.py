@@ -67,8 +67,7 @@ def _setup(name: str, seed: int, hidden: int):
     classes = 10 if name == "digits" else 3
     torch.manual_seed(seed)
     model = SpikingMLP((x0.numel(), hidden, classes))
-    trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=LR), encoder="poisson", steps=STEPS,
-                      seed=seed + 1)
+    trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=LR), encoder="poisson", steps=STEPS, seed=seed + 1)
     loader = DataLoader(train_set, batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(seed + 2))
     return model, trainer, loader, DataLoader(test_set, batch_size=256)
 
@@ -77,8 +76,13 @@ def _finish(model, trainer, test_loader, seconds, epochs) -> dict:
     with SynapticOps(model) as ops:
         acc = trainer.evaluate(test_loader).accuracy
     sp = sparsity(model)
-    return {"accuracy": acc, "sparsity": sp.pop("overall"), "layer_sparsity": sp, "synops": ops.per_sample,
-            "seconds_per_epoch": seconds / epochs}
+    return {
+        "accuracy": acc,
+        "sparsity": sp.pop("overall"),
+        "layer_sparsity": sp,
+        "synops": ops.per_sample,
+        "seconds_per_epoch": seconds / epochs,
+    }
 
 
 def run_method(method: str, name: str, seed: int, epochs: int, hidden: int, target: dict | None = None):
@@ -90,8 +94,11 @@ def run_method(method: str, name: str, seed: int, epochs: int, hidden: int, targ
         ctl = EIHLController(trainer, dataclasses.replace(EIHLConfig(), **overrides), policy=policy)
         for e in range(epochs):
             ctl.train_epoch(loader, epochs_left=epochs - e - 1)
-        extra = {"decisions": len(ctl.decisions), "regrown": ctl.regrown_total,
-                 "test_failed": sum(not d["test_result"] for d in ctl.decisions if d["phase_before"] == "global")}
+        extra = {
+            "decisions": len(ctl.decisions),
+            "regrown": ctl.regrown_total,
+            "test_failed": sum(not d["test_result"] for d in ctl.decisions if d["phase_before"] == "global"),
+        }
     elif method == "stbp":
         for _ in range(epochs):
             trainer.train_epoch(loader)
@@ -131,13 +138,22 @@ def _summary(values) -> dict:
 
 def _robustness(model, loader, test_loader, seed):
     def finetune(copy):
-        Trainer(copy, torch.optim.Adam(copy.parameters(), lr=LR), encoder="poisson", steps=STEPS,
-                seed=seed + 5).train_epoch(loader)
+        Trainer(
+            copy, torch.optim.Adam(copy.parameters(), lr=LR), encoder="poisson", steps=STEPS, seed=seed + 5
+        ).train_epoch(loader)
 
     out = {}
     for label, regrow in (("kept_dead", False), ("regrow_finetune", True)):
-        curve = robustness_curve(model, test_loader, ROBUST_FRACTIONS, regrow=regrow,
-                                 finetune=finetune if regrow else None, encoder="poisson", steps=STEPS, seed=seed)
+        curve = robustness_curve(
+            model,
+            test_loader,
+            ROBUST_FRACTIONS,
+            regrow=regrow,
+            finetune=finetune if regrow else None,
+            encoder="poisson",
+            steps=STEPS,
+            seed=seed,
+        )
         out[label] = curve.groupby("fraction")["accuracy"].mean().tolist()
     return out
 
@@ -166,19 +182,25 @@ def main() -> None:
                     target = r["layer_sparsity"]
                 r["seed"] = seed
                 runs[m].append(r)
-                print(f"{name} seed {seed} {m:20s} acc {100 * r['accuracy']:.2f} % "
-                      f"sparsity {100 * r['sparsity']:.1f} % "
-                      f"synops {r['synops']:.0f} {r['seconds_per_epoch']:.1f} s/epoch", flush=True)
+                print(
+                    f"{name} seed {seed} {m:20s} acc {100 * r['accuracy']:.2f} % "
+                    f"sparsity {100 * r['sparsity']:.1f} % "
+                    f"synops {r['synops']:.0f} {r['seconds_per_epoch']:.1f} s/epoch",
+                    flush=True,
+                )
                 if args.robustness and m in ("eihl", "stbp") and seed < 2:
                     test_loader = DataLoader(load_dataset(name, train=False), batch_size=256)
                     robust.append({"method": m, "seed": seed, **_robustness(model, loader, test_loader, seed)})
-        table = {m: {k: _summary([r[k] for r in rs]) for k in ("accuracy", "sparsity", "synops", "seconds_per_epoch")}
-                 for m, rs in runs.items()}
+        table = {
+            m: {k: _summary([r[k] for r in rs]) for k in ("accuracy", "sparsity", "synops", "seconds_per_epoch")}
+            for m, rs in runs.items()
+        }
         eihl = np.array([r["accuracy"] for r in runs["eihl"]])
         sp = np.array([r["sparsity"] for r in runs["eihl"]])
         claims = {
-            "eihl_ge_stbp_at_15pct_sparsity": bool(eihl.mean() >= table["stbp"]["accuracy"]["mean"]
-                                                   and sp.min() >= 0.15),
+            "eihl_ge_stbp_at_15pct_sparsity": bool(
+                eihl.mean() >= table["stbp"]["accuracy"]["mean"] and sp.min() >= 0.15
+            ),
             "eihl_minus_stbp": _summary(eihl - np.array([r["accuracy"] for r in runs["stbp"]])),
             "eihl_ge_imp_same_sparsity": bool(eihl.mean() >= table["stbp_imp"]["accuracy"]["mean"]),
             "eihl_minus_imp": _summary(eihl - np.array([r["accuracy"] for r in runs["stbp_imp"]])),
@@ -191,25 +213,37 @@ def main() -> None:
     out.write_text(json.dumps(results, indent=2, default=float) + "\n")
     lines = [f"# EIHL and baselines ({args.seeds} seeds, {args.epochs} epochs, hidden {args.hidden})", ""]
     for name, d in results["datasets"].items():
-        lines += [f"## {name}", "", "| method | accuracy % (95 % CI) | sparsity % | synops / sample | s / epoch |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"## {name}",
+            "",
+            "| method | accuracy % (95 % CI) | sparsity % | synops / sample | s / epoch |",
+            "|---|---|---|---|---|",
+        ]
         for m, t in d["table"].items():
             a = t["accuracy"]
-            lines.append(f"| {m} | {100 * a['mean']:.2f} +- {100 * a['std']:.2f} ({100 * a['ci95'][0]:.2f}-"
-                         f"{100 * a['ci95'][1]:.2f}) | {100 * t['sparsity']['mean']:.1f} | {t['synops']['mean']:.0f} | "
-                         f"{t['seconds_per_epoch']['mean']:.1f} |")
+            lines.append(
+                f"| {m} | {100 * a['mean']:.2f} +- {100 * a['std']:.2f} ({100 * a['ci95'][0]:.2f}-"
+                f"{100 * a['ci95'][1]:.2f}) | {100 * t['sparsity']['mean']:.1f} | {t['synops']['mean']:.0f} | "
+                f"{t['seconds_per_epoch']['mean']:.1f} |"
+            )
         c = d["claims"]
-        lines += ["", f"- EIHL >= STBP at >= 15 % sparsity: {c['eihl_ge_stbp_at_15pct_sparsity']} "
-                  f"(difference {100 * c['eihl_minus_stbp']['mean']:+.2f} points, 95 % CI "
-                  f"{100 * c['eihl_minus_stbp']['ci95'][0]:+.2f} .. {100 * c['eihl_minus_stbp']['ci95'][1]:+.2f})",
-                  f"- EIHL >= magnitude pruning at the same sparsity: {c['eihl_ge_imp_same_sparsity']} "
-                  f"(difference {100 * c['eihl_minus_imp']['mean']:+.2f} points, 95 % CI "
-                  f"{100 * c['eihl_minus_imp']['ci95'][0]:+.2f} .. {100 * c['eihl_minus_imp']['ci95'][1]:+.2f})", ""]
+        lines += [
+            "",
+            f"- EIHL >= STBP at >= 15 % sparsity: {c['eihl_ge_stbp_at_15pct_sparsity']} "
+            f"(difference {100 * c['eihl_minus_stbp']['mean']:+.2f} points, 95 % CI "
+            f"{100 * c['eihl_minus_stbp']['ci95'][0]:+.2f} .. {100 * c['eihl_minus_stbp']['ci95'][1]:+.2f})",
+            f"- EIHL >= magnitude pruning at the same sparsity: {c['eihl_ge_imp_same_sparsity']} "
+            f"(difference {100 * c['eihl_minus_imp']['mean']:+.2f} points, 95 % CI "
+            f"{100 * c['eihl_minus_imp']['ci95'][0]:+.2f} .. {100 * c['eihl_minus_imp']['ci95'][1]:+.2f})",
+            "",
+        ]
         for rb in d["robustness"]:
             for label in ("kept_dead", "regrow_finetune"):
-                lines.append(f"- robustness {rb['method']} seed {rb['seed']} {label}: "
-                             f"{[round(100 * float(v), 1) for v in _curve_values(rb[label])]} % at "
-                             f"{[int(100 * f) for f in ROBUST_FRACTIONS]} % pruned")
+                lines.append(
+                    f"- robustness {rb['method']} seed {rb['seed']} {label}: "
+                    f"{[round(100 * float(v), 1) for v in _curve_values(rb[label])]} % at "
+                    f"{[int(100 * f) for f in ROBUST_FRACTIONS]} % pruned"
+                )
         lines.append("")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -32,20 +32,26 @@ def main() -> None:
     t0 = time.perf_counter()
 
     def progress(name, arm, r):
-        print(f"  {name:9s} {arm:8s} seed {r['seed']}: test {r['test_accuracy']:.4f} (validation "
-              f"{r['validation_accuracy']:.4f}, readout {r['readout']}, {r['seconds']:.0f} s)", flush=True)
+        print(
+            f"  {name:9s} {arm:8s} seed {r['seed']}: test {r['test_accuracy']:.4f} (validation "
+            f"{r['validation_accuracy']:.4f}, readout {r['readout']}, {r['seconds']:.0f} s)",
+            flush=True,
+        )
 
-    res = compare_features(args.datasets.split(","), range(args.seeds), settings=FeatureSettings(hidden=args.hidden),
-                           progress=progress)
+    res = compare_features(
+        args.datasets.split(","), range(args.seeds), settings=FeatureSettings(hidden=args.hidden), progress=progress
+    )
     res["seconds"] = round(time.perf_counter() - t0, 1)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
     for name, d in res["datasets"].items():
         lr, rr, df = d["learned"], d["random"], d["difference"]
-        print(f"{name}: learned {100 * lr['mean']:.2f} +- {100 * lr['std']:.2f} %, random {100 * rr['mean']:.2f} +- "
-              f"{100 * rr['std']:.2f} %, difference {100 * df['mean']:+.2f} +- {100 * df['sem']:.2f} (s.e.) points: "
-              f"{'holds' if d['holds'] else 'does not hold'} (> 2 s.e.)")
+        print(
+            f"{name}: learned {100 * lr['mean']:.2f} +- {100 * lr['std']:.2f} %, random {100 * rr['mean']:.2f} +- "
+            f"{100 * rr['std']:.2f} %, difference {100 * df['mean']:+.2f} +- {100 * df['sem']:.2f} (s.e.) points: "
+            f"{'holds' if d['holds'] else 'does not hold'} (> 2 s.e.)"
+        )
     print(f"written {out} in {res['seconds']:.0f} s")
 
 

@@ -7,7 +7,7 @@ Brian2 / layer update (measured in this run), and the largest difference of the 
 writes everything to ``bench/results/plasticity_layer_update.json``.
 
     .venv/bin/python bench/plasticity_layer_update.py [--steps 400] [--batch 4] [--inputs 40] [--outputs 20] [--threads 1]
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from pathlib import Path
 import brian2
 import numpy as np
 import torch
+from biosnn.plasticity import IstdpVogels, StdpAdditive, StdpMultiplicative, StdpTriplet
+from biosnn.plasticity.protocols import layer_update_in_brian2
 from brian2 import ms
 
 import biosnn
-from biosnn.plasticity import IstdpVogels, StdpAdditive, StdpMultiplicative, StdpTriplet
-from biosnn.plasticity.protocols import layer_update_in_brian2
 
 DT = 0.5 * ms
 
@@ -38,8 +38,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--inputs", type=int, default=40)
     parser.add_argument("--outputs", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (the update is many small ops; threads only add overhead)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (the update is many small ops; threads only add overhead)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     biosnn.seed(1234)
@@ -67,10 +71,17 @@ def main() -> None:
         got = rule.layer_update(torch.tensor(pre), torch.tensor(post), torch.tensor(weight), dt=DT).numpy()
         t_torch = time.perf_counter() - t0
         diff = float(np.max(np.abs(got - ref)))
-        results["rules"][name] = {"brian2_s": t_brian, "layer_update_s": t_torch, "ratio_brian2_over_torch": t_brian / t_torch,
-                                  "max_abs_diff": diff, "max_abs_dw": float(np.max(np.abs(ref)))}
-        print(f"{name:24s} brian2 {t_brian:7.3f} s   layer_update {t_torch:7.3f} s   ratio {t_brian / t_torch:6.1f}x"
-              f"   max|diff| {diff:.2e}")
+        results["rules"][name] = {
+            "brian2_s": t_brian,
+            "layer_update_s": t_torch,
+            "ratio_brian2_over_torch": t_brian / t_torch,
+            "max_abs_diff": diff,
+            "max_abs_dw": float(np.max(np.abs(ref))),
+        }
+        print(
+            f"{name:24s} brian2 {t_brian:7.3f} s   layer_update {t_torch:7.3f} s   ratio {t_brian / t_torch:6.1f}x"
+            f"   max|diff| {diff:.2e}"
+        )
     out = Path(__file__).resolve().parent / "results" / "plasticity_layer_update.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

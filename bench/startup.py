@@ -92,14 +92,23 @@ def thread_table(epochs: int) -> dict[str, dict]:
     configs = {
         "eihl mlp/digits (biosnn train defaults)": RunConfig(),
         "stbp vgg11 width 0.25 / synthetic-cifar10, batch 16": RunConfig(
-            method="stbp", model="vgg11", dataset="synthetic-cifar10", width=0.25, hidden=(), batch_size=16,
-            steps=2, neuron="if"),
+            method="stbp",
+            model="vgg11",
+            dataset="synthetic-cifar10",
+            width=0.25,
+            hidden=(),
+            batch_size=16,
+            steps=2,
+            neuron="if",
+        ),
     }
     table = {}
     for name, config in configs.items():
         seconds = {n: _epoch_times(config, n, epochs) for n in counts}
         table[name] = {
-            "model": config.model, "threads": counts, "torch_default_threads": torch_default,
+            "model": config.model,
+            "threads": counts,
+            "torch_default_threads": torch_default,
             "biosnn_default_threads": default_threads(config.model),
             "seconds_per_epoch": {str(n): round(s, 4) for n, s in seconds.items()},
             "ratio_to_1_thread": {str(n): round(s / seconds[1], 3) for n, s in seconds.items()},
@@ -118,11 +127,16 @@ def main() -> None:
     print(f"{'import / command (fresh process, median of ' + str(args.repeats) + ')':<52} {'seconds':>8}")
     for name, s in imports.items():
         print(f"{name:<52} {s:8.3f}")
-    results = {"cores": os.cpu_count(), "load_average_before": load_before, "repeats": args.repeats,
-               "import_seconds": {k: round(v, 4) for k, v in imports.items()},
-               "import_biosnn_below_0_5_s": imports["import biosnn"] < 0.5,
-               "import_biosnn_minus_python_startup": round(imports["import biosnn"]
-                                                          - imports["python -c pass (reference)"], 4)}
+    results = {
+        "cores": os.cpu_count(),
+        "load_average_before": load_before,
+        "repeats": args.repeats,
+        "import_seconds": {k: round(v, 4) for k, v in imports.items()},
+        "import_biosnn_below_0_5_s": imports["import biosnn"] < 0.5,
+        "import_biosnn_minus_python_startup": round(
+            imports["import biosnn"] - imports["python -c pass (reference)"], 4
+        ),
+    }
     if not args.skip_epochs:
         table = thread_table(args.epochs)
         results["epochs"] = table
@@ -131,8 +145,10 @@ def main() -> None:
             for n in row["threads"]:
                 mark = " (biosnn default)" if n == row["biosnn_default_threads"] else ""
                 mark += " (torch default)" if n == row["torch_default_threads"] else ""
-                print(f"{name:<52} {n:7d} {row['seconds_per_epoch'][str(n)]:8.3f} "
-                      f"{row['ratio_to_1_thread'][str(n)]:10.2f}{mark}")
+                print(
+                    f"{name:<52} {n:7d} {row['seconds_per_epoch'][str(n)]:8.3f} "
+                    f"{row['ratio_to_1_thread'][str(n)]:10.2f}{mark}"
+                )
     results["load_average_after"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -42,8 +42,9 @@ def biosnn_net():
     from biosnn.models import SpikingMLP
     from biosnn.surrogate import Surrogate
 
-    return SpikingMLP(SIZES, "lif", beta=BETA, threshold=1.0, reset="subtract",
-                      surrogate=Surrogate("arctan", width=1.0 / math.pi))
+    return SpikingMLP(
+        SIZES, "lif", beta=BETA, threshold=1.0, reset="subtract", surrogate=Surrogate("arctan", width=1.0 / math.pi)
+    )
 
 
 class SnnTorchNet(nn.Module):
@@ -75,8 +76,14 @@ class SpikingJellyNet(nn.Module):
         from spikingjelly.activation_based import layer, neuron, surrogate
 
         tau = 1.0 / (1.0 - BETA)
-        kw = dict(tau=tau, decay_input=False, v_threshold=1.0, v_reset=None,
-                  surrogate_function=surrogate.ATan(alpha=ATAN_ALPHA), step_mode="m")
+        kw = dict(
+            tau=tau,
+            decay_input=False,
+            v_threshold=1.0,
+            v_reset=None,
+            surrogate_function=surrogate.ATan(alpha=ATAN_ALPHA),
+            step_mode="m",
+        )
         self.fc1 = layer.Linear(SIZES[0], SIZES[1], step_mode="m")
         self.fc2 = layer.Linear(SIZES[1], SIZES[2], step_mode="m")
         self.lif1, self.lif2 = neuron.LIFNode(**kw), neuron.LIFNode(**kw)
@@ -114,6 +121,7 @@ def bench_peers(reps: int, warmup: int) -> dict:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+
         return step
 
     steps = {
@@ -157,13 +165,18 @@ def bench_eihl_epoch(reps: int, batches: int) -> dict:
     stbp = Trainer(stbp_net, torch.optim.Adam(stbp_net.parameters(), lr=LR), encoder=None, steps=T)
     eihl_trainer = Trainer(eihl_net, torch.optim.Adam(eihl_net.parameters(), lr=LR), encoder=None, steps=T)
     # a policy that stays global: every EIHL epoch timed here is a global (excitation) epoch
-    ctl = EIHLController(eihl_trainer, policy=AlternatePolicy(global_units=10 ** 9, local_units=1))
+    ctl = EIHLController(eihl_trainer, policy=AlternatePolicy(global_units=10**9, local_units=1))
     local_net = copy.deepcopy(base)
-    local_ctl = EIHLController(Trainer(local_net, torch.optim.Adam(local_net.parameters(), lr=LR), encoder=None,
-                                       steps=T), policy=AlternatePolicy(global_units=1, local_units=10 ** 9),
-                               start_phase="local")
-    runs = {"stbp": lambda: stbp.train_epoch(data), "eihl_global": lambda: ctl.train_epoch(data),
-            "eihl_local": lambda: local_ctl.train_epoch(data)}
+    local_ctl = EIHLController(
+        Trainer(local_net, torch.optim.Adam(local_net.parameters(), lr=LR), encoder=None, steps=T),
+        policy=AlternatePolicy(global_units=1, local_units=10**9),
+        start_phase="local",
+    )
+    runs = {
+        "stbp": lambda: stbp.train_epoch(data),
+        "eihl_global": lambda: ctl.train_epoch(data),
+        "eihl_local": lambda: local_ctl.train_epoch(data),
+    }
     for run in runs.values():  # warm-up
         run()
     times = {k: [] for k in runs}
@@ -197,19 +210,38 @@ def main() -> None:
     print(f"one BPTT iteration, 784-500-10 LIF, T={T}, batch {BATCH}, Adam (median of {reps}):")
     for name, s in med.items():
         print(f"  {name:<13} {1000 * s:8.1f} ms")
-    print(f"  biosnn / {peers['faster_peer']} = {peers['ratio_biosnn_over_faster_peer']:.3f} "
-          f"(target <= 1: {'met' if peers['target_met'] else 'NOT met'})")
+    print(
+        f"  biosnn / {peers['faster_peer']} = {peers['ratio_biosnn_over_faster_peer']:.3f} "
+        f"(target <= 1: {'met' if peers['target_met'] else 'NOT met'})"
+    )
     print(f"  output spikes equal to biosnn's before training: {peers['output_spike_agreement_with_biosnn']}")
     epoch = bench_eihl_epoch(epochs, batches)
     med = epoch["median_s_per_epoch"]
-    print(f"one epoch of {batches} batches (median of {epochs}): STBP {med['stbp']:.3f} s, EIHL global "
-          f"{med['eihl_global']:.3f} s, EIHL local {med['eihl_local']:.3f} s")
-    print(f"  EIHL global / STBP = {epoch['ratio_eihl_global_over_stbp']:.3f} (target <= 1.10: "
-          f"{'met' if epoch['target_met'] else 'NOT met'}); EIHL local / STBP = {epoch['ratio_eihl_local_over_stbp']:.3f}")
+    print(
+        f"one epoch of {batches} batches (median of {epochs}): STBP {med['stbp']:.3f} s, EIHL global "
+        f"{med['eihl_global']:.3f} s, EIHL local {med['eihl_local']:.3f} s"
+    )
+    print(
+        f"  EIHL global / STBP = {epoch['ratio_eihl_global_over_stbp']:.3f} (target <= 1.10: "
+        f"{'met' if epoch['target_met'] else 'NOT met'}); EIHL local / STBP = {epoch['ratio_eihl_local_over_stbp']:.3f}"
+    )
     out = Path(__file__).resolve().parent / "results" / "train_vs_peers.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "T": T,
-                               "batch": BATCH, "sizes": SIZES, "peers": peers, "epoch": epoch}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "T": T,
+                "batch": BATCH,
+                "sizes": SIZES,
+                "peers": peers,
+                "epoch": epoch,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"written {out}")
 
 

@@ -62,20 +62,34 @@ def main(duration: float, batch: int, n_neurons: int, threads: int) -> None:
     steps = int(round(duration / 1e-4))
     grad_norm = float(torch.cat([p.grad.reshape(-1) for p in tw.params.values() if p.grad is not None]).norm())
     out = {
-        "duration_s": duration, "batch": batch, "n": n_neurons, "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
-        "torch": torch.__version__, "brian2": b2.__version__,
-        "brian2_cython_run_s": brian_s, "twin_forward_s": forward_s, "twin_backward_s": backward_s,
-        "twin_forward_ms_per_step": 1e3 * forward_s / steps, "twin_backward_ms_per_step": 1e3 * backward_s / steps,
+        "duration_s": duration,
+        "batch": batch,
+        "n": n_neurons,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "brian2": b2.__version__,
+        "brian2_cython_run_s": brian_s,
+        "twin_forward_s": forward_s,
+        "twin_backward_s": backward_s,
+        "twin_forward_ms_per_step": 1e3 * forward_s / steps,
+        "twin_backward_ms_per_step": 1e3 * backward_s / steps,
         "ratio_forward (brian2 / twin forward per trial)": brian_s / (forward_s / batch),
-        "ratio_forward_backward (brian2 / twin forward+backward per trial)": brian_s / ((forward_s + backward_s) / batch),
-        "spikes_per_trial": float(spikes.detach()) / batch, "weight_gradient_norm": grad_norm,
+        "ratio_forward_backward (brian2 / twin forward+backward per trial)": brian_s
+        / ((forward_s + backward_s) / batch),
+        "spikes_per_trial": float(spikes.detach()) / batch,
+        "weight_gradient_norm": grad_norm,
     }
-    print(f"Brian2 cython {brian_s:.2f} s; twin with gradients, B={batch}: forward {forward_s:.2f} s "
-          f"({out['twin_forward_ms_per_step']:.2f} ms/step), backward {backward_s:.2f} s "
-          f"({out['twin_backward_ms_per_step']:.2f} ms/step) -> per-trial ratio forward "
-          f"{out['ratio_forward (brian2 / twin forward per trial)']:.3f}, forward+backward "
-          f"{out['ratio_forward_backward (brian2 / twin forward+backward per trial)']:.3f}", flush=True)
+    print(
+        f"Brian2 cython {brian_s:.2f} s; twin with gradients, B={batch}: forward {forward_s:.2f} s "
+        f"({out['twin_forward_ms_per_step']:.2f} ms/step), backward {backward_s:.2f} s "
+        f"({out['twin_backward_ms_per_step']:.2f} ms/step) -> per-trial ratio forward "
+        f"{out['ratio_forward (brian2 / twin forward per trial)']:.3f}, forward+backward "
+        f"{out['ratio_forward_backward (brian2 / twin forward+backward per trial)']:.3f}",
+        flush=True,
+    )
     folder = ROOT / "results"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "twin_gradients.json").write_text(json.dumps(out, indent=2))

@@ -49,12 +49,28 @@ ROOT = Path(__file__).resolve().parent
 def cuba(n: int, p: float, seed: int, weights: bool = False):
     """CUBA (Brette et al. 2007); ``weights=True`` gives every synapse its own weight ``w`` (a trainable
     parameter in the twin) with the same values."""
-    ns = dict(taum=20 * ms, taue=5 * ms, taui=10 * ms, Vt=-50 * mV, Vr=-60 * mV, El=-49 * mV,
-              we=(60 * 0.27 / 10) * mV, wi=(-20 * 4.5 / 10) * mV)
-    P = b2.NeuronGroup(n, """dv/dt = (ge + gi - (v - El))/taum : volt (unless refractory)
+    ns = dict(
+        taum=20 * ms,
+        taue=5 * ms,
+        taui=10 * ms,
+        Vt=-50 * mV,
+        Vr=-60 * mV,
+        El=-49 * mV,
+        we=(60 * 0.27 / 10) * mV,
+        wi=(-20 * 4.5 / 10) * mV,
+    )
+    P = b2.NeuronGroup(
+        n,
+        """dv/dt = (ge + gi - (v - El))/taum : volt (unless refractory)
     dge/dt = -ge/taue : volt
-    dgi/dt = -gi/taui : volt""", threshold="v > Vt", reset="v = Vr", refractory=5 * ms, method="exact",
-                       namespace=ns, name="cuba")
+    dgi/dt = -gi/taui : volt""",
+        threshold="v > Vt",
+        reset="v = Vr",
+        refractory=5 * ms,
+        method="exact",
+        namespace=ns,
+        name="cuba",
+    )
     P.v = ns["Vr"] + np.random.default_rng(seed).random(n) * (ns["Vt"] - ns["Vr"])
     ne = int(0.8 * n)
     if weights:
@@ -79,12 +95,30 @@ def _connect(Ce, Ci, n, ne, p, seed):
 
 
 def coba(n: int, p: float, seed: int):
-    ns = dict(taum=20 * ms, taue=5 * ms, taui=10 * ms, Vt=-50 * mV, Vr=-60 * mV, El=-60 * mV, Ee=0 * mV,
-              Ei=-80 * mV, we=0.6, wi=6.7)
-    P = b2.NeuronGroup(n, """dv/dt = (ge*(Ee - v) + gi*(Ei - v) - (v - El))/taum : volt (unless refractory)
+    ns = dict(
+        taum=20 * ms,
+        taue=5 * ms,
+        taui=10 * ms,
+        Vt=-50 * mV,
+        Vr=-60 * mV,
+        El=-60 * mV,
+        Ee=0 * mV,
+        Ei=-80 * mV,
+        we=0.6,
+        wi=6.7,
+    )
+    P = b2.NeuronGroup(
+        n,
+        """dv/dt = (ge*(Ee - v) + gi*(Ei - v) - (v - El))/taum : volt (unless refractory)
     dge/dt = -ge/taue : 1
-    dgi/dt = -gi/taui : 1""", threshold="v > Vt", reset="v = Vr", refractory=5 * ms, method="euler",
-                       namespace=ns, name="coba")
+    dgi/dt = -gi/taui : 1""",
+        threshold="v > Vt",
+        reset="v = Vr",
+        refractory=5 * ms,
+        method="euler",
+        namespace=ns,
+        name="coba",
+    )
     rng = np.random.default_rng(seed)
     P.v = (-60 + 5 * rng.standard_normal(n) - 5) * mV  # Brian2's COBA example initial state
     P.ge = 4 + 1.5 * rng.standard_normal(n)
@@ -161,31 +195,53 @@ def time_twin(builder, n, p, duration, batch, repeats, backend):
 @click.option("--batch", default=32, show_default=True, help="trials per twin pass")
 @click.option("--n", "n_neurons", default=4000, show_default=True, help="neurons per network")
 @click.option("--p", "p_connect", default=0.02, show_default=True, help="connection probability")
-@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "c", "torch"]),
-              help="the twin's back end for runs without gradients (biosnn.twins.kernels.BACKENDS)")
+@click.option(
+    "--backend",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "c", "torch"]),
+    help="the twin's back end for runs without gradients (biosnn.twins.kernels.BACKENDS)",
+)
 @click.option("--repeats", default=2, show_default=True, help="timed runs per measurement (the fastest counts)")
-@click.option("--threads", default=1, show_default=True,
-              help="torch intra-op threads (0: torch's default). One thread is the default: on a shared or "
-                   "oversubscribed CPU, torch's OpenMP threads wait for each other on every small kernel "
-                   "(measured here: 60 ms instead of 5 ms per step at B = 32 with 2 threads on a loaded "
-                   "2-core machine)")
-def main(duration: float, batch: int, n_neurons: int, p_connect: float, backend: str, repeats: int,
-         threads: int) -> None:
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    help="torch intra-op threads (0: torch's default). One thread is the default: on a shared or "
+    "oversubscribed CPU, torch's OpenMP threads wait for each other on every small kernel "
+    "(measured here: 60 ms instead of 5 ms per step at B = 32 with 2 threads on a loaded "
+    "2-core machine)",
+)
+def main(
+    duration: float, batch: int, n_neurons: int, p_connect: float, backend: str, repeats: int, threads: int
+) -> None:
     if threads:
         torch.set_num_threads(threads)
     biosnn.seed(1234)
-    results = {"duration_s": duration, "batch": batch, "repeats": repeats, "n": n_neurons, "p": p_connect,
-               "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-               "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-               "platform": platform.platform(), "python": sys.version.split()[0],
-               "cpu": cmath.describe(), "torch": torch.__version__, "brian2": b2.__version__, "backend": backend,
-               "networks": {}}
+    results = {
+        "duration_s": duration,
+        "batch": batch,
+        "repeats": repeats,
+        "n": n_neurons,
+        "p": p_connect,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpu": cmath.describe(),
+        "torch": torch.__version__,
+        "brian2": b2.__version__,
+        "backend": backend,
+        "networks": {},
+    }
     for name, builder in (("CUBA", cuba), ("COBA", coba)):
         first, brian_s, brian_spikes = time_brian2(builder, n_neurons, p_connect, duration, repeats)
         build1, twin1_s, spikes1, blocks = time_twin(builder, n_neurons, p_connect, duration, 1, repeats, backend)
         buildB, twinB_s, spikesB, _ = time_twin(builder, n_neurons, p_connect, duration, batch, repeats, backend)
-        called_s, called_spikes, called_grad = time_twin_as_called(builder, n_neurons, p_connect, duration, repeats,
-                                                                   backend)
+        called_s, called_spikes, called_grad = time_twin_as_called(
+            builder, n_neurons, p_connect, duration, repeats, backend
+        )
         r = {
             "brian2_cython_first_run_s (compile or cache load included)": first,
             "brian2_cython_run_s": brian_s,
@@ -199,18 +255,22 @@ def main(duration: float, batch: int, n_neurons: int, p_connect: float, backend:
             "twin_as_called_requires_grad": called_grad,
             "spikes_twin_as_called": called_spikes,
             f"ratio_per_trial_B{batch} (brian2/(twin/B), >=4 is the target)": brian_s / (twinB_s / batch),
-            "spikes_brian2": brian_spikes, "spikes_twin_single": spikes1[0],
+            "spikes_brian2": brian_spikes,
+            "spikes_twin_single": spikes1[0],
             f"spikes_twin_B{batch}_trial0 (Brian2's initial state)": spikesB[0],
             f"spikes_twin_B{batch}_mean_std (perturbed initial voltages)": spikesB[1:],
             "twin_blocks": blocks,
         }
         results["networks"][name] = r
-        print(f"{name}: Brian2 cython {brian_s:.2f} s (first run {first:.1f} s); twin B=1 {twin1_s:.2f} s "
-              f"-> ratio {brian_s / twin1_s:.2f}; as called (no no_grad) {called_s:.2f} s -> ratio "
-              f"{brian_s / called_s:.2f}; twin B={batch} {twinB_s:.2f} s = {twinB_s / batch:.3f} s/trial "
-              f"-> per-trial ratio {brian_s / (twinB_s / batch):.2f}; spikes: Brian2 {brian_spikes}, "
-              f"twin {spikes1[0]:.0f}, "
-              f"B={batch} trials {spikesB[1]:.0f} +- {spikesB[2]:.0f}", flush=True)
+        print(
+            f"{name}: Brian2 cython {brian_s:.2f} s (first run {first:.1f} s); twin B=1 {twin1_s:.2f} s "
+            f"-> ratio {brian_s / twin1_s:.2f}; as called (no no_grad) {called_s:.2f} s -> ratio "
+            f"{brian_s / called_s:.2f}; twin B={batch} {twinB_s:.2f} s = {twinB_s / batch:.3f} s/trial "
+            f"-> per-trial ratio {brian_s / (twinB_s / batch):.2f}; spikes: Brian2 {brian_spikes}, "
+            f"twin {spikes1[0]:.0f}, "
+            f"B={batch} trials {spikesB[1]:.0f} +- {spikesB[2]:.0f}",
+            flush=True,
+        )
     out = ROOT / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "twin_vs_brian2.json").write_text(json.dumps(results, indent=2))

@@ -69,8 +69,11 @@ def seed(value: int) -> None:
     """
     from biosnn.errors import ParameterError
 
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-            or not 0 <= int(value) <= MAX_SEED:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or not 0 <= int(value) <= MAX_SEED
+    ):
         raise ParameterError(f"seed must be an integer in 0..{MAX_SEED} (2**32 - 1), got {value!r}")
     value = int(value)
     brian2.seed(value)
@@ -88,7 +91,8 @@ class _UsedObjects(logging.Filter):
 
     Brian2 warns when an object is deleted without ever having been part of a network run. A twin runs
     the objects itself and gives them back to Brian2 unclaimed (so that they can still join any network
-    later); the warning would be wrong for them. Objects are recognised by name and creation place."""
+    later); the warning would be wrong for them. Objects are recognised by name and creation place.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -123,7 +127,8 @@ def _plain_excepthook(previous):
 
     Brian2's hook (installed when it is imported) shows every uncaught exception under a banner asking to
     report a bug in Brian2, and keeps its debug log and a copy of the script in the temporary folder. A
-    :class:`~biosnn.errors.BiosnnError` is the user's input being refused, not a bug in Brian2."""
+    :class:`~biosnn.errors.BiosnnError` is the user's input being refused, not a bug in Brian2.
+    """
 
     def hook(exc_type, exc_value, exc_tb):
         from biosnn.errors import BiosnnError
@@ -132,8 +137,8 @@ def _plain_excepthook(previous):
             return sys.__excepthook__(exc_type, exc_value, exc_tb)
         return previous(exc_type, exc_value, exc_tb)
 
-    hook._biosnn_plain = True  # type: ignore[attr-defined]
-    hook.previous = previous  # type: ignore[attr-defined]
+    hook._biosnn_plain = True
+    hook.previous = previous
     return hook
 
 

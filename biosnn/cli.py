@@ -107,12 +107,17 @@ def _train_option_names() -> dict[str, Callable[[], Iterable[str]]]:
         return layer_rules()
 
     return {
-        "preset": reg("biosnn.learning.run", "PRESETS"), "method": reg("biosnn.learning.run", "METHODS"),
-        "model": reg("biosnn.learning.run", "MODEL_BUILDERS"), "dataset": datasets,
-        "encoder": reg("biosnn.data", "ENCODERS"), "loss": reg("biosnn.learning.losses", "LOSSES"),
-        "optimizer": reg("biosnn.learning.run", "OPTIMIZERS"), "neuron": reg("biosnn.models", "NEURONS"),
+        "preset": reg("biosnn.learning.run", "PRESETS"),
+        "method": reg("biosnn.learning.run", "METHODS"),
+        "model": reg("biosnn.learning.run", "MODEL_BUILDERS"),
+        "dataset": datasets,
+        "encoder": reg("biosnn.data", "ENCODERS"),
+        "loss": reg("biosnn.learning.losses", "LOSSES"),
+        "optimizer": reg("biosnn.learning.run", "OPTIMIZERS"),
+        "neuron": reg("biosnn.models", "NEURONS"),
         "policy": reg("biosnn.learning.policies", "SWITCHING_POLICIES"),
-        "granularity": reg("biosnn.learning.eihl", "GRANULARITIES"), "local_rule": rules,
+        "granularity": reg("biosnn.learning.eihl", "GRANULARITIES"),
+        "local_rule": rules,
     }
 
 
@@ -139,7 +144,8 @@ def _default_text(name: str, value) -> str:
 
 class _TrainCommand(click.Command):
     """``biosnn train``: its help shows the registries' names and RunConfig's defaults, filled in (importing
-    torch) only when the help is shown, so that starting a run or ``biosnn --help`` does not pay for it."""
+    torch) only when the help is shown, so that starting a run or ``biosnn --help`` does not pay for it.
+    """
 
     _filled = False
 
@@ -177,11 +183,21 @@ def main() -> None:
 @click.option("--seeds", default=3, show_default=True, type=POSITIVE, help="Number of seeds (0, 1, ...) per method.")
 @click.option("--epochs", default=None, type=POSITIVE, help="Epochs per run (default: the demo's setting).")
 @click.option("--methods", default="eihl,stbp,local", show_default=True, help="Comma-separated methods.")
-@click.option("--out", default=None, type=click.Path(file_okay=False), help="Also write the table (CSV) and "
-              "the per-epoch metrics of every run to this folder.")
-@click.option("--threads", default=1, show_default=True, type=POSITIVE, help="torch.set_num_threads for the demo "
-              "(its MLPs run fastest on one thread; torch's default of one per core was ~8x slower on a busy "
-              "2-core machine, bench/startup.py).")
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Also write the table (CSV) and the per-epoch metrics of every run to this folder.",
+)
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=POSITIVE,
+    help="torch.set_num_threads for the demo "
+    "(its MLPs run fastest on one thread; torch's default of one per core was ~8x slower on a busy "
+    "2-core machine, bench/startup.py).",
+)
 def demo(seeds: int, epochs: int | None, methods: str, out: str | None, threads: int | None) -> None:
     """Hybrid training on digits: EIHL vs STBP vs local-only over several seeds."""
     from biosnn.demo import run_demo
@@ -197,8 +213,13 @@ def demo(seeds: int, epochs: int | None, methods: str, out: str | None, threads:
 
 @main.command("circuit-demo")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Seed for every random source.")
-@click.option("--out", default="runs/circuit-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder of the figure circuits_demo.png (created when missing).")
+@click.option(
+    "--out",
+    default="runs/circuit-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder of the figure circuits_demo.png (created when missing).",
+)
 def circuit_demo(seed: int, out: str) -> None:
     """Two published plasticity results in plain Brian2 (about a minute, no PyTorch twin, no training).
 
@@ -219,17 +240,28 @@ def circuit_demo(seed: int, out: str) -> None:
 
 
 @main.command(cls=_TrainCommand)
-@click.option("--preset", default=None, help="Start from a named configuration (the EIHL paper's set-ups, each "
-              "also as <name>_synthetic on random data of the same shape); other options override it.")
-@click.option("--method", default=None, help="Training method: eihl (hybrid), stbp (global BPTT) or local "
-              "(local rule on the hidden layers, readout by gradient).")
+@click.option(
+    "--preset",
+    default=None,
+    help="Start from a named configuration (the EIHL paper's set-ups, each "
+    "also as <name>_synthetic on random data of the same shape); other options override it.",
+)
+@click.option(
+    "--method",
+    default=None,
+    help="Training method: eihl (hybrid), stbp (global BPTT) or local "
+    "(local rule on the hidden layers, readout by gradient).",
+)
 @click.option("--model", default=None, help="Network.")
-@click.option("--dataset", default=None,
-              help="A registered data set (digits and waveform need no files; the others are read from "
-                   "--data-root, never downloaded), a synthetic paper-shaped set, or your own: "
-                   "package.module:factory, a callable on sys.path that takes the RunConfig and returns a "
-                   "biosnn.learning.DataBundle or a dict with train, test (torch Datasets), input_shape, "
-                   "num_classes (optional steps, encoder).")
+@click.option(
+    "--dataset",
+    default=None,
+    help="A registered data set (digits and waveform need no files; the others are read from "
+    "--data-root, never downloaded), a synthetic paper-shaped set, or your own: "
+    "package.module:factory, a callable on sys.path that takes the RunConfig and returns a "
+    "biosnn.learning.DataBundle or a dict with train, test (torch Datasets), input_shape, "
+    "num_classes (optional steps, encoder).",
+)
 @click.option("--epochs", default=None, type=int, help="Epochs.")
 @click.option("--batch-size", default=None, type=int, help="Batch size.")
 @click.option("--seed", default=None, type=SEED, help="Seed of every random source (0 ... 2**32-1).")
@@ -253,33 +285,72 @@ def circuit_demo(seed: int, out: str) -> None:
 @click.option("--max-local-units", default=None, type=int, help="Maximum length of a local period (units).")
 @click.option("--max-sparsity", default=None, type=float, help="No new local period above this sparsity.")
 @click.option("--final-global-units", default=None, type=int, help="End the run with this many global units.")
-@click.option("--local-rule", default=None, help="Plasticity rule of the local-only baseline (--method local "
-              "only; the rules with an update for PyTorch layers).")
+@click.option(
+    "--local-rule",
+    default=None,
+    help="Plasticity rule of the local-only baseline (--method local "
+    "only; the rules with an update for PyTorch layers).",
+)
 @click.option("--local-lr", default=None, type=float, help="Learning rate of the local rule (--method local only).")
 @click.option("--max-batches", default=None, type=int, help="Cap on batches per epoch (smoke runs).")
-@click.option("--data-root", default=None, type=click.Path(), help="Folder of on-disk data sets (not for digits, "
-              "waveform or synthetic data); a custom data set's factory gets it as config.data_root.")
+@click.option(
+    "--data-root",
+    default=None,
+    type=click.Path(),
+    help="Folder of on-disk data sets (not for digits, "
+    "waveform or synthetic data); a custom data set's factory gets it as config.data_root.",
+)
 @click.option("--size", default=None, type=int, help="On-disk event data only: downsample the sensor to size x size.")
-@click.option("--local-epochs", default=None, type=int, help="Local-only: epochs in which the local rule runs "
-              "(--method local only).")
-@click.option("--device", default=None,
-              help="cpu | cuda | cuda:<index> | auto (cuda when available, else cpu). May differ on --resume.")
-@click.option("--out", default=None, type=click.Path(file_okay=False),
-              help="Results directory (default runs/<method>-<model>-<dataset>-seed<seed>); locked while a run uses "
-                   "it. A new run refuses a folder holding results; one holding only a run stopped before its first "
-                   "checkpoint is started anew.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (from the beginning "
-              "when it stopped before its first one). --epochs below the epochs done: exit 1; equal: nothing to do, "
-              "exit 0; more: written to config.json. Other options must equal the run's own.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress on standard error: a "
-              "line while the data load and while the model is built, then one bar over every batch (epoch, loss, "
-              "test accuracy, sparsity after each epoch). --no-progress shows none of it.")
-@click.option("--threads", default=None, type=POSITIVE, help="torch.set_num_threads for the run. Default: 1 for "
-              "the mlp model; half the cores, at most 4, for vgg11/resnet (the fastest measured, bench/startup.py: "
-              "torch's own default of one thread per core made epochs 7-8x slower on a busy 2-core machine).")
-@click.option("--nproc", default=None, type=POSITIVE, help="Train on N processes with DistributedDataParallel "
-              "(gloo on cpu, NCCL on cuda); --batch-size is the global batch, split across them; rank 0 alone "
-              "writes --out. Default: one process; under torchrun leave it out (its RANK/WORLD_SIZE are used).")
+@click.option(
+    "--local-epochs",
+    default=None,
+    type=int,
+    help="Local-only: epochs in which the local rule runs (--method local only).",
+)
+@click.option(
+    "--device",
+    default=None,
+    help="cpu | cuda | cuda:<index> | auto (cuda when available, else cpu). May differ on --resume.",
+)
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Results directory (default runs/<method>-<model>-<dataset>-seed<seed>); locked while a run uses "
+    "it. A new run refuses a folder holding results; one holding only a run stopped before its first "
+    "checkpoint is started anew.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out from its last checkpoint (from the beginning "
+    "when it stopped before its first one). --epochs below the epochs done: exit 1; equal: nothing to do, "
+    "exit 0; more: written to config.json. Other options must equal the run's own.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Progress on standard error: a "
+    "line while the data load and while the model is built, then one bar over every batch (epoch, loss, "
+    "test accuracy, sparsity after each epoch). --no-progress shows none of it.",
+)
+@click.option(
+    "--threads",
+    default=None,
+    type=POSITIVE,
+    help="torch.set_num_threads for the run. Default: 1 for "
+    "the mlp model; half the cores, at most 4, for vgg11/resnet (the fastest measured, bench/startup.py: "
+    "torch's own default of one thread per core made epochs 7-8x slower on a busy 2-core machine).",
+)
+@click.option(
+    "--nproc",
+    default=None,
+    type=POSITIVE,
+    help="Train on N processes with DistributedDataParallel "
+    "(gloo on cpu, NCCL on cuda); --batch-size is the global batch, split across them; rank 0 alone "
+    "writes --out. Default: one process; under torchrun leave it out (its RANK/WORLD_SIZE are used).",
+)
 def train(**options) -> None:
     """Train a spiking network: EIHL (hybrid), STBP (global) or local-only, with checkpoints and resume.
 
@@ -296,8 +367,9 @@ def train(**options) -> None:
     from biosnn.learning.run import folder_state, inapplicable_settings, read_config
     from biosnn.learning.run import train as run_training
 
-    out, resume, progress, threads, preset = (options.pop(k) for k in ("out", "resume", "progress", "threads",
-                                                                        "preset"))
+    out, resume, progress, threads, preset = (
+        options.pop(k) for k in ("out", "resume", "progress", "threads", "preset")
+    )
     nproc = options.pop("nproc")
     given = {k: v for k, v in options.items() if v is not None}
     if "hidden" in given:
@@ -305,11 +377,14 @@ def train(**options) -> None:
         try:
             given["hidden"] = tuple(int(h) for h in pieces) if any(h.strip() for h in pieces) else ()
         except ValueError as exc:
-            raise click.BadParameter(f"expected comma-separated integers, got {given['hidden']!r}",
-                                     param_hint="--hidden") from exc
+            raise click.BadParameter(
+                f"expected comma-separated integers, got {given['hidden']!r}", param_hint="--hidden"
+            ) from exc
         if not given["hidden"]:
-            raise click.BadParameter("expected at least one hidden layer width (comma-separated integers), got "
-                                     f"{options['hidden']!r}", param_hint="--hidden")
+            raise click.BadParameter(
+                f"expected at least one hidden layer width (comma-separated integers), got {options['hidden']!r}",
+                param_hint="--hidden",
+            )
     if out is not None and not out.strip():
         raise click.BadParameter("expected a folder name, got an empty string", param_hint="--out")
     import torch
@@ -345,8 +420,10 @@ def train(**options) -> None:
     if getattr(result, "rank", 0) != 0:  # under torchrun every rank returns; rank 0 alone reports
         return
     last = result.final
-    click.echo(f"{config.method} {config.model}/{config.dataset}: epoch {last['epoch']}, test accuracy "
-               f"{100 * last['test_accuracy']:.2f} %, sparsity {100 * last['sparsity']:.2f} %  -> {out}")
+    click.echo(
+        f"{config.method} {config.model}/{config.dataset}: epoch {last['epoch']}, test accuracy "
+        f"{100 * last['test_accuracy']:.2f} %, sparsity {100 * last['sparsity']:.2f} %  -> {out}"
+    )
 
 
 def _new_config(preset, given):

@@ -29,10 +29,30 @@ from biosnn.errors import ParameterError
 from biosnn.learning.run import RunConfig, RunResult, load_data, train, write_metrics_csv
 
 #: The demo's run settings (shared by every method; only ``method`` and ``seed`` change).
-DEMO_CONFIG = RunConfig(method="eihl", model="mlp", dataset="digits", hidden=(256,), neuron="lif",
-                        encoder="poisson", steps=12, epochs=20, batch_size=64, lr=2e-3, local_lr=1e-5, local_epochs=2,
-                        a=0.01, b=0.2, x_growth=0.02, tau_x=100.0, policy="connectivity", granularity="iteration",
-                        global_units=40, max_local_units=30, max_sparsity=0.5, final_global_units=6)
+DEMO_CONFIG = RunConfig(
+    method="eihl",
+    model="mlp",
+    dataset="digits",
+    hidden=(256,),
+    neuron="lif",
+    encoder="poisson",
+    steps=12,
+    epochs=20,
+    batch_size=64,
+    lr=2e-3,
+    local_lr=1e-5,
+    local_epochs=2,
+    a=0.01,
+    b=0.2,
+    x_growth=0.02,
+    tau_x=100.0,
+    policy="connectivity",
+    granularity="iteration",
+    global_units=40,
+    max_local_units=30,
+    max_sparsity=0.5,
+    final_global_units=6,
+)
 
 _LABELS = {"eihl": "EIHL", "stbp": "STBP", "local": "local-only"}
 
@@ -49,8 +69,17 @@ def summarize(results: dict[str, list[RunResult]]) -> list[dict[str, float | str
         acc = _mean_std([r.final["test_accuracy"] for r in runs])
         sp = _mean_std([r.final["sparsity"] for r in runs])
         seconds = statistics.fmean(sum(row["seconds"] for row in r.history) for r in runs)
-        rows.append({"method": method, "seeds": len(runs), "test_accuracy_mean": acc[0], "test_accuracy_std": acc[1],
-                     "sparsity_mean": sp[0], "sparsity_std": sp[1], "seconds_per_run": seconds})
+        rows.append(
+            {
+                "method": method,
+                "seeds": len(runs),
+                "test_accuracy_mean": acc[0],
+                "test_accuracy_std": acc[1],
+                "sparsity_mean": sp[0],
+                "sparsity_std": sp[1],
+                "seconds_per_run": seconds,
+            }
+        )
     return rows
 
 
@@ -58,10 +87,12 @@ def format_table(rows: list[dict]) -> str:
     """The summary as a plain-text table (percentages)."""
     lines = [f"{'method':<11} {'seeds':>5}  {'test accuracy (%)':>18}  {'sparsity (%)':>14}  {'s/run':>6}"]
     for r in rows:
-        lines.append(f"{_LABELS.get(r['method'], r['method']):<11} {r['seeds']:>5}  "
-                     f"{100 * r['test_accuracy_mean']:>9.2f} +- {100 * r['test_accuracy_std']:<5.2f}  "
-                     f"{100 * r['sparsity_mean']:>6.2f} +- {100 * r['sparsity_std']:<4.2f}  "
-                     f"{r['seconds_per_run']:>6.1f}")
+        lines.append(
+            f"{_LABELS.get(r['method'], r['method']):<11} {r['seeds']:>5}  "
+            f"{100 * r['test_accuracy_mean']:>9.2f} +- {100 * r['test_accuracy_std']:<5.2f}  "
+            f"{100 * r['sparsity_mean']:>6.2f} +- {100 * r['sparsity_std']:<4.2f}  "
+            f"{r['seconds_per_run']:>6.1f}"
+        )
     return "\n".join(lines)
 
 
@@ -73,13 +104,22 @@ def acceptance(rows: list[dict]) -> str | None:
     gap = 100 * (by["eihl"]["test_accuracy_mean"] - by["stbp"]["test_accuracy_mean"])
     sp = 100 * by["eihl"]["sparsity_mean"]
     ok = gap >= -1.0 and sp >= 15.0
-    return (f"EIHL - STBP = {gap:+.2f} points at {sp:.1f} % sparsity: criterion (>= -1 point at >= 15 %) "
-            f"{'met' if ok else 'NOT met'}")
+    return (
+        f"EIHL - STBP = {gap:+.2f} points at {sp:.1f} % sparsity: criterion (>= -1 point at >= 15 %) "
+        f"{'met' if ok else 'NOT met'}"
+    )
 
 
-def run_demo(*, seeds: int = 3, epochs: int | None = None, methods: Sequence[str] = ("eihl", "stbp", "local"),
-             out_dir: str | Path | None = None, threads: int | None = 1, config: RunConfig = DEMO_CONFIG,
-             echo=print) -> list[dict]:
+def run_demo(
+    *,
+    seeds: int = 3,
+    epochs: int | None = None,
+    methods: Sequence[str] = ("eihl", "stbp", "local"),
+    out_dir: str | Path | None = None,
+    threads: int | None = 1,
+    config: RunConfig = DEMO_CONFIG,
+    echo=print,
+) -> list[dict]:
     """Train every method for every seed on digits, print the table, return its rows.
 
     Parameters
@@ -129,17 +169,21 @@ def _run(seeds, epochs, methods, out_dir, config, echo) -> list[dict]:
     for m in methods:
         config.replace(method=m)  # validates every method name before anything runs
     data = load_data(config)
-    echo(f"biosnn demo: {config.model} {data.input_shape}->{'-'.join(map(str, config.hidden))}->{data.num_classes} "
-         f"{config.neuron.upper()}, {config.dataset} ({len(data.train)} train / {len(data.test)} test), "
-         f"{config.encoder} coding T={config.steps}, {config.epochs} epochs, seeds 0..{seeds - 1}")
+    echo(
+        f"biosnn demo: {config.model} {data.input_shape}->{'-'.join(map(str, config.hidden))}->{data.num_classes} "
+        f"{config.neuron.upper()}, {config.dataset} ({len(data.train)} train / {len(data.test)} test), "
+        f"{config.encoder} coding T={config.steps}, {config.epochs} epochs, seeds 0..{seeds - 1}"
+    )
     results: dict[str, list[RunResult]] = {m: [] for m in methods}
     t0 = time.perf_counter()
     for method in methods:
         for seed in range(seeds):
             r = train(config.replace(method=method, seed=seed), data=data)
             results[method].append(r)
-            echo(f"  {_LABELS.get(method, method):<10} seed {seed}: test accuracy {100 * r.final['test_accuracy']:6.2f} %"
-                 f", sparsity {100 * r.final['sparsity']:5.1f} %  ({time.perf_counter() - t0:5.0f} s)")
+            echo(
+                f"  {_LABELS.get(method, method):<10} seed {seed}: test accuracy {100 * r.final['test_accuracy']:6.2f} %"  # noqa: E501
+                f", sparsity {100 * r.final['sparsity']:5.1f} %  ({time.perf_counter() - t0:5.0f} s)"
+            )
     rows = summarize(results)
     echo("")
     echo(format_table(rows))

@@ -102,7 +102,7 @@ do not have this update (``target="torch"`` refuses such graphs).
 Nodes or parameters that a target cannot run raise :class:`~biosnn.errors.UnsupportedFeatureError` naming
 the node and its type (heterogeneous thresholds or time constants of LIF/IF nodes in the PyTorch target,
 ``LI``, ``Threshold``, recurrent cycles, a reset other than to 0 ...).
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -139,8 +139,10 @@ def _dt_seconds(dt: Any, graph: nir.NIRGraph | None = None) -> float:
     if dt is None and graph is not None and "biosnn_dt" in (graph.metadata or {}):
         return float(np.asarray(graph.metadata["biosnn_dt"]))
     if dt is None:
-        raise ParameterError("a NIR graph has no time step: give dt (a Brian2 time, e.g. dt=0.1*ms; "
-                             "snnTorch's export_to_nir assumes dt=1e-4 s)")
+        raise ParameterError(
+            "a NIR graph has no time step: give dt (a Brian2 time, e.g. dt=0.1*ms; "
+            "snnTorch's export_to_nir assumes dt=1e-4 s)"
+        )
     try:
         dims_ok = brian2.have_same_dimensions(dt, brian2.second)
     except Exception:  # noqa: BLE001 - anything that is not a quantity
@@ -204,7 +206,7 @@ def _topological(graph: nir.NIRGraph) -> list[str]:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = " -> ".join(path[path.index(name):] + (name,))
+            cycle = " -> ".join(path[path.index(name) :] + (name,))
             node = graph.nodes[name]
             raise _unsupported(name, node, "every", f"recurrent cycle {cycle} is not supported")
         state[name] = 1
@@ -220,19 +222,26 @@ def _topological(graph: nir.NIRGraph) -> list[str]:
 
 def _decay(name: str, node: Any, target: str, what: str, tau: np.ndarray, dt: float, method: str) -> np.ndarray:
     """The decay per step of a time constant: ``1 - dt/tau`` (``"euler"``) or ``exp(-dt/tau)`` (``"exact"``),
-    checked to lie in (0, 1]."""
+    checked to lie in (0, 1].
+    """
     if np.any(~np.isfinite(tau)) or np.any(tau <= 0):
         raise _unsupported(name, node, target, f"{what} must be positive and finite (seconds)")
     decay = 1.0 - dt / tau if method == "euler" else np.exp(-dt / tau)
     if np.any(decay <= 0) or np.any(decay > 1):
-        raise _unsupported(name, node, target, f"{what} = {tau.min():g} s is too short for dt = {dt:g} s "
-                                               f"with method {method!r} (the decay per step leaves (0, 1])")
+        raise _unsupported(
+            name,
+            node,
+            target,
+            f"{what} = {tau.min():g} s is too short for dt = {dt:g} s "
+            f"with method {method!r} (the decay per step leaves (0, 1])",
+        )
     return decay
 
 
 def _neuron_steps(name: str, node: Any, dt: float, method: str, target: str) -> dict[str, np.ndarray]:
     """Per-step values of a LIF / IF / CubaLIF node: beta, gain, threshold, reset, leak (arrays), the reset
-    mode, and for CubaLIF the current's decay ``alpha`` and input gain ``gain_syn``."""
+    mode, and for CubaLIF the current's decay ``alpha`` and input gain ``gain_syn``.
+    """
     extra: dict[str, np.ndarray] = {}
     if isinstance(node, nir.CubaLIF):
         tau, tau_syn = _arr(node.tau_mem), _arr(node.tau_syn)
@@ -261,8 +270,15 @@ def _neuron_steps(name: str, node: Any, dt: float, method: str, target: str) -> 
     reset = _meta(node, "biosnn_reset", "zero")
     if reset not in ("zero", "subtract"):
         raise _unsupported(name, node, target, f"metadata biosnn_reset={reset!r} is not a known reset")
-    return {"beta": beta, "gain": gain, "threshold": _arr(node.v_threshold), "v_reset": _arr(node.v_reset),
-            "v_leak": leak, "reset": reset, **extra}
+    return {
+        "beta": beta,
+        "gain": gain,
+        "threshold": _arr(node.v_threshold),
+        "v_reset": _arr(node.v_reset),
+        "v_leak": leak,
+        "reset": reset,
+        **extra,
+    }
 
 
 def latencies(graph: nir.NIRGraph) -> dict[str, int]:
@@ -333,11 +349,26 @@ class CubaLIF(nn.Module):
     current is not reset by a spike). Spikes carry the surrogate gradient of :mod:`biosnn.surrogate`.
     """
 
-    def __init__(self, alpha: np.ndarray, beta: np.ndarray, gain_syn: np.ndarray, gain: np.ndarray,
-                 threshold: np.ndarray, v_reset: np.ndarray, *, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        alpha: np.ndarray,
+        beta: np.ndarray,
+        gain_syn: np.ndarray,
+        gain: np.ndarray,
+        threshold: np.ndarray,
+        v_reset: np.ndarray,
+        *,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         super().__init__()
-        for key, value in (("alpha", alpha), ("beta", beta), ("gain_syn", gain_syn), ("gain", gain),
-                           ("threshold", threshold), ("v_reset", v_reset)):
+        for key, value in (
+            ("alpha", alpha),
+            ("beta", beta),
+            ("gain_syn", gain_syn),
+            ("gain", gain),
+            ("threshold", threshold),
+            ("v_reset", v_reset),
+        ):
             self.register_buffer(key, torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=dtype))
 
     def forward(self, x: torch.Tensor, *, return_membrane: bool = False) -> Any:
@@ -369,8 +400,14 @@ class NIRModule(nn.Module):
     ``record=True`` also returns every node's output.
     """
 
-    def __init__(self, modules: Mapping[str, nn.Module], order: Sequence[str], sources: Mapping[str, Sequence[str]],
-                 inputs: Sequence[str], outputs: Sequence[str]) -> None:
+    def __init__(
+        self,
+        modules: Mapping[str, nn.Module],
+        order: Sequence[str],
+        sources: Mapping[str, Sequence[str]],
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+    ) -> None:
         super().__init__()
         self.keys = {name: f"n{i}" for i, name in enumerate(order)}  # ModuleDict keys must not contain '.'
         self.nodes = nn.ModuleDict({self.keys[n]: m for n, m in modules.items()})
@@ -409,8 +446,13 @@ def _torch_neuron(name: str, node: Any, dt: float, method: str, dtype: torch.dty
     steps = _neuron_steps(name, node, dt, method, "torch")
     for key in ("beta", "threshold", "gain"):
         if np.unique(steps[key]).size > 1:
-            raise _unsupported(name, node, "torch", f"heterogeneous {key if key != 'beta' else 'tau'} across "
-                                                    "neurons is not supported (biosnn's neurons share one value)")
+            raise _unsupported(
+                name,
+                node,
+                "torch",
+                f"heterogeneous {key if key != 'beta' else 'tau'} across "
+                "neurons is not supported (biosnn's neurons share one value)",
+            )
     if np.any(steps["v_leak"] != 0):
         raise _unsupported(name, node, "torch", "v_leak != 0 is not supported")
     if np.any(steps["v_reset"] != 0):
@@ -418,8 +460,11 @@ def _torch_neuron(name: str, node: Any, dt: float, method: str, dtype: torch.dty
     beta, threshold, gain = (float(steps[k].flat[0]) for k in ("beta", "threshold", "gain"))
     if threshold <= 0:
         raise _unsupported(name, node, "torch", f"threshold {threshold:g} <= 0 is not supported")
-    neuron: nn.Module = IF(threshold=threshold, reset=steps["reset"]) if beta == 1.0 else \
-        LIF(beta=beta, threshold=threshold, reset=steps["reset"])
+    neuron: nn.Module = (
+        IF(threshold=threshold, reset=steps["reset"])
+        if beta == 1.0
+        else LIF(beta=beta, threshold=threshold, reset=steps["reset"])
+    )
     if gain != 1.0:
         neuron = nn.Sequential(_Scale(np.full(steps["beta"].shape, gain), dtype), neuron)
     return neuron
@@ -439,8 +484,10 @@ def _torch_affine(name: str, node: Any, dtype: torch.dtype | None) -> MaskedLine
         if dale:
             signs = layer.sign.reshape(1, -1)
             if bool(((weight * signs) < 0).any()):
-                raise ParameterError(f"NIR node {name!r}: metadata says Dale's law, but some weights have the "
-                                     "wrong sign for their presynaptic channel")
+                raise ParameterError(
+                    f"NIR node {name!r}: metadata says Dale's law, but some weights have the "
+                    "wrong sign for their presynaptic channel"
+                )
             layer.weight.copy_(weight.abs())
         else:
             layer.weight.copy_(weight)
@@ -463,11 +510,19 @@ def _torch_conv(name: str, node: Any, dtype: torch.dtype | None) -> nn.Module:
     has_bias = bias.size > 0
     dale = bool(_meta(node, "biosnn_dale", False))
     fraction = float(_meta(node, "biosnn_excitatory_fraction", 0.8))
-    conv = MaskedConv2d(w.shape[1] * int(node.groups), w.shape[0], tuple(w.shape[2:]),
-                        stride=tuple(int(s) for s in np.broadcast_to(np.asarray(node.stride), (2,))),
-                        padding=padding,
-                        dilation=tuple(int(d) for d in np.broadcast_to(np.asarray(node.dilation), (2,))),
-                        groups=int(node.groups), bias=has_bias, dale=dale, excitatory_fraction=fraction, dtype=dt_)
+    conv = MaskedConv2d(
+        w.shape[1] * int(node.groups),
+        w.shape[0],
+        tuple(w.shape[2:]),
+        stride=tuple(int(s) for s in np.broadcast_to(np.asarray(node.stride), (2,))),
+        padding=padding,
+        dilation=tuple(int(d) for d in np.broadcast_to(np.asarray(node.dilation), (2,))),
+        groups=int(node.groups),
+        bias=has_bias,
+        dale=dale,
+        excitatory_fraction=fraction,
+        dtype=dt_,
+    )
     weight = torch.as_tensor(w, dtype=dt_)
     with torch.no_grad():
         conv.weight.copy_(weight.abs() if dale else weight)
@@ -479,12 +534,13 @@ def _torch_conv(name: str, node: Any, dtype: torch.dtype | None) -> nn.Module:
     return _Fold(conv)
 
 
-def _load_torch(graph: nir.NIRGraph, dt: float | None, method: str, dtype: torch.dtype | None) -> NIRModule:
+def _load_torch(graph: nir.NIRGraph, dt: float | None, method: str, dtype: torch.dtype | None) -> NIRModule:  # noqa: C901
     if (graph.metadata or {}).get("biosnn_schedule") in ("brian2", b"brian2"):
         raise UnsupportedFeatureError(
             "this NIR graph was exported from a Brian2 network (metadata biosnn_schedule='brian2': input counts "
             "one step late, after a decay); biosnn's PyTorch neurons do not have that update: load it with "
-            "target='brian2'")
+            "target='brian2'"
+        )
     order = _topological(graph)
     modules: dict[str, nn.Module] = {}
     inputs, outputs = [], []
@@ -508,14 +564,25 @@ def _load_torch(graph: nir.NIRGraph, dt: float | None, method: str, dtype: torch
             st = _neuron_steps(name, node, dt, method, "torch")
             if np.any(st["v_leak"] != 0) or st["reset"] != "zero":
                 raise _unsupported(name, node, "torch", "v_leak != 0 or a subtractive reset is not supported")
-            modules[name] = CubaLIF(st["alpha"], st["beta"], st["gain_syn"], st["gain"], st["threshold"],
-                                    st["v_reset"], dtype=dtype or torch.float32)
+            modules[name] = CubaLIF(
+                st["alpha"],
+                st["beta"],
+                st["gain_syn"],
+                st["gain"],
+                st["threshold"],
+                st["v_reset"],
+                dtype=dtype or torch.float32,
+            )
         elif isinstance(node, nir.Flatten):
             modules[name] = _Flatten(node.start_dim, node.end_dim)
         elif isinstance(node, nir.AvgPool2d):
-            modules[name] = _Fold(nn.AvgPool2d(tuple(int(k) for k in np.broadcast_to(node.kernel_size, (2,))),
-                                               tuple(int(s) for s in np.broadcast_to(node.stride, (2,))),
-                                               tuple(int(p) for p in np.broadcast_to(node.padding, (2,)))))
+            modules[name] = _Fold(
+                nn.AvgPool2d(
+                    tuple(int(k) for k in np.broadcast_to(node.kernel_size, (2,))),
+                    tuple(int(s) for s in np.broadcast_to(node.stride, (2,))),
+                    tuple(int(p) for p in np.broadcast_to(node.padding, (2,))),
+                )
+            )
         elif isinstance(node, nir.Scale):
             modules[name] = _Scale(_arr(node.scale), dtype or torch.float32)
         else:
@@ -537,8 +604,14 @@ def _nir_neuron(neuron: nn.Module, shape: tuple[int, ...], dt: float, method: st
     beta = float(neuron.beta)
     tau = dt / (1.0 - beta) if method == "euler" else -dt / math.log(beta)
     meta["biosnn_beta"] = beta
-    return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, tau / dt), v_leak=zeros, v_threshold=theta,
-                   v_reset=zeros, metadata=meta)
+    return nir.LIF(
+        tau=np.full(shape, tau),
+        r=np.full(shape, tau / dt),
+        v_leak=zeros,
+        v_threshold=theta,
+        v_reset=zeros,
+        metadata=meta,
+    )
 
 
 def _layer_meta(layer: nn.Module) -> dict[str, Any]:
@@ -583,8 +656,9 @@ class _Exporter:
         shortcut = block.shortcut
         if isinstance(shortcut, nn.Sequential):
             if not isinstance(shortcut[1], nn.Identity):
-                raise UnsupportedFeatureError(f"{name}.shortcut.1: BatchNorm has no NIR node (build the model with "
-                                              "batch_norm=False)")
+                raise UnsupportedFeatureError(
+                    f"{name}.shortcut.1: BatchNorm has no NIR node (build the model with batch_norm=False)"
+                )
             self.folded(f"{name}.shortcut.0", shortcut[0])
         elif isinstance(shortcut, _SignedIdentity):
             scale = np.broadcast_to(_np(shortcut.sign), entry_shape).copy()
@@ -595,8 +669,12 @@ class _Exporter:
         if tuple(self.shape) != tuple(main_shape):
             raise ShapeError(f"{name}: shortcut shape {self.shape} differs from the main path's {main_shape}")
         self.last = main
-        self.add(f"{name}.neuron", _nir_neuron(block.neuron, main_shape, self.dt, self.method, name), main_shape,
-                 sources=(main, skip))
+        self.add(
+            f"{name}.neuron",
+            _nir_neuron(block.neuron, main_shape, self.dt, self.method, name),
+            main_shape,
+            sources=(main, skip),
+        )
 
     def module(self, name: str, m: nn.Module) -> None:
         from biosnn.models.networks import _BasicBlock, _ConvBlock, _Readout, _TimeFolded
@@ -608,8 +686,10 @@ class _Exporter:
             return
         elif isinstance(m, _ConvBlock):
             if not isinstance(m.bn, nn.Identity):
-                raise UnsupportedFeatureError(f"{name}.bn: BatchNorm has no NIR node (build the model with "
-                                              "batch_norm=False, or fold it into the convolution first)")
+                raise UnsupportedFeatureError(
+                    f"{name}.bn: BatchNorm has no NIR node (build the model with "
+                    "batch_norm=False, or fold it into the convolution first)"
+                )
             self.module(f"{name}.conv", _TimeFolded(m.conv))
             self.module(f"{name}.neuron", m.neuron)
         elif isinstance(m, _BasicBlock):
@@ -624,15 +704,20 @@ class _Exporter:
             if len(self.shape) != 1 or self.shape[0] != m.in_features:
                 raise ShapeError(f"{name}: a linear layer of {m.in_features} inputs after shape {self.shape}")
             meta = _layer_meta(m)
-            node = (nir.Affine(weight=_np(w), bias=_np(m.bias), metadata=meta) if m.bias is not None
-                    else nir.Linear(weight=_np(w), metadata=meta))
+            node = (
+                nir.Affine(weight=_np(w), bias=_np(m.bias), metadata=meta)
+                if m.bias is not None
+                else nir.Linear(weight=_np(w), metadata=meta)
+            )
             self.add(name, node, (m.out_features,))
         elif isinstance(m, LIF):
             self.add(name, _nir_neuron(m, self.shape, self.dt, self.method, name), self.shape)
         elif isinstance(m, nn.Flatten):
             if m.start_dim < 2:
-                raise UnsupportedFeatureError(f"{name}: Flatten(start_dim={m.start_dim}) would merge time or batch "
-                                              "(time-major models flatten from dimension 2)")
+                raise UnsupportedFeatureError(
+                    f"{name}: Flatten(start_dim={m.start_dim}) would merge time or batch "
+                    "(time-major models flatten from dimension 2)"
+                )
             end = m.end_dim - 2 if m.end_dim >= 0 else m.end_dim
             self.add_flatten(name, m.start_dim - 2, end)
         else:
@@ -642,7 +727,7 @@ class _Exporter:
         shape = self.shape
         nd = len(shape)
         s, e = start % nd, end % nd
-        out = shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:]
+        out = shape[:s] + (int(np.prod(shape[s : e + 1])),) + shape[e + 1 :]
         self.add(name, nir.Flatten(input_type={"input": np.array(shape)}, start_dim=start, end_dim=end), out)
 
     def folded(self, name: str, m: nn.Module) -> None:
@@ -655,33 +740,47 @@ class _Exporter:
             if isinstance(m.padding, str) or m.padding_mode != "zeros":
                 raise UnsupportedFeatureError(f"{name}: Conv2d padding {m.padding!r} / {m.padding_mode!r}")
             bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_channels, dtype=_np(weight).dtype)
-            node = nir.Conv2d(input_shape=(h, w_), weight=_np(weight), stride=m.stride, padding=m.padding,
-                              dilation=m.dilation, groups=m.groups, bias=bias, metadata=_layer_meta(m))
-            out = torch.nn.functional.conv2d(torch.zeros(1, c, h, w_, dtype=weight.dtype), weight, None,
-                                             m.stride, m.padding, m.dilation, m.groups).shape[1:]
+            node = nir.Conv2d(
+                input_shape=(h, w_),
+                weight=_np(weight),
+                stride=m.stride,
+                padding=m.padding,
+                dilation=m.dilation,
+                groups=m.groups,
+                bias=bias,
+                metadata=_layer_meta(m),
+            )
+            out = torch.nn.functional.conv2d(
+                torch.zeros(1, c, h, w_, dtype=weight.dtype), weight, None, m.stride, m.padding, m.dilation, m.groups
+            ).shape[1:]
             self.add(name, node, tuple(out))
         elif isinstance(m, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
             if isinstance(m, nn.AdaptiveAvgPool2d):
                 size = np.broadcast_to(np.asarray(m.output_size), (2,))
                 if h % size[0] or w_ % size[1]:
-                    raise UnsupportedFeatureError(f"{name}: adaptive pooling of {h}x{w_} to {tuple(size)} is not an "
-                                                  "even average pooling")
+                    raise UnsupportedFeatureError(
+                        f"{name}: adaptive pooling of {h}x{w_} to {tuple(size)} is not an even average pooling"
+                    )
                 k = s = (h // int(size[0]), w_ // int(size[1]))
                 p = (0, 0)
             else:
                 k = tuple(np.broadcast_to(np.asarray(m.kernel_size), (2,)).tolist())
-                s = tuple(np.broadcast_to(np.asarray(m.stride if m.stride is not None else m.kernel_size),
-                                          (2,)).tolist())
+                s = tuple(
+                    np.broadcast_to(np.asarray(m.stride if m.stride is not None else m.kernel_size), (2,)).tolist()
+                )
                 p = tuple(np.broadcast_to(np.asarray(m.padding), (2,)).tolist())
                 if m.ceil_mode and ((h + 2 * p[0] - k[0]) % s[0] or (w_ + 2 * p[1] - k[1]) % s[1]):
-                    raise UnsupportedFeatureError(f"{name}: AvgPool2d(ceil_mode=True) on a {h}x{w_} map that the "
-                                                  "pooling does not divide (NIR has no ceil mode)")
+                    raise UnsupportedFeatureError(
+                        f"{name}: AvgPool2d(ceil_mode=True) on a {h}x{w_} map that the "
+                        "pooling does not divide (NIR has no ceil mode)"
+                    )
                 if any(p) and not m.count_include_pad:
                     raise UnsupportedFeatureError(f"{name}: AvgPool2d(count_include_pad=False) with padding")
             out_h = (h + 2 * p[0] - k[0]) // s[0] + 1
             out_w = (w_ + 2 * p[1] - k[1]) // s[1] + 1
-            self.add(name, nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(s), padding=np.array(p)),
-                     (c, out_h, out_w))
+            self.add(
+                name, nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(s), padding=np.array(p)), (c, out_h, out_w)
+            )
         else:
             raise UnsupportedFeatureError(f"{name}: module {type(m).__name__} has no NIR node")
 
@@ -702,8 +801,10 @@ def _export_torch(model: nn.Module, dt: float, method: str, input_shape: Sequenc
             ex.module(f"neurons.{i}", neuron)
         return ex.graph(meta)
     if input_shape is None:
-        raise ParameterError(f"exporting a {type(model).__name__} needs input_shape (one sample, without time "
-                             "and batch, e.g. (3, 32, 32))")
+        raise ParameterError(
+            f"exporting a {type(model).__name__} needs input_shape (one sample, without time "
+            "and batch, e.g. (3, 32, 32))"
+        )
     ex = _Exporter(dt, method, tuple(int(s) for s in input_shape))
     if isinstance(model, SpikingResNet):
         ex.module("stem", model.stem)
@@ -720,9 +821,11 @@ def _export_torch(model: nn.Module, dt: float, method: str, input_shape: Sequenc
     elif isinstance(model, nn.Sequential):
         ex.module("", model)
     else:
-        raise UnsupportedFeatureError(f"{type(model).__name__} has no NIR export (supported: SpikingMLP, "
-                                      "SpikingVGG11 and SpikingResNet without batch norm, nn.Sequential of "
-                                      "biosnn layers)")
+        raise UnsupportedFeatureError(
+            f"{type(model).__name__} has no NIR export (supported: SpikingMLP, "
+            "SpikingVGG11 and SpikingResNet without batch norm, nn.Sequential of "
+            "biosnn layers)"
+        )
     return ex.graph(meta)
 
 
@@ -776,8 +879,9 @@ v_reset : 1 (constant)
 """
 
 
-def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
-                 inputs: Mapping[str, Any] | None, monitors: bool) -> brian2.Network:
+def _load_brian2(  # noqa: C901
+    graph: nir.NIRGraph, dt: float, method: str, schedule: str, inputs: Mapping[str, Any] | None, monitors: bool
+) -> brian2.Network:
     order = _topological(graph)
     src = _sources(graph)
     lag = latencies(graph) if schedule == "nir" else {n: 0 for n in order}
@@ -807,8 +911,9 @@ def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
         if isinstance(node, nir.Input):
             shape = np.asarray(node.input_type["input"]).astype(int)
             n = int(np.prod(shape))
-            groups[name] = brian2.SpikeGeneratorGroup(n, np.zeros(0, dtype=int), np.zeros(0) * brian2.second,
-                                                      dt=dtq, name=bname)
+            groups[name] = brian2.SpikeGeneratorGroup(
+                n, np.zeros(0, dtype=int), np.zeros(0) * brian2.second, dt=dtq, name=bname
+            )
         elif isinstance(node, _NEURONS):
             steps = _neuron_steps(name, node, dt, method, "brian2")
             shape = steps["threshold"].shape
@@ -823,9 +928,16 @@ def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
             else:
                 eqs = _CUBA_B2 if is_cuba else _LIF_B2 if is_lif else _IF_B2
                 ns = {}
-            g = brian2.NeuronGroup(n, eqs, threshold="v > v_th", reset=reset,
-                                   method=method if schedule == "brian2" else "euler",
-                                   namespace=ns, dt=dtq, name=bname)
+            g = brian2.NeuronGroup(
+                n,
+                eqs,
+                threshold="v > v_th",
+                reset=reset,
+                method=method if schedule == "brian2" else "euler",
+                namespace=ns,
+                dt=dtq,
+                name=bname,
+            )
             bias = np.broadcast_to(biases.get(name, 0.0), shape).reshape(n) if n else np.zeros(0)
             g.v_th = flat["threshold"]
             g.v_reset = flat["v_reset"]
@@ -848,8 +960,9 @@ def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
                 g.r = _arr(node.r).reshape(n)
                 g.v_leak = flat["v_leak"]
                 if np.any(bias != 0):
-                    raise _unsupported(name, node, "brian2", "a CubaLIF neuron with a bias has no Brian2 schedule "
-                                                             "update")
+                    raise _unsupported(
+                        name, node, "brian2", "a CubaLIF neuron with a bias has no Brian2 schedule update"
+                    )
             elif is_lif:
                 g.tau = _arr(node.tau).reshape(n) * brian2.second
                 g.v_leak = flat["v_leak"] + _arr(node.r).reshape(n) * bias
@@ -911,7 +1024,7 @@ def _load_brian2(graph: nir.NIRGraph, dt: float, method: str, schedule: str,
                 raise ParameterError(f"inputs: no Input node named {key!r}")
             _set_raster(groups[key], raster, dt)
     if monitors:
-        for name, g in groups.items():
+        for name, g in groups.items():  # noqa: B007
             if isinstance(g, brian2.NeuronGroup):
                 objects.append(brian2.SpikeMonitor(g, name=f"{g.name}_spikes"))
     return brian2.Network(*objects)
@@ -940,8 +1053,10 @@ def _eval(owner: Any, expr: str, namespace: Mapping[str, Any] | None, size: int)
         if isinstance(var, (ArrayVariable, Constant)):
             values[k] = var.get_value_with_unit() if hasattr(var, "get_value_with_unit") else var.get_value()
         else:
-            raise UnsupportedFeatureError(f"{owner.name}: the expression {expr!r} uses {k!r} "
-                                          f"({type(var).__name__}), which the NIR export cannot evaluate")
+            raise UnsupportedFeatureError(
+                f"{owner.name}: the expression {expr!r} uses {k!r} "
+                f"({type(var).__name__}), which the NIR export cannot evaluate"
+            )
     try:
         out = eval(compile(expr, "<brian2 expression>", "eval"), {"__builtins__": {}}, values)  # noqa: S307
     except Exception as exc:  # noqa: BLE001
@@ -949,7 +1064,7 @@ def _eval(owner: Any, expr: str, namespace: Mapping[str, Any] | None, size: int)
     return np.broadcast_to(np.asarray(out, dtype=float), (size,)).copy()
 
 
-def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> nir.NIRGraph:
+def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> nir.NIRGraph:  # noqa: C901
     import sympy
     from brian2.parsing.sympytools import str_to_sympy, sympy_to_str
 
@@ -969,22 +1084,29 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
         elif isinstance(obj, brian2.Synapses):
             continue
         else:
-            raise UnsupportedFeatureError(f"{obj.name}: {type(obj).__name__} has no NIR node "
-                                          "(supported: NeuronGroup, SpikeGeneratorGroup, Synapses, monitors)")
+            raise UnsupportedFeatureError(
+                f"{obj.name}: {type(obj).__name__} has no NIR node "
+                "(supported: NeuronGroup, SpikeGeneratorGroup, Synapses, monitors)"
+            )
     for g in neuron_groups:
         dts.add(float(g.clock.dt_))
         eqs = g.equations
         diff = sorted(e.varname for e in eqs.values() if e.type == "differential equation")
         if "v" not in diff or len(diff) > 2 or any(e.type == "subexpression" for e in eqs.values()):
-            raise UnsupportedFeatureError(f"{g.name}: only groups with a differential equation for 'v' (and at "
-                                          "most one synaptic current) and constant parameters map to NIR "
-                                          f"LIF/IF/CubaLIF (equations: {list(eqs)})")
+            raise UnsupportedFeatureError(
+                f"{g.name}: only groups with a differential equation for 'v' (and at "
+                "most one synaptic current) and constant parameters map to NIR "
+                f"LIF/IF/CubaLIF (equations: {list(eqs)})"
+            )
         cur = next((d for d in diff if d != "v"), None)
         if not brian2.have_same_dimensions(eqs["v"].dim, brian2.volt) and not eqs["v"].dim.is_dimensionless:
             raise UnsupportedFeatureError(f"{g.name}: v must be a voltage or dimensionless")
         refractory = g._refractory
-        if refractory is not False and refractory is not None and not (
-                not isinstance(refractory, str) and float(np.max(np.asarray(refractory))) == 0):
+        if (
+            refractory is not False
+            and refractory is not None
+            and not (not isinstance(refractory, str) and float(np.max(np.asarray(refractory))) == 0)
+        ):
             raise UnsupportedFeatureError(f"{g.name}: refractoriness has no NIR LIF/IF parameter")
         methods.add(g.state_updater.method_choice if isinstance(g.state_updater.method_choice, str) else "?")
         expr = str_to_sympy(eqs["v"].expr.code)
@@ -994,8 +1116,9 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
         coupling = sympy.simplify(sympy.diff(expr, c))
         drive = sympy.simplify(expr.subs({v: 0, c: 0}))
         if slope.has(v, c) or coupling.has(v, c):
-            raise UnsupportedFeatureError(f"{g.name}: dv/dt = {eqs['v'].expr.code} is not linear in v"
-                                          + (f" and {cur}" if cur else ""))
+            raise UnsupportedFeatureError(
+                f"{g.name}: dv/dt = {eqs['v'].expr.code} is not linear in v" + (f" and {cur}" if cur else "")
+            )
         n = g.N
         a = _eval(g, sympy_to_str(slope), namespace, n)  # 1/second
         b = _eval(g, sympy_to_str(drive), namespace, n)  # volt/second
@@ -1003,8 +1126,9 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
             ec = str_to_sympy(eqs[cur].expr.code)
             c_slope = sympy.simplify(sympy.diff(ec, c))
             if c_slope.has(v, c) or sympy.simplify(ec - c_slope * c) != 0:
-                raise UnsupportedFeatureError(f"{g.name}: d{cur}/dt = {eqs[cur].expr.code} is not a decay "
-                                              f"-{cur}/tau_syn (NIR CubaLIF)")
+                raise UnsupportedFeatureError(
+                    f"{g.name}: d{cur}/dt = {eqs[cur].expr.code} is not a decay -{cur}/tau_syn (NIR CubaLIF)"
+                )
             a_c = _eval(g, sympy_to_str(c_slope), namespace, n)
             coupling_v = _eval(g, sympy_to_str(coupling), namespace, n)
             if np.any(a_c >= 0) or np.any(a >= 0):
@@ -1023,8 +1147,15 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
         input_var[g.name] = cur or "v"
         if cur:
             tau, tau_syn = -1.0 / a, -1.0 / a_c
-            nodes[g.name] = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau, r=coupling_v * tau, v_leak=b * tau,
-                                        v_threshold=theta, v_reset=v_reset, w_in=tau_syn / dt)
+            nodes[g.name] = nir.CubaLIF(
+                tau_syn=tau_syn,
+                tau_mem=tau,
+                r=coupling_v * tau,
+                v_leak=b * tau,
+                v_threshold=theta,
+                v_reset=v_reset,
+                w_in=tau_syn / dt,
+            )
         elif np.all(a == 0):
             if np.any(b != 0):
                 raise UnsupportedFeatureError(f"{g.name}: an IF neuron with a constant drive has no NIR node")
@@ -1040,8 +1171,9 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
         pre, post = s.source, s.target
         for end in (pre, post):
             if isinstance(end, brian2.Subgroup) or end.name not in nodes:
-                raise UnsupportedFeatureError(f"{s.name}: connects {end.name!r}, which is not a whole group of "
-                                              "the network exported to NIR")
+                raise UnsupportedFeatureError(
+                    f"{s.name}: connects {end.name!r}, which is not a whole group of the network exported to NIR"
+                )
         if not isinstance(nodes[post.name], _NEURONS):
             raise UnsupportedFeatureError(f"{s.name}: its target {post.name!r} is not a neuron group")
         if set(s._pathways) != {s.pre} or s.pre.event != "spike":
@@ -1062,8 +1194,10 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
             per_pre[i] = delays
             ok = all(np.all(delays[i == k] == delays[i == k][0]) for k in np.unique(i))
             if not ok:
-                raise UnsupportedFeatureError(f"{s.name}: delays that differ between synapses of one presynaptic "
-                                              "neuron have no NIR node (nir.Delay acts per neuron)")
+                raise UnsupportedFeatureError(
+                    f"{s.name}: delays that differ between synapses of one presynaptic "
+                    "neuron have no NIR node (nir.Delay acts per neuron)"
+                )
             delay_name = f"{s.name}_delay"
             nodes[delay_name] = nir.Delay(delay=np.nan_to_num(per_pre, nan=0.0))
             edges.append((pre.name, delay_name))
@@ -1077,17 +1211,28 @@ def _export_brian2(net: brian2.Network, namespace: Mapping[str, Any] | None) -> 
     if len(dts) > 1:
         raise UnsupportedFeatureError(f"network {net.name!r}: groups with different dt {sorted(dts)} s")
     if len(methods) > 1 or not methods <= {"exact", "linear", "euler"}:
-        raise UnsupportedFeatureError(f"network {net.name!r}: state update methods {sorted(methods)}; NIR export "
-                                      "supports one of 'exact' (or 'linear') and 'euler' for all groups")
+        raise UnsupportedFeatureError(
+            f"network {net.name!r}: state update methods {sorted(methods)}; NIR export "
+            "supports one of 'exact' (or 'linear') and 'euler' for all groups"
+        )
     method = "exact" if methods <= {"exact", "linear"} else "euler"
-    meta = {"biosnn_dt": dts.pop() if dts else float(brian2.defaultclock.dt_), "biosnn_method": method,
-            "biosnn_schedule": "brian2"}
+    meta = {
+        "biosnn_dt": dts.pop() if dts else float(brian2.defaultclock.dt_),
+        "biosnn_method": method,
+        "biosnn_schedule": "brian2",
+    }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
 # ============================================================================================== public
-def export(obj: Any, *, dt: Any = None, method: str = "euler", input_shape: Sequence[int] | None = None,
-           namespace: Mapping[str, Any] | None = None) -> nir.NIRGraph:
+def export(
+    obj: Any,
+    *,
+    dt: Any = None,
+    method: str = "euler",
+    input_shape: Sequence[int] | None = None,
+    namespace: Mapping[str, Any] | None = None,
+) -> nir.NIRGraph:
     """Write a biosnn PyTorch model or a Brian2 network as a :class:`nir.NIRGraph`.
 
     Parameters
@@ -1122,9 +1267,17 @@ def export(obj: Any, *, dt: Any = None, method: str = "euler", input_shape: Sequ
     raise ParameterError(f"export takes a biosnn PyTorch model or a brian2.Network, got {type(obj).__name__}")
 
 
-def load(graph: nir.NIRGraph, target: str = "torch", *, dt: Any = None, method: str | None = None,
-         schedule: str | None = None, inputs: Mapping[str, Any] | None = None, monitors: bool = True,
-         dtype: torch.dtype | None = None) -> NIRModule | brian2.Network:
+def load(
+    graph: nir.NIRGraph,
+    target: str = "torch",
+    *,
+    dt: Any = None,
+    method: str | None = None,
+    schedule: str | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    monitors: bool = True,
+    dtype: torch.dtype | None = None,
+) -> NIRModule | brian2.Network:
     """Build a NIR graph as a biosnn PyTorch model or as an explicit Brian2 network.
 
     Parameters
@@ -1161,8 +1314,9 @@ def load(graph: nir.NIRGraph, target: str = "torch", *, dt: Any = None, method: 
         method = _meta(graph, "biosnn_method", "euler")
     _check_choice("method", method, METHODS)
     if target == "torch":
-        return _load_torch(graph, _dt_seconds(dt, graph) if dt is not None or "biosnn_dt" in meta else None,
-                           method, dtype)
+        return _load_torch(
+            graph, _dt_seconds(dt, graph) if dt is not None or "biosnn_dt" in meta else None, method, dtype
+        )
     if schedule is None:
         schedule = _meta(graph, "biosnn_schedule", "nir")
     _check_choice("schedule", schedule, SCHEDULES)

@@ -33,13 +33,17 @@ def _demo_lines(path: Path) -> list[str]:
     seeds = {r["seeds"] for r in rows}
     parts = []
     for r in rows:
-        text = (f"{LABELS.get(r['method'], r['method'])} {100 * float(r['test_accuracy_mean']):.2f} +- "
-                f"{100 * float(r['test_accuracy_std']):.2f} %")
+        text = (
+            f"{LABELS.get(r['method'], r['method'])} {100 * float(r['test_accuracy_mean']):.2f} +- "
+            f"{100 * float(r['test_accuracy_std']):.2f} %"
+        )
         if float(r["sparsity_mean"]) > 0:
             text += f" at {100 * float(r['sparsity_mean']):.1f} % sparsity"
         parts.append(text)
-    return [f"`make demo` (digits, {'/'.join(sorted(seeds))} seeds, test accuracy): " + "; ".join(parts) + ".",
-            f"Source: `{DEMO_SUMMARY.as_posix()}`."]
+    return [
+        f"`make demo` (digits, {'/'.join(sorted(seeds))} seeds, test accuracy): " + "; ".join(parts) + ".",
+        f"Source: `{DEMO_SUMMARY.as_posix()}`.",
+    ]
 
 
 def _twin_lines(path: Path) -> list[str]:
@@ -49,11 +53,16 @@ def _twin_lines(path: Path) -> list[str]:
         single = next(v for k, v in net.items() if k.startswith("ratio_single"))
         batched = next(v for k, v in net.items() if k.startswith("ratio_per_trial"))
         same = net["spikes_brian2"] == net["spikes_twin_single"]
-        parts.append(f"{name} {single:.2f}x for one trial and {batched:.1f}x per trial at B = {data['batch']} "
-                     f"({'the same' if same else 'different'} spike count, {net['spikes_brian2']})")
-    return [f"Twin vs Brian2's Cython target ({data['n']} neurons, {data['duration_s']:g} s, no gradients): "
-            + "; ".join(parts) + ".",
-            f"CPU: {_cpu_kind(data.get('cpu'))}. Source: `{TWIN_BENCH.as_posix()}`."]
+        parts.append(
+            f"{name} {single:.2f}x for one trial and {batched:.1f}x per trial at B = {data['batch']} "
+            f"({'the same' if same else 'different'} spike count, {net['spikes_brian2']})"
+        )
+    return [
+        f"Twin vs Brian2's Cython target ({data['n']} neurons, {data['duration_s']:g} s, no gradients): "
+        + "; ".join(parts)
+        + ".",
+        f"CPU: {_cpu_kind(data.get('cpu'))}. Source: `{TWIN_BENCH.as_posix()}`.",
+    ]
 
 
 def _cpu_kind(described: str | None) -> str:
@@ -70,8 +79,9 @@ def readme_figures(root: str | Path) -> str:
     for rel, render in ((DEMO_SUMMARY, _demo_lines), (TWIN_BENCH, _twin_lines)):
         path = root / rel
         if not path.is_file():
-            raise ParameterError(f"the README's figures need {str(path)!r}; run the command that writes it "
-                                 "(see biosnn.report)")
+            raise ParameterError(
+                f"the README's figures need {str(path)!r}; run the command that writes it (see biosnn.report)"
+            )
         lines.extend(render(path))
         lines.append("")
     return "\n".join(lines).rstrip("\n")

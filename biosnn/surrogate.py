@@ -93,7 +93,7 @@ class _SpikeFunction(torch.autograd.Function):
 
 @dataclass(frozen=True)
 class Surrogate:
-    """A configured surrogate spike function: ``Surrogate("arctan", width=0.5)(v)``.
+    r"""A configured surrogate spike function: ``Surrogate("arctan", width=0.5)(v)``.
 
     Parameters
     ----------
@@ -120,7 +120,7 @@ class Surrogate:
 
 
 def spike(v: torch.Tensor, shape: str = "fast_sigmoid", width: float = 0.5) -> torch.Tensor:
-    """Heaviside step of ``v`` (1 where ``v >= 0``) with the named surrogate gradient.
+    r"""Heaviside step of ``v`` (1 where ``v >= 0``) with the named surrogate gradient.
 
     Parameters
     ----------

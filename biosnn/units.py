@@ -64,8 +64,15 @@ def to_float(name: str, value: Any, unit: Quantity | float) -> float:
     return float(arr)
 
 
-def check_range(name: str, value: float, *, low: float | None = None, high: float | None = None,
-                low_inclusive: bool = True, high_inclusive: bool = True) -> float:
+def check_range(
+    name: str,
+    value: float,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
     """Raise :class:`ParameterError` naming ``name`` if ``value`` lies outside ``[low, high]``."""
     v = float(value)
     if math.isnan(v):

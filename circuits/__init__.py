@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from biosnn.circuits.base import Circuit
+
 from biosnn.registry import Registry
 
 CIRCUITS: Registry[Callable[..., Circuit]] = Registry("circuit")
@@ -43,8 +44,14 @@ def _register_builtin() -> None:
     from biosnn.circuits.song2000 import song2000
     from biosnn.circuits.vogels2011 import vogels2011
 
-    for name, builder in (("cuba", cuba), ("coba", coba), ("brunel2000", brunel2000), ("song2000", song2000),
-                          ("vogels2011", vogels2011), ("diehl_cook2015", diehl_cook2015)):
+    for name, builder in (
+        ("cuba", cuba),
+        ("coba", coba),
+        ("brunel2000", brunel2000),
+        ("song2000", song2000),
+        ("vogels2011", vogels2011),
+        ("diehl_cook2015", diehl_cook2015),
+    ):
         CIRCUITS.register(name, builder)
 
 

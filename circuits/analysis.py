@@ -77,8 +77,9 @@ def mean_rate(indices: Any, times: Quantity, n_neurons: int, *, start: Quantity,
     return float(np.mean(firing_rates(indices, times, n_neurons, start=start, stop=stop) / brian2.Hz)) * brian2.Hz
 
 
-def isi_cv(indices: Any, times: Quantity, n_neurons: int, *, start: Quantity, stop: Quantity,
-           min_spikes: int = 3) -> np.ndarray:
+def isi_cv(
+    indices: Any, times: Quantity, n_neurons: int, *, start: Quantity, stop: Quantity, min_spikes: int = 3
+) -> np.ndarray:
     """Coefficient of variation of the inter-spike intervals of each neuron in ``[start, stop)``.
 
     Neurons with fewer than ``min_spikes`` spikes in the window get ``NaN`` (use ``np.nanmean``).
@@ -102,8 +103,9 @@ def isi_cv(indices: Any, times: Quantity, n_neurons: int, *, start: Quantity, st
     return cv
 
 
-def population_rate(times: Quantity, n_neurons: int, *, start: Quantity, stop: Quantity,
-                    bin_size: Quantity) -> tuple[Quantity, Quantity]:
+def population_rate(
+    times: Quantity, n_neurons: int, *, start: Quantity, stop: Quantity, bin_size: Quantity
+) -> tuple[Quantity, Quantity]:
     """Population rate histogram: bin centres and spikes / (neuron * bin width), in Hz."""
     t, t0, t1 = _window(times, start, stop)
     width = float(check_quantity("bin_size", bin_size, brian2.second) / brian2.second)
@@ -132,8 +134,9 @@ def population_fano_factor(times: Quantity, *, start: Quantity, stop: Quantity, 
     return float(counts.var() / m) if m > 0 else float("nan")
 
 
-def dominant_frequency(times: Quantity, *, start: Quantity, stop: Quantity, bin_size: Quantity,
-                       min_frequency: Quantity = 5 * brian2.Hz) -> Quantity:
+def dominant_frequency(
+    times: Quantity, *, start: Quantity, stop: Quantity, bin_size: Quantity, min_frequency: Quantity = 5 * brian2.Hz
+) -> Quantity:
     """Frequency of the largest peak of the power spectrum of the population spike count over ``[start, stop)``.
 
     The count in bins of ``bin_size`` (mean removed) is Fourier transformed; frequencies below

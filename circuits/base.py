@@ -135,7 +135,7 @@ def share_namespace(network: brian2.Network, namespace: dict[str, Any]) -> None:
     first, then the circuit's. Objects without a ``namespace`` attribute (monitors) are left alone. So
     ``network.run(duration)`` without a namespace runs the same equations as :meth:`Circuit.run`, and
     :meth:`Circuit.run` (which passes ``namespace`` explicitly) resolves every name to the same object.
-    """
+    """  # noqa: E501
     from collections import ChainMap
 
     for obj in network.objects:
@@ -223,16 +223,19 @@ def paper_comparison(figures: Mapping[str, PaperFigure], measured: Mapping[str, 
             lo = "-inf" if fig.low is None else f"{fig.low:g}"
             hi = "inf" if fig.high is None else f"{fig.high:g}"
             bounds = f" (accepted [{lo}, {hi}])"
-        rows.append(f"| {fig.quantity} | {fmt(fig.paper)}{unit if not isinstance(fig.paper, str) else ''}"
-                    f"{bounds} | {fig.source} | {fmt(value)}{unit if value is not None else ''} | {verdict} |")
+        rows.append(
+            f"| {fig.quantity} | {fmt(fig.paper)}{unit if not isinstance(fig.paper, str) else ''}"
+            f"{bounds} | {fig.source} | {fmt(value)}{unit if value is not None else ''} | {verdict} |"
+        )
     return "\n".join(rows)
 
 
 T = TypeVar("T")
 
 
-def run_standalone(build: Callable[[], Circuit], duration: Quantity, collect: Callable[[Circuit], T], *,
-                   directory: str | None = None) -> T:
+def run_standalone(
+    build: Callable[[], Circuit], duration: Quantity, collect: Callable[[Circuit], T], *, directory: str | None = None
+) -> T:
     """Build a circuit on Brian2's C++ standalone device, run it once, collect results, return to runtime.
 
     For the paper-scale runs that take minutes of simulated time (Song et al. 2000: one neuron, 1200 inputs):
@@ -297,8 +300,9 @@ def check_probability(name: str, value: Any, *, allow_zero: bool = False) -> flo
     return check_range(name, v, low=0.0, high=1.0, low_inclusive=allow_zero)
 
 
-def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-                 low_inclusive: bool = True) -> float:
+def check_number(
+    name: str, value: Any, *, low: float | None = None, high: float | None = None, low_inclusive: bool = True
+) -> float:
     """Return a dimensionless ``value`` as a float within the bounds or raise naming ``name``."""
     if isinstance(value, Quantity) and not value.dimensions.is_dimensionless:
         raise UnitError(f"parameter {name!r} must be dimensionless, got {value!r}")
@@ -335,8 +339,9 @@ def check_dt(value: Any) -> Quantity:
 # ------------------------------------------------------------------------------------------ connectivity
 
 
-def random_pairs(rng: np.random.Generator, n_pre: int, n_post: int, p: float, *,
-                 autapses: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def random_pairs(
+    rng: np.random.Generator, n_pre: int, n_post: int, p: float, *, autapses: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Erdos-Renyi connectivity: each (pre, post) pair exists independently with probability ``p``.
 
     Drawn with a seeded NumPy generator (not Brian2's), so the wiring depends on the builder's seed only.
@@ -353,8 +358,9 @@ def random_pairs(rng: np.random.Generator, n_pre: int, n_post: int, p: float, *,
     return _sample_sources(rng, n_pre, counts, autapses)
 
 
-def fixed_indegree_pairs(rng: np.random.Generator, n_pre: int, n_post: int, k: int, *,
-                         autapses: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def fixed_indegree_pairs(
+    rng: np.random.Generator, n_pre: int, n_post: int, k: int, *, autapses: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Every post neuron receives exactly ``k`` synapses from distinct, uniformly chosen sources.
 
     This is the connectivity of Brunel (2000): each neuron receives C_E = epsilon N_E excitatory and
@@ -367,8 +373,9 @@ def fixed_indegree_pairs(rng: np.random.Generator, n_pre: int, n_post: int, k: i
     return _sample_sources(rng, n_pre, counts, autapses)
 
 
-def _sample_sources(rng: np.random.Generator, n_pre: int, counts: np.ndarray,
-                    autapses: bool) -> tuple[np.ndarray, np.ndarray]:
+def _sample_sources(
+    rng: np.random.Generator, n_pre: int, counts: np.ndarray, autapses: bool
+) -> tuple[np.ndarray, np.ndarray]:
     pre_parts = []
     for j, c in enumerate(counts):
         if c == 0:

@@ -44,9 +44,6 @@ from __future__ import annotations
 
 import brian2
 import numpy as np
-from brian2 import mV, ms, nS, pF
-from brian2.units.fundamentalunits import Quantity
-
 from biosnn.circuits.base import (
     Circuit,
     PaperFigure,
@@ -57,6 +54,9 @@ from biosnn.circuits.base import (
     check_seed,
     random_pairs,
 )
+from brian2 import ms, mV, nS, pF
+from brian2.units.fundamentalunits import Quantity
+
 from biosnn.errors import ParameterError
 from biosnn.units import check_quantity
 
@@ -67,12 +67,17 @@ __all__ = ["PAPER_FIGURES", "cuba", "coba"]
 #: No rates are judged: the accepted CV interval (above 0.5: irregular, a clock has 0) is this library's
 #: reading of "irregular".
 PAPER_FIGURES: dict[str, dict[str, PaperFigure]] = {
-    name: {"state": PaperFigure("activity", "self-sustained, asynchronous irregular",
-                                f"Brette et al. 2007, benchmark {number} (Vogels & Abbott 2005)"),
-           "rate_E": PaperFigure("E rate", "sustained (neither dying out nor saturating)",
-                                 f"Brette et al. 2007, benchmark {number}", "Hz"),
-           "cv_E": PaperFigure("CV of the E neurons", "irregular", f"Brette et al. 2007, benchmark {number}",
-                               low=0.5)}
+    name: {
+        "state": PaperFigure(
+            "activity",
+            "self-sustained, asynchronous irregular",
+            f"Brette et al. 2007, benchmark {number} (Vogels & Abbott 2005)",
+        ),
+        "rate_E": PaperFigure(
+            "E rate", "sustained (neither dying out nor saturating)", f"Brette et al. 2007, benchmark {number}", "Hz"
+        ),
+        "cv_E": PaperFigure("CV of the E neurons", "irregular", f"Brette et al. 2007, benchmark {number}", low=0.5),
+    }
     for name, number in (("coba", 1), ("cuba", 2))
 }
 
@@ -89,12 +94,17 @@ dgi/dt = -gi / tau_i : siemens
 """
 
 
-def _wire(name: str, exc: brian2.NeuronGroup, inh: brian2.NeuronGroup, p: float, dt: Quantity,
-          rng: np.random.Generator) -> dict[str, brian2.Synapses]:
+def _wire(
+    name: str, exc: brian2.NeuronGroup, inh: brian2.NeuronGroup, p: float, dt: Quantity, rng: np.random.Generator
+) -> dict[str, brian2.Synapses]:
     """The four projections EE, EI, IE, II with independent connection probability ``p``."""
     projections = {}
-    for key, src, tgt, effect in (("EE", exc, exc, "ge += w_exc"), ("EI", exc, inh, "ge += w_exc"),
-                                  ("IE", inh, exc, "gi += w_inh"), ("II", inh, inh, "gi += w_inh")):
+    for key, src, tgt, effect in (
+        ("EE", exc, exc, "ge += w_exc"),
+        ("EI", exc, inh, "ge += w_exc"),
+        ("IE", inh, exc, "gi += w_inh"),
+        ("II", inh, inh, "gi += w_inh"),
+    ):
         syn = brian2.Synapses(src, tgt, on_pre=effect, dt=dt, name=f"{name}_{key}*")
         i, j = random_pairs(rng, len(src), len(tgt), p, autapses=src is not tgt)
         syn.connect(i=i, j=j)
@@ -103,18 +113,40 @@ def _wire(name: str, exc: brian2.NeuronGroup, inh: brian2.NeuronGroup, p: float,
 
 
 def _assemble(name, exc, inh, projections, namespace, parameters, seed, dt) -> Circuit:
-    monitors = {"spikes_E": brian2.SpikeMonitor(exc, name=f"{name}_spikes_E*"),
-                "spikes_I": brian2.SpikeMonitor(inh, name=f"{name}_spikes_I*")}
+    monitors = {
+        "spikes_E": brian2.SpikeMonitor(exc, name=f"{name}_spikes_E*"),
+        "spikes_I": brian2.SpikeMonitor(inh, name=f"{name}_spikes_I*"),
+    }
     network = brian2.Network(exc, inh, *projections.values(), *monitors.values(), name=f"{name}_network*")
-    return Circuit(name=name, network=network, populations={"E": exc, "I": inh}, projections=projections,
-                   monitors=monitors, parameters=parameters, namespace=namespace, seed=seed)
+    return Circuit(
+        name=name,
+        network=network,
+        populations={"E": exc, "I": inh},
+        projections=projections,
+        monitors=monitors,
+        parameters=parameters,
+        namespace=namespace,
+        seed=seed,
+    )
 
 
-def cuba(*, n_exc: int = 3200, n_inh: int = 800, p: float = 0.02, tau_m: Quantity = 20 * ms,
-         tau_e: Quantity = 5 * ms, tau_i: Quantity = 10 * ms, v_rest: Quantity = -49 * mV,
-         v_threshold: Quantity = -50 * mV, v_reset: Quantity = -60 * mV, refractory: Quantity = 5 * ms,
-         w_exc: Quantity = 1.62 * mV, w_inh: Quantity = -9 * mV, dt: Quantity = 0.1 * ms,
-         seed: int | None = 0) -> Circuit:
+def cuba(
+    *,
+    n_exc: int = 3200,
+    n_inh: int = 800,
+    p: float = 0.02,
+    tau_m: Quantity = 20 * ms,
+    tau_e: Quantity = 5 * ms,
+    tau_i: Quantity = 10 * ms,
+    v_rest: Quantity = -49 * mV,
+    v_threshold: Quantity = -50 * mV,
+    v_reset: Quantity = -60 * mV,
+    refractory: Quantity = 5 * ms,
+    w_exc: Quantity = 1.62 * mV,
+    w_inh: Quantity = -9 * mV,
+    dt: Quantity = 0.1 * ms,
+    seed: int | None = 0,
+) -> Circuit:
     """Benchmark 2 of Brette et al. (2007): current-based random E/I network (see the module docstring).
 
     Parameters
@@ -159,24 +191,54 @@ def cuba(*, n_exc: int = 3200, n_inh: int = 800, p: float = 0.02, tau_m: Quantit
     seed = check_seed(seed)
 
     rng = np.random.default_rng(seed)
-    namespace = dict(tau_m=tau_m, tau_e=tau_e, tau_i=tau_i, v_rest=v_rest, v_threshold=v_threshold,
-                     v_reset=v_reset, w_exc=w_exc, w_inh=w_inh)
+    namespace = dict(
+        tau_m=tau_m,
+        tau_e=tau_e,
+        tau_i=tau_i,
+        v_rest=v_rest,
+        v_threshold=v_threshold,
+        v_reset=v_reset,
+        w_exc=w_exc,
+        w_inh=w_inh,
+    )
     groups = {}
     for role, n in (("E", n_exc), ("I", n_inh)):
-        g = brian2.NeuronGroup(n, _CUBA_EQS, threshold="v > v_threshold", reset="v = v_reset",
-                               refractory=refractory, method="exact", dt=dt, name=f"cuba_{role}*")
+        g = brian2.NeuronGroup(
+            n,
+            _CUBA_EQS,
+            threshold="v > v_threshold",
+            reset="v = v_reset",
+            refractory=refractory,
+            method="exact",
+            dt=dt,
+            name=f"cuba_{role}*",
+        )
         g.v = v_reset + rng.random(n) * (v_threshold - v_reset)
         groups[role] = g
     projections = _wire("cuba", groups["E"], groups["I"], p, dt, rng)
     return _assemble("cuba", groups["E"], groups["I"], projections, namespace, parameters, seed, dt)
 
 
-def coba(*, n_exc: int = 3200, n_inh: int = 800, p: float = 0.02, c_m: Quantity = 200 * pF,
-         g_leak: Quantity = 10 * nS, v_rest: Quantity = -60 * mV, e_exc: Quantity = 0 * mV,
-         e_inh: Quantity = -80 * mV, tau_e: Quantity = 5 * ms, tau_i: Quantity = 10 * ms,
-         v_threshold: Quantity = -50 * mV, v_reset: Quantity = -60 * mV, refractory: Quantity = 5 * ms,
-         w_exc: Quantity = 6 * nS, w_inh: Quantity = 67 * nS, dt: Quantity = 0.1 * ms,
-         seed: int | None = 0) -> Circuit:
+def coba(
+    *,
+    n_exc: int = 3200,
+    n_inh: int = 800,
+    p: float = 0.02,
+    c_m: Quantity = 200 * pF,
+    g_leak: Quantity = 10 * nS,
+    v_rest: Quantity = -60 * mV,
+    e_exc: Quantity = 0 * mV,
+    e_inh: Quantity = -80 * mV,
+    tau_e: Quantity = 5 * ms,
+    tau_i: Quantity = 10 * ms,
+    v_threshold: Quantity = -50 * mV,
+    v_reset: Quantity = -60 * mV,
+    refractory: Quantity = 5 * ms,
+    w_exc: Quantity = 6 * nS,
+    w_inh: Quantity = 67 * nS,
+    dt: Quantity = 0.1 * ms,
+    seed: int | None = 0,
+) -> Circuit:
     """Benchmark 1 of Brette et al. (2007): conductance-based random E/I network (module docstring).
 
     Parameters
@@ -223,16 +285,34 @@ def coba(*, n_exc: int = 3200, n_inh: int = 800, p: float = 0.02, c_m: Quantity 
     seed = check_seed(seed)
 
     rng = np.random.default_rng(seed)
-    namespace = dict(c_m=c_m, g_leak=g_leak, v_rest=v_rest, e_exc=e_exc, e_inh=e_inh, tau_e=tau_e,
-                     tau_i=tau_i, v_threshold=v_threshold, v_reset=v_reset, w_exc=w_exc, w_inh=w_inh)
+    namespace = dict(
+        c_m=c_m,
+        g_leak=g_leak,
+        v_rest=v_rest,
+        e_exc=e_exc,
+        e_inh=e_inh,
+        tau_e=tau_e,
+        tau_i=tau_i,
+        v_threshold=v_threshold,
+        v_reset=v_reset,
+        w_exc=w_exc,
+        w_inh=w_inh,
+    )
     groups = {}
     for role, n in (("E", n_exc), ("I", n_inh)):
-        g = brian2.NeuronGroup(n, _COBA_EQS, threshold="v > v_threshold", reset="v = v_reset",
-                               refractory=refractory, method="euler", dt=dt, name=f"coba_{role}*")
+        g = brian2.NeuronGroup(
+            n,
+            _COBA_EQS,
+            threshold="v > v_threshold",
+            reset="v = v_reset",
+            refractory=refractory,
+            method="euler",
+            dt=dt,
+            name=f"coba_{role}*",
+        )
         g.v = (-65 + 5 * rng.standard_normal(n)) * mV
         g.ge = np.clip(40 + 15 * rng.standard_normal(n), 0, None) * nS
         g.gi = np.clip(200 + 120 * rng.standard_normal(n), 0, None) * nS
         groups[role] = g
     projections = _wire("coba", groups["E"], groups["I"], p, dt, rng)
     return _assemble("coba", groups["E"], groups["I"], projections, namespace, parameters, seed, dt)
-

@@ -64,9 +64,6 @@ from dataclasses import dataclass
 
 import brian2
 import numpy as np
-from brian2 import Hz, mV, ms
-from brian2.units.fundamentalunits import Quantity
-
 from biosnn.circuits.base import (
     Circuit,
     PaperFigure,
@@ -78,6 +75,9 @@ from biosnn.circuits.base import (
     check_seed,
     fixed_indegree_pairs,
 )
+from brian2 import Hz, ms, mV
+from brian2.units.fundamentalunits import Quantity
+
 from biosnn.errors import ParameterError
 from biosnn.registry import Registry
 from biosnn.units import check_quantity
@@ -100,18 +100,42 @@ _EQS = "dv/dt = -v / tau : volt (unless refractory)"
 #: The accepted interval of the AI rate is +-10 % of the theory; the CV is shown beside it, not judged
 #: (the module docstring says why the network's CV is lower).
 PAPER_FIGURES: dict[str, dict[str, PaperFigure]] = {
-    "SR": {"state": PaperFigure("state", "synchronous regular: nearly regular neurons firing in step, "
-                                "near saturation", "Brunel 2000, Fig. 8A (g = 3, eta = 2)")},
-    "AI": {"state": PaperFigure("state", "asynchronous irregular: stationary global activity, irregular "
-                                "neurons", "Brunel 2000, Fig. 8C (g = 5, eta = 2)"),
-           "rate": PaperFigure("rate of the stationary state", 37.95, "Brunel 2000, Eq. 21 at Fig. 8C",
-                               "Hz", low=34.2, high=41.7),
-           "cv": PaperFigure("CV of the stationary state", 0.675, "diffusion approximation at Fig. 8C "
-                             "(Tuckwell 1988; Brunel & Hakim 1999)")},
-    "SI_fast": {"state": PaperFigure("state", "synchronous irregular: fast global oscillation, irregular "
-                                     "neurons", "Brunel 2000, Fig. 8B (g = 6, eta = 4)")},
-    "SI_slow": {"state": PaperFigure("state", "synchronous irregular: slow global oscillation, irregular "
-                                     "neurons at low rate", "Brunel 2000, Fig. 8D (g = 4.5, eta = 0.9)")},
+    "SR": {
+        "state": PaperFigure(
+            "state",
+            "synchronous regular: nearly regular neurons firing in step, near saturation",
+            "Brunel 2000, Fig. 8A (g = 3, eta = 2)",
+        )
+    },
+    "AI": {
+        "state": PaperFigure(
+            "state",
+            "asynchronous irregular: stationary global activity, irregular neurons",
+            "Brunel 2000, Fig. 8C (g = 5, eta = 2)",
+        ),
+        "rate": PaperFigure(
+            "rate of the stationary state", 37.95, "Brunel 2000, Eq. 21 at Fig. 8C", "Hz", low=34.2, high=41.7
+        ),
+        "cv": PaperFigure(
+            "CV of the stationary state",
+            0.675,
+            "diffusion approximation at Fig. 8C (Tuckwell 1988; Brunel & Hakim 1999)",
+        ),
+    },
+    "SI_fast": {
+        "state": PaperFigure(
+            "state",
+            "synchronous irregular: fast global oscillation, irregular neurons",
+            "Brunel 2000, Fig. 8B (g = 6, eta = 4)",
+        )
+    },
+    "SI_slow": {
+        "state": PaperFigure(
+            "state",
+            "synchronous irregular: slow global oscillation, irregular neurons at low rate",
+            "Brunel 2000, Fig. 8D (g = 4.5, eta = 0.9)",
+        )
+    },
 }
 
 
@@ -130,9 +154,18 @@ class MeanField:
     cv: float
 
 
-def mean_field(*, g: float, eta: float, J: Quantity = 0.1 * mV, c_exc: int = 1000, gamma: float = 0.25,
-               tau: Quantity = 20 * ms, theta: Quantity = 20 * mV, v_reset: Quantity = 10 * mV,
-               refractory: Quantity = 2 * ms) -> MeanField:
+def mean_field(
+    *,
+    g: float,
+    eta: float,
+    J: Quantity = 0.1 * mV,
+    c_exc: int = 1000,
+    gamma: float = 0.25,
+    tau: Quantity = 20 * ms,
+    theta: Quantity = 20 * mV,
+    v_reset: Quantity = 10 * mV,
+    refractory: Quantity = 2 * ms,
+) -> MeanField:
     r"""The stationary asynchronous state of the network in Brunel's diffusion approximation.
 
     The input of a neuron has mean :math:`\mu = C_E J \tau (\nu_{ext} + \nu (1 - g\gamma))` and variance
@@ -198,11 +231,24 @@ def mean_field(*, g: float, eta: float, J: Quantity = 0.1 * mV, c_exc: int = 100
     return MeanField(rate=nu * Hz, mu=mu * mV, sigma=sigma * mV, cv=cv)
 
 
-def brunel2000(*, regime: str = "AI", n_exc: int = 10000, n_inh: int | None = None, epsilon: float = 0.1,
-               g: float | None = None, eta: float | None = None, J: Quantity = 0.1 * mV,
-               tau: Quantity = 20 * ms, theta: Quantity = 20 * mV, v_reset: Quantity = 10 * mV,
-               refractory: Quantity = 2 * ms, delay: Quantity = 1.5 * ms, n_record: int = 50,
-               dt: Quantity = 0.1 * ms, seed: int | None = 0) -> Circuit:
+def brunel2000(
+    *,
+    regime: str = "AI",
+    n_exc: int = 10000,
+    n_inh: int | None = None,
+    epsilon: float = 0.1,
+    g: float | None = None,
+    eta: float | None = None,
+    J: Quantity = 0.1 * mV,
+    tau: Quantity = 20 * ms,
+    theta: Quantity = 20 * mV,
+    v_reset: Quantity = 10 * mV,
+    refractory: Quantity = 2 * ms,
+    delay: Quantity = 1.5 * ms,
+    n_record: int = 50,
+    dt: Quantity = 0.1 * ms,
+    seed: int | None = 0,
+) -> Circuit:
     """Brunel (2000) sparse E/I network with delays (see the module docstring for the equations).
 
     Parameters
@@ -263,38 +309,62 @@ def brunel2000(*, regime: str = "AI", n_exc: int = 10000, n_inh: int | None = No
     c_exc = max(1, int(round(epsilon * n_exc)))
     c_inh = max(1, int(round(epsilon * n_inh)))
     nu_ext = external_rate(eta=eta, theta=theta, J=J, c_exc=c_exc, tau=tau)
-    namespace = dict(tau=tau, theta=theta, v_reset=v_reset, J=J, g=g, J_inh=-g * J, nu_ext=nu_ext,
-                     c_exc=c_exc, c_inh=c_inh)
+    namespace = dict(
+        tau=tau, theta=theta, v_reset=v_reset, J=J, g=g, J_inh=-g * J, nu_ext=nu_ext, c_exc=c_exc, c_inh=c_inh
+    )
     rng = np.random.default_rng(seed)
 
     groups = {}
     for role, n in (("E", n_exc), ("I", n_inh)):
-        grp = brian2.NeuronGroup(n, _EQS, threshold="v > theta", reset="v = v_reset", refractory=refractory,
-                                 method="exact", dt=dt, name=f"brunel_{role}*")
+        grp = brian2.NeuronGroup(
+            n,
+            _EQS,
+            threshold="v > theta",
+            reset="v = v_reset",
+            refractory=refractory,
+            method="exact",
+            dt=dt,
+            name=f"brunel_{role}*",
+        )
         # Brunel starts from a quiescent network; a spread of initial potentials shortens the transient.
         grp.v = rng.uniform(float(v_reset / mV), float(theta / mV), n) * mV
         groups[role] = grp
 
     projections = {}
-    for key, (src_role, tgt_role) in {"EE": ("E", "E"), "EI": ("E", "I"), "IE": ("I", "E"),
-                                      "II": ("I", "I")}.items():
+    for key, (src_role, tgt_role) in {"EE": ("E", "E"), "EI": ("E", "I"), "IE": ("I", "E"), "II": ("I", "I")}.items():
         src, tgt = groups[src_role], groups[tgt_role]
         k = c_exc if src_role == "E" else c_inh
         # Brunel's neurons ignore input while refractory.
-        effect = "v_post += J * int(not_refractory_post)" if src_role == "E" else \
-            "v_post += J_inh * int(not_refractory_post)"
+        effect = (
+            "v_post += J * int(not_refractory_post)"
+            if src_role == "E"
+            else "v_post += J_inh * int(not_refractory_post)"
+        )
         syn = brian2.Synapses(src, tgt, on_pre=effect, delay=delay, dt=dt, name=f"brunel_{key}*")
         i, j = fixed_indegree_pairs(rng, len(src), len(tgt), k, autapses=src is not tgt)
         syn.connect(i=i, j=j)
         projections[key] = syn
 
-    external = [brian2.PoissonInput(groups[role], "v", N=c_exc, rate=float(nu_ext / Hz) * Hz, weight="J * int(not_refractory)") for role in ("E", "I")]
-    monitors = {"spikes_E": brian2.SpikeMonitor(groups["E"], name="brunel_spikes_E*"),
-                "spikes_I": brian2.SpikeMonitor(groups["I"], name="brunel_spikes_I*")}
+    external = [
+        brian2.PoissonInput(groups[role], "v", N=c_exc, rate=float(nu_ext / Hz) * Hz, weight="J * int(not_refractory)")
+        for role in ("E", "I")
+    ]
+    monitors = {
+        "spikes_E": brian2.SpikeMonitor(groups["E"], name="brunel_spikes_E*"),
+        "spikes_I": brian2.SpikeMonitor(groups["I"], name="brunel_spikes_I*"),
+    }
     if n_record:
-        monitors["v_E"] = brian2.StateMonitor(groups["E"], "v", record=np.arange(n_record), dt=dt,
-                                              name="brunel_v_E*")
-    network = brian2.Network(*groups.values(), *projections.values(), *external, *monitors.values(),
-                             name="brunel_network*")
-    return Circuit(name="brunel2000", network=network, populations=groups, projections=projections,
-                   monitors=monitors, parameters=parameters, namespace=namespace, seed=seed)
+        monitors["v_E"] = brian2.StateMonitor(groups["E"], "v", record=np.arange(n_record), dt=dt, name="brunel_v_E*")
+    network = brian2.Network(
+        *groups.values(), *projections.values(), *external, *monitors.values(), name="brunel_network*"
+    )
+    return Circuit(
+        name="brunel2000",
+        network=network,
+        populations=groups,
+        projections=projections,
+        monitors=monitors,
+        parameters=parameters,
+        namespace=namespace,
+        seed=seed,
+    )

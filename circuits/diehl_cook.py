@@ -63,9 +63,6 @@ from typing import Any
 
 import brian2
 import numpy as np
-from brian2 import Hz, mV, ms, second
-from brian2.units.fundamentalunits import Quantity
-
 from biosnn.circuits.base import (
     Circuit,
     PaperFigure,
@@ -75,10 +72,23 @@ from biosnn.circuits.base import (
     check_positive_quantity,
     check_seed,
 )
+from brian2 import Hz, ms, mV, second
+from brian2.units.fundamentalunits import Quantity
+
 from biosnn.errors import ParameterError, ShapeError
 
-__all__ = ["PAPER_FIGURES", "diehl_cook2015", "load_digits_split", "set_learning", "present", "train_diehl_cook",
-           "assign_labels", "evaluate", "classify", "DigitsSplit"]
+__all__ = [
+    "PAPER_FIGURES",
+    "diehl_cook2015",
+    "load_digits_split",
+    "set_learning",
+    "present",
+    "train_diehl_cook",
+    "assign_labels",
+    "evaluate",
+    "classify",
+    "DigitsSplit",
+]
 
 #: Diehl & Cook (2015) on MNIST (28x28, 60000 training images): test accuracy by number of excitatory
 #: neurons. Not comparable with this adaptation's figures (another data set, see the module docstring),
@@ -108,12 +118,28 @@ _SLOT = 10 * ms
 _DEFAULT_RULE_PARAMETERS = dict(nu_pre=1e-4, nu_post=1e-2, tau_pre=20 * ms, tau_post1=20 * ms, tau_post2=40 * ms)
 
 
-def diehl_cook2015(*, n_inputs: int = 64, n_exc: int = 100, input_rate_max: Quantity = 127.5 * Hz,
-                   weight_sum: float = 20.0, w_init_max: float = 0.3, nu_pre: float = 1e-4, nu_post: float = 1e-2,
-                   tau_pre: Quantity = 20 * ms, tau_post1: Quantity = 20 * ms, tau_post2: Quantity = 40 * ms,
-                   w_ei: float = 10.4, w_ie: float = 17.0, theta_plus: Quantity = 0.05 * mV,
-                   tau_theta: Quantity = 1e7 * ms, presentation: Quantity = 350 * ms, rest: Quantity = 150 * ms,
-                   dt: Quantity = 0.5 * ms, seed: int | None = 0, rule: Any = None) -> Circuit:
+def diehl_cook2015(
+    *,
+    n_inputs: int = 64,
+    n_exc: int = 100,
+    input_rate_max: Quantity = 127.5 * Hz,
+    weight_sum: float = 20.0,
+    w_init_max: float = 0.3,
+    nu_pre: float = 1e-4,
+    nu_post: float = 1e-2,
+    tau_pre: Quantity = 20 * ms,
+    tau_post1: Quantity = 20 * ms,
+    tau_post2: Quantity = 40 * ms,
+    w_ei: float = 10.4,
+    w_ie: float = 17.0,
+    theta_plus: Quantity = 0.05 * mV,
+    tau_theta: Quantity = 1e7 * ms,
+    presentation: Quantity = 350 * ms,
+    rest: Quantity = 150 * ms,
+    dt: Quantity = 0.5 * ms,
+    seed: int | None = 0,
+    rule: Any = None,
+) -> Circuit:
     """Diehl & Cook (2015) network (see the module docstring), with learning switched on.
 
     Parameters
@@ -189,9 +215,18 @@ def diehl_cook2015(*, n_inputs: int = 64, n_exc: int = 100, input_rate_max: Quan
     if rule is None:
         from biosnn.plasticity import RULES
 
-        rule = RULES["stdp_triplet"](variant="nearest_minimal", tau_plus=tau_pre, tau_minus=tau_post1,
-                                     tau_y=tau_post2, A2_plus=0.0, A3_plus=nu_post, A2_minus=nu_pre, A3_minus=0.0,
-                                     w_min=0.0, w_max=1.0)
+        rule = RULES["stdp_triplet"](
+            variant="nearest_minimal",
+            tau_plus=tau_pre,
+            tau_minus=tau_post1,
+            tau_y=tau_post2,
+            A2_plus=0.0,
+            A3_plus=nu_post,
+            A2_minus=nu_pre,
+            A3_minus=0.0,
+            w_min=0.0,
+            w_max=1.0,
+        )
     else:
         rule = _custom_rule(rule, parameters)
     w_min, w_max = _weight_bounds(rule)
@@ -199,18 +234,47 @@ def diehl_cook2015(*, n_inputs: int = 64, n_exc: int = 100, input_rate_max: Quan
         raise ParameterError(f"parameter 'weight_sum' ({weight_sum}) exceeds n_inputs * w_max = {n_inputs * w_max:g}")
     rng = np.random.default_rng(seed)
     namespace: dict[str, Any] = dict(
-        v_rest_e=-65 * mV, v_reset_e=-65 * mV, v_thresh_e=-52 * mV, tau_e=100 * ms,
-        v_rest_i=-60 * mV, v_reset_i=-45 * mV, v_thresh_i=-40 * mV, tau_i=10 * ms,
-        e_exc=0 * mV, e_inh_e=-100 * mV, e_inh_i=-85 * mV, tau_ge=1 * ms, tau_gi=2 * ms,
-        tau_theta=tau_theta, theta_plus=theta_plus, w_ei=w_ei, w_ie=w_ie,
-        stimulus=brian2.TimedArray(np.zeros((1, n_inputs)) * Hz, dt=_SLOT), t_start=0 * second,
+        v_rest_e=-65 * mV,
+        v_reset_e=-65 * mV,
+        v_thresh_e=-52 * mV,
+        tau_e=100 * ms,
+        v_rest_i=-60 * mV,
+        v_reset_i=-45 * mV,
+        v_thresh_i=-40 * mV,
+        tau_i=10 * ms,
+        e_exc=0 * mV,
+        e_inh_e=-100 * mV,
+        e_inh_i=-85 * mV,
+        tau_ge=1 * ms,
+        tau_gi=2 * ms,
+        tau_theta=tau_theta,
+        theta_plus=theta_plus,
+        w_ei=w_ei,
+        w_ie=w_ie,
+        stimulus=brian2.TimedArray(np.zeros((1, n_inputs)) * Hz, dt=_SLOT),
+        t_start=0 * second,
     )
     inputs = brian2.PoissonGroup(n_inputs, rates="stimulus(t - t_start, i)", dt=dt, name="dc_input*")
-    exc = brian2.NeuronGroup(n_exc, _E_EQS, threshold="v > v_thresh_e + theta",
-                             reset="v = v_reset_e\ntheta += theta_plus", refractory=5 * ms, method="euler",
-                             dt=dt, name="dc_E*")
-    inh = brian2.NeuronGroup(n_exc, _I_EQS, threshold="v > v_thresh_i", reset="v = v_reset_i", refractory=2 * ms,
-                             method="euler", dt=dt, name="dc_I*")
+    exc = brian2.NeuronGroup(
+        n_exc,
+        _E_EQS,
+        threshold="v > v_thresh_e + theta",
+        reset="v = v_reset_e\ntheta += theta_plus",
+        refractory=5 * ms,
+        method="euler",
+        dt=dt,
+        name="dc_E*",
+    )
+    inh = brian2.NeuronGroup(
+        n_exc,
+        _I_EQS,
+        threshold="v > v_thresh_i",
+        reset="v = v_reset_i",
+        refractory=2 * ms,
+        method="euler",
+        dt=dt,
+        name="dc_I*",
+    )
     exc.v = -65 * mV
     inh.v = -60 * mV
     plastic = rule.synapses(inputs, exc, effect="ge_post += w", name="dc_input_E*", dt=dt)
@@ -222,9 +286,16 @@ def diehl_cook2015(*, n_inputs: int = 64, n_exc: int = 100, input_rate_max: Quan
     ie.connect(condition="i != j")
     monitors = {"spikes_E": brian2.SpikeMonitor(exc, name="dc_spikes_E*")}
     network = brian2.Network(inputs, exc, inh, plastic, ei, ie, *monitors.values(), name="dc_network*")
-    circuit = Circuit(name="diehl_cook2015", network=network, populations={"input": inputs, "E": exc, "I": inh},
-                      projections={"input_E": plastic, "EI": ei, "IE": ie}, monitors=monitors,
-                      parameters=parameters, namespace=namespace, seed=seed)
+    circuit = Circuit(
+        name="diehl_cook2015",
+        network=network,
+        populations={"input": inputs, "E": exc, "I": inh},
+        projections={"input_E": plastic, "EI": ei, "IE": ie},
+        monitors=monitors,
+        parameters=parameters,
+        namespace=namespace,
+        seed=seed,
+    )
     normalize_weights(circuit)
     return circuit
 
@@ -315,8 +386,9 @@ def load_digits_split(*, test_fraction: float = 0.25, seed: int = 0) -> DigitsSp
     test_fraction = check_number("test_fraction", test_fraction, low=0.0, high=1.0, low_inclusive=False)
     seed = check_count("seed", seed, low=0)
     data = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(data.data, data.target, test_size=test_fraction,
-                                                        random_state=seed, stratify=data.target)
+    x_train, x_test, y_train, y_test = train_test_split(
+        data.data, data.target, test_size=test_fraction, random_state=seed, stratify=data.target
+    )
     return DigitsSplit(x_train, y_train, x_test, y_test)
 
 
@@ -389,8 +461,9 @@ def _check_images(circuit: Circuit, images: Any, labels: Any | None = None) -> t
     return x, y
 
 
-def present(circuit: Circuit, images: Any, *, max_intensity: float = 16.0, normalize: bool = False,
-            report: str | None = None) -> np.ndarray:
+def present(
+    circuit: Circuit, images: Any, *, max_intensity: float = 16.0, normalize: bool = False, report: str | None = None
+) -> np.ndarray:
     """Present ``images`` one after the other in one run; return E spike counts ``(n_images, n_exc)``.
 
     Each image drives the inputs for ``presentation`` at ``rate = intensity / max_intensity *
@@ -416,8 +489,7 @@ def present(circuit: Circuit, images: Any, *, max_intensity: float = 16.0, norma
     n_before = mon.num_spikes
     op = None
     if normalize:
-        op = brian2.NetworkOperation(lambda: normalize_weights(circuit), dt=period, when="end",
-                                     name="dc_normalize*")
+        op = brian2.NetworkOperation(lambda: normalize_weights(circuit), dt=period, when="end", name="dc_normalize*")
         circuit.network.add(op)
     try:
         circuit.run(period * len(x), report=report)
@@ -434,11 +506,13 @@ def present(circuit: Circuit, images: Any, *, max_intensity: float = 16.0, norma
     return counts
 
 
-def train_diehl_cook(circuit: Circuit, images: Any, labels: Any | None = None, *, epochs: int = 1,
-                     report: str | None = None) -> np.ndarray:
+def train_diehl_cook(
+    circuit: Circuit, images: Any, labels: Any | None = None, *, epochs: int = 1, report: str | None = None
+) -> np.ndarray:
     """Unsupervised training: present ``images`` (``epochs`` times) with STDP, adaptive thresholds and
     weight normalisation on. ``labels`` are not used by learning (only checked, for symmetry with
-    :func:`assign_labels`). Returns the spike counts of the last epoch."""
+    :func:`assign_labels`). Returns the spike counts of the last epoch.
+    """
     _check(circuit)
     x, _ = _check_images(circuit, images, labels)
     epochs = check_count("epochs", epochs)
@@ -450,8 +524,9 @@ def train_diehl_cook(circuit: Circuit, images: Any, labels: Any | None = None, *
     return counts
 
 
-def assign_labels(circuit: Circuit, images: Any, labels: Any, *, n_labels: int = 10,
-                  counts: np.ndarray | None = None) -> np.ndarray:
+def assign_labels(
+    circuit: Circuit, images: Any, labels: Any, *, n_labels: int = 10, counts: np.ndarray | None = None
+) -> np.ndarray:
     """Label of every E neuron: the class with the highest mean response (learning off).
 
     ``counts`` (``(n_images, n_exc)``) may be given to reuse responses already recorded.
@@ -467,8 +542,9 @@ def assign_labels(circuit: Circuit, images: Any, labels: Any, *, n_labels: int =
     counts = np.asarray(counts, dtype=float)
     if counts.shape != (len(x), len(circuit.populations["E"])):
         raise ShapeError(f"'counts' must have shape {(len(x), len(circuit.populations['E']))}, got {counts.shape}")
-    mean = np.stack([counts[y == c].mean(axis=0) if np.any(y == c) else np.zeros(counts.shape[1])
-                     for c in range(n_labels)])
+    mean = np.stack(
+        [counts[y == c].mean(axis=0) if np.any(y == c) else np.zeros(counts.shape[1]) for c in range(n_labels)]
+    )
     return np.argmax(mean, axis=0)
 
 

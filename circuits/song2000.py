@@ -58,9 +58,6 @@ from __future__ import annotations
 
 import brian2
 import numpy as np
-from brian2 import Hz, mV, ms
-from brian2.units.fundamentalunits import Quantity
-
 from biosnn.circuits.base import (
     Circuit,
     PaperFigure,
@@ -70,6 +67,9 @@ from biosnn.circuits.base import (
     check_positive_quantity,
     check_seed,
 )
+from brian2 import Hz, ms, mV
+from brian2.units.fundamentalunits import Quantity
+
 from biosnn.errors import ParameterError
 from biosnn.units import check_quantity
 
@@ -81,20 +81,26 @@ __all__ = ["BRIAN2_EXAMPLE", "PAPER_FIGURES", "song2000", "weight_statistics"]
 #: at least half of the synapses within 10 % of a bound (uniform weights: 20 %), at most 20 % in the
 #: middle 0.3-0.7 g_max (uniform: 40 %), and at least 15 % within 10 % of each bound (uniform: 10 %).
 PAPER_FIGURES: dict[str, PaperFigure] = {
-    "ends": PaperFigure("fraction within 10 % of 0 or of g_max", "most synapses (bimodal)",
-                        "Song et al. 2000, Fig. 2 (steady state at 10 Hz inputs)", low=0.5),
+    "ends": PaperFigure(
+        "fraction within 10 % of 0 or of g_max",
+        "most synapses (bimodal)",
+        "Song et al. 2000, Fig. 2 (steady state at 10 Hz inputs)",
+        low=0.5,
+    ),
     "low": PaperFigure("fraction within 10 % of 0", "a large fraction", "Song et al. 2000, Fig. 2", low=0.15),
     "high": PaperFigure("fraction within 10 % of g_max", "a large fraction", "Song et al. 2000, Fig. 2", low=0.15),
     "middle": PaperFigure("fraction in 0.3-0.7 g_max", "few", "Song et al. 2000, Fig. 2", high=0.2),
-    "rate": PaperFigure("output rate at the end", "stabilised, weakly dependent on the input rate",
-                        "Song et al. 2000, Fig. 2", "Hz"),
+    "rate": PaperFigure(
+        "output rate at the end", "stabilised, weakly dependent on the input rate", "Song et al. 2000, Fig. 2", "Hz"
+    ),
 }
 
 #: The settings of Brian2's version of this experiment (``examples/synapses/STDP.py``, "adapted from Song,
 #: Miller and Abbott (2000)"), as keyword arguments of :func:`song2000`. That example also linearises the
 #: synaptic current (``ge * (Ee - vr)``), which this circuit does not.
-BRIAN2_EXAMPLE: dict = dict(n_inh_inputs=0, input_rate=15 * Hz, g_max=0.01, a_plus=0.01, a_ratio=1.05,
-                            tau_m=10 * ms, v_rest=-74 * mV)
+BRIAN2_EXAMPLE: dict = dict(
+    n_inh_inputs=0, input_rate=15 * Hz, g_max=0.01, a_plus=0.01, a_ratio=1.05, tau_m=10 * ms, v_rest=-74 * mV
+)
 
 _EQS = """
 dv/dt = (v_rest - v + ge * (e_exc - v) + gi * (e_inh - v)) / tau_m : volt
@@ -103,13 +109,30 @@ dgi/dt = -gi / tau_i : 1
 """
 
 
-def song2000(*, n_inputs: int = 1000, n_inh_inputs: int = 200, input_rate: Quantity = 10 * Hz,
-             inh_rate: Quantity = 10 * Hz, g_max: float = 0.015, g_inh: float = 0.05, a_plus: float = 0.005,
-             a_ratio: float = 1.05, tau_plus: Quantity = 20 * ms, tau_minus: Quantity = 20 * ms,
-             tau_m: Quantity = 20 * ms, tau_e: Quantity = 5 * ms, tau_i: Quantity = 5 * ms,
-             v_rest: Quantity = -70 * mV, e_exc: Quantity = 0 * mV, e_inh: Quantity = -70 * mV,
-             v_threshold: Quantity = -54 * mV, v_reset: Quantity = -60 * mV, w_init: str = "uniform",
-             dt: Quantity = 0.1 * ms, seed: int | None = 0) -> Circuit:
+def song2000(
+    *,
+    n_inputs: int = 1000,
+    n_inh_inputs: int = 200,
+    input_rate: Quantity = 10 * Hz,
+    inh_rate: Quantity = 10 * Hz,
+    g_max: float = 0.015,
+    g_inh: float = 0.05,
+    a_plus: float = 0.005,
+    a_ratio: float = 1.05,
+    tau_plus: Quantity = 20 * ms,
+    tau_minus: Quantity = 20 * ms,
+    tau_m: Quantity = 20 * ms,
+    tau_e: Quantity = 5 * ms,
+    tau_i: Quantity = 5 * ms,
+    v_rest: Quantity = -70 * mV,
+    e_exc: Quantity = 0 * mV,
+    e_inh: Quantity = -70 * mV,
+    v_threshold: Quantity = -54 * mV,
+    v_reset: Quantity = -60 * mV,
+    w_init: str = "uniform",
+    dt: Quantity = 0.1 * ms,
+    seed: int | None = 0,
+) -> Circuit:
     """Song, Miller & Abbott (2000): Poisson inputs with additive STDP onto one neuron (module docstring).
 
     Parameters
@@ -165,19 +188,36 @@ def song2000(*, n_inputs: int = 1000, n_inh_inputs: int = 200, input_rate: Quant
 
     from biosnn.plasticity import RULES
 
-    rule = RULES["stdp_additive"](A_plus=a_plus * g_max, A_minus=a_ratio * a_plus * g_max, tau_plus=tau_plus,
-                                  tau_minus=tau_minus, w_min=0.0, w_max=g_max, pairing="all_to_all")
+    rule = RULES["stdp_additive"](
+        A_plus=a_plus * g_max,
+        A_minus=a_ratio * a_plus * g_max,
+        tau_plus=tau_plus,
+        tau_minus=tau_minus,
+        w_min=0.0,
+        w_max=g_max,
+        pairing="all_to_all",
+    )
     rng = np.random.default_rng(seed)
-    namespace = dict(tau_m=tau_m, tau_e=tau_e, tau_i=tau_i, v_rest=v_rest, e_exc=e_exc, e_inh=e_inh,
-                     v_threshold=v_threshold, v_reset=v_reset, g_inh=g_inh)
+    namespace = dict(
+        tau_m=tau_m,
+        tau_e=tau_e,
+        tau_i=tau_i,
+        v_rest=v_rest,
+        e_exc=e_exc,
+        e_inh=e_inh,
+        v_threshold=v_threshold,
+        v_reset=v_reset,
+        g_inh=g_inh,
+    )
 
-    output = brian2.NeuronGroup(1, _EQS, threshold="v > v_threshold", reset="v = v_reset", method="euler",
-                                dt=dt, name="song_output*")
+    output = brian2.NeuronGroup(
+        1, _EQS, threshold="v > v_threshold", reset="v = v_reset", method="euler", dt=dt, name="song_output*"
+    )
     output.v = v_rest
     inputs = brian2.PoissonGroup(n_inputs, rates=input_rate, dt=dt, name="song_input*")
     plastic = rule.synapses(inputs, output, effect="ge_post += w", name="song_input_output*", dt=dt)
     plastic.connect(i=np.arange(n_inputs), j=np.zeros(n_inputs, dtype=int))
-    plastic.w = (rng.uniform(0.0, g_max, n_inputs) if w_init == "uniform" else np.full(n_inputs, g_max))
+    plastic.w = rng.uniform(0.0, g_max, n_inputs) if w_init == "uniform" else np.full(n_inputs, g_max)
 
     populations = {"input": inputs, "output": output}
     projections = {"input_output": plastic}
@@ -194,8 +234,16 @@ def song2000(*, n_inputs: int = 1000, n_inh_inputs: int = 200, input_rate: Quant
         objects += [inh, fixed]
     monitors = {"spikes_output": brian2.SpikeMonitor(output, name="song_spikes_output*")}
     network = brian2.Network(*objects, *monitors.values(), name="song_network*")
-    return Circuit(name="song2000", network=network, populations=populations, projections=projections,
-                   monitors=monitors, parameters=parameters, namespace=namespace, seed=seed)
+    return Circuit(
+        name="song2000",
+        network=network,
+        populations=populations,
+        projections=projections,
+        monitors=monitors,
+        parameters=parameters,
+        namespace=namespace,
+        seed=seed,
+    )
 
 
 def weight_statistics(circuit: Circuit, *, last: Quantity = 10 * brian2.second) -> dict[str, float]:

@@ -59,9 +59,6 @@ from typing import Any
 
 import brian2
 import numpy as np
-from brian2 import Hz, mV, ms, nS, pA, pF
-from brian2.units.fundamentalunits import Quantity
-
 from biosnn.circuits.base import (
     Circuit,
     PaperFigure,
@@ -73,6 +70,9 @@ from biosnn.circuits.base import (
     check_seed,
     random_pairs,
 )
+from brian2 import Hz, ms, mV, nS, pA, pF
+from brian2.units.fundamentalunits import Quantity
+
 from biosnn.errors import ParameterError
 from biosnn.units import check_quantity
 
@@ -83,10 +83,19 @@ __all__ = ["PAPER_FIGURES", "vogels2011", "set_learning_rate", "synaptic_current
 #: and inhibition comes to cancel excitation (shown, not judged: the cancellation is never exact, the leak
 #: takes the rest).
 PAPER_FIGURES: dict[str, PaperFigure] = {
-    "rate": PaperFigure("mean E rate after learning", 3.0, "Vogels et al. 2011, recurrent network "
-                        "(target rate rho0 of the iSTDP rule)", "Hz", low=2.0, high=4.0),
-    "balance": PaperFigure("-<I_inh> / <I_exc> after learning", "inhibition cancels excitation (balance)",
-                           "Vogels et al. 2011 (the title result)"),
+    "rate": PaperFigure(
+        "mean E rate after learning",
+        3.0,
+        "Vogels et al. 2011, recurrent network (target rate rho0 of the iSTDP rule)",
+        "Hz",
+        low=2.0,
+        high=4.0,
+    ),
+    "balance": PaperFigure(
+        "-<I_inh> / <I_exc> after learning",
+        "inhibition cancels excitation (balance)",
+        "Vogels et al. 2011 (the title result)",
+    ),
 }
 
 _EQS = """
@@ -96,14 +105,34 @@ dg_gaba/dt = -g_gaba / tau_gaba : siemens
 """
 
 
-def vogels2011(*, n_exc: int = 8000, n_inh: int = 2000, epsilon: float = 0.02, c_m: Quantity = 200 * pF,
-               g_leak: Quantity = 10 * nS, v_rest: Quantity = -60 * mV, e_exc: Quantity = 0 * mV,
-               e_inh: Quantity = -80 * mV, v_threshold: Quantity = -50 * mV, refractory: Quantity = 5 * ms,
-               tau_ampa: Quantity = 5 * ms, tau_gaba: Quantity = 10 * ms, i_bg: Quantity = 200 * pA,
-               g_exc: Quantity = 0.3 * nS, g_ii: Quantity = 3 * nS, g_ie_unit: Quantity = 1 * nS,
-               w_init: float = 1e-10, w_max: float = 100.0, eta: float = 0.0, rho0: Quantity = 3 * Hz,
-               tau_stdp: Quantity = 20 * ms, n_record: int = 50, record_dt: Quantity = 1 * ms,
-               dt: Quantity = 0.1 * ms, seed: int | None = 0) -> Circuit:
+def vogels2011(
+    *,
+    n_exc: int = 8000,
+    n_inh: int = 2000,
+    epsilon: float = 0.02,
+    c_m: Quantity = 200 * pF,
+    g_leak: Quantity = 10 * nS,
+    v_rest: Quantity = -60 * mV,
+    e_exc: Quantity = 0 * mV,
+    e_inh: Quantity = -80 * mV,
+    v_threshold: Quantity = -50 * mV,
+    refractory: Quantity = 5 * ms,
+    tau_ampa: Quantity = 5 * ms,
+    tau_gaba: Quantity = 10 * ms,
+    i_bg: Quantity = 200 * pA,
+    g_exc: Quantity = 0.3 * nS,
+    g_ii: Quantity = 3 * nS,
+    g_ie_unit: Quantity = 1 * nS,
+    w_init: float = 1e-10,
+    w_max: float = 100.0,
+    eta: float = 0.0,
+    rho0: Quantity = 3 * Hz,
+    tau_stdp: Quantity = 20 * ms,
+    n_record: int = 50,
+    record_dt: Quantity = 1 * ms,
+    dt: Quantity = 0.1 * ms,
+    seed: int | None = 0,
+) -> Circuit:
     """Vogels et al. (2011) recurrent E/I network with inhibitory STDP on I->E (module docstring).
 
     Parameters
@@ -170,39 +199,73 @@ def vogels2011(*, n_exc: int = 8000, n_inh: int = 2000, epsilon: float = 0.02, c
 
     rule = RULES["istdp_vogels"](eta=eta, rho0=rho0, tau=tau_stdp, w_min=0.0, w_max=w_max)
     rng = np.random.default_rng(seed)
-    namespace = dict(c_m=c_m, g_leak=g_leak, v_rest=v_rest, e_exc=e_exc, e_inh=e_inh, v_threshold=v_threshold,
-                     tau_ampa=tau_ampa, tau_gaba=tau_gaba, i_bg=i_bg, g_exc=g_exc, g_ii=g_ii)
+    namespace = dict(
+        c_m=c_m,
+        g_leak=g_leak,
+        v_rest=v_rest,
+        e_exc=e_exc,
+        e_inh=e_inh,
+        v_threshold=v_threshold,
+        tau_ampa=tau_ampa,
+        tau_gaba=tau_gaba,
+        i_bg=i_bg,
+        g_exc=g_exc,
+        g_ii=g_ii,
+    )
 
     groups = {}
     for role, n in (("E", n_exc), ("I", n_inh)):
-        grp = brian2.NeuronGroup(n, _EQS, threshold="v > v_threshold", reset="v = v_rest", refractory=refractory,
-                                 method="euler", dt=dt, name=f"vogels_{role}*")
+        grp = brian2.NeuronGroup(
+            n,
+            _EQS,
+            threshold="v > v_threshold",
+            reset="v = v_rest",
+            refractory=refractory,
+            method="euler",
+            dt=dt,
+            name=f"vogels_{role}*",
+        )
         grp.v = v_rest + rng.random(n) * (v_threshold - v_rest)
         groups[role] = grp
     exc, inh = groups["E"], groups["I"]
 
     projections: dict[str, brian2.Synapses] = {}
-    for key, src, tgt, effect in (("EE", exc, exc, "g_ampa_post += g_exc"), ("EI", exc, inh, "g_ampa_post += g_exc"),
-                                  ("II", inh, inh, "g_gaba_post += g_ii")):
+    for key, src, tgt, effect in (
+        ("EE", exc, exc, "g_ampa_post += g_exc"),
+        ("EI", exc, inh, "g_ampa_post += g_exc"),
+        ("II", inh, inh, "g_gaba_post += g_ii"),
+    ):
         syn = brian2.Synapses(src, tgt, on_pre=effect, dt=dt, name=f"vogels_{key}*")
         i, j = random_pairs(rng, len(src), len(tgt), epsilon, autapses=src is not tgt)
         syn.connect(i=i, j=j)
         projections[key] = syn
-    plastic = rule.synapses(inh, exc, effect="g_gaba_post += w * g_ie_unit", name="vogels_IE*", dt=dt,
-                            namespace={"g_ie_unit": g_ie_unit})
+    plastic = rule.synapses(
+        inh, exc, effect="g_gaba_post += w * g_ie_unit", name="vogels_IE*", dt=dt, namespace={"g_ie_unit": g_ie_unit}
+    )
     i, j = random_pairs(rng, n_inh, n_exc, epsilon)
     plastic.connect(i=i, j=j)
     plastic.w = w_init
     projections["IE"] = plastic
 
-    monitors: dict[str, Any] = {"spikes_E": brian2.SpikeMonitor(exc, name="vogels_spikes_E*"),
-                                "spikes_I": brian2.SpikeMonitor(inh, name="vogels_spikes_I*")}
+    monitors: dict[str, Any] = {
+        "spikes_E": brian2.SpikeMonitor(exc, name="vogels_spikes_E*"),
+        "spikes_I": brian2.SpikeMonitor(inh, name="vogels_spikes_I*"),
+    }
     if n_record:
-        monitors["state_E"] = brian2.StateMonitor(exc, ["v", "g_ampa", "g_gaba"], record=np.arange(n_record),
-                                                  dt=record_dt, name="vogels_state_E*")
+        monitors["state_E"] = brian2.StateMonitor(
+            exc, ["v", "g_ampa", "g_gaba"], record=np.arange(n_record), dt=record_dt, name="vogels_state_E*"
+        )
     network = brian2.Network(exc, inh, *projections.values(), *monitors.values(), name="vogels_network*")
-    return Circuit(name="vogels2011", network=network, populations=groups, projections=projections,
-                   monitors=monitors, parameters=parameters, namespace=namespace, seed=seed)
+    return Circuit(
+        name="vogels2011",
+        network=network,
+        populations=groups,
+        projections=projections,
+        monitors=monitors,
+        parameters=parameters,
+        namespace=namespace,
+        seed=seed,
+    )
 
 
 def set_learning_rate(circuit: Circuit, eta: float) -> None:

@@ -65,7 +65,7 @@ needs_voltage = [n for n, r in rules.items() if r.post_requirements()]
 print("rules measured between spike generators:", spike_driven)
 print("rules that read the membrane potential, measured on a forced neuron:", needs_voltage)
 """),
-    md("""
+    md(r"""
 ## The measured windows
 
 Pair STDP (Song et al. 2000; multiplicative: van Rossum et al. 2000) has the classic asymmetric window;
@@ -582,8 +582,10 @@ assert sp["eihl"] > 0.15 and sp["stbp"] == 0 and sp["local"] == 0
 assert acc["eihl"] > acc["stbp"] - 0.02  # measured: 96.4 vs 96.9 % at 20 % sparsity
 assert acc["local"] < acc["stbp"]                              # local learning alone falls behind
 """),
-    md("The runs were written to a temporary folder (checkpoints, metrics, the phase timeline); keep it to look "
-       "further, or remove it:"),
+    md(
+        "The runs were written to a temporary folder (checkpoints, metrics, the phase timeline); keep it to look "
+        "further, or remove it:"
+    ),
     code("""
 import shutil
 
@@ -773,10 +775,13 @@ def build(names: list[str] | None = None) -> list[Path]:
             continue
         for i, cell in enumerate(cells):  # stable ids: rebuilding changes only the cells that changed
             cell["id"] = hashlib.sha1(f"{name}:{i}:{cell['source']}".encode()).hexdigest()[:8]
-        nb = new_notebook(cells=cells, metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "language_info": {"name": "python"},
-        })
+        nb = new_notebook(
+            cells=cells,
+            metadata={
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                "language_info": {"name": "python"},
+            },
+        )
         path = HERE / name
         nbformat.write(nb, path)
         out.append(path)

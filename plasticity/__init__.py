@@ -22,8 +22,16 @@ from biosnn.plasticity.stdp_multiplicative import StdpMultiplicative
 from biosnn.plasticity.stdp_triplet import StdpTriplet
 from biosnn.plasticity.synaptic_scaling import SynapticScaling
 
-for _rule in (StdpAdditive, StdpMultiplicative, StdpTriplet, IstdpVogels, ClopathRule, SynapticScaling,
-              RstdpIzhikevich, CompetitiveStdp):
+for _rule in (
+    StdpAdditive,
+    StdpMultiplicative,
+    StdpTriplet,
+    IstdpVogels,
+    ClopathRule,
+    SynapticScaling,
+    RstdpIzhikevich,
+    CompetitiveStdp,
+):
     register_rule(_rule)
 
 # The EIHL contraction rule lives in its own module (another engineer's), written against the same base class.
@@ -38,6 +46,19 @@ def get_rule(name: str) -> type[PlasticityRule]:
     return RULES[name]
 
 
-__all__ = ["RULES", "PlasticityRule", "get_rule", "register_rule", "set_learning", "StdpAdditive", "StdpMultiplicative",
-           "StdpTriplet", "IstdpVogels", "ClopathRule", "SynapticScaling", "RstdpIzhikevich", "EIHLContraction",
-           "CompetitiveStdp"]
+__all__ = [
+    "RULES",
+    "PlasticityRule",
+    "get_rule",
+    "register_rule",
+    "set_learning",
+    "StdpAdditive",
+    "StdpMultiplicative",
+    "StdpTriplet",
+    "IstdpVogels",
+    "ClopathRule",
+    "SynapticScaling",
+    "RstdpIzhikevich",
+    "EIHLContraction",
+    "CompetitiveStdp",
+]

@@ -49,15 +49,44 @@ from biosnn.registry import Registry
 from biosnn.units import check_quantity, check_range
 
 __all__ = [
-    "RULES", "register_rule", "PlasticityRule", "rename_identifiers", "unit_name", "weight_unit_of", "as_quantity", "as_float", "bounds",
-    "amplitude", "positive", "choice", "finite_float", "clean", "set_learning",
+    "RULES",
+    "register_rule",
+    "PlasticityRule",
+    "rename_identifiers",
+    "unit_name",
+    "weight_unit_of",
+    "as_quantity",
+    "as_float",
+    "bounds",
+    "amplitude",
+    "positive",
+    "choice",
+    "finite_float",
+    "clean",
+    "set_learning",
 ]
 
 # Names Brian2 defines inside every Synapses object (or reserves); a rule never uses these internally and
 # a user's weight may not take them.
 _RESERVED = frozenset(
-    {"t", "dt", "i", "j", "N", "N_pre", "N_post", "N_incoming", "N_outgoing", "lastupdate", "delay",
-     "xi", "t_in_timesteps", "_spikespace", "not_refractory", "lastspike"}
+    {
+        "t",
+        "dt",
+        "i",
+        "j",
+        "N",
+        "N_pre",
+        "N_post",
+        "N_incoming",
+        "N_outgoing",
+        "lastupdate",
+        "delay",
+        "xi",
+        "t_in_timesteps",
+        "_spikespace",
+        "not_refractory",
+        "lastspike",
+    }
 )
 
 # a derivative on the left of an equation ("dx/dt = ..."), or any identifier
@@ -229,8 +258,16 @@ class PlasticityRule:
         return tuple(sorted(set(self.synaptic_variables()) | set(self.namespace())))
 
     # -- attaching ----------------------------------------------------------------------------------
-    def renamed(self, source: Any = None, target: Any = None, *, effect: str = "", model: str = "",
-                weight: str = "w", namespace: Mapping[str, Any] | None = None) -> dict[str, str]:
+    def renamed(
+        self,
+        source: Any = None,
+        target: Any = None,
+        *,
+        effect: str = "",
+        model: str = "",
+        weight: str = "w",
+        namespace: Mapping[str, Any] | None = None,
+    ) -> dict[str, str]:
         """The names the rule's internal names take when attached between ``source`` and ``target``.
 
         Returns a mapping from every internal name (and ``"w"``) to the name used in the built
@@ -256,8 +293,9 @@ class PlasticityRule:
         return mapping
 
     @staticmethod
-    def _taken_names(source: Any, target: Any, *, effect: str, model: str,
-                     namespace: Mapping[str, Any] | None) -> set[str]:
+    def _taken_names(
+        source: Any, target: Any, *, effect: str, model: str, namespace: Mapping[str, Any] | None
+    ) -> set[str]:
         taken: set[str] = set()
         for group in (source, target):
             if group is not None:
@@ -270,9 +308,20 @@ class PlasticityRule:
             taken |= set(namespace)
         return taken
 
-    def synapses(self, source: Any, target: Any, *, effect: str, model: str = "", weight: str = "w",
-                 name: str | None = None, delay: Quantity | None = None, method: str | None = None,
-                 dt: Quantity | None = None, namespace: Mapping[str, Any] | None = None) -> brian2.Synapses:
+    def synapses(  # noqa: C901
+        self,
+        source: Any,
+        target: Any,
+        *,
+        effect: str,
+        model: str = "",
+        weight: str = "w",
+        name: str | None = None,
+        delay: Quantity | None = None,
+        method: str | None = None,
+        dt: Quantity | None = None,
+        namespace: Mapping[str, Any] | None = None,
+    ) -> brian2.Synapses:
         """Build a :class:`brian2.Synapses` from ``source`` to ``target`` that runs this rule.
 
         Parameters
@@ -336,19 +385,23 @@ class PlasticityRule:
         if name is not None and not isinstance(name, str):
             raise ParameterError(f"parameter 'name' must be a string, got {name!r}")
         if delay is not None and not isinstance(delay, Mapping):
-            check_range("delay", float(np.asarray(check_quantity("delay", delay, brian2.second) / brian2.second)),
-                        low=0.0)
+            check_range(
+                "delay", float(np.asarray(check_quantity("delay", delay, brian2.second) / brian2.second)), low=0.0
+            )
         if dt is not None:
             positive("dt", dt, brian2.second)
         if method is not None and isinstance(method, str) and method not in brian2.StateUpdateMethod.stateupdaters:
-            raise ParameterError(f"parameter 'method': {method!r} is not a Brian2 integration method; known: "
-                                 f"{sorted(brian2.StateUpdateMethod.stateupdaters)}")
+            raise ParameterError(
+                f"parameter 'method': {method!r} is not a Brian2 integration method; known: "
+                f"{sorted(brian2.StateUpdateMethod.stateupdaters)}"
+            )
         if model.strip():
             try:
                 brian2.Equations(model)
             except Exception as exc:  # noqa: BLE001 - Brian2's parser says what is wrong
-                raise ParameterError(f"parameter 'model' is not valid Brian2 equations: "
-                                     f"{' '.join(str(exc).split())}") from exc
+                raise ParameterError(
+                    f"parameter 'model' is not valid Brian2 equations: {' '.join(str(exc).split())}"
+                ) from exc
         for group, label in ((source, "source"), (target, "target")):
             if weight in group.variables:
                 raise ParameterError(
@@ -451,8 +504,7 @@ class PlasticityRule:
             need = get_dimensions(brian2.Unit(1) if unit == "1" else getattr(brian2, unit))
             if have is not need:
                 raise UnitError(
-                    f"rule {self.name!r}: target variable {var!r} must have units of {unit}, "
-                    f"got dimensions {have}"
+                    f"rule {self.name!r}: target variable {var!r} must have units of {unit}, got dimensions {have}"
                 )
 
 
@@ -469,6 +521,7 @@ def _check_effect(effect: str, source: Any, target: Any, synaptic: set[str]) -> 
     ParameterError
         Naming the variable and the group that lacks it.
     """
+
     def public(group: Any) -> list[str]:
         return sorted(k for k in group.variables if not k.startswith("_"))
 
@@ -478,10 +531,12 @@ def _check_effect(effect: str, source: Any, target: Any, synaptic: set[str]) -> 
             continue
         m = _STATEMENT.match(code)
         if m is None:
-            raise ParameterError(f"parameter 'effect': {code.strip()!r} is not a Brian2 statement "
-                                 "('variable = expression' or 'variable += expression' ...)")
+            raise ParameterError(
+                f"parameter 'effect': {code.strip()!r} is not a Brian2 statement "
+                "('variable = expression' or 'variable += expression' ...)"
+            )
         var = m.group(1)
-        rhs = code[m.end():].strip()
+        rhs = code[m.end() :].strip()
         try:
             ast.parse(rhs.replace("&", " and ").replace("|", " or "), mode="eval")
         except SyntaxError:
@@ -516,7 +571,8 @@ def _check_effect(effect: str, source: Any, target: Any, synaptic: set[str]) -> 
 
 def _check_effect_units(effect: str, syn: brian2.Synapses) -> None:
     """Check the units of ``effect`` in ``syn`` now (Brian2 would only at its first run), where every name it
-    uses resolves without the run's namespace; the others are left to Brian2 at run time."""
+    uses resolves without the run's namespace; the others are left to Brian2 at run time.
+    """
     from brian2.equations.unitcheck import check_units_statements
 
     if not effect.strip():

@@ -65,10 +65,10 @@ from typing import Any, ClassVar
 
 import brian2
 import numpy as np
-from brian2 import mV, ms, second
+from biosnn.plasticity.base import PlasticityRule, amplitude, as_quantity, bounds, positive, unit_name, weight_unit_of
+from brian2 import ms, mV, second
 
 from biosnn.errors import ParameterError
-from biosnn.plasticity.base import PlasticityRule, amplitude, as_quantity, bounds, positive, unit_name, weight_unit_of
 from biosnn.units import check_quantity
 
 __all__ = ["ClopathRule"]
@@ -117,11 +117,24 @@ class ClopathRule(PlasticityRule):
     #: the LTD and LTP amplitudes scale every weight change (the filters do not carry them)
     learning_parameters: ClassVar[tuple[str, ...]] = ("A_LTD", "A_LTP")
 
-    def __init__(self, *, A_LTD: Any = 14e-5 / mV, A_LTP: Any = 8e-5 / mV**2, theta_minus: Any = -70.6 * mV,
-                 theta_plus: Any = -45.3 * mV, tau_x: Any = 15 * ms, tau_minus: Any = 10 * ms,
-                 tau_plus: Any = 7 * ms, w_min: Any = 0.0, w_max: Any = 3.0, voltage: str = "v",
-                 homeostasis: bool = False, tau_homeo: Any = 1 * second, u_ref_squared: Any = 60 * mV**2,
-                 u_rest: Any = -70.6 * mV) -> None:
+    def __init__(
+        self,
+        *,
+        A_LTD: Any = 14e-5 / mV,
+        A_LTP: Any = 8e-5 / mV**2,
+        theta_minus: Any = -70.6 * mV,
+        theta_plus: Any = -45.3 * mV,
+        tau_x: Any = 15 * ms,
+        tau_minus: Any = 10 * ms,
+        tau_plus: Any = 7 * ms,
+        w_min: Any = 0.0,
+        w_max: Any = 3.0,
+        voltage: str = "v",
+        homeostasis: bool = False,
+        tau_homeo: Any = 1 * second,
+        u_ref_squared: Any = 60 * mV**2,
+        u_rest: Any = -70.6 * mV,
+    ) -> None:
         w_min, w_max = bounds(w_min, w_max)
         unit = weight_unit_of(w_max)
         if not isinstance(voltage, str) or not voltage.isidentifier():
@@ -162,15 +175,17 @@ class ClopathRule(PlasticityRule):
             f"dubar_minus/dt = ({v} - theta_minus - ubar_minus) / tau_minus : volt (clock-driven)\n"
             f"dubar_plus/dt = ({v} - theta_minus - ubar_plus) / tau_plus : volt (clock-driven)\n"
             "dxbar/dt = -xbar / tau_x : Hz (clock-driven)"
-        ) + (f"\ndubar_homeo/dt = ({v} - u_rest - ubar_homeo) / tau_homeo : volt (clock-driven)"
-             if self._params["homeostasis"] else "")
+        ) + (
+            f"\ndubar_homeo/dt = ({v} - u_rest - ubar_homeo) / tau_homeo : volt (clock-driven)"
+            if self._params["homeostasis"]
+            else ""
+        )
 
     @property
     def on_pre(self) -> str:
         # A_LTD(ubar_homeo) = A_LTD * ubar_homeo**2 / u_ref_squared with homeostasis (their Eq. 4)
         a_ltd = "A_LTD * (ubar_homeo**2 / u_ref_squared)" if self._params["homeostasis"] else "A_LTD"
-        return ("xbar += 1 / tau_x\n"
-                f"w = clip(w - {a_ltd} * ubar_minus * int(ubar_minus > 0 * volt), w_min, w_max)")
+        return f"xbar += 1 / tau_x\nw = clip(w - {a_ltd} * ubar_minus * int(ubar_minus > 0 * volt), w_min, w_max)"
 
     @property
     def on_post(self) -> str:
@@ -179,8 +194,12 @@ class ClopathRule(PlasticityRule):
     def namespace(self) -> dict[str, Any]:
         p, u = self._params, self.weight_unit
         ns = {k: p[k] for k in ("theta_minus", "theta_plus", "tau_x", "tau_minus", "tau_plus")}
-        ns.update(A_LTD=as_quantity(p["A_LTD"], u / brian2.volt), A_LTP=as_quantity(p["A_LTP"], u / brian2.volt**2),
-                  w_min=as_quantity(p["w_min"], u), w_max=as_quantity(p["w_max"], u))
+        ns.update(
+            A_LTD=as_quantity(p["A_LTD"], u / brian2.volt),
+            A_LTP=as_quantity(p["A_LTP"], u / brian2.volt**2),
+            w_min=as_quantity(p["w_min"], u),
+            w_max=as_quantity(p["w_max"], u),
+        )
         if p["homeostasis"]:  # constants only when used, so the rule without homeostasis is unchanged
             ns.update({k: p[k] for k in ("tau_homeo", "u_ref_squared", "u_rest")})
         return ns

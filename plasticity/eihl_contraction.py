@@ -67,10 +67,10 @@ from typing import Any
 import brian2
 import numpy as np
 import torch
+from biosnn.plasticity.base import PlasticityRule, positive, unit_name, weight_unit_of
 from brian2.units.fundamentalunits import Quantity, get_dimensions
 
 from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError
-from biosnn.plasticity.base import PlasticityRule, positive, unit_name, weight_unit_of
 from biosnn.units import check_quantity, check_range
 
 __all__ = [
@@ -84,6 +84,7 @@ __all__ = [
     "global_decay",
     "sparsity",
 ]
+
 
 @dataclass(frozen=True)
 class EIHLConfig:
@@ -202,8 +203,9 @@ class EIHLConfig:
 # --------------------------------------------------------------------------------------------------------
 # validation helpers (raise before anything is computed)
 # --------------------------------------------------------------------------------------------------------
-def _scalar(name: str, value: Any, *, low: float | None = 0.0, low_inclusive: bool = True,
-            allow_inf: bool = False) -> float:
+def _scalar(
+    name: str, value: Any, *, low: float | None = 0.0, low_inclusive: bool = True, allow_inf: bool = False
+) -> float:
     """A dimensionless scalar parameter as a float; rejects units, NaN, inf (unless allowed), range."""
     if isinstance(value, bool) or value is None:
         raise ParameterError(f"parameter {name!r} must be a number, got {value!r}")
@@ -280,9 +282,16 @@ def removal_threshold(weight: torch.Tensor, mask: torch.Tensor, *, b: float) -> 
         return b * present.mean()
 
 
-def local_step(weight: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, *, a: float, x_growth: float,
-               threshold: float | torch.Tensor, drive: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def local_step(
+    weight: torch.Tensor,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    a: float,
+    x_growth: float,
+    threshold: float | torch.Tensor,
+    drive: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""One step of the local period: grow ``x``, contract the weights, remove those under the threshold.
 
     .. math::
@@ -496,8 +505,10 @@ class EIHLContraction(PlasticityRule):
     """
 
     name = "eihl_contraction"
-    reference = ("Excitation-inhibition hybrid learning (EIHL) for spiking neural networks, ICLR 2024, "
-                 "OpenReview wpnlc2ONu0 (local period: contraction and removal under thresh(b))")
+    reference = (
+        "Excitation-inhibition hybrid learning (EIHL) for spiking neural networks, ICLR 2024, "
+        "OpenReview wpnlc2ONu0 (local period: contraction and removal under thresh(b))"
+    )
     tag = "eihl"
     method = "exact"
     #: how :class:`biosnn.learning.local.LocalLearner` applies this rule to PyTorch layers
@@ -507,10 +518,17 @@ class EIHLContraction(PlasticityRule):
     #: local period itself is switched by :meth:`begin_local_period` / :meth:`end_local_period`
     learning_parameters = ("a",)
 
-    def __init__(self, *, a: float = DEFAULTS["a"], x_growth: float = DEFAULTS["x_growth"],
-                 tau_x: float = DEFAULTS["tau_x"], b: float = DEFAULTS["b"],
-                 interval: Quantity = 1 * brian2.ms, weight_unit: Quantity | float = 1.0,
-                 drive: str | None = EIHLConfig.drive) -> None:
+    def __init__(
+        self,
+        *,
+        a: float = DEFAULTS["a"],
+        x_growth: float = DEFAULTS["x_growth"],
+        tau_x: float = DEFAULTS["tau_x"],
+        b: float = DEFAULTS["b"],
+        interval: Quantity = 1 * brian2.ms,
+        weight_unit: Quantity | float = 1.0,
+        drive: str | None = EIHLConfig.drive,
+    ) -> None:
         a = _dimensionless("a", a, low=0.0)
         x_growth = _dimensionless("x_growth", x_growth, low=0.0)
         tau_x = _dimensionless("tau_x", tau_x, low=0.0, low_inclusive=False)
@@ -524,19 +542,33 @@ class EIHLContraction(PlasticityRule):
         if drive is not None:
             from biosnn.plasticity import RULES
 
-            if not isinstance(drive, str) or drive not in RULES or not callable(getattr(RULES[drive], "layer_update", None)):
-                raise ParameterError(f"parameter 'drive' must be None or the name of a rule with layer_update "
-                                     f"(e.g. 'stdp_additive'), got {drive!r}")
-        self._set_params(a=a, x_growth=x_growth, tau_x=tau_x, b=b, interval=interval,
-                         weight_unit=float(np.asarray(wu)) if get_dimensions(wu).is_dimensionless else wu,
-                         drive=drive)
+            if (
+                not isinstance(drive, str)
+                or drive not in RULES
+                or not callable(getattr(RULES[drive], "layer_update", None))
+            ):
+                raise ParameterError(
+                    f"parameter 'drive' must be None or the name of a rule with layer_update "
+                    f"(e.g. 'stdp_additive'), got {drive!r}"
+                )
+        self._set_params(
+            a=a,
+            x_growth=x_growth,
+            tau_x=tau_x,
+            b=b,
+            interval=interval,
+            weight_unit=float(np.asarray(wu)) if get_dimensions(wu).is_dimensionless else wu,
+            drive=drive,
+        )
 
     @classmethod
     def from_config(cls, config: EIHLConfig, **brian2_settings: Any) -> EIHLContraction:
         """The rule with the per-step settings of an :class:`EIHLConfig` (``interval``, ``weight_unit``
-        may be given for the Brian2 form)."""
-        return cls(a=config.a, x_growth=config.x_growth, tau_x=config.tau_x, b=config.b, drive=config.drive,
-                   **brian2_settings)
+        may be given for the Brian2 form).
+        """
+        return cls(
+            a=config.a, x_growth=config.x_growth, tau_x=config.tau_x, b=config.b, drive=config.drive, **brian2_settings
+        )
 
     @property
     def drive(self) -> str | None:
@@ -545,7 +577,8 @@ class EIHLContraction(PlasticityRule):
 
     def depression_rule(self) -> PlasticityRule | None:
         """The :attr:`drive` rule with its potentiation off (``A_plus = 0``, ``A_minus = 1``) and bounds
-        far away, so that its ``layer_update`` is exactly minus the depression (``None`` when timing-free)."""
+        far away, so that its ``layer_update`` is exactly minus the depression (``None`` when timing-free).
+        """
         if self.drive is None:
             return None
         from biosnn.plasticity import RULES
@@ -587,12 +620,9 @@ class EIHLContraction(PlasticityRule):
     @property
     def model(self) -> str:
         u = unit_name(self.weight_unit)
-        return (f"w : {u}\n"
-                "x : 1\n"
-                "absent : 1\n"
-                "present = 1 - absent : 1\n"
-                "local_active : 1 (shared)\n"
-                f"thresh : {u} (shared)\n")
+        return (
+            f"w : {u}\nx : 1\nabsent : 1\npresent = 1 - absent : 1\nlocal_active : 1 (shared)\nthresh : {u} (shared)\n"
+        )
 
     @property
     def on_pre(self) -> str:
@@ -605,25 +635,48 @@ class EIHLContraction(PlasticityRule):
     @property
     def update_code(self) -> str:
         """The statements run every ``interval`` (one local step, or one decay step of ``x``)."""
-        return ("x = local_active * (x + x_growth * (1 - absent)) + (1 - local_active) * (x * decay_x)\n"
-                "w = local_active * (w * clip(1 - a * x, 0, 1)) + (1 - local_active) * w\n"
-                "absent = 1 - (1 - absent) * (1 - local_active * int(abs(w) < thresh))\n"
-                "w = w * (1 - absent)\n")
+        return (
+            "x = local_active * (x + x_growth * (1 - absent)) + (1 - local_active) * (x * decay_x)\n"
+            "w = local_active * (w * clip(1 - a * x, 0, 1)) + (1 - local_active) * w\n"
+            "absent = 1 - (1 - absent) * (1 - local_active * int(abs(w) < thresh))\n"
+            "w = w * (1 - absent)\n"
+        )
 
     def namespace(self) -> dict[str, Any]:
         return {"a": self.a, "x_growth": self.x_growth, "decay_x": math.exp(-1.0 / self.tau_x)}
 
-    def synapses(self, source: Any, target: Any, *, effect: str, model: str = "", weight: str = "w",
-                 name: str | None = None, delay: Quantity | None = None, method: str | None = None,
-                 dt: Quantity | None = None, namespace: Mapping[str, Any] | None = None) -> brian2.Synapses:
+    def synapses(
+        self,
+        source: Any,
+        target: Any,
+        *,
+        effect: str,
+        model: str = "",
+        weight: str = "w",
+        name: str | None = None,
+        delay: Quantity | None = None,
+        method: str | None = None,
+        dt: Quantity | None = None,
+        namespace: Mapping[str, Any] | None = None,
+    ) -> brian2.Synapses:
         """Build the :class:`brian2.Synapses` (see :meth:`PlasticityRule.synapses`) and its update operation.
 
         The update runs as ``S.run_regularly`` every ``interval`` (in the ``"start"`` slot), named
         ``<S.name>_eihl``; the local period is off (``local_active = 0``) until
         :meth:`begin_local_period`.
         """
-        syn = super().synapses(source, target, effect=effect, model=model, weight=weight, name=name, delay=delay,
-                               method=method, dt=dt, namespace=namespace)
+        syn = super().synapses(
+            source,
+            target,
+            effect=effect,
+            model=model,
+            weight=weight,
+            name=name,
+            delay=delay,
+            method=method,
+            dt=dt,
+            namespace=namespace,
+        )
         from biosnn.plasticity.base import rename_identifiers
 
         code = rename_identifiers(self.update_code, syn.plasticity_names)
@@ -654,7 +707,8 @@ class EIHLContraction(PlasticityRule):
 
     def begin_local_period(self, syn: brian2.Synapses, *, threshold: Quantity | float | None = None) -> Quantity:
         """Switch the local period on: freeze ``thresh`` (:meth:`threshold`, or the value given) and set
-        ``local_active = 1``. Returns the threshold."""
+        ``local_active = 1``. Returns the threshold.
+        """
         n = self._names(syn)
         th = self.threshold(syn) if threshold is None else check_quantity("threshold", threshold, self.weight_unit)
         if float(np.asarray(th / self.weight_unit)) < 0:

@@ -39,12 +39,22 @@ from typing import Any, ClassVar
 import brian2
 import numpy as np
 import torch
-
 from biosnn.plasticity.base import (
-    PlasticityRule, amplitude, as_float, as_quantity, bounds, positive, unit_name, weight_unit_of,
+    PlasticityRule,
+    amplitude,
+    as_float,
+    as_quantity,
+    bounds,
+    positive,
+    unit_name,
+    weight_unit_of,
 )
 from biosnn.plasticity.layers import (
-    check_layer_inputs, sequential_in_chunks, step_decay, trace_history, within_bounds,
+    check_layer_inputs,
+    sequential_in_chunks,
+    step_decay,
+    trace_history,
+    within_bounds,
 )
 
 __all__ = ["IstdpVogels", "vogels_window", "vogels_stdp_update", "vogels_stdp_sequential"]
@@ -56,8 +66,17 @@ def vogels_window(delta_t: np.ndarray | float, *, eta: float, alpha: float, tau:
     return eta * (np.exp(-np.abs(d) / tau) - alpha)
 
 
-def vogels_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay: float, eta: float,
-                       alpha: float, w_min: float, w_max: float) -> torch.Tensor:
+def vogels_stdp_update(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    decay: float,
+    eta: float,
+    alpha: float,
+    w_min: float,
+    w_max: float,
+) -> torch.Tensor:
     r"""Weight change of the Vogels rule over spike trains on a time grid, summed over the batch.
 
     Same order as Brian2 (trace decay, presynaptic pathway, postsynaptic pathway, clipping per update).
@@ -73,11 +92,23 @@ def vogels_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tens
         return gain + loss
     return sequential_in_chunks(
         lambda p, q, w: vogels_stdp_sequential(p, q, w, decay=decay, eta=eta, alpha=alpha, w_min=w_min, w_max=w_max),
-        pre, post, weight)
+        pre,
+        post,
+        weight,
+    )
 
 
-def vogels_stdp_sequential(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay: float, eta: float,
-                           alpha: float, w_min: float, w_max: float) -> torch.Tensor:
+def vogels_stdp_sequential(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    decay: float,
+    eta: float,
+    alpha: float,
+    w_min: float,
+    w_max: float,
+) -> torch.Tensor:
     """:func:`vogels_stdp_update` step by step, one weight copy per sample (bounds clip per update)."""
     T, B, _ = pre.shape
     w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
@@ -124,8 +155,15 @@ class IstdpVogels(PlasticityRule):
     #: the learning rate eta scales every weight change (the traces are unit traces)
     learning_parameters: ClassVar[tuple[str, ...]] = ("eta",)
 
-    def __init__(self, *, eta: Any = 0.01, rho0: Any = 3 * brian2.Hz, tau: Any = 20 * brian2.ms,
-                 w_min: Any = 0.0, w_max: Any = 100.0) -> None:
+    def __init__(
+        self,
+        *,
+        eta: Any = 0.01,
+        rho0: Any = 3 * brian2.Hz,
+        tau: Any = 20 * brian2.ms,
+        w_min: Any = 0.0,
+        w_max: Any = 100.0,
+    ) -> None:
         w_min, w_max = bounds(w_min, w_max)
         unit = weight_unit_of(w_max)
         self._set_params(
@@ -144,9 +182,11 @@ class IstdpVogels(PlasticityRule):
     @property
     def model(self) -> str:
         u = unit_name(self._params["w_max"])
-        return (f"w : {u}\n"
-                "dxpre/dt = -xpre / tau_istdp : 1 (event-driven)\n"
-                "dxpost/dt = -xpost / tau_istdp : 1 (event-driven)")
+        return (
+            f"w : {u}\n"
+            "dxpre/dt = -xpre / tau_istdp : 1 (event-driven)\n"
+            "dxpost/dt = -xpost / tau_istdp : 1 (event-driven)"
+        )
 
     @property
     def on_pre(self) -> str:
@@ -165,13 +205,24 @@ class IstdpVogels(PlasticityRule):
     def window(self, delta_t: Any) -> np.ndarray:
         """The pair window at ``delta_t = t_post - t_pre`` (a Brian2 time quantity), in weight units."""
         p = self._params
-        return vogels_window(np.asarray(delta_t / brian2.second, dtype=float), eta=as_float(p["eta"], self.weight_unit),
-                             alpha=self.alpha, tau=float(p["tau"] / brian2.second))
+        return vogels_window(
+            np.asarray(delta_t / brian2.second, dtype=float),
+            eta=as_float(p["eta"], self.weight_unit),
+            alpha=self.alpha,
+            tau=float(p["tau"] / brian2.second),
+        )
 
     def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
-        """dW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`vogels_stdp_update`)."""
+        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`vogels_stdp_update`)."""
         step = check_layer_inputs(pre, post, weight, dt)
         p, u = self._params, self.weight_unit
-        return vogels_stdp_update(pre.to(weight.dtype), post.to(weight.dtype), weight,
-                                  decay=step_decay(step, p["tau"]), eta=as_float(p["eta"], u), alpha=self.alpha,
-                                  w_min=as_float(p["w_min"], u), w_max=as_float(p["w_max"], u))
+        return vogels_stdp_update(
+            pre.to(weight.dtype),
+            post.to(weight.dtype),
+            weight,
+            decay=step_decay(step, p["tau"]),
+            eta=as_float(p["eta"], u),
+            alpha=self.alpha,
+            w_min=as_float(p["w_min"], u),
+            w_max=as_float(p["w_max"], u),
+        )

@@ -51,7 +51,9 @@ def check_layer_inputs(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tens
         if not isinstance(x, torch.Tensor):
             raise ShapeError(f"{label!r} must be a torch.Tensor, got {type(x).__name__}")
     if pre.dim() != 3 or post.dim() != 3:
-        raise ShapeError(f"'pre' and 'post' must be [T, B, N] spike tensors, got {tuple(pre.shape)} and {tuple(post.shape)}")
+        raise ShapeError(
+            f"'pre' and 'post' must be [T, B, N] spike tensors, got {tuple(pre.shape)} and {tuple(post.shape)}"
+        )
     if weight.dim() != 2:
         raise ShapeError(f"'weight' must be [O, I], got {tuple(weight.shape)}")
     if pre.shape[:2] != post.shape[:2]:
@@ -75,8 +77,9 @@ def step_decay(step: float, tau: Any) -> float:
     return math.exp(-step / float(tau / brian2.second))
 
 
-def trace_history(spikes: torch.Tensor, decay: float, *, amplitude: float = 1.0,
-                  nearest: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def trace_history(
+    spikes: torch.Tensor, decay: float, *, amplitude: float = 1.0, nearest: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A spike trace at every step, before and after that step's own spikes.
 
     ``x <- x * decay`` each step, then ``x <- x + amplitude`` per spike (``x <- amplitude`` when
@@ -125,5 +128,5 @@ def sequential_in_chunks(step_fn, pre: torch.Tensor, post: torch.Tensor, weight:
     size = batch_chunk(B, weight.shape[0], weight.shape[1])
     total = torch.zeros_like(weight)
     for start in range(0, B, size):
-        total = total + step_fn(pre[:, start:start + size], post[:, start:start + size], weight)
+        total = total + step_fn(pre[:, start : start + size], post[:, start : start + size], weight)
     return total

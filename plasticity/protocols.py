@@ -20,9 +20,9 @@ from typing import Any
 
 import brian2
 import numpy as np
+from biosnn.plasticity.base import PlasticityRule
 
 from biosnn.errors import ParameterError, ShapeError, UnsupportedFeatureError
-from biosnn.plasticity.base import PlasticityRule
 from biosnn.units import check_range, to_float
 
 __all__ = ["run_spike_trains", "measure_window", "pairing_protocol", "pairing_trains", "layer_update_in_brian2"]
@@ -38,8 +38,15 @@ def _grid_indices(times: Any, step: float, label: str) -> np.ndarray:
     return idx
 
 
-def run_spike_trains(rule: PlasticityRule, pre_trains: Sequence[Any], post_trains: Sequence[Any], *,
-                     w_init: Any, duration: Any, dt: Any = 0.1 * brian2.ms) -> np.ndarray:
+def run_spike_trains(
+    rule: PlasticityRule,
+    pre_trains: Sequence[Any],
+    post_trains: Sequence[Any],
+    *,
+    w_init: Any,
+    duration: Any,
+    dt: Any = 0.1 * brian2.ms,
+) -> np.ndarray:
     """Final weights after driving synapse ``k`` with ``pre_trains[k]`` and ``post_trains[k]``.
 
     Parameters
@@ -96,8 +103,9 @@ def run_spike_trains(rule: PlasticityRule, pre_trains: Sequence[Any], post_train
     return np.asarray(getattr(syn, syn.plasticity_names["w"])[:] / unit, dtype=float)
 
 
-def measure_window(rule: PlasticityRule, delta_t: Any, *, w_init: Any, t_first: Any = 100 * brian2.ms,
-                   dt: Any = 0.1 * brian2.ms) -> np.ndarray:
+def measure_window(
+    rule: PlasticityRule, delta_t: Any, *, w_init: Any, t_first: Any = 100 * brian2.ms, dt: Any = 0.1 * brian2.ms
+) -> np.ndarray:
     r"""Weight change of one pre/post pair for each :math:`\Delta t = t_\mathrm{post} - t_\mathrm{pre}`.
 
     The earlier spike of each pair falls at ``t_first``; the run ends 1 ms after the last spike.
@@ -113,8 +121,9 @@ def measure_window(rule: PlasticityRule, delta_t: Any, *, w_init: Any, t_first: 
     return run_spike_trains(rule, pre, post, w_init=w0 * rule.weight_unit, duration=end, dt=dt) - w0
 
 
-def pairing_trains(frequency: Any, delta_t: Any, n_pairs: int, *, t_first: Any = 50 * brian2.ms
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def pairing_trains(
+    frequency: Any, delta_t: Any, n_pairs: int, *, t_first: Any = 50 * brian2.ms
+) -> tuple[np.ndarray, np.ndarray]:
     r"""Spike times (in seconds) of ``n_pairs`` pre/post pairings at ``frequency`` with offset ``delta_t``."""
     f = to_float("frequency", frequency, brian2.Hz)
     check_range("frequency", f, low=0.0, low_inclusive=False)
@@ -126,8 +135,15 @@ def pairing_trains(frequency: Any, delta_t: Any, n_pairs: int, *, t_first: Any =
     return base, base + d
 
 
-def pairing_protocol(rule: PlasticityRule, frequencies: Any, delta_t: Any, *, n_pairs: int = 60,
-                     w_init: Any = 0.5, dt: Any = 0.1 * brian2.ms) -> np.ndarray:
+def pairing_protocol(
+    rule: PlasticityRule,
+    frequencies: Any,
+    delta_t: Any,
+    *,
+    n_pairs: int = 60,
+    w_init: Any = 0.5,
+    dt: Any = 0.1 * brian2.ms,
+) -> np.ndarray:
     """Weight change after ``n_pairs`` pairings at each frequency (one synapse per frequency, one run).
 
     ``delta_t = t_post - t_pre`` of every pairing (Sjoestroem, Turrigiano & Nelson 2001): one time for all
@@ -145,10 +161,10 @@ def pairing_protocol(rule: PlasticityRule, frequencies: Any, delta_t: Any, *, n_
         post.append(b * brian2.second)
         end = max(end, float(a.max()), float(b.max()))
     w0 = np.broadcast_to(np.asarray(brian2.Quantity(w_init) / rule.weight_unit, dtype=float), freqs.shape)
-    final = run_spike_trains(rule, pre, post, w_init=w0 * rule.weight_unit, duration=(end + 1e-3) * brian2.second,
-                             dt=dt)
+    final = run_spike_trains(
+        rule, pre, post, w_init=w0 * rule.weight_unit, duration=(end + 1e-3) * brian2.second, dt=dt
+    )
     return final - w0
-
 
 
 def layer_update_in_brian2(rule: PlasticityRule, pre: Any, post: Any, weight: Any, *, dt: Any) -> np.ndarray:
@@ -175,9 +191,15 @@ def layer_update_in_brian2(rule: PlasticityRule, pre: Any, post: Any, weight: An
         ``[O, I]``: the summed weight change, in the rule's weight unit.
     """
     pre, post, weight = (np.asarray(a.detach().cpu() if hasattr(a, "detach") else a) for a in (pre, post, weight))
-    if pre.ndim != 3 or post.ndim != 3 or pre.shape[:2] != post.shape[:2] or weight.shape != (post.shape[2], pre.shape[2]):
-        raise ShapeError(f"expected pre [T, B, I], post [T, B, O] and weight [O, I], got {pre.shape}, {post.shape}, "
-                         f"{weight.shape}")
+    if (
+        pre.ndim != 3
+        or post.ndim != 3
+        or pre.shape[:2] != post.shape[:2]
+        or weight.shape != (post.shape[2], pre.shape[2])
+    ):
+        raise ShapeError(
+            f"expected pre [T, B, I], post [T, B, O] and weight [O, I], got {pre.shape}, {post.shape}, {weight.shape}"
+        )
     steps, batch, n_in = pre.shape
     n_out = post.shape[2]
 

@@ -43,11 +43,17 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import brian2
+from biosnn.plasticity.base import (
+    PlasticityRule,
+    amplitude,
+    as_quantity,
+    bounds,
+    positive,
+    unit_name,
+    weight_unit_of,
+)
 
 from biosnn.errors import ParameterError
-from biosnn.plasticity.base import (
-    PlasticityRule, amplitude, as_quantity, bounds, positive, unit_name, weight_unit_of,
-)
 from biosnn.units import check_quantity
 
 __all__ = ["RstdpIzhikevich"]
@@ -88,10 +94,19 @@ class RstdpIzhikevich(PlasticityRule):
     learning_parameters: ClassVar[tuple[str, ...]] = ("A_plus", "A_minus")
     learning_traces: ClassVar[tuple[str, ...]] = ("apre", "apost", "c")
 
-    def __init__(self, *, A_plus: Any = 1.0, A_minus: Any = 1.5, tau_plus: Any = 20 * brian2.ms,
-                 tau_minus: Any = 20 * brian2.ms, tau_c: Any = 1 * brian2.second,
-                 tau_d: Any = 200 * brian2.ms, tau_s: Any = 1 * brian2.second, w_min: Any = 0.0,
-                 w_max: Any = 4.0) -> None:
+    def __init__(
+        self,
+        *,
+        A_plus: Any = 1.0,
+        A_minus: Any = 1.5,
+        tau_plus: Any = 20 * brian2.ms,
+        tau_minus: Any = 20 * brian2.ms,
+        tau_c: Any = 1 * brian2.second,
+        tau_d: Any = 200 * brian2.ms,
+        tau_s: Any = 1 * brian2.second,
+        w_min: Any = 0.0,
+        w_max: Any = 4.0,
+    ) -> None:
         w_min, w_max = bounds(w_min, w_max)
         unit = weight_unit_of(w_max)
         self._set_params(
@@ -109,11 +124,13 @@ class RstdpIzhikevich(PlasticityRule):
     @property
     def model(self) -> str:
         u = unit_name(self._params["w_max"])
-        return (f"dw/dt = c * d / tau_s : {u} (clock-driven)\n"
-                f"dc/dt = -c / tau_c : {u} (clock-driven)\n"
-                "dd/dt = -d / tau_d : 1 (clock-driven)\n"
-                f"dapre/dt = -apre / tau_plus : {u} (event-driven)\n"
-                f"dapost/dt = -apost / tau_minus : {u} (event-driven)")
+        return (
+            f"dw/dt = c * d / tau_s : {u} (clock-driven)\n"
+            f"dc/dt = -c / tau_c : {u} (clock-driven)\n"
+            "dd/dt = -d / tau_d : 1 (clock-driven)\n"
+            f"dapre/dt = -apre / tau_plus : {u} (event-driven)\n"
+            f"dapost/dt = -apost / tau_minus : {u} (event-driven)"
+        )
 
     @property
     def on_pre(self) -> str:
@@ -129,8 +146,9 @@ class RstdpIzhikevich(PlasticityRule):
         ns.update({k: p[k] for k in ("tau_plus", "tau_minus", "tau_c", "tau_d", "tau_s")})
         return ns
 
-    def reward_synapses(self, reward_source: Any, plastic: brian2.Synapses, *, amount: float = 0.5,
-                        name: str | None = None) -> brian2.Synapses:
+    def reward_synapses(
+        self, reward_source: Any, plastic: brian2.Synapses, *, amount: float = 0.5, name: str | None = None
+    ) -> brian2.Synapses:
         """Synapses from ``reward_source`` onto every synapse of ``plastic``: each spike adds ``amount`` dopamine.
 
         ``plastic`` must have been built by this rule's :meth:`synapses` (and connected). ``amount`` is
@@ -140,8 +158,7 @@ class RstdpIzhikevich(PlasticityRule):
         if names is None or getattr(plastic, "plasticity_rule", None) != self:
             raise ParameterError("parameter 'plastic' must be Synapses built by this rule's synapses()")
         value = float(check_quantity("amount", amount, 1))
-        kwargs: dict[str, Any] = dict(on_pre=f"{names['d']}_post += amount_reward",
-                                      namespace={"amount_reward": value})
+        kwargs: dict[str, Any] = dict(on_pre=f"{names['d']}_post += amount_reward", namespace={"amount_reward": value})
         if name is not None:
             kwargs["name"] = name
         reward = brian2.Synapses(reward_source, plastic, **kwargs)

@@ -49,12 +49,23 @@ from typing import Any, ClassVar
 import brian2
 import numpy as np
 import torch
-
 from biosnn.plasticity.base import (
-    PlasticityRule, amplitude, as_float, as_quantity, bounds, choice, positive, unit_name, weight_unit_of,
+    PlasticityRule,
+    amplitude,
+    as_float,
+    as_quantity,
+    bounds,
+    choice,
+    positive,
+    unit_name,
+    weight_unit_of,
 )
 from biosnn.plasticity.layers import (
-    check_layer_inputs, sequential_in_chunks, step_decay, trace_history, within_bounds,
+    check_layer_inputs,
+    sequential_in_chunks,
+    step_decay,
+    trace_history,
+    within_bounds,
 )
 
 __all__ = ["StdpAdditive", "additive_window", "pair_sum", "additive_stdp_update", "additive_stdp_sequential"]
@@ -63,8 +74,9 @@ PAIRINGS = ("all_to_all", "nearest")
 
 
 # -- pure mathematics ---------------------------------------------------------------------------------
-def additive_window(delta_t: np.ndarray | float, *, A_plus: float, A_minus: float, tau_plus: float,
-                    tau_minus: float) -> np.ndarray:
+def additive_window(
+    delta_t: np.ndarray | float, *, A_plus: float, A_minus: float, tau_plus: float, tau_minus: float
+) -> np.ndarray:
     r"""The STDP window :math:`\Delta w(\Delta t)`; ``delta_t = t_post - t_pre`` and taus in one time unit.
 
     :math:`\Delta t = 0` counts as causal (potentiation), as in Brian2's pathway order.
@@ -103,9 +115,19 @@ def pair_sum(pre_times: np.ndarray, post_times: np.ndarray, *, window, pairing: 
     return total
 
 
-def additive_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay_plus: float,
-                         decay_minus: float, A_plus: float, A_minus: float, w_min: float, w_max: float,
-                         nearest: bool) -> torch.Tensor:
+def additive_stdp_update(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    decay_plus: float,
+    decay_minus: float,
+    A_plus: float,
+    A_minus: float,
+    w_min: float,
+    w_max: float,
+    nearest: bool,
+) -> torch.Tensor:
     r"""Weight change of additive STDP over spike trains on a time grid, summed over the batch.
 
     Equals Brian2's simulation of the same trains with every sample starting from ``weight``: traces decay
@@ -135,15 +157,37 @@ def additive_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Te
     if within_bounds(weight.detach(), gain, loss, w_min, w_max):
         return gain + loss
     return sequential_in_chunks(
-        lambda p, q, w: additive_stdp_sequential(p, q, w, decay_plus=decay_plus, decay_minus=decay_minus,
-                                                 A_plus=A_plus, A_minus=A_minus, w_min=w_min, w_max=w_max,
-                                                 nearest=nearest),
-        pre, post, weight)
+        lambda p, q, w: additive_stdp_sequential(
+            p,
+            q,
+            w,
+            decay_plus=decay_plus,
+            decay_minus=decay_minus,
+            A_plus=A_plus,
+            A_minus=A_minus,
+            w_min=w_min,
+            w_max=w_max,
+            nearest=nearest,
+        ),
+        pre,
+        post,
+        weight,
+    )
 
 
-def additive_stdp_sequential(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay_plus: float,
-                             decay_minus: float, A_plus: float, A_minus: float, w_min: float, w_max: float,
-                             nearest: bool) -> torch.Tensor:
+def additive_stdp_sequential(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    decay_plus: float,
+    decay_minus: float,
+    A_plus: float,
+    A_minus: float,
+    w_min: float,
+    w_max: float,
+    nearest: bool,
+) -> torch.Tensor:
     """:func:`additive_stdp_update` step by step, one weight copy per sample (bounds clip per update)."""
     T, B, _ = pre.shape
     w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
@@ -194,9 +238,17 @@ class StdpAdditive(PlasticityRule):
     learning_parameters: ClassVar[tuple[str, ...]] = ("A_plus", "A_minus")
     learning_traces: ClassVar[tuple[str, ...]] = ("apre", "apost")
 
-    def __init__(self, *, A_plus: Any = 0.005, A_minus: Any = 0.00525, tau_plus: Any = 20 * brian2.ms,
-                 tau_minus: Any = 20 * brian2.ms, w_min: Any = 0.0, w_max: Any = 1.0,
-                 pairing: str = "all_to_all") -> None:
+    def __init__(
+        self,
+        *,
+        A_plus: Any = 0.005,
+        A_minus: Any = 0.00525,
+        tau_plus: Any = 20 * brian2.ms,
+        tau_minus: Any = 20 * brian2.ms,
+        w_min: Any = 0.0,
+        w_max: Any = 1.0,
+        pairing: str = "all_to_all",
+    ) -> None:
         w_min, w_max = bounds(w_min, w_max)
         unit = weight_unit_of(w_max)
         self._set_params(
@@ -212,9 +264,11 @@ class StdpAdditive(PlasticityRule):
     @property
     def model(self) -> str:
         u = unit_name(self._params["w_max"])
-        return (f"w : {u}\n"
-                f"dapre/dt = -apre / tau_plus : {u} (event-driven)\n"
-                f"dapost/dt = -apost / tau_minus : {u} (event-driven)")
+        return (
+            f"w : {u}\n"
+            f"dapre/dt = -apre / tau_plus : {u} (event-driven)\n"
+            f"dapost/dt = -apost / tau_minus : {u} (event-driven)"
+        )
 
     @property
     def on_pre(self) -> str:
@@ -236,21 +290,30 @@ class StdpAdditive(PlasticityRule):
         """The pair window at ``delta_t = t_post - t_pre`` (a Brian2 time quantity), in weight units/1."""
         d = np.asarray(delta_t / brian2.second, dtype=float)
         p = self._params
-        return additive_window(d, A_plus=as_float(p["A_plus"], self.weight_unit), A_minus=as_float(p["A_minus"], self.weight_unit),
-                               tau_plus=float(p["tau_plus"] / brian2.second),
-                               tau_minus=float(p["tau_minus"] / brian2.second))
+        return additive_window(
+            d,
+            A_plus=as_float(p["A_plus"], self.weight_unit),
+            A_minus=as_float(p["A_minus"], self.weight_unit),
+            tau_plus=float(p["tau_plus"] / brian2.second),
+            tau_minus=float(p["tau_minus"] / brian2.second),
+        )
 
     def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
-        """dW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`additive_stdp_update`).
+        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`additive_stdp_update`).
 
         ``weight`` and the bounds are in the weight's units (numbers in units of ``w_max``'s unit).
         """
         step = check_layer_inputs(pre, post, weight, dt)
         p, u = self._params, self.weight_unit
         return additive_stdp_update(
-            pre.to(weight.dtype), post.to(weight.dtype), weight,
-            decay_plus=step_decay(step, p["tau_plus"]), decay_minus=step_decay(step, p["tau_minus"]),
-            A_plus=as_float(p["A_plus"], u), A_minus=as_float(p["A_minus"], u), w_min=as_float(p["w_min"], u),
-            w_max=as_float(p["w_max"], u), nearest=p["pairing"] == "nearest",
+            pre.to(weight.dtype),
+            post.to(weight.dtype),
+            weight,
+            decay_plus=step_decay(step, p["tau_plus"]),
+            decay_minus=step_decay(step, p["tau_minus"]),
+            A_plus=as_float(p["A_plus"], u),
+            A_minus=as_float(p["A_minus"], u),
+            w_min=as_float(p["w_min"], u),
+            w_max=as_float(p["w_max"], u),
+            nearest=p["pairing"] == "nearest",
         )
-

@@ -65,8 +65,17 @@ from biosnn.plasticity.layers import (
 __all__ = ["CompetitiveStdp", "competitive_stdp_update", "competitive_stdp_sequential"]
 
 
-def competitive_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay: float,
-                            eta: float, x_tar: float, w_min: float, w_max: float) -> torch.Tensor:
+def competitive_stdp_update(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    decay: float,
+    eta: float,
+    x_tar: float,
+    w_min: float,
+    w_max: float,
+) -> torch.Tensor:
     r"""Weight change of the pre-trace-target rule over spike trains on a time grid, summed over the batch.
 
     :math:`\Delta W_{oi} = \eta \sum_{t,b} \mathrm{post}_{tbo} (x^+_{tbi} - x_\mathrm{tar})`, with the
@@ -91,13 +100,26 @@ def competitive_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch
     if within_bounds(weight.detach(), gain, loss, w_min, w_max):
         return dw
     return sequential_in_chunks(
-        lambda p, q, w: competitive_stdp_sequential(p, q, w, decay=decay, eta=eta, x_tar=x_tar, w_min=w_min,
-                                                    w_max=w_max),
-        pre, post, weight)
+        lambda p, q, w: competitive_stdp_sequential(
+            p, q, w, decay=decay, eta=eta, x_tar=x_tar, w_min=w_min, w_max=w_max
+        ),
+        pre,
+        post,
+        weight,
+    )
 
 
-def competitive_stdp_sequential(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay: float,
-                                eta: float, x_tar: float, w_min: float, w_max: float) -> torch.Tensor:
+def competitive_stdp_sequential(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    decay: float,
+    eta: float,
+    x_tar: float,
+    w_min: float,
+    w_max: float,
+) -> torch.Tensor:
     """:func:`competitive_stdp_update` step by step, one weight copy per sample (clipped per update)."""
     T, B, _ = pre.shape
     w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
@@ -136,13 +158,19 @@ class CompetitiveStdp(PlasticityRule):
     tag: ClassVar[str] = "comp"
     learning_parameters: ClassVar[tuple[str, ...]] = ("eta",)
 
-    def __init__(self, *, eta: Any = 0.01, x_tar: Any = 0.0, tau_trace: Any = 20 * brian2.ms, w_min: Any = 0.0,
-                 w_max: Any = 1.0) -> None:
+    def __init__(
+        self, *, eta: Any = 0.01, x_tar: Any = 0.0, tau_trace: Any = 20 * brian2.ms, w_min: Any = 0.0, w_max: Any = 1.0
+    ) -> None:
         w_min, w_max = bounds(w_min, w_max)
         unit = weight_unit_of(w_max)
         x_tar = finite_float("x_tar", x_tar, low=0.0)
-        self._set_params(eta=amplitude("eta", eta, unit), x_tar=x_tar,
-                         tau_trace=positive("tau_trace", tau_trace, brian2.second), w_min=w_min, w_max=w_max)
+        self._set_params(
+            eta=amplitude("eta", eta, unit),
+            x_tar=x_tar,
+            tau_trace=positive("tau_trace", tau_trace, brian2.second),
+            w_min=w_min,
+            w_max=w_max,
+        )
 
     @property
     def model(self) -> str:
@@ -167,7 +195,13 @@ class CompetitiveStdp(PlasticityRule):
         """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (:func:`competitive_stdp_update`)."""
         step = check_layer_inputs(pre, post, weight, dt)
         p, u = self._params, self.weight_unit
-        return competitive_stdp_update(pre.to(weight.dtype), post.to(weight.dtype), weight,
-                                       decay=step_decay(step, p["tau_trace"]), eta=as_float(p["eta"], u),
-                                       x_tar=float(p["x_tar"]), w_min=as_float(p["w_min"], u),
-                                       w_max=as_float(p["w_max"], u))
+        return competitive_stdp_update(
+            pre.to(weight.dtype),
+            post.to(weight.dtype),
+            weight,
+            decay=step_decay(step, p["tau_trace"]),
+            eta=as_float(p["eta"], u),
+            x_tar=float(p["x_tar"]),
+            w_min=as_float(p["w_min"], u),
+            w_max=as_float(p["w_max"], u),
+        )

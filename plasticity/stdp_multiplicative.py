@@ -41,9 +41,15 @@ from typing import Any, ClassVar
 import brian2
 import numpy as np
 import torch
-
 from biosnn.plasticity.base import (
-    PlasticityRule, as_float, as_quantity, bounds, choice, finite_float, positive, unit_name,
+    PlasticityRule,
+    as_float,
+    as_quantity,
+    bounds,
+    choice,
+    finite_float,
+    positive,
+    unit_name,
 )
 from biosnn.plasticity.layers import check_layer_inputs, sequential_in_chunks, step_decay
 from biosnn.plasticity.stdp_additive import additive_stdp_update
@@ -53,18 +59,40 @@ __all__ = ["StdpMultiplicative", "multiplicative_window", "multiplicative_stdp_u
 PAIRINGS = ("all_to_all", "nearest")
 
 
-def multiplicative_window(delta_t: np.ndarray | float, w: np.ndarray | float, *, lam: float, alpha: float,
-                          mu: float, tau_plus: float, tau_minus: float, w_max: float) -> np.ndarray:
+def multiplicative_window(
+    delta_t: np.ndarray | float,
+    w: np.ndarray | float,
+    *,
+    lam: float,
+    alpha: float,
+    mu: float,
+    tau_plus: float,
+    tau_minus: float,
+    w_max: float,
+) -> np.ndarray:
     r"""Weight change of one pair at weight ``w`` (before the pair); ``delta_t = t_post - t_pre``."""
     d = np.asarray(delta_t, dtype=float)
     x = np.asarray(w, dtype=float) / w_max
-    return np.where(d >= 0, lam * w_max * (1.0 - x) ** mu * np.exp(-d / tau_plus),
-                    -alpha * lam * w_max * x ** mu * np.exp(d / tau_minus))
+    return np.where(
+        d >= 0,
+        lam * w_max * (1.0 - x) ** mu * np.exp(-d / tau_plus),
+        -alpha * lam * w_max * x**mu * np.exp(d / tau_minus),
+    )
 
 
-def multiplicative_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay_plus: float,
-                               decay_minus: float, lam: float, alpha: float, mu: float, w_max: float,
-                               nearest: bool) -> torch.Tensor:
+def multiplicative_stdp_update(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    decay_plus: float,
+    decay_minus: float,
+    lam: float,
+    alpha: float,
+    mu: float,
+    w_max: float,
+    nearest: bool,
+) -> torch.Tensor:
     """Weight change of multiplicative STDP over spike trains on a time grid, summed over the batch.
 
     Brian2's order per step: trace decay, presynaptic pathway, postsynaptic pathway; clipping to
@@ -74,18 +102,50 @@ def multiplicative_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: to
     ``[O, I]``.
     """
     if mu == 0.0:  # additive with hard bounds [0, w_max]
-        return additive_stdp_update(pre, post, weight, decay_plus=decay_plus, decay_minus=decay_minus,
-                                    A_plus=lam * w_max, A_minus=alpha * lam * w_max, w_min=0.0, w_max=w_max,
-                                    nearest=nearest)
+        return additive_stdp_update(
+            pre,
+            post,
+            weight,
+            decay_plus=decay_plus,
+            decay_minus=decay_minus,
+            A_plus=lam * w_max,
+            A_minus=alpha * lam * w_max,
+            w_min=0.0,
+            w_max=w_max,
+            nearest=nearest,
+        )
     return sequential_in_chunks(
-        lambda p, q, w: _multiplicative_sequential(p, q, w, decay_plus=decay_plus, decay_minus=decay_minus, lam=lam,
-                                                   alpha=alpha, mu=mu, w_max=w_max, nearest=nearest),
-        pre, post, weight)
+        lambda p, q, w: _multiplicative_sequential(
+            p,
+            q,
+            w,
+            decay_plus=decay_plus,
+            decay_minus=decay_minus,
+            lam=lam,
+            alpha=alpha,
+            mu=mu,
+            w_max=w_max,
+            nearest=nearest,
+        ),
+        pre,
+        post,
+        weight,
+    )
 
 
-def _multiplicative_sequential(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay_plus: float,
-                               decay_minus: float, lam: float, alpha: float, mu: float, w_max: float,
-                               nearest: bool) -> torch.Tensor:
+def _multiplicative_sequential(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    decay_plus: float,
+    decay_minus: float,
+    lam: float,
+    alpha: float,
+    mu: float,
+    w_max: float,
+    nearest: bool,
+) -> torch.Tensor:
     T, B, _ = pre.shape
     w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
     w0 = w.clone()
@@ -139,8 +199,17 @@ class StdpMultiplicative(PlasticityRule):
     #: the learning rate lambda scales both potentiation and depression (the traces are unit traces)
     learning_parameters: ClassVar[tuple[str, ...]] = ("lam",)
 
-    def __init__(self, *, lam: Any = 0.01, alpha: Any = 1.0, mu: Any = 1.0, tau_plus: Any = 20 * brian2.ms,
-                 tau_minus: Any = 20 * brian2.ms, w_max: Any = 1.0, pairing: str = "all_to_all") -> None:
+    def __init__(
+        self,
+        *,
+        lam: Any = 0.01,
+        alpha: Any = 1.0,
+        mu: Any = 1.0,
+        tau_plus: Any = 20 * brian2.ms,
+        tau_minus: Any = 20 * brian2.ms,
+        w_max: Any = 1.0,
+        pairing: str = "all_to_all",
+    ) -> None:
         _, w_max = bounds(0.0, w_max)
         self._set_params(
             lam=finite_float("lam", lam, low=0.0),
@@ -155,9 +224,11 @@ class StdpMultiplicative(PlasticityRule):
     @property
     def model(self) -> str:
         u = unit_name(self._params["w_max"])
-        return (f"w : {u}\n"
-                "dxpre/dt = -xpre / tau_plus : 1 (event-driven)\n"
-                "dxpost/dt = -xpost / tau_minus : 1 (event-driven)")
+        return (
+            f"w : {u}\n"
+            "dxpre/dt = -xpre / tau_plus : 1 (event-driven)\n"
+            "dxpost/dt = -xpost / tau_minus : 1 (event-driven)"
+        )
 
     @property
     def on_pre(self) -> str:
@@ -171,22 +242,42 @@ class StdpMultiplicative(PlasticityRule):
 
     def namespace(self) -> dict[str, Any]:
         p = self._params
-        return {"lam": p["lam"], "alpha": p["alpha"], "mu": p["mu"], "tau_plus": p["tau_plus"],
-                "tau_minus": p["tau_minus"], "w_max": as_quantity(p["w_max"], self.weight_unit)}
+        return {
+            "lam": p["lam"],
+            "alpha": p["alpha"],
+            "mu": p["mu"],
+            "tau_plus": p["tau_plus"],
+            "tau_minus": p["tau_minus"],
+            "w_max": as_quantity(p["w_max"], self.weight_unit),
+        }
 
     def window(self, delta_t: Any, w: Any) -> np.ndarray:
         """Weight change of one pair at ``delta_t = t_post - t_pre`` from weight ``w`` (weight units)."""
         p, u = self._params, self.weight_unit
         return multiplicative_window(
-            np.asarray(delta_t / brian2.second, dtype=float), np.asarray(brian2.Quantity(w) / u, dtype=float),
-            lam=p["lam"], alpha=p["alpha"], mu=p["mu"], tau_plus=float(p["tau_plus"] / brian2.second),
-            tau_minus=float(p["tau_minus"] / brian2.second), w_max=as_float(p["w_max"], u))
+            np.asarray(delta_t / brian2.second, dtype=float),
+            np.asarray(brian2.Quantity(w) / u, dtype=float),
+            lam=p["lam"],
+            alpha=p["alpha"],
+            mu=p["mu"],
+            tau_plus=float(p["tau_plus"] / brian2.second),
+            tau_minus=float(p["tau_minus"] / brian2.second),
+            w_max=as_float(p["w_max"], u),
+        )
 
     def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
-        """dW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`multiplicative_stdp_update`)."""
+        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`multiplicative_stdp_update`)."""  # noqa: E501
         step = check_layer_inputs(pre, post, weight, dt)
         p = self._params
         return multiplicative_stdp_update(
-            pre.to(weight.dtype), post.to(weight.dtype), weight, decay_plus=step_decay(step, p["tau_plus"]),
-            decay_minus=step_decay(step, p["tau_minus"]), lam=p["lam"], alpha=p["alpha"], mu=p["mu"],
-            w_max=as_float(p["w_max"], self.weight_unit), nearest=p["pairing"] == "nearest")
+            pre.to(weight.dtype),
+            post.to(weight.dtype),
+            weight,
+            decay_plus=step_decay(step, p["tau_plus"]),
+            decay_minus=step_decay(step, p["tau_minus"]),
+            lam=p["lam"],
+            alpha=p["alpha"],
+            mu=p["mu"],
+            w_max=as_float(p["w_max"], self.weight_unit),
+            nearest=p["pairing"] == "nearest",
+        )

@@ -55,17 +55,34 @@ from typing import Any, ClassVar
 import brian2
 import numpy as np
 import torch
-from brian2 import ms
-
 from biosnn.plasticity.base import (
-    PlasticityRule, amplitude, as_float, as_quantity, bounds, choice, positive, unit_name, weight_unit_of,
+    PlasticityRule,
+    amplitude,
+    as_float,
+    as_quantity,
+    bounds,
+    choice,
+    positive,
+    unit_name,
+    weight_unit_of,
 )
 from biosnn.plasticity.layers import (
-    check_layer_inputs, sequential_in_chunks, step_decay, trace_history, within_bounds,
+    check_layer_inputs,
+    sequential_in_chunks,
+    step_decay,
+    trace_history,
+    within_bounds,
 )
+from brian2 import ms
 
-__all__ = ["StdpTriplet", "PARAMETER_SETS", "VARIANTS", "triplet_kernel_sum", "triplet_stdp_update",
-           "triplet_stdp_sequential"]
+__all__ = [
+    "StdpTriplet",
+    "PARAMETER_SETS",
+    "VARIANTS",
+    "triplet_kernel_sum",
+    "triplet_stdp_update",
+    "triplet_stdp_sequential",
+]
 
 VARIANTS = ("all_to_all", "minimal", "nearest", "nearest_minimal")
 
@@ -88,9 +105,20 @@ TAU_PLUS_MS, TAU_MINUS_MS = 16.8, 33.7
 
 
 # -- pure mathematics ---------------------------------------------------------------------------------
-def triplet_kernel_sum(pre_times: np.ndarray, post_times: np.ndarray, *, tau_plus: float, tau_minus: float,
-                       tau_x: float, tau_y: float, A2_plus: float, A3_plus: float, A2_minus: float,
-                       A3_minus: float, nearest: bool) -> float:
+def triplet_kernel_sum(
+    pre_times: np.ndarray,
+    post_times: np.ndarray,
+    *,
+    tau_plus: float,
+    tau_minus: float,
+    tau_x: float,
+    tau_y: float,
+    A2_plus: float,
+    A3_plus: float,
+    A2_minus: float,
+    A3_minus: float,
+    nearest: bool,
+) -> float:
     r"""Total weight change of the triplet rule, written as explicit sums of exponential kernels (no bounds).
 
     For each postsynaptic spike at :math:`t`: :math:`r_1(t)\,[A_2^+ + A_3^+ o_2(t^-)]` with
@@ -118,9 +146,23 @@ def triplet_kernel_sum(pre_times: np.ndarray, post_times: np.ndarray, *, tau_plu
     return total
 
 
-def triplet_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay_plus: float,
-                        decay_minus: float, decay_x: float, decay_y: float, A2_plus: float, A3_plus: float,
-                        A2_minus: float, A3_minus: float, w_min: float, w_max: float, nearest: bool) -> torch.Tensor:
+def triplet_stdp_update(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    decay_plus: float,
+    decay_minus: float,
+    decay_x: float,
+    decay_y: float,
+    A2_plus: float,
+    A3_plus: float,
+    A2_minus: float,
+    A3_minus: float,
+    w_min: float,
+    w_max: float,
+    nearest: bool,
+) -> torch.Tensor:
     r"""Weight change of triplet STDP over spike trains on a time grid, summed over the batch.
 
     Brian2's order per step: trace decay, presynaptic pathway (update with ``r2`` before its increment),
@@ -129,7 +171,7 @@ def triplet_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Ten
     (superscripts: trace before/after the step's own spikes), exact when no sample can reach a bound;
     otherwise step by step per sample (:func:`triplet_stdp_sequential`).
     ``pre [T, B, I]``, ``post [T, B, O]``, ``weight [O, I]``; returns ``[O, I]``.
-    """
+    """  # noqa: E501
     _, r1 = trace_history(pre, decay_plus, nearest=nearest)
     r2, _ = trace_history(pre, decay_x, nearest=nearest)
     o1, _ = trace_history(post, decay_minus, nearest=nearest)
@@ -140,16 +182,44 @@ def triplet_stdp_update(pre: torch.Tensor, post: torch.Tensor, weight: torch.Ten
         return gain + loss
     return sequential_in_chunks(
         lambda p, q, w: triplet_stdp_sequential(
-            p, q, w, decay_plus=decay_plus, decay_minus=decay_minus, decay_x=decay_x, decay_y=decay_y,
-            A2_plus=A2_plus, A3_plus=A3_plus, A2_minus=A2_minus, A3_minus=A3_minus, w_min=w_min, w_max=w_max,
-            nearest=nearest),
-        pre, post, weight)
+            p,
+            q,
+            w,
+            decay_plus=decay_plus,
+            decay_minus=decay_minus,
+            decay_x=decay_x,
+            decay_y=decay_y,
+            A2_plus=A2_plus,
+            A3_plus=A3_plus,
+            A2_minus=A2_minus,
+            A3_minus=A3_minus,
+            w_min=w_min,
+            w_max=w_max,
+            nearest=nearest,
+        ),
+        pre,
+        post,
+        weight,
+    )
 
 
-def triplet_stdp_sequential(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, decay_plus: float,
-                            decay_minus: float, decay_x: float, decay_y: float, A2_plus: float, A3_plus: float,
-                            A2_minus: float, A3_minus: float, w_min: float, w_max: float,
-                            nearest: bool) -> torch.Tensor:
+def triplet_stdp_sequential(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    decay_plus: float,
+    decay_minus: float,
+    decay_x: float,
+    decay_y: float,
+    A2_plus: float,
+    A3_plus: float,
+    A2_minus: float,
+    A3_minus: float,
+    w_min: float,
+    w_max: float,
+    nearest: bool,
+) -> torch.Tensor:
     """:func:`triplet_stdp_update` step by step, one weight copy per sample (bounds clip per update)."""
     T, B, _ = pre.shape
     w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
@@ -208,10 +278,22 @@ class StdpTriplet(PlasticityRule):
     #: pair and triplet amplitudes scale every weight change (the traces are unit traces)
     learning_parameters: ClassVar[tuple[str, ...]] = ("A2_plus", "A3_plus", "A2_minus", "A3_minus")
 
-    def __init__(self, *, parameter_set: str = "visual_cortex", variant: str = "all_to_all",
-                 tau_plus: Any = None, tau_minus: Any = None, tau_x: Any = None, tau_y: Any = None,
-                 A2_plus: Any = None, A3_plus: Any = None, A2_minus: Any = None, A3_minus: Any = None,
-                 w_min: Any = 0.0, w_max: Any = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        parameter_set: str = "visual_cortex",
+        variant: str = "all_to_all",
+        tau_plus: Any = None,
+        tau_minus: Any = None,
+        tau_x: Any = None,
+        tau_y: Any = None,
+        A2_plus: Any = None,
+        A3_plus: Any = None,
+        A2_minus: Any = None,
+        A3_minus: Any = None,
+        w_min: Any = 0.0,
+        w_max: Any = 1.0,
+    ) -> None:
         choice("parameter_set", parameter_set, tuple(PARAMETER_SETS))
         choice("variant", variant, VARIANTS)
         w_min, w_max = bounds(w_min, w_max)
@@ -232,8 +314,16 @@ class StdpTriplet(PlasticityRule):
         p = self._params
         tx, ty, a2p, a3p, a2m, a3m = PARAMETER_SETS[p["parameter_set"]][p["variant"]]
         u = self.weight_unit
-        pub = dict(tau_plus=TAU_PLUS_MS * ms, tau_minus=TAU_MINUS_MS * ms, tau_x=tx * ms, tau_y=ty * ms,
-                   A2_plus=a2p * u, A3_plus=a3p * u, A2_minus=a2m * u, A3_minus=a3m * u)
+        pub = dict(
+            tau_plus=TAU_PLUS_MS * ms,
+            tau_minus=TAU_MINUS_MS * ms,
+            tau_x=tx * ms,
+            tau_y=ty * ms,
+            A2_plus=a2p * u,
+            A3_plus=a3p * u,
+            A2_minus=a2m * u,
+            A3_minus=a3m * u,
+        )
         out = {}
         for k, v in pub.items():
             out[k] = v if p[k] is None else as_quantity(p[k], u if k.startswith("A") else brian2.second)
@@ -246,11 +336,13 @@ class StdpTriplet(PlasticityRule):
     @property
     def model(self) -> str:
         u = unit_name(self._params["w_max"])
-        return (f"w : {u}\n"
-                "dr1/dt = -r1 / tau_plus : 1 (event-driven)\n"
-                "dr2/dt = -r2 / tau_x : 1 (event-driven)\n"
-                "do1/dt = -o1 / tau_minus : 1 (event-driven)\n"
-                "do2/dt = -o2 / tau_y : 1 (event-driven)")
+        return (
+            f"w : {u}\n"
+            "dr1/dt = -r1 / tau_plus : 1 (event-driven)\n"
+            "dr2/dt = -r2 / tau_x : 1 (event-driven)\n"
+            "do1/dt = -o1 / tau_minus : 1 (event-driven)\n"
+            "do2/dt = -o2 / tau_y : 1 (event-driven)"
+        )
 
     @property
     def on_pre(self) -> str:
@@ -281,14 +373,19 @@ class StdpTriplet(PlasticityRule):
         )
 
     def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
-        """dW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`triplet_stdp_update`)."""
+        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`triplet_stdp_update`)."""
         step = check_layer_inputs(pre, post, weight, dt)
         v, u = self.values(), self.weight_unit
         return triplet_stdp_update(
-            pre.to(weight.dtype), post.to(weight.dtype), weight,
-            decay_plus=step_decay(step, v["tau_plus"]), decay_minus=step_decay(step, v["tau_minus"]),
-            decay_x=step_decay(step, v["tau_x"]), decay_y=step_decay(step, v["tau_y"]),
+            pre.to(weight.dtype),
+            post.to(weight.dtype),
+            weight,
+            decay_plus=step_decay(step, v["tau_plus"]),
+            decay_minus=step_decay(step, v["tau_minus"]),
+            decay_x=step_decay(step, v["tau_x"]),
+            decay_y=step_decay(step, v["tau_y"]),
             **{k: as_float(v[k], u) for k in ("A2_plus", "A3_plus", "A2_minus", "A3_minus")},
-            w_min=as_float(self._params["w_min"], u), w_max=as_float(self._params["w_max"], u),
+            w_min=as_float(self._params["w_min"], u),
+            w_max=as_float(self._params["w_max"], u),
             nearest=self.nearest,
         )

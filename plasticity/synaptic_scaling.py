@@ -36,7 +36,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import brian2
-
 from biosnn.plasticity.base import PlasticityRule, as_quantity, bounds, positive, unit_name
 
 __all__ = ["SynapticScaling"]
@@ -69,8 +68,15 @@ class SynapticScaling(PlasticityRule):
     #: the scaling rate ``1 / tau_scaling`` (namespace constant ``scaling_rate``) scales every weight change
     learning_parameters: ClassVar[tuple[str, ...]] = ("scaling_rate",)
 
-    def __init__(self, *, rate_target: Any = 5 * brian2.Hz, tau_rate: Any = 1 * brian2.second,
-                 tau_scaling: Any = 10 * brian2.second, w_min: Any = 0.0, w_max: Any = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        rate_target: Any = 5 * brian2.Hz,
+        tau_rate: Any = 1 * brian2.second,
+        tau_scaling: Any = 10 * brian2.second,
+        w_min: Any = 0.0,
+        w_max: Any = 1.0,
+    ) -> None:
         w_min, w_max = bounds(w_min, w_max)
         self._set_params(
             rate_target=positive("rate_target", rate_target, brian2.Hz),
@@ -83,8 +89,10 @@ class SynapticScaling(PlasticityRule):
     @property
     def model(self) -> str:
         u = unit_name(self._params["w_max"])
-        return (f"dw/dt = -scaling_rate * w * rate_error / rate_target : {u} (clock-driven)\n"
-                "drate_error/dt = -(rate_error + rate_target) / tau_rate : Hz (clock-driven)")
+        return (
+            f"dw/dt = -scaling_rate * w * rate_error / rate_target : {u} (clock-driven)\n"
+            "drate_error/dt = -(rate_error + rate_target) / tau_rate : Hz (clock-driven)"
+        )
 
     @property
     def on_pre(self) -> str:
@@ -96,5 +104,10 @@ class SynapticScaling(PlasticityRule):
 
     def namespace(self) -> dict[str, Any]:
         p, u = self._params, self.weight_unit
-        return {"rate_target": p["rate_target"], "tau_rate": p["tau_rate"], "scaling_rate": 1 / p["tau_scaling"],
-                "w_min": as_quantity(p["w_min"], u), "w_max": as_quantity(p["w_max"], u)}
+        return {
+            "rate_target": p["rate_target"],
+            "tau_rate": p["tau_rate"],
+            "scaling_rate": 1 / p["tau_scaling"],
+            "w_min": as_quantity(p["w_min"], u),
+            "w_max": as_quantity(p["w_max"], u),
+        }

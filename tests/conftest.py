@@ -14,9 +14,9 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import biosnn  # noqa: E402  (sets Brian2's cache folder)
-
 import torch  # noqa: E402
+
+import biosnn  # noqa: E402  (sets Brian2's cache folder)
 
 # One intra-op thread in every test process: the suite's networks are small, run several times faster
 # single-threaded, and two xdist workers with two threads each on two cores would thrash.

@@ -86,7 +86,8 @@ def _dask(max_workers: int | None, scheduler: str | None) -> Iterator[Executor]:
 
 def open_executor(name: str, *, max_workers: int | None = None, scheduler: str | None = None):
     """Open the executor ``name`` from :data:`EXECUTORS` (a context manager)."""
-    if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)
-                                    or max_workers < 1):
+    if max_workers is not None and (
+        isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
+    ):
         raise ParameterError(f"parameter 'max_workers' must be a positive integer or None, got {max_workers!r}")
     return EXECUTORS[name](max_workers, scheduler)

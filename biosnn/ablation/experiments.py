@@ -93,7 +93,7 @@ EXPERIMENTS: Registry[Experiment] = Registry("experiment")
 
 def split_rule_settings(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split settings into the rule's constructor arguments (``rule.<name>``) and the others."""
-    rule = {k[len(RULE_PREFIX):]: v for k, v in settings.items() if k.startswith(RULE_PREFIX)}
+    rule = {k[len(RULE_PREFIX) :]: v for k, v in settings.items() if k.startswith(RULE_PREFIX)}
     other = {k: v for k, v in settings.items() if not k.startswith(RULE_PREFIX)}
     return rule, other
 
@@ -121,30 +121,68 @@ dg_ex/dt = -g_ex / tau_ex : 1
 """
 
 
-def _build_plastic_population(*, seed: int, rule: Any, rule_parameters: Mapping[str, Any] | None, n_inputs: int,
-                               n_neurons: int, input_rate: Quantity, g_max: float, tau_m: Quantity, tau_ex: Quantity,
-                               dt: Quantity) -> dict[str, Any]:
+def _build_plastic_population(
+    *,
+    seed: int,
+    rule: Any,
+    rule_parameters: Mapping[str, Any] | None,
+    n_inputs: int,
+    n_neurons: int,
+    input_rate: Quantity,
+    g_max: float,
+    tau_m: Quantity,
+    tau_ex: Quantity,
+    dt: Quantity,
+) -> dict[str, Any]:
     r = make_rule(rule, rule_parameters)
     rate = check_quantity("input_rate", input_rate, brian2.Hz)
     check_range("g_max", g_max, low=0.0)
     unit = r.weight_unit
     params = r.get_params()
     w_max = float(brian2.Quantity(params["w_max"]) / unit) if "w_max" in params else 1.0
-    ns = {"V_rest": -70 * brian2.mV, "E_ex": 0 * brian2.mV, "tau_m": tau_m, "tau_ex": tau_ex,
-          "V_th": -54 * brian2.mV, "V_reset": -60 * brian2.mV}
+    ns = {
+        "V_rest": -70 * brian2.mV,
+        "E_ex": 0 * brian2.mV,
+        "tau_m": tau_m,
+        "tau_ex": tau_ex,
+        "V_th": -54 * brian2.mV,
+        "V_reset": -60 * brian2.mV,
+    }
     inputs = brian2.PoissonGroup(int(n_inputs), rates=rate, dt=dt, name="inputs")
-    neurons = brian2.NeuronGroup(int(n_neurons), SONG_NEURON, threshold="v > V_th", reset="v = V_reset",
-                                 refractory=1 * brian2.ms, method="euler", namespace=ns, dt=dt, name="neurons")
+    neurons = brian2.NeuronGroup(
+        int(n_neurons),
+        SONG_NEURON,
+        threshold="v > V_th",
+        reset="v = V_reset",
+        refractory=1 * brian2.ms,
+        method="euler",
+        namespace=ns,
+        dt=dt,
+        name="neurons",
+    )
     neurons.v = ns["V_rest"]
-    syn = r.synapses(inputs, neurons, effect="g_ex_post += g_syn * w / w_unit", dt=dt, name="projection",
-                     namespace={"g_syn": float(g_max), "w_unit": unit})
+    syn = r.synapses(
+        inputs,
+        neurons,
+        effect="g_ex_post += g_syn * w / w_unit",
+        dt=dt,
+        name="projection",
+        namespace={"g_syn": float(g_max), "w_unit": unit},
+    )
     syn.connect()
     w_name = syn.plasticity_names["w"]
     setattr(syn, w_name, _initial_weights(seed, w_max, len(syn), bounded="w_max" in params) * unit)
     spikes = brian2.SpikeMonitor(neurons, name="spikes")
-    return {"network": brian2.Network(inputs, neurons, syn, spikes), "synapses": syn, "spikes": spikes,
-            "w_name": w_name, "unit": unit, "w_max": w_max, "n_neurons": int(n_neurons),
-            "bounded": "w_max" in params}
+    return {
+        "network": brian2.Network(inputs, neurons, syn, spikes),
+        "synapses": syn,
+        "spikes": spikes,
+        "w_name": w_name,
+        "unit": unit,
+        "w_max": w_max,
+        "n_neurons": int(n_neurons),
+        "bounded": "w_max" in params,
+    }
 
 
 def _initial_weights(seed: int, w_max: float, n: int, *, bounded: bool) -> np.ndarray:
@@ -156,15 +194,30 @@ def _population_outcomes(w: np.ndarray, n_spikes: int, n_neurons: int, duration_
     from biosnn.circuits.analysis import bimodality
 
     low, high = bimodality(w, 1.0)
-    return {"rate_hz": float(n_spikes) / (n_neurons * duration_s), "w_mean": float(w.mean()),
-            "w_std": float(w.std()), "frac_low": float(low), "frac_high": float(high), "weights": w}
+    return {
+        "rate_hz": float(n_spikes) / (n_neurons * duration_s),
+        "w_mean": float(w.mean()),
+        "w_std": float(w.std()),
+        "frac_low": float(low),
+        "frac_high": float(high),
+        "weights": w,
+    }
 
 
-def plastic_population(*, seed: int, rule: Any = "stdp_additive", rule_parameters: Mapping[str, Any] | None = None,
-                       n_inputs: int = 200, n_neurons: int = 2, input_rate: Quantity = 20 * brian2.Hz,
-                       duration: Quantity = 2 * brian2.second, g_max: float = 0.03,
-                       tau_m: Quantity = 20 * brian2.ms, tau_ex: Quantity = 5 * brian2.ms,
-                       dt: Quantity = 0.1 * brian2.ms) -> dict[str, Any]:
+def plastic_population(
+    *,
+    seed: int,
+    rule: Any = "stdp_additive",
+    rule_parameters: Mapping[str, Any] | None = None,
+    n_inputs: int = 200,
+    n_neurons: int = 2,
+    input_rate: Quantity = 20 * brian2.Hz,
+    duration: Quantity = 2 * brian2.second,
+    g_max: float = 0.03,
+    tau_m: Quantity = 20 * brian2.ms,
+    tau_ex: Quantity = 5 * brian2.ms,
+    dt: Quantity = 0.1 * brian2.ms,
+) -> dict[str, Any]:
     r"""Poisson inputs onto LIF neurons through one plastic projection; returns rates and weight statistics.
 
     Neurons (Song, Miller & Abbott 2000): :math:`\tau_m \dot V = V_{rest} - V + g_{ex}(E_{ex} - V)`,
@@ -180,21 +233,38 @@ def plastic_population(*, seed: int, rule: Any = "stdp_additive", rule_parameter
         ``frac_low``, ``frac_high`` (fractions within 10 % of 0 and of ``w_max``), ``weights`` (array).
     """
     dur = check_quantity("duration", duration, brian2.second)
-    built = _build_plastic_population(seed=seed, rule=rule, rule_parameters=rule_parameters, n_inputs=n_inputs,
-                                      n_neurons=n_neurons, input_rate=input_rate, g_max=g_max, tau_m=tau_m,
-                                      tau_ex=tau_ex, dt=dt)
+    built = _build_plastic_population(
+        seed=seed,
+        rule=rule,
+        rule_parameters=rule_parameters,
+        n_inputs=n_inputs,
+        n_neurons=n_neurons,
+        input_rate=input_rate,
+        g_max=g_max,
+        tau_m=tau_m,
+        tau_ex=tau_ex,
+        dt=dt,
+    )
     brian2.seed(seed)
     built["network"].run(dur, namespace={})
     w = np.asarray(getattr(built["synapses"], built["w_name"])[:] / built["unit"], dtype=float) / built["w_max"]
     return _population_outcomes(w, built["spikes"].num_spikes, built["n_neurons"], float(dur / brian2.second))
 
 
-def plastic_population_batch(*, seeds: list[int], rule: Any = "stdp_additive",
-                             rule_parameters: Mapping[str, Any] | None = None, n_inputs: int = 200,
-                             n_neurons: int = 2, input_rate: Quantity = 20 * brian2.Hz,
-                             duration: Quantity = 2 * brian2.second, g_max: float = 0.03,
-                             tau_m: Quantity = 20 * brian2.ms, tau_ex: Quantity = 5 * brian2.ms,
-                             dt: Quantity = 0.1 * brian2.ms) -> list[dict[str, Any]]:
+def plastic_population_batch(
+    *,
+    seeds: list[int],
+    rule: Any = "stdp_additive",
+    rule_parameters: Mapping[str, Any] | None = None,
+    n_inputs: int = 200,
+    n_neurons: int = 2,
+    input_rate: Quantity = 20 * brian2.Hz,
+    duration: Quantity = 2 * brian2.second,
+    g_max: float = 0.03,
+    tau_m: Quantity = 20 * brian2.ms,
+    tau_ex: Quantity = 5 * brian2.ms,
+    dt: Quantity = 0.1 * brian2.ms,
+) -> list[dict[str, Any]]:
     """:func:`plastic_population` for several seeds at once: one run of the twin with one trial per seed.
 
     The circuit is built once and compiled into a twin (:func:`biosnn.twin`) with
@@ -208,9 +278,18 @@ def plastic_population_batch(*, seeds: list[int], rule: Any = "stdp_additive",
     import biosnn
 
     dur = check_quantity("duration", duration, brian2.second)
-    built = _build_plastic_population(seed=seeds[0], rule=rule, rule_parameters=rule_parameters,
-                                      n_inputs=n_inputs, n_neurons=n_neurons, input_rate=input_rate, g_max=g_max,
-                                      tau_m=tau_m, tau_ex=tau_ex, dt=dt)
+    built = _build_plastic_population(
+        seed=seeds[0],
+        rule=rule,
+        rule_parameters=rule_parameters,
+        n_inputs=n_inputs,
+        n_neurons=n_neurons,
+        input_rate=input_rate,
+        g_max=g_max,
+        tau_m=tau_m,
+        tau_ex=tau_ex,
+        dt=dt,
+    )
     twin = biosnn.twin(built["network"], batch_size=len(seeds), seed=int(seeds[0]))
     unit_si = float(np.asarray(built["unit"]))
     n_syn = len(built["synapses"])
@@ -248,16 +327,23 @@ def _run_plastic_population_batch(*, seeds: list[int], **settings: Any) -> list[
     return plastic_population_batch(seeds=seeds, rule_parameters=merged, **other)
 
 
-EXPERIMENTS.register("plastic_population", Experiment("plastic_population", _run_plastic_population,
-                                                      run_batch=_run_plastic_population_batch,
-                                                      validate=_check_plastic_population))
+EXPERIMENTS.register(
+    "plastic_population",
+    Experiment(
+        "plastic_population",
+        _run_plastic_population,
+        run_batch=_run_plastic_population_batch,
+        validate=_check_plastic_population,
+    ),
+)
 
 
 # -------------------------------------------------------------------------------------------- circuits
 
 
-def circuit_run(*, seed: int, circuit: str, duration: Quantity, settings: Mapping[str, Any] | None = None
-                ) -> dict[str, Any]:
+def circuit_run(
+    *, seed: int, circuit: str, duration: Quantity, settings: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Build ``CIRCUITS[circuit](**settings, seed=seed)``, run it for ``duration`` and measure it.
 
     Returns
@@ -321,12 +407,22 @@ EXPERIMENTS.register("circuit", Experiment("circuit", _run_circuit, validate=_ch
 # -------------------------------------------------------------------------------------------- training
 
 #: The final-epoch metrics a ``training`` run reports (the table stays deterministic: no wall times).
-TRAINING_OUTCOMES = ("loss", "train_accuracy", "test_loss", "test_accuracy", "sparsity", "ei_balance", "ei_index",
-                     "firing_rate", "output_rate", "global_iterations", "local_iterations")
+TRAINING_OUTCOMES = (
+    "loss",
+    "train_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "sparsity",
+    "ei_balance",
+    "ei_index",
+    "firing_rate",
+    "output_rate",
+    "global_iterations",
+    "local_iterations",
+)
 
 
-def training_run(*, seed: int, nproc: int | None = None, settings: Mapping[str, Any] | None = None
-                 ) -> dict[str, Any]:
+def training_run(*, seed: int, nproc: int | None = None, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train ``RunConfig(**settings, seed=seed)`` with :func:`biosnn.learning.train` on ``nproc`` processes.
 
     ``nproc`` > 1 trains with DistributedDataParallel (:mod:`biosnn.learning.distributed`; the result equals

@@ -89,8 +89,9 @@ def execute(task: Task) -> TaskResult:
         biosnn.seed(task.seeds[0])
         outcomes = [dict(o) for o in exp.run_batch(seeds=list(task.seeds), **settings)]
         if len(outcomes) != len(task.seeds):
-            raise BiosnnError(f"experiment {exp.name!r} returned {len(outcomes)} batched outcomes for "
-                              f"{len(task.seeds)} seeds")
+            raise BiosnnError(
+                f"experiment {exp.name!r} returned {len(outcomes)} batched outcomes for {len(task.seeds)} seeds"
+            )
         engine = exp.batch_engine
     else:
         biosnn.seed(task.seeds[0])
@@ -166,8 +167,11 @@ class SweepResult:
 
     def summary(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
         """Mean and standard deviation over seeds of each outcome, per grid point."""
-        metrics = list(metrics) if metrics is not None else [
-            c for c in self.outcomes if pd.api.types.is_numeric_dtype(self.table[c])]
+        metrics = (
+            list(metrics)
+            if metrics is not None
+            else [c for c in self.outcomes if pd.api.types.is_numeric_dtype(self.table[c])]
+        )
         missing = [m for m in metrics if m not in self.table.columns]
         if missing:
             raise ParameterError(f"no outcome columns {missing}; outcomes: {self.outcomes}")
@@ -198,7 +202,11 @@ class SweepResult:
             stats = df.groupby(x, sort=False)[metric].agg(["mean", "std"]) if x else df[metric].agg(["mean", "std"])
             xs = stats.index.to_numpy() if x else np.array([0])
             means = stats["mean"].to_numpy() if x else np.array([stats["mean"]])
-            errs = stats["std"].fillna(0).to_numpy() if x else np.array([0.0 if math.isnan(stats["std"]) else stats["std"]])
+            errs = (
+                stats["std"].fillna(0).to_numpy()
+                if x
+                else np.array([0.0 if math.isnan(stats["std"]) else stats["std"]])
+            )
             pos = xs if pd.api.types.is_numeric_dtype(xs) else np.arange(len(xs))
             line = ax.errorbar(pos, means, yerr=errs, marker="o", capsize=3, label=str(key))
             line.lines[0].set_gid(str(key))
@@ -212,8 +220,15 @@ class SweepResult:
             ax.legend(title=hue, fontsize="small")
         return fig
 
-    def plot_artifacts(self, name: str, *, rows: str | None = None, columns: str | None = None, bins: int = 30,
-                       xlabel: str | None = None):
+    def plot_artifacts(
+        self,
+        name: str,
+        *,
+        rows: str | None = None,
+        columns: str | None = None,
+        bins: int = 30,
+        xlabel: str | None = None,
+    ):
         """Histograms of the array outcome ``name`` side by side: one panel per grid point, seeds pooled.
 
         Panels are laid out with ``rows`` (default ``rule``) down and ``columns`` (default the other
@@ -238,8 +253,13 @@ class SweepResult:
         everything = everything[np.isfinite(everything)]
         lo, hi = (float(everything.min()), float(everything.max())) if everything.size else (0.0, 1.0)
         edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
-        fig, axes = new_figure(figsize=(2.6 * len(col_vals) + 0.6, 2.1 * len(row_vals) + 0.6), nrows=len(row_vals),
-                               ncols=len(col_vals), sharex=True, squeeze=False)
+        fig, axes = new_figure(
+            figsize=(2.6 * len(col_vals) + 0.6, 2.1 * len(row_vals) + 0.6),
+            nrows=len(row_vals),
+            ncols=len(col_vals),
+            sharex=True,
+            squeeze=False,
+        )
         for a, rv in enumerate(row_vals):
             for b, cv in enumerate(col_vals):
                 ax = axes[a, b]
@@ -247,8 +267,10 @@ class SweepResult:
                 counts, _ = np.histogram(data[np.isfinite(data)], bins=edges)
                 ax.stairs(counts, edges, fill=True, alpha=0.75, gid=f"{rv}|{cv}")
                 if a == 0 and columns:
-                    ax.set_title(f"{self.label(columns)} = {cv:g}" if isinstance(cv, float) else f"{columns} = {cv}",
-                                 fontsize="small")
+                    ax.set_title(
+                        f"{self.label(columns)} = {cv:g}" if isinstance(cv, float) else f"{columns} = {cv}",
+                        fontsize="small",
+                    )
                 if b == 0 and rows:
                     ax.set_ylabel(str(rv), fontsize="small")
                 if a == len(row_vals) - 1:
@@ -309,11 +331,21 @@ def _check_inputs(rules, parameters, seeds, fixed) -> tuple[list[str] | None, di
     return rules, params, [int(s) for s in seeds], fixed
 
 
-def sweep(experiment: str | Callable[..., Mapping[str, Any]] | Experiment, *, rules: Sequence[str] | None = None,
-          parameters: Mapping[str, Sequence[Any]] | None = None, seeds: Sequence[int] = (0,),
-          fixed: Mapping[str, Any] | None = None, executor: str | None = None, scheduler: str | None = None,
-          max_workers: int | None = None, batch_seeds: bool = False, target: str | None = None,
-          progress: bool = False, nproc: int | None = None) -> SweepResult:
+def sweep(
+    experiment: str | Callable[..., Mapping[str, Any]] | Experiment,
+    *,
+    rules: Sequence[str] | None = None,
+    parameters: Mapping[str, Sequence[Any]] | None = None,
+    seeds: Sequence[int] = (0,),
+    fixed: Mapping[str, Any] | None = None,
+    executor: str | None = None,
+    scheduler: str | None = None,
+    max_workers: int | None = None,
+    batch_seeds: bool = False,
+    target: str | None = None,
+    progress: bool = False,
+    nproc: int | None = None,
+) -> SweepResult:
     """Run ``experiment`` over ``rules`` x ``parameters`` x ``seeds`` and collect the results as a table.
 
     Parameters
@@ -405,8 +437,10 @@ def sweep(experiment: str | Callable[..., Mapping[str, Any]] | Experiment, *, ru
             except BiosnnError:
                 raise
             except Exception as exc:
-                raise BiosnnError(f"run of {exp.name!r} with {dict(task.settings)} and seeds {task.seeds} "
-                                  f"failed: {type(exc).__name__}: {exc}") from exc
+                raise BiosnnError(
+                    f"run of {exp.name!r} with {dict(task.settings)} and seeds {task.seeds} "
+                    f"failed: {type(exc).__name__}: {exc}"
+                ) from exc
             timings.append(res.wall_s)
             for r, out in zip(res.runs, res.outcomes):
                 results[r], engines[r] = out, res.engine

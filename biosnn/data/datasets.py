@@ -30,7 +30,7 @@ made elsewhere (subsets, the tests' generated files) by building the torchvision
 out (its documented ``check_integrity(path, md5=None)``: presence only). DVS-CIFAR10 has no official split:
 the last ``test_fraction`` (default 0.1) of each class's files, in sorted order, form the test set (at
 least one file per class, and at least one left for training).
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -109,8 +109,9 @@ class ImageDataset(Dataset):
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, scale: float, classes: list[str]) -> None:
         if images.ndim != 4 or labels.ndim != 1 or len(images) != len(labels):
-            raise ParameterError(f"images [N, C, H, W] and labels [N] expected, got {tuple(images.shape)}, "
-                                 f"{tuple(labels.shape)}")
+            raise ParameterError(
+                f"images [N, C, H, W] and labels [N] expected, got {tuple(images.shape)}, {tuple(labels.shape)}"
+            )
         self.images, self.labels, self.scale, self.classes = images, labels.long(), float(scale), classes
 
     def __len__(self) -> int:
@@ -123,8 +124,17 @@ class ImageDataset(Dataset):
 class EventDataset(Dataset):
     """Event recordings on disk, read with a tonic reader and framed with tonic's ``ToFrame``."""
 
-    def __init__(self, files: list[Path], labels: list[int], *, reader: Callable[[Path], np.ndarray],
-                 sensor_size: tuple[int, int, int], steps: int, size: int | None, classes: list[str]) -> None:
+    def __init__(
+        self,
+        files: list[Path],
+        labels: list[int],
+        *,
+        reader: Callable[[Path], np.ndarray],
+        sensor_size: tuple[int, int, int],
+        steps: int,
+        size: int | None,
+        classes: list[str],
+    ) -> None:
         import tonic.transforms as tt
 
         self.files, self.labels, self.reader, self.classes = files, labels, reader, classes
@@ -148,8 +158,10 @@ class EventDataset(Dataset):
         except (OSError, ValueError, IndexError, KeyError, TypeError, AssertionError, NameError, EOFError) as err:
             if isinstance(err, DatasetNotFoundError):
                 raise
-            raise DatasetNotFoundError(f"event file {str(self.files[index])!r} cannot be read (corrupt or not this "
-                                       f"data set): {type(err).__name__}: {err}") from None
+            raise DatasetNotFoundError(
+                f"event file {str(self.files[index])!r} cannot be read (corrupt or not this "
+                f"data set): {type(err).__name__}: {err}"
+            ) from None
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         events = self.events(index)
@@ -186,8 +198,10 @@ def _extract_if_archived(archive: Path, target: Path, extract: Callable[[str, st
         try:
             extract(str(archive), str(archive.parent))
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as err:
-            raise DatasetNotFoundError(f"archive {str(archive)!r} is corrupt or truncated and cannot be unpacked "
-                                       f"({type(err).__name__}: {err}); download it again") from None
+            raise DatasetNotFoundError(
+                f"archive {str(archive)!r} is corrupt or truncated and cannot be unpacked "
+                f"({type(err).__name__}: {err}); download it again"
+            ) from None
 
 
 # ----------------------------------------------------------------------------------------------- digits
@@ -200,8 +214,9 @@ def _load_digits(root: Path, train: bool, opt: _Options) -> Dataset:
     labels = torch.as_tensor(bunch.target, dtype=torch.long)
     index = np.arange(len(labels))
     fraction = 0.2 if opt.test_fraction is None else opt.test_fraction
-    train_idx, test_idx = train_test_split(index, test_size=fraction, random_state=opt.split_seed,
-                                           stratify=bunch.target)
+    train_idx, test_idx = train_test_split(
+        index, test_size=fraction, random_state=opt.split_seed, stratify=bunch.target
+    )
     idx = torch.as_tensor(np.sort(train_idx if train else test_idx))
     return ImageDataset(images[idx], labels[idx], scale=16.0, classes=[str(d) for d in range(10)])
 
@@ -265,8 +280,11 @@ def _mnist_loader(cls_name: str) -> Callable[[Path, bool, _Options], Dataset]:
         for url, _md5 in cls.resources:
             archive = raw / os.path.basename(url)
             _extract_if_archived(archive, raw / archive.stem)
-        missing = [os.path.splitext(os.path.basename(url))[0] for url, _ in cls.resources
-                   if not (raw / os.path.splitext(os.path.basename(url))[0]).is_file()]
+        missing = [
+            os.path.splitext(os.path.basename(url))[0]
+            for url, _ in cls.resources
+            if not (raw / os.path.splitext(os.path.basename(url))[0]).is_file()
+        ]
         if missing:
             raise _missing(info, raw, "missing " + ", ".join(missing))
         try:
@@ -292,8 +310,9 @@ def _cifar_loader(cls_name: str, name: str) -> Callable[[Path, bool, _Options], 
         _extract_if_archived(root / cls.filename, folder)
         if not folder.is_dir():
             raise _missing(info, folder)
-        missing = [f for f, _ in cls.train_list + cls.test_list + [[cls.meta["filename"], None]]
-                   if not (folder / f).is_file()]
+        missing = [
+            f for f, _ in cls.train_list + cls.test_list + [[cls.meta["filename"], None]] if not (folder / f).is_file()
+        ]
         if missing:
             raise _missing(info, folder, "missing " + ", ".join(missing))
         if not opt.check_md5:
@@ -352,11 +371,19 @@ def _load_nmnist(root: Path, train: bool, opt: _Options) -> Dataset:
     for f in files:  # checked when the data set is opened, not when the sample is read mid-epoch
         n = f.stat().st_size
         if n % 5:
-            raise DatasetNotFoundError(f"N-MNIST event file {str(f)!r} is corrupt or truncated: {n} bytes, not a "
-                                       f"whole number of 5-byte events")
+            raise DatasetNotFoundError(
+                f"N-MNIST event file {str(f)!r} is corrupt or truncated: {n} bytes, not a whole number of 5-byte events"
+            )
     labels = [int(f.parent.name[-1]) for f in files]
-    return EventDataset(files, labels, reader=_read_nmnist, sensor_size=NMNIST.sensor_size, steps=opt.steps,
-                        size=opt.size, classes=list(NMNIST.classes))
+    return EventDataset(
+        files,
+        labels,
+        reader=_read_nmnist,
+        sensor_size=NMNIST.sensor_size,
+        steps=opt.steps,
+        size=opt.size,
+        classes=list(NMNIST.classes),
+    )
 
 
 # ------------------------------------------------------------------------------------------- DVS-CIFAR10
@@ -396,14 +423,16 @@ def check_aedat(path: Path | str) -> None:
     try:
         version, start, _ = read_aedat_header_from_file(str(path))
     except (UnboundLocalError, ValueError, IndexError, OSError, AssertionError) as err:
-        raise DatasetNotFoundError(f"{str(path)!r} is not an AER-DAT file: its header does not parse "
-                                   f"({type(err).__name__})") from None
+        raise DatasetNotFoundError(
+            f"{str(path)!r} is not an AER-DAT file: its header does not parse ({type(err).__name__})"
+        ) from None
     if not 2 <= version < 3:
         raise DatasetNotFoundError(f"{str(path)!r} is AER-DAT {version}; DVS-CIFAR10 .aedat files are AER-DAT 2.0")
     n = os.path.getsize(path) - start
     if n % 8:
-        raise DatasetNotFoundError(f"{str(path)!r} is corrupt or truncated: {n} bytes of events, not a whole number "
-                                   f"of 8-byte events")
+        raise DatasetNotFoundError(
+            f"{str(path)!r} is corrupt or truncated: {n} bytes of events, not a whole number of 8-byte events"
+        )
 
 
 def _read_aedat4(path: Path) -> np.ndarray:
@@ -436,53 +465,141 @@ def _load_dvs_cifar10(root: Path, train: bool, opt: _Options) -> Dataset:
         found = sorted((base / name).glob("*.aedat")) + sorted((base / name).glob("*.aedat4"))
         # at least one test and one training file per class whenever a class has two or more files
         n_test = min(len(found) - 1, max(1, int(round(fraction * len(found))))) if len(found) > 1 else 0
-        chosen = found[len(found) - n_test:] if not train else found[: len(found) - n_test]
+        chosen = found[len(found) - n_test :] if not train else found[: len(found) - n_test]
         files += chosen
         labels += [label] * len(chosen)
     if not files:
-        raise _missing(info, base, f"no .aedat/.aedat4 files for the {'training' if train else 'test'} split "
-                                   f"in the class folders {', '.join(_DVS_CLASSES)}")
+        raise _missing(
+            info,
+            base,
+            f"no .aedat/.aedat4 files for the {'training' if train else 'test'} split "
+            f"in the class folders {', '.join(_DVS_CLASSES)}",
+        )
     for f in files:
         if f.suffix == ".aedat":
             check_aedat(f)
-    return EventDataset(files, labels, reader=_read_dvs_file, sensor_size=(128, 128, 2), steps=opt.steps,
-                        size=opt.size, classes=list(_DVS_CLASSES))
+    return EventDataset(
+        files,
+        labels,
+        reader=_read_dvs_file,
+        sensor_size=(128, 128, 2),
+        steps=opt.steps,
+        size=opt.size,
+        classes=list(_DVS_CLASSES),
+    )
 
 
 # -------------------------------------------------------------------------------------------- registry
 _EVENT_OPTIONS = frozenset({"steps", "size"})
-DATASETS.register("digits", DatasetSpec(
-    DatasetInfo("digits", "static", (1, 8, 8), 10, "", "scikit-learn (bundled)"),
-    _load_digits, frozenset({"test_fraction", "split_seed"})))
-DATASETS.register("waveform", DatasetSpec(
-    DatasetInfo("waveform", "static", (1, 1, 21), 3, "", "generated (Breiman et al. 1984 waveform generator)"),
-    _load_waveform, frozenset({"test_fraction", "split_seed"})))
-DATASETS.register("mnist", DatasetSpec(
-    DatasetInfo("mnist", "static", (1, 28, 28), 10, "MNIST/raw",
-                "torchvision.datasets.MNIST(root, download=True) on a machine with network access"),
-    _mnist_loader("MNIST"), frozenset()))
-DATASETS.register("fashion_mnist", DatasetSpec(
-    DatasetInfo("fashion_mnist", "static", (1, 28, 28), 10, "FashionMNIST/raw",
-                "torchvision.datasets.FashionMNIST(root, download=True) on a machine with network access"),
-    _mnist_loader("FashionMNIST"), frozenset()))
-DATASETS.register("cifar10", DatasetSpec(
-    DatasetInfo("cifar10", "static", (3, 32, 32), 10, "cifar-10-batches-py",
-                "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (unpacked, or the .tar.gz in root)"),
-    _cifar_loader("CIFAR10", "cifar10"), frozenset({"check_md5"})))
-DATASETS.register("cifar100", DatasetSpec(
-    DatasetInfo("cifar100", "static", (3, 32, 32), 100, "cifar-100-python",
-                "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (unpacked, or the .tar.gz in root)"),
-    _cifar_loader("CIFAR100", "cifar100"), frozenset({"check_md5"})))
-DATASETS.register("nmnist", DatasetSpec(
-    DatasetInfo("nmnist", "events", (2, 34, 34), 10, "NMNIST/{Train,Test}",
-                "https://www.garrickorchard.com/datasets/n-mnist (Train/Test folders of .bin files, or "
-                "tonic.datasets.NMNIST(root) on a machine with network access)", default_steps=10),
-    _load_nmnist, _EVENT_OPTIONS))
-DATASETS.register("dvs_cifar10", DatasetSpec(
-    DatasetInfo("dvs_cifar10", "events", (2, 128, 128), 10, "CIFAR10DVS/<class>",
-                "https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671 (one folder of .aedat files per "
-                "class)", default_steps=10),
-    _load_dvs_cifar10, _EVENT_OPTIONS | {"test_fraction"}))
+DATASETS.register(
+    "digits",
+    DatasetSpec(
+        DatasetInfo("digits", "static", (1, 8, 8), 10, "", "scikit-learn (bundled)"),
+        _load_digits,
+        frozenset({"test_fraction", "split_seed"}),
+    ),
+)
+DATASETS.register(
+    "waveform",
+    DatasetSpec(
+        DatasetInfo("waveform", "static", (1, 1, 21), 3, "", "generated (Breiman et al. 1984 waveform generator)"),
+        _load_waveform,
+        frozenset({"test_fraction", "split_seed"}),
+    ),
+)
+DATASETS.register(
+    "mnist",
+    DatasetSpec(
+        DatasetInfo(
+            "mnist",
+            "static",
+            (1, 28, 28),
+            10,
+            "MNIST/raw",
+            "torchvision.datasets.MNIST(root, download=True) on a machine with network access",
+        ),
+        _mnist_loader("MNIST"),
+        frozenset(),
+    ),
+)
+DATASETS.register(
+    "fashion_mnist",
+    DatasetSpec(
+        DatasetInfo(
+            "fashion_mnist",
+            "static",
+            (1, 28, 28),
+            10,
+            "FashionMNIST/raw",
+            "torchvision.datasets.FashionMNIST(root, download=True) on a machine with network access",
+        ),
+        _mnist_loader("FashionMNIST"),
+        frozenset(),
+    ),
+)
+DATASETS.register(
+    "cifar10",
+    DatasetSpec(
+        DatasetInfo(
+            "cifar10",
+            "static",
+            (3, 32, 32),
+            10,
+            "cifar-10-batches-py",
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (unpacked, or the .tar.gz in root)",
+        ),
+        _cifar_loader("CIFAR10", "cifar10"),
+        frozenset({"check_md5"}),
+    ),
+)
+DATASETS.register(
+    "cifar100",
+    DatasetSpec(
+        DatasetInfo(
+            "cifar100",
+            "static",
+            (3, 32, 32),
+            100,
+            "cifar-100-python",
+            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (unpacked, or the .tar.gz in root)",
+        ),
+        _cifar_loader("CIFAR100", "cifar100"),
+        frozenset({"check_md5"}),
+    ),
+)
+DATASETS.register(
+    "nmnist",
+    DatasetSpec(
+        DatasetInfo(
+            "nmnist",
+            "events",
+            (2, 34, 34),
+            10,
+            "NMNIST/{Train,Test}",
+            "https://www.garrickorchard.com/datasets/n-mnist (Train/Test folders of .bin files, or "
+            "tonic.datasets.NMNIST(root) on a machine with network access)",
+            default_steps=10,
+        ),
+        _load_nmnist,
+        _EVENT_OPTIONS,
+    ),
+)
+DATASETS.register(
+    "dvs_cifar10",
+    DatasetSpec(
+        DatasetInfo(
+            "dvs_cifar10",
+            "events",
+            (2, 128, 128),
+            10,
+            "CIFAR10DVS/<class>",
+            "https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671 (one folder of .aedat files per class)",
+            default_steps=10,
+        ),
+        _load_dvs_cifar10,
+        _EVENT_OPTIONS | {"test_fraction"},
+    ),
+)
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -542,8 +659,13 @@ def load_dataset(
         raise ParameterError(f"parameter 'split_seed' must be a non-negative integer, got {split_seed!r}")
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise ParameterError(f"parameter 'root' must be a path, got {root!r}")
-    given = {"steps": steps, "size": size, "check_md5": check_md5, "test_fraction": test_fraction,
-             "split_seed": split_seed}
+    given = {
+        "steps": steps,
+        "size": size,
+        "check_md5": check_md5,
+        "test_fraction": test_fraction,
+        "split_seed": split_seed,
+    }
     unused = sorted(k for k, v in given.items() if v is not None and k not in spec.options)
     if unused:
         raise ParameterError(f"data set {name!r} does not use the option(s) {', '.join(unused)}")
@@ -555,8 +677,13 @@ def load_dataset(
         raise ParameterError(f"parameter 'size' must be a positive integer, got {size!r}")
     if test_fraction is not None:
         check_range("test_fraction", test_fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-    options = _Options(steps, size, True if check_md5 is None else bool(check_md5), test_fraction,
-                       0 if split_seed is None else int(split_seed))
+    options = _Options(
+        steps,
+        size,
+        True if check_md5 is None else bool(check_md5),
+        test_fraction,
+        0 if split_seed is None else int(split_seed),
+    )
     return spec.load(Path(root).expanduser() if root is not None else default_root(), bool(train), options)
 
 
@@ -585,20 +712,28 @@ def make_loaders(
     """
     for key, value in (("batch_size", batch_size), ("num_workers", num_workers)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "batch_size" else 0):
-            raise ParameterError(f"parameter {key!r} must be a {'positive' if key == 'batch_size' else 'non-negative'} "
-                                 f"integer, got {value!r}")
+            raise ParameterError(
+                f"parameter {key!r} must be a {'positive' if key == 'batch_size' else 'non-negative'} "
+                f"integer, got {value!r}"
+            )
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ParameterError(f"parameter 'limit' must be a positive integer, got {limit!r}")
-    kw = dict(root=root, steps=steps, size=size, check_md5=check_md5, test_fraction=test_fraction,
-              split_seed=split_seed)
+    kw = dict(
+        root=root, steps=steps, size=size, check_md5=check_md5, test_fraction=test_fraction, split_seed=split_seed
+    )
     train_set = load_dataset(name, train=True, **kw)
     test_set = load_dataset(name, train=False, **kw)
     if limit is not None:
         train_set = torch.utils.data.Subset(train_set, range(min(limit, len(train_set))))
         test_set = torch.utils.data.Subset(test_set, range(min(limit, len(test_set))))
     generator = torch.Generator().manual_seed(int(seed))
-    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator,
-                              num_workers=num_workers, drop_last=drop_last)
-    test_loader = DataLoader(test_set, batch_size=test_batch_size or batch_size, shuffle=False,
-                             num_workers=num_workers)
+    train_loader = DataLoader(
+        train_set,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=generator,
+        num_workers=num_workers,
+        drop_last=drop_last,
+    )
+    test_loader = DataLoader(test_set, batch_size=test_batch_size or batch_size, shuffle=False, num_workers=num_workers)
     return train_loader, test_loader

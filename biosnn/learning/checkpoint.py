@@ -1,4 +1,4 @@
-"""Checkpoints: written atomically, checked on load, complete enough to resume bit for bit.
+r"""Checkpoints: written atomically, checked on load, complete enough to resume bit for bit.
 
 A checkpoint is one ``torch.save`` file holding
 
@@ -93,8 +93,7 @@ def _umask() -> int:
 
 def model_fingerprint(model: nn.Module) -> dict[str, str]:
     """Name -> ``"shape dtype"`` of every parameter and buffer: two models match if these are equal."""
-    return {name: f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}"
-            for name, t in model.state_dict().items()}
+    return {name: f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}" for name, t in model.state_dict().items()}
 
 
 def rng_state() -> dict[str, Any]:
@@ -106,10 +105,17 @@ def rng_state() -> dict[str, Any]:
     """
     name, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss_next = random.getstate()
-    state = {"torch": torch.get_rng_state(),
-             "numpy": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-                       "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-             "python": [int(version), [int(v) for v in internal], gauss_next]}
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": [int(version), [int(v) for v in internal], gauss_next],
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -119,13 +125,20 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` returned."""
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), int(n["pos"]), int(n["has_gauss"]),
-                         float(n["cached_gaussian"])))
+    np.random.set_state(
+        (
+            n["name"],
+            n["keys"].numpy().astype(np.uint32),
+            int(n["pos"]),
+            int(n["has_gauss"]),
+            float(n["cached_gaussian"]),
+        )
+    )
     version, internal, gauss_next = state["python"]
     random.setstate((int(version), tuple(int(v) for v in internal), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
         # a checkpoint from a machine with another number of GPUs: restore the devices both have
-        for index, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+        for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
             torch.cuda.set_rng_state(cuda_state.cpu(), index)
 
 
@@ -190,9 +203,13 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, model: nn
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, *, model: nn.Module | None = None,
-                    expect: dict[str, Any] | None = None,
-                    map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    model: nn.Module | None = None,
+    expect: dict[str, Any] | None = None,
+    map_location: str | torch.device | None = "cpu",
+) -> dict[str, Any]:
     """Read and check a checkpoint; with ``model``, load its weights and masks into it.
 
     Parameters
@@ -228,19 +245,33 @@ def load_checkpoint(path: str | os.PathLike, *, model: nn.Module | None = None,
             raise CheckpointError(
                 f"checkpoint {str(path)!r} holds objects other than tensors and plain containers ({found[0][:160]}), "
                 f"so it is not a {FORMAT} file (an older biosnn checkpoint, a foreign file, or a crafted one); "
-                f"refusing to unpickle it") from None
+                f"refusing to unpickle it"
+            ) from None
         reason = next((line.strip() for line in text.splitlines() if line.strip().startswith("Unsupported")), "")
-        raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt (UnpicklingError"
-                              f"{': ' + reason if reason else ''})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError,
-            AttributeError, ImportError, IndexError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is truncated or corrupt (UnpicklingError{': ' + reason if reason else ''})"
+        ) from None
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        TypeError,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt ({type(exc).__name__}: {first})"
-                              ) from exc
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is truncated or corrupt ({type(exc).__name__}: {first})"
+        ) from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else None
-        raise CheckpointError(f"{str(path)!r} is not a biosnn checkpoint of this version (expected format "
-                              f"{FORMAT!r}, found {found!r})")
+        raise CheckpointError(
+            f"{str(path)!r} is not a biosnn checkpoint of this version (expected format {FORMAT!r}, found {found!r})"
+        )
     if model is not None:
         have = state.get("fingerprint")
         want = model_fingerprint(model)
@@ -248,7 +279,8 @@ def load_checkpoint(path: str | os.PathLike, *, model: nn.Module | None = None,
             diff = sorted(set(have or {}) ^ set(want)) or sorted(k for k in want if have.get(k) != want[k])
             raise CheckpointError(
                 f"checkpoint {str(path)!r} was written for a different model (differs in {', '.join(diff[:5])}"
-                f"{' ...' if len(diff) > 5 else ''}); refusing to load it")
+                f"{' ...' if len(diff) > 5 else ''}); refusing to load it"
+            )
     for key, value in (expect or {}).items():
         have = state.get(key)
         if have != value:

@@ -50,8 +50,19 @@ from biosnn.errors import ParameterError, ShapeError
 from biosnn.plasticity.eihl_contraction import EIHLContraction, global_decay
 from biosnn.units import check_quantity, to_float
 
-__all__ = ["EIHLCircuit", "eihl_circuit", "rest", "poisson_spikes", "TwinReadout", "SynapseMask", "BrianLocalPeriod",
-           "CircuitEIHL", "CIRCUIT_POLICY", "CIRCUIT_RULE", "digits_rates"]
+__all__ = [
+    "EIHLCircuit",
+    "eihl_circuit",
+    "rest",
+    "poisson_spikes",
+    "TwinReadout",
+    "SynapseMask",
+    "BrianLocalPeriod",
+    "CircuitEIHL",
+    "CIRCUIT_POLICY",
+    "CIRCUIT_RULE",
+    "digits_rates",
+]
 
 
 #: Defaults of the circuit variant, tuned on digits (320 training samples, 160 test samples, 5 epochs,
@@ -105,13 +116,24 @@ dgi/dt = -gi / tau_i : volt
 """
 
 
-def eihl_circuit(*, n_inputs: int = 64, n_classes: int = 10, n_per_class: int = 2,
-                 rule: EIHLContraction | None = None, dt: brian2.Quantity = 0.5 * brian2.ms,
-                 tau_m: brian2.Quantity = 10 * brian2.ms, tau_e: brian2.Quantity = 5 * brian2.ms,
-                 tau_i: brian2.Quantity = 5 * brian2.ms, v_rest: brian2.Quantity = -65 * brian2.mV,
-                 v_threshold: brian2.Quantity = -55 * brian2.mV, v_reset: brian2.Quantity = -65 * brian2.mV,
-                 w_input_max: float = 2.5, w_exc_inh: brian2.Quantity = 20 * brian2.mV,
-                 w_inh_exc: brian2.Quantity = 3 * brian2.mV, seed: int = 0) -> EIHLCircuit:
+def eihl_circuit(
+    *,
+    n_inputs: int = 64,
+    n_classes: int = 10,
+    n_per_class: int = 2,
+    rule: EIHLContraction | None = None,
+    dt: brian2.Quantity = 0.5 * brian2.ms,
+    tau_m: brian2.Quantity = 10 * brian2.ms,
+    tau_e: brian2.Quantity = 5 * brian2.ms,
+    tau_i: brian2.Quantity = 5 * brian2.ms,
+    v_rest: brian2.Quantity = -65 * brian2.mV,
+    v_threshold: brian2.Quantity = -55 * brian2.mV,
+    v_reset: brian2.Quantity = -65 * brian2.mV,
+    w_input_max: float = 2.5,
+    w_exc_inh: brian2.Quantity = 20 * brian2.mV,
+    w_inh_exc: brian2.Quantity = 3 * brian2.mV,
+    seed: int = 0,
+) -> EIHLCircuit:
     """Build the Diehl & Cook-style circuit (see the module docstring) with explicit Brian2 objects.
 
     Parameters
@@ -138,8 +160,10 @@ def eihl_circuit(*, n_inputs: int = 64, n_classes: int = 10, n_per_class: int = 
     if not isinstance(rule, EIHLContraction):
         raise ParameterError(f"parameter 'rule' must be an EIHLContraction, got {type(rule).__name__}")
     if not brian2.get_dimensions(rule.weight_unit).is_dimensionless:
-        raise ParameterError("parameter 'rule': the circuit's input weights are dimensionless (mV per spike); "
-                             f"got weight_unit={rule.get_params()['weight_unit']!r}")
+        raise ParameterError(
+            "parameter 'rule': the circuit's input weights are dimensionless (mV per spike); "
+            f"got weight_unit={rule.get_params()['weight_unit']!r}"
+        )
     for name, value in (("n_inputs", n_inputs), ("n_classes", n_classes), ("n_per_class", n_per_class)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ParameterError(f"parameter {name!r} must be a positive integer, got {value!r}")
@@ -156,16 +180,34 @@ def eihl_circuit(*, n_inputs: int = 64, n_classes: int = 10, n_per_class: int = 
     w_ie = check_quantity("w_inh_exc", w_inh_exc, brian2.volt)
     w_max = to_float("w_input_max", w_input_max, 1)
     n_exc = n_classes * n_per_class
-    inputs = brian2.SpikeGeneratorGroup(n_inputs, np.zeros(0, dtype=int), np.zeros(0) * brian2.second, dt=dt,
-                                        name="input")
-    exc = brian2.NeuronGroup(n_exc, _NEURON_EQS, threshold="v > v_threshold", reset="v = v_reset",
-                             method="exact", namespace=dict(ns), dt=dt, name="E")
-    inh = brian2.NeuronGroup(n_exc, _NEURON_EQS, threshold="v > v_threshold", reset="v = v_reset",
-                             method="exact", namespace=dict(ns), dt=dt, name="I")
+    inputs = brian2.SpikeGeneratorGroup(
+        n_inputs, np.zeros(0, dtype=int), np.zeros(0) * brian2.second, dt=dt, name="input"
+    )
+    exc = brian2.NeuronGroup(
+        n_exc,
+        _NEURON_EQS,
+        threshold="v > v_threshold",
+        reset="v = v_reset",
+        method="exact",
+        namespace=dict(ns),
+        dt=dt,
+        name="E",
+    )
+    inh = brian2.NeuronGroup(
+        n_exc,
+        _NEURON_EQS,
+        threshold="v > v_threshold",
+        reset="v = v_reset",
+        method="exact",
+        namespace=dict(ns),
+        dt=dt,
+        name="I",
+    )
     exc.v = ns["v_rest"]
     inh.v = ns["v_rest"]
-    input_exc = rule.synapses(inputs, exc, effect="ge_post += w * mV", name="input_E", dt=dt,
-                              namespace={"mV": brian2.mV})
+    input_exc = rule.synapses(
+        inputs, exc, effect="ge_post += w * mV", name="input_E", dt=dt, namespace={"mV": brian2.mV}
+    )
     input_exc.connect()
     input_exc.w = np.random.default_rng(seed).uniform(0.0, w_max, size=len(input_exc))
     exc_inh = brian2.Synapses(exc, inh, on_pre="ge_post += w_ei", namespace={"w_ei": w_ei}, dt=dt, name="E_I")
@@ -173,16 +215,27 @@ def eihl_circuit(*, n_inputs: int = 64, n_classes: int = 10, n_per_class: int = 
     inh_exc = brian2.Synapses(inh, exc, on_pre="gi_post += w_ie", namespace={"w_ie": w_ie}, dt=dt, name="I_E")
     inh_exc.connect(condition="i != j")
     net = brian2.Network(inputs, exc, inh, input_exc, exc_inh, inh_exc, name="eihl_circuit")
-    params = dict(n_inputs=n_inputs, n_classes=n_classes, n_per_class=n_per_class, rule=rule, dt=dt, **ns,
-                  w_input_max=w_max, w_exc_inh=w_ei, w_inh_exc=w_ie, seed=seed)
+    params = dict(
+        n_inputs=n_inputs,
+        n_classes=n_classes,
+        n_per_class=n_per_class,
+        rule=rule,
+        dt=dt,
+        **ns,
+        w_input_max=w_max,
+        w_exc_inh=w_ei,
+        w_inh_exc=w_ie,
+        seed=seed,
+    )
     return EIHLCircuit(net, inputs, exc, inh, input_exc, rule, n_classes, n_per_class, params)
 
 
 # --------------------------------------------------------------------------------------------------------
 # the twin as a classifier, with a masked view of the plastic synapses
 # --------------------------------------------------------------------------------------------------------
-def poisson_spikes(rates: torch.Tensor, *, steps: int, dt: brian2.Quantity,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def poisson_spikes(
+    rates: torch.Tensor, *, steps: int, dt: brian2.Quantity, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Poisson spike trains on the time grid: ``spikes[t, b, i] ~ Bernoulli(rates[b, i] * dt)``.
 
     ``rates`` in Hz (``[B, N]``); returns ``[steps, B, N]`` 0/1 in the rates' dtype. ``rates * dt`` must
@@ -246,8 +299,10 @@ class TwinReadout(nn.Module):
     def forward(self, rates: torch.Tensor) -> torch.Tensor:
         B = self.twin.batch_size
         if not isinstance(rates, torch.Tensor) or rates.dim() != 2 or rates.shape[1] != len(self.circuit.inputs):
-            raise ShapeError(f"TwinReadout expects input rates [B, {len(self.circuit.inputs)}] in Hz, got "
-                             f"{tuple(getattr(rates, 'shape', ()))}")
+            raise ShapeError(
+                f"TwinReadout expects input rates [B, {len(self.circuit.inputs)}] in Hz, got "
+                f"{tuple(getattr(rates, 'shape', ()))}"
+            )
         n = rates.shape[0]
         if n > B:
             raise ShapeError(f"batch of {n} samples is larger than the twin's batch_size {B}")
@@ -287,8 +342,10 @@ class BrianLocalPeriod:
         self.local_duration = check_quantity("local_duration", local_duration, brian2.second)
         ratio = float(self.local_duration / self.circuit.rule.interval)
         if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
-            raise ParameterError(f"parameter 'local_duration' ({local_duration}) must be a positive multiple of "
-                                 f"the rule's interval ({self.circuit.rule.interval})")
+            raise ParameterError(
+                f"parameter 'local_duration' ({local_duration}) must be a positive multiple of "
+                f"the rule's interval ({self.circuit.rule.interval})"
+            )
         self.layer = layer
         self.controller = None  # set by CircuitEIHL: the controller whose thresholds are used
         self.decayed_at = 0
@@ -343,8 +400,9 @@ class BrianLocalPeriod:
 # --------------------------------------------------------------------------------------------------------
 # putting it together
 # --------------------------------------------------------------------------------------------------------
-def digits_rates(*, max_rate: brian2.Quantity = 100 * brian2.Hz, seed: int = 0, n_train: int | None = None,
-                 n_test: int | None = None):
+def digits_rates(
+    *, max_rate: brian2.Quantity = 100 * brian2.Hz, seed: int = 0, n_train: int | None = None, n_test: int | None = None
+):
     """scikit-learn's digits as Poisson rates: ``(train, test)`` ``TensorDataset``s of ``(rates[64] in Hz, label)``.
 
     Pixel intensities (0..16) are scaled to ``[0, max_rate]``; the split (75 % / 25 %) is seeded.
@@ -391,9 +449,19 @@ class CircuitEIHL:
         Seed of the twin's random streams.
     """
 
-    def __init__(self, circuit: EIHLCircuit, *, batch_size: int = 16, duration: brian2.Quantity = 30 * brian2.ms,
-                 local_duration: brian2.Quantity = 2 * brian2.ms, lr: float = 0.2, policy: Any = None,
-                 granularity: str = "iteration", surrogate: Any = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        circuit: EIHLCircuit,
+        *,
+        batch_size: int = 16,
+        duration: brian2.Quantity = 30 * brian2.ms,
+        local_duration: brian2.Quantity = 2 * brian2.ms,
+        lr: float = 0.2,
+        policy: Any = None,
+        granularity: str = "iteration",
+        surrogate: Any = None,
+        seed: int = 0,
+    ) -> None:
         import biosnn
         from biosnn.learning.eihl import EIHLController
         from biosnn.learning.policies import ConnectivityPolicy
@@ -405,8 +473,9 @@ class CircuitEIHL:
         if not (math.isfinite(lr) and lr > 0):
             raise ParameterError(f"parameter 'lr' must be a positive number, got {lr}")
         self.circuit = circuit
-        self.twin = biosnn.twin(circuit.network, batch_size=batch_size, dtype=torch.float64, surrogate=surrogate,
-                                seed=seed)
+        self.twin = biosnn.twin(
+            circuit.network, batch_size=batch_size, dtype=torch.float64, surrogate=surrogate, seed=seed
+        )
         self.model = TwinReadout(circuit, self.twin, duration=duration, seed=seed)
         self.learner = BrianLocalPeriod(self.model, local_duration=local_duration)
         self.optimizer = torch.optim.Adam([self.model.input_exc.weight], lr=lr)
@@ -414,9 +483,17 @@ class CircuitEIHL:
         if policy is None:
             policy = ConnectivityPolicy(**CIRCUIT_POLICY)
         rule = circuit.rule
-        self.controller = EIHLController(self.trainer, a=rule.a, b=rule.b, x_growth=rule.x_growth, tau_x=rule.tau_x,
-                                         policy=policy, granularity=granularity, layers=["input_exc"],
-                                         local_learner=self.learner)
+        self.controller = EIHLController(
+            self.trainer,
+            a=rule.a,
+            b=rule.b,
+            x_growth=rule.x_growth,
+            tau_x=rule.tau_x,
+            policy=policy,
+            granularity=granularity,
+            layers=["input_exc"],
+            local_learner=self.learner,
+        )
         self.learner.controller = self.controller
 
     @property
@@ -435,8 +512,14 @@ class CircuitEIHL:
         history = []
         for epoch in range(epochs):
             result, counts = self.controller.train_epoch(train_loader, epochs_left=epochs - epoch - 1)
-            row = {"epoch": epoch + 1, "global_iterations": counts["global"], "local_iterations": counts["local"],
-                   "loss": result.loss, "train_accuracy": result.accuracy, "sparsity": self.sparsity()}
+            row = {
+                "epoch": epoch + 1,
+                "global_iterations": counts["global"],
+                "local_iterations": counts["local"],
+                "loss": result.loss,
+                "train_accuracy": result.accuracy,
+                "sparsity": self.sparsity(),
+            }
             if test_loader is not None:
                 row["test_accuracy"] = self.evaluate(test_loader)
             history.append(row)

@@ -86,8 +86,22 @@ GRANULARITIES.register("iteration", "iteration")
 EIHL_DEFAULTS: dict[str, float] = {k: getattr(EIHLConfig(), k) for k in ("a", "b", "x_growth", "tau_x")}
 
 #: Columns of the decision log (:attr:`EIHLController.decisions`).
-DECISION_COLUMNS = ("epoch", "unit", "iteration", "phase_before", "phase_after", "units_in_phase", "sparsity",
-                    "previous_sparsity", "test", "test_result", "outcome", "units_left", "regrown", "removed")
+DECISION_COLUMNS = (
+    "epoch",
+    "unit",
+    "iteration",
+    "phase_before",
+    "phase_after",
+    "units_in_phase",
+    "sparsity",
+    "previous_sparsity",
+    "test",
+    "test_result",
+    "outcome",
+    "units_left",
+    "regrown",
+    "removed",
+)
 
 
 def _nonneg(name: str, value: float, *, positive: bool = False, allow_inf: bool = False) -> float:
@@ -95,8 +109,9 @@ def _nonneg(name: str, value: float, *, positive: bool = False, allow_inf: bool 
         raise ParameterError(f"EIHL parameter {name!r} must be a number, got {value!r}")
     v = float(value)
     if math.isnan(v) or (math.isinf(v) and not allow_inf) or v < 0 or (positive and v == 0):
-        raise ParameterError(f"EIHL parameter {name!r} must be {'> 0' if positive else '>= 0'} and finite, "
-                             f"got {value!r}")
+        raise ParameterError(
+            f"EIHL parameter {name!r} must be {'> 0' if positive else '>= 0'} and finite, got {value!r}"
+        )
     return v
 
 
@@ -125,11 +140,21 @@ class EIHLController:
         removal under ``thresh(b)`` follows each of its steps.
     """
 
-    def __init__(self, trainer: Trainer, config: EIHLConfig | None = None, *, a: float | None = None,
-                 b: float | None = None, x_growth: float | None = None, tau_x: float | None = None,
-                 policy: SwitchingPolicy | str | None = None, granularity: str | None = None,
-                 start_phase: str = GLOBAL, layers: Iterable[str] | None = None,
-                 local_learner: object | None = None) -> None:
+    def __init__(  # noqa: C901
+        self,
+        trainer: Trainer,
+        config: EIHLConfig | None = None,
+        *,
+        a: float | None = None,
+        b: float | None = None,
+        x_growth: float | None = None,
+        tau_x: float | None = None,
+        policy: SwitchingPolicy | str | None = None,
+        granularity: str | None = None,
+        start_phase: str = GLOBAL,
+        layers: Iterable[str] | None = None,
+        local_learner: object | None = None,
+    ) -> None:
         if not isinstance(trainer, Trainer):
             raise ParameterError(f"trainer must be a biosnn.learning.Trainer, got {type(trainer).__name__}")
         if config is None:
@@ -157,8 +182,10 @@ class EIHLController:
             raise ParameterError(f"start_phase must be one of {PHASES}, got {start_phase!r}")
         available = dict(masked_modules(trainer.model))
         if not available:
-            raise ParameterError("EIHL needs a model with masked layers (a boolean 'mask' buffer beside "
-                                 "'weight', e.g. biosnn.models.MaskedLinear); this model has none")
+            raise ParameterError(
+                "EIHL needs a model with masked layers (a boolean 'mask' buffer beside "
+                "'weight', e.g. biosnn.models.MaskedLinear); this model has none"
+            )
         if layers is None:
             names = list(available)
         else:
@@ -174,8 +201,12 @@ class EIHLController:
         # regrowth needs the dense gradient probe of the Masked* layers (biosnn.models.layers)
         self._regrow = cfg.regrow and all(hasattr(m, "start_grad_probe") for m in self.layers.values())
         #: the one owner of x, the frozen thresholds and the pending decay
-        self.contraction = LocalLearner(trainer.model, EIHLContraction.from_config(cfg), layers=names,
-                                        seed=int(trainer.generator.initial_seed()) + 17)
+        self.contraction = LocalLearner(
+            trainer.model,
+            EIHLContraction.from_config(cfg),
+            layers=names,
+            seed=int(trainer.generator.initial_seed()) + 17,
+        )
         self.phase = start_phase
         self.units_in_phase = 0
         self.units_done = 0
@@ -232,10 +263,14 @@ class EIHLController:
             return
         g, f = self.config.resolved_units(per_epoch or 1)
         cls = SWITCHING_POLICIES[self._policy_spec]
-        settings = {"global_units": g, "max_local_units": self.config.max_local_units,
-                    "local_units": self.config.max_local_units, "max_sparsity": self.config.max_sparsity,
-                    "min_local_units": min(self.config.min_local_units, self.config.max_local_units),
-                    "final_global_units": f}
+        settings = {
+            "global_units": g,
+            "max_local_units": self.config.max_local_units,
+            "local_units": self.config.max_local_units,
+            "max_sparsity": self.config.max_sparsity,
+            "min_local_units": min(self.config.min_local_units, self.config.max_local_units),
+            "final_global_units": f,
+        }
         import dataclasses
 
         names = {fl.name for fl in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
@@ -255,7 +290,8 @@ class EIHLController:
     @torch.no_grad()
     def regrow(self) -> int:
         """One regrowth decision (:func:`~biosnn.plasticity.eihl_contraction.regrowth`) on every layer,
-        from the dense gradients averaged since the last one; returns how many synapses were re-created."""
+        from the dense gradients averaged since the last one; returns how many synapses were re-created.
+        """
         cfg = self.config
         total = 0
         for m in self.layers.values():
@@ -289,7 +325,8 @@ class EIHLController:
     @torch.no_grad()
     def local_update(self, x_encoded: torch.Tensor | None = None) -> None:
         """One local step on every controlled layer (activity-driven contraction, or the local learner,
-        then removal under the frozen thresholds)."""
+        then removal under the frozen thresholds).
+        """
         before = sum(int(m.mask.sum()) for m in self.layers.values())
         if self.local_learner is not None:
             if x_encoded is None:
@@ -311,7 +348,8 @@ class EIHLController:
     # -- one iteration -------------------------------------------------------------------------------
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         """One iteration in the current period: an STBP step (then, every ``regrow_every`` of them, a
-        regrowth decision), or a local step (measured before it)."""
+        regrowth decision), or a local step (measured before it).
+        """
         if self.phase == GLOBAL:
             result = self.trainer.train_step(x, y)
             self.contraction.note_global(1)
@@ -340,24 +378,41 @@ class EIHLController:
         self.units_in_phase += 1
         self.units_done += 1
         current = self._current_sparsity()
-        view = PhaseView(phase=self.phase, units_in_phase=self.units_in_phase, sparsity=current,
-                         previous_sparsity=self.previous_sparsity, units_done=self.units_done,
-                         units_left=units_left)
+        view = PhaseView(
+            phase=self.phase,
+            units_in_phase=self.units_in_phase,
+            sparsity=current,
+            previous_sparsity=self.previous_sparsity,
+            units_done=self.units_done,
+            units_left=units_left,
+        )
         nxt = self.policy.decide(view)
         if nxt not in PHASES:
-            raise ParameterError(f"switching policy {type(self.policy).__name__} returned {nxt!r}; "
-                                 f"expected one of {PHASES}")
+            raise ParameterError(
+                f"switching policy {type(self.policy).__name__} returned {nxt!r}; expected one of {PHASES}"
+            )
         if self.phase == GLOBAL:
             test, result = "Curr S >= Pre S", current >= self.previous_sparsity
         else:
             test, result = "Curr S > Pre S", current > self.previous_sparsity
-        self.decisions.append({
-            "epoch": self.epochs_done + 1, "unit": self.granularity, "iteration": self.trainer.iteration
-            + self.local_iterations, "phase_before": self.phase, "phase_after": nxt,
-            "units_in_phase": self.units_in_phase, "sparsity": current, "previous_sparsity": self.previous_sparsity,
-            "test": test, "test_result": bool(result), "outcome": "switch" if nxt != self.phase else "stay",
-            "units_left": units_left, "regrown": self._regrown_since_decision,
-            "removed": self._removed_since_decision})
+        self.decisions.append(
+            {
+                "epoch": self.epochs_done + 1,
+                "unit": self.granularity,
+                "iteration": self.trainer.iteration + self.local_iterations,
+                "phase_before": self.phase,
+                "phase_after": nxt,
+                "units_in_phase": self.units_in_phase,
+                "sparsity": current,
+                "previous_sparsity": self.previous_sparsity,
+                "test": test,
+                "test_result": bool(result),
+                "outcome": "switch" if nxt != self.phase else "stay",
+                "units_left": units_left,
+                "regrown": self._regrown_since_decision,
+                "removed": self._removed_since_decision,
+            }
+        )
         self._regrown_since_decision = self._removed_since_decision = 0
         if not (self.phase == GLOBAL and self._regrow):
             self.previous_sparsity = current
@@ -371,8 +426,9 @@ class EIHLController:
                 self.global_since_regrow = 0
                 self._start_probes()
 
-    def train_epoch(self, loader: Iterable, *, epochs_left: int | None = None,
-                    progress: Callable[[StepResult], None] | None = None) -> tuple[EpochResult, dict[str, int]]:
+    def train_epoch(
+        self, loader: Iterable, *, epochs_left: int | None = None, progress: Callable[[StepResult], None] | None = None
+    ) -> tuple[EpochResult, dict[str, int]]:
         """One pass over ``loader``; returns the epoch's result and the iterations spent in each period.
 
         Parameters
@@ -397,8 +453,11 @@ class EIHLController:
             if progress is not None:
                 progress(r)
             if self.granularity == "iteration":
-                left = None if (epochs_left is None or per_epoch is None) else (
-                    epochs_left * per_epoch + per_epoch - i - 1)
+                left = (
+                    None
+                    if (epochs_left is None or per_epoch is None)
+                    else (epochs_left * per_epoch + per_epoch - i - 1)
+                )
                 self._decide(left)
         if self.granularity == "epoch":
             self._decide(epochs_left)
@@ -407,18 +466,23 @@ class EIHLController:
         self.epochs_done += 1
         return EpochResult.from_steps(results), counts
 
-    def fit(self, train_loader: Iterable, *, epochs: int, test_loader: Iterable | None = None
-            ) -> list[dict[str, Any]]:
+    def fit(self, train_loader: Iterable, *, epochs: int, test_loader: Iterable | None = None) -> list[dict[str, Any]]:
         """Train for ``epochs`` epochs (telling the policy how many are left); one dict per epoch with the
-        iterations in each period, train loss/accuracy, sparsity and (with ``test_loader``) test accuracy."""
+        iterations in each period, train loss/accuracy, sparsity and (with ``test_loader``) test accuracy.
+        """
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ParameterError(f"epochs must be a positive integer, got {epochs!r}")
         history = []
         for e in range(epochs):
             tr, counts = self.train_epoch(train_loader, epochs_left=epochs - e - 1)
-            row: dict[str, Any] = {"epoch": self.epochs_done, "global_iterations": counts[GLOBAL],
-                                   "local_iterations": counts[LOCAL], "loss": tr.loss,
-                                   "train_accuracy": tr.accuracy, "sparsity": self.sparsity()["overall"]}
+            row: dict[str, Any] = {
+                "epoch": self.epochs_done,
+                "global_iterations": counts[GLOBAL],
+                "local_iterations": counts[LOCAL],
+                "loss": tr.loss,
+                "train_accuracy": tr.accuracy,
+                "sparsity": self.sparsity()["overall"],
+            }
             if test_loader is not None:
                 te = self.trainer.evaluate(test_loader)
                 row.update(test_loss=te.loss, test_accuracy=te.accuracy)
@@ -439,25 +503,34 @@ class EIHLController:
     # -- state ---------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Phase, counters, the decision log, the contraction learner's state (x, thresholds, pending
-        decay) and the regrowth gradient probes (masks and weights live in the model)."""
+        decay) and the regrowth gradient probes (masks and weights live in the model).
+        """
         probes = {}
         for n, m in self.layers.items():
             if getattr(m, "_grad_probe", None) is not None:
                 probes[n] = (m._grad_probe.clone(), int(m._probe_count))
         return {
-            "phase": self.phase, "units_in_phase": self.units_in_phase, "units_done": self.units_done,
-            "epochs_done": self.epochs_done, "local_iterations": self.local_iterations,
-            "previous_sparsity": self.previous_sparsity, "global_since_regrow": self.global_since_regrow,
-            "regrown_total": self.regrown_total, "decisions": [dict(d) for d in self.decisions],
-            "contraction": self.contraction.state_dict(), "probes": probes,
-            "x": {n: t.clone() for n, t in self.x.items()}, "thresholds": dict(self.thresholds),
+            "phase": self.phase,
+            "units_in_phase": self.units_in_phase,
+            "units_done": self.units_done,
+            "epochs_done": self.epochs_done,
+            "local_iterations": self.local_iterations,
+            "previous_sparsity": self.previous_sparsity,
+            "global_since_regrow": self.global_since_regrow,
+            "regrown_total": self.regrown_total,
+            "decisions": [dict(d) for d in self.decisions],
+            "contraction": self.contraction.state_dict(),
+            "probes": probes,
+            "x": {n: t.clone() for n, t in self.x.items()},
+            "thresholds": dict(self.thresholds),
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved."""
         if set(state["x"]) != set(self.x):
-            raise ParameterError(f"controller state is for layers {sorted(state['x'])}, this controller "
-                                 f"controls {sorted(self.x)}")
+            raise ParameterError(
+                f"controller state is for layers {sorted(state['x'])}, this controller controls {sorted(self.x)}"
+            )
         self.phase = state["phase"]
         self.units_in_phase = int(state["units_in_phase"])
         self.units_done = int(state["units_done"])

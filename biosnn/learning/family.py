@@ -63,9 +63,23 @@ from biosnn.learning.policies import GLOBAL, LOCAL
 from biosnn.learning.trainer import EpochResult, StepResult, Trainer, first_non_finite
 from biosnn.registry import Registry
 
-__all__ = ["FamilyMember", "FAMILY", "FAMILY_MODELS", "build_model", "resolve_settings", "family_presets",
-           "FamilyTrainer", "FamilyMethod", "LtmdMethod", "MlfMethod", "StmixerMethod", "SpideMethod",
-           "EicilMethod", "SpikeCounter", "spide_bptt_loss"]
+__all__ = [
+    "FamilyMember",
+    "FAMILY",
+    "FAMILY_MODELS",
+    "build_model",
+    "resolve_settings",
+    "family_presets",
+    "FamilyTrainer",
+    "FamilyMethod",
+    "LtmdMethod",
+    "MlfMethod",
+    "StmixerMethod",
+    "SpideMethod",
+    "EicilMethod",
+    "SpikeCounter",
+    "spide_bptt_loss",
+]
 
 #: Generic defaults of a run that stand for a family method's own model, neuron and read-out.
 GENERIC_MODEL, GENERIC_NEURON, GENERIC_LOSS, READOUT_LOSS = "mlp", "lif", "count_ce", "membrane_ce"
@@ -104,22 +118,56 @@ def _loss(module: str, name: str):
 
 
 FAMILY: Registry[FamilyMember] = Registry("family method")
-FAMILY.register("ltmd", FamilyMember(
-    "ltmd", "LTMD (Wang et al., NeurIPS 2022)", ("ltmd_mlp", "ltmd_densenet"),
-    {"ltmd_lt": {"learnable_threshold": True}, "ltmd_lif": {"learnable_threshold": False}},
-    _loss("ltmd", "ltmd_train_loss")))
-FAMILY.register("mlf", FamilyMember(
-    "mlf", "MLF + spiking DS-ResNet (Feng et al., IJCAI 2022)", ("mlf_dsresnet",),
-    {"mlf_k3": {"levels": 3}, "mlf_k2": {"levels": 2}, "mlf_k1": {"levels": 1}}, _loss("mlf", "mlf_train_loss")))
-FAMILY.register("stmixer", FamilyMember(
-    "stmixer", "STMixer with surrogate module learning (Deng et al., NeurIPS 2024)", ("stmixer",),
-    {"stmixer_hard": {"reset": "hard"}, "stmixer_soft": {"reset": "soft"}}, _loss("stmixer", "stmixer_train_loss")))
-FAMILY.register("spide", FamilyMember(
-    "spide", "SPIDE (Xiao et al., Neural Networks 2023)", ("spide_mlp", "spide_conv"),
-    {"spide_if": {"leak": None}, "spide_lif": {"leak": 0.95}}, _loss("spide", "spide_train_loss")))
-FAMILY.register("eicil", FamilyMember(
-    "eicil", "EICIL, biosnn's reading (NeurIPS 2023; equations not public)", ("eicil_mlp", "eicil_vgg11"),
-    {"eicil_ei": {"inhibitory": True}, "eicil_if": {"inhibitory": False}}, _loss("eicil", "eicil_train_loss")))
+FAMILY.register(
+    "ltmd",
+    FamilyMember(
+        "ltmd",
+        "LTMD (Wang et al., NeurIPS 2022)",
+        ("ltmd_mlp", "ltmd_densenet"),
+        {"ltmd_lt": {"learnable_threshold": True}, "ltmd_lif": {"learnable_threshold": False}},
+        _loss("ltmd", "ltmd_train_loss"),
+    ),
+)
+FAMILY.register(
+    "mlf",
+    FamilyMember(
+        "mlf",
+        "MLF + spiking DS-ResNet (Feng et al., IJCAI 2022)",
+        ("mlf_dsresnet",),
+        {"mlf_k3": {"levels": 3}, "mlf_k2": {"levels": 2}, "mlf_k1": {"levels": 1}},
+        _loss("mlf", "mlf_train_loss"),
+    ),
+)
+FAMILY.register(
+    "stmixer",
+    FamilyMember(
+        "stmixer",
+        "STMixer with surrogate module learning (Deng et al., NeurIPS 2024)",
+        ("stmixer",),
+        {"stmixer_hard": {"reset": "hard"}, "stmixer_soft": {"reset": "soft"}},
+        _loss("stmixer", "stmixer_train_loss"),
+    ),
+)
+FAMILY.register(
+    "spide",
+    FamilyMember(
+        "spide",
+        "SPIDE (Xiao et al., Neural Networks 2023)",
+        ("spide_mlp", "spide_conv"),
+        {"spide_if": {"leak": None}, "spide_lif": {"leak": 0.95}},
+        _loss("spide", "spide_train_loss"),
+    ),
+)
+FAMILY.register(
+    "eicil",
+    FamilyMember(
+        "eicil",
+        "EICIL, biosnn's reading (NeurIPS 2023; equations not public)",
+        ("eicil_mlp", "eicil_vgg11"),
+        {"eicil_ei": {"inhibitory": True}, "eicil_if": {"inhibitory": False}},
+        _loss("eicil", "eicil_train_loss"),
+    ),
+)
 
 
 def member_of_model(model: str) -> FamilyMember | None:
@@ -140,26 +188,47 @@ def _check_shape(model: str, shape: tuple[int, ...], ndim: int = 3) -> None:
 def _ltmd_mlp(shape, classes, *, hidden, width, steps, seed, events, **kw):
     from biosnn.models.ltmd import build_ltmd
 
-    return build_ltmd(**{**dict(input_shape=shape, num_classes=classes, arch="mlp", hidden=hidden, head=256, seed=seed),
-                         **kw})
+    return build_ltmd(
+        **{**dict(input_shape=shape, num_classes=classes, arch="mlp", hidden=hidden, head=256, seed=seed), **kw}
+    )
 
 
 def _ltmd_densenet(shape, classes, *, hidden, width, steps, seed, events, **kw):
     from biosnn.models.ltmd import build_ltmd
 
     _check_shape("ltmd_densenet", shape)
-    return build_ltmd(**{**dict(input_shape=shape, num_classes=classes, arch="densenet", growth=_scaled(32, width),
-                                blocks=(12, 12, 24), init_features=_scaled(256, width), head=_scaled(256, width),
-                                seed=seed), **kw})
+    return build_ltmd(
+        **{
+            **dict(
+                input_shape=shape,
+                num_classes=classes,
+                arch="densenet",
+                growth=_scaled(32, width),
+                blocks=(12, 12, 24),
+                init_features=_scaled(256, width),
+                head=_scaled(256, width),
+                seed=seed,
+            ),
+            **kw,
+        }
+    )
 
 
 def _mlf_dsresnet(shape, classes, *, hidden, width, steps, seed, events, **kw):
     from biosnn.models.mlf import build_mlf_dsresnet
 
     _check_shape("mlf_dsresnet", shape)
-    return build_mlf_dsresnet(**{**dict(in_channels=shape[0], num_classes=classes,
-                                        blocks=(2, 2, 2) if events else (3, 3, 3),
-                                        widths=tuple(_scaled(c, width) for c in (64, 128, 256))), **kw})
+    return build_mlf_dsresnet(
+        **{
+            **dict(
+                in_channels=shape[0],
+                num_classes=classes,
+                blocks=(2, 2, 2) if events else (3, 3, 3),
+                widths=tuple(_scaled(c, width) for c in (64, 128, 256)),
+            ),
+            **kw,
+        }
+    )
 
 
 def _stmixer(shape, classes, *, hidden, width, steps, seed, events, **kw):
@@ -174,12 +243,24 @@ def _stmixer(shape, classes, *, hidden, width, steps, seed, events, **kw):
     else:
         raise ParameterError(f"model 'stmixer' takes square images or signals of height 1, the data give {shape}")
     downsample = 4 if h >= 128 else 2
-    if isinstance(size, int) and size % 2 ** downsample:
-        raise ParameterError(f"model 'stmixer' needs an image side divisible by {2 ** downsample}, the data give "
-                             f"{shape}")
+    if isinstance(size, int) and size % 2**downsample:
+        raise ParameterError(f"model 'stmixer' needs an image side divisible by {2**downsample}, the data give {shape}")
     dim = max(16, 16 * int(round(256 * width / 16)))
-    return build_stmixer(**{**dict(in_channels=c, num_classes=classes, img_size=size, downsample=downsample, dim=dim,
-                                   depth=4, heads=16, mlp_ratio=4.0), **kw})
+    return build_stmixer(
+        **{
+            **dict(
+                in_channels=c,
+                num_classes=classes,
+                img_size=size,
+                downsample=downsample,
+                dim=dim,
+                depth=4,
+                heads=16,
+                mlp_ratio=4.0,
+            ),
+            **kw,
+        }
+    )
 
 
 def _spide(arch):
@@ -193,8 +274,13 @@ def _spide(arch):
             if not hidden:
                 raise ParameterError("model 'spide_mlp' needs at least one hidden layer ('hidden')")
             sizes = dict(hidden=tuple(hidden))
-        return build_spide(**{**dict(input_shape=shape, num_classes=classes, arch=arch, steps=steps or 30,
-                                     steps_back=250, seed=seed), **sizes, **kw})
+        return build_spide(
+            **{
+                **dict(input_shape=shape, num_classes=classes, arch=arch, steps=steps or 30, steps_back=250, seed=seed),
+                **sizes,
+                **kw,
+            }
+        )
 
     return build
 
@@ -205,8 +291,9 @@ def _eicil(arch):
 
         if arch == "vgg11":
             _check_shape("eicil_vgg11", shape)
-        return build_eicil(**{**dict(input_shape=shape, num_classes=classes, arch=arch, hidden=hidden, width=width),
-                              **kw})
+        return build_eicil(
+            **{**dict(input_shape=shape, num_classes=classes, arch=arch, hidden=hidden, width=width), **kw}
+        )
 
     return build
 
@@ -227,9 +314,19 @@ FAMILY_MODELS.register("eicil_vgg11", _eicil("vgg11"))
 WIDTH_MODELS = frozenset({"ltmd_densenet", "mlf_dsresnet", "stmixer", "spide_conv", "eicil_vgg11"})
 
 
-def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, *, neuron: str | None = None,
-                hidden: tuple[int, ...] = (128,), width: float = 1.0, steps: int | None = None, seed: int = 0,
-                events: bool = False, **overrides: Any) -> nn.Module:
+def build_model(
+    name: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    neuron: str | None = None,
+    hidden: tuple[int, ...] = (128,),
+    width: float = 1.0,
+    steps: int | None = None,
+    seed: int = 0,
+    events: bool = False,
+    **overrides: Any,
+) -> nn.Module:
     """Build the family network ``name`` for inputs of ``input_shape`` (one frame) and ``num_classes``.
 
     Parameters
@@ -252,11 +349,20 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, *, ne
     member = member_of_model(name)
     kind = member.default_neuron if neuron is None else neuron
     if kind not in member.neurons:
-        raise ParameterError(f"neuron {kind!r} is not one of the {member.method} method's kinds: "
-                             f"{', '.join(member.neurons)}")
+        raise ParameterError(
+            f"neuron {kind!r} is not one of the {member.method} method's kinds: {', '.join(member.neurons)}"
+        )
     kw = {**member.neurons[kind], **overrides}
-    return build(tuple(int(s) for s in input_shape), int(num_classes), hidden=tuple(hidden), width=float(width),
-                 steps=steps, seed=seed, events=events, **kw)
+    return build(
+        tuple(int(s) for s in input_shape),
+        int(num_classes),
+        hidden=tuple(hidden),
+        width=float(width),
+        steps=steps,
+        seed=seed,
+        events=events,
+        **kw,
+    )
 
 
 def run_model_builder(name: str) -> Callable[[Any, tuple[int, ...], int], nn.Module]:
@@ -265,9 +371,17 @@ def run_model_builder(name: str) -> Callable[[Any, tuple[int, ...], int], nn.Mod
     def build(config, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
         from biosnn.learning.run import _dataset_kind
 
-        return build_model(name, input_shape, num_classes, neuron=config.neuron, hidden=config.hidden,
-                           width=config.width, steps=config.steps, seed=config.seed,
-                           events=_dataset_kind(config.dataset) == "events")
+        return build_model(
+            name,
+            input_shape,
+            num_classes,
+            neuron=config.neuron,
+            hidden=config.hidden,
+            width=config.width,
+            steps=config.steps,
+            seed=config.seed,
+            events=_dataset_kind(config.dataset) == "events",
+        )
 
     build.__name__ = f"build_{name}"
     return build
@@ -286,28 +400,40 @@ def resolve_settings(config) -> dict[str, Any]:
     owner = member_of_model(config.model)
     if member is None:
         if owner is not None:
-            raise ParameterError(f"model {config.model!r} is trained by the {owner.method} method only (--method "
-                                 f"{owner.method}), not by {config.method!r}")
+            raise ParameterError(
+                f"model {config.model!r} is trained by the {owner.method} method only (--method "
+                f"{owner.method}), not by {config.method!r}"
+            )
         return {}
     changes: dict[str, Any] = {}
     model = member.default_model if config.model == GENERIC_MODEL else config.model
     if model not in member.models:
-        raise ParameterError(f"the {member.method} method trains its own networks ({', '.join(member.models)}), not "
-                             f"model {config.model!r}")
+        raise ParameterError(
+            f"the {member.method} method trains its own networks ({', '.join(member.models)}), not "
+            f"model {config.model!r}"
+        )
     neuron = member.default_neuron if config.neuron == GENERIC_NEURON else config.neuron
     if neuron not in member.neurons:
-        raise ParameterError(f"the {member.method} method's neuron kinds are {', '.join(member.neurons)}; "
-                             f"neuron {config.neuron!r} is not one of them")
+        raise ParameterError(
+            f"the {member.method} method's neuron kinds are {', '.join(member.neurons)}; "
+            f"neuron {config.neuron!r} is not one of them"
+        )
     loss = READOUT_LOSS if config.loss == GENERIC_LOSS else config.loss
     if loss != READOUT_LOSS:
-        raise ParameterError(f"the {member.method} method trains with its own loss (its paper's), read out as "
-                             f"{READOUT_LOSS!r}; loss {config.loss!r} does not apply (leave it out)")
+        raise ParameterError(
+            f"the {member.method} method trains with its own loss (its paper's), read out as "
+            f"{READOUT_LOSS!r}; loss {config.loss!r} does not apply (leave it out)"
+        )
     if config.dale:
-        raise ParameterError(f"Dale's law (dale=True) applies to the mlp, vgg11 and resnet models only, not to the "
-                             f"{member.method} method's networks")
+        raise ParameterError(
+            f"Dale's law (dale=True) applies to the mlp, vgg11 and resnet models only, not to the "
+            f"{member.method} method's networks"
+        )
     if model not in WIDTH_MODELS and config.width != 1.0:
-        raise ParameterError(f"run setting 'width' ({config.width!r}) applies to the convolutional family models "
-                             f"({', '.join(sorted(WIDTH_MODELS))}), not to {model!r} (its layers are set by 'hidden')")
+        raise ParameterError(
+            f"run setting 'width' ({config.width!r}) applies to the convolutional family models "
+            f"({', '.join(sorted(WIDTH_MODELS))}), not to {model!r} (its layers are set by 'hidden')"
+        )
     for name, value in (("model", model), ("neuron", neuron), ("loss", loss)):
         if getattr(config, name) != value:
             changes[name] = value
@@ -322,9 +448,13 @@ def uses_setting(config, name: str) -> bool:
 
 
 #: The papers' run settings (from each model module's ``PAPER_PRESETS``; see there what is assumed).
-_PRESET_MODELS = {"ltmd_cifar10": ("ltmd", "ltmd_densenet"), "mlf_dsresnet_cifar10": ("mlf", "mlf_dsresnet"),
-                  "stmixer_cifar10": ("stmixer", "stmixer"), "spide_cifar10": ("spide", "spide_conv"),
-                  "eicil_cifar10": ("eicil", "eicil_vgg11")}
+_PRESET_MODELS = {
+    "ltmd_cifar10": ("ltmd", "ltmd_densenet"),
+    "mlf_dsresnet_cifar10": ("mlf", "mlf_dsresnet"),
+    "stmixer_cifar10": ("stmixer", "stmixer"),
+    "spide_cifar10": ("spide", "spide_conv"),
+    "eicil_cifar10": ("eicil", "eicil_vgg11"),
+}
 
 
 def family_presets() -> dict[str, dict[str, Any]]:
@@ -338,10 +468,21 @@ def family_presets() -> dict[str, dict[str, Any]]:
     for name, (method, model) in _PRESET_MODELS.items():
         paper = import_module(f"biosnn.models.{method}").PAPER_PRESETS[name]
         member = FAMILY[method]
-        out[name] = dict(method=method, model=model, dataset=paper["dataset"], neuron=member.default_neuron,
-                         loss=READOUT_LOSS, steps=paper["T"] if method != "spide" else paper["model"]["steps"],
-                         optimizer=paper["optimizer"], lr=paper["lr"], weight_decay=paper.get("weight_decay", 0.0),
-                         epochs=paper["epochs"], batch_size=paper["batch_size"], hidden=(), width=1.0)
+        out[name] = dict(
+            method=method,
+            model=model,
+            dataset=paper["dataset"],
+            neuron=member.default_neuron,
+            loss=READOUT_LOSS,
+            steps=paper["T"] if method != "spide" else paper["model"]["steps"],
+            optimizer=paper["optimizer"],
+            lr=paper["lr"],
+            weight_decay=paper.get("weight_decay", 0.0),
+            epochs=paper["epochs"],
+            batch_size=paper["batch_size"],
+            hidden=(),
+            width=1.0,
+        )
     return out
 
 
@@ -355,8 +496,9 @@ class FamilyTrainer(Trainer):
     parameter raises :class:`~biosnn.errors.NonFiniteError` naming it, before the weights change.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, train_loss, step=None,
-                 **trainer_kw: Any) -> None:
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, *, train_loss, step=None, **trainer_kw: Any
+    ) -> None:
         super().__init__(model, optimizer, **trainer_kw)
         self.train_loss = train_loss
         self.step = step if step is not None else optimizer.step
@@ -366,24 +508,30 @@ class FamilyTrainer(Trainer):
         y = y.to(self.device)
         loss, output = self.train_loss(self.model, x_t.to(self.device), y)
         if not torch.isfinite(loss):
-            raise NonFiniteError(f"the training loss is {float(loss.detach())} at iteration {self.iteration}; the "
-                                 f"weights were not updated (lower the learning rate or check the input data)")
+            raise NonFiniteError(
+                f"the training loss is {float(loss.detach())} at iteration {self.iteration}; the "
+                f"weights were not updated (lower the learning rate or check the input data)"
+            )
         self.model.zero_grad(set_to_none=True)
         loss.backward()
         bad = first_non_finite((n, p.grad) for n, p in self._trained_parameters())
         if bad is not None:
             self.model.zero_grad(set_to_none=True)
-            raise NonFiniteError(f"the gradient of parameter {bad!r} holds NaN or infinite values at iteration "
-                                 f"{self.iteration}; the weights were not updated (lower the learning rate or check "
-                                 f"the input data)")
+            raise NonFiniteError(
+                f"the gradient of parameter {bad!r} holds NaN or infinite values at iteration "
+                f"{self.iteration}; the weights were not updated (lower the learning rate or check "
+                f"the input data)"
+            )
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.step()
         self.model.zero_grad(set_to_none=True)
         bad = first_non_finite(self._trained_parameters())
         if bad is not None:
-            raise NonFiniteError(f"parameter {bad!r} holds NaN or infinite values after the optimiser step of "
-                                 f"iteration {self.iteration} (the learning rate or the weight decay is far too high)")
+            raise NonFiniteError(
+                f"parameter {bad!r} holds NaN or infinite values after the optimiser step of "
+                f"iteration {self.iteration} (the learning rate or the weight decay is far too high)"
+            )
         self.iteration += 1
         return self._measure(output, y, loss.detach())
 
@@ -464,8 +612,9 @@ def spide_bptt_loss(model, x: torch.Tensor, target: torch.Tensor) -> tuple[torch
     """
     from biosnn.models.spide import rate_equilibrium
 
-    rates = rate_equilibrium(x.mean(0), model.input_layer, model.layers, model.feedback, iterations=model.steps,
-                             v_th=model.v_th)
+    rates = rate_equilibrium(
+        x.mean(0), model.input_layer, model.layers, model.feedback, iterations=model.steps, v_th=model.v_th
+    )
     out = model.readout(rates[-1].flatten(1)).unsqueeze(0)
     return F.cross_entropy(out[0], target), out
 
@@ -500,8 +649,9 @@ class EicilMethod(FamilyMethod):
 
     member = "eicil"
 
-    def __init__(self, config, model: nn.Module, trainer_kw: dict[str, Any], *, cycle: int | None = None,
-                 weights: str = "both") -> None:
+    def __init__(
+        self, config, model: nn.Module, trainer_kw: dict[str, Any], *, cycle: int | None = None, weights: str = "both"
+    ) -> None:
         super().__init__(config, model, trainer_kw)
         self.cycle_length, self.weights = cycle, weights
         self.cycle = None if cycle is None else self._make_cycle(cycle)
@@ -533,8 +683,13 @@ class EicilMethod(FamilyMethod):
 
 
 #: The family's methods for :data:`~biosnn.learning.run.METHODS`.
-FAMILY_METHODS: dict[str, type[FamilyMethod]] = {"ltmd": LtmdMethod, "mlf": MlfMethod, "stmixer": StmixerMethod,
-                                                 "spide": SpideMethod, "eicil": EicilMethod}
+FAMILY_METHODS: dict[str, type[FamilyMethod]] = {
+    "ltmd": LtmdMethod,
+    "mlf": MlfMethod,
+    "stmixer": StmixerMethod,
+    "spide": SpideMethod,
+    "eicil": EicilMethod,
+}
 
 
 # ------------------------------------------------------------------------------------------ spikes

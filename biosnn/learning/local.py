@@ -53,7 +53,15 @@ from biosnn.plasticity.eihl_contraction import _FAR
 from biosnn.registry import Registry
 from biosnn.units import check_quantity
 
-__all__ = ["LocalLearner", "LocalUpdate", "LAYER_KINDS", "CHUNK_ELEMENTS", "conv_patches", "linear_update", "conv_update"]
+__all__ = [
+    "LocalLearner",
+    "LocalUpdate",
+    "LAYER_KINDS",
+    "CHUNK_ELEMENTS",
+    "conv_patches",
+    "linear_update",
+    "conv_update",
+]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -61,18 +69,30 @@ __all__ = ["LocalLearner", "LocalUpdate", "LAYER_KINDS", "CHUNK_ELEMENTS", "conv
 # --------------------------------------------------------------------------------------------------------
 def _conv_geometry(layer: nn.Conv2d) -> dict[str, Any]:
     if layer.groups != 1:
-        raise UnsupportedFeatureError(f"local learning on grouped convolutions (groups={layer.groups}) is not supported")
+        raise UnsupportedFeatureError(
+            f"local learning on grouped convolutions (groups={layer.groups}) is not supported"
+        )
     if layer.padding_mode != "zeros":
         raise UnsupportedFeatureError(f"local learning needs padding_mode='zeros', got {layer.padding_mode!r}")
     if isinstance(layer.padding, str):
         raise UnsupportedFeatureError(f"local learning needs numeric conv padding, got padding={layer.padding!r}")
-    return {"kernel_size": layer.kernel_size, "dilation": layer.dilation, "padding": layer.padding,
-            "stride": layer.stride}
+    return {
+        "kernel_size": layer.kernel_size,
+        "dilation": layer.dilation,
+        "padding": layer.padding,
+        "stride": layer.stride,
+    }
 
 
-def conv_patches(pre: torch.Tensor, post: torch.Tensor, *, kernel_size: tuple[int, int],
-                 stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0),
-                 dilation: tuple[int, int] = (1, 1)) -> tuple[torch.Tensor, torch.Tensor]:
+def conv_patches(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    *,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    padding: tuple[int, int] = (0, 0),
+    dilation: tuple[int, int] = (1, 1),
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Unfold conv activity into linear-layer form, one batch element per output position.
 
     Parameters
@@ -89,25 +109,29 @@ def conv_patches(pre: torch.Tensor, post: torch.Tensor, *, kernel_size: tuple[in
         ``weight.reshape(O, -1)``.
     """
     if pre.dim() != 5 or post.dim() != 5:
-        raise ShapeError(f"conv_patches needs pre [T, B, C, H, W] and post [T, B, O, H', W'], "
-                         f"got {tuple(pre.shape)} and {tuple(post.shape)}")
+        raise ShapeError(
+            f"conv_patches needs pre [T, B, C, H, W] and post [T, B, O, H', W'], "
+            f"got {tuple(pre.shape)} and {tuple(post.shape)}"
+        )
     T, B = pre.shape[:2]
     cols = F.unfold(pre.reshape(T * B, *pre.shape[2:]), kernel_size, dilation=dilation, padding=padding, stride=stride)
     L = cols.shape[-1]
     if post.shape[:2] != (T, B) or post.shape[3] * post.shape[4] != L:
-        raise ShapeError(f"post spikes {tuple(post.shape)} do not match the {L} conv output positions of pre "
-                         f"{tuple(pre.shape)}")
+        raise ShapeError(
+            f"post spikes {tuple(post.shape)} do not match the {L} conv output positions of pre {tuple(pre.shape)}"
+        )
     pre_lin = cols.reshape(T, B, cols.shape[1], L).permute(0, 1, 3, 2).reshape(T, B * L, cols.shape[1])
     post_lin = post.reshape(T, B, post.shape[2], L).permute(0, 1, 3, 2).reshape(T, B * L, post.shape[2])
     return pre_lin, post_lin
 
 
 #: Default memory bound of one ``layer_update`` call: batch elements x weights (about 128 MiB in float64).
-CHUNK_ELEMENTS = 2 ** 24
+CHUNK_ELEMENTS = 2**24
 
 
-def linear_update(rule: Any, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt,
-                  chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+def linear_update(
+    rule: Any, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt, chunk_elements: int = CHUNK_ELEMENTS
+) -> torch.Tensor:
     """``rule.layer_update`` on a linear layer: ``pre[T, B, I]``, ``post[T, B, O]``, ``weight[O, I]``.
 
     Trace rules follow every batch element's own weights (``B x O x I`` numbers); their update is a sum of
@@ -122,22 +146,36 @@ def linear_update(rule: Any, pre: torch.Tensor, post: torch.Tensor, weight: torc
     chunk = max(1, chunk_elements // max(1, weight.numel()))
     dw = None
     for start in range(0, B, chunk):
-        part = rule.layer_update(pre[:, start:start + chunk], post[:, start:start + chunk], weight, dt=dt)
+        part = rule.layer_update(pre[:, start : start + chunk], post[:, start : start + chunk], weight, dt=dt)
         if part.shape != weight.shape:
-            raise ShapeError(f"{type(rule).__name__}.layer_update returned shape {tuple(part.shape)}, "
-                             f"expected the weight's {tuple(weight.shape)}")
+            raise ShapeError(
+                f"{type(rule).__name__}.layer_update returned shape {tuple(part.shape)}, "
+                f"expected the weight's {tuple(weight.shape)}"
+            )
         dw = part if dw is None else dw + part
     return dw if dw is not None else torch.zeros_like(weight)
 
 
-def conv_update(rule: Any, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt,
-                kernel_size, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
-                chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+def conv_update(
+    rule: Any,
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    dt,
+    kernel_size,
+    stride=(1, 1),
+    padding=(0, 0),
+    dilation=(1, 1),
+    chunk_elements: int = CHUNK_ELEMENTS,
+) -> torch.Tensor:
     """``rule.layer_update`` on a conv layer, via :func:`conv_patches` (summed over positions)."""
-    pre_lin, post_lin = conv_patches(pre, post, kernel_size=kernel_size, stride=stride, padding=padding,
-                                     dilation=dilation)
-    dw = linear_update(rule, pre_lin, post_lin, weight.reshape(weight.shape[0], -1), dt=dt,
-                       chunk_elements=chunk_elements)
+    pre_lin, post_lin = conv_patches(
+        pre, post, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation
+    )
+    dw = linear_update(
+        rule, pre_lin, post_lin, weight.reshape(weight.shape[0], -1), dt=dt, chunk_elements=chunk_elements
+    )
     return dw.reshape(weight.shape)
 
 
@@ -226,7 +264,7 @@ class LocalUpdate(Protocol):
 
 
 class LocalLearner:
-    """Apply a plasticity rule as a local update to a spiking model's Masked* layers.
+    r"""Apply a plasticity rule as a local update to a spiking model's Masked* layers.
 
     Parameters
     ----------
@@ -267,14 +305,26 @@ class LocalLearner:
     >>> dws = learner.step(encode(x, steps=25))                             # doctest: +SKIP
     """
 
-    def __init__(self, model: nn.Module, rule: Any, *, layers: Sequence[str] | None = None, lr: float = 1.0,
-                 optimizer: torch.optim.Optimizer | None = None, dt: brian2.Quantity = 1 * brian2.ms,
-                 neurons: tuple[type, ...] | None = None, chunk_elements: int = CHUNK_ELEMENTS,
-                 seed: int = 0, normalize: str | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        rule: Any,
+        *,
+        layers: Sequence[str] | None = None,
+        lr: float = 1.0,
+        optimizer: torch.optim.Optimizer | None = None,
+        dt: brian2.Quantity = 1 * brian2.ms,
+        neurons: tuple[type, ...] | None = None,
+        chunk_elements: int = CHUNK_ELEMENTS,
+        seed: int = 0,
+        normalize: str | None = None,
+    ) -> None:
         self.kind = LAYER_KINDS[getattr(rule, "layer_kind", "traces")]
         if self.kind.needs_spikes and not callable(getattr(rule, "layer_update", None)):
-            raise ParameterError(f"rule {type(rule).__name__} has no layer_update(pre, post, weight, *, dt); "
-                                 "it cannot run on PyTorch layers")
+            raise ParameterError(
+                f"rule {type(rule).__name__} has no layer_update(pre, post, weight, *, dt); "
+                "it cannot run on PyTorch layers"
+            )
         self.dt = check_quantity("dt", dt, brian2.second)
         if float(self.dt) <= 0:
             raise ParameterError(f"parameter 'dt' must be positive, got {dt}")
@@ -310,8 +360,11 @@ class LocalLearner:
             raise ParameterError(f"parameter 'normalize' must be None, 'l1' or 'l2', got {normalize!r}")
         self.normalize = normalize
         order = 2 if normalize == "l2" else 1
-        self.row_sums = {n: m.weight.detach().abs().flatten(1).norm(p=order, dim=1) for n, m in chosen.items()
-                         } if normalize is not None else {}
+        self.row_sums = (
+            {n: m.weight.detach().abs().flatten(1).norm(p=order, dim=1) for n, m in chosen.items()}
+            if normalize is not None
+            else {}
+        )
 
     # ---------------------------------------------------------------- recording
     def record(self, x_encoded: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -331,6 +384,7 @@ class LocalLearner:
                 recs[name].pre.append(args[0].detach())
                 recs[name].out_shape = tuple(output.shape[1:]) if isinstance(module, nn.Conv2d) else (output.shape[-1],)
                 pending.append(name)
+
             return hook
 
         def neuron_hook(module, args, output):
@@ -354,8 +408,10 @@ class LocalLearner:
         for name, rec in recs.items():
             mod = self.layers[name]
             if not rec.post:
-                raise ShapeError(f"layer {name!r} drives no spiking neuron module ({[t.__name__ for t in self.neurons]});"
-                                 " choose the layers to train with layers=[...]")
+                raise ShapeError(
+                    f"layer {name!r} drives no spiking neuron module ({[t.__name__ for t in self.neurons]});"
+                    " choose the layers to train with layers=[...]"
+                )
             in_feat = (mod.in_features,) if isinstance(mod, nn.Linear) else tuple(rec.pre[0].shape[-3:])
             pre = _time_major(rec.pre, in_feat, T, B, f"presynaptic spikes of {name!r}")
             post = _time_major(rec.post, rec.out_shape, T, B, f"postsynaptic spikes of {name!r}")
@@ -374,8 +430,9 @@ class LocalLearner:
             w = _rule_weight(mod)
             pre, post = pre.to(w.dtype), post.to(w.dtype)
             if isinstance(mod, nn.Conv2d):
-                dw = conv_update(self.rule, pre, post, w, dt=self.dt, chunk_elements=self.chunk_elements,
-                                 **_conv_geometry(mod))
+                dw = conv_update(
+                    self.rule, pre, post, w, dt=self.dt, chunk_elements=self.chunk_elements, **_conv_geometry(mod)
+                )
             else:
                 dw = linear_update(self.rule, pre, post, w, dt=self.dt, chunk_elements=self.chunk_elements)
             dws[name] = dw * mod.mask.to(dw.dtype)
@@ -387,8 +444,10 @@ class LocalLearner:
             if name not in self.layers:
                 raise UnknownNameError(f"unknown layer {name!r}; known: {', '.join(self.layers)}")
             if dw.shape != self.layers[name].weight.shape:
-                raise ShapeError(f"update for {name!r} has shape {tuple(dw.shape)}, "
-                                 f"weight has {tuple(self.layers[name].weight.shape)}")
+                raise ShapeError(
+                    f"update for {name!r} has shape {tuple(dw.shape)}, "
+                    f"weight has {tuple(self.layers[name].weight.shape)}"
+                )
         for name, dw in dws.items():
             w = self.layers[name].weight
             w.grad = (-dw).to(dtype=w.dtype, device=w.device).clone()
@@ -408,19 +467,22 @@ class LocalLearner:
     # x, the frozen thresholds and the pending decay; EIHLController delegates to it)
     def begin_period(self) -> dict[str, torch.Tensor]:
         """Start a local period of the contraction rule: apply the decay of ``x`` accumulated during the
-        global period (:meth:`note_global`), then freeze ``thresh(b)`` per layer (returned)."""
+        global period (:meth:`note_global`), then freeze ``thresh(b)`` per layer (returned).
+        """
         from biosnn.plasticity.eihl_contraction import global_decay, removal_threshold
 
         if self.pending_decay:
             self.x = {n: global_decay(x, steps=self.pending_decay, tau_x=self.rule.tau_x) for n, x in self.x.items()}
             self.pending_decay = 0
-        self.thresholds = {n: removal_threshold(m.weight.detach(), m.mask, b=self.rule.b)
-                           for n, m in self.layers.items()}
+        self.thresholds = {
+            n: removal_threshold(m.weight.detach(), m.mask, b=self.rule.b) for n, m in self.layers.items()
+        }
         return dict(self.thresholds)
 
     def note_global(self, steps: int = 1) -> None:
         """Count ``steps`` global iterations: ``x`` decays by ``exp(-steps / tau_x)``, applied lazily (one
-        exponential at the next :meth:`begin_period`, the same number, nothing per global iteration)."""
+        exponential at the next :meth:`begin_period`, the same number, nothing per global iteration).
+        """
         self.pending_decay += int(steps)
 
     def step(self, x_encoded: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -431,8 +493,10 @@ class LocalLearner:
         """
         needs = self.kind.needs_spikes or getattr(self.rule, "drive", None) is not None
         if needs and x_encoded is None:
-            raise ParameterError("step() needs the encoded input x_encoded[T, B, ...] for a spike-timing rule "
-                                 "(or a contraction rule with a drive)")
+            raise ParameterError(
+                "step() needs the encoded input x_encoded[T, B, ...] for a spike-timing rule "
+                "(or a contraction rule with a drive)"
+            )
         return self.kind.step(self, x_encoded)
 
     def _traces_step(self, x_encoded: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -461,8 +525,9 @@ class LocalLearner:
             post = post.to(w.dtype)
             probe = torch.full_like(w, 0.5 * _FAR)
             if isinstance(mod, nn.Conv2d):
-                dw = conv_update(rule, pre, post, probe, dt=self.dt, chunk_elements=self.chunk_elements,
-                                 **_conv_geometry(mod))
+                dw = conv_update(
+                    rule, pre, post, probe, dt=self.dt, chunk_elements=self.chunk_elements, **_conv_geometry(mod)
+                )
             else:
                 dw = linear_update(rule, pre, post, probe, dt=self.dt, chunk_elements=self.chunk_elements)
             out[name] = (-dw).clamp(min=0) * mod.mask.to(dw.dtype)
@@ -480,9 +545,15 @@ class LocalLearner:
         with torch.no_grad():
             for name, mod in self.layers.items():
                 w_old = mod.weight.detach().clone()
-                w_new, x_new, m_new = local_step(w_old, self.x[name], mod.mask, a=self.rule.a,
-                                                 x_growth=self.rule.x_growth, threshold=self.thresholds[name],
-                                                 drive=None if drives is None else drives[name])
+                w_new, x_new, m_new = local_step(
+                    w_old,
+                    self.x[name],
+                    mod.mask,
+                    a=self.rule.a,
+                    x_growth=self.rule.x_growth,
+                    threshold=self.thresholds[name],
+                    drive=None if drives is None else drives[name],
+                )
                 mod.weight.copy_(w_new)
                 mod.mask.copy_(m_new)
                 mod.weight.masked_fill_(~m_new, 0.0)
@@ -501,15 +572,20 @@ class LocalLearner:
 
     def state_dict(self) -> dict:
         """The learner's state: optimiser, ``x``, frozen thresholds, pending decay, generator."""
-        return {"optimizer": self.optimizer.state_dict(), "x": {n: t.clone() for n, t in self.x.items()},
-                "thresholds": None if self.thresholds is None else {n: t.clone() for n, t in self.thresholds.items()},
-                "pending_decay": self.pending_decay, "generator": self.generator.get_state()}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "x": {n: t.clone() for n, t in self.x.items()},
+            "thresholds": None if self.thresholds is None else {n: t.clone() for n, t in self.thresholds.items()},
+            "pending_decay": self.pending_decay,
+            "generator": self.generator.get_state(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved."""
         if set(state["x"]) != set(self.x):
-            raise ParameterError(f"local learner state is for layers {sorted(state['x'])}, this learner trains "
-                                 f"{sorted(self.x)}")
+            raise ParameterError(
+                f"local learner state is for layers {sorted(state['x'])}, this learner trains {sorted(self.x)}"
+            )
         self.optimizer.load_state_dict(state["optimizer"])
         self.x = {n: state["x"][n].to(self.x[n].device, self.x[n].dtype) for n in self.x}
         th = state["thresholds"]

@@ -97,23 +97,25 @@ def _arrays(name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.
     return x, y, xt, yt
 
 
-def _hidden_counts(model: torch.nn.Module, x: torch.Tensor, steps: int, generator: torch.Generator,
-                   batch: int = 256) -> np.ndarray:
+def _hidden_counts(
+    model: torch.nn.Module, x: torch.Tensor, steps: int, generator: torch.Generator, batch: int = 256
+) -> np.ndarray:
     """Spike counts of the last hidden population over ``steps`` Poisson steps, ``[N, H]``."""
     from biosnn.data import poisson
 
     out = []
     with torch.no_grad():
         for s in range(0, len(x), batch):
-            h = poisson(x[s:s + batch], steps=steps, generator=generator)
+            h = poisson(x[s : s + batch], steps=steps, generator=generator)
             for fc, neuron in zip(model.layers[:-1], model.neurons[:-1]):
                 h = neuron(fc(h))
             out.append(h.sum(0))
     return torch.cat(out).numpy()
 
 
-def _readout(train: tuple[np.ndarray, np.ndarray], other: Sequence[tuple[np.ndarray, np.ndarray]], c: float,
-             seed: int) -> list[float]:
+def _readout(
+    train: tuple[np.ndarray, np.ndarray], other: Sequence[tuple[np.ndarray, np.ndarray]], c: float, seed: int
+) -> list[float]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -123,8 +125,7 @@ def _readout(train: tuple[np.ndarray, np.ndarray], other: Sequence[tuple[np.ndar
     return [float(clf.score(f, y)) for f, y in other]
 
 
-def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettings | None = None
-                ) -> dict[str, Any]:
+def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettings | None = None) -> dict[str, Any]:
     """One arm, one seed: train the competitive layer (or not), then the readout; see the module docstring.
 
     Returns
@@ -144,19 +145,32 @@ def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettin
         raise ParameterError(f"setting 'validation' must be a fraction in (0, 1), got {s.validation!r}")
     t0 = time.perf_counter()
     x, y, xt, yt = _arrays(dataset)
-    idx_fit, idx_val = train_test_split(np.arange(len(y)), test_size=s.validation, stratify=y.numpy(),
-                                        random_state=seed)
+    idx_fit, idx_val = train_test_split(
+        np.arange(len(y)), test_size=s.validation, stratify=y.numpy(), random_state=seed
+    )
     xf, yf, xv, yv = x[idx_fit], y[idx_fit], x[idx_val], y[idx_val]
     torch.manual_seed(seed)
-    model = competitive_mlp((x.shape[1], s.hidden, int(y.max()) + 1), k=s.learn_k, beta=s.learn_beta,
-                            threshold=s.threshold,
-                            theta_plus=s.theta_plus, tau_theta=s.tau_theta).double()
+    model = competitive_mlp(
+        (x.shape[1], s.hidden, int(y.max()) + 1),
+        k=s.learn_k,
+        beta=s.learn_beta,
+        threshold=s.threshold,
+        theta_plus=s.theta_plus,
+        tau_theta=s.tau_theta,
+    ).double()
     for pop in model.modules():
         if hasattr(pop, "reset_all"):
             pop.reset_all = s.learn_reset_all
     rule = CompetitiveStdp(eta=s.eta if learn else 0.0, tau_trace=s.tau_trace_ms * brian2.ms, w_max=1e6)
-    learner = LocalLearner(model, rule, layers=[f"layers.{i}" for i in range(len(model.layers) - 1)], lr=1.0,
-                           dt=1 * brian2.ms, normalize="l2", seed=seed)
+    learner = LocalLearner(
+        model,
+        rule,
+        layers=[f"layers.{i}" for i in range(len(model.layers) - 1)],
+        lr=1.0,
+        dt=1 * brian2.ms,
+        normalize="l2",
+        seed=seed,
+    )
     g = torch.Generator().manual_seed(seed + 1)
     from biosnn.data import poisson
 
@@ -164,7 +178,7 @@ def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettin
     for _ in range(s.epochs):
         order = torch.randperm(len(yf), generator=g)
         for start in range(0, len(order), s.batch_size):
-            learner.step(poisson(xf[order[start:start + s.batch_size]], steps=s.steps, generator=g))
+            learner.step(poisson(xf[order[start : start + s.batch_size]], steps=s.steps, generator=g))
     model.eval()
     populations = [m for m in model.modules() if isinstance(m, CompetitiveLIF)]
     best: dict[str, Any] | None = None
@@ -179,8 +193,12 @@ def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettin
         ff, fv, ft = (_hidden_counts(model, z, s.steps, fg) for z in (xf, xv, xt))
         val, test = _readout((ff, yf.numpy()), [(fv, yv.numpy()), (ft, yt.numpy())], s.readout_c, seed)
         if best is None or val > best["validation_accuracy"]:
-            best = {"validation_accuracy": val, "test_accuracy": test, "readout": dict(point),
-                    "active_fraction": float((ff.sum(0) > 0).mean())}
+            best = {
+                "validation_accuracy": val,
+                "test_accuracy": test,
+                "readout": dict(point),
+                "active_fraction": float((ff.sum(0) > 0).mean()),
+            }
     assert best is not None
     best["seconds"] = round(time.perf_counter() - t0, 2)
     return best
@@ -192,8 +210,13 @@ def _summary(values: Sequence[float]) -> dict[str, float]:
     return {"mean": float(a.mean()), "std": sd, "sem": sd / math.sqrt(a.size), "n": int(a.size)}
 
 
-def compare_features(datasets: Sequence[str] = ("digits", "waveform"), seeds: Sequence[int] = range(5), *,
-                     settings: FeatureSettings | None = None, progress=None) -> dict[str, Any]:
+def compare_features(
+    datasets: Sequence[str] = ("digits", "waveform"),
+    seeds: Sequence[int] = range(5),
+    *,
+    settings: FeatureSettings | None = None,
+    progress=None,
+) -> dict[str, Any]:
     r"""Learned (competitive STDP) against random features, per data set, over ``seeds``.
 
     The claim tested: the learned arm's mean test accuracy exceeds the random arm's by more than two
@@ -201,8 +224,11 @@ def compare_features(datasets: Sequence[str] = ("digits", "waveform"), seeds: Se
     difference (the arms share the seed, hence the split and the Poisson draws of the readout).
     """
     s = settings or FeatureSettings()
-    out: dict[str, Any] = {"settings": {k: v for k, v in asdict(s).items() if k != "grid"},
-                           "grid": [dict(p) for p in s.grid], "datasets": {}}
+    out: dict[str, Any] = {
+        "settings": {k: v for k, v in asdict(s).items() if k != "grid"},
+        "grid": [dict(p) for p in s.grid],
+        "datasets": {},
+    }
     for name in datasets:
         runs = {"learned": [], "random": []}
         for seed in seeds:
@@ -217,6 +243,8 @@ def compare_features(datasets: Sequence[str] = ("digits", "waveform"), seeds: Se
         out["datasets"][name] = {
             "learned": _summary([r["test_accuracy"] for r in runs["learned"]]),
             "random": _summary([r["test_accuracy"] for r in runs["random"]]),
-            "difference": d, "holds": bool(d["mean"] > 2 * d["sem"]), "runs": runs,
+            "difference": d,
+            "holds": bool(d["mean"] > 2 * d["sem"]),
+            "runs": runs,
         }
     return out

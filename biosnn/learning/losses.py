@@ -46,33 +46,35 @@ def _check(out) -> torch.Tensor:
     if not isinstance(out, torch.Tensor):
         raise ShapeError(f"a spiking classifier must return a tensor [T, B, classes], got {type(out).__name__}")
     if out.dim() != 3:
-        raise ShapeError(f"a spiking classifier must return a time-major tensor [T, B, classes], got shape "
-                         f"{tuple(out.shape)}")
+        raise ShapeError(
+            f"a spiking classifier must return a time-major tensor [T, B, classes], got shape {tuple(out.shape)}"
+        )
     return out
 
 
 def spike_count(output) -> torch.Tensor:
-    """Spike counts :math:`\\sum_t S_{t,b,c}`, shape ``[B, C]``."""
+    r"""Spike counts :math:`\\sum_t S_{t,b,c}`, shape ``[B, C]``."""
     return _spikes(output).sum(0)
 
 
 def spike_rate(output) -> torch.Tensor:
-    """Firing rates per step :math:`\\frac{1}{T}\\sum_t S_{t,b,c}`, shape ``[B, C]``."""
+    r"""Firing rates per step :math:`\\frac{1}{T}\\sum_t S_{t,b,c}`, shape ``[B, C]``."""
     return _spikes(output).mean(0)
 
 
 def membrane_mean(output) -> torch.Tensor:
-    """Time-mean membrane potential :math:`\\frac{1}{T}\\sum_t U_{t,b,c}`, shape ``[B, C]``."""
+    r"""Time-mean membrane potential :math:`\\frac{1}{T}\\sum_t U_{t,b,c}`, shape ``[B, C]``."""
     return _membrane(output).mean(0)
 
 
 def membrane_max(output) -> torch.Tensor:
-    """Maximum membrane potential over time :math:`\\max_t U_{t,b,c}`, shape ``[B, C]``."""
+    r"""Maximum membrane potential over time :math:`\\max_t U_{t,b,c}`, shape ``[B, C]``."""
     return _membrane(output).max(0).values
 
 
-def rate_mse(scores: torch.Tensor, target: torch.Tensor, *, on_rate: float = 1.0, off_rate: float = 0.0
-             ) -> torch.Tensor:
+def rate_mse(
+    scores: torch.Tensor, target: torch.Tensor, *, on_rate: float = 1.0, off_rate: float = 0.0
+) -> torch.Tensor:
     """Mean squared error between rates ``scores`` ``[B, C]`` and the target rates of labels ``target``."""
     wanted = torch.full_like(scores, float(off_rate))
     wanted.scatter_(1, target.view(-1, 1), float(on_rate))
@@ -104,8 +106,9 @@ class SpikeLoss:
     def __call__(self, output, target: torch.Tensor) -> torch.Tensor:
         s = self.score(output)
         if target.dim() != 1 or target.shape[0] != s.shape[0]:
-            raise ShapeError(f"loss {self.name!r}: targets must be class indices of shape [{s.shape[0]}], "
-                             f"got {tuple(target.shape)}")
+            raise ShapeError(
+                f"loss {self.name!r}: targets must be class indices of shape [{s.shape[0]}], got {tuple(target.shape)}"
+            )
         return self.criterion(s, target)
 
 
@@ -122,5 +125,6 @@ def as_loss(value: SpikeLoss | str) -> SpikeLoss:
         return value
     if isinstance(value, str):
         return LOSSES[value]
-    raise ParameterError(f"loss must be a registered name ({', '.join(LOSSES)}) or a SpikeLoss, "
-                         f"got {type(value).__name__}")
+    raise ParameterError(
+        f"loss must be a registered name ({', '.join(LOSSES)}) or a SpikeLoss, got {type(value).__name__}"
+    )

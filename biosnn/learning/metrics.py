@@ -68,7 +68,8 @@ class FiringRates:
     def __enter__(self) -> FiringRates:
         for name, module in self.model.named_modules():
             if isinstance(module, self.types):
-                self._handles.append(module.register_forward_hook(self._hook(name)))
+                hooked: nn.Module = module  # type: ignore[assignment]  # self.types are nn.Module subclasses
+                self._handles.append(hooked.register_forward_hook(self._hook(name)))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -82,6 +83,7 @@ class FiringRates:
             with torch.no_grad():
                 self.spikes[name] = self.spikes.get(name, 0.0) + float(out.detach().sum())
                 self.slots[name] = self.slots.get(name, 0) + out.numel()
+
         return hook
 
     def rates(self) -> dict[str, float]:
@@ -97,7 +99,7 @@ class FiringRates:
 
 def _fan_out(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """Present synapses each input feature (channel) drives, per input element."""
-    mask = module.mask
+    mask = torch.as_tensor(module.mask)
     if isinstance(module, nn.Conv2d):
         # per input channel: present kernel entries over every output channel, spread over the output
         # positions (each input position is in (kh kw H' W') / (H W) windows on average)
@@ -150,6 +152,7 @@ class SynapticOps:
                 else:
                     events = (x != 0).reshape(-1, x.shape[-1]).sum(0).to(torch.float64)
                 self.ops[name] = self.ops.get(name, 0.0) + float((events * fan).sum())
+
         return hook
 
     def layers(self) -> dict[str, float]:

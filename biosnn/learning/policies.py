@@ -145,12 +145,19 @@ class ConnectivityPolicy:
     def decide(self, view: PhaseView) -> str:
         if view.phase == LOCAL:
             removed = view.sparsity > view.previous_sparsity and view.units_in_phase >= self.min_local_units
-            done = (removed or view.units_in_phase >= self.max_local_units or view.sparsity >= self.max_sparsity
-                    or _must_end(view, self.final_global_units))
+            done = (
+                removed
+                or view.units_in_phase >= self.max_local_units
+                or view.sparsity >= self.max_sparsity
+                or _must_end(view, self.final_global_units)
+            )
             return GLOBAL if done else LOCAL
         stable = view.sparsity >= view.previous_sparsity
-        if stable and view.units_in_phase >= self.global_units and _may_go_local(
-                view, self.max_sparsity, self.final_global_units):
+        if (
+            stable
+            and view.units_in_phase >= self.global_units
+            and _may_go_local(view, self.max_sparsity, self.final_global_units)
+        ):
             return LOCAL
         return GLOBAL
 
@@ -179,8 +186,7 @@ class AlternatePolicy:
         if view.phase == LOCAL:
             done = view.units_in_phase >= self.local_units or _must_end(view, self.final_global_units)
             return GLOBAL if done else LOCAL
-        if view.units_in_phase >= self.global_units and _may_go_local(
-                view, self.max_sparsity, self.final_global_units):
+        if view.units_in_phase >= self.global_units and _may_go_local(view, self.max_sparsity, self.final_global_units):
             return LOCAL
         return GLOBAL
 
@@ -202,5 +208,7 @@ def as_policy(value: SwitchingPolicy | str | None) -> SwitchingPolicy:
         return SWITCHING_POLICIES[value]()
     if isinstance(value, SwitchingPolicy) and not isinstance(value, type):
         return value
-    raise ParameterError(f"switching policy must be a registered name ({', '.join(SWITCHING_POLICIES)}) or an "
-                         f"object with decide(view), got {type(value).__name__}")
+    raise ParameterError(
+        f"switching policy must be a registered name ({', '.join(SWITCHING_POLICIES)}) or an "
+        f"object with decide(view), got {type(value).__name__}"
+    )

@@ -66,19 +66,21 @@ def _choose(present: torch.Tensor, k: int, generator: torch.Generator | None) ->
     return chosen.to(present.device)
 
 
-def _global_scope(masks: Mapping[str, torch.Tensor], fraction: float,
-                  generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+def _global_scope(
+    masks: Mapping[str, torch.Tensor], fraction: float, generator: torch.Generator | None
+) -> dict[str, torch.Tensor]:
     flat = torch.cat([m.reshape(-1).cpu() for m in masks.values()]) if masks else torch.zeros(0, dtype=torch.bool)
     chosen = _choose(flat, _count(fraction, int(flat.sum())), generator)
     out, start = {}, 0
     for name, m in masks.items():
-        out[name] = chosen[start:start + m.numel()].reshape(m.shape).to(m.device)
+        out[name] = chosen[start : start + m.numel()].reshape(m.shape).to(m.device)
         start += m.numel()
     return out
 
 
-def _layer_scope(masks: Mapping[str, torch.Tensor], fraction: float,
-                 generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+def _layer_scope(
+    masks: Mapping[str, torch.Tensor], fraction: float, generator: torch.Generator | None
+) -> dict[str, torch.Tensor]:
     return {name: _choose(m, _count(fraction, int(m.sum())), generator).reshape(m.shape) for name, m in masks.items()}
 
 
@@ -100,8 +102,13 @@ def _check_fraction(fraction: Any) -> float:
     return f
 
 
-def random_prune_masks(masks: Mapping[str, torch.Tensor], fraction: float, *, scope: str = "global",
-                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def random_prune_masks(
+    masks: Mapping[str, torch.Tensor],
+    fraction: float,
+    *,
+    scope: str = "global",
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
     """Choose synapses to prune at random; a pure function.
 
     Parameters
@@ -147,8 +154,15 @@ def _masked_layers(model: nn.Module, layers: Sequence[str] | None) -> dict[str, 
     return {n: found[n] for n in layers}
 
 
-def prune_(model: nn.Module, fraction: float, *, scope: str = "global", regrow: bool = False,
-           generator: torch.Generator | None = None, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+def prune_(
+    model: nn.Module,
+    fraction: float,
+    *,
+    scope: str = "global",
+    regrow: bool = False,
+    generator: torch.Generator | None = None,
+    layers: Sequence[str] | None = None,
+) -> dict[str, torch.Tensor]:
     """Prune ``fraction`` of the present synapses of ``model``'s masked layers at random, in place.
 
     Pruned weights become exactly 0. With ``regrow=False`` their mask entries become ``False`` (kept
@@ -182,7 +196,9 @@ def prune_(model: nn.Module, fraction: float, *, scope: str = "global", regrow: 
     return removed
 
 
-def spike_count_accuracy(model: nn.Module, loader: Iterable, *, encode: Callable[[torch.Tensor], torch.Tensor]) -> float:
+def spike_count_accuracy(
+    model: nn.Module, loader: Iterable, *, encode: Callable[[torch.Tensor], torch.Tensor]
+) -> float:
     """Fraction of samples whose class has the most output spikes (summed over time; ties: lowest index).
 
     ``encode`` maps a batch ``x[B, ...]`` to the time-major input ``[T, B, ...]``; the model returns output
@@ -229,11 +245,21 @@ def _default_encode(encoder: str | Callable, steps: int, seed: int) -> Callable[
     return run
 
 
-def robustness_curve(model: nn.Module, loader: Iterable, fractions: Sequence[float], *, scope: str = "global",
-                     regrow: bool = False, finetune: Callable[[nn.Module], None] | None = None,
-                     encoder: str | Callable[..., torch.Tensor] = "direct", steps: int = 8, seed: int = 0, repeats: int = 1,
-                     layers: Sequence[str] | None = None,
-                     evaluate: Callable[[nn.Module, Iterable], float] | None = None):
+def robustness_curve(
+    model: nn.Module,
+    loader: Iterable,
+    fractions: Sequence[float],
+    *,
+    scope: str = "global",
+    regrow: bool = False,
+    finetune: Callable[[nn.Module], None] | None = None,
+    encoder: str | Callable[..., torch.Tensor] = "direct",
+    steps: int = 8,
+    seed: int = 0,
+    repeats: int = 1,
+    layers: Sequence[str] | None = None,
+    evaluate: Callable[[nn.Module, Iterable], float] | None = None,
+):
     """Accuracy after random pruning at each fraction: the robustness experiment.
 
     For every ``fraction`` and every repeat, a deep copy of ``model`` is pruned with :func:`prune_`
@@ -296,18 +322,32 @@ def robustness_curve(model: nn.Module, loader: Iterable, fractions: Sequence[flo
             chosen = _masked_layers(pruned_model, layers)
             zeros = sum(int((m.weight == 0).sum()) for m in chosen.values())
             total = sum(m.weight.numel() for m in chosen.values())
-            rows.append({
-                "fraction": f, "scope": scope, "regrow": bool(regrow), "repeat": rep, "accuracy": acc,
-                "pruned": int(sum(int(r.sum()) for r in removed.values())), "sparsity": zeros / total,
-                "baseline_accuracy": baseline,
-            })
+            rows.append(
+                {
+                    "fraction": f,
+                    "scope": scope,
+                    "regrow": bool(regrow),
+                    "repeat": rep,
+                    "accuracy": acc,
+                    "pruned": int(sum(int(r.sum()) for r in removed.values())),
+                    "sparsity": zeros / total,
+                    "baseline_accuracy": baseline,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def robustness_experiment(config: Any, *, methods: Sequence[str] = ("eihl", "stbp"),
-                          fractions: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9),
-                          scope: str = "global", regrow: bool = False, finetune_epochs: int = 0,
-                          seeds: Sequence[int] = (0,), repeats: int = 1):
+def robustness_experiment(
+    config: Any,
+    *,
+    methods: Sequence[str] = ("eihl", "stbp"),
+    fractions: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9),
+    scope: str = "global",
+    regrow: bool = False,
+    finetune_epochs: int = 0,
+    seeds: Sequence[int] = (0,),
+    repeats: int = 1,
+):
     """The paper's third experiment: train each method, prune at random at several levels, measure accuracy.
 
     For every seed and method, a network is trained with :func:`biosnn.learning.run.train` from ``config``
@@ -354,24 +394,49 @@ def robustness_experiment(config: Any, *, methods: Sequence[str] = ("eihl", "stb
     test_loader = DataLoader(bundle.test, batch_size=max(config.batch_size, 256))
     frames = []
     for seed in seeds:
+
         def evaluate(model: nn.Module, data: Iterable, seed: int = int(seed)) -> float:
-            probe = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.0), loss=config.loss, encoder=encoder,
-                            steps=steps, seed=seed + 1)
+            probe = Trainer(
+                model,
+                torch.optim.SGD(model.parameters(), lr=0.0),
+                loss=config.loss,
+                encoder=encoder,
+                steps=steps,
+                seed=seed + 1,
+            )
             return probe.evaluate(data).accuracy
 
         def finetune(model: nn.Module, seed: int = int(seed)) -> None:
-            tuner = Trainer(model, torch.optim.Adam(model.parameters(), lr=config.lr), loss=config.loss,
-                            encoder=encoder, steps=steps, seed=seed + 1)
-            loader = DataLoader(bundle.train, batch_size=config.batch_size, shuffle=True,
-                                generator=torch.Generator().manual_seed(seed + 2))
+            tuner = Trainer(
+                model,
+                torch.optim.Adam(model.parameters(), lr=config.lr),
+                loss=config.loss,
+                encoder=encoder,
+                steps=steps,
+                seed=seed + 1,
+            )
+            loader = DataLoader(
+                bundle.train,
+                batch_size=config.batch_size,
+                shuffle=True,
+                generator=torch.Generator().manual_seed(seed + 2),
+            )
             for _ in range(finetune_epochs):
                 tuner.train_epoch(loader)
 
         for method in methods:
             run = train(config.replace(method=method, seed=int(seed)), data=bundle, plot=False)
-            curve = robustness_curve(run.model, test_loader, fracs, scope=scope, regrow=regrow,
-                                     finetune=finetune if finetune_epochs else None, seed=int(seed),
-                                     repeats=repeats, evaluate=evaluate)
+            curve = robustness_curve(
+                run.model,
+                test_loader,
+                fracs,
+                scope=scope,
+                regrow=regrow,
+                finetune=finetune if finetune_epochs else None,
+                seed=int(seed),
+                repeats=repeats,
+                evaluate=evaluate,
+            )
             curve.insert(0, "method", method)
             curve.insert(1, "seed", int(seed))
             curve["trained_sparsity"] = run.final.get("sparsity", 0.0)
@@ -407,8 +472,9 @@ def magnitude_prune_(model: nn.Module, sparsity: Mapping[str, float]) -> dict[st
     return removed
 
 
-def set_step_(model: nn.Module, fraction: float, *, generator: torch.Generator,
-              layers: Sequence[str] | None = None) -> int:
+def set_step_(
+    model: nn.Module, fraction: float, *, generator: torch.Generator, layers: Sequence[str] | None = None
+) -> int:
     r"""One prune-and-regrow step of Sparse Evolutionary Training (Mocanu et al. 2018), in place.
 
     In every layer, the ``fraction`` of its present synapses with the smallest :math:`|w|` is removed and

@@ -47,7 +47,7 @@ trainer and every tensor of the run live there, while the data sets and the rand
 encoder and the data loader stay on the CPU (so the random streams do not depend on the device). The
 device is checked before anything else happens, and it may differ on resume (checkpoints load on any
 device; the bit-for-bit guarantee of a resume holds on the device that wrote the checkpoint).
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -71,15 +71,21 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import biosnn
 from biosnn.errors import BiosnnError, CheckpointError, NonFiniteError, ParameterError, RunFolderError
-from biosnn.learning.checkpoint import (kill_point, load_checkpoint, rng_state, save_checkpoint, set_rng_state,
-                                        write_atomic)
 from biosnn.learning import family as _family
+from biosnn.learning.checkpoint import (
+    kill_point,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    write_atomic,
+)
 from biosnn.learning.eihl import EIHLController
-from biosnn.plasticity.eihl_contraction import EIHLConfig
 from biosnn.learning.family import FAMILY_METHODS
 from biosnn.learning.metrics import FiringRates, SynapticOps, connectivity
 from biosnn.learning.policies import GLOBAL, LOCAL, SWITCHING_POLICIES
 from biosnn.learning.trainer import EpochResult, Trainer, parse_device, resolve_device
+from biosnn.plasticity.eihl_contraction import EIHLConfig
 from biosnn.registry import Registry
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -121,24 +127,31 @@ def dataset_factory(reference: str) -> Callable[[RunConfig], Any]:
 
     module_name, _, attribute = reference.partition(":")
     if not module_name.strip() or not attribute.strip() or ":" in attribute:
-        raise ParameterError(f"data set {reference!r}: a custom data set is given as 'package.module:factory' "
-                             f"(a module on sys.path and a callable in it)")
+        raise ParameterError(
+            f"data set {reference!r}: a custom data set is given as 'package.module:factory' "
+            f"(a module on sys.path and a callable in it)"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ParameterError(f"data set {reference!r}: cannot import module {module_name!r} ({exc}); it must be "
-                             f"importable from sys.path (installed, in the current folder, or on PYTHONPATH)"
-                             ) from None
+        raise ParameterError(
+            f"data set {reference!r}: cannot import module {module_name!r} ({exc}); it must be "
+            f"importable from sys.path (installed, in the current folder, or on PYTHONPATH)"
+        ) from None
     target: Any = module
     for part in attribute.split("."):
         if not hasattr(target, part):
             known = sorted(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n)))
-            raise ParameterError(f"data set {reference!r}: module {module_name!r} has no attribute {attribute!r}"
-                                 f" (its callables: {', '.join(known) or 'none'})")
+            raise ParameterError(
+                f"data set {reference!r}: module {module_name!r} has no attribute {attribute!r}"
+                f" (its callables: {', '.join(known) or 'none'})"
+            )
         target = getattr(target, part)
     if not callable(target):
-        raise ParameterError(f"data set {reference!r}: {attribute!r} in {module_name!r} is a "
-                             f"{type(target).__name__}, not a callable that returns the data")
+        raise ParameterError(
+            f"data set {reference!r}: {attribute!r} in {module_name!r} is a "
+            f"{type(target).__name__}, not a callable that returns the data"
+        )
     return target
 
 
@@ -176,8 +189,9 @@ def layer_rules() -> list[str]:
 
     def runs_on_layers(rule: type) -> bool:
         kind = getattr(rule, "layer_kind", "traces")
-        return kind in LAYER_KINDS and (not LAYER_KINDS[kind].needs_spikes
-                                        or callable(getattr(rule, "layer_update", None)))
+        return kind in LAYER_KINDS and (
+            not LAYER_KINDS[kind].needs_spikes or callable(getattr(rule, "layer_update", None))
+        )
 
     return sorted(name for name, rule in RULES.items() if runs_on_layers(rule))
 
@@ -208,11 +222,15 @@ def _check_names(config: RunConfig) -> None:
     usable = layer_rules()
     if config.local_rule not in usable:
         if config.local_rule not in RULES:
-            raise UnknownNameError(f"unknown plasticity rule {config.local_rule!r} for run setting 'local_rule'; "
-                                   f"rules that run on PyTorch layers: {', '.join(usable)}")
-        raise ParameterError(f"plasticity rule {config.local_rule!r} has no update for PyTorch layers (no "
-                             f"layer_update), so it cannot be the local-only method's rule; rules that have one: "
-                             f"{', '.join(usable)}")
+            raise UnknownNameError(
+                f"unknown plasticity rule {config.local_rule!r} for run setting 'local_rule'; "
+                f"rules that run on PyTorch layers: {', '.join(usable)}"
+            )
+        raise ParameterError(
+            f"plasticity rule {config.local_rule!r} has no update for PyTorch layers (no "
+            f"layer_update), so it cannot be the local-only method's rule; rules that have one: "
+            f"{', '.join(usable)}"
+        )
 
 
 def _check_combination(config: RunConfig) -> None:
@@ -223,51 +241,78 @@ def _check_combination(config: RunConfig) -> None:
         object.__setattr__(config, name, value)
     kind = _dataset_kind(config.dataset)
     if config.model == "mlp" and config.width != 1.0:
-        raise ParameterError(f"run setting 'width' ({config.width!r}) applies to the vgg11 and resnet models only, "
-                             f"not to model 'mlp' (its layers are set by 'hidden')")
+        raise ParameterError(
+            f"run setting 'width' ({config.width!r}) applies to the vgg11 and resnet models only, "
+            f"not to model 'mlp' (its layers are set by 'hidden')"
+        )
     if config.size is not None and (kind != "events" or not _on_disk(config.dataset)):
-        raise ParameterError(f"run setting 'size' ({config.size!r}) applies to on-disk event data sets only "
-                             f"(nmnist, dvs_cifar10), not to {config.dataset!r}")
+        raise ParameterError(
+            f"run setting 'size' ({config.size!r}) applies to on-disk event data sets only "
+            f"(nmnist, dvs_cifar10), not to {config.dataset!r}"
+        )
     encoder = config.encoder if config.encoder is not None else ("frames" if kind == "events" else "direct")
     if kind == "events" and encoder != "frames":
-        raise ParameterError(f"data set {config.dataset!r} holds event frames: its encoder is 'frames', not "
-                             f"{encoder!r}")
+        raise ParameterError(
+            f"data set {config.dataset!r} holds event frames: its encoder is 'frames', not {encoder!r}"
+        )
     if kind == "static" and encoder == "frames":
-        raise ParameterError(f"data set {config.dataset!r} holds static images: the 'frames' encoder is for event "
-                             f"data; use direct, poisson or latency")
+        raise ParameterError(
+            f"data set {config.dataset!r} holds static images: the 'frames' encoder is for event "
+            f"data; use direct, poisson or latency"
+        )
     if config.method == "local" and config.encoder is not None and encoder not in SPIKE_ENCODERS:
-        raise ParameterError(f"the local-only method needs 0/1 input spikes for its plasticity rule: encoder "
-                             f"{' or '.join(SPIKE_ENCODERS)}, not {encoder!r}")
+        raise ParameterError(
+            f"the local-only method needs 0/1 input spikes for its plasticity rule: encoder "
+            f"{' or '.join(SPIKE_ENCODERS)}, not {encoder!r}"
+        )
     if config.method == "local" and config.model != "mlp":
-        raise ParameterError(f"the local-only method runs its plasticity rule on the mlp model's layers only; "
-                             f"{config.model}'s pooling turns spikes into non-binary inputs for the next layer")
+        raise ParameterError(
+            f"the local-only method runs its plasticity rule on the mlp model's layers only; "
+            f"{config.model}'s pooling turns spikes into non-binary inputs for the next layer"
+        )
     if config.dataset in SYNTHETIC_DATASETS and config.steps is not None:
         spec = SYNTHETIC_DATASETS[config.dataset]
         if spec.events and config.steps != spec.steps:
-            raise ParameterError(f"data set {config.dataset!r} holds {spec.steps} frames per sample; steps = "
-                                 f"{config.steps} does not match (leave it out, or give {spec.steps})")
+            raise ParameterError(
+                f"data set {config.dataset!r} holds {spec.steps} frames per sample; steps = "
+                f"{config.steps} does not match (leave it out, or give {spec.steps})"
+            )
     if config.method == "local" and kind == "events":
-        raise ParameterError(f"the local-only method needs 0/1 input spikes (poisson or latency coding of static "
-                             f"images); data set {config.dataset!r} gives event counts per frame")
+        raise ParameterError(
+            f"the local-only method needs 0/1 input spikes (poisson or latency coding of static "
+            f"images); data set {config.dataset!r} gives event counts per frame"
+        )
 
 
 #: Which runs each setting applies to, for options given explicitly (``biosnn train``): a setting given
 #: for a run it does not apply to is refused (:func:`inapplicable_settings`) instead of stored and ignored.
 _APPLIES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "width": (lambda c: c.model in ("vgg11", "resnet") or _family_uses(c, "width"),
-              "the vgg11 and resnet models and the family's convolutional models"),
-    "hidden": (lambda c: c.model == "mlp" or _family_uses(c, "hidden"), "the mlp model and the family's MLP-like "
-               "models"),
-    "loss": (lambda c: c.method not in FAMILY_METHODS, "the stbp, eihl and local methods (the family methods "
-             "train with their papers' losses)"),
+    "width": (
+        lambda c: c.model in ("vgg11", "resnet") or _family_uses(c, "width"),
+        "the vgg11 and resnet models and the family's convolutional models",
+    ),
+    "hidden": (
+        lambda c: c.model == "mlp" or _family_uses(c, "hidden"),
+        "the mlp model and the family's MLP-like models",
+    ),
+    "loss": (
+        lambda c: c.method not in FAMILY_METHODS,
+        "the stbp, eihl and local methods (the family methods train with their papers' losses)",
+    ),
     "dale": (lambda c: c.method not in FAMILY_METHODS, "the mlp, vgg11 and resnet models"),
-    "size": (lambda c: _dataset_kind(c.dataset) == "events" and _on_disk(c.dataset),
-             "on-disk event data sets (nmnist, dvs_cifar10)"),
+    "size": (
+        lambda c: _dataset_kind(c.dataset) == "events" and _on_disk(c.dataset),
+        "on-disk event data sets (nmnist, dvs_cifar10)",
+    ),
     "data_root": (lambda c: _on_disk(c.dataset), "data sets read from disk (not digits or synthetic ones)"),
-    **{k: (lambda c: c.method == "local", "the local-only method (--method local)")
-       for k in ("local_rule", "local_lr", "local_epochs")},
-    **{k: (lambda c: c.method == "eihl", "the eihl method")
-       for k in ("a", "b", "x_growth", "tau_x", "policy", "granularity")},
+    **{
+        k: (lambda c: c.method == "local", "the local-only method (--method local)")
+        for k in ("local_rule", "local_lr", "local_epochs")
+    },
+    **{
+        k: (lambda c: c.method == "eihl", "the eihl method")
+        for k in ("a", "b", "x_growth", "tau_x", "policy", "granularity")
+    },
 }
 
 
@@ -277,8 +322,12 @@ def _family_uses(config: RunConfig, name: str) -> bool:
     return uses_setting(config, name)
 
 
-_POLICY_SETTINGS = {"global_units": "global_units", "max_local_units": "local_units",
-                    "max_sparsity": "max_sparsity", "final_global_units": "final_global_units"}
+_POLICY_SETTINGS = {
+    "global_units": "global_units",
+    "max_local_units": "local_units",
+    "max_sparsity": "max_sparsity",
+    "final_global_units": "final_global_units",
+}
 
 
 def inapplicable_settings(config: RunConfig, names: Iterable[str]) -> list[str]:
@@ -418,8 +467,9 @@ class RunConfig:
         try:
             hidden = tuple(int(h) for h in self.hidden)
         except (TypeError, ValueError):
-            raise ParameterError(f"run setting 'hidden' must be a sequence of positive integers, got {self.hidden!r}"
-                                 ) from None
+            raise ParameterError(
+                f"run setting 'hidden' must be a sequence of positive integers, got {self.hidden!r}"
+            ) from None
         if any(h < 1 for h in hidden):
             raise ParameterError(f"run setting 'hidden' must hold positive layer widths, got {hidden!r}")
         object.__setattr__(self, "hidden", hidden)
@@ -503,7 +553,8 @@ def _register_paper_shapes() -> None:
         setup = PAPER_SETUPS[name]
         SYNTHETIC_DATASETS.register(
             f"synthetic-{setup.dataset.replace('_', '-')}",
-            SyntheticSpec(setup.input_shape, setup.num_classes, setup.steps, events=setup.dataset.startswith("dvs")))
+            SyntheticSpec(setup.input_shape, setup.num_classes, setup.steps, events=setup.dataset.startswith("dvs")),
+        )
 
 
 _register_paper_shapes()
@@ -519,8 +570,14 @@ def _synthetic(spec: SyntheticSpec, seed: int) -> DataBundle:
             x = (x < 0.1).float()
         return TensorDataset(x, torch.randint(0, spec.num_classes, (n,), generator=g))
 
-    return DataBundle(make(spec.train_size), make(spec.test_size), tuple(spec.input_shape), spec.num_classes,
-                      spec.steps, "frames" if spec.events else "direct")
+    return DataBundle(
+        make(spec.train_size),
+        make(spec.test_size),
+        tuple(spec.input_shape),
+        spec.num_classes,
+        spec.steps,
+        "frames" if spec.events else "direct",
+    )
 
 
 #: What a custom data-set factory may return instead of a :class:`DataBundle`: a mapping with these keys
@@ -540,54 +597,77 @@ def _custom_bundle(config: RunConfig) -> DataBundle:
         missing = [k for k in CUSTOM_KEYS if k not in made]
         unknown = sorted(set(made) - set(CUSTOM_KEYS) - {"steps", "encoder"})
         if missing or unknown:
-            raise ParameterError(f"data set {reference!r}: the factory returned a mapping "
-                                 f"{'without ' + ', '.join(missing) if missing else ''}"
-                                 f"{'; ' if missing and unknown else ''}"
-                                 f"{'with unknown keys ' + ', '.join(unknown) if unknown else ''}; expected keys "
-                                 f"{', '.join(CUSTOM_KEYS)} (and optionally steps, encoder)")
-        made = DataBundle(made["train"], made["test"], made["input_shape"], made["num_classes"],
-                          made.get("steps", DEFAULT_STEPS), made.get("encoder", "direct"))
+            raise ParameterError(
+                f"data set {reference!r}: the factory returned a mapping "
+                f"{'without ' + ', '.join(missing) if missing else ''}"
+                f"{'; ' if missing and unknown else ''}"
+                f"{'with unknown keys ' + ', '.join(unknown) if unknown else ''}; expected keys "
+                f"{', '.join(CUSTOM_KEYS)} (and optionally steps, encoder)"
+            )
+        made = DataBundle(
+            made["train"],
+            made["test"],
+            made["input_shape"],
+            made["num_classes"],
+            made.get("steps", DEFAULT_STEPS),
+            made.get("encoder", "direct"),
+        )
     if not isinstance(made, DataBundle):
-        raise ParameterError(f"data set {reference!r}: the factory returned a {type(made).__name__}; it must "
-                             f"return a biosnn.learning.DataBundle or a mapping with keys {', '.join(CUSTOM_KEYS)}")
+        raise ParameterError(
+            f"data set {reference!r}: the factory returned a {type(made).__name__}; it must "
+            f"return a biosnn.learning.DataBundle or a mapping with keys {', '.join(CUSTOM_KEYS)}"
+        )
     for part in ("train", "test"):
         d = getattr(made, part)
         if not (hasattr(d, "__getitem__") and hasattr(d, "__len__")) or len(d) == 0:
-            raise ParameterError(f"data set {reference!r}: its {part} set must be a non-empty map-style "
-                                 f"torch.utils.data.Dataset (with __getitem__ and __len__), got {type(d).__name__}")
+            raise ParameterError(
+                f"data set {reference!r}: its {part} set must be a non-empty map-style "
+                f"torch.utils.data.Dataset (with __getitem__ and __len__), got {type(d).__name__}"
+            )
     try:
         shape = tuple(int(n) for n in made.input_shape)
     except (TypeError, ValueError):
         shape = ()
     if not shape or any(n < 1 for n in shape):
-        raise ParameterError(f"data set {reference!r}: input_shape must be a tuple of positive integers (one "
-                             f"sample's shape without time), got {made.input_shape!r}")
+        raise ParameterError(
+            f"data set {reference!r}: input_shape must be a tuple of positive integers (one "
+            f"sample's shape without time), got {made.input_shape!r}"
+        )
     for name in ("num_classes", "steps"):
         v = getattr(made, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < (2 if name == "num_classes" else 1):
-            raise ParameterError(f"data set {reference!r}: {name} must be an integer >= "
-                                 f"{2 if name == 'num_classes' else 1}, got {v!r}")
+            raise ParameterError(
+                f"data set {reference!r}: {name} must be an integer >= {2 if name == 'num_classes' else 1}, got {v!r}"
+            )
     ENCODERS[made.encoder]
     if made.encoder not in ("direct", "frames"):
-        raise ParameterError(f"data set {reference!r}: its encoder must be 'direct' (static samples) or 'frames' "
-                             f"(event frames [T, ...]), got {made.encoder!r}")
+        raise ParameterError(
+            f"data set {reference!r}: its encoder must be 'direct' (static samples) or 'frames' "
+            f"(event frames [T, ...]), got {made.encoder!r}"
+        )
     chosen = config.encoder
     if chosen is not None and (chosen == "frames") != (made.encoder == "frames"):
         holds = "event frames" if made.encoder == "frames" else "static samples"
         raise ParameterError(f"data set {reference!r} holds {holds}: encoder {chosen!r} does not apply to it")
     if made.encoder == "frames" and config.method == "local":
-        raise ParameterError(f"the local-only method needs 0/1 input spikes (poisson or latency coding of static "
-                             f"samples); data set {reference!r} gives event frames")
+        raise ParameterError(
+            f"the local-only method needs 0/1 input spikes (poisson or latency coding of static "
+            f"samples); data set {reference!r} gives event frames"
+        )
     x, y = made.train[0]
     frames = made.encoder == "frames"
     expected = ((made.steps,) if frames else ()) + shape
     if tuple(getattr(x, "shape", ())) != expected:
-        raise ParameterError(f"data set {reference!r}: a training sample has shape {tuple(getattr(x, 'shape', ()))}"
-                             f", but input_shape {shape}{f' with {made.steps} frames' if frames else ''} says "
-                             f"{expected}")
+        raise ParameterError(
+            f"data set {reference!r}: a training sample has shape {tuple(getattr(x, 'shape', ()))}"
+            f", but input_shape {shape}{f' with {made.steps} frames' if frames else ''} says "
+            f"{expected}"
+        )
     if not 0 <= int(y) < made.num_classes:
-        raise ParameterError(f"data set {reference!r}: a training label is {int(y)}, outside 0 .. "
-                             f"{made.num_classes - 1} (num_classes = {made.num_classes})")
+        raise ParameterError(
+            f"data set {reference!r}: a training label is {int(y)}, outside 0 .. "
+            f"{made.num_classes - 1} (num_classes = {made.num_classes})"
+        )
     return DataBundle(made.train, made.test, shape, made.num_classes, made.steps, made.encoder)
 
 
@@ -641,19 +721,30 @@ def load_data(config: RunConfig) -> DataBundle:
 
 def _presets() -> Registry[RunConfig]:
     """Named configurations: the EIHL paper's set-ups (Spiking VGG11 with IF neurons, the paper's time
-    steps; see :data:`biosnn.models.PAPER_SETUPS`), each also on synthetic data of the same shape."""
+    steps; see :data:`biosnn.models.PAPER_SETUPS`), each also on synthetic data of the same shape.
+    """
     from biosnn.models import PAPER_SETUPS
 
     presets: Registry[RunConfig] = Registry("preset")
     for name in PAPER_SETUPS:
         setup = PAPER_SETUPS[name]
         events = setup.dataset.startswith("dvs")
-        base = RunConfig(method="eihl", model=setup.model, dataset=setup.dataset, neuron=setup.neuron,
-                         steps=setup.steps, batch_size=32, epochs=100, lr=1e-3, hidden=(),
-                         size=setup.input_shape[-1] if events else None)
+        base = RunConfig(
+            method="eihl",
+            model=setup.model,
+            dataset=setup.dataset,
+            neuron=setup.neuron,
+            steps=setup.steps,
+            batch_size=32,
+            epochs=100,
+            lr=1e-3,
+            hidden=(),
+            size=setup.input_shape[-1] if events else None,
+        )
         presets.register(name, base)
-        presets.register(f"{name}_synthetic", base.replace(dataset=f"synthetic-{setup.dataset.replace('_', '-')}",
-                                                           size=None))
+        presets.register(
+            f"{name}_synthetic", base.replace(dataset=f"synthetic-{setup.dataset.replace('_', '-')}", size=None)
+        )
     from biosnn.learning.family import family_presets
 
     for name, settings in family_presets().items():  # the family's papers (issue 11)
@@ -661,7 +752,6 @@ def _presets() -> Registry[RunConfig]:
         presets.register(name, base)
         presets.register(f"{name}_synthetic", base.replace(dataset=f"synthetic-{base.dataset.replace('_', '-')}"))
     return presets
-
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -759,20 +849,32 @@ def eihl_config(config: RunConfig) -> EIHLConfig:
 
     Its settings come from ``config``, every other field keeps its default.
     """
-    return EIHLConfig(a=config.a, b=config.b, x_growth=config.x_growth, tau_x=config.tau_x,
-                      granularity=config.granularity, global_units=config.global_units,
-                      max_local_units=config.max_local_units, max_sparsity=config.max_sparsity,
-                      final_global_units=config.final_global_units,
-                      min_local_units=min(_EIHL_CONFIG.min_local_units, config.max_local_units))
+    return EIHLConfig(
+        a=config.a,
+        b=config.b,
+        x_growth=config.x_growth,
+        tau_x=config.tau_x,
+        granularity=config.granularity,
+        global_units=config.global_units,
+        max_local_units=config.max_local_units,
+        max_sparsity=config.max_sparsity,
+        final_global_units=config.final_global_units,
+        min_local_units=min(_EIHL_CONFIG.min_local_units, config.max_local_units),
+    )
 
 
 def _policy(config: RunConfig, per_epoch: int = 1):
     """The switching policy of ``config`` (its unit counts resolved for epochs of ``per_epoch`` iterations)."""
     cls = SWITCHING_POLICIES[config.policy]
     g, f = eihl_config(config).resolved_units(per_epoch)
-    settings = {"global_units": g, "max_local_units": config.max_local_units,
-                "local_units": config.max_local_units, "max_sparsity": config.max_sparsity,
-                "final_global_units": f, "min_local_units": eihl_config(config).min_local_units}
+    settings = {
+        "global_units": g,
+        "max_local_units": config.max_local_units,
+        "local_units": config.max_local_units,
+        "max_sparsity": config.max_sparsity,
+        "final_global_units": f,
+        "min_local_units": eihl_config(config).min_local_units,
+    }
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in settings.items() if k in names})
 
@@ -813,12 +915,17 @@ class LocalMethod:
             self.trainer.scheduler.step()
         self.epochs_done += 1
         # the readout's STBP steps are counted as global iterations, the local rule's as local ones
-        return EpochResult.from_steps(results), {GLOBAL: 0 if plastic else len(results),
-                                                 LOCAL: len(results) if plastic else 0}
+        return EpochResult.from_steps(results), {
+            GLOBAL: 0 if plastic else len(results),
+            LOCAL: len(results) if plastic else 0,
+        }
 
     def state_dict(self) -> dict:
-        return {"trainer": self.trainer.state_dict(), "learner_optimizer": self.learner.optimizer.state_dict(),
-                "epochs_done": self.epochs_done}
+        return {
+            "trainer": self.trainer.state_dict(),
+            "learner_optimizer": self.learner.optimizer.state_dict(),
+            "epochs_done": self.epochs_done,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.trainer.load_state_dict(state["trainer"])
@@ -854,7 +961,8 @@ class RunResult:
 
 class _Limited:
     """A loader capped at ``n`` batches (keeps ``len``); with ``kill_hook`` each batch passes the kill
-    tests' hook (:func:`biosnn.learning.checkpoint.kill_point` ``"batch"``)."""
+    tests' hook (:func:`biosnn.learning.checkpoint.kill_point` ``"batch"``).
+    """
 
     def __init__(self, loader: DataLoader, n: int | None, *, kill_hook: bool = False) -> None:
         self.loader, self.n, self.kill_hook = loader, n, kill_hook
@@ -882,7 +990,8 @@ def _phase_label(counts: dict[str, int]) -> str:
 
 def _finish_files(out: Path, history: list[dict[str, Any]], plot: bool) -> None:
     """Write what a run killed after its last checkpoint did not: ``metrics.csv`` when it is missing or
-    stale, the plot when it is missing (files already right are not touched)."""
+    stale, the plot when it is missing (files already right are not touched).
+    """
     for stale in _temporary_files(out):
         stale.unlink()
     csv_path = out / "metrics.csv"
@@ -911,7 +1020,8 @@ def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
 
 def _comparable(config: RunConfig) -> dict[str, Any]:
     """The settings a checkpoint must share with the run resuming it (``epochs`` may grow, ``device`` may
-    change: a run started on a GPU may continue on the CPU and the other way round)."""
+    change: a run started on a GPU may continue on the CPU and the other way round).
+    """
     d = config.to_dict()
     d.pop("epochs")
     d.pop("device")
@@ -1002,14 +1112,15 @@ class _FolderLock:
             out.mkdir(parents=True, exist_ok=True)
             self.fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise RunFolderError(f"cannot write the results directory {str(out)!r}: {exc.strerror or exc}"
-                                 ) from None
+            raise RunFolderError(f"cannot write the results directory {str(out)!r}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self.fd)
-            raise RunFolderError(f"{str(out)!r} is in use by another biosnn run (it holds the lock "
-                                 f"{str(out / LOCK)!r}); wait for it to end or choose another directory") from None
+            raise RunFolderError(
+                f"{str(out)!r} is in use by another biosnn run (it holds the lock "
+                f"{str(out / LOCK)!r}); wait for it to end or choose another directory"
+            ) from None
 
     def release(self) -> None:
         os.close(self.fd)  # closing the descriptor releases the flock
@@ -1017,14 +1128,17 @@ class _FolderLock:
 
 def _start_mode(config: RunConfig, out: Path, resume: bool, *, ignore_lock: bool = False) -> str:
     """``"new"``, ``"restart"`` (a run that stopped before its first checkpoint, started anew) or
-    ``"resume"``; raises for a folder the rules refuse (see :func:`train`)."""
+    ``"resume"``; raises for a folder the rules refuse (see :func:`train`).
+    """
     state = folder_state(out, ignore_lock=ignore_lock)
     ckpt = out / CHECKPOINT
     if not resume:
         if state == "results":
             found = [n for n in ("config.json", *RESULTS) if (out / n).exists()]
-            raise ParameterError(f"{str(out)!r} already holds a run ({', '.join(found)}); resume it (--resume) or "
-                                 f"choose another directory")
+            raise ParameterError(
+                f"{str(out)!r} already holds a run ({', '.join(found)}); resume it (--resume) or "
+                f"choose another directory"
+            )
         return "restart" if state == "started" else "new"
     if state == "none":
         raise CheckpointError(f"nothing to resume in {str(out)!r}: no checkpoint {str(ckpt)!r} and no trace of a run")
@@ -1032,15 +1146,19 @@ def _start_mode(config: RunConfig, out: Path, resume: bool, *, ignore_lock: bool
         stored = _read_config(out)
         if _comparable(stored) != _comparable(config):
             diff = sorted(k for k, v in _comparable(config).items() if _comparable(stored).get(k) != v)
-            raise CheckpointError(f"the run in {str(out)!r} was made with other settings ({', '.join(diff)}); "
-                                  f"resume it with its own configuration")
+            raise CheckpointError(
+                f"the run in {str(out)!r} was made with other settings ({', '.join(diff)}); "
+                f"resume it with its own configuration"
+            )
     if ckpt.is_file():
         if not (out / "config.json").is_file():
             raise CheckpointError(f"cannot resume the run in {str(out)!r}: its config.json is missing")
         return "resume"
     if state == "results":
-        raise CheckpointError(f"nothing to resume in {str(out)!r}: no checkpoint {str(ckpt)!r}, but the folder "
-                              f"holds results (metrics or plots); refusing to overwrite them")
+        raise CheckpointError(
+            f"nothing to resume in {str(out)!r}: no checkpoint {str(ckpt)!r}, but the folder "
+            f"holds results (metrics or plots); refusing to overwrite them"
+        )
     return "restart"
 
 
@@ -1048,10 +1166,18 @@ def _default_notify(message: str) -> None:
     print(f"biosnn: {message}", file=sys.stderr)
 
 
-def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume: bool = False,
-          progress: bool = False, data: DataBundle | None = None, plot: bool = True,
-          stop_after: int | None = None, notify: Callable[[str], None] | None = None,
-          nproc: int | None = None) -> RunResult:
+def train(
+    config: RunConfig,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    data: DataBundle | None = None,
+    plot: bool = True,
+    stop_after: int | None = None,
+    notify: Callable[[str], None] | None = None,
+    nproc: int | None = None,
+) -> RunResult:
     """Run (or resume) the training run described by ``config``.
 
     **Start rules** (one rule for the command line and the library). The folder is locked for the whole
@@ -1129,8 +1255,18 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
         if out is not None:
             _check_writable(out)
             _start_mode(config, out, resume)
-        return distributed.spawn(config, nproc, device=device, notify=notify, out_dir=out_dir, resume=resume,
-                                 progress=progress, data=data, plot=plot, stop_after=stop_after)
+        return distributed.spawn(
+            config,
+            nproc,
+            device=device,
+            notify=notify,
+            out_dir=out_dir,
+            resume=resume,
+            progress=progress,
+            data=data,
+            plot=plot,
+            stop_after=stop_after,
+        )
     world = distributed.open_world(launch, device)
     try:
         return _train(world, config, world.device(device), out, resume, progress, data, plot, stop_after, notify)
@@ -1138,8 +1274,18 @@ def train(config: RunConfig, *, out_dir: str | os.PathLike | None = None, resume
         world.close()
 
 
-def _train(world, config: RunConfig, device: torch.device, out: Path | None, resume: bool, progress: bool,
-           data: DataBundle | None, plot: bool, stop_after: int | None, notify: Callable[[str], None]) -> RunResult:
+def _train(
+    world,
+    config: RunConfig,
+    device: torch.device,
+    out: Path | None,
+    resume: bool,
+    progress: bool,
+    data: DataBundle | None,
+    plot: bool,
+    stop_after: int | None,
+    notify: Callable[[str], None],
+) -> RunResult:
     """The body of :func:`train` on one process (``world``: the one-process run, or one rank of several)."""
     result_dir = out
     out = out if world.is_writer else None  # rank 0 alone touches the folder; the others wait for it
@@ -1156,23 +1302,28 @@ def _train(world, config: RunConfig, device: torch.device, out: Path | None, res
         notify(f"loading data set {config.dataset} ...")
     bundle = data if data is not None else load_data(config)
     steps = config.steps or bundle.steps
-    encoder_name = config.encoder if config.encoder is not None else DEFAULT_ENCODERS.get(
-        (config.method, bundle.encoder), bundle.encoder)
+    encoder_name = (
+        config.encoder
+        if config.encoder is not None
+        else DEFAULT_ENCODERS.get((config.method, bundle.encoder), bundle.encoder)
+    )
     if config.method == "local" and encoder_name not in SPIKE_ENCODERS:
-        raise ParameterError(f"the local-only method needs 0/1 input spikes for its plasticity rule: encoder "
-                             f"{' or '.join(SPIKE_ENCODERS)}, not {encoder_name!r}")
+        raise ParameterError(
+            f"the local-only method needs 0/1 input spikes for its plasticity rule: encoder "
+            f"{' or '.join(SPIKE_ENCODERS)}, not {encoder_name!r}"
+        )
     encoder = encoder_name
     # built on the CPU (same initial weights on every device), then moved before the optimiser, the
     # controller's x and the local learner's state are created from its parameters
     if progress:
         notify(f"building model {config.model} ({config.method}) on {device} ...")
     model = MODEL_BUILDERS[config.model](config, bundle.input_shape, bundle.num_classes).to(device)
-    trainer_kw = {"loss": config.loss, "encoder": encoder, "steps": steps, "seed": config.seed + 1,
-                  "device": device}
+    trainer_kw = {"loss": config.loss, "encoder": encoder, "steps": steps, "seed": config.seed + 1, "device": device}
     method = METHODS[config.method](config, model, trainer_kw)
     loader_gen = torch.Generator().manual_seed(config.seed + 2)
-    train_loader = _Limited(world.train_loader(bundle.train, config.batch_size, loader_gen), config.max_batches,
-                            kill_hook=True)
+    train_loader = _Limited(
+        world.train_loader(bundle.train, config.batch_size, loader_gen), config.max_batches, kill_hook=True
+    )
     test_loader = _Limited(world.test_loader(bundle.test, max(config.batch_size, 256)), config.max_batches)
     world.adapt(config.method, method, model)  # several processes: DDP, and the method's state kept equal
 
@@ -1197,8 +1348,23 @@ def _train(world, config: RunConfig, device: torch.device, out: Path | None, res
             history = list(state["history"])
             start = int(state["epoch"])
         if not finished:
-            history = _epochs(config, method, model, train_loader, test_loader, loader_gen, history, start, out,
-                              ckpt_path, device, progress and world.is_writer, stop_after, record, world=world)
+            history = _epochs(
+                config,
+                method,
+                model,
+                train_loader,
+                test_loader,
+                loader_gen,
+                history,
+                start,
+                out,
+                ckpt_path,
+                device,
+                progress and world.is_writer,
+                stop_after,
+                record,
+                world=world,
+            )
             with world.writer_turn():
                 if out is not None:
                     if history:
@@ -1208,16 +1374,25 @@ def _train(world, config: RunConfig, device: torch.device, out: Path | None, res
     except OSError as exc:
         if isinstance(exc, BiosnnError):
             raise
-        raise RunFolderError(f"the run in {str(out)!r} stopped on a file error: {exc.strerror or exc}"
-                             f"{' (' + str(exc.filename) + ')' if exc.filename else ''}") from exc
+        raise RunFolderError(
+            f"the run in {str(out)!r} stopped on a file error: {exc.strerror or exc}"
+            f"{' (' + str(exc.filename) + ')' if exc.filename else ''}"
+        ) from exc
     finally:
         if lock is not None:
             lock.release()
     return world.result(RunResult(config, history, model, result_dir, start, device))
 
 
-def _open_folder(config: RunConfig, out: Path, resume: bool, lock_existed: bool, model: nn.Module, plot: bool,
-                 notify: Callable[[str], None]) -> tuple[dict[str, Any] | None, bool, RunConfig | None]:
+def _open_folder(
+    config: RunConfig,
+    out: Path,
+    resume: bool,
+    lock_existed: bool,
+    model: nn.Module,
+    plot: bool,
+    notify: Callable[[str], None],
+) -> tuple[dict[str, Any] | None, bool, RunConfig | None]:
     """Under the lock, by the start rules of :func:`train`: ``(checkpoint state or None, nothing left to do,
     configuration to write with the first new checkpoint or None)``; the model gets the checkpoint's weights.
     """
@@ -1228,16 +1403,19 @@ def _open_folder(config: RunConfig, out: Path, resume: bool, lock_existed: bool,
         state = load_checkpoint(ckpt_path, model=model, expect={"config": _comparable(config)})
         done = int(state["epoch"])
         if config.epochs < done:
-            raise ParameterError(f"the run in {str(out)!r} has already done {done} epochs; epochs = "
-                                 f"{config.epochs} is fewer (give at least {done} to resume it)")
+            raise ParameterError(
+                f"the run in {str(out)!r} has already done {done} epochs; epochs = "
+                f"{config.epochs} is fewer (give at least {done} to resume it)"
+            )
         if config.epochs == done:
-            notify(f"the run in {str(out)!r} has done all its {done} epochs: nothing left to do "
-                   f"(give more epochs to continue it)")
+            notify(
+                f"the run in {str(out)!r} has done all its {done} epochs: nothing left to do "
+                f"(give more epochs to continue it)"
+            )
             _finish_files(out, list(state["history"]), plot)  # a kill after the last checkpoint
             finished = True
     elif mode == "restart":
-        notify(f"{str(out)!r} holds a run that stopped before its first checkpoint: starting it from "
-               f"the beginning")
+        notify(f"{str(out)!r} holds a run that stopped before its first checkpoint: starting it from the beginning")
     if not finished:
         for stale in _temporary_files(out):  # left by a kill during a write
             stale.unlink()
@@ -1255,16 +1433,33 @@ def _check_finite_state(model: nn.Module, epoch: int) -> None:
 
     bad = first_non_finite(model.state_dict().items())
     if bad is not None:
-        raise NonFiniteError(f"{bad!r} holds NaN or infinite values after epoch {epoch} (the learning rate is "
-                             f"far too high, or the data are not finite)")
+        raise NonFiniteError(
+            f"{bad!r} holds NaN or infinite values after epoch {epoch} (the learning rate is "
+            f"far too high, or the data are not finite)"
+        )
 
 
 def _write_config(out: Path, config: RunConfig) -> None:
     write_atomic(out / "config.json", (json.dumps(config.to_dict(), indent=2) + "\n").encode("utf-8"))
 
 
-def _epochs(config, method, model, train_loader, test_loader, loader_gen, history, start, out, ckpt_path, device,
-            progress, stop_after, record=None, world=None) -> list[dict[str, Any]]:
+def _epochs(
+    config,
+    method,
+    model,
+    train_loader,
+    test_loader,
+    loader_gen,
+    history,
+    start,
+    out,
+    ckpt_path,
+    device,
+    progress,
+    stop_after,
+    record=None,
+    world=None,
+) -> list[dict[str, Any]]:
     if world is None:
         from biosnn.learning.distributed import SINGLE as world
     bar, batch_progress = None, {}
@@ -1274,8 +1469,12 @@ def _epochs(config, method, model, train_loader, test_loader, loader_gen, histor
         from tqdm.auto import tqdm
 
         per_epoch = len(train_loader)
-        bar = tqdm(total=config.epochs * per_epoch, initial=start * per_epoch, unit="batch",
-                   desc=f"{config.method} {config.model}/{config.dataset}")
+        bar = tqdm(
+            total=config.epochs * per_epoch,
+            initial=start * per_epoch,
+            unit="batch",
+            desc=f"{config.method} {config.model}/{config.dataset}",
+        )
         if "progress" in inspect.signature(method.train_epoch).parameters:
             batch_progress = {"progress": lambda step: bar.update(1)}
     try:
@@ -1283,25 +1482,35 @@ def _epochs(config, method, model, train_loader, test_loader, loader_gen, histor
         for epoch in range(start, last):
             t0 = time.perf_counter()
             if bar is not None:
-                bar.set_description(f"{config.method} {config.model}/{config.dataset} "
-                                    f"epoch {epoch + 1}/{config.epochs}")
+                bar.set_description(
+                    f"{config.method} {config.model}/{config.dataset} epoch {epoch + 1}/{config.epochs}"
+                )
             world.start_epoch()
             try:
-                result, counts = method.train_epoch(train_loader, epochs_left=config.epochs - epoch - 1,
-                                                    **batch_progress)
+                result, counts = method.train_epoch(
+                    train_loader, epochs_left=config.epochs - epoch - 1, **batch_progress
+                )
                 result = world.epoch_result(result)  # several processes: the ranks' steps added up
                 _check_finite_state(model, epoch + 1)  # local rules too; before anything is saved
             except NonFiniteError as exc:
-                kept = (f"the last good checkpoint (epoch {epoch}) in {str(out)!r} is kept" if epoch and out is not None
-                        else "nothing was saved")
+                kept = (
+                    f"the last good checkpoint (epoch {epoch}) in {str(out)!r} is kept"
+                    if epoch and out is not None
+                    else "nothing was saved"
+                )
                 raise NonFiniteError(f"training diverged in epoch {epoch + 1}: {exc}; {kept}") from None
             trainer = method.trainer
             with FiringRates(model) as rates, SynapticOps(model) as synops:
                 test = world.evaluate(trainer, test_loader)
             row: dict[str, Any] = {
-                "epoch": epoch + 1, "phase": _phase_label(counts), "global_iterations": counts.get(GLOBAL, 0),
-                "local_iterations": counts.get(LOCAL, 0), "loss": result.loss, "train_accuracy": result.accuracy,
-                "test_loss": test.loss, "test_accuracy": test.accuracy,
+                "epoch": epoch + 1,
+                "phase": _phase_label(counts),
+                "global_iterations": counts.get(GLOBAL, 0),
+                "local_iterations": counts.get(LOCAL, 0),
+                "loss": result.loss,
+                "train_accuracy": result.accuracy,
+                "test_loss": test.loss,
+                "test_accuracy": test.accuracy,
             }
             conn = connectivity(model)
             row["sparsity"] = conn.pop("sparsity", 0.0)
@@ -1318,17 +1527,29 @@ def _epochs(config, method, model, train_loader, test_loader, loader_gen, histor
                 if record is not None:  # resumed with another epoch count: config.json says so from now on
                     _write_config(out, record)
                     record = None
-                save_checkpoint(ckpt_path, {
-                    "config": _comparable(config), "device": str(device), "epoch": epoch + 1,
-                    "history": history, "method": method.state_dict(), "loader_generator": loader_gen.get_state(),
-                    "rng": rng_state(),
-                }, model=model)
+                save_checkpoint(
+                    ckpt_path,
+                    {
+                        "config": _comparable(config),
+                        "device": str(device),
+                        "epoch": epoch + 1,
+                        "history": history,
+                        "method": method.state_dict(),
+                        "loader_generator": loader_gen.get_state(),
+                        "rng": rng_state(),
+                    },
+                    model=model,
+                )
                 write_metrics_csv(out / "metrics.csv", history)
                 getattr(method, "write_logs", lambda out: None)(out)
             world.barrier()  # the other ranks wait while rank 0 writes
             if bar is not None:
-                bar.set_postfix(phase=row["phase"], loss=f"{row['loss']:.3f}", test_acc=f"{row['test_accuracy']:.3f}",
-                                sparsity=f"{row['sparsity']:.2f}")
+                bar.set_postfix(
+                    phase=row["phase"],
+                    loss=f"{row['loss']:.3f}",
+                    test_acc=f"{row['test_accuracy']:.3f}",
+                    sparsity=f"{row['sparsity']:.2f}",
+                )
                 bar.update((epoch + 1) * len(train_loader) - bar.n)  # methods that do not report batches
     finally:
         if bar is not None:
@@ -1358,6 +1579,21 @@ def read_config(out_dir: str | os.PathLike) -> RunConfig:
 #: on random data of the paper's shape).
 PRESETS: Registry[RunConfig] = _presets()
 
-__all__ = ["RunConfig", "RunResult", "DataBundle", "PRESETS", "METHODS", "MODEL_BUILDERS", "OPTIMIZERS",
-           "SYNTHETIC_DATASETS", "load_data", "train", "read_config", "write_metrics_csv", "plot_run",
-           "folder_state", "inapplicable_settings", "BiosnnError"]
+__all__ = [
+    "RunConfig",
+    "RunResult",
+    "DataBundle",
+    "PRESETS",
+    "METHODS",
+    "MODEL_BUILDERS",
+    "OPTIMIZERS",
+    "SYNTHETIC_DATASETS",
+    "load_data",
+    "train",
+    "read_config",
+    "write_metrics_csv",
+    "plot_run",
+    "folder_state",
+    "inapplicable_settings",
+    "BiosnnError",
+]

@@ -100,13 +100,17 @@ def resolve_device(spec: str | torch.device) -> torch.device:
     device = torch.device(spec)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ParameterError(f"device {spec!r} asked for, but no CUDA device is available "
-                                 f"(torch.cuda.is_available() is False); train on the CPU: --device cpu "
-                                 f"(device='cpu' in Python)")
+            raise ParameterError(
+                f"device {spec!r} asked for, but no CUDA device is available "
+                f"(torch.cuda.is_available() is False); train on the CPU: --device cpu "
+                f"(device='cpu' in Python)"
+            )
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
-            raise ParameterError(f"device {spec!r} asked for, but only {count} CUDA device(s) are available "
-                                 f"(cuda:0 ... cuda:{count - 1})")
+            raise ParameterError(
+                f"device {spec!r} asked for, but only {count} CUDA device(s) are available "
+                f"(cuda:0 ... cuda:{count - 1})"
+            )
     return device
 
 
@@ -215,10 +219,19 @@ class Trainer:
         model is not moved (``model.to(device)`` is the caller's); the encoder's generator stays on the CPU.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, loss: SpikeLoss | str = "count_ce",
-                 encoder: str | Encoder | None = "poisson", steps: int = 8, seed: int = 0,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, grad_clip: float | None = None,
-                 device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        loss: SpikeLoss | str = "count_ce",
+        encoder: str | Encoder | None = "poisson",
+        steps: int = 8,
+        seed: int = 0,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        grad_clip: float | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise ParameterError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not isinstance(optimizer, torch.optim.Optimizer):
@@ -258,9 +271,13 @@ class Trainer:
         with torch.no_grad():
             pred = self.loss.scores(output).argmax(1)
             spikes = output[0] if isinstance(output, (tuple, list)) else output
-            return StepResult(loss_sum=float(loss) * y.shape[0], correct=int((pred == y).sum()),
-                              count=int(y.shape[0]), output_spikes=float(spikes.sum()),
-                              output_slots=spikes.numel())
+            return StepResult(
+                loss_sum=float(loss) * y.shape[0],
+                correct=int((pred == y).sum()),
+                count=int(y.shape[0]),
+                output_spikes=float(spikes.sum()),
+                output_slots=spikes.numel(),
+            )
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         """One STBP step on the batch ``(x, y)``: encode, forward, loss, BPTT, optimiser step, masks."""
@@ -275,7 +292,8 @@ class Trainer:
         if not torch.isfinite(loss):
             raise NonFiniteError(
                 f"the training loss is {float(loss.detach())} at iteration {self.iteration}; the weights were not "
-                f"updated (lower the learning rate or check the input data)")
+                f"updated (lower the learning rate or check the input data)"
+            )
         self.model.zero_grad(set_to_none=True)
         loss.backward()
         bad = first_non_finite((n, p.grad) for n, p in self._trained_parameters())
@@ -283,7 +301,8 @@ class Trainer:
             self.model.zero_grad(set_to_none=True)
             raise NonFiniteError(
                 f"the gradient of parameter {bad!r} holds NaN or infinite values at iteration {self.iteration}; "
-                f"the weights were not updated (lower the learning rate or check the input data)")
+                f"the weights were not updated (lower the learning rate or check the input data)"
+            )
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         try:
@@ -291,15 +310,18 @@ class Trainer:
         except RuntimeError as exc:  # e.g. Adam's step size lr / (1 - beta1^t) overflowing the dtype
             if "overflow" not in str(exc):
                 raise
-            raise NonFiniteError(f"the optimiser step of iteration {self.iteration} overflowed ({exc}); the learning "
-                                 f"rate is far too high") from None
+            raise NonFiniteError(
+                f"the optimiser step of iteration {self.iteration} overflowed ({exc}); the learning "
+                f"rate is far too high"
+            ) from None
         self.model.zero_grad(set_to_none=True)
         enforce_masks(self.model)
         bad = first_non_finite(self._trained_parameters())
         if bad is not None:
             raise NonFiniteError(
                 f"parameter {bad!r} holds NaN or infinite values after the optimiser step of iteration "
-                f"{self.iteration} (the learning rate or the weight decay is far too high, or the data are not finite)")
+                f"{self.iteration} (the learning rate or the weight decay is far too high, or the data are not finite)"
+            )
         self.iteration += 1
         return self._measure(output, y, loss.detach())
 
@@ -318,8 +340,7 @@ class Trainer:
         return self._measure(output, y, self.loss(output, y))
 
     # -- epochs --------------------------------------------------------------------------------------
-    def train_epoch(self, loader: Iterable, *, progress: Callable[[StepResult], None] | None = None
-                    ) -> EpochResult:
+    def train_epoch(self, loader: Iterable, *, progress: Callable[[StepResult], None] | None = None) -> EpochResult:
         """One pass of STBP over ``loader`` (then one scheduler step); returns mean loss and accuracy."""
         results = []
         for x, y in loader:
@@ -340,8 +361,9 @@ class Trainer:
         finally:
             self.model.train(was_training)
 
-    def fit(self, train_loader: Iterable, *, epochs: int, test_loader: Iterable | None = None
-            ) -> list[dict[str, float]]:
+    def fit(
+        self, train_loader: Iterable, *, epochs: int, test_loader: Iterable | None = None
+    ) -> list[dict[str, float]]:
         """Train for ``epochs`` epochs; returns one dict per epoch (train loss/accuracy, test accuracy)."""
         history = []
         for epoch in range(epochs):

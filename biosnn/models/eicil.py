@@ -85,10 +85,19 @@ class _Geq(torch.autograd.Function):
         return grad_output * (v.abs() < a).to(v.dtype) / (2.0 * a), None
 
 
-def ei_step(u: torch.Tensor, x: torch.Tensor, theta_e: torch.Tensor | float, theta_i: torch.Tensor | float, *,
-            beta: float = 1.0, half_width: float = 0.5, inhibitory: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def ei_step(
+    u: torch.Tensor,
+    x: torch.Tensor,
+    theta_e: torch.Tensor | float,
+    theta_i: torch.Tensor | float,
+    *,
+    beta: float = 1.0,
+    half_width: float = 0.5,
+    inhibitory: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""One step of the EI neuron (module docstring). Returns ``(u_t, s_t)`` with :math:`s_t \in \{-1, 0, 1\}`
-    (``inhibitory=False``: :math:`\{0, 1\}`)."""
+    (``inhibitory=False``: :math:`\{0, 1\}`).
+    """
     h = beta * u + x
     pos = _Geq.apply(h - theta_e, float(half_width))
     if inhibitory:
@@ -97,8 +106,15 @@ def ei_step(u: torch.Tensor, x: torch.Tensor, theta_e: torch.Tensor | float, the
     return h - theta_e * pos, pos
 
 
-def ei_sequence(x: torch.Tensor, theta_e: torch.Tensor | float, theta_i: torch.Tensor | float, *, beta: float = 1.0,
-                half_width: float = 0.5, inhibitory: bool = True) -> torch.Tensor:
+def ei_sequence(
+    x: torch.Tensor,
+    theta_e: torch.Tensor | float,
+    theta_i: torch.Tensor | float,
+    *,
+    beta: float = 1.0,
+    half_width: float = 0.5,
+    inhibitory: bool = True,
+) -> torch.Tensor:
     """Ternary spikes ``[T, ...]`` of EI neurons for inputs ``[T, ...]`` (zero initial membrane)."""
     if not isinstance(x, torch.Tensor) or x.ndim < 1:
         raise ShapeError("ei_sequence needs a time-major tensor [T, ...]")
@@ -115,8 +131,16 @@ def ei_sequence(x: torch.Tensor, theta_e: torch.Tensor | float, theta_i: torch.T
 class EINeuron(nn.Module):
     """EI neurons on ``[T, B, ...]`` with learnable thresholds ``theta_e`` and ``theta_i`` (scalars)."""
 
-    def __init__(self, *, theta_e: float = 1.0, theta_i: float = 1.0, beta: float = 1.0, half_width: float = 0.5,
-                 inhibitory: bool = True, min_threshold: float = 0.05) -> None:
+    def __init__(
+        self,
+        *,
+        theta_e: float = 1.0,
+        theta_i: float = 1.0,
+        beta: float = 1.0,
+        half_width: float = 0.5,
+        inhibitory: bool = True,
+        min_threshold: float = 0.05,
+    ) -> None:
         super().__init__()
         if theta_e <= 0 or theta_i <= 0:
             raise ParameterError(f"EI thresholds must be positive, got theta_e={theta_e!r}, theta_i={theta_i!r}")
@@ -131,8 +155,10 @@ class EINeuron(nn.Module):
         return ei_sequence(x, te, ti, beta=self.beta, half_width=self.half_width, inhibitory=self.inhibitory)
 
     def extra_repr(self) -> str:
-        return (f"theta_e={float(self.theta_e):.4g}, theta_i={float(self.theta_i):.4g}, beta={self.beta:g}, "
-                f"inhibitory={self.inhibitory}")
+        return (
+            f"theta_e={float(self.theta_e):.4g}, theta_i={float(self.theta_i):.4g}, beta={self.beta:g}, "
+            f"inhibitory={self.inhibitory}"
+        )
 
 
 class _Folded(nn.Module):
@@ -154,9 +180,20 @@ class EICILNet(nn.Module):
     Input ``[T, B, *input_shape]``; output ``[T, B, classes]``.
     """
 
-    def __init__(self, *, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, arch: str = "mlp",
-                 hidden: Sequence[int] = (256,), width: float = 1.0, theta_e: float = 1.0, theta_i: float = 1.0,
-                 beta: float = 1.0, half_width: float = 0.5, inhibitory: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        input_shape: Sequence[int] = (1, 8, 8),
+        num_classes: int = 10,
+        arch: str = "mlp",
+        hidden: Sequence[int] = (256,),
+        width: float = 1.0,
+        theta_e: float = 1.0,
+        theta_i: float = 1.0,
+        beta: float = 1.0,
+        half_width: float = 0.5,
+        inhibitory: bool = True,
+    ) -> None:
         super().__init__()
         self.input_shape = tuple(int(s) for s in input_shape)
         neuron = dict(theta_e=theta_e, theta_i=theta_i, beta=beta, half_width=half_width, inhibitory=inhibitory)
@@ -174,8 +211,11 @@ class EICILNet(nn.Module):
                     layers.append(_Folded(nn.AvgPool2d(2, ceil_mode=True)))
                 else:
                     w = max(1, int(round(v * width)))
-                    layers += [_Folded(nn.Conv2d(c, w, 3, padding=1, bias=False)), _Folded(nn.BatchNorm2d(w)),
-                               EINeuron(**neuron)]
+                    layers += [
+                        _Folded(nn.Conv2d(c, w, 3, padding=1, bias=False)),
+                        _Folded(nn.BatchNorm2d(w)),
+                        EINeuron(**neuron),
+                    ]
                     c = w
             layers += [_Folded(nn.AdaptiveAvgPool2d(1)), _Folded(nn.Flatten())]
         else:
@@ -212,8 +252,15 @@ class EICILCycle:
 
     PHASES = ("excitatory", "inhibitory")
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, cycle: int = 50,
-                 weights: str = "both", first: str = "excitatory") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        cycle: int = 50,
+        weights: str = "both",
+        first: str = "excitatory",
+    ) -> None:
         if isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 1:
             raise ParameterError(f"EICIL 'cycle' must be a positive integer, got {cycle!r}")
         if weights not in ("both", "by_sign"):
@@ -226,9 +273,14 @@ class EICILCycle:
         neurons = [m for m in model.modules() if isinstance(m, EINeuron)]
         self._theta = {"excitatory": [n.theta_e for n in neurons], "inhibitory": [n.theta_i for n in neurons]}
         skip = {id(p) for ps in self._theta.values() for p in ps}
-        self._weights = [m.weight for m in model.modules()
-                         if isinstance(m, (nn.Linear, nn.Conv2d)) and id(m.weight) not in skip and m.weight.ndim >= 2
-                         and not any(m is r for r in getattr(model, "readout", nn.Module()).modules())]
+        self._weights = [
+            m.weight
+            for m in model.modules()
+            if isinstance(m, (nn.Linear, nn.Conv2d))
+            and id(m.weight) not in skip
+            and m.weight.ndim >= 2
+            and not any(m is r for r in getattr(model, "readout", nn.Module()).modules())
+        ]
 
     def phase(self, iteration: int | None = None) -> str:
         """The phase of ``iteration`` (default: the next step)."""
@@ -263,24 +315,69 @@ def eicil_train_loss(model: nn.Module, x: torch.Tensor, target: torch.Tensor) ->
     return F.cross_entropy(out.mean(0), target), out
 
 
-def build_eicil(*, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, arch: str = "mlp",
-                hidden: Sequence[int] = (256,), width: float = 1.0, theta_e: float = 1.0, theta_i: float = 1.0,
-                beta: float = 1.0, inhibitory: bool = True) -> EICILNet:
+def build_eicil(
+    *,
+    input_shape: Sequence[int] = (1, 8, 8),
+    num_classes: int = 10,
+    arch: str = "mlp",
+    hidden: Sequence[int] = (256,),
+    width: float = 1.0,
+    theta_e: float = 1.0,
+    theta_i: float = 1.0,
+    beta: float = 1.0,
+    inhibitory: bool = True,
+) -> EICILNet:
     """Build an :class:`EICILNet` (biosnn's reading of EICIL; see the module docstring)."""
-    return EICILNet(input_shape=input_shape, num_classes=num_classes, arch=arch, hidden=hidden, width=width,
-                    theta_e=theta_e, theta_i=theta_i, beta=beta, inhibitory=inhibitory)
+    return EICILNet(
+        input_shape=input_shape,
+        num_classes=num_classes,
+        arch=arch,
+        hidden=hidden,
+        width=width,
+        theta_e=theta_e,
+        theta_i=theta_i,
+        beta=beta,
+        inhibitory=inhibitory,
+    )
 
 
 #: Paper-scale settings of biosnn's reading (the paper's own hyper-parameters are not public: all assumed).
 PAPER_PRESETS: dict[str, dict[str, Any]] = {
-    "eicil_cifar10": dict(model=dict(input_shape=(3, 32, 32), num_classes=10, arch="vgg11"), dataset="cifar10",
-                          encoder="direct", T=4, optimizer="sgd", momentum=0.9, lr=0.1, epochs=200, batch_size=64,
-                          cycle=dict(cycle=390, weights="both"), assumed=("everything: the paper's setup is not "
-                                                                          "public",)),
-    "eicil_cifar100": dict(model=dict(input_shape=(3, 32, 32), num_classes=100, arch="vgg11"), dataset="cifar100",
-                           encoder="direct", T=4, optimizer="sgd", momentum=0.9, lr=0.1, epochs=200, batch_size=64,
-                           cycle=dict(cycle=390, weights="both"), assumed=("everything",)),
-    "eicil_synthetic": dict(model=dict(input_shape=(1, 8, 8), num_classes=10, arch="mlp", hidden=(64,)),
-                            dataset="digits", encoder="direct", T=2, optimizer="adam", lr=1e-3, epochs=1,
-                            batch_size=32, cycle=dict(cycle=5, weights="both")),
+    "eicil_cifar10": dict(
+        model=dict(input_shape=(3, 32, 32), num_classes=10, arch="vgg11"),
+        dataset="cifar10",
+        encoder="direct",
+        T=4,
+        optimizer="sgd",
+        momentum=0.9,
+        lr=0.1,
+        epochs=200,
+        batch_size=64,
+        cycle=dict(cycle=390, weights="both"),
+        assumed=("everything: the paper's setup is not public",),
+    ),
+    "eicil_cifar100": dict(
+        model=dict(input_shape=(3, 32, 32), num_classes=100, arch="vgg11"),
+        dataset="cifar100",
+        encoder="direct",
+        T=4,
+        optimizer="sgd",
+        momentum=0.9,
+        lr=0.1,
+        epochs=200,
+        batch_size=64,
+        cycle=dict(cycle=390, weights="both"),
+        assumed=("everything",),
+    ),
+    "eicil_synthetic": dict(
+        model=dict(input_shape=(1, 8, 8), num_classes=10, arch="mlp", hidden=(64,)),
+        dataset="digits",
+        encoder="direct",
+        T=2,
+        optimizer="adam",
+        lr=1e-3,
+        epochs=1,
+        batch_size=32,
+        cycle=dict(cycle=5, weights="both"),
+    ),
 }

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -57,23 +58,28 @@ __all__ = [
 ]
 
 
+# the mixin is a plain class at run time (nn.Linear / nn.Conv2d bring nn.Module); the type checker sees nn.Module
+if TYPE_CHECKING:
+    _ModuleBase = nn.Module
+else:
+    _ModuleBase = object
+
+
 def excitatory_count(channels: int, excitatory_fraction: float) -> int:
     """Number of excitatory channels among ``channels`` (the first ones): ``round(fraction * channels)``."""
     return int(round(excitatory_fraction * channels))
 
 
-class _MaskedMixin:
+class _MaskedMixin(_ModuleBase):
     """Mask, Dale's-law signs and the helpers shared by :class:`MaskedLinear` and :class:`MaskedConv2d`."""
 
-    weight: nn.Parameter
+    weight: torch.Tensor
     mask: torch.Tensor
     sign: torch.Tensor | None
 
     def _init_masked(self, dale: bool, excitatory_fraction: float) -> None:
         self.dale = bool(dale)
-        self.excitatory_fraction = check_range(
-            "excitatory_fraction", excitatory_fraction, low=0.0, high=1.0
-        )
+        self.excitatory_fraction = check_range("excitatory_fraction", excitatory_fraction, low=0.0, high=1.0)
         self.register_buffer("mask", torch.ones_like(self.weight, dtype=torch.bool))
         self._grad_probe: torch.Tensor | None = None
         self._probe_count = 0
@@ -122,10 +128,12 @@ class _MaskedMixin:
 
     def grad_probe(self) -> torch.Tensor | None:
         """The mean dense gradient since :meth:`start_grad_probe` (``None`` when no probe runs; zeros
-        before the first backward pass)."""
-        if getattr(self, "_grad_probe", None) is None:
+        before the first backward pass).
+        """
+        probe = getattr(self, "_grad_probe", None)
+        if probe is None:
             return None
-        return self._grad_probe / max(1, self._probe_count)
+        return probe / max(1, self._probe_count)
 
     def stop_grad_probe(self) -> None:
         """Stop the probe (no hook is registered from now on)."""

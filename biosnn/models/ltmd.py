@@ -212,7 +212,8 @@ def ltmd_sequence(
     x: torch.Tensor, threshold: torch.Tensor | float, *, tau: float = 0.25, half_width: float = 0.5
 ) -> torch.Tensor:
     """Spikes ``[T, ...]`` of the learnable-threshold neuron for inputs ``x`` ``[T, ...]`` (loop of
-    :func:`ltmd_step` from zero state)."""
+    :func:`ltmd_step` from zero state).
+    """
     _check_sequence(x, "ltmd_sequence")
     tau = _check_tau(tau)
     u = torch.zeros_like(x[0])
@@ -285,7 +286,8 @@ def moderate_dropout(
     x: torch.Tensor, rate: float = 0.2, *, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply moderate dropout to ``x`` ``[T, B, N]``: returns ``(x * m, m)`` with the mask ``m`` ``[B, N]``
-    (``Bernoulli(q) / q``, shared over time, 0 where ``q = 0``)."""
+    (``Bernoulli(q) / q``, shared over time, 0 where ``q = 0``).
+    """
     q = moderate_dropout_keep(x, rate)
     draw = torch.rand(q.shape, generator=generator, dtype=q.dtype, device="cpu").to(q.device)
     keep = (draw < q).to(q.dtype)
@@ -296,7 +298,8 @@ def moderate_dropout(
 # ---------------------------------------------------------------------------------------------- loss
 def symmetric_kl(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     r""":math:`\mathrm{KL}(p_2\|p_1) + \mathrm{KL}(p_1\|p_2)` of the softmaxes of logits ``[B, C]``
-    (each averaged over the batch)."""
+    (each averaged over the batch).
+    """
     l1, l2 = F.log_softmax(z1, dim=1), F.log_softmax(z2, dim=1)
     kl21 = F.kl_div(l1, l2, reduction="batchmean", log_target=True)
     kl12 = F.kl_div(l2, l1, reduction="batchmean", log_target=True)
@@ -305,7 +308,8 @@ def symmetric_kl(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
 
 def ltmd_loss(z1: torch.Tensor, z2: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""LTMD's loss on two dropout samples' logits: :math:`\frac12(\mathrm{CE}_1 + \mathrm{CE}_2)
-    + \frac12 \cdot \frac12\,\mathrm{symKL}`."""
+    + \frac12 \cdot \frac12\,\mathrm{symKL}`.
+    """
     ce = 0.5 * (F.cross_entropy(z1, target) + F.cross_entropy(z2, target))
     return ce + 0.5 * symmetric_kl(z1, z2) / 2.0
 
@@ -336,8 +340,9 @@ class LTNeuron(nn.Module):
         Learn ``w`` (``False``: plain fixed-threshold neuron, the "LIF" of the paper's ablation).
     """
 
-    def __init__(self, *, w_init: float = 0.5, tau: float = 0.25, half_width: float = 0.5,
-                 learnable: bool = True) -> None:
+    def __init__(
+        self, *, w_init: float = 0.5, tau: float = 0.25, half_width: float = 0.5, learnable: bool = True
+    ) -> None:
         super().__init__()
         self.tau = _check_tau(tau)
         self.half_width = float(half_width)
@@ -372,17 +377,18 @@ class GradedOutput(nn.Module):
         _check_sequence(x, "GradedOutput", ndim=3)
         steps, batch, n = x.shape
         lateral = self.lateral(x.reshape(steps * batch, 1, n)).view(steps, batch, n)
-        return graded_output_sequence(x, lateral, float(torch.tanh(self.w)), tau=self.tau,
-                                      half_width=self.half_width)
+        return graded_output_sequence(x, lateral, float(torch.tanh(self.w)), tau=self.tau, half_width=self.half_width)
 
 
 class _DenseLayer(nn.Module):
     def __init__(self, channels: int, growth: int, bn_size: int, neuron: dict) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            _TimeFolded(nn.BatchNorm2d(channels)), LTNeuron(**neuron),
+            _TimeFolded(nn.BatchNorm2d(channels)),
+            LTNeuron(**neuron),
             _TimeFolded(nn.Conv2d(channels, bn_size * growth, 1, bias=False)),
-            _TimeFolded(nn.BatchNorm2d(bn_size * growth)), LTNeuron(**neuron),
+            _TimeFolded(nn.BatchNorm2d(bn_size * growth)),
+            LTNeuron(**neuron),
             _TimeFolded(nn.Conv2d(bn_size * growth, growth, 3, padding=1, bias=False)),
         )
 
@@ -390,11 +396,13 @@ class _DenseLayer(nn.Module):
         return torch.cat([x, self.body(x)], dim=2)
 
 
-def _densenet_features(in_channels: int, growth: int, blocks: Sequence[int], init: int, bn_size: int,
-                       neuron: dict) -> tuple[nn.Module, int]:
+def _densenet_features(
+    in_channels: int, growth: int, blocks: Sequence[int], init: int, bn_size: int, neuron: dict
+) -> tuple[nn.Module, int]:
     layers: list[nn.Module] = [
         _TimeFolded(nn.Conv2d(in_channels, init, 3, padding=1, bias=False)),
-        _TimeFolded(nn.BatchNorm2d(init)), LTNeuron(**neuron),
+        _TimeFolded(nn.BatchNorm2d(init)),
+        LTNeuron(**neuron),
         _TimeFolded(nn.Conv2d(init, init, 3, stride=2, padding=1, bias=False)),
     ]
     c = init
@@ -403,12 +411,19 @@ def _densenet_features(in_channels: int, growth: int, blocks: Sequence[int], ini
             layers.append(_DenseLayer(c, growth, bn_size, neuron))
             c += growth
         if i != len(blocks) - 1:
-            layers += [_TimeFolded(nn.BatchNorm2d(c)), LTNeuron(**neuron),
-                       _TimeFolded(nn.Conv2d(c, c // 2, 1, bias=False)),
-                       _TimeFolded(nn.AvgPool2d(2, ceil_mode=True))]
+            layers += [
+                _TimeFolded(nn.BatchNorm2d(c)),
+                LTNeuron(**neuron),
+                _TimeFolded(nn.Conv2d(c, c // 2, 1, bias=False)),
+                _TimeFolded(nn.AvgPool2d(2, ceil_mode=True)),
+            ]
             c //= 2
-    layers += [_TimeFolded(nn.BatchNorm2d(c)), LTNeuron(**neuron), _TimeFolded(nn.AdaptiveAvgPool2d(1)),
-               _TimeFolded(nn.Flatten())]
+    layers += [
+        _TimeFolded(nn.BatchNorm2d(c)),
+        LTNeuron(**neuron),
+        _TimeFolded(nn.AdaptiveAvgPool2d(1)),
+        _TimeFolded(nn.Flatten()),
+    ]
     return nn.Sequential(*layers), c
 
 
@@ -434,11 +449,25 @@ class LTMDNet(nn.Module):
         Learn the hidden thresholds (``False`` is the "LIF" ablation).
     """
 
-    def __init__(self, *, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, arch: str = "mlp",
-                 hidden: Sequence[int] = (256,), growth: int = 32, blocks: Sequence[int] = (12, 12, 24),
-                 init_features: int = 64, bn_size: int = 4, head: int = 256, drop_rate: float = 0.2,
-                 tau: float = 0.25, w_init: float = 0.5, half_width: float = 0.5,
-                 learnable_threshold: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        input_shape: Sequence[int] = (1, 8, 8),
+        num_classes: int = 10,
+        arch: str = "mlp",
+        hidden: Sequence[int] = (256,),
+        growth: int = 32,
+        blocks: Sequence[int] = (12, 12, 24),
+        init_features: int = 64,
+        bn_size: int = 4,
+        head: int = 256,
+        drop_rate: float = 0.2,
+        tau: float = 0.25,
+        w_init: float = 0.5,
+        half_width: float = 0.5,
+        learnable_threshold: bool = True,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if not (0.0 <= drop_rate < 1.0):
             raise ParameterError(f"parameter 'drop_rate' must be in [0, 1), got {drop_rate!r}")
@@ -449,13 +478,11 @@ class LTMDNet(nn.Module):
             layers: list[nn.Module] = [_TimeFolded(nn.Flatten())]
             c = math.prod(self.input_shape)
             for h in hidden:
-                layers += [_TimeFolded(nn.Linear(c, h, bias=False)), _TimeFolded(nn.BatchNorm1d(h)),
-                           LTNeuron(**neuron)]
+                layers += [_TimeFolded(nn.Linear(c, h, bias=False)), _TimeFolded(nn.BatchNorm1d(h)), LTNeuron(**neuron)]
                 c = h
             self.features = nn.Sequential(*layers)
         elif arch == "densenet":
-            self.features, c = _densenet_features(self.input_shape[0], growth, blocks, init_features, bn_size,
-                                                  neuron)
+            self.features, c = _densenet_features(self.input_shape[0], growth, blocks, init_features, bn_size, neuron)
         else:
             raise ParameterError(f"unknown LTMD arch {arch!r}; known: densenet, mlp")
         self.fc1 = _TimeFolded(nn.Linear(c, head))
@@ -476,7 +503,8 @@ def ltmd_train_loss(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> 
     """LTMD's training loss for a model and a batch ``x`` ``[T, B, ...]``: the batch is duplicated along
     ``B`` (two dropout samples in one pass) and :func:`ltmd_loss` taken on the two halves' time-mean
     read-outs. Returns ``(loss, output of the first sample [T, B, C])``. Without dropout (eval, or
-    ``drop_rate = 0``) it is the plain cross-entropy of one pass."""
+    ``drop_rate = 0``) it is the plain cross-entropy of one pass.
+    """
     if not (model.training and getattr(model, "drop_rate", 0.0) > 0):
         out = model(x)
         return F.cross_entropy(out.mean(0), target), out
@@ -486,31 +514,94 @@ def ltmd_train_loss(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> 
     return ltmd_loss(z1, z2, target), out[:, :b]
 
 
-def build_ltmd(*, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, arch: str = "mlp",
-               hidden: Sequence[int] = (256,), growth: int = 32, blocks: Sequence[int] = (12, 12, 24),
-               init_features: int = 64, head: int = 256, drop_rate: float = 0.2, tau: float = 0.25,
-               w_init: float = 0.5, learnable_threshold: bool = True, seed: int = 0) -> LTMDNet:
+def build_ltmd(
+    *,
+    input_shape: Sequence[int] = (1, 8, 8),
+    num_classes: int = 10,
+    arch: str = "mlp",
+    hidden: Sequence[int] = (256,),
+    growth: int = 32,
+    blocks: Sequence[int] = (12, 12, 24),
+    init_features: int = 64,
+    head: int = 256,
+    drop_rate: float = 0.2,
+    tau: float = 0.25,
+    w_init: float = 0.5,
+    learnable_threshold: bool = True,
+    seed: int = 0,
+) -> LTMDNet:
     """Build an :class:`LTMDNet` (the paper's defaults: tau 0.25, w 0.5, r 0.2, head 256)."""
-    return LTMDNet(input_shape=input_shape, num_classes=num_classes, arch=arch, hidden=hidden, growth=growth,
-                   blocks=blocks, init_features=init_features, head=head, drop_rate=drop_rate, tau=tau,
-                   w_init=w_init, learnable_threshold=learnable_threshold, seed=seed)
+    return LTMDNet(
+        input_shape=input_shape,
+        num_classes=num_classes,
+        arch=arch,
+        hidden=hidden,
+        growth=growth,
+        blocks=blocks,
+        init_features=init_features,
+        head=head,
+        drop_rate=drop_rate,
+        tau=tau,
+        w_init=w_init,
+        learnable_threshold=learnable_threshold,
+        seed=seed,
+    )
 
 
 #: Paper-scale settings. Accuracy and T from the paper (issue 11); the network, optimiser, epochs and batch
 #: follow the authors' public CIFAR10 code (DenseNet-BC, growth 32, blocks 12-12-24) where it was read, and
 #: are marked as assumed otherwise.
 PAPER_PRESETS: dict[str, dict[str, Any]] = {
-    "ltmd_cifar10": dict(model=dict(input_shape=(3, 32, 32), num_classes=10, arch="densenet", growth=32,
-                                    blocks=(12, 12, 24), init_features=256, head=256, drop_rate=0.2),
-                         dataset="cifar10", encoder="direct", T=4, optimizer="adam", lr=1e-3, epochs=200,
-                         batch_size=64, reported_accuracy=94.19, assumed=("lr", "epochs",
-                                                                          "batch_size", "optimizer")),
-    "ltmd_dvs_cifar10": dict(model=dict(input_shape=(2, 48, 48), num_classes=10, arch="densenet", growth=32,
-                                        blocks=(12, 12, 24), init_features=256, head=256, drop_rate=0.2),
-                             dataset="dvs_cifar10", encoder=None, T=7, optimizer="adam", lr=1e-3, epochs=200,
-                             batch_size=32, reported_accuracy=73.30,
-                             assumed=("input size 48", "lr", "epochs", "batch_size", "optimizer")),
-    "ltmd_synthetic": dict(model=dict(input_shape=(1, 8, 8), num_classes=10, arch="mlp", hidden=(64,), head=64),
-                           dataset="digits", encoder="direct", T=2, optimizer="adam", lr=1e-3, epochs=1,
-                           batch_size=32),
+    "ltmd_cifar10": dict(
+        model=dict(
+            input_shape=(3, 32, 32),
+            num_classes=10,
+            arch="densenet",
+            growth=32,
+            blocks=(12, 12, 24),
+            init_features=256,
+            head=256,
+            drop_rate=0.2,
+        ),
+        dataset="cifar10",
+        encoder="direct",
+        T=4,
+        optimizer="adam",
+        lr=1e-3,
+        epochs=200,
+        batch_size=64,
+        reported_accuracy=94.19,
+        assumed=("lr", "epochs", "batch_size", "optimizer"),
+    ),
+    "ltmd_dvs_cifar10": dict(
+        model=dict(
+            input_shape=(2, 48, 48),
+            num_classes=10,
+            arch="densenet",
+            growth=32,
+            blocks=(12, 12, 24),
+            init_features=256,
+            head=256,
+            drop_rate=0.2,
+        ),
+        dataset="dvs_cifar10",
+        encoder=None,
+        T=7,
+        optimizer="adam",
+        lr=1e-3,
+        epochs=200,
+        batch_size=32,
+        reported_accuracy=73.30,
+        assumed=("input size 48", "lr", "epochs", "batch_size", "optimizer"),
+    ),
+    "ltmd_synthetic": dict(
+        model=dict(input_shape=(1, 8, 8), num_classes=10, arch="mlp", hidden=(64,), head=64),
+        dataset="digits",
+        encoder="direct",
+        T=2,
+        optimizer="adam",
+        lr=1e-3,
+        epochs=1,
+        batch_size=32,
+    ),
 }

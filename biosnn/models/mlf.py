@@ -97,8 +97,13 @@ def _check_thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
 
 
 def mlf_step(
-    u: torch.Tensor, o: torch.Tensor, x: torch.Tensor, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-    tau: float = 0.25, width: float = 1.0,
+    u: torch.Tensor,
+    o: torch.Tensor,
+    x: torch.Tensor,
+    *,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    tau: float = 0.25,
+    width: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""One step of the MLF neuron.
 
@@ -125,9 +130,10 @@ def mlf_step(
     return u, o
 
 
-def mlf_sequence(x: torch.Tensor, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS, tau: float = 0.25,
-                 width: float = 1.0) -> torch.Tensor:
-    """Outputs :math:`\\sum_k o_{k,t}` ``[T, ...]`` of MLF neurons for inputs ``[T, ...]`` (zero state)."""
+def mlf_sequence(
+    x: torch.Tensor, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS, tau: float = 0.25, width: float = 1.0
+) -> torch.Tensor:
+    r"""Outputs :math:`\\sum_k o_{k,t}` ``[T, ...]`` of MLF neurons for inputs ``[T, ...]`` (zero state)."""
     if not isinstance(x, torch.Tensor) or x.ndim < 1:
         raise ShapeError("mlf_sequence needs a time-major tensor [T, ...]")
     th = _check_thresholds(thresholds)
@@ -140,10 +146,18 @@ def mlf_sequence(x: torch.Tensor, *, thresholds: Sequence[float] = DEFAULT_THRES
     return torch.stack(out)
 
 
-def td_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, *, alpha: float = 1.0,
-                  v_th: float = 0.6, eps: float = 1e-5, mean: torch.Tensor | None = None,
-                  var: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""tdBN of ``x`` ``[T, B, C, ...]`` over every dimension but ``C``.
+def td_batch_norm(
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    *,
+    alpha: float = 1.0,
+    v_th: float = 0.6,
+    eps: float = 1e-5,
+    mean: torch.Tensor | None = None,
+    var: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""TdBN of ``x`` ``[T, B, C, ...]`` over every dimension but ``C``.
 
     .. math:: y = \gamma\,\alpha V_{th}(x - \mu)/(\sqrt{\sigma^2} + \epsilon) + \beta
 
@@ -165,10 +179,12 @@ def td_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tens
 
 class TdBN(nn.BatchNorm2d):
     """tdBN (:func:`td_batch_norm`) on ``[T, B, C, ...]``; parameters and running statistics of
-    ``nn.BatchNorm2d``."""
+    ``nn.BatchNorm2d``.
+    """
 
-    def __init__(self, channels: int, *, alpha: float = 1.0, v_th: float = 0.6, eps: float = 1e-5,
-                 momentum: float = 0.1) -> None:
+    def __init__(
+        self, channels: int, *, alpha: float = 1.0, v_th: float = 0.6, eps: float = 1e-5, momentum: float = 0.1
+    ) -> None:
         super().__init__(channels, eps=eps, momentum=momentum)
         self.alpha, self.v_th = float(alpha), float(v_th)
 
@@ -182,13 +198,22 @@ class TdBN(nn.BatchNorm2d):
                 self.running_var.mul_(1 - m).add_(m * var * n / max(n - 1, 1))
                 self.num_batches_tracked += 1
             return y
-        return td_batch_norm(x, self.weight, self.bias, alpha=self.alpha, v_th=self.v_th, eps=self.eps,
-                             mean=self.running_mean, var=self.running_var)[0]
+        return td_batch_norm(
+            x,
+            self.weight,
+            self.bias,
+            alpha=self.alpha,
+            v_th=self.v_th,
+            eps=self.eps,
+            mean=self.running_mean,
+            var=self.running_var,
+        )[0]
 
 
 class MLF(nn.Module):
     """MLF neurons on ``[T, B, ...]`` (:func:`mlf_sequence`). ``levels`` takes the first ``levels`` of
-    ``V_th,1 + k * width`` (0.6, 1.6, 2.6, ...)."""
+    ``V_th,1 + k * width`` (0.6, 1.6, 2.6, ...).
+    """
 
     def __init__(self, *, levels: int = 3, v_th: float = 0.6, width: float = 1.0, tau: float = 0.25) -> None:
         super().__init__()
@@ -214,7 +239,8 @@ class _Conv(nn.Conv2d):
 
 class DSBlock(nn.Module):
     """The DS block: ``MLF(BN2(conv2(MLF(BN1(conv1 x))))) + shortcut(x)`` (``ds=False``: the plain
-    spiking ResNet block, ``MLF(BN2(conv2(...)) + shortcut(x))``)."""
+    spiking ResNet block, ``MLF(BN2(conv2(...)) + shortcut(x))``).
+    """
 
     def __init__(self, cin: int, cout: int, stride: int = 1, *, ds: bool = True, neuron: dict | None = None) -> None:
         super().__init__()
@@ -258,9 +284,19 @@ class SpikingDSResNet(nn.Module):
         DS blocks (``True``) or the plain spiking ResNet block.
     """
 
-    def __init__(self, *, in_channels: int = 3, num_classes: int = 10, blocks: Sequence[int] = (3, 3, 3),
-                 widths: Sequence[int] = (64, 128, 256), levels: int = 3, v_th: float = 0.6, width: float = 1.0,
-                 tau: float = 0.25, ds: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        blocks: Sequence[int] = (3, 3, 3),
+        widths: Sequence[int] = (64, 128, 256),
+        levels: int = 3,
+        v_th: float = 0.6,
+        width: float = 1.0,
+        tau: float = 0.25,
+        ds: bool = True,
+    ) -> None:
         super().__init__()
         if len(blocks) != len(widths) or not blocks:
             raise ParameterError(f"'blocks' {tuple(blocks)} and 'widths' {tuple(widths)} must have the same length")
@@ -293,27 +329,66 @@ def mlf_train_loss(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> t
     return F.cross_entropy(out.mean(0), target), out
 
 
-def build_mlf_dsresnet(*, in_channels: int = 3, num_classes: int = 10, blocks: Sequence[int] = (3, 3, 3),
-                       widths: Sequence[int] = (64, 128, 256), levels: int = 3, v_th: float = 0.6,
-                       width: float = 1.0, tau: float = 0.25, ds: bool = True) -> SpikingDSResNet:
+def build_mlf_dsresnet(
+    *,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    blocks: Sequence[int] = (3, 3, 3),
+    widths: Sequence[int] = (64, 128, 256),
+    levels: int = 3,
+    v_th: float = 0.6,
+    width: float = 1.0,
+    tau: float = 0.25,
+    ds: bool = True,
+) -> SpikingDSResNet:
     """Build a :class:`SpikingDSResNet` (defaults: the paper's ResNet-20 at 64/128/256, K = 3)."""
-    return SpikingDSResNet(in_channels=in_channels, num_classes=num_classes, blocks=blocks, widths=widths,
-                           levels=levels, v_th=v_th, width=width, tau=tau, ds=ds)
+    return SpikingDSResNet(
+        in_channels=in_channels,
+        num_classes=num_classes,
+        blocks=blocks,
+        widths=widths,
+        levels=levels,
+        v_th=v_th,
+        width=width,
+        tau=tau,
+        ds=ds,
+    )
 
 
 #: Paper-scale settings (network from the authors' public code; optimiser settings assumed where marked).
 PAPER_PRESETS: dict[str, dict[str, Any]] = {
-    "mlf_dsresnet_cifar10": dict(model=dict(in_channels=3, num_classes=10, blocks=(3, 3, 3),
-                                            widths=(64, 128, 256), levels=3),
-                                 dataset="cifar10", encoder="direct", T=4, optimizer="sgd", momentum=0.9,
-                                 lr=0.1, epochs=200, batch_size=64,
-                                 assumed=("T", "lr", "epochs", "batch_size")),
-    "mlf_dsresnet_dvs_cifar10": dict(model=dict(in_channels=2, num_classes=10, blocks=(2, 2, 2),
-                                                widths=(64, 128, 256), levels=3),
-                                     dataset="dvs_cifar10", encoder=None, T=10, optimizer="sgd", momentum=0.9,
-                                     lr=0.1, epochs=200, batch_size=32,
-                                     assumed=("ResNet-14 for DVS", "input size 48", "lr", "epochs", "batch_size")),
-    "mlf_dsresnet_synthetic": dict(model=dict(in_channels=1, num_classes=10, blocks=(1, 1), widths=(8, 16)),
-                                   dataset="digits", encoder="direct", T=2, optimizer="adam", lr=1e-3,
-                                   epochs=1, batch_size=32),
+    "mlf_dsresnet_cifar10": dict(
+        model=dict(in_channels=3, num_classes=10, blocks=(3, 3, 3), widths=(64, 128, 256), levels=3),
+        dataset="cifar10",
+        encoder="direct",
+        T=4,
+        optimizer="sgd",
+        momentum=0.9,
+        lr=0.1,
+        epochs=200,
+        batch_size=64,
+        assumed=("T", "lr", "epochs", "batch_size"),
+    ),
+    "mlf_dsresnet_dvs_cifar10": dict(
+        model=dict(in_channels=2, num_classes=10, blocks=(2, 2, 2), widths=(64, 128, 256), levels=3),
+        dataset="dvs_cifar10",
+        encoder=None,
+        T=10,
+        optimizer="sgd",
+        momentum=0.9,
+        lr=0.1,
+        epochs=200,
+        batch_size=32,
+        assumed=("ResNet-14 for DVS", "input size 48", "lr", "epochs", "batch_size"),
+    ),
+    "mlf_dsresnet_synthetic": dict(
+        model=dict(in_channels=1, num_classes=10, blocks=(1, 1), widths=(8, 16)),
+        dataset="digits",
+        encoder="direct",
+        T=2,
+        optimizer="adam",
+        lr=1e-3,
+        epochs=1,
+        batch_size=32,
+    ),
 }

@@ -209,8 +209,14 @@ class _ConvBlock(nn.Module):
     def __init__(self, c_in, c_out, neuron_module, *, stride, batch_norm, dale_in, excitatory_fraction):
         super().__init__()
         self.conv = MaskedConv2d(
-            c_in, c_out, 3, stride=stride, padding=1, bias=not batch_norm,
-            dale=dale_in, excitatory_fraction=excitatory_fraction,
+            c_in,
+            c_out,
+            3,
+            stride=stride,
+            padding=1,
+            bias=not batch_norm,
+            dale=dale_in,
+            excitatory_fraction=excitatory_fraction,
         )
         self.bn = nn.BatchNorm2d(c_out) if batch_norm else nn.Identity()
         self.neuron = neuron_module
@@ -290,8 +296,13 @@ class SpikingVGG11(nn.Module):
             c_out = _scaled(int(item), width)
             features.append(
                 _ConvBlock(
-                    c_in, c_out, make_neuron(neuron, **settings), stride=1, batch_norm=batch_norm,
-                    dale_in=dale and not first, excitatory_fraction=excitatory_fraction,
+                    c_in,
+                    c_out,
+                    make_neuron(neuron, **settings),
+                    stride=1,
+                    batch_norm=batch_norm,
+                    dale_in=dale and not first,
+                    excitatory_fraction=excitatory_fraction,
                 )
             )
             c_in, first = c_out, False
@@ -343,7 +354,7 @@ class _SignedIdentity(nn.Module):
     def __init__(self, channels: int, excitatory_fraction: float) -> None:
         super().__init__()
         sign = torch.ones(channels)
-        sign[excitatory_count(channels, excitatory_fraction):] = -1.0
+        sign[excitatory_count(channels, excitatory_fraction) :] = -1.0
         self.register_buffer("sign", sign.view(channels, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -360,8 +371,15 @@ class _BasicBlock(nn.Module):
         self.block2 = _ConvBlock(c_out, c_out, nn.Identity(), stride=1, dale_in=dale, **kw)
         if stride != 1 or c_in != c_out:
             self.shortcut = nn.Sequential(
-                MaskedConv2d(c_in, c_out, 1, stride=stride, bias=not batch_norm, dale=dale,
-                             excitatory_fraction=excitatory_fraction),
+                MaskedConv2d(
+                    c_in,
+                    c_out,
+                    1,
+                    stride=stride,
+                    bias=not batch_norm,
+                    dale=dale,
+                    excitatory_fraction=excitatory_fraction,
+                ),
                 nn.BatchNorm2d(c_out) if batch_norm else nn.Identity(),
             )
         else:
@@ -423,16 +441,32 @@ class SpikingResNet(nn.Module):
 
         self.in_channels, self.num_classes, self.neuron_type, self.arch = in_channels, num_classes, neuron, arch
         stem = _scaled(layout.stem, width)
-        self.stem = _ConvBlock(in_channels, stem, factory(), stride=1, batch_norm=batch_norm, dale_in=False,
-                               excitatory_fraction=excitatory_fraction)
+        self.stem = _ConvBlock(
+            in_channels,
+            stem,
+            factory(),
+            stride=1,
+            batch_norm=batch_norm,
+            dale_in=False,
+            excitatory_fraction=excitatory_fraction,
+        )
         blocks: list[nn.Module] = []
         c_in = stem
         for stage, (channels, count) in enumerate(zip(layout.channels, layout.blocks)):
             c_out = _scaled(channels, width)
             for b in range(count):
                 stride = 2 if stage > 0 and b == 0 else 1
-                blocks.append(_BasicBlock(c_in, c_out, stride, factory, batch_norm=batch_norm, dale=dale,
-                                          excitatory_fraction=excitatory_fraction))
+                blocks.append(
+                    _BasicBlock(
+                        c_in,
+                        c_out,
+                        stride,
+                        factory,
+                        batch_norm=batch_norm,
+                        dale=dale,
+                        excitatory_fraction=excitatory_fraction,
+                    )
+                )
                 c_in = c_out
         self.blocks = nn.Sequential(*blocks)
         self.pool = _TimeFolded(nn.AdaptiveAvgPool2d(1))
@@ -523,9 +557,19 @@ class CompetitiveLIF(nn.Module):
         neuron closest to the input over the steps since the last spike).
     """
 
-    def __init__(self, size: int, *, k: int = 5, beta: float = 0.9, threshold: float = 1.0,
-                 theta_plus: float = 0.05, tau_theta: float = 1e4, adapt: bool = True,
-                 inhibition: float = 0.0, reset_all: bool = False) -> None:
+    def __init__(
+        self,
+        size: int,
+        *,
+        k: int = 5,
+        beta: float = 0.9,
+        threshold: float = 1.0,
+        theta_plus: float = 0.05,
+        tau_theta: float = 1e4,
+        adapt: bool = True,
+        inhibition: float = 0.0,
+        reset_all: bool = False,
+    ) -> None:
         super().__init__()
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ParameterError(f"parameter 'size' must be a positive integer, got {size!r}")
@@ -544,8 +588,10 @@ class CompetitiveLIF(nn.Module):
     @torch.no_grad()
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         if not isinstance(current, torch.Tensor) or current.ndim != 3 or current.shape[-1] != self.size:
-            raise ShapeError(f"CompetitiveLIF expects [T, B, {self.size}] input current, got "
-                             f"{tuple(current.shape) if isinstance(current, torch.Tensor) else type(current).__name__}")
+            raise ShapeError(
+                f"CompetitiveLIF expects [T, B, {self.size}] input current, got "
+                f"{tuple(current.shape) if isinstance(current, torch.Tensor) else type(current).__name__}"
+            )
         T, B, N = current.shape
         theta = self.theta.to(current.dtype)
         decay = float(torch.exp(torch.tensor(-1.0 / self.tau_theta)))
@@ -569,13 +615,24 @@ class CompetitiveLIF(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return (f"size={self.size}, k={self.k}, beta={self.beta:g}, threshold={self.threshold:g}, "
-                f"theta_plus={self.theta_plus:g}, tau_theta={self.tau_theta:g}")
+        return (
+            f"size={self.size}, k={self.k}, beta={self.beta:g}, threshold={self.threshold:g}, "
+            f"theta_plus={self.theta_plus:g}, tau_theta={self.tau_theta:g}"
+        )
 
 
-def competitive_mlp(sizes: Sequence[int] = (64, 256, 10), *, k: int = 5, beta: float = 0.9,
-                    threshold: float = 1.0, theta_plus: float = 0.05, tau_theta: float = 1e4, readout: str = "lif",
-                    seed_scale: float = 1.0, inhibition: float = 0.0) -> SpikingMLP:
+def competitive_mlp(
+    sizes: Sequence[int] = (64, 256, 10),
+    *,
+    k: int = 5,
+    beta: float = 0.9,
+    threshold: float = 1.0,
+    theta_plus: float = 0.05,
+    tau_theta: float = 1e4,
+    readout: str = "lif",
+    seed_scale: float = 1.0,
+    inhibition: float = 0.0,
+) -> SpikingMLP:
     """A :class:`SpikingMLP` whose hidden populations are :class:`CompetitiveLIF` (k-WTA, adaptive
     thresholds) driven through excitatory-only Dale's-law layers (``MaskedLinear(dale=True,
     excitatory_fraction=1)``: the stored weights are synaptic strengths, the sign +1 is fixed, so a local rule
@@ -594,6 +651,13 @@ def competitive_mlp(sizes: Sequence[int] = (64, 256, 10), *, k: int = 5, beta: f
             layer.weight.uniform_(0.0, 1.0)
             layer.weight.mul_(seed_scale * n_in / 4 / layer.weight.sum(1, keepdim=True))
         net.layers[i] = layer
-        net.neurons[i] = CompetitiveLIF(n_out, k=min(k, n_out), beta=beta, threshold=threshold,
-                                        theta_plus=theta_plus, tau_theta=tau_theta, inhibition=inhibition)
+        net.neurons[i] = CompetitiveLIF(
+            n_out,
+            k=min(k, n_out),
+            beta=beta,
+            threshold=threshold,
+            theta_plus=theta_plus,
+            tau_theta=tau_theta,
+            inhibition=inhibition,
+        )
     return net

@@ -138,9 +138,7 @@ def _zero_backward(g_u, g_s, sg, h, s, threshold, detach, scratch, out):
     torch.add(g_u, scratch, out=out)
 
 
-RESETS.register(
-    "subtract", ResetMode("subtract", lambda h, s, th: h - th * s, _subtract_forward, _subtract_backward)
-)
+RESETS.register("subtract", ResetMode("subtract", lambda h, s, th: h - th * s, _subtract_forward, _subtract_backward))
 RESETS.register("zero", ResetMode("zero", lambda h, s, th: h * (1.0 - s), _zero_forward, _zero_backward))
 
 
@@ -335,7 +333,14 @@ def lif_sequence(
     sur = as_surrogate(surrogate)
     shape = SURROGATES[sur.shape]
     spikes, membrane = _LIFSequence.apply(
-        currents, v0, beta, threshold, mode, shape.derivative, float(sur.width), bool(detach_reset),
+        currents,
+        v0,
+        beta,
+        threshold,
+        mode,
+        shape.derivative,
+        float(sur.width),
+        bool(detach_reset),
         bool(return_membrane),
     )
     return (spikes, membrane) if return_membrane else spikes
@@ -450,9 +455,7 @@ class IF(LIF):
         detach_reset: bool = False,
         surrogate: Surrogate | str | None = None,
     ) -> None:
-        super().__init__(
-            beta=1.0, threshold=threshold, reset=reset, detach_reset=detach_reset, surrogate=surrogate
-        )
+        super().__init__(beta=1.0, threshold=threshold, reset=reset, detach_reset=detach_reset, surrogate=surrogate)
 
 
 NEURONS: Registry[type[LIF]] = Registry("neuron model")

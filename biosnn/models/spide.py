@@ -93,10 +93,12 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------------- neurons
-def spide_if_step(u: torch.Tensor, current: torch.Tensor, *, v_th: float = 1.0, u_rest: float | None = None,
-                  leak: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def spide_if_step(
+    u: torch.Tensor, current: torch.Tensor, *, v_th: float = 1.0, u_rest: float | None = None, leak: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""One forward IF step: :math:`u \leftarrow u + I`, :math:`s = \mathbb{1}[u \ge V_{th}]`,
-    :math:`u \leftarrow u - (V_{th} - u_{rest}) s` (then :math:`\lambda u` with a leak). Returns ``(u, s)``."""
+    :math:`u \leftarrow u - (V_{th} - u_{rest}) s` (then :math:`\lambda u` with a leak). Returns ``(u, s)``.
+    """
     u_rest = -v_th if u_rest is None else u_rest
     u = u + current
     s = (u >= v_th).to(u.dtype)
@@ -106,11 +108,13 @@ def spide_if_step(u: torch.Tensor, current: torch.Tensor, *, v_th: float = 1.0, 
     return u, s
 
 
-def spide_ternary_step(u: torch.Tensor, current: torch.Tensor, *, v_th: float = 1.0, u_rest: float | None = None,
-                       leak: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def spide_ternary_step(
+    u: torch.Tensor, current: torch.Tensor, *, v_th: float = 1.0, u_rest: float | None = None, leak: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""One backward step with ternary spikes :math:`s = (\mathbb{1}[u \ge V_{th}] - \mathbb{1}[u \le -V_{th}])
     (V_{th} - u_{rest})`, :math:`u \leftarrow u - s`. Returns ``(u, s)`` (``s`` in
-    :math:`\{-(V_{th} - u_{rest}), 0, V_{th} - u_{rest}\}`)."""
+    :math:`\{-(V_{th} - u_{rest}), 0, V_{th} - u_{rest}\}`).
+    """
     u_rest = -v_th if u_rest is None else u_rest
     u = u + current
     s = ((u >= v_th).to(u.dtype) - (u <= -v_th).to(u.dtype)) * (v_th - u_rest)
@@ -122,12 +126,12 @@ def spide_ternary_step(u: torch.Tensor, current: torch.Tensor, *, v_th: float = 
 
 def _transpose(layer: nn.Module, v: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
     """``F^T v`` for the linear part of ``layer``: the transposed weights for ``nn.Linear``, ``nn.Conv2d`` and
-    ``nn.ConvTranspose2d``, otherwise the vector-Jacobian product at input 0 (the same map)."""
+    ``nn.ConvTranspose2d``, otherwise the vector-Jacobian product at input 0 (the same map).
+    """
     if type(layer) is nn.Linear:
         return v @ layer.weight
     if type(layer) is nn.Conv2d and layer.groups == 1 and isinstance(layer.padding, tuple):
-        out = F.conv_transpose2d(v, layer.weight, stride=layer.stride, padding=layer.padding,
-                                 dilation=layer.dilation)
+        out = F.conv_transpose2d(v, layer.weight, stride=layer.stride, padding=layer.padding, dilation=layer.dilation)
         if tuple(out.shape[-2:]) == tuple(in_shape[-2:]):
             return out
     if type(layer) is nn.ConvTranspose2d and layer.groups == 1 and isinstance(layer.padding, tuple):
@@ -147,7 +151,8 @@ def _weights(steps: int, leak: float | None) -> float:
 @dataclass
 class SpideForward:
     """What the forward simulation recorded: rates ``a`` (layers 1..n), masks ``m``, spike counts and the
-    time-mean input ``x_mean``."""
+    time-mean input ``x_mean``.
+    """
 
     rates: list[torch.Tensor]
     masks: list[torch.Tensor]
@@ -162,7 +167,8 @@ class SpideBackward:
     """What the backward simulation recorded: rates ``beta`` (layers 1..n), signed ternary spike counts
     ``signed`` (sum of s_b / amplitude), backward spike numbers ``events``, ``steps``, the spike
     amplitude ``amp`` (V_th_back - u_rest_back) and the gradient ``scale``: for IF neurons
-    ``beta = signed * amp / (steps * scale)``."""
+    ``beta = signed * amp / (steps * scale)``.
+    """
 
     beta: list[torch.Tensor]
     signed: list[torch.Tensor]
@@ -173,11 +179,20 @@ class SpideBackward:
 
 
 @torch.no_grad()
-def spide_forward(x: torch.Tensor, input_layer: nn.Module, layers: Sequence[nn.Module], feedback: nn.Module, *,
-                  steps: int = 30, v_th: float = 1.0, u_rest: float | None = None,
-                  leak: float | None = None) -> SpideForward:
+def spide_forward(
+    x: torch.Tensor,
+    input_layer: nn.Module,
+    layers: Sequence[nn.Module],
+    feedback: nn.Module,
+    *,
+    steps: int = 30,
+    v_th: float = 1.0,
+    u_rest: float | None = None,
+    leak: float | None = None,
+) -> SpideForward:
     """The forward spiking simulation (module docstring). ``x``: ``[T_in, B, ...]``; with ``T_in == 1`` the
-    input is constant for ``steps`` steps, otherwise frame ``t`` drives step ``t`` (``steps = T_in``)."""
+    input is constant for ``steps`` steps, otherwise frame ``t`` drives step ``t`` (``steps = T_in``).
+    """
     if not isinstance(x, torch.Tensor) or x.ndim < 2:
         raise ShapeError("spide_forward needs time-major input [T, B, ...]")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -214,15 +229,26 @@ def spide_forward(x: torch.Tensor, input_layer: nn.Module, layers: Sequence[nn.M
 
 
 @torch.no_grad()
-def spide_backward(grad: torch.Tensor, layers: Sequence[nn.Module], feedback: nn.Module, fwd: SpideForward, *,
-                   steps: int = 250, v_th: float = 1.0, u_rest: float | None = None, v_th_back: float | None = None,
-                   u_rest_back: float | None = None, leak: float | None = None,
-                   scale: float = 1.0) -> SpideBackward:
+def spide_backward(
+    grad: torch.Tensor,
+    layers: Sequence[nn.Module],
+    feedback: nn.Module,
+    fwd: SpideForward,
+    *,
+    steps: int = 250,
+    v_th: float = 1.0,
+    u_rest: float | None = None,
+    v_th_back: float | None = None,
+    u_rest_back: float | None = None,
+    leak: float | None = None,
+    scale: float = 1.0,
+) -> SpideBackward:
     """The backward spiking simulation driven by ``grad`` = dL/da_n (module docstring); per layer 1..n, the
     rates ``beta`` (in gradient units), the signed ternary spike counts and the number of backward spikes.
 
     ``scale`` > 0 drives the simulation with ``scale * grad`` and divides the rates by it (the same as a
-    backward threshold ``V_th_back / scale``; the implicit equation is linear in the gradient)."""
+    backward threshold ``V_th_back / scale``; the implicit equation is linear in the gradient).
+    """
     if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
         raise ParameterError(f"SPIDE backward 'scale' must be a positive number, got {scale!r}")
     grad = grad * scale
@@ -257,15 +283,30 @@ def spide_backward(grad: torch.Tensor, layers: Sequence[nn.Module], feedback: nn
         for i in range(n - 2, -1, -1):
             run(i, factor * _transpose(layers[i], m[i + 1] * sb[i + 1], shapes[i]))
     norm = _weights(steps, leak)
-    return SpideBackward([b / (norm * scale) for b in beta], signed, events, steps, amp,  # type: ignore[arg-type]
-                         float(scale))
+    return SpideBackward(
+        [b / (norm * scale) for b in beta],
+        signed,
+        events,
+        steps,
+        amp,  # type: ignore[arg-type]
+        float(scale),
+    )
 
 
-def spide_weight_grads(input_layer: nn.Module, layers: Sequence[nn.Module], feedback: nn.Module, fwd: SpideForward,
-                       beta: Sequence[torch.Tensor], *, v_th: float = 1.0, u_rest: float | None = None) -> None:
+def spide_weight_grads(
+    input_layer: nn.Module,
+    layers: Sequence[nn.Module],
+    feedback: nn.Module,
+    fwd: SpideForward,
+    beta: Sequence[torch.Tensor],
+    *,
+    v_th: float = 1.0,
+    u_rest: float | None = None,
+) -> None:
     r"""Add SPIDE's local updates to ``.grad``: each layer gets
     :math:`\frac{1}{V_{th} - u_{rest}}(\beta_{post} \odot m_{post})^\top a_{pre}` (its vector-Jacobian
-    product at the forward rates of its input)."""
+    product at the forward rates of its input).
+    """
     u_rest = -v_th if u_rest is None else u_rest
     factor = 1.0 / (v_th - u_rest)
     a, m = fwd.rates, fwd.masks
@@ -277,11 +318,20 @@ def spide_weight_grads(input_layer: nn.Module, layers: Sequence[nn.Module], feed
             out.backward(factor * beta[post] * m[post])
 
 
-def rate_equilibrium(x_mean: torch.Tensor, input_layer: nn.Module, layers: Sequence[nn.Module], feedback: nn.Module,
-                     *, iterations: int = 100, v_th: float = 1.0, u_rest: float | None = None) -> list[torch.Tensor]:
+def rate_equilibrium(
+    x_mean: torch.Tensor,
+    input_layer: nn.Module,
+    layers: Sequence[nn.Module],
+    feedback: nn.Module,
+    *,
+    iterations: int = 100,
+    v_th: float = 1.0,
+    u_rest: float | None = None,
+) -> list[torch.Tensor]:
     r"""Iterate the clamped rate map :math:`a_1 = \sigma((F_x(\bar x) + F_{fb}(a_n))/(V_{th} - u_{rest}))`,
     :math:`a_{i+1} = \sigma(F_i(a_i)/(V_{th} - u_{rest}))` from zero feedback, *with* autograd (the BPTT
-    reference for SPIDE's implicit gradient). Returns the rates of layers 1..n."""
+    reference for SPIDE's implicit gradient). Returns the rates of layers 1..n.
+    """
     u_rest = -v_th if u_rest is None else u_rest
     scale = v_th - u_rest
     drive = input_layer(x_mean)
@@ -308,16 +358,25 @@ class _SpideGrad(torch.autograd.Function):
         vb = net.v_th if net.v_th_back is None else net.v_th_back
         peak = float(grad.abs().max())
         scale = 0.5 * vb / peak if net.backward_scale == "auto" and peak > 0 else 1.0
-        bwd = spide_backward(grad, net.layers, net.feedback, fwd, steps=net.steps_back, v_th=net.v_th,
-                             u_rest=net.u_rest, v_th_back=net.v_th_back, leak=net.leak, scale=scale)
+        bwd = spide_backward(
+            grad,
+            net.layers,
+            net.feedback,
+            fwd,
+            steps=net.steps_back,
+            v_th=net.v_th,
+            u_rest=net.u_rest,
+            v_th_back=net.v_th_back,
+            leak=net.leak,
+            scale=scale,
+        )
         net.last_backward = bwd
-        spide_weight_grads(net.input_layer, net.layers, net.feedback, fwd, bwd.beta, v_th=net.v_th,
-                           u_rest=net.u_rest)
+        spide_weight_grads(net.input_layer, net.layers, net.feedback, fwd, bwd.beta, v_th=net.v_th, u_rest=net.u_rest)
         return None, None, None
 
 
 class SPIDENet(nn.Module):
-    """A feedback SNN trained by SPIDE: ``forward`` runs the spiking equilibrium (no autograd graph), and
+    r"""A feedback SNN trained by SPIDE: ``forward`` runs the spiking equilibrium (no autograd graph), and
     ``backward`` of any loss on its output runs the backward spiking simulation.
 
     Input ``[T_in, B, ...]`` (``T_in = 1``: constant input for ``steps`` steps); output the read-out logits
@@ -342,10 +401,20 @@ class SPIDENet(nn.Module):
         ``"none"``: ``k = 1``, the paper's fixed threshold.
     """
 
-    def __init__(self, *, input_layer: nn.Module, layers: Sequence[nn.Module], feedback: nn.Module,
-                 readout: nn.Module, steps: int = 30, steps_back: int = 250, v_th: float = 1.0,
-                 v_th_back: float | None = None, leak: float | None = None,
-                 backward_scale: str = "auto") -> None:
+    def __init__(
+        self,
+        *,
+        input_layer: nn.Module,
+        layers: Sequence[nn.Module],
+        feedback: nn.Module,
+        readout: nn.Module,
+        steps: int = 30,
+        steps_back: int = 250,
+        v_th: float = 1.0,
+        v_th_back: float | None = None,
+        leak: float | None = None,
+        backward_scale: str = "auto",
+    ) -> None:
         super().__init__()
         if backward_scale not in ("auto", "none"):
             raise ParameterError(f"SPIDE 'backward_scale' must be 'auto' or 'none', got {backward_scale!r}")
@@ -368,8 +437,9 @@ class SPIDENet(nn.Module):
         self.last_backward: SpideBackward | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fwd = spide_forward(x, self.input_layer, self.layers, self.feedback, steps=self.steps, v_th=self.v_th,
-                            leak=self.leak)
+        fwd = spide_forward(
+            x, self.input_layer, self.layers, self.feedback, steps=self.steps, v_th=self.v_th, leak=self.leak
+        )
         self.last_forward = fwd
         a_last = fwd.rates[-1]
         if self.training and torch.is_grad_enabled():
@@ -390,10 +460,20 @@ def spide_train_loss(model: SPIDENet, x: torch.Tensor, target: torch.Tensor) -> 
     return F.cross_entropy(out[0], target), out
 
 
-def build_spide(*, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, arch: str = "fc",
-                hidden: Sequence[int] = (128, 64), channels: Sequence[int] = (128, 256, 256, 512, 256),
-                steps: int = 30, steps_back: int = 250, v_th: float = 1.0, leak: float | None = None,
-                backward_scale: str = "auto", seed: int = 0) -> SPIDENet:
+def build_spide(
+    *,
+    input_shape: Sequence[int] = (1, 8, 8),
+    num_classes: int = 10,
+    arch: str = "fc",
+    hidden: Sequence[int] = (128, 64),
+    channels: Sequence[int] = (128, 256, 256, 512, 256),
+    steps: int = 30,
+    steps_back: int = 250,
+    v_th: float = 1.0,
+    leak: float | None = None,
+    backward_scale: str = "auto",
+    seed: int = 0,
+) -> SPIDENet:
     """Build a :class:`SPIDENet`.
 
     ``arch="fc"``: flatten -> Linear(hidden[0]) -> ... -> Linear(hidden[-1]), feedback Linear(hidden[-1] ->
@@ -416,8 +496,12 @@ def build_spide(*, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10
             raise ParameterError(f"SPIDE conv 'channels' needs 5 widths (c0..c4), got {tuple(channels)}")
         c0, c1, c2, c3, c4 = channels
         inp = nn.Conv2d(shape[0], c0, 3, 1, 1)
-        layers = [nn.Conv2d(c0, c1, 3, 1, 1), nn.Conv2d(c1, c2, 3, 2, 1), nn.Conv2d(c2, c3, 3, 1, 1),
-                  nn.Conv2d(c3, c4, 3, 1, 1)]
+        layers = [
+            nn.Conv2d(c0, c1, 3, 1, 1),
+            nn.Conv2d(c1, c2, 3, 2, 1),
+            nn.Conv2d(c2, c3, 3, 1, 1),
+            nn.Conv2d(c3, c4, 3, 1, 1),
+        ]
         feedback = nn.ConvTranspose2d(c4, c0, 3, 2, 1, output_padding=1, bias=False)
         out_features = c4 * ((shape[1] + 1) // 2) * ((shape[2] + 1) // 2)
     else:
@@ -432,25 +516,68 @@ def build_spide(*, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
     readout = nn.Linear(out_features, num_classes)
-    return SPIDENet(input_layer=inp, layers=layers, feedback=feedback, readout=readout, steps=steps,
-                    steps_back=steps_back, v_th=v_th, leak=leak, backward_scale=backward_scale)
+    return SPIDENet(
+        input_layer=inp,
+        layers=layers,
+        feedback=feedback,
+        readout=readout,
+        steps=steps,
+        steps_back=steps_back,
+        v_th=v_th,
+        leak=leak,
+        backward_scale=backward_scale,
+    )
 
 
 #: Paper-scale settings (T = 30 forward, 250 backward, from the paper; the conv widths, optimiser and schedule
 #: are assumed: the authors' configuration files were not read).
 PAPER_PRESETS: dict[str, dict[str, Any]] = {
-    "spide_cifar10": dict(model=dict(input_shape=(3, 32, 32), num_classes=10, arch="conv",
-                                     channels=(128, 256, 256, 512, 256), steps=30, steps_back=250),
-                          dataset="cifar10", encoder="direct", T=1, optimizer="sgd", momentum=0.9, lr=0.05,
-                          epochs=100, batch_size=128,
-                          assumed=("channels", "optimizer", "lr", "epochs", "batch_size")),
-    "spide_dvs_cifar10": dict(model=dict(input_shape=(2, 48, 48), num_classes=10, arch="conv",
-                                         channels=(64, 128, 128, 256, 128), steps=30, steps_back=250),
-                              dataset="dvs_cifar10", encoder=None, T=30, optimizer="sgd", momentum=0.9, lr=0.05,
-                              epochs=100, batch_size=32,
-                              assumed=("channels", "input 48x48", "optimizer", "lr", "epochs", "batch_size")),
-    "spide_synthetic": dict(model=dict(input_shape=(1, 8, 8), num_classes=10, arch="fc", hidden=(32, 16),
-                                       steps=10, steps_back=20),
-                            dataset="digits", encoder="direct", T=1, optimizer="adam", lr=1e-3, epochs=1,
-                            batch_size=32),
+    "spide_cifar10": dict(
+        model=dict(
+            input_shape=(3, 32, 32),
+            num_classes=10,
+            arch="conv",
+            channels=(128, 256, 256, 512, 256),
+            steps=30,
+            steps_back=250,
+        ),
+        dataset="cifar10",
+        encoder="direct",
+        T=1,
+        optimizer="sgd",
+        momentum=0.9,
+        lr=0.05,
+        epochs=100,
+        batch_size=128,
+        assumed=("channels", "optimizer", "lr", "epochs", "batch_size"),
+    ),
+    "spide_dvs_cifar10": dict(
+        model=dict(
+            input_shape=(2, 48, 48),
+            num_classes=10,
+            arch="conv",
+            channels=(64, 128, 128, 256, 128),
+            steps=30,
+            steps_back=250,
+        ),
+        dataset="dvs_cifar10",
+        encoder=None,
+        T=30,
+        optimizer="sgd",
+        momentum=0.9,
+        lr=0.05,
+        epochs=100,
+        batch_size=32,
+        assumed=("channels", "input 48x48", "optimizer", "lr", "epochs", "batch_size"),
+    ),
+    "spide_synthetic": dict(
+        model=dict(input_shape=(1, 8, 8), num_classes=10, arch="fc", hidden=(32, 16), steps=10, steps_back=20),
+        dataset="digits",
+        encoder="direct",
+        T=1,
+        optimizer="adam",
+        lr=1e-3,
+        epochs=1,
+        batch_size=32,
+    ),
 }

@@ -122,8 +122,15 @@ def dspike(u: torch.Tensor, gamma: float = 2.5, region: float = 1.0) -> torch.Te
 _RESETS = ("hard", "soft")
 
 
-def stmixer_lif_step(mem: torch.Tensor, x: torch.Tensor, *, tau: float = 0.5, threshold: float = 1.0,
-                     reset: str = "hard", gamma: float = 2.5) -> tuple[torch.Tensor, torch.Tensor]:
+def stmixer_lif_step(
+    mem: torch.Tensor,
+    x: torch.Tensor,
+    *,
+    tau: float = 0.5,
+    threshold: float = 1.0,
+    reset: str = "hard",
+    gamma: float = 2.5,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One LIF step: ``m = tau*mem + x``, ``s = Dspike(m - V_th)``, reset. Returns ``(mem after reset, s)``."""
     m = tau * mem + x
     s = dspike(m - threshold, gamma)
@@ -131,8 +138,9 @@ def stmixer_lif_step(mem: torch.Tensor, x: torch.Tensor, *, tau: float = 0.5, th
     return m, s
 
 
-def stmixer_lif_sequence(x: torch.Tensor, *, tau: float = 0.5, threshold: float = 1.0, reset: str = "hard",
-                         gamma: float = 2.5) -> torch.Tensor:
+def stmixer_lif_sequence(
+    x: torch.Tensor, *, tau: float = 0.5, threshold: float = 1.0, reset: str = "hard", gamma: float = 2.5
+) -> torch.Tensor:
     """Spikes ``[T, ...]`` for inputs ``[T, ...]`` from zero state; ``T = 1`` takes the fast path
     ``Dspike(x - V_th)``.
     """
@@ -162,19 +170,31 @@ def token_mix(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 def _kl(target_logits: torch.Tensor, logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    return F.kl_div(F.log_softmax(logits / temperature, dim=1), F.log_softmax(target_logits / temperature, dim=1),
-                    reduction="batchmean", log_target=True)
+    return F.kl_div(
+        F.log_softmax(logits / temperature, dim=1),
+        F.log_softmax(target_logits / temperature, dim=1),
+        reduction="batchmean",
+        log_target=True,
+    )
 
 
-def sml_loss(final: torch.Tensor, aux: Sequence[torch.Tensor], target: torch.Tensor, *, alpha: float = 1.0,
-             lam: float = 0.333, temperature: float = 3.0) -> torch.Tensor:
+def sml_loss(
+    final: torch.Tensor,
+    aux: Sequence[torch.Tensor],
+    target: torch.Tensor,
+    *,
+    alpha: float = 1.0,
+    lam: float = 0.333,
+    temperature: float = 3.0,
+) -> torch.Tensor:
     """Surrogate module learning loss (module docstring) on final logits ``[B, C]`` and auxiliary logits."""
     aux = list(aux)
     if not aux:
         return F.cross_entropy(final, target)
     n = len(aux) + 1
     hard = (F.cross_entropy(final, target) + alpha * sum(F.cross_entropy(a, target) for a in aux)) / (
-        (n - 1) * alpha + 1)
+        (n - 1) * alpha + 1
+    )
     soft = sum(_kl(a.detach(), final, temperature) + _kl(final.detach(), a, temperature) for a in aux) / (n - 1)
     return lam * soft + (1.0 - lam) * hard
 
@@ -230,8 +250,14 @@ class TokenMixer(nn.Module):
     def __init__(self, dim: int, num_patches: int, heads: int, neuron: dict | None = None) -> None:
         super().__init__()
         neuron = neuron or {}
-        self.body = nn.Sequential(STMixerLIF(**neuron), _conv1(dim, dim), STMixerLIF(**neuron),
-                                  STM(dim, num_patches, heads), STMixerLIF(**neuron), _conv1(dim, dim))
+        self.body = nn.Sequential(
+            STMixerLIF(**neuron),
+            _conv1(dim, dim),
+            STMixerLIF(**neuron),
+            STM(dim, num_patches, heads),
+            STMixerLIF(**neuron),
+            _conv1(dim, dim),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -272,8 +298,9 @@ class IPSPS(nn.Module):
     padding above and below) and the shortcut's kernel is ``1 x 2**downsample``.
     """
 
-    def __init__(self, in_channels: int, dim: int, downsample: int = 2, neuron: dict | None = None, *,
-                 flat_height: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, dim: int, downsample: int = 2, neuron: dict | None = None, *, flat_height: bool = False
+    ) -> None:
         super().__init__()
         if downsample not in (2, 4):
             raise ParameterError(f"IPSPS 'downsample' must be 2 or 4, got {downsample!r}")
@@ -288,16 +315,23 @@ class IPSPS(nn.Module):
 
         layers: list[nn.Module] = []
         for cin, cout, s in zip(chans[:-1], chans[1:], strides):
-            layers += [_Folded(nn.Sequential(nn.Conv2d(cin, cout, 3, stride(s), 1, bias=False),
-                                             nn.BatchNorm2d(cout))),
-                       STMixerLIF(**neuron)]
+            layers += [
+                _Folded(nn.Sequential(nn.Conv2d(cin, cout, 3, stride(s), 1, bias=False), nn.BatchNorm2d(cout))),
+                STMixerLIF(**neuron),
+            ]
         self.main_dims, self.short_dims = dim // 8 * 7, dim // 8
-        layers.append(_Folded(nn.Sequential(nn.Conv2d(dim, self.main_dims, 3, stride(2), 1, bias=False),
-                                            nn.BatchNorm2d(self.main_dims))))
+        layers.append(
+            _Folded(
+                nn.Sequential(
+                    nn.Conv2d(dim, self.main_dims, 3, stride(2), 1, bias=False), nn.BatchNorm2d(self.main_dims)
+                )
+            )
+        )
         self.main = nn.Sequential(*layers)
-        k = stride(2 ** downsample)
-        self.shortcut = _Folded(nn.Sequential(nn.Conv2d(in_channels, self.short_dims, k, k, bias=False),
-                                              nn.BatchNorm2d(self.short_dims)))
+        k = stride(2**downsample)
+        self.shortcut = _Folded(
+            nn.Sequential(nn.Conv2d(in_channels, self.short_dims, k, k, bias=False), nn.BatchNorm2d(self.short_dims))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.shortcut(x), self.main(x)], dim=2).flatten(-2)
@@ -309,8 +343,14 @@ class _GeluMixer(nn.Module):
         self.fc1 = nn.Sequential(nn.GELU(), nn.Conv1d(dim, dim, 1, bias=False), nn.BatchNorm1d(dim), nn.GELU())
         self.stm = STM(dim, num_patches, heads)
         self.fc2 = nn.Sequential(nn.GELU(), nn.Conv1d(dim, dim, 1, bias=False), nn.BatchNorm1d(dim))
-        self.ffn = nn.Sequential(nn.GELU(), nn.Conv1d(dim, 4 * dim, 1, bias=False), nn.BatchNorm1d(4 * dim),
-                                 nn.GELU(), nn.Conv1d(4 * dim, dim, 1, bias=False), nn.BatchNorm1d(dim))
+        self.ffn = nn.Sequential(
+            nn.GELU(),
+            nn.Conv1d(dim, 4 * dim, 1, bias=False),
+            nn.BatchNorm1d(4 * dim),
+            nn.GELU(),
+            nn.Conv1d(4 * dim, dim, 1, bias=False),
+            nn.BatchNorm1d(dim),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.fc2(self.stm(self.fc1(x)))
@@ -353,12 +393,25 @@ class STMixer(nn.Module):
         Build the auxiliary heads of surrogate module learning (used by :meth:`forward_with_aux`).
     """
 
-    def __init__(self, *, in_channels: int = 3, num_classes: int = 10, img_size: int | tuple[int, int] = 32,
-                 downsample: int = 2, dim: int = 256, depth: int = 4, heads: int = 16, mlp_ratio: float = 4.0,
-                 sml: bool = True, tau: float = 0.5, threshold: float = 1.0, reset: str = "hard",
-                 gamma: float = 2.5) -> None:
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        img_size: int | tuple[int, int] = 32,
+        downsample: int = 2,
+        dim: int = 256,
+        depth: int = 4,
+        heads: int = 16,
+        mlp_ratio: float = 4.0,
+        sml: bool = True,
+        tau: float = 0.5,
+        threshold: float = 1.0,
+        reset: str = "hard",
+        gamma: float = 2.5,
+    ) -> None:
         super().__init__()
-        factor = 2 ** downsample
+        factor = 2**downsample
         if isinstance(img_size, (tuple, list)):
             if len(img_size) != 2 or int(img_size[0]) != 1 or int(img_size[1]) < 1:
                 raise ParameterError(f"img_size must be an int (square images) or (1, L) (signals), got {img_size!r}")
@@ -418,8 +471,15 @@ class STMixer(nn.Module):
         return self.head(h.mean(-1))
 
 
-def stmixer_train_loss(model: STMixer, x: torch.Tensor, target: torch.Tensor, *, alpha: float = 1.0,
-                       lam: float = 0.333, temperature: float = 3.0) -> tuple[torch.Tensor, torch.Tensor]:
+def stmixer_train_loss(
+    model: STMixer,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    alpha: float = 1.0,
+    lam: float = 0.333,
+    temperature: float = 3.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """SML training loss (plain CE without auxiliary heads or in eval mode). Returns ``(loss, output)``."""
     if model.training and len(model.aux):
         out, aux = model.forward_with_aux(x)
@@ -428,31 +488,92 @@ def stmixer_train_loss(model: STMixer, x: torch.Tensor, target: torch.Tensor, *,
     return F.cross_entropy(out.mean(0), target), out
 
 
-def build_stmixer(*, in_channels: int = 3, num_classes: int = 10, img_size: int | tuple[int, int] = 32,
-                  downsample: int = 2,
-                  dim: int = 256, depth: int = 4, heads: int = 16, mlp_ratio: float = 4.0, sml: bool = True,
-                  reset: str = "hard") -> STMixer:
+def build_stmixer(
+    *,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    img_size: int | tuple[int, int] = 32,
+    downsample: int = 2,
+    dim: int = 256,
+    depth: int = 4,
+    heads: int = 16,
+    mlp_ratio: float = 4.0,
+    sml: bool = True,
+    reset: str = "hard",
+) -> STMixer:
     """Build an :class:`STMixer` (defaults: the authors' CIFAR demo, 256 wide, 4 blocks, 16 heads, r = 4)."""
-    return STMixer(in_channels=in_channels, num_classes=num_classes, img_size=img_size, downsample=downsample,
-                   dim=dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, sml=sml, reset=reset)
+    return STMixer(
+        in_channels=in_channels,
+        num_classes=num_classes,
+        img_size=img_size,
+        downsample=downsample,
+        dim=dim,
+        depth=depth,
+        heads=heads,
+        mlp_ratio=mlp_ratio,
+        sml=sml,
+        reset=reset,
+    )
 
 
 #: Paper-scale settings: the network of the authors' CIFAR demo (img 32, downsample 2, 256 wide, depth 4,
 #: 16 heads, FFN x4); optimiser and schedule assumed (timm-style AdamW training).
 PAPER_PRESETS: dict[str, dict[str, Any]] = {
-    "stmixer_cifar10": dict(model=dict(in_channels=3, num_classes=10, img_size=32, downsample=2, dim=256, depth=4,
-                                       heads=16, mlp_ratio=4.0, sml=True),
-                            dataset="cifar10", encoder="direct", T=4, optimizer="adamw", lr=1e-3, weight_decay=0.06,
-                            epochs=300, batch_size=64, sml=dict(alpha=1.0, lam=0.333, temperature=3.0),
-                            assumed=("T", "optimizer", "lr", "weight_decay", "epochs", "batch_size")),
-    "stmixer_dvs_cifar10": dict(model=dict(in_channels=2, num_classes=10, img_size=48, downsample=2, dim=256,
-                                           depth=4, heads=16, mlp_ratio=4.0, sml=True),
-                                dataset="dvs_cifar10", encoder=None, T=10, optimizer="adamw", lr=1e-3,
-                                epochs=200, batch_size=16, sml=dict(alpha=1.0, lam=0.333, temperature=3.0),
-                                assumed=("input 48x48 (paper: 128x128 with downsample 4)", "T", "optimizer", "lr",
-                                         "epochs", "batch_size")),
-    "stmixer_synthetic": dict(model=dict(in_channels=1, num_classes=10, img_size=8, downsample=2, dim=32, depth=2,
-                                         heads=4, mlp_ratio=2.0, sml=True),
-                              dataset="digits", encoder="direct", T=1, optimizer="adam", lr=1e-3, epochs=1,
-                              batch_size=32),
+    "stmixer_cifar10": dict(
+        model=dict(
+            in_channels=3,
+            num_classes=10,
+            img_size=32,
+            downsample=2,
+            dim=256,
+            depth=4,
+            heads=16,
+            mlp_ratio=4.0,
+            sml=True,
+        ),
+        dataset="cifar10",
+        encoder="direct",
+        T=4,
+        optimizer="adamw",
+        lr=1e-3,
+        weight_decay=0.06,
+        epochs=300,
+        batch_size=64,
+        sml=dict(alpha=1.0, lam=0.333, temperature=3.0),
+        assumed=("T", "optimizer", "lr", "weight_decay", "epochs", "batch_size"),
+    ),
+    "stmixer_dvs_cifar10": dict(
+        model=dict(
+            in_channels=2,
+            num_classes=10,
+            img_size=48,
+            downsample=2,
+            dim=256,
+            depth=4,
+            heads=16,
+            mlp_ratio=4.0,
+            sml=True,
+        ),
+        dataset="dvs_cifar10",
+        encoder=None,
+        T=10,
+        optimizer="adamw",
+        lr=1e-3,
+        epochs=200,
+        batch_size=16,
+        sml=dict(alpha=1.0, lam=0.333, temperature=3.0),
+        assumed=("input 48x48 (paper: 128x128 with downsample 4)", "T", "optimizer", "lr", "epochs", "batch_size"),
+    ),
+    "stmixer_synthetic": dict(
+        model=dict(
+            in_channels=1, num_classes=10, img_size=8, downsample=2, dim=32, depth=2, heads=4, mlp_ratio=2.0, sml=True
+        ),
+        dataset="digits",
+        encoder="direct",
+        T=1,
+        optimizer="adam",
+        lr=1e-3,
+        epochs=1,
+        batch_size=32,
+    ),
 }

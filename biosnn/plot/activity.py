@@ -20,9 +20,16 @@ from biosnn.plot.style import new_axes, new_figure, population_colors, time_scal
 from biosnn.units import to_float
 
 
-def raster(spikes: Any, *, batch: int = 0, colors: Mapping[str, str] | None = None,
-           neurons: int | None = None, time_unit: Quantity = brian2.ms, marker_size: float = 2.0,
-           ax: matplotlib.axes.Axes | None = None) -> matplotlib.figure.Figure:
+def raster(
+    spikes: Any,
+    *,
+    batch: int = 0,
+    colors: Mapping[str, str] | None = None,
+    neurons: int | None = None,
+    time_unit: Quantity = brian2.ms,
+    marker_size: float = 2.0,
+    ax: matplotlib.axes.Axes | None = None,
+) -> matplotlib.figure.Figure:
     """Spike raster of one or several populations, stacked, each in its colour (E red, I blue).
 
     Parameters
@@ -57,8 +64,16 @@ def raster(spikes: Any, *, batch: int = 0, colors: Mapping[str, str] | None = No
     for name, d in data.items():
         n = d.n if neurons is None else min(d.n, neurons)
         keep = d.indices < n
-        ax.scatter(d.times[keep] / scale, d.indices[keep] + offset, s=marker_size, marker="|" if n > 200 else ".",
-                   color=palette[name], label=f"{name} ({d.count} spikes)", gid=name, linewidths=0.6)
+        ax.scatter(
+            d.times[keep] / scale,
+            d.indices[keep] + offset,
+            s=marker_size,
+            marker="|" if n > 200 else ".",
+            color=palette[name],
+            label=f"{name} ({d.count} spikes)",
+            gid=name,
+            linewidths=0.6,
+        )
         ticks.append(offset + n / 2)
         offset += n
         ax.axhline(offset - 0.5, color="0.85", lw=0.5)
@@ -70,10 +85,16 @@ def raster(spikes: Any, *, batch: int = 0, colors: Mapping[str, str] | None = No
     return fig
 
 
-def population_rates(spikes: Any, *, bin_width: Quantity = 5 * brian2.ms, batch: int = 0,
-                     duration: Quantity | None = None, colors: Mapping[str, str] | None = None,
-                     time_unit: Quantity = brian2.ms, ax: matplotlib.axes.Axes | None = None
-                     ) -> matplotlib.figure.Figure:
+def population_rates(
+    spikes: Any,
+    *,
+    bin_width: Quantity = 5 * brian2.ms,
+    batch: int = 0,
+    duration: Quantity | None = None,
+    colors: Mapping[str, str] | None = None,
+    time_unit: Quantity = brian2.ms,
+    ax: matplotlib.axes.Axes | None = None,
+) -> matplotlib.figure.Figure:
     r"""Population rates :math:`r(t) = n(t, t+\Delta) / (N \Delta)` in Hz, one line per population.
 
     ``spikes`` is anything :func:`raster` takes; a mapping may also hold ``PopulationRateMonitor`` objects
@@ -92,8 +113,13 @@ def population_rates(spikes: Any, *, bin_width: Quantity = 5 * brian2.ms, batch:
     palette = population_colors(list(rates), colors)
     fig, ax = new_axes(ax, figsize=(7.0, 3.0))
     for name, r in rates.items():
-        ax.plot(r.t / scale, r.rate, color=palette[name], gid=name,
-                label=f"{name}: {np.mean(r.rate) if r.rate.size else 0:.1f} Hz mean")
+        ax.plot(
+            r.t / scale,
+            r.rate,
+            color=palette[name],
+            gid=name,
+            label=f"{name}: {np.mean(r.rate) if r.rate.size else 0:.1f} Hz mean",
+        )
     ax.set_xlabel(f"time ({unit})")
     ax.set_ylabel("rate (Hz)")
     ax.set_title(f"population rates ({width * 1e3:g} ms bins)")
@@ -101,10 +127,18 @@ def population_rates(spikes: Any, *, bin_width: Quantity = 5 * brian2.ms, batch:
     return fig
 
 
-def membrane_traces(states: Any, *, var: str = "v", group: str | None = None, neurons: Sequence[int] | None = None,
-                    batch: int = 0, threshold: Quantity | None = None, unit: Quantity | None = None,
-                    time_unit: Quantity = brian2.ms, ax: matplotlib.axes.Axes | None = None
-                    ) -> matplotlib.figure.Figure:
+def membrane_traces(
+    states: Any,
+    *,
+    var: str = "v",
+    group: str | None = None,
+    neurons: Sequence[int] | None = None,
+    batch: int = 0,
+    threshold: Quantity | None = None,
+    unit: Quantity | None = None,
+    time_unit: Quantity = brian2.ms,
+    ax: matplotlib.axes.Axes | None = None,
+) -> matplotlib.figure.Figure:
     """Traces of the state variable ``var`` (the membrane potential by default) of a few neurons.
 
     ``states`` is a Brian2 ``StateMonitor`` or a twin record (with ``group``); ``neurons`` are positions
@@ -112,11 +146,11 @@ def membrane_traces(states: Any, *, var: str = "v", group: str | None = None, ne
     the display unit of records in plain SI numbers (the twin's states: ``unit=brian2.mV``). Each trace's
     ``gid`` is ``"neuron <index>"``; the y label carries the unit.
     """
-    data = state_data(states, var, group=group, batch=batch,
-                      neurons=list(neurons) if neurons is not None else None, unit=unit)
+    data = state_data(
+        states, var, group=group, batch=batch, neurons=list(neurons) if neurons is not None else None, unit=unit
+    )
     if neurons is None:
-        data = state_data(states, var, group=group, batch=batch, neurons=range(min(3, data.values.shape[1])),
-                          unit=unit)
+        data = state_data(states, var, group=group, batch=batch, neurons=range(min(3, data.values.shape[1])), unit=unit)
     scale, unit = time_scale(time_unit)
     fig, ax = new_axes(ax, figsize=(7.0, 3.0))
     for col, idx in enumerate(data.neurons):
@@ -131,9 +165,17 @@ def membrane_traces(states: Any, *, var: str = "v", group: str | None = None, ne
     return fig
 
 
-def ei_balance(states: Any, *, excitatory: str, inhibitory: str, group: str | None = None, batch: int = 0,
-               neurons: Sequence[int] | None = None, unit: Quantity | None = None,
-               time_unit: Quantity = brian2.ms) -> matplotlib.figure.Figure:
+def ei_balance(
+    states: Any,
+    *,
+    excitatory: str,
+    inhibitory: str,
+    group: str | None = None,
+    batch: int = 0,
+    neurons: Sequence[int] | None = None,
+    unit: Quantity | None = None,
+    time_unit: Quantity = brian2.ms,
+) -> matplotlib.figure.Figure:
     r"""Excitatory and inhibitory input onto a population, over time and neuron by neuron.
 
     Left: the population means :math:`\bar E(t)`, :math:`\bar I(t)` of the two recorded inputs and, as

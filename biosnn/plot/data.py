@@ -186,8 +186,15 @@ def population_spikes(obj: Any, *, batch: int = 0) -> dict[str, SpikeData]:
     return out
 
 
-def state_data(obj: Any, var: str, *, group: str | None = None, batch: int = 0,
-               neurons: Sequence[int] | None = None, unit: Quantity | None = None) -> StateData:
+def state_data(
+    obj: Any,
+    var: str,
+    *,
+    group: str | None = None,
+    batch: int = 0,
+    neurons: Sequence[int] | None = None,
+    unit: Quantity | None = None,
+) -> StateData:
     """Read the recorded state variable ``var`` (of ``group``, for multi-group records).
 
     ``neurons`` selects columns (positions among the recorded neurons); default all. ``unit`` is the
@@ -241,7 +248,8 @@ def binned_rate(spikes: SpikeData, bin_width: float, *, t_stop: float | None = N
 
 def display(values: Any, *, name: str) -> tuple[np.ndarray, str, float]:
     """Split a Brian2 quantity (or plain numbers) into a float array in its best display unit, the unit's
-    label, and the SI value of one such unit (``1e-3`` for mV)."""
+    label, and the SI value of one such unit (``1e-3`` for mV).
+    """
     if isinstance(values, Quantity) and not get_dimensions(values).is_dimensionless:
         arr = np.asarray(values, dtype=float)
         finite = arr[np.isfinite(arr)]
@@ -268,8 +276,12 @@ def _as_numpy(obj: Any) -> np.ndarray:
 
 
 def _spikes_from_monitor(mon: brian2.SpikeMonitor, batch: int, name: str | None) -> SpikeData:
-    return SpikeData(np.asarray(mon.i[:], dtype=int), np.asarray(mon.t[:] / brian2.second, dtype=float),
-                     int(mon.source.N), name if name is not None else mon.source.name)
+    return SpikeData(
+        np.asarray(mon.i[:], dtype=int),
+        np.asarray(mon.t[:] / brian2.second, dtype=float),
+        int(mon.source.N),
+        name if name is not None else mon.source.name,
+    )
 
 
 def _spikes_from_pair(pair: tuple, batch: int, name: str | None) -> SpikeData:
@@ -338,8 +350,7 @@ def _rates_from_spikes(obj: Any, width: float, batch: int, name: str | None) -> 
     return binned_rate(spike_data(obj, batch=batch, name=name), width)
 
 
-def _rates_from_rate_monitor(mon: brian2.PopulationRateMonitor, width: float, batch: int,
-                             name: str | None) -> RateData:
+def _rates_from_rate_monitor(mon: brian2.PopulationRateMonitor, width: float, batch: int, name: str | None) -> RateData:
     t = np.asarray(mon.t[:] / brian2.second, dtype=float)
     rate = np.asarray(mon.rate[:] / brian2.Hz, dtype=float)
     if t.size == 0:
@@ -349,16 +360,23 @@ def _rates_from_rate_monitor(mon: brian2.PopulationRateMonitor, width: float, ba
     n = (t.size // per_bin) * per_bin
     if n == 0:
         return RateData(np.array([t.mean()]), np.array([rate.mean()]), name or mon.source.name)
-    return RateData(t[:n].reshape(-1, per_bin).mean(1), rate[:n].reshape(-1, per_bin).mean(1),
-                    name or mon.source.name)
+    return RateData(t[:n].reshape(-1, per_bin).mean(1), rate[:n].reshape(-1, per_bin).mean(1), name or mon.source.name)
 
 
 def _weights_from_synapses(syn: brian2.Synapses, var: str, batch: int) -> WeightData:
     if var not in syn.variables:
         raise ParameterError(f"synapses {syn.name!r} have no variable {var!r}")
     values, unit, _ = display(getattr(syn, var)[:], name=var)
-    return WeightData(values[None, :], np.array([np.nan]), np.asarray(syn.i[:], dtype=int),
-                      np.asarray(syn.j[:], dtype=int), int(syn.source.N), int(syn.target.N), unit, var)
+    return WeightData(
+        values[None, :],
+        np.array([np.nan]),
+        np.asarray(syn.i[:], dtype=int),
+        np.asarray(syn.j[:], dtype=int),
+        int(syn.source.N),
+        int(syn.target.N),
+        unit,
+        var,
+    )
 
 
 def _weights_from_monitor(mon: brian2.StateMonitor, var: str, batch: int) -> WeightData:
@@ -369,9 +387,16 @@ def _weights_from_monitor(mon: brian2.StateMonitor, var: str, batch: int) -> Wei
         raise ParameterError(f"state monitor {mon.name!r} did not record {var!r}; it recorded {mon.record_variables}")
     values, unit, _ = display(getattr(mon, var)[:], name=var)
     rec = np.arange(len(syn)) if isinstance(mon.record, bool) else np.asarray(mon.record, dtype=int).ravel()
-    return WeightData(values.T, np.asarray(mon.t[:] / brian2.second, dtype=float),
-                      np.asarray(syn.i[:], dtype=int)[rec], np.asarray(syn.j[:], dtype=int)[rec],
-                      int(syn.source.N), int(syn.target.N), unit, var)
+    return WeightData(
+        values.T,
+        np.asarray(mon.t[:] / brian2.second, dtype=float),
+        np.asarray(syn.i[:], dtype=int)[rec],
+        np.asarray(syn.j[:], dtype=int)[rec],
+        int(syn.source.N),
+        int(syn.target.N),
+        unit,
+        var,
+    )
 
 
 def _weights_from_array(obj: Any, var: str, batch: int) -> WeightData:
@@ -383,11 +408,21 @@ def _weights_from_array(obj: Any, var: str, batch: int) -> WeightData:
     if values.ndim == 2:
         values = values[None]
     if values.ndim != 3:
-        raise ShapeError(f"weights must be 1-D (synapses), 2-D [pre, post] or 3-D [time, pre, post], got {values.shape}")
+        raise ShapeError(
+            f"weights must be 1-D (synapses), 2-D [pre, post] or 3-D [time, pre, post], got {values.shape}"
+        )
     n_pre, n_post = values.shape[1:]
     ii, jj = np.meshgrid(np.arange(n_pre), np.arange(n_post), indexing="ij")
-    return WeightData(values.reshape(values.shape[0], -1), np.full(values.shape[0], np.nan), ii.ravel(), jj.ravel(),
-                      n_pre, n_post, unit, var)
+    return WeightData(
+        values.reshape(values.shape[0], -1),
+        np.full(values.shape[0], np.nan),
+        ii.ravel(),
+        jj.ravel(),
+        n_pre,
+        n_post,
+        unit,
+        var,
+    )
 
 
 def _spikes_from_twin(result: Any, batch: int) -> dict[str, SpikeData]:
@@ -429,8 +464,16 @@ def _weights_from_twin(twin: Any, var: str, batch: int) -> WeightData:
         raise ParameterError(f"for a twin, name the weights as '<synapses>.<variable>' (e.g. 'input_E.w'), got {var!r}")
     values = _as_numpy(twin.variable(owner, name, batch_index=batch)).astype(float).ravel()
     i, j = twin.connectivity(owner)
-    return WeightData(values[None, :], np.array([np.nan]), np.asarray(i, int), np.asarray(j, int),
-                      int(i.max()) + 1 if i.size else 0, int(j.max()) + 1 if j.size else 0, "", name)
+    return WeightData(
+        values[None, :],
+        np.array([np.nan]),
+        np.asarray(i, int),
+        np.asarray(j, int),
+        int(i.max()) + 1 if i.size else 0,
+        int(j.max()) + 1 if j.size else 0,
+        "",
+        name,
+    )
 
 
 def _spikes_from_circuit(circuit: Any, batch: int) -> dict[str, SpikeData]:
@@ -443,14 +486,18 @@ def _spikes_from_circuit(circuit: Any, batch: int) -> dict[str, SpikeData]:
 
 
 def _states_from_circuit(circuit: Any, var: str, group: str | None, batch: int) -> StateData:
-    mons = {name.removeprefix("state_"): mon for name, mon in circuit.monitors.items()
-            if isinstance(mon, brian2.StateMonitor) and var in mon.record_variables}
+    mons = {
+        name.removeprefix("state_"): mon
+        for name, mon in circuit.monitors.items()
+        if isinstance(mon, brian2.StateMonitor) and var in mon.record_variables
+    }
     return _states_from_mapping(mons, var, group, batch) if mons else _no_state(circuit, var)
 
 
 def _no_state(circuit: Any, var: str) -> StateData:
-    raise ParameterError(f"circuit {circuit.name!r} has no state monitor recording {var!r}; "
-                         f"monitors: {sorted(circuit.monitors)}")
+    raise ParameterError(
+        f"circuit {circuit.name!r} has no state monitor recording {var!r}; monitors: {sorted(circuit.monitors)}"
+    )
 
 
 def _register_defaults() -> None:

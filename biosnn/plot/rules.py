@@ -45,8 +45,9 @@ dv_lif/dt = (-70.6*mV - v_lif) / (10*ms) : volt (unless refractory)
 
 
 @PROTOCOL_TARGETS.register("volt")
-def _forced_voltage_target(rule: Any, pre_trains: list, post_trains: list, w_init: Quantity, duration: Quantity,
-                           dt: Quantity) -> np.ndarray:
+def _forced_voltage_target(
+    rule: Any, pre_trains: list, post_trains: list, w_init: Quantity, duration: Quantity, dt: Quantity
+) -> np.ndarray:
     """Drive synapse ``k`` by spike generator ``k`` onto forced neuron ``k`` (spikes at ``post_trains[k]``)."""
     step = to_float("dt", dt, brian2.second)
     n = len(pre_trains)
@@ -61,9 +62,16 @@ def _forced_voltage_target(rule: Any, pre_trains: list, post_trains: list, w_ini
     forced = brian2.TimedArray(force, dt=dt)
     (name,) = rule.post_requirements()
     pre = brian2.SpikeGeneratorGroup(n, np.asarray(pre_ids, int), np.asarray(pre_t) * brian2.second, dt=dt)
-    post = brian2.NeuronGroup(n, FORCED_NEURON.format(name=name), threshold="forced(t, i) > 0.5",
-                              reset="v_lif = -70.6*mV", refractory=2 * brian2.ms, method="exact", dt=dt,
-                              namespace={"forced": forced})
+    post = brian2.NeuronGroup(
+        n,
+        FORCED_NEURON.format(name=name),
+        threshold="forced(t, i) > 0.5",
+        reset="v_lif = -70.6*mV",
+        refractory=2 * brian2.ms,
+        method="exact",
+        dt=dt,
+        namespace={"forced": forced},
+    )
     post.v_lif = -70.6 * brian2.mV
     syn = rule.synapses(pre, post, effect="", dt=dt)
     syn.connect(j="i")
@@ -73,8 +81,9 @@ def _forced_voltage_target(rule: Any, pre_trains: list, post_trains: list, w_ini
     return np.asarray(getattr(syn, w_name)[:] / rule.weight_unit, dtype=float)
 
 
-def run_trains(rule: Any, pre_trains: list, post_trains: list, *, w_init: Quantity, duration: Quantity,
-               dt: Quantity) -> np.ndarray:
+def run_trains(
+    rule: Any, pre_trains: list, post_trains: list, *, w_init: Quantity, duration: Quantity, dt: Quantity
+) -> np.ndarray:
     """Final weights after synapse ``k`` saw ``pre_trains[k]`` and ``post_trains[k]`` (one Brian2 run).
 
     Spike-driven rules run between spike generators (:func:`biosnn.plasticity.protocols.run_spike_trains`);
@@ -87,8 +96,10 @@ def run_trains(rule: Any, pre_trains: list, post_trains: list, *, w_init: Quanti
         return run_spike_trains(rule, pre_trains, post_trains, w_init=w_init, duration=duration, dt=dt)
     units = sorted(set(needs.values()))
     if len(needs) != 1 or units[0] not in PROTOCOL_TARGETS:
-        raise UnsupportedFeatureError(f"rule {rule.name!r} needs postsynaptic {needs}; protocols provide one "
-                                      f"variable of unit {sorted(PROTOCOL_TARGETS)}")
+        raise UnsupportedFeatureError(
+            f"rule {rule.name!r} needs postsynaptic {needs}; protocols provide one "
+            f"variable of unit {sorted(PROTOCOL_TARGETS)}"
+        )
     w = np.broadcast_to(np.asarray(brian2.Quantity(w_init) / rule.weight_unit, dtype=float), (len(pre_trains),))
     return PROTOCOL_TARGETS[units[0]](rule, pre_trains, post_trains, w * rule.weight_unit, duration, dt)
 
@@ -100,8 +111,9 @@ def pair_trains(delta_t: np.ndarray, *, t_first: float = 0.1) -> tuple[list, lis
     return pre, post, t_first + float(np.max(np.abs(delta_t))) + 5e-3
 
 
-def pairing_trains(frequencies: np.ndarray, delta_t: np.ndarray, n_pairs: int, *, t_first: float = 0.05
-                   ) -> tuple[list, list, float]:
+def pairing_trains(
+    frequencies: np.ndarray, delta_t: np.ndarray, n_pairs: int, *, t_first: float = 0.05
+) -> tuple[list, list, float]:
     """``n_pairs`` pairings at each frequency (Hz) with offset ``delta_t`` (s), one synapse each; the end."""
     if int(n_pairs) != n_pairs or n_pairs < 1:
         raise ParameterError(f"parameter 'n_pairs' must be a positive integer, got {n_pairs!r}")
@@ -147,8 +159,13 @@ def _formula(rule: Any, delta_t: Quantity, w: Quantity) -> np.ndarray | None:
     window = getattr(rule, "window", None)
     if window is None:
         return None
-    n_args = len([p for p in inspect.signature(window).parameters.values()
-                  if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+    n_args = len(
+        [
+            p
+            for p in inspect.signature(window).parameters.values()
+            if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    )
     args = (delta_t,) if n_args == 1 else (delta_t, w)
     return np.asarray(window(*args), dtype=float)
 
@@ -157,9 +174,15 @@ def _weights(rule: Any, w: Any) -> Quantity:
     return check_quantity("w_init", w if w is not None else default_weight(rule), rule.weight_unit)
 
 
-def stdp_window(rule: Any, *, delta_t: Quantity = DEFAULT_DELTA_T, w_init: Quantity | float | None = None,
-                dt: Quantity = 0.1 * brian2.ms, formula: bool = True,
-                ax: matplotlib.axes.Axes | None = None) -> matplotlib.figure.Figure:
+def stdp_window(
+    rule: Any,
+    *,
+    delta_t: Quantity = DEFAULT_DELTA_T,
+    w_init: Quantity | float | None = None,
+    dt: Quantity = 0.1 * brian2.ms,
+    formula: bool = True,
+    ax: matplotlib.axes.Axes | None = None,
+) -> matplotlib.figure.Figure:
     r"""The measured STDP window of ``rule``: :math:`\Delta w` of one pre/post pair against :math:`\Delta t`.
 
     Parameters
@@ -204,9 +227,14 @@ def stdp_window(rule: Any, *, delta_t: Quantity = DEFAULT_DELTA_T, w_init: Quant
     return fig
 
 
-def weight_dependence(rule: Any, *, weights: Any = None, delta_t: Quantity = 10 * brian2.ms,
-                      dt: Quantity = 0.1 * brian2.ms, ax: matplotlib.axes.Axes | None = None
-                      ) -> matplotlib.figure.Figure:
+def weight_dependence(
+    rule: Any,
+    *,
+    weights: Any = None,
+    delta_t: Quantity = 10 * brian2.ms,
+    dt: Quantity = 0.1 * brian2.ms,
+    ax: matplotlib.axes.Axes | None = None,
+) -> matplotlib.figure.Figure:
     r"""Measured :math:`\Delta w` of a causal (:math:`+\Delta t`) and an acausal (:math:`-\Delta t`) pair against
     the initial weight.
 
@@ -235,18 +263,26 @@ def weight_dependence(rule: Any, *, weights: Any = None, delta_t: Quantity = 10 
     ax.axhline(0, color="0.7", lw=0.6)
     ax.plot(w, change[:n], marker="o", ms=3, color="#c0392b", gid="causal", label=f"+{d * 1e3:g} ms (pre->post)")
     ax.plot(w, change[n:], marker="s", ms=3, color="#2471a3", gid="acausal", label=f"-{d * 1e3:g} ms (post->pre)")
-    ax.set_xlabel("initial weight" + ("" if brian2.get_dimensions(unit).is_dimensionless
-                                      else f" ({brian2.get_unit(brian2.get_dimensions(unit))})"))
+    ax.set_xlabel(
+        "initial weight"
+        + ("" if brian2.get_dimensions(unit).is_dimensionless else f" ({brian2.get_unit(brian2.get_dimensions(unit))})")
+    )
     ax.set_ylabel(_weight_label(rule))
     ax.set_title(f"{rule.name}: weight dependence")
     ax.legend(fontsize="small")
     return fig
 
 
-def frequency_dependence(rule: Any, *, frequencies: Quantity = np.array([1.0, 5.0, 10.0, 20.0, 40.0, 50.0]) * brian2.Hz,
-                         delta_t: Quantity = 10 * brian2.ms, n_pairs: int = 60, w_init: Quantity | float | None = None,
-                         dt: Quantity = 0.1 * brian2.ms, ax: matplotlib.axes.Axes | None = None
-                         ) -> matplotlib.figure.Figure:
+def frequency_dependence(
+    rule: Any,
+    *,
+    frequencies: Quantity = np.array([1.0, 5.0, 10.0, 20.0, 40.0, 50.0]) * brian2.Hz,  # noqa: B008
+    delta_t: Quantity = 10 * brian2.ms,
+    n_pairs: int = 60,
+    w_init: Quantity | float | None = None,
+    dt: Quantity = 0.1 * brian2.ms,
+    ax: matplotlib.axes.Axes | None = None,
+) -> matplotlib.figure.Figure:
     r"""Measured :math:`\Delta w` after ``n_pairs`` pairings at each frequency, causal and acausal.
 
     The protocol of Sjoestroem, Turrigiano & Nelson (2001): pairs at :math:`\pm\Delta t` repeated at
@@ -261,11 +297,12 @@ def frequency_dependence(rule: Any, *, frequencies: Quantity = np.array([1.0, 5.
         raise ParameterError("parameter 'delta_t' must be non-zero")
     w0 = _weights(rule, w_init)
     x = np.asarray(f / brian2.Hz, dtype=float).ravel()
-    pre, post, end = pairing_trains(np.concatenate([x, x]), np.concatenate([np.full(x.size, d), np.full(x.size, -d)]),
-                                    n_pairs)  # causal and acausal in one run
+    pre, post, end = pairing_trains(
+        np.concatenate([x, x]), np.concatenate([np.full(x.size, d), np.full(x.size, -d)]), n_pairs
+    )  # causal and acausal in one run
     w_start = float(np.asarray(w0 / rule.weight_unit))
     both = run_trains(rule, pre, post, w_init=w0, duration=end * brian2.second, dt=dt) - w_start
-    causal, acausal = both[: x.size], both[x.size:]
+    causal, acausal = both[: x.size], both[x.size :]
     fig, ax = new_axes(ax, figsize=(5.0, 3.4))
     ax.axhline(0, color="0.7", lw=0.6)
     ax.plot(x, causal, marker="o", ms=3, color="#c0392b", gid="causal", label=f"+{d * 1e3:g} ms")

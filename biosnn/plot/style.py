@@ -32,9 +32,15 @@ class PopulationKind:
 
 POPULATION_KINDS: Registry[PopulationKind] = Registry("population kind")
 for _kind in (
-    PopulationKind("input", "#7f8c8d", r"^(input|inp|poisson|stim|spikegen|spike_generator|source|x)([_\-\s\d].*)?$", 0),
-    PopulationKind("excitatory", "#c0392b", r"^(e|exc|excitatory|pe|ge|n_?e)([_\-\s\d].*)?$|[_\-\s](e|exc|excitatory)$", 1),
-    PopulationKind("inhibitory", "#2471a3", r"^(i|inh|inhibitory|pi|gi|n_?i)([_\-\s\d].*)?$|[_\-\s](i|inh|inhibitory)$", 2),
+    PopulationKind(
+        "input", "#7f8c8d", r"^(input|inp|poisson|stim|spikegen|spike_generator|source|x)([_\-\s\d].*)?$", 0
+    ),
+    PopulationKind(
+        "excitatory", "#c0392b", r"^(e|exc|excitatory|pe|ge|n_?e)([_\-\s\d].*)?$|[_\-\s](e|exc|excitatory)$", 1
+    ),
+    PopulationKind(
+        "inhibitory", "#2471a3", r"^(i|inh|inhibitory|pi|gi|n_?i)([_\-\s\d].*)?$|[_\-\s](i|inh|inhibitory)$", 2
+    ),
 ):
     POPULATION_KINDS.register(_kind.name, _kind)
 
@@ -86,8 +92,15 @@ def new_axes(ax: matplotlib.axes.Axes | None, *, figsize: tuple[float, float] = 
     return fig, fig.add_subplot()
 
 
-def new_figure(*, figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, sharex: bool = False,
-               sharey: bool = False, squeeze: bool = True):
+def new_figure(
+    *,
+    figsize: tuple[float, float],
+    nrows: int = 1,
+    ncols: int = 1,
+    sharex: bool = False,
+    sharey: bool = False,
+    squeeze: bool = True,
+):
     """A new figure with a grid of axes (constrained layout)."""
     from matplotlib.figure import Figure
 

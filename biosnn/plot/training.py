@@ -33,18 +33,31 @@ DEFAULT_PANELS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
 PERCENT_PANELS = ("accuracy", "sparsity")
 
 #: Legend labels of the metric columns.
-COLUMN_LABELS = {"train_accuracy": "train", "train_acc": "train", "test_accuracy": "test", "test_acc": "test",
-                 "accuracy": "test", "sparsity": "sparsity", "ei_balance": "E/I balance", "ei_ratio": "E/I balance",
-                 "balance": "E/I balance"}
+COLUMN_LABELS = {
+    "train_accuracy": "train",
+    "train_acc": "train",
+    "test_accuracy": "test",
+    "test_acc": "test",
+    "accuracy": "test",
+    "sparsity": "sparsity",
+    "ei_balance": "E/I balance",
+    "ei_ratio": "E/I balance",
+    "balance": "E/I balance",
+}
 
 #: What a period of each phase is, per training method (the legend's words): a local-only run's "local"
 #: epochs run the rule on the hidden layers while its readout trains by gradient; afterwards only the
 #: readout trains.
 PHASE_LABELS = {
-    None: {"global": "global period (gradient, BPTT)", "local": "local period (plasticity rule)",
-           "global+local": "global and local in one epoch"},
-    "local": {"global+local": "local rule on hidden layers + readout by gradient",
-              "global": "readout by gradient only (hidden layers fixed)"},
+    None: {
+        "global": "global period (gradient, BPTT)",
+        "local": "local period (plasticity rule)",
+        "global+local": "global and local in one epoch",
+    },
+    "local": {
+        "global+local": "local rule on hidden layers + readout by gradient",
+        "global": "readout by gradient only (hidden layers fixed)",
+    },
     "stbp": {"global": "gradient (BPTT) on every layer"},
 }
 
@@ -73,7 +86,8 @@ def _title(method: str | None, spans: list[tuple[str, float, float]]) -> str:
 
 def read_metrics(metrics: pd.DataFrame | str | Path) -> pd.DataFrame:
     """The metrics table: ``metrics`` itself, or the CSV file at that path (a run directory is also accepted,
-    in which case its ``metrics.csv`` is read)."""
+    in which case its ``metrics.csv`` is read).
+    """
     if isinstance(metrics, pd.DataFrame):
         return metrics
     path = Path(metrics)
@@ -108,8 +122,14 @@ def _column(df: pd.DataFrame, candidates: tuple[str, ...]) -> str | None:
     return next((c for c in candidates if c in df.columns and df[c].notna().any()), None)
 
 
-def training_timeline(metrics: pd.DataFrame | str | Path, *, epoch: str = "epoch", phase: str = "phase",
-                      title: str | None = None, method: str | None = None) -> matplotlib.figure.Figure:
+def training_timeline(
+    metrics: pd.DataFrame | str | Path,
+    *,
+    epoch: str = "epoch",
+    phase: str = "phase",
+    title: str | None = None,
+    method: str | None = None,
+) -> matplotlib.figure.Figure:
     r"""Accuracy, sparsity and E/I balance against epoch, with the local and global periods shaded.
 
     E/I balance is the ratio :math:`E / I` of :func:`biosnn.models.ei_balance` over every masked layer,
@@ -146,8 +166,10 @@ def training_timeline(metrics: pd.DataFrame | str | Path, *, epoch: str = "epoch
     df = df.sort_values(epoch, kind="stable")
     if method in PHASE_AS:
         df = df.assign(**{phase: df[phase].astype(str).replace(PHASE_AS[method])})
-    panels = [(name, label, [c for c in (_column(df, cands) for cands in lines) if c])
-              for name, label, lines in DEFAULT_PANELS]
+    panels = [
+        (name, label, [c for c in (_column(df, cands) for cands in lines) if c])
+        for name, label, lines in DEFAULT_PANELS
+    ]
     panels = [p for p in panels if p[2]]
     if not panels:
         wanted = sorted({c for _, _, lines in DEFAULT_PANELS for cands in lines for c in cands})
@@ -175,10 +197,14 @@ def training_timeline(metrics: pd.DataFrame | str | Path, *, epoch: str = "epoch
     from matplotlib.patches import Patch
 
     seen = list(dict.fromkeys(p for p, _, _ in spans))
-    axes[0].legend(handles=[*axes[0].get_legend_handles_labels()[0],
-                            *(Patch(color=PHASE_COLORS.get(p, "0.8"), alpha=0.3, label=words.get(p, f"{p} period"))
-                              for p in seen)],
-                   loc="best", fontsize="small")
+    axes[0].legend(
+        handles=[
+            *axes[0].get_legend_handles_labels()[0],
+            *(Patch(color=PHASE_COLORS.get(p, "0.8"), alpha=0.3, label=words.get(p, f"{p} period")) for p in seen),
+        ],
+        loc="best",
+        fontsize="small",
+    )
     axes[-1].set_xlabel("epoch")
     heading = title or _title(method, spans)
     if flat_zero and len(panels) >= 1 and title is None:

@@ -45,10 +45,18 @@ def _axis_label(data: WeightData) -> str:
     return f"{data.var} ({data.unit})" if data.unit else data.var
 
 
-def weight_histogram(weights: Any, *, var: str = "w", bins: int | Sequence[float] = 40,
-                     snapshots: Sequence[int] | int | None = None, batch: int = 0, log: bool = False,
-                     ax: matplotlib.axes.Axes | None = None, label: str | None = None,
-                     title: str | None = None) -> matplotlib.figure.Figure:
+def weight_histogram(
+    weights: Any,
+    *,
+    var: str = "w",
+    bins: int | Sequence[float] = 40,
+    snapshots: Sequence[int] | int | None = None,
+    batch: int = 0,
+    log: bool = False,
+    ax: matplotlib.axes.Axes | None = None,
+    label: str | None = None,
+    title: str | None = None,
+) -> matplotlib.figure.Figure:
     """Histogram of synaptic weights; with a time series, one step histogram per snapshot.
 
     Parameters
@@ -89,9 +97,16 @@ def weight_histogram(weights: Any, *, var: str = "w", bins: int | Sequence[float
     cmap = matplotlib.colormaps["viridis"]
     for n, k in enumerate(picks):
         counts, _ = np.histogram(data.values[k][np.isfinite(data.values[k])], bins=edges)
-        ax.stairs(counts, edges, color=cmap(n / max(1, len(picks) - 1)) if len(picks) > 1 else "#34495e",
-                  fill=len(picks) == 1, alpha=0.8 if len(picks) == 1 else 1.0, lw=1.3,
-                  label=_snapshot_label(data, k), gid=f"snapshot {k}")
+        ax.stairs(
+            counts,
+            edges,
+            color=cmap(n / max(1, len(picks) - 1)) if len(picks) > 1 else "#34495e",
+            fill=len(picks) == 1,
+            alpha=0.8 if len(picks) == 1 else 1.0,
+            lw=1.3,
+            label=_snapshot_label(data, k),
+            gid=f"snapshot {k}",
+        )
     if log:
         ax.set_yscale("log")
     ax.set_xlabel(label if label is not None else _axis_label(data))
@@ -102,8 +117,15 @@ def weight_histogram(weights: Any, *, var: str = "w", bins: int | Sequence[float
     return fig
 
 
-def weight_matrix(weights: Any, *, var: str = "w", snapshots: Sequence[int] | int | None = None, batch: int = 0,
-                  cmap: str = "viridis", label: str | None = None) -> matplotlib.figure.Figure:
+def weight_matrix(
+    weights: Any,
+    *,
+    var: str = "w",
+    snapshots: Sequence[int] | int | None = None,
+    batch: int = 0,
+    cmap: str = "viridis",
+    label: str | None = None,
+) -> matplotlib.figure.Figure:
     """Weight matrices ``[presynaptic, postsynaptic]`` at a few recorded times, with one shared colour scale.
 
     Missing synapses are left blank (``nan``). Each panel is an image (``gid`` ``"snapshot <k>"``) whose
@@ -117,8 +139,16 @@ def weight_matrix(weights: Any, *, var: str = "w", snapshots: Sequence[int] | in
     fig, axes = new_figure(figsize=(3.2 * len(picks) + 1.0, 3.4), ncols=len(picks), squeeze=False)
     image = None
     for ax, k in zip(axes[0], picks):
-        image = ax.imshow(data.matrix(k), aspect="auto", interpolation="nearest", origin="lower", cmap=cmap,
-                          vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-12, gid=f"snapshot {k}")
+        image = ax.imshow(
+            data.matrix(k),
+            aspect="auto",
+            interpolation="nearest",
+            origin="lower",
+            cmap=cmap,
+            vmin=vmin,
+            vmax=vmax if vmax > vmin else vmin + 1e-12,
+            gid=f"snapshot {k}",
+        )
         ax.set_title(_snapshot_label(data, k))
         ax.set_xlabel("postsynaptic neuron")
     axes[0][0].set_ylabel("presynaptic neuron")
@@ -126,17 +156,26 @@ def weight_matrix(weights: Any, *, var: str = "w", snapshots: Sequence[int] | in
     return fig
 
 
-def weight_traces(weights: Any, *, var: str = "w", synapses: Sequence[int] | int = 20, batch: int = 0,
-                  time_unit: Quantity = brian2.second, ax: matplotlib.axes.Axes | None = None
-                  ) -> matplotlib.figure.Figure:
+def weight_traces(
+    weights: Any,
+    *,
+    var: str = "w",
+    synapses: Sequence[int] | int = 20,
+    batch: int = 0,
+    time_unit: Quantity = brian2.second,
+    ax: matplotlib.axes.Axes | None = None,
+) -> matplotlib.figure.Figure:
     """Weights of a few synapses against time, with the mean over all recorded synapses (``gid`` ``"mean"``)."""
     from biosnn.plot.style import time_scale
 
     data = weight_data(weights, var=var, batch=batch)
     if not np.all(np.isfinite(data.t)):
         raise ParameterError("weight_traces needs weights recorded over time (a StateMonitor on the synapses)")
-    cols = np.arange(min(int(synapses), data.values.shape[1])) if isinstance(synapses, (int, np.integer)) \
+    cols = (
+        np.arange(min(int(synapses), data.values.shape[1]))
+        if isinstance(synapses, (int, np.integer))
         else np.asarray(synapses, dtype=int)
+    )
     scale, unit = time_scale(time_unit)
     fig, ax = new_axes(ax, figsize=(6.4, 3.2))
     for c in cols:

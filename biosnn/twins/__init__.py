@@ -19,7 +19,7 @@ Modules:
 * :mod:`biosnn.twins.kernels` -- the back ends (registry: ``torch``, ``c``): Brian2's statements compiled
   into C loops over the tensors for runs without gradients on the CPU;
 * :mod:`biosnn.twins.functions` -- Brian2's functions on tensors (NumPy-exact forward values on CPU).
-"""
+"""  # noqa: E501
 
 from biosnn.twins.twin import Twin, TwinResult, twin
 

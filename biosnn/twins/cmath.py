@@ -51,11 +51,21 @@ from biosnn.errors import ParameterError
 
 #: Brian2 function name -> (NumPy ufunc Brian2's numpy target calls, C library name); ``power`` is ``**``.
 FUNCTIONS: dict[str, tuple[np.ufunc, str]] = {
-    "exp": (np.exp, "exp"), "log": (np.log, "log"), "log10": (np.log10, "log10"),
-    "expm1": (np.expm1, "expm1"), "log1p": (np.log1p, "log1p"), "sqrt": (np.sqrt, "sqrt"),
-    "sin": (np.sin, "sin"), "cos": (np.cos, "cos"), "tan": (np.tan, "tan"),
-    "sinh": (np.sinh, "sinh"), "cosh": (np.cosh, "cosh"), "tanh": (np.tanh, "tanh"),
-    "arcsin": (np.arcsin, "asin"), "arccos": (np.arccos, "acos"), "arctan": (np.arctan, "atan"),
+    "exp": (np.exp, "exp"),
+    "log": (np.log, "log"),
+    "log10": (np.log10, "log10"),
+    "expm1": (np.expm1, "expm1"),
+    "log1p": (np.log1p, "log1p"),
+    "sqrt": (np.sqrt, "sqrt"),
+    "sin": (np.sin, "sin"),
+    "cos": (np.cos, "cos"),
+    "tan": (np.tan, "tan"),
+    "sinh": (np.sinh, "sinh"),
+    "cosh": (np.cosh, "cosh"),
+    "tanh": (np.tanh, "tanh"),
+    "arcsin": (np.arcsin, "asin"),
+    "arccos": (np.arccos, "acos"),
+    "arctan": (np.arctan, "atan"),
     "power": (np.power, "pow"),
 }
 #: slot of each function in the kernels' table of NumPy loops (``_bio_np_fn[k]``)
@@ -108,21 +118,30 @@ class MathChoice:
             return f"{lib}((double)({{0}}))" if unary else f"{lib}((double)({{0}}), (double)({{1}}))"
         if self.source == "numpy":
             k = SLOTS[self.name]
-            return (f"_bio_np1({k}, (double)({{0}}))" if unary
-                    else f"_bio_np2({k}, (double)({{0}}), (double)({{1}}))")
+            return f"_bio_np1({k}, (double)({{0}}))" if unary else f"_bio_np2({k}, (double)({{0}}), (double)({{1}}))"
         return None
 
 
 # -- NumPy's inner loops ------------------------------------------------------------------------------
 
+
 class _UFuncHead(ctypes.Structure):
     """The leading fields of NumPy's ``PyUFuncObject`` (``numpy/ufuncobject.h``, stable since NumPy 1.x)."""
 
-    _fields_ = [("ob_refcnt", ctypes.c_ssize_t), ("ob_type", ctypes.c_void_p),
-                ("nin", ctypes.c_int), ("nout", ctypes.c_int), ("nargs", ctypes.c_int), ("identity", ctypes.c_int),
-                ("functions", ctypes.POINTER(ctypes.c_void_p)), ("data", ctypes.POINTER(ctypes.c_void_p)),
-                ("ntypes", ctypes.c_int), ("reserved1", ctypes.c_int), ("name", ctypes.c_char_p),
-                ("types", ctypes.POINTER(ctypes.c_char))]
+    _fields_ = [
+        ("ob_refcnt", ctypes.c_ssize_t),
+        ("ob_type", ctypes.c_void_p),
+        ("nin", ctypes.c_int),
+        ("nout", ctypes.c_int),
+        ("nargs", ctypes.c_int),
+        ("identity", ctypes.c_int),
+        ("functions", ctypes.POINTER(ctypes.c_void_p)),
+        ("data", ctypes.POINTER(ctypes.c_void_p)),
+        ("ntypes", ctypes.c_int),
+        ("reserved1", ctypes.c_int),
+        ("name", ctypes.c_char_p),
+        ("types", ctypes.POINTER(ctypes.c_char)),
+    ]
 
 
 def numpy_loop(ufunc: np.ufunc) -> tuple[int, int] | None:
@@ -156,15 +175,21 @@ def install_numpy_loops(lib: ctypes.CDLL) -> None:
 
 # -- the probe ----------------------------------------------------------------------------------------
 
+
 def probe_sample() -> np.ndarray:
     """The probe's inputs: seeded, 323,012 float64 values over the ranges models use, and special values."""
     rng = np.random.default_rng(20261203)
     mags = 10.0 ** rng.uniform(-300, 300, 20000)
-    parts = [rng.uniform(-5, 0, 200000),          # decay factors exp(-dt/tau), the issue's case
-             rng.uniform(-1, 1, 30000), rng.uniform(-20, 20, 30000), rng.uniform(-745, 710, 20000),
-             rng.uniform(0, 1e4, 10000) * np.sign(rng.uniform(-1, 1, 10000)),
-             mags, -mags,
-             np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, 2.0, 5e-324, -5e-324, 1e-310])]
+    parts = [
+        rng.uniform(-5, 0, 200000),  # decay factors exp(-dt/tau), the issue's case
+        rng.uniform(-1, 1, 30000),
+        rng.uniform(-20, 20, 30000),
+        rng.uniform(-745, 710, 20000),
+        rng.uniform(0, 1e4, 10000) * np.sign(rng.uniform(-1, 1, 10000)),
+        mags,
+        -mags,
+        np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, 2.0, 5e-324, -5e-324, 1e-310]),
+    ]
     return np.concatenate(parts)
 
 
@@ -172,15 +197,23 @@ def _probe_source() -> str:
     lines = ["#include <stdint.h>", "#include <math.h>", NUMPY_LOOP_PRELUDE]
     for name, (_uf, lib) in FUNCTIONS.items():
         if name == "power":
-            lines.append(f"void _probe_libc_{name}(int64_t n, const double* x, const double* z, double* y) "
-                         f"{{ for (int64_t i = 0; i < n; i++) y[i] = {lib}(x[i], z[i]); }}")
+            lines.append(
+                f"void _probe_libc_{name}(int64_t n, const double* x, const double* z, double* y) "
+                f"{{ for (int64_t i = 0; i < n; i++) y[i] = {lib}(x[i], z[i]); }}"
+            )
         else:
-            lines.append(f"void _probe_libc_{name}(int64_t n, const double* x, double* y) "
-                         f"{{ for (int64_t i = 0; i < n; i++) y[i] = {lib}(x[i]); }}")
-    lines.append("void _probe_numpy1(int64_t k, int64_t n, const double* x, double* y) "
-                 "{ for (int64_t i = 0; i < n; i++) y[i] = _bio_np1(k, x[i]); }")
-    lines.append("void _probe_numpy2(int64_t k, int64_t n, const double* x, const double* z, double* y) "
-                 "{ for (int64_t i = 0; i < n; i++) y[i] = _bio_np2(k, x[i], z[i]); }")
+            lines.append(
+                f"void _probe_libc_{name}(int64_t n, const double* x, double* y) "
+                f"{{ for (int64_t i = 0; i < n; i++) y[i] = {lib}(x[i]); }}"
+            )
+    lines.append(
+        "void _probe_numpy1(int64_t k, int64_t n, const double* x, double* y) "
+        "{ for (int64_t i = 0; i < n; i++) y[i] = _bio_np1(k, x[i]); }"
+    )
+    lines.append(
+        "void _probe_numpy2(int64_t k, int64_t n, const double* x, const double* z, double* y) "
+        "{ for (int64_t i = 0; i < n; i++) y[i] = _bio_np2(k, x[i], z[i]); }"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -205,8 +238,9 @@ def _run_probe(lib: ctypes.CDLL) -> dict[str, tuple[str | None, str]]:
             ref = ufunc(*args)
             args = [np.ascontiguousarray(a) for a in args]
             y = np.empty(n)
-            getattr(lib, f"_probe_libc_{name}")(ctypes.c_int64(n), *[ptr(a.ctypes.data) for a in args],
-                                                ptr(y.ctypes.data))
+            getattr(lib, f"_probe_libc_{name}")(
+                ctypes.c_int64(n), *[ptr(a.ctypes.data) for a in args], ptr(y.ctypes.data)
+            )
             libc_bad = int((~_same(y, ref)).sum())
             if libc_bad == 0:
                 out[name] = ("libc", "the C library's routine gives NumPy's results on this CPU")
@@ -215,8 +249,12 @@ def _run_probe(lib: ctypes.CDLL) -> dict[str, tuple[str | None, str]]:
             if numpy_loop(ufunc) is not None:
                 y2 = np.empty(n)
                 caller = lib._probe_numpy1 if name != "power" else lib._probe_numpy2
-                caller(ctypes.c_int64(SLOTS[name]), ctypes.c_int64(n), *[ptr(a.ctypes.data) for a in args],
-                       ptr(y2.ctypes.data))
+                caller(
+                    ctypes.c_int64(SLOTS[name]),
+                    ctypes.c_int64(n),
+                    *[ptr(a.ctypes.data) for a in args],
+                    ptr(y2.ctypes.data),
+                )
                 numpy_bad = int((~_same(y2, ref)).sum())
             share = f"{100 * libc_bad / n:.3g} % of {n} probe values"
             if numpy_bad == 0:
@@ -253,8 +291,16 @@ def _probe_key() -> str:
     from biosnn.twins.kernels import FLAGS, NATIVE, _machine_id, c_compiler
 
     features = " ".join(sorted(k for k, v in _numpy_features().items() if v))
-    parts = [str(PROBE_VERSION), _probe_source(), np.__version__, features, " ".join(platform.libc_ver()),
-             str(c_compiler()), " ".join(FLAGS + NATIVE), _machine_id()]
+    parts = [
+        str(PROBE_VERSION),
+        _probe_source(),
+        np.__version__,
+        features,
+        " ".join(platform.libc_ver()),
+        str(c_compiler()),
+        " ".join(FLAGS + NATIVE),
+        _machine_id(),
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
@@ -271,8 +317,12 @@ def _choices(mode: str) -> dict[str, MathChoice]:
     if mode == "libc":
         return {n: MathChoice(n, "libc", "the C library (BIOSNN_TWIN_MATH=libc)") for n in FUNCTIONS}
     if mode == "numpy":
-        return {n: MathChoice(n, "numpy" if numpy_loop(uf) is not None else "libc",
-                              "NumPy's own loop (BIOSNN_TWIN_MATH=numpy)") for n, (uf, _l) in FUNCTIONS.items()}
+        return {
+            n: MathChoice(
+                n, "numpy" if numpy_loop(uf) is not None else "libc", "NumPy's own loop (BIOSNN_TWIN_MATH=numpy)"
+            )
+            for n, (uf, _l) in FUNCTIONS.items()
+        }
     from biosnn.twins.kernels import _cache_folder, compile_library
 
     path = _cache_folder() / f"math_probe_{_probe_key()}.json"
@@ -309,5 +359,16 @@ def describe() -> str:
     return text
 
 
-__all__ = ["FUNCTIONS", "MODES", "MathChoice", "NUMPY_LOOP_PRELUDE", "cpu_kind", "describe", "install_numpy_loops",
-           "math_choices", "math_mode", "numpy_loop", "probe_sample"]
+__all__ = [
+    "FUNCTIONS",
+    "MODES",
+    "MathChoice",
+    "NUMPY_LOOP_PRELUDE",
+    "cpu_kind",
+    "describe",
+    "install_numpy_loops",
+    "math_choices",
+    "math_mode",
+    "numpy_loop",
+    "probe_sample",
+]

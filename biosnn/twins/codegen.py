@@ -71,21 +71,42 @@ def capture_code_objects(store: dict[str, CapturedCode]) -> Iterator[None]:
     device = get_device()
     original = device.code_object
 
-    def recording(owner, name, abstract_code, variables, template_name, variable_indices,
-                  codeobj_class=None, template_kwds=None, override_conditional_write=None,
-                  compiler_kwds=None):
-        codeobj = original(owner, name, abstract_code, variables, template_name, variable_indices,
-                           codeobj_class=codeobj_class, template_kwds=template_kwds,
-                           override_conditional_write=override_conditional_write,
-                           compiler_kwds=compiler_kwds)
+    def recording(
+        owner,
+        name,
+        abstract_code,
+        variables,
+        template_name,
+        variable_indices,
+        codeobj_class=None,
+        template_kwds=None,
+        override_conditional_write=None,
+        compiler_kwds=None,
+    ):
+        codeobj = original(
+            owner,
+            name,
+            abstract_code,
+            variables,
+            template_name,
+            variable_indices,
+            codeobj_class=codeobj_class,
+            template_kwds=template_kwds,
+            override_conditional_write=override_conditional_write,
+            compiler_kwds=compiler_kwds,
+        )
         template = getattr(codeobj.__class__.templater, template_name)
         store[codeobj.name] = CapturedCode(
-            runner=None, name=codeobj.name, template=template_name,
+            runner=None,
+            name=codeobj.name,
+            template=template_name,
             abstract_code=dict(abstract_code) if isinstance(abstract_code, dict) else {None: abstract_code},
-            variables=dict(variables), variable_indices=dict(variable_indices),
+            variables=dict(variables),
+            variable_indices=dict(variable_indices),
             template_kwds=dict(template_kwds or {}),
             override_conditional_write=set(override_conditional_write or ()),
-            iterate_all=tuple(template.iterate_all), allows_scalar_write=bool(template.allows_scalar_write),
+            iterate_all=tuple(template.iterate_all),
+            allows_scalar_write=bool(template.allows_scalar_write),
         )
         return codeobj
 
@@ -196,17 +217,24 @@ def translate(captured: CapturedCode, mode: str, object_name: str) -> Block:
             f"{object_name}: code blocks {extra} of template {captured.template!r} are not supported by the twin"
         )
     code = blocks.get(None, "")
-    scalar, vector = make_statements(code, captured.variables, np.float64, optimise=True, blockname=None) \
-        if code.strip() else ([], [])
+    scalar, vector = (
+        make_statements(code, captured.variables, np.float64, optimise=True, blockname=None)
+        if code.strip()
+        else ([], [])
+    )
     gen = NumpyCodeGenerator(
-        variables=captured.variables, variable_indices=captured.variable_indices, owner=captured.runner,
-        iterate_all=captured.iterate_all, codeobj_class=NumpyCodeObject, name=captured.name,
-        template_name=captured.template, override_conditional_write=captured.override_conditional_write,
+        variables=captured.variables,
+        variable_indices=captured.variable_indices,
+        owner=captured.runner,
+        iterate_all=captured.iterate_all,
+        codeobj_class=NumpyCodeObject,
+        name=captured.name,
+        template_name=captured.template,
+        override_conditional_write=captured.override_conditional_write,
         allows_scalar_write=captured.allows_scalar_write,
     )
     renderer = TorchNodeRenderer(auto_vectorise=gen.auto_vectorise)
-    block = Block(captured, mode, [_translate(s, renderer) for s in scalar],
-                  [_translate(s, renderer) for s in vector])
+    block = Block(captured, mode, [_translate(s, renderer) for s in scalar], [_translate(s, renderer) for s in vector])
     block._gen = gen  # noqa: SLF001 - kept for arrays_helper
     block._raw_vector = vector
     block._raw_scalar = scalar
@@ -237,8 +265,7 @@ class BlockCompiler:
         Shared names for the generated code (helpers, index tensors, functions, constants).
     """
 
-    def __init__(self, twin_ns: dict, batched: set[str], params: dict[str, str], exact: bool,
-                 object_name: str) -> None:
+    def __init__(self, twin_ns: dict, batched: set[str], params: dict[str, str], exact: bool, object_name: str) -> None:
         self.ns = twin_ns
         self.batched = batched
         self.params = params  # constant name -> learnable key, for this owner
@@ -362,8 +389,14 @@ class BlockCompiler:
         """
         rhs_random = cond is not None and bool(get_identifiers(st.rhs) & random_names)
         if rhs_random:
-            st = Statement(st.var, st.op, word_substitute(st.rhs, {"_vectorisation_idx": "_masked_idx"}),
-                           st.inplace, st.scalar, st.created)
+            st = Statement(
+                st.var,
+                st.op,
+                word_substitute(st.rhs, {"_vectorisation_idx": "_masked_idx"}),
+                st.inplace,
+                st.scalar,
+                st.created,
+            )
         if st.op == "=":
             new = f"({st.rhs})"
         elif st.op == "**=":
@@ -377,8 +410,11 @@ class BlockCompiler:
 
     def random_names(self, block: Block) -> frozenset:
         """Names of the random functions a block can call (their draws depend on how many are made)."""
-        return frozenset(n for n, v in block.captured.variables.items()
-                         if n in ("rand", "randn", "poisson") or isinstance(v, BinomialFunction))
+        return frozenset(
+            n
+            for n, v in block.captured.variables.items()
+            if n in ("rand", "randn", "poisson") or isinstance(v, BinomialFunction)
+        )
 
     def compile(self, block: Block) -> None:
         em = _Emitter()
@@ -444,8 +480,11 @@ class BlockCompiler:
         when all of them are constants.
         """
         variables = block.captured.variables
-        shared_written = [st.var for st in block.scalar_statements
-                          if not st.created and isinstance(variables.get(st.var), ArrayVariable)]
+        shared_written = [
+            st.var
+            for st in block.scalar_statements
+            if not st.created and isinstance(variables.get(st.var), ArrayVariable)
+        ]
         constant_clock = {n for n in arrays if is_clock_variable(variables[n]) and variables[n].name == "dt"}
         impure_names = (set(arrays) - constant_clock) | {"rand", "randn", "poisson"}
         impure_names |= {n for n, v in variables.items() if is_clock_variable(v) and v.name != "dt"}
@@ -453,8 +492,11 @@ class BlockCompiler:
         pure, impure = [], []
         for st in block.scalar_statements:
             ids = get_identifiers(st.rhs)
-            if ids & impure_names or st.var in shared_written or \
-                    any(isinstance(variables.get(n), TimedArray) for n in ids):
+            if (
+                ids & impure_names
+                or st.var in shared_written
+                or any(isinstance(variables.get(n), TimedArray) for n in ids)
+            ):
                 impure.append(st)
                 impure_names.add(st.var)
             else:
@@ -486,7 +528,7 @@ class BlockCompiler:
                 em(f"_S[{key!r}] = _fit({n}, _R.B, 1, _R{floating})")
         return not impure and not (set(arrays) - constant_clock)
 
-    def _compile_all(self, block: Block, em: _Emitter, array_names: set[str], cw_all: dict) -> None:
+    def _compile_all(self, block: Block, em: _Emitter, array_names: set[str], cw_all: dict) -> None:  # noqa: C901
         variables = block.captured.variables
         read_vars = set()
         write_vars = []
@@ -540,8 +582,11 @@ class BlockCompiler:
                 em(f"_S[{key!r}] = _fit({value}, _R.B, {size}, _R{', True' if floating else ''})")
             else:
                 em(f"_S[{key!r}] = _scatter_last(_S[{key!r}], {self.index_tensor(block, index)}, {value}, _R)")
-        out = [n for n in ("_cond", "_synaptic_var", "_vsur") if n in set().union(
-            *[{st.var} for st in block.vector_statements + block.scalar_statements])]
+        out = [
+            n
+            for n in ("_cond", "_synaptic_var", "_vsur")
+            if n in set().union(*[{st.var} for st in block.vector_statements + block.scalar_statements])
+        ]
         # values asked for by name (recorded subexpressions, see ``Twin.run(record=...)``)
         out += [st.var for st in block.vector_statements if st.created and st.var.startswith(RECORDED_PREFIX)]
         em("return {" + ", ".join(f"{n!r}: {n}" for n in out) + "}")
@@ -570,8 +615,7 @@ class BlockCompiler:
         for position, (raw_st, st) in enumerate(zip(raw, block.vector_statements)):
             read, write, _indices, cw = gen.arrays_helper([raw_st])
             index_of = block.captured.variable_indices
-            used = set(get_identifiers(raw_st.expr)) & {k for k in variables if k in index_of
-                                                        and index_of[k] != "_idx"}
+            used = set(get_identifiers(raw_st.expr)) & {k for k in variables if k in index_of and index_of[k] != "_idx"}
             used_variables |= used
             if raw_st.var in used_variables:
                 raise UnsupportedFeatureError(
@@ -601,8 +645,10 @@ class BlockCompiler:
                 idx = self.event_index(block, em, index, ev_index)
                 em(f"_val = {sign}({st.rhs})")
                 self.compile_dense(block, raw_st, st, index, block.vector_statements[:position])
-                em(f"_S[{key!r}] = _add_at(_S[{key!r}], _EB, {idx}, _val, {mask or 'None'}, _R, "
-                   f"{raw_st.var!r}, {self.ns_token(block, raw_st.var)})")
+                em(
+                    f"_S[{key!r}] = _add_at(_S[{key!r}], _EB, {idx}, _val, {mask or 'None'}, _R, "
+                    f"{raw_st.var!r}, {self.ns_token(block, raw_st.var)})"
+                )
             else:
                 cond = cw.get(st.var) if st.var not in created else None
                 em(self.statement_line(st, cond, self.random_names(block)))
@@ -657,8 +703,7 @@ class BlockCompiler:
         scope: dict = {}
         exec(compile(src, f"<twin dense {block.captured.name}>", "exec"), self.ns, scope)  # noqa: S102
         key = array_key(variables[raw_st.var])
-        block.dense.append((raw_st.var, key, self.index_tensor(block, index), scope["_dense"],
-                            block.captured.name))
+        block.dense.append((raw_st.var, key, self.index_tensor(block, index), scope["_dense"], block.captured.name))
 
     def ns_token(self, block: Block, varname: str) -> str:
         return repr(block.captured.name)
@@ -756,8 +801,9 @@ def _scatter_last(target: torch.Tensor, index: torch.Tensor, value, R) -> torch.
     return out
 
 
-def _add_at(target: torch.Tensor, eb: torch.Tensor, idx: torch.Tensor, value, mask, R, varname: str,
-            blockname: str) -> torch.Tensor:
+def _add_at(
+    target: torch.Tensor, eb: torch.Tensor, idx: torch.Tensor, value, mask, R, varname: str, blockname: str
+) -> torch.Tensor:
     """``numpy.add.at(target, (eb, idx), value)``: accumulation in event order, per batch element."""
     if not isinstance(value, torch.Tensor):
         value = torch.as_tensor(value, dtype=target.dtype, device=target.device)

@@ -134,8 +134,9 @@ def _pow_factory(exact: bool) -> Callable:
         if not a_t and not b_t:
             return np.float64(a) ** b if isinstance(a, float) else a**b
         if not a_t:
-            a = torch.as_tensor(a, dtype=b.dtype if b.is_floating_point() else torch.get_default_dtype(),
-                                device=b.device)
+            a = torch.as_tensor(
+                a, dtype=b.dtype if b.is_floating_point() else torch.get_default_dtype(), device=b.device
+            )
         if not a.is_floating_point():
             a = a.to(torch.get_default_dtype())
         if exact:
@@ -190,8 +191,15 @@ def _timestep(t, dt):
     return np.int64((t + 1e-3 * dt) / dt)
 
 
-for _name, _fn in [("abs", _abs), ("sign", _sign), ("floor", _floor), ("ceil", _ceil), ("clip", _clip),
-                   ("int", _int), ("timestep", _timestep)]:
+for _name, _fn in [
+    ("abs", _abs),
+    ("sign", _sign),
+    ("floor", _floor),
+    ("ceil", _ceil),
+    ("clip", _clip),
+    ("int", _int),
+    ("timestep", _timestep),
+]:
     TORCH_FUNCTIONS.register(_name, _simple(_fn))
 
 

@@ -63,9 +63,13 @@ from biosnn.twins.codegen import array_key, is_clock_variable, where_parts
 #: functions that are exact in C on every CPU. The transcendental ones (``exp``, ``log``, ``**`` ...) come from
 #: :func:`c_functions`, which asks the per-machine probe of :mod:`biosnn.twins.cmath` how to match NumPy.
 C_FUNCTIONS: dict[str, str] = {
-    "abs": "fabs((double)({0}))", "floor": "floor((double)({0}))", "ceil": "ceil((double)({0}))",
-    "sign": "_bio_sign((double)({0}))", "clip": "_bio_clip((double)({0}), (double)({1}), (double)({2}))",
-    "int": "((int64_t)({0}))", "timestep": "_bio_timestep((double)({0}), (double)({1}))",
+    "abs": "fabs((double)({0}))",
+    "floor": "floor((double)({0}))",
+    "ceil": "ceil((double)({0}))",
+    "sign": "_bio_sign((double)({0}))",
+    "clip": "_bio_clip((double)({0}), (double)({1}), (double)({2}))",
+    "int": "((int64_t)({0}))",
+    "timestep": "_bio_timestep((double)({0}), (double)({1}))",
 }
 
 
@@ -89,12 +93,15 @@ def c_functions() -> tuple[dict[str, str], dict[str, str]]:
 
 
 #: Names a Brian2 variable may have but C code may not use (keywords, and names the kernels' C uses)
-C_RESERVED = frozenset("""auto break case char const continue default do double else enum extern float for goto if
+C_RESERVED = frozenset(
+    """auto break case char const continue default do double else enum extern float for goto if
 inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
 volatile while bool true false NAN INFINITY int32_t int64_t uint8_t uint64_t memcpy acos asin atan ceil copysign cos
-cosh exp expm1 fabs floor fmod log log10 log1p pow sin sinh sqrt tan tanh trunc""".split())
+cosh exp expm1 fabs floor fmod log log10 log1p pow sin sinh sqrt tan tanh trunc""".split()
+)
 
-PRELUDE = r"""
+PRELUDE = (
+    r"""
 #include <stdint.h>
 #include <stdbool.h>
 #include <math.h>
@@ -113,7 +120,9 @@ static inline double _brian_mod(double a, double b) {
     if (m != 0) { if ((b < 0) != (m < 0)) m += b; } else { m = copysign(0.0, b); }
     return m;
 }
-""" + cmath.NUMPY_LOOP_PRELUDE + f"""
+"""
+    + cmath.NUMPY_LOOP_PRELUDE
+    + f"""
 /* Brian2's exprel (brian2.units.unitsafefunctions.exprel, scipy.special's cut-offs): 1 where |x| < 1e-16, inf
    where x > 717, else expm1(x) / x, with the C library's expm1 or NumPy's (as the probe chose for expm1) */
 static inline double _bio_exprel(double x) {{ return fabs(x) < 1e-16 ? 1.0 : (x > 717 ? INFINITY : expm1(x) / x); }}
@@ -121,6 +130,7 @@ static inline double _bio_np_exprel(double x) {{
     return fabs(x) < 1e-16 ? 1.0 : (x > 717 ? INFINITY : _bio_np1({cmath.SLOTS["expm1"]}, x) / x);
 }}
 """
+)
 
 
 class NotCompilable(Exception):
@@ -144,8 +154,12 @@ class CRenderer(CPPNodeRenderer):
     #: NumPy's ``ndarray.__pow__`` fast paths (``numpy/_core/src/multiarray/number.c``): exponent -> C template
     POW_FAST_PATHS = {2.0: "_bio_sq((double)({0}))", -1.0: "(1.0 / (double)({0}))", 0.5: "sqrt((double)({0}))"}
 
-    def __init__(self, functions: dict[str, str] | None = None, refused: dict[str, str] | None = None,
-                 constants: dict[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        functions: dict[str, str] | None = None,
+        refused: dict[str, str] | None = None,
+        constants: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(auto_vectorise=set())
         if functions is None:
             functions, refused = c_functions()
@@ -252,8 +266,16 @@ def render_statement(stmt, renderer: CRenderer) -> str:
 class KernelSource:
     """The C source of one block: its function, its array arguments and how to call it."""
 
-    def __init__(self, kind: str, name: str, fname: str, source: str, arrays: list[tuple[str, str, str]],
-                 scalar_names: list[str], numpy_functions: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        fname: str,
+        source: str,
+        arrays: list[tuple[str, str, str]],
+        scalar_names: list[str],
+        numpy_functions: tuple[str, ...] = (),
+    ) -> None:
         self.kind = kind
         self.fname = fname
         self.name = name
@@ -267,8 +289,10 @@ class KernelSource:
         """``"c"``, or ``"c (exp, log through NumPy's own loops ...)"`` (see :meth:`Twin.compiled_blocks`)."""
         if not self.numpy_functions:
             return "c"
-        return (f"c ({', '.join(self.numpy_functions)} through NumPy's own loops: the C library rounds "
-                f"differently from NumPy on this CPU)")
+        return (
+            f"c ({', '.join(self.numpy_functions)} through NumPy's own loops: the C library rounds "
+            f"differently from NumPy on this CPU)"
+        )
 
 
 def _assignment(var: str, op: str, rhs: str) -> str:
@@ -298,8 +322,9 @@ class KernelWriter:
         Names of constants that are learnable parameters (such blocks keep the tensor code).
     """
 
-    def __init__(self, block, kind: str, size: int, batched: set[str], sizes: dict[str, int],
-                 learnable: set[str]) -> None:
+    def __init__(
+        self, block, kind: str, size: int, batched: set[str], sizes: dict[str, int], learnable: set[str]
+    ) -> None:
         self.block = block
         self.kind = kind
         self.size = size
@@ -310,8 +335,9 @@ class KernelWriter:
         self.is_clock = is_clock_variable
         self.variables = block.captured.variables
         self.indices = block.captured.variable_indices
-        self.renderer = CRenderer(constants={n: v.value for n, v in self.variables.items()
-                                             if isinstance(v, Constant) and n not in learnable})
+        self.renderer = CRenderer(
+            constants={n: v.value for n, v in self.variables.items() if isinstance(v, Constant) and n not in learnable}
+        )
         self.arrays: list[tuple[str, str, bool]] = []  # (key, "state"/"index", batched)
         self._array_slot: dict[str, int] = {}
         self._ctypes: dict[int, str] = {}  # slot -> C element type
@@ -337,7 +363,7 @@ class KernelWriter:
         return ptr, off
 
     # -- source ------------------------------------------------------------------------------------
-    def write(self) -> KernelSource:
+    def write(self) -> KernelSource:  # noqa: C901
         """The C function of the block; :class:`NotCompilable` (with the reason) if C cannot run it."""
         blk = self.block
         raw_vector = blk._raw_vector
@@ -443,8 +469,15 @@ class KernelWriter:
             body.append(f"{ptr}[{off}] = {n};")
         src = self._wrap(head, body)
         arrays = [(key, role, self._ctypes[k]) for k, (key, role, _bat) in enumerate(self.arrays)]
-        return KernelSource(self.kind, blk.captured.name, self.fname, src, arrays, scalar_created,
-                            tuple(sorted(self.renderer.numpy_functions)))
+        return KernelSource(
+            self.kind,
+            blk.captured.name,
+            self.fname,
+            src,
+            arrays,
+            scalar_created,
+            tuple(sorted(self.renderer.numpy_functions)),
+        )
 
     def _key_of(self, name: str) -> str | None:
         var = self.variables.get(name)
@@ -464,8 +497,9 @@ class KernelWriter:
         for st in raw_vector:
             key = self._key_of(st.var) if st.op != ":=" else None
             if key is not None and len(by_key.get(key, ())) > 1:
-                raise NotCompilable(f"the array written as {st.var!r} is also read as "
-                                    f"{sorted(by_key[key] - {st.var})[0]!r}")
+                raise NotCompilable(
+                    f"the array written as {st.var!r} is also read as {sorted(by_key[key] - {st.var})[0]!r}"
+                )
 
     def _check_events(self, raw_vector) -> None:
         """Event-by-event execution equals NumPy's statement-by-statement one (see the module doc)."""
@@ -494,58 +528,65 @@ class KernelWriter:
         h = "\n".join("    " + x for x in pointers + head)
         if self.kind == "all":
             n = self._group_size()
-            return (f"void {self.fname}(int64_t _B, double _T, int64_t _TS, const double* _scal, void** _arr) {{\n"
-                    f"{h}\n    for (int64_t _b = 0; _b < _B; _b++) {{\n    for (int64_t _i = 0; _i < {n}; _i++) {{\n"
-                    f"{b}\n    }}\n    }}\n}}\n")
+            return (
+                f"void {self.fname}(int64_t _B, double _T, int64_t _TS, const double* _scal, void** _arr) {{\n"
+                f"{h}\n    for (int64_t _b = 0; _b < _B; _b++) {{\n    for (int64_t _i = 0; _i < {n}; _i++) {{\n"
+                f"{b}\n    }}\n    }}\n}}\n"
+            )
         if self.kind == "threshold":
             # pass 1 (vectorised): the condition of every element; pass 2: the spike list in nonzero order,
             # eight conditions at a time, and Brian2's refractoriness for the spiking neurons
             n = self._group_size()
             extra = ""
             if refr:
-                extra = (f"{ind}        _p{nr}[_k] = false;\n"
-                         f"{ind}        _p{ls}[_k] = _T;\n")
-            return (f"int64_t {self.fname}(int64_t _B, double _T, int64_t _TS, const double* _scal, void** _arr, "
-                    f"uint8_t* restrict _out, int64_t* restrict _sb, int64_t* restrict _si) {{\n{h}\n"
-                    f"    for (int64_t _b = 0; _b < _B; _b++) {{\n    for (int64_t _i = 0; _i < {n}; _i++) {{\n"
-                    f"{b}\n{ind}_out[_b * {n} + _i] = _cond;\n    }}\n    }}\n"
-                    f"    int64_t _count = 0;\n    const int64_t _total = _B * {n};\n"
-                    f"    for (int64_t _w = 0; _w < _total; _w += 8) {{\n"
-                    f"        uint64_t _word = 0;\n"
-                    f"        if (_w + 8 <= _total) memcpy(&_word, _out + _w, 8); else _word = 1;\n"
-                    f"        if (!_word) continue;\n"
-                    f"        const int64_t _end = _w + 8 < _total ? _w + 8 : _total;\n"
-                    f"        for (int64_t _k = _w; _k < _end; _k++) {{\n"
-                    f"{ind}    if (!_out[_k]) continue;\n"
-                    f"{ind}    _sb[_count] = _k / {n}; _si[_count] = _k % {n}; _count++;\n{extra}"
-                    f"        }}\n    }}\n    return _count;\n}}\n")
+                extra = f"{ind}        _p{nr}[_k] = false;\n{ind}        _p{ls}[_k] = _T;\n"
+            return (
+                f"int64_t {self.fname}(int64_t _B, double _T, int64_t _TS, const double* _scal, void** _arr, "
+                f"uint8_t* restrict _out, int64_t* restrict _sb, int64_t* restrict _si) {{\n{h}\n"
+                f"    for (int64_t _b = 0; _b < _B; _b++) {{\n    for (int64_t _i = 0; _i < {n}; _i++) {{\n"
+                f"{b}\n{ind}_out[_b * {n} + _i] = _cond;\n    }}\n    }}\n"
+                f"    int64_t _count = 0;\n    const int64_t _total = _B * {n};\n"
+                f"    for (int64_t _w = 0; _w < _total; _w += 8) {{\n"
+                f"        uint64_t _word = 0;\n"
+                f"        if (_w + 8 <= _total) memcpy(&_word, _out + _w, 8); else _word = 1;\n"
+                f"        if (!_word) continue;\n"
+                f"        const int64_t _end = _w + 8 < _total ? _w + 8 : _total;\n"
+                f"        for (int64_t _k = _w; _k < _end; _k++) {{\n"
+                f"{ind}    if (!_out[_k]) continue;\n"
+                f"{ind}    _sb[_count] = _k / {n}; _si[_count] = _k % {n}; _count++;\n{extra}"
+                f"        }}\n    }}\n    return _count;\n}}\n"
+            )
         if self.kind == "reset":
-            return (f"void {self.fname}(int64_t _n, const int64_t* _sb, const int64_t* _si, double _T, int64_t _TS, "
-                    f"const double* _scal, void** _arr) {{\n{h}\n    for (int64_t _k = 0; _k < _n; _k++) {{\n"
-                    f"        const int64_t _b = _sb[_k]; const int64_t _i = _si[_k];\n{b}\n    }}\n}}\n")
+            return (
+                f"void {self.fname}(int64_t _n, const int64_t* _sb, const int64_t* _si, double _T, int64_t _TS, "
+                f"const double* _scal, void** _arr) {{\n{h}\n    for (int64_t _k = 0; _k < _n; _k++) {{\n"
+                f"        const int64_t _b = _sb[_k]; const int64_t _i = _si[_k];\n{b}\n    }}\n}}\n"
+            )
         if self.kind == "events":
             # the spike ring: slot s holds the spikes pushed s steps ago (counts, batch and neuron lists);
             # oldest push first (longest delay), then source, then synapse: Brian2's SpikeQueue order.
             # Synapses are sorted by (source, delay, index); a binary search finds a delay's range.
-            return (f"void {self.fname}(int64_t _pos, int64_t _L, const int64_t* _counts, void** _sbs, "
-                    f"void** _sis, int64_t _dmin, int64_t _dmax, int64_t _start, int64_t _nsrc, "
-                    f"const int64_t* _ptr, const int64_t* _syn, const int64_t* _dl, double _T, int64_t _TS, "
-                    f"const double* _scal, void** _arr) {{\n{h}\n"
-                    f"    for (int64_t _d = _dmax; _d >= _dmin; _d--) {{\n"
-                    f"    int64_t _slot = (_pos - _d) % _L; if (_slot < 0) _slot += _L;\n"
-                    f"    const int64_t _n = _counts[_slot]; if (!_n) continue;\n"
-                    f"    const int64_t* _sb = (const int64_t*)_sbs[_slot];\n"
-                    f"    const int64_t* _si = (const int64_t*)_sis[_slot];\n"
-                    f"    for (int64_t _k = 0; _k < _n; _k++) {{\n"
-                    f"    const int64_t _b = _sb[_k]; const int64_t _src = _si[_k] - _start;\n"
-                    f"    if (_src < 0 || _src >= _nsrc) continue;\n"
-                    f"    int64_t _lo = _ptr[_src], _hi = _ptr[_src + 1];\n"
-                    f"    if (_dmin != _dmax) {{\n"
-                    f"        int64_t _a = _lo, _z = _hi;\n"
-                    f"        while (_a < _z) {{ int64_t _m = (_a + _z) / 2; if (_dl[_m] < _d) _a = _m + 1; else _z = _m; }}\n"
-                    f"        _lo = _a;\n    }}\n"
-                    f"    for (int64_t _p = _lo; _p < _hi && _dl[_p] == _d; _p++) {{\n"
-                    f"        const int64_t _i = _syn[_p];\n{b}\n    }}\n    }}\n    }}\n}}\n")
+            return (
+                f"void {self.fname}(int64_t _pos, int64_t _L, const int64_t* _counts, void** _sbs, "
+                f"void** _sis, int64_t _dmin, int64_t _dmax, int64_t _start, int64_t _nsrc, "
+                f"const int64_t* _ptr, const int64_t* _syn, const int64_t* _dl, double _T, int64_t _TS, "
+                f"const double* _scal, void** _arr) {{\n{h}\n"
+                f"    for (int64_t _d = _dmax; _d >= _dmin; _d--) {{\n"
+                f"    int64_t _slot = (_pos - _d) % _L; if (_slot < 0) _slot += _L;\n"
+                f"    const int64_t _n = _counts[_slot]; if (!_n) continue;\n"
+                f"    const int64_t* _sb = (const int64_t*)_sbs[_slot];\n"
+                f"    const int64_t* _si = (const int64_t*)_sis[_slot];\n"
+                f"    for (int64_t _k = 0; _k < _n; _k++) {{\n"
+                f"    const int64_t _b = _sb[_k]; const int64_t _src = _si[_k] - _start;\n"
+                f"    if (_src < 0 || _src >= _nsrc) continue;\n"
+                f"    int64_t _lo = _ptr[_src], _hi = _ptr[_src + 1];\n"
+                f"    if (_dmin != _dmax) {{\n"
+                f"        int64_t _a = _lo, _z = _hi;\n"
+                f"        while (_a < _z) {{ int64_t _m = (_a + _z) / 2; if (_dl[_m] < _d) _a = _m + 1; else _z = _m; }}\n"  # noqa: E501
+                f"        _lo = _a;\n    }}\n"
+                f"    for (int64_t _p = _lo; _p < _hi && _dl[_p] == _d; _p++) {{\n"
+                f"        const int64_t _i = _syn[_p];\n{b}\n    }}\n    }}\n    }}\n}}\n"
+            )
         raise ValueError(self.kind)  # pragma: no cover
 
     def _group_size(self) -> int:
@@ -556,6 +597,7 @@ class KernelWriter:
 
 
 # -- compilation --------------------------------------------------------------------------------------
+
 
 def c_compiler() -> str | None:
     """The C compiler to use: ``$CC``, Python's configured one, ``cc`` or ``gcc``; ``None`` if none exists."""
@@ -600,8 +642,9 @@ def compile_library(source: str) -> ctypes.CDLL:
     cc = c_compiler()
     if cc is None:
         raise UnsupportedFeatureError("the twin's C back end needs a C compiler ($CC, cc or gcc); none was found")
-    digest = hashlib.sha256("\n".join([source, " ".join(FLAGS + NATIVE), cc, sys.platform, _machine_id()])
-                            .encode()).hexdigest()[:24]
+    digest = hashlib.sha256(
+        "\n".join([source, " ".join(FLAGS + NATIVE), cc, sys.platform, _machine_id()]).encode()
+    ).hexdigest()[:24]
     folder = _cache_folder()
     lib = folder / f"twin_{digest}.so"
     if not lib.exists():
@@ -642,11 +685,29 @@ class Kernel:
         self.keys = [(key, role, TORCH_DTYPES[ctype]) for key, role, ctype in src.arrays]
         self.index_tensors = index_tensors
         self._fixed = {key: index_tensors[key] for key, role, _d in self.keys if role == "index"}
-        argtypes = {"all": [_I64, _F64, _I64, _VOIDP, _VOIDP],
-                    "threshold": [_I64, _F64, _I64, _VOIDP, _VOIDP, _VOIDP, _VOIDP, _VOIDP],
-                    "reset": [_I64, _VOIDP, _VOIDP, _F64, _I64, _VOIDP, _VOIDP],
-                    "events": [_I64, _I64, _VOIDP, _VOIDP, _VOIDP, _I64, _I64, _I64, _I64, _VOIDP, _VOIDP, _VOIDP,
-                               _F64, _I64, _VOIDP, _VOIDP]}
+        argtypes = {
+            "all": [_I64, _F64, _I64, _VOIDP, _VOIDP],
+            "threshold": [_I64, _F64, _I64, _VOIDP, _VOIDP, _VOIDP, _VOIDP, _VOIDP],
+            "reset": [_I64, _VOIDP, _VOIDP, _F64, _I64, _VOIDP, _VOIDP],
+            "events": [
+                _I64,
+                _I64,
+                _VOIDP,
+                _VOIDP,
+                _VOIDP,
+                _I64,
+                _I64,
+                _I64,
+                _I64,
+                _VOIDP,
+                _VOIDP,
+                _VOIDP,
+                _F64,
+                _I64,
+                _VOIDP,
+                _VOIDP,
+            ],
+        }
         fn.argtypes = argtypes[self.kind]
         fn.restype = _I64 if self.kind == "threshold" else None
         self._ptr_type = _VOIDP * max(len(self.keys), 1)
@@ -699,8 +760,10 @@ class TensorBackend(Backend):
 
 class CBackend(Backend):
     name = "c"
-    description = ("Brian2's statements compiled into C loops over the tensors (CPU, float64, runs without "
-                   "gradients); blocks C cannot express keep the tensor operations")
+    description = (
+        "Brian2's statements compiled into C loops over the tensors (CPU, float64, runs without "
+        "gradients); blocks C cannot express keep the tensor operations"
+    )
 
     def usable(self, dtype: torch.dtype, device: torch.device) -> str | None:
         if device.type != "cpu":
@@ -732,5 +795,16 @@ def choose_backend(name: str, dtype: torch.dtype, device: torch.device) -> Backe
     return backend
 
 
-__all__ = ["BACKENDS", "C_FUNCTIONS", "CRenderer", "Kernel", "KernelSource", "KernelWriter", "NotCompilable",
-           "c_compiler", "choose_backend", "compile_library", "render_statement"]
+__all__ = [
+    "BACKENDS",
+    "C_FUNCTIONS",
+    "CRenderer",
+    "Kernel",
+    "KernelSource",
+    "KernelWriter",
+    "NotCompilable",
+    "c_compiler",
+    "choose_backend",
+    "compile_library",
+    "render_statement",
+]

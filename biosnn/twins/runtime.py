@@ -206,8 +206,9 @@ class TimedArrays:
             self.batched[name] = override.dim() == base.ndim + 1
 
 
-def timed_values_at(values: torch.Tensor, t: torch.Tensor, i, epsilon: float, K: int, batched: bool,
-                    two_d: bool) -> torch.Tensor:
+def timed_values_at(
+    values: torch.Tensor, t: torch.Tensor, i, epsilon: float, K: int, batched: bool, two_d: bool
+) -> torch.Tensor:
     r"""A TimedArray's values at a time per element: ``values[k(t)]`` (``values[k(t), i]`` for a 2-d array),
     :math:`k(t) = \mathrm{clip}(\mathrm{int}(\mathrm{round}(t/\epsilon)/K), 0, n-1)`, computed with NumPy as
     Brian2's numpy target computes it (the index carries no gradient).
@@ -320,11 +321,13 @@ class ThresholdOp(Operation):
         k = self.kernel
         if self._buffers is None or self._buffers[0].shape != (R.B, self.size):
             n = R.B * self.size
-            self._buffers = (torch.zeros(R.B, self.size, dtype=torch.bool), torch.zeros(n, dtype=torch.long),
-                             torch.zeros(n, dtype=torch.long))
+            self._buffers = (
+                torch.zeros(R.B, self.size, dtype=torch.bool),
+                torch.zeros(n, dtype=torch.long),
+                torch.zeros(n, dtype=torch.long),
+            )
         cond, sb, si = self._buffers
-        count = k.fn(R.B, T, TS, k.scalars(S, R, T, TS), k.pointers(S), cond.data_ptr(), sb.data_ptr(),
-                     si.data_ptr())
+        count = k.fn(R.B, T, TS, k.scalars(S, R, T, TS), k.pointers(S), cond.data_ptr(), sb.data_ptr(), si.data_ptr())
         # the spike list outlives the step (queues, records): copies; the condition is used within the step
         R.events[self.eventspace] = (cond, None, (sb[:count].clone(), si[:count].clone()))
 
@@ -346,12 +349,14 @@ class ThresholdOp(Operation):
         if R.relaxed:
             if out.get("_vsur") is None:
                 raise UnsupportedFeatureError(
-                    f"{self.name}: relaxed runs need a threshold of the form 'a > b' (no surrogate here)")
+                    f"{self.name}: relaxed runs need a threshold of the form 'a > b' (no surrogate here)"
+                )
             value = R.surrogate.relaxed(torch.as_tensor(out["_vsur"]) / self.scale).expand(R.B, self.size)
         elif R.functional and isinstance(out.get("_vsur"), torch.Tensor) and out["_vsur"].requires_grad:
             v = out["_vsur"] / self.scale
-            value = SurrogateSpike.apply(cond, v.expand(R.B, self.size), SURROGATES[R.surrogate.shape],
-                                         float(R.surrogate.width))
+            value = SurrogateSpike.apply(
+                cond, v.expand(R.B, self.size), SURROGATES[R.surrogate.shape], float(R.surrogate.width)
+            )
         elif R.functional:
             value = cond.to(R.dtype)
         else:
@@ -409,7 +414,7 @@ class SummedOp(Operation):
             S[self.target_key] = total
         else:
             out = S[self.target_key].clone()
-            out[:, self.start:self.stop] = total
+            out[:, self.start : self.stop] = total
             S[self.target_key] = out
 
 
@@ -450,8 +455,11 @@ class SpikeGeneratorOp(Operation):
     def __call__(self, S, R, step):
         if self.override is not None:
             k = step - self.override_start
-            cond = self.override[k].to(torch.bool) if 0 <= k < self.override.shape[0] else \
-                torch.zeros(R.B, self.size, dtype=torch.bool, device=R.device)
+            cond = (
+                self.override[k].to(torch.bool)
+                if 0 <= k < self.override.shape[0]
+                else torch.zeros(R.B, self.size, dtype=torch.bool, device=R.device)
+            )
         else:
             b = step % self.period if self.period > 0 else step
             idx = self.by_bin.get(b)
@@ -462,11 +470,13 @@ class SpikeGeneratorOp(Operation):
                 # Brian2's order within the step (its spike list: by time, then index), trial after trial: the
                 # order of SpikeMonitor.it and of the spike queue (so of the sums into postsynaptic variables)
                 spikes = (torch.arange(R.B, device=R.device).repeat_interleave(i.shape[0]), i.repeat(R.B))
-                R.events[self.eventspace] = (cond, cond.to(R.dtype) if (R.functional or R.relaxed) else None,
-                                             spikes)
+                R.events[self.eventspace] = (cond, cond.to(R.dtype) if (R.functional or R.relaxed) else None, spikes)
                 return
-        R.events[self.eventspace] = (cond, cond.to(R.dtype) if (R.functional or R.relaxed) else None,
-                                     cond.nonzero(as_tuple=True))
+        R.events[self.eventspace] = (
+            cond,
+            cond.to(R.dtype) if (R.functional or R.relaxed) else None,
+            cond.nonzero(as_tuple=True),
+        )
 
 
 @OPERATIONS.register("synapses")
@@ -479,8 +489,7 @@ class PathwayOp(Operation):
     postsynaptic variables round identically.
     """
 
-    def __init__(self, name, block, eventspace, start, stop, sources, delays, n_synapses, dense,
-                 source_size=None):
+    def __init__(self, name, block, eventspace, start, stop, sources, delays, n_synapses, dense, source_size=None):
         self.name = name
         self.block = block
         self.eventspace = eventspace
@@ -509,8 +518,9 @@ class PathwayOp(Operation):
         self.pointer = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), device=device)
         by_delay = np.lexsort((np.arange(src.size), dd, src)) if src.size else np.zeros(0, np.int64)
         self.c_order = torch.as_tensor(by_delay, dtype=torch.long, device=device)
-        self.c_delays = torch.as_tensor(np.asarray(dd, dtype=np.int64)[by_delay] if src.size else
-                                        np.zeros(0, np.int64), device=device)
+        self.c_delays = torch.as_tensor(
+            np.asarray(dd, dtype=np.int64)[by_delay] if src.size else np.zeros(0, np.int64), device=device
+        )
         self.min_delay = int(d.min()) if d.size else 0
         self.dense = dense  # list of (varname, target key, target index tensor, fn)
         self._links: dict[int, SynapseLinks] = {}  # index structures of the dense gradient terms
@@ -577,8 +587,10 @@ class PathwayOp(Operation):
             for syn in row:
                 j = int(d_of[syn]) - r
                 if not 1 <= j < self.L:
-                    raise ShapeError(f"{self.name}: an event in Brian2's queue does not fit the synapse's delay "
-                                     "(were delays changed after the spikes were sent?)")
+                    raise ShapeError(
+                        f"{self.name}: an event in Brian2's queue does not fit the synapse's delay "
+                        "(were delays changed after the spikes were sent?)"
+                    )
                 pushed.setdefault(j, set()).add(int(sources[syn]) + self.start)
         counts, sbs, sis = self._ring
         for j, srcs in pushed.items():
@@ -620,8 +632,24 @@ class PathwayOp(Operation):
         T, TS = self.time(step)
         k = self.kernel
         dmin, dmax = (self.delay, self.delay) if self.homogeneous else (self.min_delay, self.max_delay)
-        k.fn(self.pos, self.L, counts, sbs, sis, dmin, dmax, self.start, self.n_src, self.pointer.data_ptr(),
-             self.c_order.data_ptr(), self.c_delays.data_ptr(), T, TS, k.scalars(S, R, T, TS), k.pointers(S))
+        k.fn(
+            self.pos,
+            self.L,
+            counts,
+            sbs,
+            sis,
+            dmin,
+            dmax,
+            self.start,
+            self.n_src,
+            self.pointer.data_ptr(),
+            self.c_order.data_ptr(),
+            self.c_delays.data_ptr(),
+            T,
+            TS,
+            k.scalars(S, R, T, TS),
+            k.pointers(S),
+        )
 
     def __call__(self, S, R, step):
         ev = R.events.get(self.eventspace)
@@ -637,8 +665,8 @@ class PathwayOp(Operation):
         else:
             cond, value, nz = ev
             if self.subgroup:
-                cond = cond[:, self.start:self.stop]
-                value = value[:, self.start:self.stop] if value is not None else None
+                cond = cond[:, self.start : self.stop]
+                value = value[:, self.start : self.stop] if value is not None else None
         self._push(nz)
         if not self.homogeneous:
             if self.hist is None:
@@ -675,7 +703,8 @@ class PathwayOp(Operation):
         """Relaxed model: every synapse transmits ``f(w) * s_pre`` with the smooth spike ``s_pre``."""
         if not self.block.relaxable:
             raise UnsupportedFeatureError(
-                f"{self.name}: relaxed runs support only pathways of the form 'x_post += f(synaptic variables)'")
+                f"{self.name}: relaxed runs support only pathways of the form 'x_post += f(synaptic variables)'"
+            )
         self._dense_terms(S, R, step)
         for (_blockname, varname), term in list(R.dense_grad.items()):
             key = next(k for v, k, *_ in self.dense if v == varname)
@@ -702,13 +731,15 @@ class PathwayOp(Operation):
             if R.relaxed:  # the smooth model: the term itself is the transmission
                 sv = vals[:, src] if src is not None else vals
                 contrib = (f * sv).expand(R.B, self.n_synapses)
-                R.dense_grad[(blockname, varname)] = torch.zeros(
-                    R.B, n, dtype=R.dtype, device=R.device).index_add(1, index, contrib)
+                R.dense_grad[(blockname, varname)] = torch.zeros(R.B, n, dtype=R.dtype, device=R.device).index_add(
+                    1, index, contrib
+                )
             else:
                 links = self._links.get(id(index))
                 if links is None or links.target is not index:
                     links = self._links[id(index)] = SynapseLinks(
-                        src, index, self.n_src, self.table if src is not None else None)
+                        src, index, self.n_src, self.table if src is not None else None
+                    )
                 R.dense_grad[(blockname, varname)] = DenseGradient.apply(f, vals, links, n)
 
 
@@ -732,8 +763,9 @@ class SynapseLinks:
     target, the per-source synapse table (``-1`` padded) and the source-major CSR layout.
     """
 
-    def __init__(self, source: torch.Tensor | None, target: torch.Tensor, n_source: int,
-                 table: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, source: torch.Tensor | None, target: torch.Tensor, n_source: int, table: torch.Tensor | None = None
+    ) -> None:
         self.source = source
         self.target = target
         self.table = table
@@ -754,15 +786,15 @@ class SynapseLinks:
         cached = self._matrix
         if cached is not None:
             old, version, matrix = cached
-            same = (old is f and old._version == version) or (
-                f.dim() == 0 and old.dim() == 0 and bool(old == f))
+            same = (old is f and old._version == version) or (f.dim() == 0 and old.dim() == 0 and bool(old == f))
             if same:
                 return matrix
         weights = f.detach().expand(self.target.shape[0])[self.order].contiguous()
         with warnings.catch_warnings():  # CSR support is "beta"; the layout is built here, valid
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            matrix = torch.sparse_csr_tensor(self.crow, self.col, weights, size=(n_source, n_target),
-                                             check_invariants=False)
+            matrix = torch.sparse_csr_tensor(
+                self.crow, self.col, weights, size=(n_source, n_target), check_invariants=False
+            )
         self._matrix = (f, f._version, matrix)
         return matrix
 
@@ -979,7 +1011,8 @@ class GradientMemoryGuard:
                 f"(measured at t = {t * 1e3:g} ms), so its {self.n_steps} steps need about {need / 1e9:.1f} GB; "
                 f"{self.available / 1e9:.1f} GB are available. Run shorter windows (several run() calls, each "
                 "followed by backward(): truncated BPTT), fewer synapses or trials, or without gradients "
-                "(torch.no_grad(), or parameters with requires_grad=False)")
+                "(torch.no_grad(), or parameters with requires_grad=False)"
+            )
 
 
 def check_input_tensor(name: str, value: Any, shapes: list[tuple], device, dtype) -> torch.Tensor:
@@ -990,8 +1023,9 @@ def check_input_tensor(name: str, value: Any, shapes: list[tuple], device, dtype
         try:
             value = torch.as_tensor(np.asarray(value, dtype=float))
         except (TypeError, ValueError) as exc:
-            raise ShapeError(f"input {name!r} must be a tensor or array of numbers, got {type(value).__name__}") \
-                from exc
+            raise ShapeError(
+                f"input {name!r} must be a tensor or array of numbers, got {type(value).__name__}"
+            ) from exc
     if value.is_complex():
         raise ParameterError(f"input {name!r} must hold real numbers, got a {value.dtype} tensor")
     if not (value.is_floating_point() or value.dtype == torch.bool):
@@ -1004,9 +1038,11 @@ def check_input_tensor(name: str, value: Any, shapes: list[tuple], device, dtype
         if bool(bad.any()):
             first = torch.nonzero(bad)[0].tolist()
             n_nan = int(torch.isnan(value.detach()).sum())
-            raise NonFiniteError(f"inputs= {name!r}: {int(bad.sum())} of {value.numel()} values are not finite "
-                                 f"({n_nan} NaN, {int(bad.sum()) - n_nan} infinite), the first at {first}; "
-                                 "nothing was simulated")
+            raise NonFiniteError(
+                f"inputs= {name!r}: {int(bad.sum())} of {value.numel()} values are not finite "
+                f"({n_nan} NaN, {int(bad.sum()) - n_nan} infinite), the first at {first}; "
+                "nothing was simulated"
+            )
     return value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
 
 
@@ -1017,5 +1053,18 @@ def scale_for(dim) -> float:
     return 1e-3 if dim == volt.dim else 1.0
 
 
-__all__ = ["DenseGradient", "SynapseLinks", "OPERATIONS", "RANDOM_SOURCES", "read_spike_queue", "write_spike_queue", "Context", "NumpyRandom", "RandomSource", "SurrogateSpike", "TimedArrays",
-           "TorchRandom", "check_input_tensor"]
+__all__ = [
+    "DenseGradient",
+    "SynapseLinks",
+    "OPERATIONS",
+    "RANDOM_SOURCES",
+    "read_spike_queue",
+    "write_spike_queue",
+    "Context",
+    "NumpyRandom",
+    "RandomSource",
+    "SurrogateSpike",
+    "TimedArrays",
+    "TorchRandom",
+    "check_input_tensor",
+]

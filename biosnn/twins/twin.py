@@ -169,11 +169,15 @@ def _check_device(device) -> torch.device:
         raise ParameterError(f"device {device!r} is not a torch device ('cpu', 'cuda', 'cuda:N'): {exc}") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ParameterError(f"device {device!r} asked for, but no CUDA device is available "
-                                 "(torch.cuda.is_available() is False); use device='cpu'")
+            raise ParameterError(
+                f"device {device!r} asked for, but no CUDA device is available "
+                "(torch.cuda.is_available() is False); use device='cpu'"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ParameterError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
-                                 f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
+            raise ParameterError(
+                f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1})"
+            )
     elif dev.type != "cpu":
         try:
             torch.empty(0, device=dev)
@@ -199,8 +203,9 @@ def _nonfinite_summary(label: str, value: torch.Tensor, allow_inf: bool) -> str 
     else:
         first = [int(x) for x in torch.nonzero(bad)[0].tolist()]
         where = f"index {first[-1]}" + (f" of trial {first[0]}" if v.dim() == 2 else "")
-    kinds = ", ".join(k for k in (f"{n_nan} NaN" if n_nan else "", f"{n_bad - n_nan} infinite" if n_bad > n_nan
-                                                                   else "") if k)
+    kinds = ", ".join(
+        k for k in (f"{n_nan} NaN" if n_nan else "", f"{n_bad - n_nan} infinite" if n_bad > n_nan else "") if k
+    )
     return f"{label}: {n_bad} of {v.numel()} values are not finite ({kinds}), the first at {where}"
 
 
@@ -279,8 +284,13 @@ class _RunRecord:
                 spike_groups[op.eventspace] = (op.group_name, op.size)
         states = {k: [] for k in plan.rec_keys}
         states.update({(gname, n): [] for gname, names, _blk, _size in plan.rec_blocks for n in names})
-        return cls(functional, spike_groups, {name: [] for name, _ in spike_groups.values()} if functional else {},
-                   {name: [] for name, _ in spike_groups.values()}, states)
+        return cls(
+            functional,
+            spike_groups,
+            {name: [] for name, _ in spike_groups.values()} if functional else {},
+            {name: [] for name, _ in spike_groups.values()},
+            states,
+        )
 
     def spikes_of_step(self, R, k: int, B: int, dtype, device) -> None:
         for ev, (gname, size) in self.spike_groups.items():
@@ -297,11 +307,21 @@ class _RunRecord:
 class Twin(torch.nn.Module):
     """A Brian2 network as a PyTorch module; see :func:`twin`."""
 
-    def __init__(self, network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.float64,
-                 device: str | torch.device = "cpu", surrogate: Surrogate | str | None = None,
-                 learnable: Sequence[str] = (), namespace: Mapping[str, Any] | None = None,
-                 exact: bool | None = None, seed: int | None = None, backend: str = "auto",
-                 random: str = "torch") -> None:
+    def __init__(
+        self,
+        network_or_objects,
+        *,
+        batch_size: int = 1,
+        dtype: torch.dtype = torch.float64,
+        device: str | torch.device = "cpu",
+        surrogate: Surrogate | str | None = None,
+        learnable: Sequence[str] = (),
+        namespace: Mapping[str, Any] | None = None,
+        exact: bool | None = None,
+        seed: int | None = None,
+        backend: str = "auto",
+        random: str = "torch",
+    ) -> None:
         super().__init__()
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -316,8 +336,9 @@ class Twin(torch.nn.Module):
         if exact is not None and not isinstance(exact, (bool, np.bool_)):
             raise ParameterError(f"exact must be True, False or None, got {exact!r}")
         limit = 2**32 - 1 if random == "numpy" else 2**63 - 1
-        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
-                                 or not 0 <= int(seed) <= limit):
+        if seed is not None and (
+            isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= limit
+        ):
             raise ParameterError(f"seed must be None or an integer in 0..{limit}, got {seed!r}")
         for item in learnable:
             if not isinstance(item, str) or item.count(".") != 1:
@@ -351,7 +372,7 @@ class Twin(torch.nn.Module):
         self._compiled_for = frozenset(self._written)
 
     # ------------------------------------------------------------------------------------------ compile
-    def _compile(self) -> None:
+    def _compile(self) -> None:  # noqa: C901
         net = self.net
         # recorded subexpressions' blocks (see run(record=...)), made again after the structure is re-read
         self._subexpression_blocks: dict[tuple[str, tuple[str, ...]], Any] = {}
@@ -368,18 +389,25 @@ class Twin(torch.nn.Module):
                 net.before_run(self.namespace)
         except BiosnnError:
             raise
-        except (brian2.core.base.BrianObjectException, DimensionMismatchError, KeyError, SyntaxError,
-                ValueError, TypeError) as exc:
+        except (
+            brian2.core.base.BrianObjectException,
+            DimensionMismatchError,
+            KeyError,
+            SyntaxError,
+            ValueError,
+            TypeError,
+        ) as exc:
             # the user's model is wrong (Network.run would fail the same way): a biosnn error with Brian2's words
-            orig = exc.__cause__ if isinstance(exc, brian2.core.base.BrianObjectException) and exc.__cause__ \
-                else exc
+            orig = exc.__cause__ if isinstance(exc, brian2.core.base.BrianObjectException) and exc.__cause__ else exc
             if isinstance(orig, BiosnnError):  # one of the twin's own, raised inside Brian2's preparation
                 raise orig from None
             obj = getattr(exc, "_brian_objname", None)
             cls = UnitError if isinstance(orig, DimensionMismatchError) else ParameterError
             text = " ".join(str(orig.args[0] if isinstance(orig, KeyError) and orig.args else orig).split())
-            raise cls(f"network {net.name!r}: Brian2 cannot prepare {f'object {obj!r}' if obj else 'it'} "
-                      f"(Network.run would fail too): {type(orig).__name__}: {text}") from exc
+            raise cls(
+                f"network {net.name!r}: Brian2 cannot prepare {f'object {obj!r}' if obj else 'it'} "
+                f"(Network.run would fail too): {type(orig).__name__}: {text}"
+            ) from exc
         finally:
             brian2.prefs["codegen.target"] = old_target
             for o in objs:
@@ -388,21 +416,26 @@ class Twin(torch.nn.Module):
         from biosnn.brian import mark_used
 
         mark_used(objs)  # the twin runs them: no "never included in a network" warning
-        dt_of = {o.name: float(o.clock.dt_) for o in self._objects
-                 if isinstance(o, (brian2.NeuronGroup, brian2.Synapses, brian2.SpikeGeneratorGroup,
-                                   brian2.PoissonGroup))}
+        dt_of = {
+            o.name: float(o.clock.dt_)
+            for o in self._objects
+            if isinstance(o, (brian2.NeuronGroup, brian2.Synapses, brian2.SpikeGeneratorGroup, brian2.PoissonGroup))
+        }
         group_dts = set(dt_of.values())
         if len(group_dts) > 1:
-            by_dt = "; ".join(f"dt = {dt * brian2.second}: {', '.join(sorted(n for n, d in dt_of.items() if d == dt))}"
-                              for dt in sorted(group_dts))
+            by_dt = "; ".join(
+                f"dt = {dt * brian2.second}: {', '.join(sorted(n for n, d in dt_of.items() if d == dt))}"
+                for dt in sorted(group_dts)
+            )
             raise UnsupportedFeatureError(
                 f"network {net.name}: groups with different clocks are not supported ({by_dt}); give them one dt"
             )
         self.dt = group_dts.pop() if group_dts else float(brian2.defaultclock.dt_)
         self._groups: dict[str, Any] = {}
         for o in self._objects:
-            if isinstance(o, (brian2.NeuronGroup, brian2.PoissonGroup, brian2.SpikeGeneratorGroup)) \
-                    and not isinstance(o, brian2.Subgroup):
+            if isinstance(o, (brian2.NeuronGroup, brian2.PoissonGroup, brian2.SpikeGeneratorGroup)) and not isinstance(
+                o, brian2.Subgroup
+            ):
                 self._groups[o.name] = o
             if isinstance(o, brian2.Synapses):
                 self._groups[o.name] = o
@@ -440,7 +473,7 @@ class Twin(torch.nn.Module):
         self._learnable_check()
         # translate all blocks (raises UnsupportedFeatureError before anything is simulated)
         self._blocks = []
-        for o, main, every, dt in plan:
+        for o, main, every, dt in plan:  # noqa: B007
             if main.template == "spikegenerator":
                 self._blocks.append(None)
                 continue
@@ -452,8 +485,8 @@ class Twin(torch.nn.Module):
         # arrays
         self._arrays: dict[str, ArrayInfo] = {}
         written: set[str] = set()
-        for (o, main, every, dt), blk in zip(plan, self._blocks):
-            for name, var in main.variables.items():
+        for (o, main, every, dt), blk in zip(plan, self._blocks):  # noqa: B007
+            for name, var in main.variables.items():  # noqa: B007
                 if isinstance(var, ArrayVariable) and not is_clock_variable(var):
                     self._register_array(var)
             if blk is not None:
@@ -468,8 +501,13 @@ class Twin(torch.nn.Module):
         for g in self._groups.values():
             for name in g.variables:
                 var = g.variables[name]
-                if isinstance(var, ArrayVariable) and not is_clock_variable(var) and not name.startswith("_") \
-                        and var.owner is not None and getattr(var.owner, "name", None) == g.name:
+                if (
+                    isinstance(var, ArrayVariable)
+                    and not is_clock_variable(var)
+                    and not name.startswith("_")
+                    and var.owner is not None
+                    and getattr(var.owner, "name", None) == g.name
+                ):
                     self._register_array(var)
         self._written = written
         self._make_parameters()
@@ -503,9 +541,7 @@ class Twin(torch.nn.Module):
                     value = ns[name]
                     break
             if value is None:
-                raise ParameterError(
-                    f"learnable {item!r}: {owner!r} has no variable or namespace constant {name!r}"
-                )
+                raise ParameterError(f"learnable {item!r}: {owner!r} has no variable or namespace constant {name!r}")
             self._learnable_constants.setdefault(owner, {})[name] = item
 
     def _make_parameters(self) -> None:
@@ -539,8 +575,9 @@ class Twin(torch.nn.Module):
         ids = get_identifiers(a) | get_identifiers(b)
         for n in ids:
             v = variables.get(n)
-            if v is None or not (isinstance(v, (ArrayVariable, Constant)) or is_clock_variable(v)
-                                 or n in TORCH_FUNCTIONS):
+            if v is None or not (
+                isinstance(v, (ArrayVariable, Constant)) or is_clock_variable(v) or n in TORCH_FUNCTIONS
+            ):
                 return  # subexpressions or unknown names: spikes without surrogate gradient
         try:
             dim = parse_expression_dimensions(a, variables)
@@ -595,7 +632,7 @@ class Twin(torch.nn.Module):
         if self.backend.name != "c":
             return
         sizes = {key: info.size for key, info in self._arrays.items()}
-        for (o, main, every, dt, blk), op, compiler in zip(ops, self._ops, compilers):
+        for (o, main, _every, _dt, blk), op, compiler in zip(ops, self._ops, compilers):
             kind = self._KERNEL_KINDS.get(main.template)
             if blk is None or kind is None:
                 self._kernel_status[o.name] = f"torch (template {main.template!r})"
@@ -618,10 +655,15 @@ class Twin(torch.nn.Module):
             if self._backend_asked == "c":
                 raise
             # "auto": the tensor code runs everything (e.g. a variable named like a C keyword)
-            warnings.warn(f"biosnn twin: the C kernels did not compile, running tensor operations ({exc})",
-                          RuntimeWarning, stacklevel=3)
-            self._kernel_status = {k: "torch (the C kernels did not compile)" if v.split(" ")[0] == "c" else v
-                                   for k, v in self._kernel_status.items()}
+            warnings.warn(
+                f"biosnn twin: the C kernels did not compile, running tensor operations ({exc})",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self._kernel_status = {
+                k: "torch (the C kernels did not compile)" if v.split(" ")[0] == "c" else v
+                for k, v in self._kernel_status.items()
+            }
             self._kernel_plan = []
             return
         for op, src, scalar_fn, pure in self._kernel_plan:
@@ -646,8 +688,7 @@ class Twin(torch.nn.Module):
             refr = None
             if main.template_kwds.get("_uses_refractory"):
                 refr = (array_key(o.group.variables["not_refractory"]), array_key(o.group.variables["lastspike"]))
-            return ThresholdOp(o.name, blk, len(o.group), ev, o.group.name, refr,
-                               getattr(blk, "_surrogate_scale", 1.0))
+            return ThresholdOp(o.name, blk, len(o.group), ev, o.group.name, refr, getattr(blk, "_surrogate_scale", 1.0))
         if tpl == "reset":
             return ResetOp(o.name, blk, len(o.group), array_key(o.group.variables[f"_{o.event}space"]))
         if tpl == "summed_variable":
@@ -658,13 +699,27 @@ class Twin(torch.nn.Module):
             size = int(target.size)
             stop = size if stop < 0 else stop
             idx = np.asarray(kw["_index_var"].get_value()).astype(np.int64) - start
-            return SummedOp(o.name, blk, len(o.group), array_key(target), size,
-                            torch.as_tensor(idx, device=self.device), start, stop)
+            return SummedOp(
+                o.name,
+                blk,
+                len(o.group),
+                array_key(target),
+                size,
+                torch.as_tensor(idx, device=self.device),
+                start,
+                stop,
+            )
         if tpl == "spikegenerator":
             v = o.variables
-            return SpikeGeneratorOp(o.name, o.name, len(o), array_key(v["_spikespace"]),
-                                    np.asarray(v["_timebins"].get_value()), np.asarray(v["neuron_index"].get_value()),
-                                    int(np.asarray(v["_period_bins"].get_value()).ravel()[0]))
+            return SpikeGeneratorOp(
+                o.name,
+                o.name,
+                len(o),
+                array_key(v["_spikespace"]),
+                np.asarray(v["_timebins"].get_value()),
+                np.asarray(v["neuron_index"].get_value()),
+                int(np.asarray(v["_period_bins"].get_value()).ravel()[0]),
+            )
         if tpl == "synapses":
             src = o.source
             start = int(getattr(src, "start", 0))
@@ -673,9 +728,18 @@ class Twin(torch.nn.Module):
             delays = np.asarray(o._delays.get_value(), dtype=float)
             steps = np.round(delays / float(src.clock.dt_)).astype(np.int64)
             dense = [(var, key, ns[idx_name], fn, bname) for var, key, idx_name, fn, bname in blk.dense]
-            return PathwayOp(o.name, blk, array_key(src.variables[f"_{o.event}space"]), start, stop,
-                             torch.as_tensor(sources, device=self.device), steps, len(o.synapses), dense,
-                             source_size=len(src.source) if isinstance(src, brian2.Subgroup) else len(src))
+            return PathwayOp(
+                o.name,
+                blk,
+                array_key(src.variables[f"_{o.event}space"]),
+                start,
+                stop,
+                torch.as_tensor(sources, device=self.device),
+                steps,
+                len(o.synapses),
+                dense,
+                source_size=len(src.source) if isinstance(src, brian2.Subgroup) else len(src),
+            )
         raise UnsupportedFeatureError(f"{o.name}: template {tpl!r}")  # pragma: no cover
 
     # --------------------------------------------------------------------------------------- the bridge
@@ -706,20 +770,20 @@ class Twin(torch.nn.Module):
         if getattr(self, "_pulled_once", False):
             # Brian2's values are checked before anything of the twin changes (with the structure known so
             # far; arrays new in Brian2 are checked below)
-            self._check_brian_values({key: info.var.get_value() for key, info in self._arrays.items()
-                                      if info.kind == "float"})
+            self._check_brian_values(
+                {key: info.var.get_value() for key, info in self._arrays.items() if info.kind == "float"}
+            )
             # re-read the structure too: synapses, delays and namespace constants may have changed in Brian2
             self._compile()
         values = {key: self._to_tensor(info, info.var.get_value()) for key, info in self._arrays.items()}
         constants = {}
-        for key, pname in self._param_of.items():
+        for key, pname in self._param_of.items():  # noqa: B007
             if key not in self._arrays:  # a namespace constant
                 owner, name = key.split(".")
                 g = self._groups[owner]
                 raw = (g.namespace or {}).get(name, self.namespace.get(name))
                 constants[key] = torch.as_tensor(float(np.asarray(raw)), dtype=self.dtype, device=self.device)
-        self._check_brian_values({**{k: v for k, v in values.items() if self._arrays[k].kind == "float"},
-                                  **constants})
+        self._check_brian_values({**{k: v for k, v in values.items() if self._arrays[k].kind == "float"}, **constants})
         self._pulled_once = True
         self._values: dict[str, torch.Tensor] = values
         for key, pname in self._param_of.items():
@@ -738,8 +802,9 @@ class Twin(torch.nn.Module):
         self._compiled_for = None
         for op in getattr(self, "_ops", []):
             op.reset_state()
-        self._pulled_queues = {o.name: read_spike_queue(o) for o, main, _every, _dt in self._plan
-                               if main.template == "synapses"}
+        self._pulled_queues = {
+            o.name: read_spike_queue(o) for o, main, _every, _dt in self._plan if main.template == "synapses"
+        }
         self._queues_to_load = True
 
     def reset(self) -> None:
@@ -751,7 +816,7 @@ class Twin(torch.nn.Module):
             op.reset_state()
         self._queues_to_load = True
 
-    def push(self, batch_index: int = 0) -> None:
+    def push(self, batch_index: int = 0) -> None:  # noqa: C901
         """Write the twin's state (trial ``batch_index``), weights and time back into the Brian2 objects.
 
         In float64 a ``pull()``/``push()`` round trip is bit-exact; synapses absent in Brian2 are absent
@@ -767,10 +832,15 @@ class Twin(torch.nn.Module):
             If a value to be written holds NaN (or inf where the twin updates it). Everything is checked
             before anything is written: on an error Brian2's objects are unchanged.
         """
-        if isinstance(batch_index, (bool, np.bool_)) or not isinstance(batch_index, (int, np.integer)) \
-                or not 0 <= batch_index < self.batch_size:
-            raise ParameterError(f"push(): batch_index must be an integer in 0..{self.batch_size - 1} (the trial "
-                                 f"to write into Brian2), got {batch_index!r}")
+        if (
+            isinstance(batch_index, (bool, np.bool_))
+            or not isinstance(batch_index, (int, np.integer))
+            or not 0 <= batch_index < self.batch_size
+        ):
+            raise ParameterError(
+                f"push(): batch_index must be an integer in 0..{self.batch_size - 1} (the trial "
+                f"to write into Brian2), got {batch_index!r}"
+            )
         batch_index = int(batch_index)
         values = {}
         for key, info in self._arrays.items():
@@ -779,14 +849,15 @@ class Twin(torch.nn.Module):
             value = self.current(key, batch_index)
             values[key] = value
         # everything is checked before anything is written
-        for key, value in values.items():
+        for key, value in values.items():  # noqa: B007
             info = self._arrays[key]
             have = 1 if info.var.scalar else int(info.var.size)
             if have != info.size:
                 raise ParameterError(
                     f"push(): {info.owner}.{info.name} has {have} elements in Brian2 but {info.size} in the twin: "
                     "the Brian2 objects changed (new synapses?) since the last pull; call tw.pull() first "
-                    "(nothing was written to Brian2)")
+                    "(nothing was written to Brian2)"
+                )
         msg = self._first_nonfinite({k: v for k, v in values.items() if self._arrays[k].kind == "float"})
         if msg is None:
             msg = self._first_nonfinite({k: self.params[p] for k, p in self._param_of.items() if k not in self._arrays})
@@ -874,11 +945,14 @@ class Twin(torch.nn.Module):
         key = array_key(g.variables[name])
         if key not in self._arrays:
             raise ParameterError(f"{owner}.{name} is not mirrored by the twin")
-        if batch_index is not None and (isinstance(batch_index, (bool, np.bool_))
-                                        or not isinstance(batch_index, (int, np.integer))
-                                        or not 0 <= batch_index < self.batch_size):
-            raise ParameterError(f"variable(): batch_index must be None or an integer in 0..{self.batch_size - 1}, "
-                                 f"got {batch_index!r}")
+        if batch_index is not None and (
+            isinstance(batch_index, (bool, np.bool_))
+            or not isinstance(batch_index, (int, np.integer))
+            or not 0 <= batch_index < self.batch_size
+        ):
+            raise ParameterError(
+                f"variable(): batch_index must be None or an integer in 0..{self.batch_size - 1}, got {batch_index!r}"
+            )
         return self.current(key, batch_index)
 
     def connectivity(self, synapses: str) -> tuple[np.ndarray, np.ndarray]:
@@ -891,8 +965,7 @@ class Twin(torch.nn.Module):
     def _record_indices(self, gname: str, var: str, which, size: int) -> torch.Tensor:
         """The elements ``which`` (indices, as a ``StateMonitor``'s ``record``) of a variable of ``size``."""
         idx = np.asarray(which)
-        if isinstance(which, bool) or idx.dtype == bool or not np.issubdtype(idx.dtype, np.integer) \
-                or idx.ndim > 1:
+        if isinstance(which, bool) or idx.dtype == bool or not np.issubdtype(idx.dtype, np.integer) or idx.ndim > 1:
             raise ParameterError(f"record: {gname}.{var}: give True (all) or integer indices, got {which!r}")
         idx = idx.reshape(-1)
         bad = idx[(idx < 0) | (idx >= size)]
@@ -920,9 +993,13 @@ class Twin(torch.nn.Module):
         try:
             with capture_code_objects(store):
                 codeobj = create_runner_codeobj(
-                    g, "\n".join(f"{RECORDED_PREFIX}{n} = {n}" for n in names), "stateupdate",
-                    run_namespace=self.namespace, additional_variables=extra,
-                    name=f"{gname}_twin_record_codeobject*")
+                    g,
+                    "\n".join(f"{RECORDED_PREFIX}{n} = {n}" for n in names),
+                    "stateupdate",
+                    run_namespace=self.namespace,
+                    additional_variables=extra,
+                    name=f"{gname}_twin_record_codeobject*",
+                )
         except Exception as exc:  # noqa: BLE001 - Brian2's resolution errors name the identifier
             raise ParameterError(f"record: cannot evaluate {list(names)} of {gname!r}: {exc}") from exc
         finally:
@@ -976,16 +1053,20 @@ class Twin(torch.nn.Module):
         if msg is not None:
             raise NonFiniteError(
                 f"pull(): {msg} in Brian2 (network {self.net.name!r}); Brian2 would simulate them and give NaN "
-                "states and no spikes: set finite values in Brian2 first (the twin is unchanged)")
+                "states and no spikes: set finite values in Brian2 first (the twin is unchanged)"
+            )
 
     def _check_parameters(self) -> None:
         """Raise NonFiniteError when a parameter of the twin (``tw.params``) holds NaN (or inf where updated)."""
         for key, pname in self._param_of.items():
-            msg = _nonfinite_summary(f"parameter {pname!r} ({self._label(key)})", self.params[pname],
-                                     self._inf_allowed(key))
+            msg = _nonfinite_summary(
+                f"parameter {pname!r} ({self._label(key)})", self.params[pname], self._inf_allowed(key)
+            )
             if msg is not None:
-                raise NonFiniteError(f"run(): {msg}; nothing was simulated (an optimiser step or an assignment "
-                                     "to the parameter put it there; tw.pull() reads Brian2's values again)")
+                raise NonFiniteError(
+                    f"run(): {msg}; nothing was simulated (an optimiser step or an assignment "
+                    "to the parameter put it there; tw.pull() reads Brian2's values again)"
+                )
 
     def _group(self, name: str):
         if name not in self._groups:
@@ -993,7 +1074,7 @@ class Twin(torch.nn.Module):
         return self._groups[name]
 
     # -------------------------------------------------------------------------------------------- run
-    def _prepare_inputs(self, inputs: Mapping | None, n_steps: int):
+    def _prepare_inputs(self, inputs: Mapping | None, n_steps: int):  # noqa: C901
         B = self.batch_size
         per_run: dict[str, torch.Tensor] = {}
         per_step: dict[str, torch.Tensor] = {}
@@ -1008,14 +1089,16 @@ class Twin(torch.nn.Module):
                     timed_arrays[v.name] = v
                     timed_arrays.setdefault(n, v)  # also under the name the equations use
         if inputs is not None and not isinstance(inputs, Mapping):
-            raise ParameterError(f"inputs must map group (or TimedArray) names to {{variable: tensor}}, "
-                                 f"got {type(inputs).__name__}")
+            raise ParameterError(
+                f"inputs must map group (or TimedArray) names to {{variable: tensor}}, got {type(inputs).__name__}"
+            )
         for name, spec in (inputs or {}).items():
             if name in timed_arrays and name not in self._groups:
                 ta = timed_arrays[name]
                 if isinstance(spec, brian2.Quantity):
-                    raise UnitError(f"input {name!r} (TimedArray): give its values in base SI units, "
-                                    "not as a Brian2 quantity")
+                    raise UnitError(
+                        f"input {name!r} (TimedArray): give its values in base SI units, not as a Brian2 quantity"
+                    )
                 vals = np.asarray(ta.values)
                 shapes = [(vals.shape[0], B) + vals.shape[1:]]
                 timed[ta.name] = check_input_tensor(name, spec, shapes, self.device, self.dtype)
@@ -1036,22 +1119,35 @@ class Twin(torch.nn.Module):
                         raise ParameterError(f"input {label!r}: spikes are 0 or 1 (or booleans), got other values")
                     generators[name] = spikes
                     continue
-                if not isinstance(var, str) or var not in g.variables \
-                        or not isinstance(g.variables[var], ArrayVariable):
-                    known = sorted(n for n, v in g.variables.items() if isinstance(v, ArrayVariable)
-                                   and not n.startswith("_") and not v.read_only
-                                   and getattr(v.owner, "name", None) == g.name)
-                    raise ParameterError(f"input {label!r}: {name!r} has no state variable {var!r} "
-                                         f"(variables that can be set: {known})")
+                if (
+                    not isinstance(var, str)
+                    or var not in g.variables
+                    or not isinstance(g.variables[var], ArrayVariable)
+                ):
+                    known = sorted(
+                        n
+                        for n, v in g.variables.items()
+                        if isinstance(v, ArrayVariable)
+                        and not n.startswith("_")
+                        and not v.read_only
+                        and getattr(v.owner, "name", None) == g.name
+                    )
+                    raise ParameterError(
+                        f"input {label!r}: {name!r} has no state variable {var!r} (variables that can be set: {known})"
+                    )
                 bvar = g.variables[var]
                 if var.startswith("_") or bvar.read_only:
-                    raise ParameterError(f"input {label!r}: {var!r} of {name!r} is read-only in Brian2 "
-                                         "(it cannot be set, so it cannot be an input)")
+                    raise ParameterError(
+                        f"input {label!r}: {var!r} of {name!r} is read-only in Brian2 "
+                        "(it cannot be set, so it cannot be an input)"
+                    )
                 if getattr(bvar.owner, "name", None) != g.name:
-                    raise ParameterError(f"input {label!r}: {var!r} is a variable of "
-                                         f"{getattr(bvar.owner, 'name', '?')!r}, not of {name!r}; give it under "
-                                         f"its own group: inputs={{{getattr(bvar.owner, 'name', '?')!r}: "
-                                         f"{{{bvar.name!r}: ...}}}}")
+                    raise ParameterError(
+                        f"input {label!r}: {var!r} is a variable of "
+                        f"{getattr(bvar.owner, 'name', '?')!r}, not of {name!r}; give it under "
+                        f"its own group: inputs={{{getattr(bvar.owner, 'name', '?')!r}: "
+                        f"{{{bvar.name!r}: ...}}}}"
+                    )
                 if isinstance(value, brian2.Quantity):
                     raise UnitError(f"input {label!r}: give tensors in base SI units, not Brian2 quantities")
                 key = array_key(bvar)
@@ -1062,8 +1158,10 @@ class Twin(torch.nn.Module):
                 n = info.size
                 t = check_input_tensor(label, value, [(B, n), (n_steps, B, n)], self.device, self.dtype)
                 if t.dim() == 3 and bvar.constant:
-                    raise ParameterError(f"input {label!r}: {var!r} is declared (constant) in {name!r}: give one "
-                                         f"value per run, shape [{B}, {n}], not one per step")
+                    raise ParameterError(
+                        f"input {label!r}: {var!r} is declared (constant) in {name!r}: give one "
+                        f"value per run, shape [{B}, {n}], not one per step"
+                    )
                 if info.kind != "float":
                     t = self._integral_input(label, t, info)
                 elif t.dtype == torch.bool:
@@ -1082,8 +1180,14 @@ class Twin(torch.nn.Module):
             raise ParameterError(f"input {label!r}: {info.name!r} is an integer variable; got non-integral values")
         return t.to(want)
 
-    def run(self, duration, *, inputs: Mapping[str, Any] | None = None,
-            record: Mapping[str, Sequence[str]] | None = None, relaxed: bool = False) -> TwinResult:
+    def run(
+        self,
+        duration,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        record: Mapping[str, Sequence[str]] | None = None,
+        relaxed: bool = False,
+    ) -> TwinResult:
         """Simulate ``duration`` (a Brian2 time) for all ``B`` trials; the state carries over between runs.
 
         Parameters
@@ -1146,8 +1250,15 @@ class Twin(torch.nn.Module):
         kernels = bool(self._kernel_plan) and not functional and not relaxed
         if kernels and not self._kernels_loaded:
             self._load_kernels()
-        R = Context(B=self.batch_size, dtype=self.dtype, device=self.device, functional=functional,
-                    surrogate=self.surrogate, relaxed=bool(relaxed), kernels=kernels)
+        R = Context(
+            B=self.batch_size,
+            dtype=self.dtype,
+            device=self.device,
+            functional=functional,
+            surrogate=self.surrogate,
+            relaxed=bool(relaxed),
+            kernels=kernels,
+        )
         out = _RunRecord.start(self._ops, plan, functional or bool(relaxed))
         guard = None
         if functional:
@@ -1176,8 +1287,9 @@ class Twin(torch.nn.Module):
         per_run, per_step, timed, generators = self._prepare_inputs(inputs, n_steps)
         self._check_parameters()
         rec_keys, rec_index, rec_blocks = self._prepare_records(record)
-        batched = frozenset(self._written | set(per_run) | set(per_step) |
-                            {k for k in self._carry if self._carry[k].dim() == 2})
+        batched = frozenset(
+            self._written | set(per_run) | set(per_step) | {k for k in self._carry if self._carry[k].dim() == 2}
+        )
         if self._compiled_for != batched:
             self._build_ops(batched)
             self._compiled_for = batched
@@ -1196,16 +1308,18 @@ class Twin(torch.nn.Module):
             if isinstance(op, SpikeGeneratorOp):
                 op.override = generators.get(op.group_name)
                 op.override_start = self._step
-        return _RunPlan(self._step, n_steps, self._t, t_end, per_run, per_step, rec_keys, rec_index, rec_blocks,
-                        batched)
+        return _RunPlan(
+            self._step, n_steps, self._t, t_end, per_run, per_step, rec_keys, rec_index, rec_blocks, batched
+        )
 
     def _prepare_records(self, record) -> tuple[dict, dict, list]:
         """``record=`` as the state arrays to record (by ``(group, variable)``), the recorded elements where
         not all, and the blocks that compute recorded subexpressions.
         """
         if record is not None and not isinstance(record, Mapping):
-            raise ParameterError(f"record must map group names to variable names ({{'E': ['v']}}), "
-                                 f"got {type(record).__name__}")
+            raise ParameterError(
+                f"record must map group names to variable names ({{'E': ['v']}}), got {type(record).__name__}"
+            )
         rec_keys: dict[tuple[str, str], str] = {}
         rec_subexpressions: dict[str, list[str]] = {}
         rec_index: dict[tuple[str, str], torch.Tensor] = {}  # recorded elements, where not all
@@ -1226,8 +1340,10 @@ class Twin(torch.nn.Module):
                     raise ParameterError(f"record: {gname!r} has no state variable or subexpression {var!r}")
                 if which is not True:
                     rec_index[(gname, var)] = self._record_indices(gname, var, which, size)
-        rec_blocks = [(gname, tuple(names), self._subexpression_block(gname, tuple(names)),
-                       len(self._group(gname))) for gname, names in rec_subexpressions.items()]
+        rec_blocks = [
+            (gname, tuple(names), self._subexpression_block(gname, tuple(names)), len(self._group(gname)))
+            for gname, names in rec_subexpressions.items()
+        ]
         return rec_keys, rec_index, rec_blocks
 
     @staticmethod
@@ -1299,13 +1415,15 @@ class Twin(torch.nn.Module):
         self._t = plan.t_end
         self._carry = {key: S[key].detach() for key in plan.batched if key in S}
         # one check per run (not per step): the state the run wrote (its inputs and parameters were checked)
-        msg = self._first_nonfinite({k: v for k, v in self._carry.items()
-                                     if k in self._arrays and self._arrays[k].kind == "float"})
+        msg = self._first_nonfinite(
+            {k: v for k, v in self._carry.items() if k in self._arrays and self._arrays[k].kind == "float"}
+        )
         if msg is not None:
             raise NonFiniteError(
                 f"run(): {msg} at the end of the run: it became non-finite during the run from "
                 f"t = {plan.t_start * brian2.second} to {plan.t_end * brian2.second} (parameters, inputs and state "
-                "were finite at its start); the twin keeps that state, tw.reset() or tw.pull() gives a finite one")
+                "were finite at its start); the twin keeps that state, tw.reset() or tw.pull() gives a finite one"
+            )
         return self._result(plan.start, plan.n_steps, out.spike_groups, out.dense_trains, out.sparse, out.states)
 
     def _run_step(self, S, R, step: int) -> None:
@@ -1326,7 +1444,7 @@ class Twin(torch.nn.Module):
         dense = {}
         spikes: dict[str, list] = {}
         counts = {}
-        for ev, (gname, size) in spike_groups.items():
+        for _ev, (gname, size) in spike_groups.items():
             shapes[gname] = (n_steps, B, size)
             entries = sparse[gname]
             if entries:
@@ -1340,8 +1458,11 @@ class Twin(torch.nn.Module):
                 s_np = np.zeros(0, dtype=np.int64)
             sp[gname] = (steps, bs, iis)
             if gname in dense_trains:
-                dense[gname] = torch.stack(dense_trains[gname]) if dense_trains[gname] else \
-                    torch.zeros(0, B, size, dtype=self.dtype, device=self.device)
+                dense[gname] = (
+                    torch.stack(dense_trains[gname])
+                    if dense_trains[gname]
+                    else torch.zeros(0, B, size, dtype=self.dtype, device=self.device)
+                )
             b_np, i_np = bs.cpu().numpy(), iis.cpu().numpy()
             # every step records its spikes in (trial, neuron) order, so a stable sort by trial leaves each
             # trial's spikes ordered by (time, neuron), as SpikeMonitor.it
@@ -1349,9 +1470,13 @@ class Twin(torch.nn.Module):
             per_trial = np.bincount(b_np, minlength=B)
             bounds = np.concatenate([[0], np.cumsum(per_trial)])
             i_sorted, s_sorted = i_np[order].astype(np.int32), s_np[order]
-            spikes[gname] = [(i_sorted[bounds[b]:bounds[b + 1]],
-                              ((s_sorted[bounds[b]:bounds[b + 1]] + start) * self.dt) * brian2.second)
-                             for b in range(B)]
+            spikes[gname] = [
+                (
+                    i_sorted[bounds[b] : bounds[b + 1]],
+                    ((s_sorted[bounds[b] : bounds[b + 1]] + start) * self.dt) * brian2.second,
+                )
+                for b in range(B)
+            ]
             counts[gname] = torch.as_tensor(np.bincount(b_np * size + i_np, minlength=B * size).reshape(B, size))
         st: dict[str, dict[str, torch.Tensor]] = {}
         for (gname, var), vals in states.items():
@@ -1376,11 +1501,20 @@ class Twin(torch.nn.Module):
         return "\n".join(f"# {b.captured.name}\n{b.source}" for b in self._blocks if b is not None)
 
 
-def twin(network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.float64,
-         device: str | torch.device = "cpu", surrogate: Surrogate | str | None = None,
-         learnable: Sequence[str] = (), namespace: Mapping[str, Any] | None = None,
-         exact: bool | None = None, seed: int | None = None, backend: str = "auto",
-         random: str = "torch") -> Twin:
+def twin(
+    network_or_objects,
+    *,
+    batch_size: int = 1,
+    dtype: torch.dtype = torch.float64,
+    device: str | torch.device = "cpu",
+    surrogate: Surrogate | str | None = None,
+    learnable: Sequence[str] = (),
+    namespace: Mapping[str, Any] | None = None,
+    exact: bool | None = None,
+    seed: int | None = None,
+    backend: str = "auto",
+    random: str = "torch",
+) -> Twin:
     """Compile a Brian2 network into a differentiable PyTorch module.
 
     Parameters
@@ -1432,6 +1566,16 @@ def twin(network_or_objects, *, batch_size: int = 1, dtype: torch.dtype = torch.
     UnsupportedFeatureError
         For any construct the twin cannot run, naming the object and the construct, before anything runs.
     """
-    return Twin(network_or_objects, batch_size=batch_size, dtype=dtype, device=device, surrogate=surrogate,
-                learnable=learnable, namespace=namespace, exact=exact, seed=seed, backend=backend,
-                random=random)
+    return Twin(
+        network_or_objects,
+        batch_size=batch_size,
+        dtype=dtype,
+        device=device,
+        surrogate=surrogate,
+        learnable=learnable,
+        namespace=namespace,
+        exact=exact,
+        seed=seed,
+        backend=backend,
+        random=random,
+    )

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from brian2 import Hz, mV, ms, second
+from brian2 import Hz, ms, mV, second
 
 from biosnn.ablation import EXPERIMENTS, SweepResult, grid_points, sweep
 from biosnn.errors import ParameterError, UnitError, UnknownNameError
@@ -25,8 +25,16 @@ def _pid(*, seed: int, pause: float) -> dict:
 
 @pytest.fixture(scope="module")
 def local_result() -> SweepResult:
-    return sweep("plastic_population", rules=RULES, parameters={"input_rate": RATES}, seeds=[3, 4], fixed=FIXED,
-                 executor="process", max_workers=2, target="numpy")
+    return sweep(
+        "plastic_population",
+        rules=RULES,
+        parameters={"input_rate": RATES},
+        seeds=[3, 4],
+        fixed=FIXED,
+        executor="process",
+        max_workers=2,
+        target="numpy",
+    )
 
 
 def test_grid_sweep_runs_locally_in_parallel_and_on_dask_with_the_same_table(local_result):
@@ -42,10 +50,18 @@ def test_grid_sweep_runs_locally_in_parallel_and_on_dask_with_the_same_table(loc
     assert by_rate[50.0] > by_rate[10.0] and by_rate[50.0] > 1.0
     assert not np.allclose(table["w_mean"][::2].to_numpy(), table["w_mean"][1::2].to_numpy())
     assert all(local_result.artifacts[r]["weights"].shape == (200,) for r in range(12))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as cluster:
-        remote = sweep("plastic_population", rules=RULES, parameters={"input_rate": RATES}, seeds=[3, 4], fixed=FIXED,
-                       scheduler=cluster.scheduler_address, target="numpy")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    ) as cluster:
+        remote = sweep(
+            "plastic_population",
+            rules=RULES,
+            parameters={"input_rate": RATES},
+            seeds=[3, 4],
+            fixed=FIXED,
+            scheduler=cluster.scheduler_address,
+            target="numpy",
+        )
     pd.testing.assert_frame_equal(remote.table, table)
     for r in range(12):
         np.testing.assert_array_equal(remote.artifacts[r]["weights"], local_result.artifacts[r]["weights"])
@@ -88,14 +104,24 @@ def test_sweep_checks_every_setting_before_running():
 
 def test_grid_order_rules_outermost():
     points = grid_points(rules=["a", "b"], parameters={"x": [1, 2], "y": ["p", "q"]})
-    assert points[:3] == [{"rule": "a", "x": 1, "y": "p"}, {"rule": "a", "x": 1, "y": "q"},
-                          {"rule": "a", "x": 2, "y": "p"}]
+    assert points[:3] == [
+        {"rule": "a", "x": 1, "y": "p"},
+        {"rule": "a", "x": 1, "y": "q"},
+        {"rule": "a", "x": 2, "y": "p"},
+    ]
     assert len(points) == 8
 
 
 def test_rule_parameters_are_swept(tmp_path):
-    result = sweep("plastic_population", rules=["stdp_additive"], parameters={"rule.A_minus": [0.0, 0.02]},
-                   seeds=[0], fixed={**FIXED, "input_rate": 50 * Hz}, executor="serial", target="numpy")
+    result = sweep(
+        "plastic_population",
+        rules=["stdp_additive"],
+        parameters={"rule.A_minus": [0.0, 0.02]},
+        seeds=[0],
+        fixed={**FIXED, "input_rate": 50 * Hz},
+        executor="serial",
+        target="numpy",
+    )
     t = result.table
     assert list(t["rule.A_minus"]) == [0.0, 0.02]
     # without depression STDP can only potentiate; strong depression pulls the mean weight down
@@ -127,8 +153,15 @@ def test_result_plots_show_the_table(local_result):
 
 def test_batched_seeds_run_as_one_twin_batch():
     fixed = {"duration": 0.1 * second, "n_inputs": 40, "g_max": 0.1, "n_neurons": 4, "input_rate": 40 * Hz}
-    result = sweep("plastic_population", rules=["stdp_additive"], seeds=[0, 1, 2], fixed=fixed,
-                   batch_seeds=True, executor="serial", target="numpy")
+    result = sweep(
+        "plastic_population",
+        rules=["stdp_additive"],
+        seeds=[0, 1, 2],
+        fixed=fixed,
+        batch_seeds=True,
+        executor="serial",
+        target="numpy",
+    )
     t = result.table
     assert list(t["seed"]) == [0, 1, 2] and set(t["engine"]) == {"twin"}
     assert len(result.timings) == 1  # one task for the three seeds
@@ -154,10 +187,15 @@ def test_batched_trials_start_from_each_seeds_initial_weights():
 def test_circuit_sweep_measures_every_population_and_plastic_projection():
     # Vogels et al. 2011, reduced: inhibitory STDP off (eta = 0) vs on; the plastic I->E weights grow only
     # when it is on, and inhibition then lowers the excitatory rate
-    fixed = {"circuit": "vogels2011", "duration": 0.2 * second, "n_exc": 160, "n_inh": 40, "epsilon": 0.5,
-             "n_record": 0}
-    result = sweep("circuit", parameters={"eta": [0.0, 0.5]}, seeds=[0], fixed=fixed, executor="serial",
-                   target="numpy")
+    fixed = {
+        "circuit": "vogels2011",
+        "duration": 0.2 * second,
+        "n_exc": 160,
+        "n_inh": 40,
+        "epsilon": 0.5,
+        "n_record": 0,
+    }
+    result = sweep("circuit", parameters={"eta": [0.0, 0.5]}, seeds=[0], fixed=fixed, executor="serial", target="numpy")
     t = result.table
     assert {"rate_E", "rate_I", "cv_E", "w_mean_IE", "w_std_IE"} <= set(t.columns)
     assert t["w_mean_IE"][0] == pytest.approx(1e-10) and t["w_mean_IE"][1] > 0.1

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brian2 import Hz, ms, second
-
 from biosnn.circuits.analysis import (
     balance_ratio,
     bimodality,
@@ -18,6 +16,8 @@ from biosnn.circuits.analysis import (
     synchrony_chi,
 )
 from biosnn.circuits.base import PaperFigure, fixed_indegree_pairs, paper_comparison, random_pairs
+from brian2 import Hz, ms, second
+
 from biosnn.errors import ParameterError, ShapeError, UnitError
 
 
@@ -102,9 +102,11 @@ def test_dominant_frequency_finds_an_oscillation_in_poisson_noise(rng):
 
 
 def test_paper_comparison_judges_numbers_and_shows_descriptions():
-    figures = {"rate": PaperFigure("E rate", 3.0, "Fig. 4", "Hz", low=2.0, high=4.0),
-               "cv": PaperFigure("CV", 1.0, "text", low=0.8),
-               "state": PaperFigure("state", "bimodal", "Fig. 2a")}
+    figures = {
+        "rate": PaperFigure("E rate", 3.0, "Fig. 4", "Hz", low=2.0, high=4.0),
+        "cv": PaperFigure("CV", 1.0, "text", low=0.8),
+        "state": PaperFigure("state", "bimodal", "Fig. 2a"),
+    }
     table = paper_comparison(figures, {"rate": 3.4, "cv": 0.5})
     lines = table.splitlines()
     assert lines[0].startswith("| quantity | paper |") and len(lines) == 5

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brian2 import Hz, ms
-
 from biosnn.circuits import get_circuit
 from biosnn.circuits.analysis import isi_cv, mean_rate, population_fano_factor
 from biosnn.circuits.base import paper_comparison
 from biosnn.circuits.brette2007 import PAPER_FIGURES
+from brian2 import Hz, ms
 
 
 @pytest.mark.parametrize(("name", "low", "high"), [("cuba", 3.0, 12.0), ("coba", 10.0, 40.0)])

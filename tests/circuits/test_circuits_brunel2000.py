@@ -20,19 +20,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brian2 import Hz, mV, ms
-
 from biosnn.circuits import get_circuit
 from biosnn.circuits.analysis import dominant_frequency, isi_cv, mean_rate, population_fano_factor, synchrony_chi
 from biosnn.circuits.base import paper_comparison
 from biosnn.circuits.brunel2000 import PAPER_FIGURES, REGIMES, external_rate, mean_field
+from brian2 import Hz, ms, mV
 
 
 def _measure(circuit, start, stop):
     mon = circuit.monitors["spikes_E"]
     n = len(circuit.populations["E"])
     dt = float(circuit.parameters["dt"] / ms)
-    v = np.asarray(circuit.monitors["v_E"].v[:, int(round(float(start / ms) / dt)):int(round(float(stop / ms) / dt))])
+    v = np.asarray(circuit.monitors["v_E"].v[:, int(round(float(start / ms) / dt)) : int(round(float(stop / ms) / dt))])
     return dict(
         rate=float(mean_rate(mon.i[:], mon.t[:], n, start=start, stop=stop)),
         cv=float(np.nanmean(isi_cv(mon.i[:], mon.t[:], n, start=start, stop=stop))),
@@ -64,7 +63,7 @@ def test_ai_irregular_and_asynchronous_sr_regular_and_synchronous():
 
 def test_structure_matches_paper():
     c = get_circuit("brunel2000")(regime="SI_slow", n_exc=400, n_record=0)
-    assert (c.namespace["g"], ) == (REGIMES["SI_slow"][0], )
+    assert (c.namespace["g"],) == (REGIMES["SI_slow"][0],)
     c_e, c_i = 40, 10  # epsilon * N
     for key, k in (("EE", c_e), ("EI", c_e), ("IE", c_i), ("II", c_i)):
         syn = c.projections[key]

@@ -14,10 +14,10 @@ import inspect
 import brian2
 import numpy as np
 import pytest
+from biosnn.circuits import CIRCUITS, Circuit, get_circuit
 from brian2 import ms
 from brian2.units.fundamentalunits import Quantity
 
-from biosnn.circuits import CIRCUITS, Circuit, get_circuit
 from biosnn.errors import NonFiniteError, ParameterError, UnitError, UnknownNameError
 
 #: Reduced sizes for every registered circuit (a new circuit must add its entry here).
@@ -46,8 +46,11 @@ def test_unknown_circuit_name_lists_known_ones():
 def _state_arrays(circuit: Circuit):
     for role, obj in list(circuit.populations.items()) + list(circuit.projections.items()):
         for var_name, var in obj.variables.items():
-            if (var_name.startswith("_") or not isinstance(var, brian2.core.variables.ArrayVariable)
-                    or np.dtype(var.dtype).kind != "f"):
+            if (
+                var_name.startswith("_")
+                or not isinstance(var, brian2.core.variables.ArrayVariable)
+                or np.dtype(var.dtype).kind != "f"
+            ):
                 continue
             if getattr(var, "scalar", False) or var_name in ("dt", "t", "lastspike", "lastupdate"):
                 continue

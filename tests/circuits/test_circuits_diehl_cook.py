@@ -17,8 +17,6 @@ from __future__ import annotations
 import brian2
 import numpy as np
 import pytest
-from brian2 import ms
-
 from biosnn.circuits import get_circuit
 from biosnn.circuits.diehl_cook import (
     assign_labels,
@@ -29,8 +27,10 @@ from biosnn.circuits.diehl_cook import (
     set_learning,
     train_diehl_cook,
 )
-from biosnn.errors import ParameterError, ShapeError, UnknownNameError
 from biosnn.plasticity import StdpAdditive, StdpTriplet
+from brian2 import ms
+
+from biosnn.errors import ParameterError, ShapeError, UnknownNameError
 
 
 def test_digits_split_is_fixed_and_stratified():
@@ -108,22 +108,35 @@ def test_default_rule_is_the_papers_and_results_are_unchanged():
     circuit = get_circuit("diehl_cook2015")(**SMALL)
     assert circuit.parameters["rule"] is None
     assert circuit.projections["input_E"].plasticity_rule == StdpTriplet(
-        variant="nearest_minimal", tau_plus=20 * ms, tau_minus=20 * ms, tau_y=40 * ms, A2_plus=0.0, A3_plus=1e-2,
-        A2_minus=1e-4, A3_minus=0.0, w_min=0.0, w_max=1.0)
+        variant="nearest_minimal",
+        tau_plus=20 * ms,
+        tau_minus=20 * ms,
+        tau_y=40 * ms,
+        A2_plus=0.0,
+        A3_plus=1e-2,
+        A2_minus=1e-4,
+        A3_minus=0.0,
+        w_min=0.0,
+        w_max=1.0,
+    )
     counts = train_diehl_cook(circuit, data.train_images[:4], data.train_labels[:4])
     w = _w(circuit)
     # measured with the code before rule= existed (same seeds, numpy target): bit-identical there
     assert int(counts.sum()) == 14
-    np.testing.assert_allclose(w[:4], [0.05263753739350834, 0.13857008409678417, 0.5347416833380748,
-                                       0.34860838890926604], rtol=1e-12, atol=0)
-    np.testing.assert_allclose([w.sum(), np.sum(w * np.arange(len(w)))], [100.16670718221432, 16130.655389468951],
-                               rtol=1e-12, atol=0)
-    np.testing.assert_allclose(float(np.sum(circuit.populations["E"].theta[:] / brian2.volt)), 0.0006999769879753233,
-                               rtol=1e-12, atol=0)
+    np.testing.assert_allclose(
+        w[:4], [0.05263753739350834, 0.13857008409678417, 0.5347416833380748, 0.34860838890926604], rtol=1e-12, atol=0
+    )
+    np.testing.assert_allclose(
+        [w.sum(), np.sum(w * np.arange(len(w)))], [100.16670718221432, 16130.655389468951], rtol=1e-12, atol=0
+    )
+    np.testing.assert_allclose(
+        float(np.sum(circuit.populations["E"].theta[:] / brian2.volt)), 0.0006999769879753233, rtol=1e-12, atol=0
+    )
 
 
-@pytest.mark.parametrize("rule", ["stdp_additive", StdpAdditive(A_plus=0.01, A_minus=0.0105, pairing="nearest")],
-                         ids=["name", "instance"])
+@pytest.mark.parametrize(
+    "rule", ["stdp_additive", StdpAdditive(A_plus=0.01, A_minus=0.0105, pairing="nearest")], ids=["name", "instance"]
+)
 def test_custom_rule_learns_in_bounds_and_freezes_with_learning_off(rule):
     data = load_digits_split(seed=0)
     circuit = get_circuit("diehl_cook2015")(**SMALL, rule=rule)

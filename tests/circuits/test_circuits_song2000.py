@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brian2 import ms, second
-
 from biosnn.circuits import get_circuit
 from biosnn.circuits.base import paper_comparison, run_standalone
 from biosnn.circuits.song2000 import BRIAN2_EXAMPLE, PAPER_FIGURES, weight_statistics
+from brian2 import ms, second
 
-REDUCED = dict(n_inputs=200, n_inh_inputs=40, g_max=0.075, g_inh=0.25, a_plus=0.025, a_ratio=1.2, dt=0.5 * ms,
-               seed=2)
+REDUCED = dict(n_inputs=200, n_inh_inputs=40, g_max=0.075, g_inh=0.25, a_plus=0.025, a_ratio=1.2, dt=0.5 * ms, seed=2)
 
 
 def _rates(circuit, edges_s):
@@ -71,6 +69,7 @@ PAPER_T = 1500.0  # s
 
 def _standalone(duration, **kwargs):
     """Run song2000(**kwargs) for ``duration`` on Brian2's C++ standalone device: statistics and histogram."""
+
     def collect(circuit):
         x = np.asarray(circuit.projections["input_output"].w[:]) / circuit.parameters["g_max"]
         hist, _ = np.histogram(x, bins=10, range=(0, 1))
@@ -87,7 +86,7 @@ def test_paper_parameters_split_the_weights():
     needs about 1.5 s of CPU per simulated second here; standalone about 0.05 s). Measured (seed 0): 0.300 of the weights within 10 % of 0, 0.395 within
     10 % of g_max, 0.077 in 0.3-0.7 g_max, output 14.6 Hz over the last 10 s (6 min on 2 shared cores).
     Asserted: every numeric PAPER_FIGURES criterion of "bimodal" is met, and the output rate of the last
-    two 200 s windows differs by less than 20 % (stabilised)."""
+    two 200 s windows differs by less than 20 % (stabilised)."""  # noqa: E501
     stats, hist, spikes = _standalone(PAPER_T * second, seed=0)
     print(paper_comparison(PAPER_FIGURES, stats), hist)
     for key in ("ends", "low", "high", "middle"):
@@ -117,7 +116,6 @@ def test_same_seed_same_inputs_while_an_older_circuit_is_alive():
     ("song_input_1" after "song_input_inh_1") used to swap the two Poisson groups' draws."""
     import brian2
     import numpy as np
-
     from biosnn.circuits.song2000 import song2000
 
     def inhibitory_spikes():

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brian2 import Hz, second
-
 from biosnn.circuits import get_circuit
 from biosnn.circuits.analysis import balance_ratio, mean_rate
 from biosnn.circuits.base import paper_comparison
 from biosnn.circuits.vogels2011 import PAPER_FIGURES, set_learning_rate, synaptic_currents
+from brian2 import Hz, second
 
 REDUCED = dict(n_exc=400, n_inh=100, epsilon=0.4, n_record=40, seed=1)
 

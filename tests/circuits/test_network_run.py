@@ -26,8 +26,11 @@ def _monitored(circuit):
 
 
 def _spikes(circuit):
-    return {name: (np.asarray(m.i[:]).copy(), np.asarray(m.t[:] / ms).copy())
-            for name, m in sorted(circuit.monitors.items()) if isinstance(m, brian2.SpikeMonitor)}
+    return {
+        name: (np.asarray(m.i[:]).copy(), np.asarray(m.t[:] / ms).copy())
+        for name, m in sorted(circuit.monitors.items())
+        if isinstance(m, brian2.SpikeMonitor)
+    }
 
 
 def _state(circuit):

@@ -7,7 +7,6 @@ import tomllib
 
 import pytest
 
-import biosnn
 from biosnn.errors import UnitError, UnknownNameError
 from biosnn.registry import Registry
 from biosnn.units import check_quantity, to_float
@@ -95,9 +94,15 @@ def test_import_biosnn_is_light():
         assert not heavy, f"{statement!r} imports {heavy[:8]}"
 
 
-@pytest.mark.parametrize("statement", ["import biosnn\nassert 'brian2' not in sys.modules\nimport brian2",
-                                       "import biosnn.brian", "import brian2\nimport biosnn",
-                                       "from biosnn.circuits import get_circuit"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import biosnn\nassert 'brian2' not in sys.modules\nimport brian2",
+        "import biosnn.brian",
+        "import brian2\nimport biosnn",
+        "from biosnn.circuits import get_circuit",
+    ],
+)
 def test_brian2_set_up_applies_however_brian2_comes_in(tmp_path, statement):
     """The Cython cache folder and the plain traceback hook are in place whichever module imports Brian2
     first (biosnn itself no longer does), as they were when ``import biosnn`` imported Brian2."""
@@ -106,9 +111,11 @@ def test_brian2_set_up_applies_however_brian2_comes_in(tmp_path, statement):
     import subprocess
     import sys
 
-    code = (f"import sys, json\n{statement}\nimport brian2\n"
-            "print(json.dumps([brian2.prefs['codegen.runtime.cython.cache_dir'], "
-            "getattr(sys.excepthook, '_biosnn_plain', False)]))")
+    code = (
+        f"import sys, json\n{statement}\nimport brian2\n"
+        "print(json.dumps([brian2.prefs['codegen.runtime.cython.cache_dir'], "
+        "getattr(sys.excepthook, '_biosnn_plain', False)]))"
+    )
     env = {**os.environ, "BIOSNN_CACHE_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]

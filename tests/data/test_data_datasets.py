@@ -53,8 +53,12 @@ def write_cifar10(root: Path, rng: np.random.Generator, per_batch=4) -> dict:
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         images = rng.integers(0, 256, size=(per_batch, 3, 32, 32), dtype=np.uint8)
         labels = rng.integers(0, 10, size=per_batch).tolist()
-        entry = {"batch_label": name, "labels": labels, "data": images.reshape(per_batch, 3072),
-                 "filenames": [f"img_{name}_{i}.png" for i in range(per_batch)]}
+        entry = {
+            "batch_label": name,
+            "labels": labels,
+            "data": images.reshape(per_batch, 3072),
+            "filenames": [f"img_{name}_{i}.png" for i in range(per_batch)],
+        }
         with open(folder / name, "wb") as f:
             pickle.dump(entry, f, protocol=2)
         out[name] = (images, labels)
@@ -71,14 +75,25 @@ def write_cifar100(root: Path, rng: np.random.Generator, n=6) -> dict:
     for name in ("train", "test"):
         images = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
         fine = rng.integers(0, 100, size=n).tolist()
-        entry = {"filenames": [f"{i}.png" for i in range(n)], "batch_label": name, "fine_labels": fine,
-                 "coarse_labels": [f // 5 for f in fine], "data": images.reshape(n, 3072)}
+        entry = {
+            "filenames": [f"{i}.png" for i in range(n)],
+            "batch_label": name,
+            "fine_labels": fine,
+            "coarse_labels": [f // 5 for f in fine],
+            "data": images.reshape(n, 3072),
+        }
         with open(folder / name, "wb") as f:
             pickle.dump(entry, f, protocol=2)
         out[name] = (images, fine)
     with open(folder / "meta", "wb") as f:
-        pickle.dump({"fine_label_names": [f"class{i}" for i in range(100)],
-                     "coarse_label_names": [f"super{i}" for i in range(20)]}, f, protocol=2)
+        pickle.dump(
+            {
+                "fine_label_names": [f"class{i}" for i in range(100)],
+                "coarse_label_names": [f"super{i}" for i in range(20)],
+            },
+            f,
+            protocol=2,
+        )
     return out
 
 
@@ -131,7 +146,7 @@ def write_aedat2(path: Path, x, y, t, p) -> None:
     address = (np.asarray(x, np.uint32) << 8) | (np.asarray(y, np.uint32) << 1) | np.asarray(p, np.uint32)
     pairs = np.empty(2 * len(address), dtype=">u4")
     pairs[0::2], pairs[1::2] = address, np.asarray(t, np.uint32)
-    header = b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n# Data format is int32 address, int32 timestamp (8 bytes total), repeated for each event\r\n# Timestamps tick is 1 us\r\n"
+    header = b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n# Data format is int32 address, int32 timestamp (8 bytes total), repeated for each event\r\n# Timestamps tick is 1 us\r\n"  # noqa: E501
     path.write_bytes(header + pairs.tobytes())
 
 
@@ -149,7 +164,16 @@ def write_dvs_cifar10(root: Path, rng: np.random.Generator, per_class=3) -> dict
 
 # --------------------------------------------------------------------------------------------- tests
 def test_registry_lists_every_set():
-    assert set(DATASETS) == {"digits", "waveform", "mnist", "fashion_mnist", "cifar10", "cifar100", "nmnist", "dvs_cifar10"}
+    assert set(DATASETS) == {
+        "digits",
+        "waveform",
+        "mnist",
+        "fashion_mnist",
+        "cifar10",
+        "cifar100",
+        "nmnist",
+        "dvs_cifar10",
+    }
     with pytest.raises(UnknownNameError, match="digits"):
         load_dataset("imagenet")
 
@@ -251,8 +275,12 @@ def test_corrupt_and_missing_files_raise_dataset_errors(tmp_path, rng):
         load_dataset("cifar10", root=tmp_path, check_md5=False)
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
+    for stem in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (raw / stem).write_bytes(b"\x00\x00\x08\x03garbage")
     with pytest.raises(DatasetNotFoundError, match="corrupt"):
         load_dataset("mnist", root=tmp_path)
@@ -399,12 +427,17 @@ def test_corrupt_archives_name_the_archive(tmp_path):
         load_dataset("nmnist", root=tmp_path, steps=2)
 
 
-@pytest.mark.parametrize("options, phrase", [
-    ({"train": "false"}, "'train' must be True"), ({"train": 0}, "'train' must be True"),
-    ({"check_md5": "no"}, "'check_md5' must be True, False or None"),
-    ({"split_seed": -1}, "'split_seed' must be a non-negative integer"),
-    ({"split_seed": 1.5}, "'split_seed' must be a non-negative integer"), ({"root": 3}, "'root' must be a path"),
-])
+@pytest.mark.parametrize(
+    "options, phrase",
+    [
+        ({"train": "false"}, "'train' must be True"),
+        ({"train": 0}, "'train' must be True"),
+        ({"check_md5": "no"}, "'check_md5' must be True, False or None"),
+        ({"split_seed": -1}, "'split_seed' must be a non-negative integer"),
+        ({"split_seed": 1.5}, "'split_seed' must be a non-negative integer"),
+        ({"root": 3}, "'root' must be a path"),
+    ],
+)
 def test_options_of_the_wrong_type_are_refused(options, phrase):
     name = "cifar10" if "check_md5" in options else "digits"
     with pytest.raises(ParameterError, match=re.escape(phrase)):

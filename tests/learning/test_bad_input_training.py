@@ -19,8 +19,6 @@ from __future__ import annotations
 import collections
 import fcntl
 import os
-import pickle
-import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +33,7 @@ from click.testing import CliRunner
 from biosnn.cli import main
 from biosnn.errors import BiosnnError, CheckpointError, NonFiniteError, ParameterError, RunFolderError
 from biosnn.learning.checkpoint import load_checkpoint
-from biosnn.learning.run import CHECKPOINT, LOCK, RunConfig, train
+from biosnn.learning.run import LOCK, RunConfig, train
 
 FAST = ["--hidden", "16", "--epochs", "1", "--batch-size", "512", "--steps", "2", "--no-progress"]
 REPO = Path(__file__).resolve().parents[2]
@@ -69,8 +67,18 @@ def _corrupt_nmnist(tmp: Path) -> list[str]:
         folder.mkdir(parents=True)
         (folder / "good.bin").write_bytes(bytes([3, 4, 0x80, 0, 10]) * 20)  # 20 whole 5-byte events
         (folder / "zbad.bin").write_bytes(b"\x01\x02\x03")  # 3 bytes: truncated (read second: mid-epoch before)
-    return ["train", *FAST, "--dataset", "nmnist", "--data-root", str(tmp / "data"), "--batch-size", "1",
-            "--out", str(tmp / "run")]
+    return [
+        "train",
+        *FAST,
+        "--dataset",
+        "nmnist",
+        "--data-root",
+        str(tmp / "data"),
+        "--batch-size",
+        "1",
+        "--out",
+        str(tmp / "run"),
+    ]
 
 
 def _corrupt_aedat(tmp: Path) -> list[str]:
@@ -96,8 +104,11 @@ def _finished_run(tmp: Path) -> Path:
         import tempfile
 
         folder = Path(tempfile.mkdtemp(prefix="biosnn-finished-")) / "run"
-        result = CliRunner().invoke(main, ["train", "--method", "stbp", *FAST[:2], "--epochs", "2", *FAST[4:],
-                                           "--out", str(folder)], catch_exceptions=False)
+        result = CliRunner().invoke(
+            main,
+            ["train", "--method", "stbp", *FAST[:2], "--epochs", "2", *FAST[4:], "--out", str(folder)],
+            catch_exceptions=False,
+        )
         assert result.exit_code == 0, result.output
         _FINISHED["run"] = folder
     shutil.copytree(_FINISHED["run"], tmp / "run")
@@ -156,7 +167,7 @@ def _crafted_checkpoint(tmp: Path) -> Callable:
 
 
 def _py(f: Callable[[Path], object]) -> Callable:
-    return lambda tmp: (lambda: f(tmp))
+    return lambda tmp: lambda: f(tmp)
 
 
 def _digits(**kw) -> Callable:
@@ -173,8 +184,9 @@ def _demo(**kw) -> Callable:
 
 def _diverging_resume(tmp: Path) -> Callable:
     """SGD at lr 3e38 stays finite for two epochs and diverges in the third: the epoch-2 results stay."""
-    config = RunConfig(method="stbp", hidden=(16,), epochs=4, batch_size=256, steps=4, lr=3e38, optimizer="sgd",
-                       max_batches=2)
+    config = RunConfig(
+        method="stbp", hidden=(16,), epochs=4, batch_size=256, steps=4, lr=3e38, optimizer="sgd", max_batches=2
+    )
     train(config, out_dir=tmp / "run", plot=False, stop_after=2)
     return lambda: train(config, out_dir=tmp / "run", resume=True, plot=False)
 
@@ -203,28 +215,81 @@ ROWS = [
     Row("lr-inf", "SILENT", _train("--lr", "inf"), 1, "run setting 'lr' must be a finite number"),
     Row("lr-nan", "CLEAR", _train("--lr", "nan"), 1, "run setting 'lr' must be a finite number"),
     Row("weight-decay-inf", "SILENT", _train("--weight-decay", "inf"), 1, "'weight_decay' must be a finite number"),
-    Row("local-lr-inf", "UNCLEAR", _train("--method", "local", "--local-lr", "inf"), 1,
-        "'local_lr' must be a finite number"),
-    Row("lr-overflows-adam", "UNCLEAR", _train("--method", "stbp", "--lr", "1e38"), 1,
-        "optimiser step of iteration 0 overflowed", unchanged=False),
-    Row("weight-decay-diverges-sgd", "SILENT", _train("--method", "stbp", "--optimizer", "sgd", "--weight-decay",
-                                                      "1e30"), 1,
+    Row(
+        "local-lr-inf",
+        "UNCLEAR",
+        _train("--method", "local", "--local-lr", "inf"),
+        1,
+        "'local_lr' must be a finite number",
+    ),
+    Row(
+        "lr-overflows-adam",
+        "UNCLEAR",
+        _train("--method", "stbp", "--lr", "1e38"),
+        1,
+        "optimiser step of iteration 0 overflowed",
+        unchanged=False,
+    ),
+    Row(
+        "weight-decay-diverges-sgd",
+        "SILENT",
+        _train("--method", "stbp", "--optimizer", "sgd", "--weight-decay", "1e30"),
+        1,
         "training diverged in epoch 1: parameter 'layers.0.weight' holds NaN or infinite values after the "
-        "optimiser step of iteration 1", unchanged=False),
-    Row("diverges-in-epoch-3-keeps-checkpoint", "SILENT", _diverging_resume, NonFiniteError,
-        "training diverged in epoch 3: parameter 'layers.1.bias' holds NaN or infinite values"),
+        "optimiser step of iteration 1",
+        unchanged=False,
+    ),
+    Row(
+        "diverges-in-epoch-3-keeps-checkpoint",
+        "SILENT",
+        _diverging_resume,
+        NonFiniteError,
+        "training diverged in epoch 3: parameter 'layers.1.bias' holds NaN or infinite values",
+    ),
     Row("steps-zero", "CLEAR", _train("--steps", "0"), 1, "'steps' must be a positive integer"),
     Row("batch-size-zero", "CLEAR", _train("--batch-size", "0"), 1, "'batch_size' must be a positive integer"),
     Row("hidden-empty-piece", "SILENT", _train("--hidden", "16,,32"), 2, "expected comma-separated integers"),
     Row("out-empty", "SILENT", lambda tmp: ["train", *FAST, "--out", ""], 2, "expected a folder name"),
-    Row("steps-vs-synthetic-frames", "UNCLEAR",
-        lambda tmp: ["train", "--no-progress", "--epochs", "1", "--dataset", "synthetic-dvs-cifar10", "--model",
-                     "vgg11", "--steps", "5", "--out", str(tmp / "run")], 1,
-        "holds 10 frames per sample; steps = 5 does not match"),
-    Row("local-with-vgg11", "UNCLEAR",
-        lambda tmp: ["train", "--no-progress", "--epochs", "1", "--method", "local", "--model", "vgg11", "--dataset",
-                     "synthetic-cifar10", "--out", str(tmp / "run")], 1,
-        "the local-only method runs its plasticity rule on the mlp model's layers only"),
+    Row(
+        "steps-vs-synthetic-frames",
+        "UNCLEAR",
+        lambda tmp: [
+            "train",
+            "--no-progress",
+            "--epochs",
+            "1",
+            "--dataset",
+            "synthetic-dvs-cifar10",
+            "--model",
+            "vgg11",
+            "--steps",
+            "5",
+            "--out",
+            str(tmp / "run"),
+        ],
+        1,
+        "holds 10 frames per sample; steps = 5 does not match",
+    ),
+    Row(
+        "local-with-vgg11",
+        "UNCLEAR",
+        lambda tmp: [
+            "train",
+            "--no-progress",
+            "--epochs",
+            "1",
+            "--method",
+            "local",
+            "--model",
+            "vgg11",
+            "--dataset",
+            "synthetic-cifar10",
+            "--out",
+            str(tmp / "run"),
+        ],
+        1,
+        "the local-only method runs its plasticity rule on the mlp model's layers only",
+    ),
     Row("hidden-negative", "CLEAR", _train("--hidden", "-3"), 1, "'hidden' must hold positive layer widths"),
     Row("hidden-empty", "SILENT", _train("--hidden", ""), 2, "at least one hidden layer width"),
     Row("max-sparsity-above-1", "CLEAR", _train("--max-sparsity", "2"), 1, "'max_sparsity' must lie in [0, 1]"),
@@ -232,38 +297,105 @@ ROWS = [
     Row("method-unknown", "CLEAR", _train("--method", "backprop"), 1, "unknown training method 'backprop'"),
     Row("encoder-unknown", "CLEAR", _train("--encoder", "bogus"), 1, "unknown encoder 'bogus'"),
     Row("dataset-unknown", "CLEAR", _train("--dataset", "bogus"), 1, "unknown data set 'bogus'"),
-    Row("local-rule-unknown", "CLEAR", _train("--method", "local", "--local-rule", "bogus"), 1,
-        "unknown plasticity rule 'bogus'"),
+    Row(
+        "local-rule-unknown",
+        "CLEAR",
+        _train("--method", "local", "--local-rule", "bogus"),
+        1,
+        "unknown plasticity rule 'bogus'",
+    ),
     # options that do not apply (stored and ignored before)
     Row("width-with-mlp", "SILENT", _train("--width", "2"), 1, "'width' (2.0) applies to the vgg11 and resnet"),
     Row("size-on-digits", "SILENT", _train("--size", "4"), 1, "'size' (4) applies to on-disk event data sets"),
-    Row("local-rule-with-stbp", "SILENT", _train("--method", "stbp", "--local-rule", "stdp_additive"), 1,
-        "local_rule applies to the local-only method"),
-    Row("local-epochs-with-stbp", "SILENT", _train("--method", "stbp", "--local-epochs", "2"), 1,
-        "local_epochs applies to the local-only method"),
-    Row("x-growth-with-stbp", "SILENT", _train("--method", "stbp", "--x-growth", "0.5"), 1,
-        "x_growth applies to the eihl method"),
-    Row("local-units-with-global-only", "SILENT", _train("--policy", "global_only", "--max-local-units", "3"), 1,
-        "max_local_units is not used by the 'global_only' switching policy"),
-    Row("data-root-with-digits", "SILENT", _train("--data-root", "/nonexistent"), 1,
-        "data_root applies to data sets read from disk"),
-    Row("hidden-with-vgg11", "SILENT", _train("--model", "vgg11", "--dataset", "synthetic-cifar10"), 1,
-        "hidden applies to the mlp model"),
+    Row(
+        "local-rule-with-stbp",
+        "SILENT",
+        _train("--method", "stbp", "--local-rule", "stdp_additive"),
+        1,
+        "local_rule applies to the local-only method",
+    ),
+    Row(
+        "local-epochs-with-stbp",
+        "SILENT",
+        _train("--method", "stbp", "--local-epochs", "2"),
+        1,
+        "local_epochs applies to the local-only method",
+    ),
+    Row(
+        "x-growth-with-stbp",
+        "SILENT",
+        _train("--method", "stbp", "--x-growth", "0.5"),
+        1,
+        "x_growth applies to the eihl method",
+    ),
+    Row(
+        "local-units-with-global-only",
+        "SILENT",
+        _train("--policy", "global_only", "--max-local-units", "3"),
+        1,
+        "max_local_units is not used by the 'global_only' switching policy",
+    ),
+    Row(
+        "data-root-with-digits",
+        "SILENT",
+        _train("--data-root", "/nonexistent"),
+        1,
+        "data_root applies to data sets read from disk",
+    ),
+    Row(
+        "hidden-with-vgg11",
+        "SILENT",
+        _train("--model", "vgg11", "--dataset", "synthetic-cifar10"),
+        1,
+        "hidden applies to the mlp model",
+    ),
     # combinations that failed at the first step, after files were written
-    Row("local-with-direct-coding", "UNCLEAR", _train("--method", "local", "--encoder", "direct"), 1,
-        "the local-only method needs 0/1 input spikes"),
-    Row("frames-encoder-on-digits", "UNCLEAR", _train("--encoder", "frames"), 1,
-        "the 'frames' encoder is for event data"),
-    Row("direct-on-event-data", "UNCLEAR",
-        lambda tmp: ["train", "--no-progress", "--epochs", "1", "--dataset", "synthetic-dvs-cifar10", "--model",
-                     "vgg11", "--encoder", "direct", "--out", str(tmp / "run")], 1,
-        "holds event frames: its encoder is 'frames', not 'direct'"),
+    Row(
+        "local-with-direct-coding",
+        "UNCLEAR",
+        _train("--method", "local", "--encoder", "direct"),
+        1,
+        "the local-only method needs 0/1 input spikes",
+    ),
+    Row(
+        "frames-encoder-on-digits",
+        "UNCLEAR",
+        _train("--encoder", "frames"),
+        1,
+        "the 'frames' encoder is for event data",
+    ),
+    Row(
+        "direct-on-event-data",
+        "UNCLEAR",
+        lambda tmp: [
+            "train",
+            "--no-progress",
+            "--epochs",
+            "1",
+            "--dataset",
+            "synthetic-dvs-cifar10",
+            "--model",
+            "vgg11",
+            "--encoder",
+            "direct",
+            "--out",
+            str(tmp / "run"),
+        ],
+        1,
+        "holds event frames: its encoder is 'frames', not 'direct'",
+    ),
     # files
     Row("out-under-a-file", "UNCLEAR", _unwritable, 1, "is not a directory"),
     Row("cifar-archive-corrupt", "UNCLEAR", _corrupt_cifar, 1, "cifar-10-python.tar.gz' is corrupt or truncated"),
     Row("nmnist-bin-corrupt", "UNCLEAR", _corrupt_nmnist, 1, "zbad.bin' is corrupt or truncated: 3 bytes"),
-    Row("nmnist-corrupt-subprocess", "UNCLEAR", _corrupt_nmnist, 1, "not a whole number of 5-byte events",
-        subprocess=True),
+    Row(
+        "nmnist-corrupt-subprocess",
+        "UNCLEAR",
+        _corrupt_nmnist,
+        1,
+        "not a whole number of 5-byte events",
+        subprocess=True,
+    ),
     Row("aedat-corrupt", "UNCLEAR", _corrupt_aedat, 1, "0.aedat' is not an AER-DAT file"),
     # results folders
     Row("results-without-config", "DATA-LOSS", _results_without_config, 1, "already holds a run (metrics.csv"),
@@ -271,25 +403,63 @@ ROWS = [
     Row("resume-fewer-epochs", "SILENT", _resume("--epochs", "1"), 1, "has already done 2 epochs"),
     Row("resume-same-epochs", "SILENT", _resume("--epochs", "2"), 0, "nothing left to do"),
     Row("resume-other-lr", "CLEAR", _resume("--lr", "0.5"), 1, "other settings (lr)"),
-    Row("resume-with-preset", "SILENT", _resume("--preset", "eihl_cifar10"), 2, "--preset does not apply with --resume"),
-    Row("resume-nothing-there", "CLEAR", lambda tmp: ["train", "--resume", "--out", str(tmp / "nothing")], 1,
-        "nothing to resume in"),
+    Row(
+        "resume-with-preset", "SILENT", _resume("--preset", "eihl_cifar10"), 2, "--preset does not apply with --resume"
+    ),
+    Row(
+        "resume-nothing-there",
+        "CLEAR",
+        lambda tmp: ["train", "--resume", "--out", str(tmp / "nothing")],
+        1,
+        "nothing to resume in",
+    ),
     Row("resume-config-not-json", "CLEAR", _broken_config, 1, "cannot read the run configuration"),
     Row("resume-without-out", "CLEAR", lambda tmp: ["train", "--resume"], 2, "--resume needs --out"),
-    Row("crafted-checkpoint", "SILENT", _crafted_checkpoint, CheckpointError,
-        "holds objects other than tensors and plain containers", unchanged=False),
+    Row(
+        "crafted-checkpoint",
+        "SILENT",
+        _crafted_checkpoint,
+        CheckpointError,
+        "holds objects other than tensors and plain containers",
+        unchanged=False,
+    ),
     # library calls
-    Row("load-dataset-train-string", "SILENT", _digits(train="false"), ParameterError,
-        "'train' must be True (training split) or False"),
+    Row(
+        "load-dataset-train-string",
+        "SILENT",
+        _digits(train="false"),
+        ParameterError,
+        "'train' must be True (training split) or False",
+    ),
     Row("load-dataset-md5-string", "SILENT", _digits(check_md5="no"), ParameterError, "'check_md5' must be True"),
-    Row("load-dataset-split-seed-negative", "UNCLEAR", _digits(split_seed=-1), ParameterError,
-        "'split_seed' must be a non-negative integer"),
-    Row("runconfig-seed-negative", "UNCLEAR", _py(lambda tmp: RunConfig(seed=-1)), ParameterError,
-        "'seed' must be an integer in [0, 4294967295]"),
-    Row("runconfig-dale-string", "SILENT", _py(lambda tmp: RunConfig(dale="yes")), ParameterError,
-        "'dale' must be True or False"),
-    Row("runconfig-hidden-letters", "UNCLEAR", _py(lambda tmp: RunConfig(hidden=("a",))), ParameterError,
-        "'hidden' must be a sequence of positive integers"),
+    Row(
+        "load-dataset-split-seed-negative",
+        "UNCLEAR",
+        _digits(split_seed=-1),
+        ParameterError,
+        "'split_seed' must be a non-negative integer",
+    ),
+    Row(
+        "runconfig-seed-negative",
+        "UNCLEAR",
+        _py(lambda tmp: RunConfig(seed=-1)),
+        ParameterError,
+        "'seed' must be an integer in [0, 4294967295]",
+    ),
+    Row(
+        "runconfig-dale-string",
+        "SILENT",
+        _py(lambda tmp: RunConfig(dale="yes")),
+        ParameterError,
+        "'dale' must be True or False",
+    ),
+    Row(
+        "runconfig-hidden-letters",
+        "UNCLEAR",
+        _py(lambda tmp: RunConfig(hidden=("a",))),
+        ParameterError,
+        "'hidden' must be a sequence of positive integers",
+    ),
     Row("train-out-under-a-file", "UNCLEAR", _train_under_a_file, RunFolderError, "is not a directory"),
     Row("demo-seeds-zero", "UNCLEAR", _demo(seeds=0), ParameterError, "'seeds' must be a positive integer"),
     Row("demo-no-methods", "SILENT", _demo(seeds=1, methods=()), ParameterError, "at least one training method"),
@@ -313,13 +483,20 @@ def test_bad_input_gives_one_clear_line(row: Row, tmp_path, monkeypatch):
         if isinstance(provoked, list):
             if row.subprocess:
                 env = dict(os.environ, MPLBACKEND="Agg")
-                proc = subprocess.run([sys.executable, "-m", "biosnn", *provoked], capture_output=True, text=True,
-                                      env=env, cwd=tmp_path, timeout=300)
+                proc = subprocess.run(
+                    [sys.executable, "-m", "biosnn", *provoked],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    cwd=tmp_path,
+                    timeout=300,
+                )
                 code, output = proc.returncode, proc.stdout + proc.stderr
             else:
                 result = CliRunner().invoke(main, provoked)
                 assert result.exception is None or isinstance(result.exception, SystemExit), (
-                    f"uncaught {type(result.exception).__name__}: {result.exception}")
+                    f"uncaught {type(result.exception).__name__}: {result.exception}"
+                )
                 code, output = result.exit_code, result.output
             assert code == row.expect, output
             assert row.phrase in " ".join(output.split()), output

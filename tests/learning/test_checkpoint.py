@@ -16,12 +16,19 @@ from biosnn.learning.run import CHECKPOINT, DataBundle, RunConfig, load_data, tr
 from biosnn.learning.trainer import resolve_device
 from biosnn.models import SpikingMLP
 
-
 # A small, fast EIHL run on digits that goes through global and local periods within a few epochs.
-SMALL = RunConfig(method="eihl", hidden=(32,), epochs=5, batch_size=128, steps=4, encoder="poisson", granularity="epoch",
-                  global_units=1, max_local_units=1, final_global_units=1)
-
-
+SMALL = RunConfig(
+    method="eihl",
+    hidden=(32,),
+    epochs=5,
+    batch_size=128,
+    steps=4,
+    encoder="poisson",
+    granularity="epoch",
+    global_units=1,
+    max_local_units=1,
+    final_global_units=1,
+)
 
 
 def _same_weights(a: dict, b: dict) -> None:
@@ -99,8 +106,14 @@ def test_nan_loss_stops_the_run_and_keeps_earlier_results(tmp_path):
     x = torch.stack([x for x, _ in data.train])
     x[:, 0, 0, 0] = float("nan")
     labels = torch.tensor([y for _, y in data.train])
-    poisoned = DataBundle(torch.utils.data.TensorDataset(x, labels), data.test, data.input_shape,
-                          data.num_classes, data.steps, data.encoder)
+    poisoned = DataBundle(
+        torch.utils.data.TensorDataset(x, labels),
+        data.test,
+        data.input_shape,
+        data.num_classes,
+        data.steps,
+        data.encoder,
+    )
     with pytest.raises(NonFiniteError, match="NaN|nan"):
         train(config.replace(epochs=2), out_dir=out, resume=True, data=poisoned, plot=False)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
@@ -186,8 +199,13 @@ def test_resume_on_another_device_string_is_accepted(tmp_path):
     # config.json keeps the run's original settings; other settings still must match
     assert json.loads((tmp_path / "part" / "config.json").read_text())["device"] == "cpu"
     with pytest.raises(CheckpointError, match=r"other settings \(lr\)"):
-        train(config.replace(epochs=4, lr=0.5, device="auto"), out_dir=tmp_path / "part", resume=True, data=data,
-              plot=False)
+        train(
+            config.replace(epochs=4, lr=0.5, device="auto"),
+            out_dir=tmp_path / "part",
+            resume=True,
+            data=data,
+            plot=False,
+        )
 
 
 def test_checkpoint_loads_onto_the_model_device_whatever_the_map_location(tmp_path):

@@ -6,21 +6,29 @@ import brian2
 import numpy as np
 import pytest
 import torch
+from biosnn.plasticity import RULES
+from biosnn.plasticity.eihl_contraction import EIHLContraction, local_step
 
 from biosnn.errors import ParameterError, ShapeError
 from biosnn.learning.circuit_hybrid import CircuitEIHL, digits_rates, eihl_circuit, poisson_spikes
 from biosnn.learning.policies import AlternatePolicy
-from biosnn.plasticity import RULES
-from biosnn.plasticity.eihl_contraction import EIHLContraction, local_step
-
 
 
 def _hybrid(**kwargs):
     rule = EIHLContraction(a=0.05, x_growth=0.1, tau_x=20.0, b=0.5, interval=1 * brian2.ms)
     circuit = eihl_circuit(n_per_class=1, rule=rule, seed=1)
     policy = AlternatePolicy(global_units=1, local_units=1)  # global, local, global, ... every iteration
-    return circuit, CircuitEIHL(circuit, batch_size=8, duration=20 * brian2.ms, local_duration=5 * brian2.ms,
-                                lr=0.05, policy=policy, granularity="iteration", seed=0, **kwargs)
+    return circuit, CircuitEIHL(
+        circuit,
+        batch_size=8,
+        duration=20 * brian2.ms,
+        local_duration=5 * brian2.ms,
+        lr=0.05,
+        policy=policy,
+        granularity="iteration",
+        seed=0,
+        **kwargs,
+    )
 
 
 def _brian(circuit, name):
@@ -30,7 +38,7 @@ def _brian(circuit, name):
 def test_weights_and_masks_cross_the_bridge_exactly():
     circuit, hybrid = _hybrid()
     train, _ = digits_rates(n_train=24, n_test=1)
-    batches = [(train.tensors[0][k:k + 8], train.tensors[1][k:k + 8]) for k in (0, 8, 16)]
+    batches = [(train.tensors[0][k : k + 8], train.tensors[1][k : k + 8]) for k in (0, 8, 16)]
     w_param = hybrid.model.input_exc.weight
     w_init = _brian(circuit, "w")
     assert np.array_equal(w_param.detach().numpy(), w_init)  # twin starts from Brian2's weights
@@ -62,8 +70,9 @@ def test_weights_and_masks_cross_the_bridge_exactly():
     # ... and reached the twin exactly, masks intact
     assert np.array_equal(w_param.detach().numpy(), w_brian)
     assert np.array_equal(hybrid.mask.numpy(), ~removed)
-    assert np.array_equal(hybrid.twin.variable("input_E", circuit.input_exc.plasticity_names["absent"])
-                          .detach().numpy(), absent)
+    assert np.array_equal(
+        hybrid.twin.variable("input_E", circuit.input_exc.plasticity_names["absent"]).detach().numpy(), absent
+    )
     assert np.all(w_brian[removed] == 0) and np.all(w_param.detach().numpy()[removed] == 0)
     assert hybrid.sparsity() == removed.mean()
 
@@ -120,8 +129,9 @@ def _fit(policy, *, n_train, n_test, epochs):
 
 def test_hybrid_training_on_digits_reduced():
     """Reduced default version: a short EIHL run learns (test loss falls) and removes synapses, masks intact."""
-    circuit, hybrid, before, after, history = _fit(AlternatePolicy(global_units=3, local_units=1),
-                                                   n_train=96, n_test=48, epochs=1)
+    circuit, hybrid, before, after, history = _fit(
+        AlternatePolicy(global_units=3, local_units=1), n_train=96, n_test=48, epochs=1
+    )
     assert history[0]["local_iterations"] >= 1 and history[0]["global_iterations"] >= 4
     assert after.loss < before.loss
     assert after.accuracy > before.accuracy

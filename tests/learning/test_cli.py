@@ -18,8 +18,6 @@ from biosnn.learning.run import CHECKPOINT
 FAST = ["--hidden", "16", "--epochs", "2", "--batch-size", "256", "--steps", "4", "--lr", "0.01", "--no-progress"]
 
 
-
-
 def _invoke(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
@@ -44,8 +42,17 @@ def test_train_writes_a_results_directory(tmp_path):
     assert config["method"] == "eihl" and config["hidden"] == [16] and config["epochs"] == 2
     metrics = pd.read_csv(out / "metrics.csv")
     assert list(metrics["epoch"]) == [1, 2]
-    for column in ("phase", "loss", "train_accuracy", "test_accuracy", "sparsity", "sparsity/layers.0",
-                   "sparsity/layers.1", "ei_balance", "firing_rate"):
+    for column in (
+        "phase",
+        "loss",
+        "train_accuracy",
+        "test_accuracy",
+        "sparsity",
+        "sparsity/layers.0",
+        "sparsity/layers.1",
+        "ei_balance",
+        "firing_rate",
+    ):
         assert column in metrics.columns
     assert metrics["test_accuracy"].iloc[-1] > 0.3  # it learned something in two epochs (chance: 0.1)
     assert (out / CHECKPOINT).is_file()
@@ -63,8 +70,9 @@ def test_unknown_method_fails_cleanly(tmp_path):
 
 def test_missing_dataset_fails_cleanly(tmp_path):
     (tmp_path / "empty").mkdir()
-    result = _invoke("train", "--dataset", "mnist", "--data-root", str(tmp_path / "empty"), *FAST,
-                     "--out", str(tmp_path / "run"))
+    result = _invoke(
+        "train", "--dataset", "mnist", "--data-root", str(tmp_path / "empty"), *FAST, "--out", str(tmp_path / "run")
+    )
     assert result.exit_code == 1
     assert "DatasetNotFoundError" in result.output and "mnist" in result.output.lower()
     assert not (tmp_path / "run").exists()
@@ -106,12 +114,28 @@ def test_resume_extends_a_finished_run(tmp_path):
 def test_paper_scale_vgg11_dvs_cifar10_runs_on_synthetic_data(tmp_path):
     """Spiking VGG11 (full width, IF neurons) on 2x48x48 event frames with T=10: two EIHL iterations."""
     out = tmp_path / "vgg"
-    result = _invoke("train", "--preset", "eihl_dvs_cifar10_synthetic", "--batch-size", "2", "--max-batches", "2",
-                     "--epochs", "1", "--no-progress", "--out", str(out))
+    result = _invoke(
+        "train",
+        "--preset",
+        "eihl_dvs_cifar10_synthetic",
+        "--batch-size",
+        "2",
+        "--max-batches",
+        "2",
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
     assert (config["model"], config["neuron"], config["steps"], config["dataset"]) == (
-        "vgg11", "if", 10, "synthetic-dvs-cifar10")
+        "vgg11",
+        "if",
+        10,
+        "synthetic-dvs-cifar10",
+    )
     row = pd.read_csv(out / "metrics.csv").iloc[0]
     assert row["global_iterations"] == 2 and math.isfinite(row["loss"])
     assert sum(c.startswith("sparsity/features.") for c in row.index) == 8  # the eight convolutions
@@ -122,15 +146,39 @@ def test_paper_scale_vgg11_dvs_cifar10_runs_on_synthetic_data(tmp_path):
 @pytest.mark.slow
 def test_paper_scale_vgg11_cifar10_runs_on_synthetic_data(tmp_path):
     out = tmp_path / "vgg"
-    result = _invoke("train", "--model", "vgg11", "--dataset", "synthetic-cifar10", "--neuron", "if",
-                     "--batch-size", "4", "--max-batches", "2", "--epochs", "2", "--no-progress", "--out", str(out))
+    result = _invoke(
+        "train",
+        "--model",
+        "vgg11",
+        "--dataset",
+        "synthetic-cifar10",
+        "--neuron",
+        "if",
+        "--batch-size",
+        "4",
+        "--max-batches",
+        "2",
+        "--epochs",
+        "2",
+        "--no-progress",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     assert list(pd.read_csv(out / "metrics.csv")["epoch"]) == [1, 2]
 
 
 def test_paper_preset_on_real_data_needs_the_files(tmp_path):
-    result = _invoke("train", "--preset", "eihl_dvs_cifar10", "--data-root", str(tmp_path), "--no-progress",
-                     "--out", str(tmp_path / "run"))
+    result = _invoke(
+        "train",
+        "--preset",
+        "eihl_dvs_cifar10",
+        "--data-root",
+        str(tmp_path),
+        "--no-progress",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert result.exit_code == 1 and "DatasetNotFoundError" in result.output and "never downloads" in result.output
     assert not (tmp_path / "run").exists()
     result = _invoke("train", "--preset", "eihl_mnist")
@@ -214,8 +262,13 @@ def test_a_run_that_stopped_in_its_first_epoch_is_restarted(tmp_path):
 
 def test_help_documents_the_folder_rules_and_refused_options():
     help_text = " ".join(_invoke("train", "--help").output.split())
-    for phrase in ("locked while a run uses it", "stopped before its first checkpoint", "nothing to do, exit 0",
-                   "are refused", "exit status 1"):
+    for phrase in (
+        "locked while a run uses it",
+        "stopped before its first checkpoint",
+        "nothing to do, exit 0",
+        "are refused",
+        "exit status 1",
+    ):
         assert phrase in help_text, phrase
 
 
@@ -260,10 +313,19 @@ def test_train_help_lists_every_registry_name_and_every_default():
 
     text = _help_words("train")
     helps = _option_helps("train")
-    registries = {"--preset": PRESETS, "--method": METHODS, "--model": MODEL_BUILDERS,
-                  "--dataset": [*DATASETS, *SYNTHETIC_DATASETS], "--encoder": ENCODERS, "--loss": LOSSES,
-                  "--optimizer": OPTIMIZERS, "--neuron": NEURONS, "--policy": SWITCHING_POLICIES,
-                  "--granularity": GRANULARITIES, "--local-rule": layer_rules()}
+    registries = {
+        "--preset": PRESETS,
+        "--method": METHODS,
+        "--model": MODEL_BUILDERS,
+        "--dataset": [*DATASETS, *SYNTHETIC_DATASETS],
+        "--encoder": ENCODERS,
+        "--loss": LOSSES,
+        "--optimizer": OPTIMIZERS,
+        "--neuron": NEURONS,
+        "--policy": SWITCHING_POLICIES,
+        "--granularity": GRANULARITIES,
+        "--local-rule": layer_rules(),
+    }
     for option, names in registries.items():
         part = helps[option]
         for name in names:
@@ -276,8 +338,13 @@ def test_train_help_lists_every_registry_name_and_every_default():
         option = "--" + f.name.replace("_", "-")
         if f.default is None or option not in text:
             continue
-        shown = (("--dale" if f.default else "--no-dale") if isinstance(f.default, bool)
-                 else ",".join(map(str, f.default)) if isinstance(f.default, tuple) else str(f.default))
+        shown = (
+            ("--dale" if f.default else "--no-dale")
+            if isinstance(f.default, bool)
+            else ",".join(map(str, f.default))
+            if isinstance(f.default, tuple)
+            else str(f.default)
+        )
         assert f"[default: {shown}]" in helps[option], (option, shown)
     for option in ("--lr", "--loss", "--optimizer", "--a", "--b", "--x-growth", "--tau-x", "--local-rule"):
         assert "[default: " in helps[option], option
@@ -291,9 +358,11 @@ def test_top_level_help_does_not_import_torch_or_brian2():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom click.testing import CliRunner\nfrom biosnn.cli import main\n"
-            "r = CliRunner().invoke(main, ['--help'])\nassert r.exit_code == 0 and 'train' in r.output\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'brian2', 'matplotlib'}))")
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom biosnn.cli import main\n"
+        "r = CliRunner().invoke(main, ['--help'])\nassert r.exit_code == 0 and 'train' in r.output\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'brian2', 'matplotlib'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
@@ -370,8 +439,24 @@ def factory_module(tmp_path, monkeypatch):
 
 def test_custom_dataset_factory_trains_from_the_command_line(tmp_path, factory_module, monkeypatch):
     out = tmp_path / "run"
-    result = _invoke("train", "--method", "stbp", "--dataset", f"{factory_module}:make", "--hidden", "32",
-                     "--epochs", "3", "--batch-size", "32", "--lr", "0.01", "--no-progress", "--out", str(out))
+    result = _invoke(
+        "train",
+        "--method",
+        "stbp",
+        "--dataset",
+        f"{factory_module}:make",
+        "--hidden",
+        "32",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.01",
+        "--no-progress",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     metrics = pd.read_csv(out / "metrics.csv")
     assert metrics["test_accuracy"].iloc[-1] > 0.8  # three well-separated clusters (chance: 1/3)
@@ -384,8 +469,18 @@ def test_custom_dataset_factory_trains_from_the_command_line(tmp_path, factory_m
     assert list(pd.read_csv(out / "metrics.csv")["epoch"]) == [1, 2, 3, 4]
     # --threads overrides the default; the default run folder names the factory without a colon
     monkeypatch.chdir(tmp_path)
-    result = _invoke("train", "--method", "stbp", "--dataset", f"{factory_module}:make", "--epochs", "1",
-                     "--threads", "2", "--no-progress")
+    result = _invoke(
+        "train",
+        "--method",
+        "stbp",
+        "--dataset",
+        f"{factory_module}:make",
+        "--epochs",
+        "1",
+        "--threads",
+        "2",
+        "--no-progress",
+    )
     assert result.exit_code == 0, result.output
     assert f"runs/stbp-mlp-{factory_module}.make-seed0" in result.output
     assert json.loads((tmp_path / "factory.log").read_text().splitlines()[-1])["threads"] == 2
@@ -394,8 +489,9 @@ def test_custom_dataset_factory_trains_from_the_command_line(tmp_path, factory_m
 def test_custom_dataset_through_the_python_api(factory_module):
     from biosnn.learning import DataBundle, RunConfig, load_data, train
 
-    config = RunConfig(method="stbp", dataset=f"{factory_module}:make_bundle", hidden=(16,), epochs=3, lr=0.01,
-                       batch_size=16)
+    config = RunConfig(
+        method="stbp", dataset=f"{factory_module}:make_bundle", hidden=(16,), epochs=3, lr=0.01, batch_size=16
+    )
     bundle = load_data(config)
     assert isinstance(bundle, DataBundle) and bundle.input_shape == (16,) and bundle.num_classes == 3
     assert len(bundle.train) == 150 and bundle.steps == 4 and bundle.encoder == "direct"
@@ -405,20 +501,24 @@ def test_custom_dataset_through_the_python_api(factory_module):
     assert train(local).history[0]["local_iterations"] > 0  # static data coded as Poisson spikes for the rule
 
 
-@pytest.mark.parametrize("reference, message", [
-    ("no_such_module_xyz:make", "cannot import module 'no_such_module_xyz'"),
-    ("{m}:absent", "has no attribute 'absent' (its callables: "),
-    ("{m}:NOT_CALLABLE", "'NOT_CALLABLE' in '{m}' is a int, not a callable"),
-    ("{m}:", "a custom data set is given as 'package.module:factory'"),
-    ("{m}:wrong_type", "the factory returned a list; it must return a biosnn.learning.DataBundle or a mapping"),
-    ("{m}:missing_key", "the factory returned a mapping without num_classes"),
-    ("{m}:wrong_shape", "a training sample has shape (16,), but input_shape (4, 4) says (4, 4)"),
-])
+@pytest.mark.parametrize(
+    "reference, message",
+    [
+        ("no_such_module_xyz:make", "cannot import module 'no_such_module_xyz'"),
+        ("{m}:absent", "has no attribute 'absent' (its callables: "),
+        ("{m}:NOT_CALLABLE", "'NOT_CALLABLE' in '{m}' is a int, not a callable"),
+        ("{m}:", "a custom data set is given as 'package.module:factory'"),
+        ("{m}:wrong_type", "the factory returned a list; it must return a biosnn.learning.DataBundle or a mapping"),
+        ("{m}:missing_key", "the factory returned a mapping without num_classes"),
+        ("{m}:wrong_shape", "a training sample has shape (16,), but input_shape (4, 4) says (4, 4)"),
+    ],
+)
 def test_custom_dataset_errors_name_the_problem(tmp_path, factory_module, reference, message):
     reference, message = reference.format(m=factory_module), message.format(m=factory_module)
     out = tmp_path / "run"
-    result = _invoke("train", "--method", "stbp", "--dataset", reference, "--epochs", "1", "--no-progress",
-                     "--out", str(out))
+    result = _invoke(
+        "train", "--method", "stbp", "--dataset", reference, "--epochs", "1", "--no-progress", "--out", str(out)
+    )
     assert result.exit_code == 1, result.output
     assert "ParameterError" in result.output and message in " ".join(result.output.split()), result.output
     assert not (out / "metrics.csv").exists()

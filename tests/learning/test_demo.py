@@ -10,14 +10,26 @@ from biosnn.cli import main
 from biosnn.demo import DEMO_CONFIG, acceptance, format_table, run_demo
 
 
-
-
 def test_acceptance_and_table_read_the_rows():
     rows = [
-        {"method": "eihl", "seeds": 3, "test_accuracy_mean": 0.962, "test_accuracy_std": 0.004, "sparsity_mean": 0.21,
-         "sparsity_std": 0.01, "seconds_per_run": 10.0},
-        {"method": "stbp", "seeds": 3, "test_accuracy_mean": 0.970, "test_accuracy_std": 0.003, "sparsity_mean": 0.0,
-         "sparsity_std": 0.0, "seconds_per_run": 9.0},
+        {
+            "method": "eihl",
+            "seeds": 3,
+            "test_accuracy_mean": 0.962,
+            "test_accuracy_std": 0.004,
+            "sparsity_mean": 0.21,
+            "sparsity_std": 0.01,
+            "seconds_per_run": 10.0,
+        },
+        {
+            "method": "stbp",
+            "seeds": 3,
+            "test_accuracy_mean": 0.970,
+            "test_accuracy_std": 0.003,
+            "sparsity_mean": 0.0,
+            "sparsity_std": 0.0,
+            "seconds_per_run": 9.0,
+        },
     ]
     assert "-0.80 points at 21.0 % sparsity" in acceptance(rows) and acceptance(rows).endswith("met")
     rows[0]["test_accuracy_mean"] = 0.955
@@ -46,8 +58,11 @@ def test_reduced_demo_eihl_keeps_stbp_accuracy_at_15_percent_sparsity():
 
 
 def test_demo_command_prints_the_table_and_writes_results(tmp_path):
-    result = CliRunner().invoke(main, ["demo", "--seeds", "1", "--epochs", "1", "--methods", "stbp",
-                                       "--out", str(tmp_path)], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["demo", "--seeds", "1", "--epochs", "1", "--methods", "stbp", "--out", str(tmp_path)],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert "STBP" in result.output and "test accuracy (%)" in result.output
     summary = (tmp_path / "summary.csv").read_text().splitlines()

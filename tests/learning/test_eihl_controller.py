@@ -7,6 +7,8 @@ import math
 
 import pytest
 import torch
+from biosnn.plasticity import eihl_contraction as contraction
+from biosnn.plasticity.eihl_contraction import EIHLConfig
 from torch.utils.data import DataLoader, TensorDataset
 
 from biosnn.errors import ParameterError, UnknownNameError
@@ -20,18 +22,15 @@ from biosnn.learning.policies import (
 )
 from biosnn.learning.trainer import Trainer
 from biosnn.models import SpikingMLP
-from biosnn.plasticity import eihl_contraction as contraction
-from biosnn.plasticity.eihl_contraction import EIHLConfig
 
 #: the timing-free, permanent-removal controller of earlier versions (drive D = 1, no regrowth, epochs)
 TIMING_FREE = EIHLConfig(drive=None, regrow=False, granularity="epoch")
 
 
-
-
 def _view(phase, units, s, pre, left=None):
-    return PhaseView(phase=phase, units_in_phase=units, sparsity=s, previous_sparsity=pre, units_done=0,
-                     units_left=left)
+    return PhaseView(
+        phase=phase, units_in_phase=units, sparsity=s, previous_sparsity=pre, units_done=0, units_left=left
+    )
 
 
 def test_connectivity_policy_follows_algorithm_1():
@@ -126,8 +125,9 @@ def test_local_period_is_the_rule_applied_with_a_frozen_threshold():
 
 
 def test_eihl_switches_by_connectivity_and_removal_is_permanent():
-    model, trainer, ctl = _setup(policy=ConnectivityPolicy(global_units=2, max_local_units=2), a=0.01, b=0.3,
-                                 x_growth=0.02)
+    model, trainer, ctl = _setup(
+        policy=ConnectivityPolicy(global_units=2, max_local_units=2), a=0.01, b=0.3, x_growth=0.02
+    )
     loader = _data()
     phases, sparsities, removed = [], [], None
     for epoch in range(7):
@@ -151,8 +151,13 @@ def test_eihl_switches_by_connectivity_and_removal_is_permanent():
 
 
 def test_iteration_granularity_ends_the_local_period_at_the_first_removal():
-    model, trainer, ctl = _setup(policy=ConnectivityPolicy(global_units=3, max_local_units=50),
-                                 granularity="iteration", a=0.05, b=0.2, x_growth=0.05)
+    model, trainer, ctl = _setup(
+        policy=ConnectivityPolicy(global_units=3, max_local_units=50),
+        granularity="iteration",
+        a=0.05,
+        b=0.2,
+        x_growth=0.05,
+    )
     loader = _data()
     s0 = ctl.sparsity()["overall"]
     log = []
@@ -168,15 +173,15 @@ def test_iteration_granularity_ends_the_local_period_at_the_first_removal():
 
 
 def test_stdp_local_period_removes_under_the_threshold():
-    from biosnn.learning.local import LocalLearner
     from biosnn.plasticity import get_rule
+
+    from biosnn.learning.local import LocalLearner
 
     torch.manual_seed(0)
     model = SpikingMLP((16, 24, 2))
     trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2), encoder="poisson", steps=6)
     learner = LocalLearner(model, get_rule("stdp_additive")(), layers=["layers.0"], lr=1e-3)
-    ctl = EIHLController(trainer, TIMING_FREE, b=0.5, layers=["layers.0"], local_learner=learner,
-                         start_phase="local")
+    ctl = EIHLController(trainer, TIMING_FREE, b=0.5, layers=["layers.0"], local_learner=learner, start_phase="local")
     threshold = ctl.thresholds["layers.0"]
     x = torch.rand(8, 16)
     ctl.step(x, torch.zeros(8, dtype=torch.long))

@@ -30,8 +30,7 @@ def _digits_run(digits, seed, method, epochs=20):
     train_set, test_set = digits
     torch.manual_seed(seed)
     model = SpikingMLP((64, 256, 10))
-    trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=2e-3), encoder="poisson", steps=12,
-                      seed=seed + 1)
+    trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=2e-3), encoder="poisson", steps=12, seed=seed + 1)
     loader = DataLoader(train_set, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(seed + 2))
     test_loader = DataLoader(test_set, batch_size=256)
     if method == "stbp":

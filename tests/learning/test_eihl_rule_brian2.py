@@ -8,15 +8,16 @@ import brian2
 import numpy as np
 import pytest
 import torch
+from biosnn.plasticity.eihl_contraction import EIHLContraction, global_decay, local_step, removal_threshold
 from brian2.utils.logger import catch_logs
 
 from biosnn.errors import ParameterError, UnitError
-from biosnn.plasticity.eihl_contraction import EIHLContraction, global_decay, local_step, removal_threshold
 
 
 def _circuit(rule, *, n_pre=6, n_post=5, weight_scale=1.0, effect="v_post += w", target_extra=""):
-    src = brian2.NeuronGroup(n_pre, "dv/dt = -v / (10*ms) : 1", threshold="v > 1", reset="v = 0",
-                             method="exact", name="src")
+    src = brian2.NeuronGroup(
+        n_pre, "dv/dt = -v / (10*ms) : 1", threshold="v > 1", reset="v = 0", method="exact", name="src"
+    )
     tgt = brian2.NeuronGroup(n_post, "dv/dt = -v / (10*ms) : 1\n" + target_extra, method="exact", name="tgt")
     syn = rule.synapses(src, tgt, effect=effect, name="syn")
     syn.connect()
@@ -115,6 +116,7 @@ def test_the_twin_runs_the_same_rule_as_brian2():
     net.run(6 * brian2.ms)
     names = syn.plasticity_names
     for var in ("w", "x", "absent"):
-        assert np.array_equal(tw.variable("syn", names[var], batch_index=0).detach().numpy(),
-                              np.asarray(getattr(syn, names[var])[:])), var
+        assert np.array_equal(
+            tw.variable("syn", names[var], batch_index=0).detach().numpy(), np.asarray(getattr(syn, names[var])[:])
+        ), var
     assert 0 < (~rule.mask(syn)).sum() and float(th) > 0

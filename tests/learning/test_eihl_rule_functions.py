@@ -7,9 +7,9 @@ import math
 import brian2
 import pytest
 import torch
+from biosnn.plasticity.eihl_contraction import global_decay, local_step, removal_threshold, sparsity
 
 from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError
-from biosnn.plasticity.eihl_contraction import global_decay, local_step, removal_threshold, sparsity
 
 
 def test_removal_threshold_is_b_times_mean_present_magnitude():

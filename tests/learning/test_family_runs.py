@@ -15,8 +15,13 @@ from biosnn.learning.run import MODEL_BUILDERS, PRESETS, RunConfig, inapplicable
 
 FAMILY_METHODS = ("ltmd", "mlf", "stmixer", "spide", "eicil")
 #: Small sizes for digits (the defaults of the convolutional models are the papers' widths).
-SMALL = {"ltmd": dict(hidden=(64,)), "mlf": dict(width=0.125), "stmixer": dict(width=0.125, lr=1e-2),
-         "spide": dict(hidden=(64,), steps=10), "eicil": dict(hidden=(64,))}
+SMALL = {
+    "ltmd": dict(hidden=(64,)),
+    "mlf": dict(width=0.125),
+    "stmixer": dict(width=0.125, lr=1e-2),
+    "spide": dict(hidden=(64,), steps=10),
+    "eicil": dict(hidden=(64,)),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -55,13 +60,45 @@ def test_cli_train_ltmd_on_digits(tmp_path):
     from biosnn.cli import main
 
     out = tmp_path / "run"
-    r = CliRunner().invoke(main, ["train", "--method", "ltmd", "--dataset", "digits", "--epochs", "2", "--hidden", "32",
-                                  "--max-batches", "2", "--steps", "2", "--no-progress", "--out", str(out)])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--method",
+            "ltmd",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--hidden",
+            "32",
+            "--max-batches",
+            "2",
+            "--steps",
+            "2",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     stored = RunConfig.from_dict(__import__("json").loads((out / "config.json").read_text()))
     assert (stored.model, stored.neuron, stored.loss) == ("ltmd_mlp", "ltmd_lt", "membrane_ce")
-    bad = CliRunner().invoke(main, ["train", "--method", "mlf", "--dataset", "digits", "--hidden", "32",
-                                    "--no-progress", "--out", str(tmp_path / "bad")])
+    bad = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--method",
+            "mlf",
+            "--dataset",
+            "digits",
+            "--hidden",
+            "32",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "bad"),
+        ],
+    )
     assert bad.exit_code == 1 and "hidden" in bad.output and not (tmp_path / "bad" / "config.json").exists()
 
 
@@ -80,23 +117,28 @@ def test_resume_is_bit_identical(method, digits, tmp_path):
         assert torch.equal(a[k], b[k]), k
 
     def rows(history):  # NaN (no output rate for logits) compared as a string
-        return [{k: ("nan" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items() if k != "seconds"}
-                for row in history]
+        return [
+            {k: ("nan" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items() if k != "seconds"}
+            for row in history
+        ]
 
     assert rows(whole.history) == rows(resumed.history)
 
 
-@pytest.mark.parametrize(("changes", "words"), [
-    (dict(method="ltmd", model="vgg11"), "trains its own networks"),
-    (dict(method="stbp", model="ltmd_mlp"), "by the ltmd method only"),
-    (dict(method="eihl", model="stmixer"), "by the stmixer method only"),
-    (dict(method="ltmd", neuron="mlf_k1"), "neuron kinds are ltmd_lt, ltmd_lif"),
-    (dict(method="mlf", neuron="if"), "neuron kinds are mlf_k3"),
-    (dict(method="spide", loss="rate_mse"), "its own loss"),
-    (dict(method="eicil", dale=True), "Dale's law"),
-    (dict(method="ltmd", width=0.5), "'width'"),
-    (dict(method="spide", model="spide_mlp", hidden=()), "at least one hidden layer"),
-])
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        (dict(method="ltmd", model="vgg11"), "trains its own networks"),
+        (dict(method="stbp", model="ltmd_mlp"), "by the ltmd method only"),
+        (dict(method="eihl", model="stmixer"), "by the stmixer method only"),
+        (dict(method="ltmd", neuron="mlf_k1"), "neuron kinds are ltmd_lt, ltmd_lif"),
+        (dict(method="mlf", neuron="if"), "neuron kinds are mlf_k3"),
+        (dict(method="spide", loss="rate_mse"), "its own loss"),
+        (dict(method="eicil", dale=True), "Dale's law"),
+        (dict(method="ltmd", width=0.5), "'width'"),
+        (dict(method="spide", model="spide_mlp", hidden=()), "at least one hidden layer"),
+    ],
+)
 def test_bad_combinations_are_refused(changes, words):
     with pytest.raises(ParameterError, match=words):
         cfg = RunConfig(dataset="digits", **changes)
@@ -116,7 +158,8 @@ def test_stmixer_refuses_an_image_its_patches_do_not_divide():
 
 def test_inapplicable_settings_of_family_runs():
     assert inapplicable_settings(RunConfig(method="ltmd"), ["hidden", "loss"]) == [
-        "loss applies to the stbp, eihl and local methods (the family methods train with their papers' losses) only"]
+        "loss applies to the stbp, eihl and local methods (the family methods train with their papers' losses) only"
+    ]
     problems = inapplicable_settings(RunConfig(method="mlf", width=0.25), ["width", "hidden", "dale"])
     assert [p.split()[0] for p in problems] == ["hidden", "dale"]
     assert inapplicable_settings(RunConfig(method="stbp", model="vgg11", hidden=()), ["width", "loss"]) == []
@@ -138,26 +181,35 @@ def test_neuron_kinds_select_the_ablations():
     for kind, k in (("mlf_k3", 3), ("mlf_k2", 2), ("mlf_k1", 1)):
         net = build_model("mlf_dsresnet", (1, 8, 8), 10, neuron=kind, width=0.125)
         assert {len(m.thresholds) for m in modules(net, MLF)} == {k}
-    assert {m.reset for m in modules(build_model("stmixer", (1, 8, 8), 10, neuron="stmixer_soft", width=0.0625),
-                                     STMixerLIF)} == {"soft"}
+    assert {
+        m.reset for m in modules(build_model("stmixer", (1, 8, 8), 10, neuron="stmixer_soft", width=0.0625), STMixerLIF)
+    } == {"soft"}
     assert build_model("spide_mlp", (1, 8, 8), 10, neuron="spide_lif", hidden=(8,)).leak == 0.95
     assert build_model("spide_mlp", (1, 8, 8), 10, hidden=(8,)).leak is None
-    assert {m.inhibitory for m in modules(build_model("eicil_mlp", (1, 8, 8), 10, neuron="eicil_if", hidden=(8,)),
-                                          EINeuron)} == {False}
+    assert {
+        m.inhibitory for m in modules(build_model("eicil_mlp", (1, 8, 8), 10, neuron="eicil_if", hidden=(8,)), EINeuron)
+    } == {False}
 
 
 def test_presets_hold_the_papers_settings():
     from importlib import import_module
 
-    for name, (method, model) in {"ltmd_cifar10": ("ltmd", "ltmd_densenet"),
-                                  "mlf_dsresnet_cifar10": ("mlf", "mlf_dsresnet"),
-                                  "stmixer_cifar10": ("stmixer", "stmixer"), "spide_cifar10": ("spide", "spide_conv"),
-                                  "eicil_cifar10": ("eicil", "eicil_vgg11")}.items():
+    for name, (method, model) in {
+        "ltmd_cifar10": ("ltmd", "ltmd_densenet"),
+        "mlf_dsresnet_cifar10": ("mlf", "mlf_dsresnet"),
+        "stmixer_cifar10": ("stmixer", "stmixer"),
+        "spide_cifar10": ("spide", "spide_conv"),
+        "eicil_cifar10": ("eicil", "eicil_vgg11"),
+    }.items():
         paper = import_module(f"biosnn.models.{method}").PAPER_PRESETS[name]
         c = PRESETS[name]
         assert (c.method, c.model, c.dataset, c.width) == (method, model, "cifar10", 1.0)
-        assert (c.optimizer, c.lr, c.epochs, c.batch_size) == (paper["optimizer"], paper["lr"], paper["epochs"],
-                                                               paper["batch_size"])
+        assert (c.optimizer, c.lr, c.epochs, c.batch_size) == (
+            paper["optimizer"],
+            paper["lr"],
+            paper["epochs"],
+            paper["batch_size"],
+        )
         assert c.steps == (paper["model"]["steps"] if method == "spide" else paper["T"])
         assert c.weight_decay == paper.get("weight_decay", 0.0)
         assert PRESETS[f"{name}_synthetic"] == c.replace(dataset="synthetic-cifar10")
@@ -167,8 +219,9 @@ def test_presets_hold_the_papers_settings():
 @pytest.mark.parametrize("name", sorted(family_presets()))
 def test_synthetic_preset_runs_one_tiny_epoch(name):
     # at 1/8 of the paper's widths (1/16 for LTMD's DenseNet), 2 batches of 2, fewer SPIDE steps
-    config = PRESETS[f"{name}_synthetic"].replace(width=0.0625 if name.startswith("ltmd") else 0.125, batch_size=2,
-                                                  max_batches=2, epochs=1)
+    config = PRESETS[f"{name}_synthetic"].replace(
+        width=0.0625 if name.startswith("ltmd") else 0.125, batch_size=2, max_batches=2, epochs=1
+    )
     if config.method == "spide":
         config = config.replace(steps=5)
     result = train(config, plot=False)
@@ -240,8 +293,7 @@ def test_spide_bptt_ablation_trains_through_the_rate_map(digits):
 
     config = _config("spide", epochs=1, max_batches=6)
     model = MODEL_BUILDERS[config.model](config, (1, 8, 8), 10)
-    method = SpideMethod(config, model, {"encoder": "direct", "steps": 4, "seed": 0, "device": "cpu"},
-                         gradient="bptt")
+    method = SpideMethod(config, model, {"encoder": "direct", "steps": 4, "seed": 0, "device": "cpu"}, gradient="bptt")
     before = model.input_layer[1].weight.detach().clone()
     x, y = next(iter(torch.utils.data.DataLoader(digits.train, batch_size=32)))
     method.trainer.train_step(x, y)

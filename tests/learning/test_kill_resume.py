@@ -36,9 +36,31 @@ from biosnn.cli import main
 from biosnn.learning.checkpoint import KILL_ENV
 from biosnn.learning.run import CHECKPOINT, folder_state
 
-ARGS = ["--method", "eihl", "--hidden", "16", "--epochs", "3", "--batch-size", "360", "--steps", "4", "--encoder",
-        "poisson", "--global-units", "1", "--max-local-units", "1", "--final-global-units", "1", "--granularity", "epoch", "--threads", "1",
-        "--no-progress"]
+ARGS = [
+    "--method",
+    "eihl",
+    "--hidden",
+    "16",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "360",
+    "--steps",
+    "4",
+    "--encoder",
+    "poisson",
+    "--global-units",
+    "1",
+    "--max-local-units",
+    "1",
+    "--final-global-units",
+    "1",
+    "--granularity",
+    "epoch",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 EPOCHS, BATCHES = 3, 4  # digits: 1437 training images in batches of 360
 PHASES = ("before", "tmp", "after")
 
@@ -68,8 +90,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _run(out: Path, *more: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "biosnn", "train", *ARGS, "--out", str(out), *more],
-                          env=_env(**env), cwd=out.parent, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "biosnn", "train", *ARGS, "--out", str(out), *more],
+        env=_env(**env),
+        cwd=out.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _load(out: Path) -> dict:
@@ -131,17 +159,23 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(point, reference, tmp_p
     elif epoch == EPOCHS:
         assert "nothing left to do" in result.output
     _assert_same_run(out, reference)
-    outcome = ("restarted" if epoch == 0 else "completed files" if epoch == EPOCHS else f"resumed from epoch {epoch}")
-    print(f"KILL {point:<22} state {state:<8} checkpoint epoch {epoch}  temp files {temporary}  -> {outcome}, "
-          f"bit-identical")
+    outcome = "restarted" if epoch == 0 else "completed files" if epoch == EPOCHS else f"resumed from epoch {epoch}"
+    print(
+        f"KILL {point:<22} state {state:<8} checkpoint epoch {epoch}  temp files {temporary}  -> {outcome}, "
+        f"bit-identical"
+    )
 
 
 def test_second_run_on_a_folder_in_use_exits_1_and_touches_nothing(reference, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    first = subprocess.Popen([sys.executable, "-m", "biosnn", "train", *ARGS, "--out", str(out)],
-                             env=_env(**{KILL_ENV: "batch:2:before:STOP"}), cwd=tmp_path,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "biosnn", "train", *ARGS, "--out", str(out)],
+        env=_env(**{KILL_ENV: "batch:2:before:STOP"}),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _, status = os.waitpid(first.pid, os.WUNTRACED)  # stopped in its first epoch, holding the lock
         assert os.WIFSTOPPED(status), status

@@ -1,15 +1,15 @@
 """Competitive layers for local-only learning: k-WTA with adaptive thresholds, Dale's-law input strengths,
-weight normalisation (issue 10 point 3, the mechanics; the features do not beat random ones: bench/local_features.py)."""
+weight normalisation (issue 10 point 3, the mechanics; the features do not beat random ones: bench/local_features.py)."""  # noqa: E501
 
 from __future__ import annotations
 
 import pytest
 import torch
+from biosnn.plasticity import RULES
 
 from biosnn.errors import ParameterError, ShapeError
 from biosnn.learning.local import LocalLearner
 from biosnn.models.networks import CompetitiveLIF, competitive_mlp
-from biosnn.plasticity import RULES
 
 
 def test_k_winners_fire_per_step_and_thresholds_adapt():
@@ -36,10 +36,15 @@ def test_stdp_on_a_competitive_dale_layer_keeps_signs_and_row_sums():
     hidden = model.layers[0]
     assert hidden.dale and bool((hidden.effective_weight() >= 0).all())
     rows = hidden.weight.detach().abs().sum(1).clone()
-    learner = LocalLearner(model, RULES["stdp_additive"](A_plus=0.05, A_minus=0.02, w_max=100.0),
-                           layers=["layers.0"], lr=1.0, normalize="l1")
+    learner = LocalLearner(
+        model,
+        RULES["stdp_additive"](A_plus=0.05, A_minus=0.02, w_max=100.0),
+        layers=["layers.0"],
+        lr=1.0,
+        normalize="l1",
+    )
     x = (torch.rand(10, 8, 16, generator=torch.Generator().manual_seed(2)) < 0.4).float()
-    (pre, post), = learner.record(x).values()
+    ((pre, post),) = learner.record(x).values()
     assert post.sum() > 0 and int(post.sum(-1).max()) <= 2
     before = hidden.weight.detach().clone()
     learner.step(x)

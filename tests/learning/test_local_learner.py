@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from biosnn.plasticity import RULES
+from biosnn.plasticity.eihl_contraction import EIHLContraction, local_step, removal_threshold
+from biosnn.plasticity.protocols import layer_update_in_brian2
 from torch import nn
 
 from biosnn.errors import ParameterError, ShapeError, UnknownNameError
 from biosnn.learning.local import LocalLearner, conv_patches
 from biosnn.models.layers import MaskedConv2d, MaskedLinear
 from biosnn.models.neurons import LIF
-from biosnn.plasticity import RULES
-from biosnn.plasticity.eihl_contraction import EIHLContraction, local_step, removal_threshold
-from biosnn.plasticity.protocols import layer_update_in_brian2
 
 TRACE_RULES = sorted(n for n in RULES if callable(getattr(RULES[n], "layer_update", None)))
 
@@ -56,7 +56,7 @@ def test_linear_layer_update_equals_brian2(name):
     model = _linear_model()
     learner = LocalLearner(model, rule)
     x = _input((40, 3, 6))
-    (pre, post), = learner.record(x).values()
+    ((pre, post),) = learner.record(x).values()
     assert pre.shape == (40, 3, 6) and post.shape == (40, 3, 4)
     assert 5 < post.sum() < post.numel()  # the layer's neurons spike, not always
     dw = learner.updates(x)["0"]
@@ -74,7 +74,7 @@ def test_conv_update_equals_linear_update_on_patches():
     model = nn.Sequential(_Folded(conv), LIF(beta=0.9, threshold=0.5))
     learner = LocalLearner(model, rule)
     x = _input((12, 2, 2, 7, 7), p=0.4)
-    (pre, post), = learner.record(x).values()
+    ((pre, post),) = learner.record(x).values()
     assert post.shape == (12, 2, 3, 4, 4) and post.sum() > 0
     dw = learner.updates(x)["0.conv"]
     # reference: every output position cut out by hand, the linear rule per position, summed (weight sharing)
@@ -83,7 +83,7 @@ def test_conv_update_equals_linear_update_on_patches():
     ref = torch.zeros_like(w_lin)
     for p in range(4):
         for q in range(4):
-            patch = padded[:, :, :, 2 * p:2 * p + 3, 2 * q:2 * q + 3].reshape(12, 2, -1)
+            patch = padded[:, :, :, 2 * p : 2 * p + 3, 2 * q : 2 * q + 3].reshape(12, 2, -1)
             ref += rule.layer_update(patch, post[:, :, :, p, q], w_lin, dt=1 * brian2.ms)
     assert dw.abs().max() > 0
     assert torch.allclose(dw, ref.reshape(conv.weight.shape), rtol=1e-12, atol=1e-15)
@@ -161,7 +161,7 @@ def test_dale_layers_learn_synaptic_strengths_with_fixed_signs():
     model = nn.Sequential(layer, LIF(beta=0.8, threshold=0.3))
     learner = LocalLearner(model, rule, optimizer=torch.optim.SGD(model.parameters(), lr=1.0))
     x = _input((40, 3, 6))
-    (pre, post), = learner.record(x).values()
+    ((pre, post),) = learner.record(x).values()
     eff_before = layer.effective_weight().detach().clone()
     strength = eff_before.abs()
     dw = rule.layer_update(pre, post, strength, dt=1 * brian2.ms)  # the rule on the synaptic strengths
@@ -176,8 +176,9 @@ def test_every_conv_and_linear_layer_of_spiking_vgg11_learns_locally():
     from biosnn.models.networks import SpikingVGG11
 
     torch.manual_seed(5)
-    model = SpikingVGG11(in_channels=2, num_classes=4, width=0.125, batch_norm=False, threshold=0.5,
-                         pool="max")  # max-pooled spikes stay 0/1 (average pooling would give fractions)
+    model = SpikingVGG11(
+        in_channels=2, num_classes=4, width=0.125, batch_norm=False, threshold=0.5, pool="max"
+    )  # max-pooled spikes stay 0/1 (average pooling would give fractions)
     first = model.features[0].conv
     mask = torch.rand(first.weight.shape) > 0.3
     first.set_mask(mask)
@@ -185,7 +186,7 @@ def test_every_conv_and_linear_layer_of_spiking_vgg11_learns_locally():
     x = _input((4, 2, 2, 8, 8), p=0.5).float()
     activity = learner.record(x)
     assert len(activity) == 9  # 8 convolutions + the readout
-    for name, (pre, post) in activity.items():
+    for name, (pre, post) in activity.items():  # noqa: B007
         assert pre.shape[:2] == (4, 2) and post.shape[:2] == (4, 2)
     before = {n: m.weight.detach().clone() for n, m in learner.layers.items()}
     dws = learner.step(x)

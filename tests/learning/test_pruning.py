@@ -16,7 +16,6 @@ from biosnn.models.networks import SpikingMLP
 STEPS = 8
 
 
-
 def _direct(x, *, steps, generator=None):
     return ENCODERS["direct"](x, steps=steps, generator=generator)
 
@@ -58,7 +57,7 @@ def test_exact_pruned_fractions_per_scope():
     layers = _total(model)
     removed = prune_(model, 0.25, scope="layer", generator=torch.Generator().manual_seed(0))
     assert {n: int(r.sum()) for n, r in removed.items()} == {"layers.0": 300, "layers.1": 150}
-    for n, m in layers.items():
+    for _n, m in layers.items():
         assert int((~m.mask).sum()) == m.mask.numel() // 4
         assert torch.all(m.weight[~m.mask] == 0)
     # the fraction is of the synapses still present: another 50 % per layer leaves 3/8 of each
@@ -118,8 +117,7 @@ def test_robustness_curve_on_trained_digits_model(trained, digits):
     assert acc[1.0] < 0.2 and acc[0.9] < acc[0.0] - 0.2  # accuracy falls as the fraction approaches 1
     assert curve["sparsity"].iloc[-1] == 1.0 and curve["sparsity"].iloc[0] < 0.01
     # a stochastic encoder sees the same input spikes in every evaluation: fraction 0 == unpruned
-    noisy = robustness_curve(trained, test_loader, [0.0, 0.5], scope="global", encoder="poisson", steps=STEPS,
-                             seed=3)
+    noisy = robustness_curve(trained, test_loader, [0.0, 0.5], scope="global", encoder="poisson", steps=STEPS, seed=3)
     assert noisy["accuracy"].iloc[0] == noisy["baseline_accuracy"].iloc[0]
     for k, v in trained.state_dict().items():  # the user's model is untouched
         assert torch.equal(v, before[k])
@@ -145,11 +143,12 @@ def test_robustness_experiment_eihl_vs_stbp_reduced():
 
     # a whole local epoch: the gentle contraction of the timing-free rule's old settings (the EIHLConfig
     # defaults are sized for local periods of 10-30 iterations)
-    config = RunConfig(epochs=3, hidden=(32,), global_units=1, max_local_units=1, final_global_units=1, a=0.01,
-                       b=0.3, x_growth=0.02)
+    config = RunConfig(
+        epochs=3, hidden=(32,), global_units=1, max_local_units=1, final_global_units=1, a=0.01, b=0.3, x_growth=0.02
+    )
     df = robustness_experiment(config, methods=("eihl", "stbp"), fractions=(0.0, 0.5, 1.0), scope="layer")
     assert len(df) == 6 and set(df["method"]) == {"eihl", "stbp"}
-    for method, rows in df.groupby("method"):
+    for _method, rows in df.groupby("method"):
         acc = dict(zip(rows["fraction"], rows["accuracy"]))
         assert acc[0.0] == rows["baseline_accuracy"].iloc[0] > 0.5
         assert acc[1.0] < 0.2 < acc[0.0]

@@ -17,8 +17,6 @@ from biosnn.learning.trainer import Trainer, enforce_masks
 from biosnn.models import SpikingMLP
 
 
-
-
 def _digits_loaders(batch_size=64, n_train=None):
     train = load_dataset("digits", train=True)
     test = load_dataset("digits", train=False)
@@ -40,8 +38,7 @@ def test_losses_match_their_definitions():
     assert torch.allclose(LOSSES["rate_mse"](spikes, y), ((spikes.mean(0) - target) ** 2).mean())
     # membrane losses read the last element of a (spikes, membrane) tuple
     assert torch.allclose(LOSSES["membrane_ce"]((spikes, membrane), y), F.cross_entropy(membrane.mean(0), y))
-    assert torch.allclose(LOSSES["membrane_max_ce"]((spikes, membrane), y),
-                          F.cross_entropy(membrane.max(0).values, y))
+    assert torch.allclose(LOSSES["membrane_max_ce"]((spikes, membrane), y), F.cross_entropy(membrane.max(0).values, y))
     # count losses read the first element
     assert torch.equal(as_loss("count_ce").scores((spikes, membrane)), spikes.sum(0))
 
@@ -145,8 +142,13 @@ def test_enforce_masks_zeroes_stored_weights():
 def test_nan_loss_stops_before_the_update():
     torch.manual_seed(0)
     model = SpikingMLP((64, 10))  # no hidden spikes between the NaN input and the readout membrane
-    trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-2), loss="membrane_ce",
-                      encoder=lambda x, steps, generator=None: x.unsqueeze(0).expand(steps, *x.shape), steps=4)
+    trainer = Trainer(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        loss="membrane_ce",
+        encoder=lambda x, steps, generator=None: x.unsqueeze(0).expand(steps, *x.shape),
+        steps=4,
+    )
     wrapped = _MembraneOut(model)
     trainer.model = wrapped
     x, y = torch.rand(8, 64), torch.randint(0, 10, (8,))
@@ -171,8 +173,11 @@ def test_weights_made_non_finite_by_the_step_stop_training_naming_the_parameter(
     model = SpikingMLP((64, 16, 10))
     trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=float("inf")), encoder=_direct, steps=4)
     x, y = torch.rand(32, 64), torch.randint(0, 10, (32,))
-    with pytest.raises(NonFiniteError, match=r"parameter 'layers\.\d\.(weight|bias)' holds NaN or infinite values "
-                                             r"after the optimiser step of iteration 0"):
+    with pytest.raises(
+        NonFiniteError,
+        match=r"parameter 'layers\.\d\.(weight|bias)' holds NaN or infinite values "
+        r"after the optimiser step of iteration 0",
+    ):
         for _ in range(3):  # the first step with a non-zero gradient turns the weights into inf/NaN
             trainer.train_step(x, y)
 
@@ -186,8 +191,11 @@ def test_non_finite_gradient_stops_before_the_update():
     before = copy.deepcopy(model.state_dict())
     handle = model.layers[1].weight.register_hook(lambda g: g * float("nan"))  # a gradient gone bad
     try:
-        with pytest.raises(NonFiniteError, match="the gradient of parameter 'layers.1.weight' holds NaN or infinite "
-                                                 "values at iteration 1; the weights were not updated"):
+        with pytest.raises(
+            NonFiniteError,
+            match="the gradient of parameter 'layers.1.weight' holds NaN or infinite "
+            "values at iteration 1; the weights were not updated",
+        ):
             trainer.train_step(x, y)
     finally:
         handle.remove()

@@ -61,8 +61,12 @@ def test_cycle_alternates_and_freezes_exactly_with_adam():
         loss.backward()
         phase = cyc.step()
         log.append((phase, neuron.theta_e.item() != te, neuron.theta_i.item() != ti))
-    assert log == [("excitatory", True, False), ("excitatory", True, False),
-                   ("inhibitory", False, True), ("inhibitory", False, True)]
+    assert log == [
+        ("excitatory", True, False),
+        ("excitatory", True, False),
+        ("inhibitory", False, True),
+        ("inhibitory", False, True),
+    ]
 
 
 def test_cycle_by_sign_moves_only_one_population_of_weights():

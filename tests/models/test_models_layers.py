@@ -119,8 +119,11 @@ def test_sparsity_and_masked_layers_over_a_model():
 @pytest.mark.parametrize("index", [0, 1])
 def test_dale_signs_are_fixed_per_input_channel_through_training(index):
     gen = torch.Generator().manual_seed(2)
-    layer = (MaskedLinear(10, 6, dale=True, excitatory_fraction=0.7) if index == 0
-             else MaskedConv2d(10, 4, 3, padding=1, dale=True, excitatory_fraction=0.7))
+    layer = (
+        MaskedLinear(10, 6, dale=True, excitatory_fraction=0.7)
+        if index == 0
+        else MaskedConv2d(10, 4, 3, padding=1, dale=True, excitatory_fraction=0.7)
+    )
     x = torch.rand((8, 10) if index == 0 else (2, 10, 5, 5), generator=gen)
     opt = torch.optim.SGD(layer.parameters(), lr=0.5)
     for _ in range(20):  # push every output towards large negative values, then positive ones

@@ -12,10 +12,10 @@ import biosnn
 from biosnn.data import encode, make_loaders
 from biosnn.errors import ParameterError, ShapeError, UnknownNameError
 from biosnn.models import (
-    MODELS,
-    PAPER_SETUPS,
     IF,
     LIF,
+    MODELS,
+    PAPER_SETUPS,
     MaskedConv2d,
     MaskedLinear,
     SpikingMLP,

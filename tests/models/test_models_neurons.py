@@ -105,8 +105,14 @@ def test_lif_equals_spikingjelly_lifnode(v_reset, reset, detach):
 
     gen = torch.Generator().manual_seed(11)
     x = (0.7 * torch.randn(30, 3, 5, generator=gen, dtype=torch.float64) + 0.4).requires_grad_()
-    peer = neuron.LIFNode(tau=5.0, decay_input=False, v_reset=v_reset, detach_reset=detach, step_mode="m",
-                          surrogate_function=surrogate.Sigmoid(alpha=4.0)).to(torch.float64)
+    peer = neuron.LIFNode(
+        tau=5.0,
+        decay_input=False,
+        v_reset=v_reset,
+        detach_reset=detach,
+        step_mode="m",
+        surrogate_function=surrogate.Sigmoid(alpha=4.0),
+    ).to(torch.float64)
     w = torch.randn(30, 3, 5, generator=gen, dtype=torch.float64)
     s_peer = peer(x)
     (g_peer,) = torch.autograd.grad((s_peer * w).sum(), x)
@@ -123,8 +129,7 @@ def test_module_equals_function():
     x = torch.rand(10, 2, 3, 4, 4, generator=gen) * 0.8
     lif = LIF(tau=5 * brian2.ms, dt=1 * brian2.ms, threshold=0.7, reset="zero", surrogate="arctan")
     s, m = lif(x, return_membrane=True)
-    s2, m2 = lif_sequence(x, beta=math.exp(-0.2), threshold=0.7, reset="zero", surrogate="arctan",
-                          return_membrane=True)
+    s2, m2 = lif_sequence(x, beta=math.exp(-0.2), threshold=0.7, reset="zero", surrogate="arctan", return_membrane=True)
     assert s.shape == x.shape
     assert torch.equal(s, s2) and torch.equal(m, m2)
     assert torch.equal(IF(threshold=0.7)(x), if_sequence(x, threshold=0.7))

@@ -94,8 +94,9 @@ def _grads(net):
 
 
 def _probe_net(steps: int, steps_back: int):
-    net = build_spide(input_shape=(16,), hidden=(24, 16), num_classes=4, steps=steps, steps_back=steps_back,
-                      seed=1).double()
+    net = build_spide(
+        input_shape=(16,), hidden=(24, 16), num_classes=4, steps=steps, steps_back=steps_back, seed=1
+    ).double()
     with torch.no_grad():
         net.feedback.weight.mul_(0.3)
         net.input_layer[1].weight.mul_(3.0)
@@ -203,12 +204,15 @@ def test_spide_conv_paper_width_cifar_and_dvs():
         assert out.shape == (1, 2, 10)
 
 
-@pytest.mark.parametrize(("layer", "shape"), [
-    (nn.Linear(5, 7), (3, 5)),
-    (nn.Conv2d(3, 4, 3, 2, 1), (2, 3, 9, 9)),
-    (nn.Conv2d(3, 4, 3, 2, 1), (2, 3, 8, 8)),  # the transposed conv would give 7x7: falls back to the VJP
-    (nn.ConvTranspose2d(4, 3, 3, 2, 1, output_padding=1), (2, 4, 4, 4)),
-])
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [
+        (nn.Linear(5, 7), (3, 5)),
+        (nn.Conv2d(3, 4, 3, 2, 1), (2, 3, 9, 9)),
+        (nn.Conv2d(3, 4, 3, 2, 1), (2, 3, 8, 8)),  # the transposed conv would give 7x7: falls back to the VJP
+        (nn.ConvTranspose2d(4, 3, 3, 2, 1, output_padding=1), (2, 4, 4, 4)),
+    ],
+)
 def test_transposed_maps_equal_the_vector_jacobian_product(layer, shape):
     from biosnn.models.spide import _transpose
 

@@ -74,8 +74,12 @@ def test_dale_mlp_with_masks_roundtrip_through_a_file(tmp_path):
 def test_small_conv_net_and_vgg11_roundtrip():
     torch.manual_seed(3)
     net = torch.nn.Sequential(
-        _TimeFolded(MaskedConv2d(2, 4, 3, padding=1)), LIF(beta=0.8, threshold=0.3),
-        _TimeFolded(torch.nn.AvgPool2d(2)), torch.nn.Flatten(2), MaskedLinear(4 * 4 * 4, 5), IF(threshold=0.5),
+        _TimeFolded(MaskedConv2d(2, 4, 3, padding=1)),
+        LIF(beta=0.8, threshold=0.3),
+        _TimeFolded(torch.nn.AvgPool2d(2)),
+        torch.nn.Flatten(2),
+        MaskedLinear(4 * 4 * 4, 5),
+        IF(threshold=0.5),
     )
     x = (torch.rand(6, 2, 2, 8, 8) < 0.5).float()
     y, y2, graph, _ = _roundtrip(net, x, input_shape=(2, 8, 8))
@@ -107,15 +111,29 @@ def _trained_snntorch(seed=0, n=(24, 16, 5), steps=25, synaptic=False):
     snn = pytest.importorskip("snntorch")
     torch.manual_seed(seed)
     if synaptic:  # reset_delay=False: NIR's reset (snnTorch's delayed zero reset also drops the next step)
-        lif1 = snn.Synaptic(alpha=torch.full((n[1],), 0.6), beta=torch.full((n[1],), 0.85), threshold=torch.ones(n[1]),
-                            init_hidden=True, reset_mechanism="zero", reset_delay=False)
-        lif2 = snn.Synaptic(alpha=torch.full((n[2],), 0.5), beta=torch.full((n[2],), 0.9), threshold=torch.ones(n[2]),
-                            init_hidden=True, reset_mechanism="zero", reset_delay=False)
+        lif1 = snn.Synaptic(
+            alpha=torch.full((n[1],), 0.6),
+            beta=torch.full((n[1],), 0.85),
+            threshold=torch.ones(n[1]),
+            init_hidden=True,
+            reset_mechanism="zero",
+            reset_delay=False,
+        )
+        lif2 = snn.Synaptic(
+            alpha=torch.full((n[2],), 0.5),
+            beta=torch.full((n[2],), 0.9),
+            threshold=torch.ones(n[2]),
+            init_hidden=True,
+            reset_mechanism="zero",
+            reset_delay=False,
+        )
     else:
-        lif1 = snn.Leaky(beta=torch.full((n[1],), 0.85), threshold=torch.ones(n[1]), init_hidden=True,
-                         reset_mechanism="zero")
-        lif2 = snn.Leaky(beta=torch.full((n[2],), 0.9), threshold=torch.ones(n[2]), init_hidden=True,
-                         reset_mechanism="zero")
+        lif1 = snn.Leaky(
+            beta=torch.full((n[1],), 0.85), threshold=torch.ones(n[1]), init_hidden=True, reset_mechanism="zero"
+        )
+        lif2 = snn.Leaky(
+            beta=torch.full((n[2],), 0.9), threshold=torch.ones(n[2]), init_hidden=True, reset_mechanism="zero"
+        )
     net = torch.nn.Sequential(torch.nn.Linear(n[0], n[1]), lif1, torch.nn.Linear(n[1], n[2]), lif2)
     x = (torch.rand(steps, 8, n[0]) < 0.3).float()
     target = torch.rand(8, n[2]) * steps * 0.3
@@ -149,7 +167,7 @@ def _snntorch_run(net, x):
     out = {"1": [], "3": [], "m1": [], "m3": []}
     with torch.no_grad():
         for t in range(x.shape[0]):
-            s1 = lif1(net[0](x[t:t + 1].double())).double()
+            s1 = lif1(net[0](x[t : t + 1].double())).double()
             out["m1"].append(lif1.mem.clone())
             s3 = lif2(net[2](s1)).double()
             out["m3"].append(lif2.mem.clone())
@@ -196,7 +214,7 @@ def test_snntorch_model_in_brian2_twin_and_torch_gives_snntorch_spikes(synaptic)
     b2net.run(duration)
     # the stated update, membrane by membrane: v after Brian2 step t + 1 is snnTorch's mem at step t (where it
     # did not fire; the graph's float32 parameters limit the agreement to about 1e-7 relative)
-    v = res.states["nir_1"]["v"][2:steps + 2, 0].detach().numpy()
+    v = res.states["nir_1"]["v"][2 : steps + 2, 0].detach().numpy()
     quiet = ref["1"] == 0
     np.testing.assert_allclose(v[quiet], ref["m1"][quiet], rtol=1e-6, atol=1e-9)
     for node, n in (("1", 16), ("3", 5)):
@@ -234,10 +252,16 @@ def _brian2_net(seed=11):
     inp = brian2.SpikeGeneratorGroup(n_in, i, k * DT, dt=DT, name="inp")
     eqs = "dv/dt = (-70*mV - v)/(8*ms) : volt"
     e = brian2.NeuronGroup(n_e, eqs, threshold="v > -60*mV", reset="v = -72*mV", method="exact", dt=DT, name="E")
-    o = brian2.NeuronGroup(n_o, "dv/dt = (v_rest - v + ge*20*mV)/tau_o : volt\ndge/dt = -ge/(3*ms) : 1\n"
-                           "tau_o : second (constant)",
-                           threshold="v > -62*mV", reset="v = v_rest", method="exact", dt=DT, name="O",
-                           namespace={"v_rest": -70 * brian2.mV})
+    o = brian2.NeuronGroup(
+        n_o,
+        "dv/dt = (v_rest - v + ge*20*mV)/tau_o : volt\ndge/dt = -ge/(3*ms) : 1\ntau_o : second (constant)",
+        threshold="v > -62*mV",
+        reset="v = v_rest",
+        method="exact",
+        dt=DT,
+        name="O",
+        namespace={"v_rest": -70 * brian2.mV},
+    )
     e.v = -70 * brian2.mV
     o.v = -70 * brian2.mV
     o.tau_o = rng.uniform(5, 15, n_o) * ms
@@ -280,10 +304,14 @@ def test_brian2_network_roundtrip_gives_the_same_spikes(tmp_path):
 # -------------------------------------------------------------------------------------------- errors
 def test_unsupported_node_names_node_and_type():
     graph = nir.NIRGraph(
-        nodes={"input": nir.Input(input_type=np.array([3])), "w": nir.Linear(weight=np.ones((2, 3))),
-               "syn": nir.LI(tau=np.full(2, 1e-3), r=np.ones(2), v_leak=np.zeros(2)),
-               "output": nir.Output(output_type=np.array([2]))},
-        edges=[("input", "w"), ("w", "syn"), ("syn", "output")])
+        nodes={
+            "input": nir.Input(input_type=np.array([3])),
+            "w": nir.Linear(weight=np.ones((2, 3))),
+            "syn": nir.LI(tau=np.full(2, 1e-3), r=np.ones(2), v_leak=np.zeros(2)),
+            "output": nir.Output(output_type=np.array([2])),
+        },
+        edges=[("input", "w"), ("w", "syn"), ("syn", "output")],
+    )
     for target in ("torch", "brian2"):
         with pytest.raises(UnsupportedFeatureError, match=r"'syn' of type LI"):
             bnir.load(graph, target, dt=DT)
@@ -291,11 +319,16 @@ def test_unsupported_node_names_node_and_type():
 
 def test_heterogeneous_threshold_refused_by_torch_target_but_run_by_brian2():
     graph = nir.NIRGraph(
-        nodes={"input": nir.Input(input_type=np.array([2])), "w": nir.Linear(weight=np.eye(2)),
-               "lif": nir.LIF(tau=np.full(2, 1e-3), r=np.full(2, 10.0), v_leak=np.zeros(2),
-                              v_threshold=np.array([1.0, 2.0])),
-               "output": nir.Output(output_type=np.array([2]))},
-        edges=[("input", "w"), ("w", "lif"), ("lif", "output")])
+        nodes={
+            "input": nir.Input(input_type=np.array([2])),
+            "w": nir.Linear(weight=np.eye(2)),
+            "lif": nir.LIF(
+                tau=np.full(2, 1e-3), r=np.full(2, 10.0), v_leak=np.zeros(2), v_threshold=np.array([1.0, 2.0])
+            ),
+            "output": nir.Output(output_type=np.array([2])),
+        },
+        edges=[("input", "w"), ("w", "lif"), ("lif", "output")],
+    )
     with pytest.raises(UnsupportedFeatureError, match=r"'lif' of type LIF: heterogeneous threshold"):
         bnir.load(graph, "torch", dt=DT)
     net = bnir.load(graph, "brian2", dt=DT)
@@ -344,8 +377,7 @@ def test_biosnn_mlp_in_brian2_and_its_twin_gives_the_torch_spikes(reset):
 
 def test_export_refuses_what_nir_cannot_say_naming_the_object():
     p = brian2.PoissonGroup(3, 10 * brian2.Hz, name="noise")
-    g = brian2.NeuronGroup(2, "dv/dt = -v/(5*ms) : 1", threshold="v > 1", reset="v = 0", refractory=2 * ms,
-                           name="refr")
+    g = brian2.NeuronGroup(2, "dv/dt = -v/(5*ms) : 1", threshold="v > 1", reset="v = 0", refractory=2 * ms, name="refr")
     with pytest.raises(UnsupportedFeatureError, match="noise: PoissonGroup"):
         bnir.export(brian2.Network(p, g))
     with pytest.raises(UnsupportedFeatureError, match="refr: refractoriness"):

@@ -12,10 +12,9 @@ from __future__ import annotations
 import brian2
 import numpy as np
 import pytest
-from brian2 import Hz, mV, ms, second
-
 from biosnn.plasticity import ClopathRule
 from biosnn.plasticity.protocols import pairing_trains
+from brian2 import Hz, ms, mV, second
 
 DT = 0.2 * ms
 N_PAIRS = 5
@@ -40,7 +39,12 @@ def _run_protocols(rule: ClopathRule, protocols=PROTOCOLS) -> np.ndarray:
         len(protocols),
         "dv/dt = (-70.6*mV - v) / (10*ms) : volt (unless refractory)\n"
         "u = v * int(not_refractory) + 29.4*mV * (1 - int(not_refractory)) : volt",
-        threshold="forced(t, i) > 0.5", reset="v = -70.6*mV", refractory=2 * ms, method="exact", dt=DT)
+        threshold="forced(t, i) > 0.5",
+        reset="v = -70.6*mV",
+        refractory=2 * ms,
+        method="exact",
+        dt=DT,
+    )
     post.v = -70.6 * mV
     syn = rule.synapses(pre, post, effect="", dt=DT)
     syn.connect(j="i")
@@ -71,7 +75,6 @@ def test_no_plasticity_below_both_thresholds():
     assert np.all(_run_protocols(rule) == 0.0)
 
 
-
 @pytest.mark.slow
 def test_low_frequency_depression_does_not_depend_on_frequency():
     # below ~10 Hz all filters decay between pairings: 1 Hz gives the same depression as 10 Hz
@@ -91,8 +94,10 @@ OLD_MODEL = (
     "dxbar/dt = -xbar / tau_x : Hz (clock-driven)"
 )
 OLD_ON_PRE = "xbar += 1 / tau_x\nw = clip(w - A_LTD * ubar_minus * int(ubar_minus > 0 * volt), w_min, w_max)"
-OLD_DW = [float.fromhex(h) for h in ("-0x1.48b1fe0b1e000p-8", "0x1.2a4e3707405c0p-6", "0x1.e8fdec27c6980p-7",
-                                     "0x1.5b46884299940p-6")]
+OLD_DW = [
+    float.fromhex(h)
+    for h in ("-0x1.48b1fe0b1e000p-8", "0x1.2a4e3707405c0p-6", "0x1.e8fdec27c6980p-7", "0x1.5b46884299940p-6")
+]
 
 
 def test_homeostasis_off_is_the_rule_as_before():
@@ -140,7 +145,7 @@ def test_homeostatic_average_follows_its_ode():
     exact = c[:, None] * (1 - np.exp(-t[None, :n_on]))
     np.testing.assert_allclose(ubar[:, :n_on], exact, rtol=1e-4, atol=1e-12)  # Euler vs exp: t dt / (2 tau^2)
     assert ubar[1, n_on] == pytest.approx(12e-3 * (1 - np.exp(-0.5)), rel=1e-4)
-    decayed = ubar[:, n_on:] / ubar[:, n_on:n_on + 1]
+    decayed = ubar[:, n_on:] / ubar[:, n_on : n_on + 1]
     np.testing.assert_allclose(decayed, np.broadcast_to(np.exp(-t[:n_off]), decayed.shape), rtol=1e-4)
     assert np.all(np.asarray(syn.w[:]) == 1.0)  # no presynaptic spike, u below theta_plus: no plasticity
 
@@ -166,13 +171,21 @@ def _ltd_runs(bias_mV, t_first=1.0 * second):
         "dv/dt = (-70.6*mV + bias - v) / (10*ms) : volt (unless refractory)\n"
         "bias : volt (constant)\n"
         "u = v * int(not_refractory) + 29.4*mV * (1 - int(not_refractory)) : volt",
-        threshold="forced(t, i) > 0.5", reset="v = -70.6*mV + bias", refractory=2 * ms, method="exact", dt=DT)
+        threshold="forced(t, i) > 0.5",
+        reset="v = -70.6*mV + bias",
+        refractory=2 * ms,
+        method="exact",
+        dt=DT,
+    )
     post.bias = np.asarray(bias_mV) * mV
     post.v = -70.6 * mV + post.bias
     common = dict(voltage="u", theta_plus=50 * mV)
     u_ref2 = 60 * mV**2
-    rules = [ClopathRule(**common), ClopathRule(**common, homeostasis=True, u_ref_squared=u_ref2),
-             ClopathRule(**common, homeostasis=True, u_ref_squared=u_ref2, tau_homeo=1e12 * second)]
+    rules = [
+        ClopathRule(**common),
+        ClopathRule(**common, homeostasis=True, u_ref_squared=u_ref2),
+        ClopathRule(**common, homeostasis=True, u_ref_squared=u_ref2, tau_homeo=1e12 * second),
+    ]
     syns = []
     for k, rule in enumerate(rules):
         syn = rule.synapses(pre, post, effect="", dt=DT, name=f"syn{k}")
@@ -233,7 +246,9 @@ def test_homeostasis_parameters_are_validated_naming_them():
             with pytest.raises(error, match=name):
                 ClopathRule(**args)
     rule = ClopathRule(homeostasis=True, tau_homeo=2 * second, u_ref_squared=50 * mV**2, u_rest=-65 * mV)
-    assert ClopathRule(**rule.get_params()) == rule and rule != ClopathRule(**{**rule.get_params(), "homeostasis": False})
+    assert ClopathRule(**rule.get_params()) == rule and rule != ClopathRule(
+        **{**rule.get_params(), "homeostasis": False}
+    )
     assert rule.synaptic_variables() == ("ubar_homeo", "ubar_minus", "ubar_plus", "xbar")
 
 
@@ -241,8 +256,9 @@ def test_homeostasis_attaches_to_a_target_using_its_names():
     # the target already has variables named like the rule's new filter and constants: they are renamed
     rule = ClopathRule(homeostasis=True)
     pre = brian2.SpikeGeneratorGroup(1, [0, 0], [5, 15] * ms, dt=DT)
-    post = brian2.NeuronGroup(1, "v : volt\nubar_homeo : 1\nu_rest : 1\nu_ref_squared : 1", threshold="v > 1*volt",
-                              dt=DT)
+    post = brian2.NeuronGroup(
+        1, "v : volt\nubar_homeo : 1\nu_rest : 1\nu_ref_squared : 1", threshold="v > 1*volt", dt=DT
+    )
     post.v = -60.6 * mV
     syn = rule.synapses(pre, post, effect="", dt=DT)
     syn.connect()
@@ -251,7 +267,7 @@ def test_homeostasis_attaches_to_a_target_using_its_names():
     assert names["ubar_homeo"] == "ubar_homeo_clopath" and names["u_rest"] == "u_rest_clopath"
     assert names["u_ref_squared"] == "u_ref_squared_clopath"
     brian2.Network(pre, post, syn).run(20 * ms)
-    ubar = float(getattr(syn, "ubar_homeo_clopath")[0] / mV)
+    ubar = float(syn.ubar_homeo_clopath[0] / mV)
     assert ubar == pytest.approx(10.0 * (1 - (1 - 0.2e-3 / 1.0) ** 100), rel=1e-9)  # 100 Euler steps
     # depression at the two spikes: A_LTD * ubar**2 / u_ref**2 * ubar_minus, all of it below 1e-5 here
     assert 0 < 1.0 - float(syn.w[0]) < 1e-5

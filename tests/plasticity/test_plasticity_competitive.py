@@ -55,8 +55,9 @@ def test_winner_moves_toward_its_input_only():
     """One input pattern, the first neuron spikes: its weights turn toward the pattern, the others' stay."""
     rule = CompetitiveStdp(eta=0.02, tau_trace=3 * brian2.ms, w_max=10.0)
     pattern = torch.tensor([0.9, 0.9, 0.05, 0.05], dtype=torch.float64)
-    pre = (torch.rand(200, 8, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-           < pattern).to(torch.float64)
+    pre = (torch.rand(200, 8, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64) < pattern).to(
+        torch.float64
+    )
     post = torch.zeros(200, 8, 3, dtype=torch.float64)
     post[::4, :, 0] = 1.0
     weight = torch.full((3, 4), 0.5, dtype=torch.float64)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import brian2
 import numpy as np
 import pytest
-from brian2 import Hz, mV, ms
+from biosnn.plasticity import RULES, PlasticityRule, get_rule, set_learning
+from biosnn.plasticity.base import rename_identifiers
+from brian2 import Hz, ms, mV
 from brian2.units.fundamentalunits import get_dimensions
 
 from biosnn.errors import BiosnnError, NonFiniteError, ParameterError, UnitError, UnknownNameError
-from biosnn.plasticity import RULES, PlasticityRule, get_rule, set_learning
-from biosnn.plasticity.base import rename_identifiers
 
 NAMES = sorted(RULES)
 N_SRC, N_TGT = 4, 3
@@ -42,8 +42,15 @@ def _groups(rule: PlasticityRule, clash: tuple[str, ...]):
         else:
             lines.append(f"{var} : {unit}")
     lines += [f"{n} : 1" for n in clash if n not in req]
-    target = brian2.NeuronGroup(N_TGT, "\n".join(lines), threshold="vm > -50.4*mV", reset="vm = -70.6*mV",
-                                refractory=2 * ms, method="euler", dt=DT)
+    target = brian2.NeuronGroup(
+        N_TGT,
+        "\n".join(lines),
+        threshold="vm > -50.4*mV",
+        reset="vm = -70.6*mV",
+        refractory=2 * ms,
+        method="euler",
+        dt=DT,
+    )
     target.vm = -70.6 * mV
     target.drive = np.array([2.5, 3.0, 3.5]) * mV / ms
     return source, target
@@ -54,8 +61,9 @@ def _run(rule: PlasticityRule, clash: tuple[str, ...], user_model: str, seed: in
     spk = _spikes(np.random.default_rng(seed))
     source, target = _groups(rule, clash)
     unit = rule.weight_unit
-    syn = rule.synapses(source, target, effect="vm_post += w * kick", model=user_model,
-                        namespace={"kick": 1 * mV / unit}, dt=DT)
+    syn = rule.synapses(
+        source, target, effect="vm_post += w * kick", model=user_model, namespace={"kick": 1 * mV / unit}, dt=DT
+    )
     syn.connect()
     syn.w = 0.5 * unit
     mon = brian2.StateMonitor(syn, "w", record=True, dt=10 * ms)
@@ -100,7 +108,11 @@ def test_parameters_round_trip(name):
     # a changed parameter makes a different rule, which also round-trips
     changed = None
     for key, value in params.items():
-        if isinstance(value, (float, brian2.Quantity)) and not isinstance(value, bool) and np.all(np.asarray(value) != 0):
+        if (
+            isinstance(value, (float, brian2.Quantity))
+            and not isinstance(value, bool)
+            and np.all(np.asarray(value) != 0)
+        ):
             try:
                 changed = cls(**{**params, key: value * 0.5})
             except BiosnnError:
@@ -148,8 +160,15 @@ def test_wrong_units_and_invalid_values_raise_naming_the_parameter(name):
 
 
 def test_registry_lists_every_rule_by_its_fixed_name():
-    for name in ("stdp_additive", "stdp_multiplicative", "stdp_triplet", "istdp_vogels", "clopath",
-                 "synaptic_scaling", "rstdp_izhikevich"):
+    for name in (
+        "stdp_additive",
+        "stdp_multiplicative",
+        "stdp_triplet",
+        "istdp_vogels",
+        "clopath",
+        "synaptic_scaling",
+        "rstdp_izhikevich",
+    ):
         assert RULES[name].name == name and issubclass(RULES[name], PlasticityRule)
     with pytest.raises(UnknownNameError, match="stdp_additive"):
         get_rule("stdp_nonexistent")
@@ -202,8 +221,9 @@ def test_attach_errors_before_building():
 def test_rename_identifiers():
     code = "dapre/dt = -apre/tau : 1 (event-driven)\nw = clip(w + apost, 0, wmax)\nx = apre_post + apre2"
     out = rename_identifiers(code, {"apre": "apre_stdp", "w": "g", "apost": "apre"})
-    assert out == ("dapre_stdp/dt = -apre_stdp/tau : 1 (event-driven)\n"
-                   "g = clip(g + apre, 0, wmax)\nx = apre_post + apre2")
+    assert out == (
+        "dapre_stdp/dt = -apre_stdp/tau : 1 (event-driven)\ng = clip(g + apre, 0, wmax)\nx = apre_post + apre2"
+    )
     # a division by dt is not a derivative; names in it are renamed like any other
     assert rename_identifiers("y = apre/dt + dapre/dt", {"apre": "a2", "dapre": "d2"}) == "y = a2/dt + d2/dt"
     assert rename_identifiers("  dw/dt = -w/tau : 1", {"w": "g"}) == "  dg/dt = -g/tau : 1"
@@ -215,8 +235,14 @@ def test_recurrent_attachment_onto_one_group(name):
     # E->E (source is target) with a group that already uses the rule's trace names for its own variables
     rule = get_rule(name)()
     clash = rule.synaptic_variables()
-    group = brian2.NeuronGroup(5, "dvm/dt = (drive - vm) / (10*ms) : volt\ndrive : volt" + "".join(f"\n{n} : 1" for n in clash),
-                               threshold="vm > 10*mV", reset="vm = 0*mV", method="exact", dt=DT)
+    group = brian2.NeuronGroup(
+        5,
+        "dvm/dt = (drive - vm) / (10*ms) : volt\ndrive : volt" + "".join(f"\n{n} : 1" for n in clash),
+        threshold="vm > 10*mV",
+        reset="vm = 0*mV",
+        method="exact",
+        dt=DT,
+    )
     group.drive = np.linspace(12, 20, 5) * mV
     syn = rule.synapses(group, group, effect="vm_post += 0.5*mV", dt=DT)
     syn.connect(condition="i != j")

@@ -10,15 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from brian2 import Hz, ms
-
-from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError
 from biosnn.plasticity import IstdpVogels, StdpAdditive, StdpMultiplicative, StdpTriplet
 from biosnn.plasticity.istdp_vogels import vogels_stdp_sequential, vogels_stdp_update
 from biosnn.plasticity.layers import within_bounds
 from biosnn.plasticity.protocols import layer_update_in_brian2
 from biosnn.plasticity.stdp_additive import additive_stdp_sequential, additive_stdp_update
 from biosnn.plasticity.stdp_triplet import triplet_stdp_sequential, triplet_stdp_update
+from brian2 import Hz, ms
+
+from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError
 
 T, B, I, O = 150, 2, 3, 2
 DT = 0.5 * ms
@@ -40,7 +40,9 @@ RULES = [
 ]
 
 
-@pytest.mark.parametrize("rule", RULES, ids=lambda r: f"{r.name}-{r.get_params().get('pairing', r.get_params().get('variant', ''))}")
+@pytest.mark.parametrize(
+    "rule", RULES, ids=lambda r: f"{r.name}-{r.get_params().get('pairing', r.get_params().get('variant', ''))}"
+)
 def test_layer_update_equals_brian2(rule, rng):
     pre = (rng.random((T, B, I)) < 0.08).astype(float)
     post = (rng.random((T, B, O)) < 0.08).astype(float)
@@ -102,21 +104,58 @@ def test_layer_update_rejects_bad_input():
 # Small amplitudes: no sample can reach a bound, so the batch sum takes the einsum path; it must equal both
 # the step-by-step path and Brian2.
 FAST = [
-    (StdpAdditive(A_plus=0.01, A_minus=0.012, tau_plus=10 * ms, tau_minus=15 * ms), additive_stdp_update,
-     additive_stdp_sequential,
-     dict(decay_plus=np.exp(-0.05), decay_minus=np.exp(-0.5 / 15), A_plus=0.01, A_minus=0.012, w_min=0.0, w_max=1.0,
-          nearest=False)),
-    (StdpAdditive(A_plus=0.01, A_minus=0.012, tau_plus=10 * ms, tau_minus=15 * ms, pairing="nearest"),
-     additive_stdp_update, additive_stdp_sequential,
-     dict(decay_plus=np.exp(-0.05), decay_minus=np.exp(-0.5 / 15), A_plus=0.01, A_minus=0.012, w_min=0.0, w_max=1.0,
-          nearest=True)),
-    (StdpTriplet(A2_plus=0.005, A3_plus=0.01, A2_minus=0.01, A3_minus=0.005, w_max=1.0), triplet_stdp_update,
-     triplet_stdp_sequential,
-     dict(decay_plus=np.exp(-0.5 / 16.8), decay_minus=np.exp(-0.5 / 33.7), decay_x=np.exp(-0.5 / 101),
-          decay_y=np.exp(-0.5 / 125), A2_plus=0.005, A3_plus=0.01, A2_minus=0.01, A3_minus=0.005, w_min=0.0,
-          w_max=1.0, nearest=False)),
-    (IstdpVogels(eta=0.01, rho0=20 * Hz, w_max=1.0), vogels_stdp_update, vogels_stdp_sequential,
-     dict(decay=np.exp(-0.5 / 20), eta=0.01, alpha=2 * 20 * 0.02, w_min=0.0, w_max=1.0)),
+    (
+        StdpAdditive(A_plus=0.01, A_minus=0.012, tau_plus=10 * ms, tau_minus=15 * ms),
+        additive_stdp_update,
+        additive_stdp_sequential,
+        dict(
+            decay_plus=np.exp(-0.05),
+            decay_minus=np.exp(-0.5 / 15),
+            A_plus=0.01,
+            A_minus=0.012,
+            w_min=0.0,
+            w_max=1.0,
+            nearest=False,
+        ),
+    ),
+    (
+        StdpAdditive(A_plus=0.01, A_minus=0.012, tau_plus=10 * ms, tau_minus=15 * ms, pairing="nearest"),
+        additive_stdp_update,
+        additive_stdp_sequential,
+        dict(
+            decay_plus=np.exp(-0.05),
+            decay_minus=np.exp(-0.5 / 15),
+            A_plus=0.01,
+            A_minus=0.012,
+            w_min=0.0,
+            w_max=1.0,
+            nearest=True,
+        ),
+    ),
+    (
+        StdpTriplet(A2_plus=0.005, A3_plus=0.01, A2_minus=0.01, A3_minus=0.005, w_max=1.0),
+        triplet_stdp_update,
+        triplet_stdp_sequential,
+        dict(
+            decay_plus=np.exp(-0.5 / 16.8),
+            decay_minus=np.exp(-0.5 / 33.7),
+            decay_x=np.exp(-0.5 / 101),
+            decay_y=np.exp(-0.5 / 125),
+            A2_plus=0.005,
+            A3_plus=0.01,
+            A2_minus=0.01,
+            A3_minus=0.005,
+            w_min=0.0,
+            w_max=1.0,
+            nearest=False,
+        ),
+    ),
+    (
+        IstdpVogels(eta=0.01, rho0=20 * Hz, w_max=1.0),
+        vogels_stdp_update,
+        vogels_stdp_sequential,
+        dict(decay=np.exp(-0.5 / 20), eta=0.01, alpha=2 * 20 * 0.02, w_min=0.0, w_max=1.0),
+    ),
 ]
 
 
@@ -130,8 +169,9 @@ def test_batch_sum_path_equals_step_by_step_and_brian2(case, rng):
     fast = update(p, q, w, **kwargs)
     slow = sequential(p, q, w, **kwargs)
     np.testing.assert_allclose(fast.numpy(), slow.numpy(), rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(rule.layer_update(p, q, w, dt=DT).numpy(), brian2_dw(rule, pre, post, weight),
-                               rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(
+        rule.layer_update(p, q, w, dt=DT).numpy(), brian2_dw(rule, pre, post, weight), rtol=1e-10, atol=1e-13
+    )
     assert np.abs(fast.numpy()).max() > 1e-3
 
 
@@ -153,6 +193,6 @@ def test_large_batch_runs_in_chunks_and_matches_small_batches(rng, monkeypatch):
     post = torch.tensor((rng.random((40, 6, O)) < 0.2).astype(float))
     w = torch.tensor(rng.uniform(0.2, 0.8, (O, I)))
     whole = rule.layer_update(pre, post, w, dt=DT)
-    per_sample = sum(rule.layer_update(pre[:, b:b + 1], post[:, b:b + 1], w, dt=DT) for b in range(6))
+    per_sample = sum(rule.layer_update(pre[:, b : b + 1], post[:, b : b + 1], w, dt=DT) for b in range(6))
     assert layers.batch_chunk(6, O, I) == 4
     np.testing.assert_allclose(whole.numpy(), per_sample.numpy(), rtol=1e-12, atol=1e-15)

@@ -9,11 +9,10 @@ from __future__ import annotations
 import brian2
 import numpy as np
 import pytest
-from brian2 import ms
-
 from biosnn.plasticity import IstdpVogels, StdpAdditive, StdpMultiplicative
 from biosnn.plasticity.protocols import measure_window, run_spike_trains
 from biosnn.plasticity.stdp_additive import additive_window, pair_sum
+from brian2 import ms
 
 # 41 spike-time differences on the 0.1 ms grid, including 0 (simultaneous spikes).
 DELTAS = np.linspace(-60, 60, 41) * ms
@@ -62,18 +61,23 @@ def test_vogels_symmetric_window():
 
 def _window_fn(rule):
     p = rule.get_params()
-    return lambda d: additive_window(d, A_plus=p["A_plus"], A_minus=p["A_minus"],
-                                     tau_plus=float(p["tau_plus"] / ms), tau_minus=float(p["tau_minus"] / ms))
+    return lambda d: additive_window(
+        d,
+        A_plus=p["A_plus"],
+        A_minus=p["A_minus"],
+        tau_plus=float(p["tau_plus"] / ms),
+        tau_minus=float(p["tau_minus"] / ms),
+    )
 
 
 # NEST-style edge cases (times in ms): simultaneous spikes, and pairs/triplets where the pairing schemes differ.
 EDGE_CASES = [
-    ([10.0], [10.0]),                    # simultaneous: counts as delta_t = 0+ (LTP A_plus)
-    ([10.0, 20.0], [20.0]),              # pre-pre/post, second pre simultaneous with post
-    ([10.0, 20.0], [25.0]),              # pre-pre-post: all-to-all adds two LTP terms, nearest one
-    ([30.0], [10.0, 20.0]),              # post-post-pre: all-to-all two LTD terms, nearest one
-    ([10.0, 30.0], [20.0]),              # pre-post-pre
-    ([20.0], [10.0, 30.0]),              # post-pre-post
+    ([10.0], [10.0]),  # simultaneous: counts as delta_t = 0+ (LTP A_plus)
+    ([10.0, 20.0], [20.0]),  # pre-pre/post, second pre simultaneous with post
+    ([10.0, 20.0], [25.0]),  # pre-pre-post: all-to-all adds two LTP terms, nearest one
+    ([30.0], [10.0, 20.0]),  # post-post-pre: all-to-all two LTD terms, nearest one
+    ([10.0, 30.0], [20.0]),  # pre-post-pre
+    ([20.0], [10.0, 30.0]),  # post-pre-post
     ([10.0, 15.0, 40.0], [12.0, 40.0, 50.0]),  # mixed, with a simultaneous pair
 ]
 
@@ -87,8 +91,7 @@ def test_additive_edge_cases_and_spike_trains(pairing, rng):
     for _ in range(6):
         pre.append(np.unique(np.round(rng.uniform(0, 300, rng.poisson(6)), 1)))
         post.append(np.unique(np.round(rng.uniform(0, 300, rng.poisson(6)), 1)))
-    final = run_spike_trains(rule, [p * ms for p in pre], [q * ms for q in post], w_init=50.0,
-                             duration=301 * ms)
+    final = run_spike_trains(rule, [p * ms for p in pre], [q * ms for q in post], w_init=50.0, duration=301 * ms)
     win = _window_fn(rule)
     expected = np.array([pair_sum(p, q, window=win, pairing=pairing) for p, q in zip(pre, post)])
     assert np.allclose(final - 50.0, expected, rtol=1e-9, atol=1e-14)
@@ -103,7 +106,12 @@ def test_additive_edge_cases_and_spike_trains(pairing, rng):
 def test_additive_hard_bounds_clip_each_update():
     rule = StdpAdditive(A_plus=0.3, A_minus=0.3, w_max=1.0)
     # three causal pairs at 0 ms delay from w = 0.5: 0.8, then clipped at 1.0; acausal pairs down to 0
-    final = run_spike_trains(rule, [[10, 30, 50] * ms, [12, 32, 52] * ms], [[10, 30, 50] * ms, [10, 30, 50] * ms],
-                             w_init=0.5, duration=60 * ms)
+    final = run_spike_trains(
+        rule,
+        [[10, 30, 50] * ms, [12, 32, 52] * ms],
+        [[10, 30, 50] * ms, [10, 30, 50] * ms],
+        w_init=0.5,
+        duration=60 * ms,
+    )
     assert final[0] == pytest.approx(1.0)
     assert final[1] == pytest.approx(0.0)

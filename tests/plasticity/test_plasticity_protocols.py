@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from biosnn.plasticity import ClopathRule, StdpAdditive
+from biosnn.plasticity.protocols import measure_window, pairing_protocol, pairing_trains, run_spike_trains
 from brian2 import Hz, ms
 
 from biosnn.errors import ParameterError, ShapeError, UnitError, UnsupportedFeatureError
-from biosnn.plasticity import ClopathRule, StdpAdditive
-from biosnn.plasticity.protocols import measure_window, pairing_protocol, pairing_trains, run_spike_trains
 
 
 def test_pairing_trains_are_regular_and_offset():

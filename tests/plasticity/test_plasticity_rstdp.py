@@ -5,10 +5,10 @@ from __future__ import annotations
 import brian2
 import numpy as np
 import pytest
+from biosnn.plasticity import RstdpIzhikevich
 from brian2 import ms, second
 
 from biosnn.errors import ParameterError
-from biosnn.plasticity import RstdpIzhikevich
 
 DT = 0.5 * ms
 T_REWARD, T_END = 100 * ms, 1200 * ms

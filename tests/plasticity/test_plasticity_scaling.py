@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import brian2
 import numpy as np
-from brian2 import Hz, mV, ms, second
-
 from biosnn.plasticity import SynapticScaling
+from brian2 import Hz, ms, second
 
 DT = 2 * ms
 N_IN = 100
@@ -16,8 +15,15 @@ def test_rate_moves_toward_target_and_ratios_are_kept(rng):
     target = 10.0
     rule = SynapticScaling(rate_target=target * Hz, tau_rate=0.5 * second, tau_scaling=1 * second, w_max=5.0)
     inputs = brian2.PoissonGroup(N_IN, 10 * Hz, dt=DT)
-    neurons = brian2.NeuronGroup(2, "dv/dt = -v / (10*ms) : volt (unless refractory)", threshold="v > 15*mV",
-                                 reset="v = 0*mV", refractory=2 * ms, method="exact", dt=DT)
+    neurons = brian2.NeuronGroup(
+        2,
+        "dv/dt = -v / (10*ms) : volt (unless refractory)",
+        threshold="v > 15*mV",
+        reset="v = 0*mV",
+        refractory=2 * ms,
+        method="exact",
+        dt=DT,
+    )
     syn = rule.synapses(inputs, neurons, effect="v_post += w * 1*mV", dt=DT)
     syn.connect()
     w0 = rng.uniform(0.5, 1.5, N_IN * 2) * np.where(np.asarray(syn.j[:]) == 0, 3.0, 0.8)  # 0: too strong, 1: weak

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brian2 import Hz, ms, second
-
 from biosnn.plasticity import StdpTriplet
 from biosnn.plasticity.protocols import pairing_protocol, pairing_trains, run_spike_trains
+from brian2 import Hz, ms, second
 
 FREQS = np.array([0.1, 10.0, 20.0, 40.0, 50.0])
 
@@ -31,17 +30,23 @@ def test_pairing_frequency_dependence_in_brian2(variant):
     rule = StdpTriplet(parameter_set="visual_cortex", variant=variant, w_max=10.0)
     # Brian2 at the frequencies where 60 pairings fit in a few simulated seconds (1 ms grid is exact here)
     high = FREQS[1:]
-    both = pairing_protocol(rule, np.concatenate([high, high]) * Hz, np.repeat([10.0, -10.0], high.size) * ms,
-                            n_pairs=60, w_init=1.0, dt=1 * ms)
-    plus, minus = both[: high.size], both[high.size:]
+    both = pairing_protocol(
+        rule,
+        np.concatenate([high, high]) * Hz,
+        np.repeat([10.0, -10.0], high.size) * ms,
+        n_pairs=60,
+        w_init=1.0,
+        dt=1 * ms,
+    )
+    plus, minus = both[: high.size], both[high.size :]
     ref_plus, ref_minus = closed_form(rule, FREQS, 10 * ms), closed_form(rule, FREQS, -10 * ms)
     np.testing.assert_allclose(plus, ref_plus[1:], rtol=1e-9)
     np.testing.assert_allclose(minus, ref_minus[1:], rtol=1e-9)
     # Sjoestroem et al. 2001 as fitted by Pfister & Gerstner: LTD for post-before-pre at low frequency,
     # LTP for both orders at high frequency, potentiation rising with frequency for pre-before-post.
-    assert ref_minus[0] < -0.2 and minus[0] < -0.2 and minus[1] < -0.2           # 0.1, 10, 20 Hz: LTD
-    assert minus[2] > 0.1 and minus[3] > 0.5                                        # 40, 50 Hz: LTP
-    assert abs(ref_plus[0]) < 1e-3                                                  # 0.1 Hz: no change
+    assert ref_minus[0] < -0.2 and minus[0] < -0.2 and minus[1] < -0.2  # 0.1, 10, 20 Hz: LTD
+    assert minus[2] > 0.1 and minus[3] > 0.5  # 40, 50 Hz: LTP
+    assert abs(ref_plus[0]) < 1e-3  # 0.1 Hz: no change
     assert np.all(np.diff(np.concatenate([[ref_plus[0]], plus])) > 0) and plus[-1] > 0.5
 
 
@@ -94,8 +99,9 @@ def test_hippocampal_triplets_are_asymmetric_as_in_wang_2005(variant):
 def test_hippocampal_triplets_in_brian2_equal_the_closed_form():
     rule = StdpTriplet(parameter_set="hippocampal", variant="nearest", w_max=10.0)
     trains = [_triplets(4, 5, 5, "pre-post-pre"), _triplets(4, 5, 5, "post-pre-post")]
-    final = run_spike_trains(rule, [p * ms for p, _ in trains], [q * ms for _, q in trains], w_init=1.0,
-                             duration=3200 * ms, dt=1 * ms)
+    final = run_spike_trains(
+        rule, [p * ms for p, _ in trains], [q * ms for _, q in trains], w_init=1.0, duration=3200 * ms, dt=1 * ms
+    )
     expected = [rule.kernel_sum(p * ms, q * ms) for p, q in trains]
     np.testing.assert_allclose(final - 1.0, expected, rtol=1e-9)
     assert final[1] - 1.0 > 0.01

@@ -9,11 +9,11 @@ from __future__ import annotations
 import brian2
 import numpy as np
 import pytest
-from brian2 import mV, ms
+from biosnn.plasticity import RULES, RstdpIzhikevich
+from brian2 import ms, mV
 
 import biosnn
 from biosnn.errors import ParameterError
-from biosnn.plasticity import RULES, RstdpIzhikevich
 
 DT = 0.5 * ms
 STEPS = 200
@@ -27,8 +27,16 @@ def _network(rule, rng):
     if req:  # a neuron whose exposed potential shows the spike (held at 29.4 mV for 2 ms)
         eqs = ["dvm/dt = (-70.6*mV - vm) / (10*ms) + 3*mV/ms : volt (unless refractory)"]
         eqs += [f"{k} = vm * int(not_refractory) + 29.4*mV * (1 - int(not_refractory)) : volt" for k in req]
-        post = brian2.NeuronGroup(2, "\n".join(eqs), threshold="vm > -50*mV", reset="vm = -70.6*mV",
-                                  refractory=2 * ms, method="euler", dt=DT, name="post")
+        post = brian2.NeuronGroup(
+            2,
+            "\n".join(eqs),
+            threshold="vm > -50*mV",
+            reset="vm = -70.6*mV",
+            refractory=2 * ms,
+            method="euler",
+            dt=DT,
+            name="post",
+        )
         post.vm = -70.6 * mV
     else:
         t2, i2 = np.nonzero(rng.random((STEPS, 2)) < 0.05)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import brian2
 import numpy as np
-from brian2 import Hz, mV, ms, second
-
 from biosnn.plasticity import IstdpVogels
+from brian2 import Hz, ms, second
 
 DT = 1 * ms
 
@@ -20,8 +19,15 @@ def test_inhibitory_plasticity_drives_rate_to_rho0():
     rule = IstdpVogels(eta=0.2, rho0=rho0 * Hz)
     exc = brian2.PoissonGroup(200, 5 * Hz, dt=DT)
     inh = brian2.PoissonGroup(50, 10 * Hz, dt=DT)
-    neuron = brian2.NeuronGroup(2, "dv/dt = -v / (20*ms) : volt (unless refractory)", threshold="v > 20*mV",
-                                reset="v = 0*mV", refractory=2 * ms, method="exact", dt=DT)
+    neuron = brian2.NeuronGroup(
+        2,
+        "dv/dt = -v / (20*ms) : volt (unless refractory)",
+        threshold="v > 20*mV",
+        reset="v = 0*mV",
+        refractory=2 * ms,
+        method="exact",
+        dt=DT,
+    )
     e_syn = brian2.Synapses(exc, neuron, "g : volt", on_pre="v_post += g", dt=DT)
     e_syn.connect()
     e_syn.g = "(1.4 + 0.4 * j) * mV"  # neuron 1 gets stronger excitation

@@ -29,9 +29,22 @@ def simulate_ei(duration=300 * ms, seed=7) -> EINetwork:
     """40 E + 10 I conductance-based LIF neurons driven by 80 Poisson inputs through plastic STDP synapses."""
     brian2.seed(seed)
     rng = np.random.default_rng(seed)
-    ns = {"C": 200 * pF, "gL": 10 * nS, "El": -70 * mV, "Ee": 0 * mV, "Ei": -80 * mV, "Vt": -50 * mV,
-          "Vr": -60 * mV, "tau_e": 5 * ms, "tau_i": 10 * ms, "taupre": 20 * ms, "taupost": 20 * ms,
-          "Apre": 0.01, "Apost": -0.0105, "wmax": 1.0}
+    ns = {
+        "C": 200 * pF,
+        "gL": 10 * nS,
+        "El": -70 * mV,
+        "Ee": 0 * mV,
+        "Ei": -80 * mV,
+        "Vt": -50 * mV,
+        "Vr": -60 * mV,
+        "tau_e": 5 * ms,
+        "tau_i": 10 * ms,
+        "taupre": 20 * ms,
+        "taupost": 20 * ms,
+        "Apre": 0.01,
+        "Apost": -0.0105,
+        "wmax": 1.0,
+    }
     eqs = """
     dv/dt = (gL*(El - v) + I_exc + I_inh) / C : volt (unless refractory)
     dge/dt = -ge / tau_e : siemens
@@ -39,21 +52,29 @@ def simulate_ei(duration=300 * ms, seed=7) -> EINetwork:
     I_exc = ge * (Ee - v) : amp
     I_inh = gi * (Ei - v) : amp
     """
-    E = brian2.NeuronGroup(40, eqs, threshold="v > Vt", reset="v = Vr", refractory=2 * ms, method="euler",
-                           name="E", namespace=ns)
-    I = brian2.NeuronGroup(10, eqs, threshold="v > Vt", reset="v = Vr", refractory=2 * ms, method="euler",
-                           name="I", namespace=ns)
+    E = brian2.NeuronGroup(
+        40, eqs, threshold="v > Vt", reset="v = Vr", refractory=2 * ms, method="euler", name="E", namespace=ns
+    )
+    I = brian2.NeuronGroup(
+        10, eqs, threshold="v > Vt", reset="v = Vr", refractory=2 * ms, method="euler", name="I", namespace=ns
+    )
     E.v = ns["El"] + rng.uniform(0, 15, 40) * mV
     I.v = ns["El"] + rng.uniform(0, 15, 10) * mV
     n_in, rate = 80, 25 * Hz
     times = rng.uniform(0, float(duration / second), rng.poisson(n_in * float(rate * duration)))
     idx = rng.integers(0, n_in, times.size)
     inputs = brian2.SpikeGeneratorGroup(n_in, idx, times * second, name="inputs")
-    syn_in = brian2.Synapses(inputs, E, """w : 1
+    syn_in = brian2.Synapses(
+        inputs,
+        E,
+        """w : 1
         dapre/dt = -apre / taupre : 1 (event-driven)
         dapost/dt = -apost / taupost : 1 (event-driven)""",
         on_pre="ge_post += w * 3 * nS\napre += Apre\nw = clip(w + apost, 0, wmax)",
-        on_post="apost += Apost\nw = clip(w + apre, 0, wmax)", name="syn_in", namespace=ns)
+        on_post="apost += Apost\nw = clip(w + apre, 0, wmax)",
+        name="syn_in",
+        namespace=ns,
+    )
     syn_in.connect(p=0.5)
     syn_in.w = rng.uniform(0.3, 0.9, len(syn_in))
     syn_ie = brian2.Synapses(inputs, I, on_pre="ge_post += 1 * nS", name="syn_inI", namespace=ns)
@@ -80,5 +101,3 @@ def ei_net() -> EINetwork:
         return simulate_ei()
     finally:
         brian2.prefs["codegen.target"] = old
-
-

@@ -23,15 +23,25 @@ def results():
 def test_labels_titles_and_legends(results):
     fig = demo_figure(*results)
     axes = fig.axes
-    assert [a.get_title() for a in axes] == ["Vogels 2011: iSTDP on at 0.3 s",
-                                             "one E neuron: inhibition comes to track excitation",
-                                             "Song 2000: weights become bimodal", "Song 2000: output rate"]
-    assert [a.get_ylabel() for a in axes] == ["E rate (Hz, 100 ms bins)", "current (pA)", "synapses",
-                                              "output rate (Hz, 1 s bins)"]
+    assert [a.get_title() for a in axes] == [
+        "Vogels 2011: iSTDP on at 0.3 s",
+        "one E neuron: inhibition comes to track excitation",
+        "Song 2000: weights become bimodal",
+        "Song 2000: output rate",
+    ]
+    assert [a.get_ylabel() for a in axes] == [
+        "E rate (Hz, 100 ms bins)",
+        "current (pA)",
+        "synapses",
+        "output rate (Hz, 1 s bins)",
+    ]
     assert all(a.get_xlabel() == ("w / g_max" if k == 2 else "time (s)") for k, a in enumerate(axes))
     labels = [[t.get_text() for t in a.get_legend().get_texts()] for a in axes[:3]]
-    assert labels == [["E population rate", "iSTDP on (0.3 s)", "target rho0 = 3 Hz"],
-                      ["excitatory + background", "inhibitory (sign flipped)"], ["start (uniform)", "after 4 s"]]
+    assert labels == [
+        ["E population rate", "iSTDP on (0.3 s)", "target rho0 = 3 Hz"],
+        ["excitatory + background", "inhibitory (sign flipped)"],
+        ["start (uniform)", "after 4 s"],
+    ]
 
 
 def test_every_rate_bin_has_its_width(results):

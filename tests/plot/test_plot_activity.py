@@ -6,7 +6,7 @@ import brian2
 import matplotlib.colors as mcolors
 import numpy as np
 import pytest
-from brian2 import mV, ms, second
+from brian2 import ms, mV, second
 
 from biosnn import plot
 from biosnn.errors import ParameterError, ShapeError, UnitError
@@ -39,7 +39,10 @@ def test_raster_reads_networks_pairs_and_limits_neurons(ei_net):
     from_net = plot.raster(ei_net.network).axes[0]
     assert sorted(c.get_gid() for c in from_net.collections) == ["E", "I"]
     # the twin's spikes arrive as (indices, times) pairs per group: the same figure
-    pairs = {"E": (ei_net.spikes_E.i[:], ei_net.spikes_E.t[:], 40), "I": (ei_net.spikes_I.i[:], ei_net.spikes_I.t[:], 10)}
+    pairs = {
+        "E": (ei_net.spikes_E.i[:], ei_net.spikes_E.t[:], 40),
+        "I": (ei_net.spikes_I.i[:], ei_net.spikes_I.t[:], 10),
+    }
     ax = plot.raster(pairs, neurons=5, time_unit=second).axes[0]
     e = _by_gid(ax.collections, "E")
     assert len(e.get_offsets()) == int(np.sum(ei_net.spikes_E.i[:] < 5))
@@ -55,8 +58,9 @@ def test_raster_reads_networks_pairs_and_limits_neurons(ei_net):
 
 
 def test_population_kinds_from_names():
-    assert [population_kind(n) for n in ("E", "exc", "Pe", "neurons_e", "I", "inh", "Pi", "input", "poisson", "out")] \
-        == ["excitatory"] * 4 + ["inhibitory"] * 3 + ["input"] * 2 + [None]
+    assert [
+        population_kind(n) for n in ("E", "exc", "Pe", "neurons_e", "I", "inh", "Pi", "input", "poisson", "out")
+    ] == ["excitatory"] * 4 + ["inhibitory"] * 3 + ["input"] * 2 + [None]
 
 
 def test_population_rates_match_spike_counts(ei_net):
@@ -130,5 +134,8 @@ def test_ei_balance_from_computed_currents(ei_net):
     line = [ln for ln in fig.axes[0].lines if ln.get_gid() == "excitatory"][0]
     np.testing.assert_allclose(line.get_ydata(), (2 * mon.I_exc[:] / unit).mean(0))
     with pytest.raises(ShapeError, match="expected"):
-        plot.ei_balance(plot.StateRecord(t=mon.t[:5], variables={"exc": mon.I_exc[:], "inh": mon.I_inh[:]}),
-                        excitatory="exc", inhibitory="inh")
+        plot.ei_balance(
+            plot.StateRecord(t=mon.t[:5], variables={"exc": mon.I_exc[:], "inh": mon.I_inh[:]}),
+            excitatory="exc",
+            inhibitory="inh",
+        )

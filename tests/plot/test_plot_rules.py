@@ -66,8 +66,9 @@ def test_frequency_dependence_sums_all_pairs():
         pre = np.arange(n) / f
         post = pre + 0.010
         # all-to-all pairing: every post with every pre at or before it, every pre with every post before it
-        total = sum(window(tp - pre[pre <= tp]).sum() for tp in post) + \
-            sum(window(post[post < tq] - tq).sum() for tq in pre)
+        total = sum(window(tp - pre[pre <= tp]).sum() for tp in post) + sum(
+            window(post[post < tq] - tq).sum() for tq in pre
+        )
         assert measured == pytest.approx(total, rel=1e-9)
     assert causal[-1] < causal[0]  # at 50 Hz the next pre spike follows each post by 10 ms: depression
     with pytest.raises(ParameterError, match="delta_t"):

@@ -26,8 +26,21 @@ def eihl_run(tmp_path_factory):
     from biosnn.learning.run import RunConfig, train
 
     out = tmp_path_factory.mktemp("eihl_run")
-    train(RunConfig(method="eihl", epochs=6, hidden=(16,), dale=True, max_batches=4, global_units=1,
-                    final_global_units=1, granularity="epoch", max_local_units=1), out_dir=out, plot=False)
+    train(
+        RunConfig(
+            method="eihl",
+            epochs=6,
+            hidden=(16,),
+            dale=True,
+            max_batches=4,
+            global_units=1,
+            final_global_units=1,
+            granularity="epoch",
+            max_local_units=1,
+        ),
+        out_dir=out,
+        plot=False,
+    )
     return out
 
 
@@ -35,8 +48,11 @@ def test_training_timeline_shades_the_phases_of_a_real_eihl_run(eihl_run):
     metrics = pd.read_csv(eihl_run / "metrics.csv")
     assert set(metrics["phase"]) == {"global", "local"}  # the run alternated
     fig = plot.training_timeline(eihl_run)  # the run directory (its metrics.csv)
-    assert [ax.get_ylabel() for ax in fig.axes] == ["accuracy (%)", "sparsity (%)\nsynapses removed",
-                                                    "E/I balance\nsum w>0 / sum |w<0|"]
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "accuracy (%)",
+        "sparsity (%)\nsynapses removed",
+        "E/I balance\nsum w>0 / sum |w<0|",
+    ]
     expected = [(p, a - 0.5, b + 0.5) for p, a, b in phase_spans(metrics["epoch"], metrics["phase"])]
     assert len(expected) >= 3
     for ax in fig.axes:
@@ -48,10 +64,12 @@ def test_training_timeline_shades_the_phases_of_a_real_eihl_run(eihl_run):
     test_line = [ln for ln in acc.lines if ln.get_gid() == "test_accuracy"][0]
     np.testing.assert_allclose(test_line.get_xdata(), metrics["epoch"])
     np.testing.assert_allclose(test_line.get_ydata(), 100 * metrics["test_accuracy"])
-    np.testing.assert_allclose([ln for ln in sparsity.lines if ln.get_gid() == "sparsity"][0].get_ydata(),
-                               100 * metrics["sparsity"])
-    np.testing.assert_allclose([ln for ln in balance.lines if ln.get_gid() == "ei_balance"][0].get_ydata(),
-                               metrics["ei_balance"])
+    np.testing.assert_allclose(
+        [ln for ln in sparsity.lines if ln.get_gid() == "sparsity"][0].get_ydata(), 100 * metrics["sparsity"]
+    )
+    np.testing.assert_allclose(
+        [ln for ln in balance.lines if ln.get_gid() == "ei_balance"][0].get_ydata(), metrics["ei_balance"]
+    )
     # sparsity grows only in local periods (the figure shows the mechanism)
     s = metrics["sparsity"].to_numpy()
     grew = np.flatnonzero(np.diff(s, prepend=0.0) > 0)
@@ -66,7 +84,10 @@ def plt_rgb(color):
 
 def test_phase_spans_and_errors(tmp_path):
     assert phase_spans([3, 1, 2, 4], ["local", "global", "global", "global+local"]) == [
-        ("global", 1.0, 2.0), ("local", 3.0, 3.0), ("global+local", 4.0, 4.0)]
+        ("global", 1.0, 2.0),
+        ("local", 3.0, 3.0),
+        ("global+local", 4.0, 4.0),
+    ]
     table = pd.DataFrame({"epoch": [1, 2], "phase": ["global", "local"], "test_accuracy": [0.5, 0.6]})
     fig = plot.training_timeline(table)
     assert len(fig.axes) == 1  # only the columns present are drawn
@@ -97,8 +118,10 @@ def test_eihl_figure_counts_its_periods_in_words(eihl_run):
     fig = plot.training_timeline(eihl_run, method="eihl")
     n_global, n_local = (sum(1 for p, _, _ in spans if p == k) for k in ("global", "local"))
     plural = {1: "period"}
-    expected = (f"EIHL hybrid training: {n_global} global {plural.get(n_global, 'periods')}, {n_local} local "
-                f"{plural.get(n_local, 'periods')}")
+    expected = (
+        f"EIHL hybrid training: {n_global} global {plural.get(n_global, 'periods')}, {n_local} local "
+        f"{plural.get(n_local, 'periods')}"
+    )
     assert fig.axes[0].get_title() == expected
     assert _legend(fig.axes[0]) == ["train", "test", "global period (gradient, BPTT)", "local period (plasticity rule)"]
     assert [ln.get_label() for ln in fig.axes[1].lines] == ["sparsity"]
@@ -112,8 +135,9 @@ def test_stbp_figure_is_not_called_hybrid_and_hides_a_flat_zero_sparsity(tmp_pat
     metrics = pd.read_csv(out / "metrics.csv")
     assert (metrics["sparsity"] == 0).all()
     fig = plot.training_timeline(out, method="stbp")
-    assert fig.axes[0].get_title() == ("STBP (gradient on every layer, no local period)\n"
-                                       "sparsity 0 % throughout (no synapse removed)")
+    assert fig.axes[0].get_title() == (
+        "STBP (gradient on every layer, no local period)\nsparsity 0 % throughout (no synapse removed)"
+    )
     assert "hybrid" not in fig.axes[0].get_title()
     assert [ax.get_ylabel() for ax in fig.axes] == ["accuracy (%)", "E/I balance\nsum w>0 / sum |w<0|"]
     assert _legend(fig.axes[0]) == ["train", "test", "gradient (BPTT) on every layer"]
@@ -128,8 +152,12 @@ def test_local_only_figure_says_the_readout_trains_by_gradient(tmp_path_factory)
 
     fig = plot.training_timeline(out, method="local")
     assert fig.axes[0].get_title().startswith("local-only: plasticity rule on the hidden layers, readout by gradient")
-    assert _legend(fig.axes[0]) == ["train", "test", "local rule on hidden layers + readout by gradient",
-                                    "readout by gradient only (hidden layers fixed)"]
+    assert _legend(fig.axes[0]) == [
+        "train",
+        "test",
+        "local rule on hidden layers + readout by gradient",
+        "readout by gradient only (hidden layers fixed)",
+    ]
     # the plastic epochs are not shaded as a purely local period: the readout trained by gradient in them
     assert [p for p, _, _ in _spans(fig.axes[0])] == ["global+local", "global"]
     assert _spans(fig.axes[0])[0][1:] == (0.5, 2.5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import brian2
 import numpy as np
 import pytest
-from brian2 import mV, ms
+from brian2 import ms, mV
 
 import biosnn
 from biosnn import plot
@@ -27,8 +27,11 @@ def _build():
         s.connect(p=0.5 if src is inp else 1.0)
         s.w = w * mV
         syns.append(s)
-    mons = [brian2.SpikeMonitor(E, name="spikes_E"), brian2.SpikeMonitor(I, name="spikes_I"),
-            brian2.StateMonitor(E, "v", record=True, name="state_E")]
+    mons = [
+        brian2.SpikeMonitor(E, name="spikes_E"),
+        brian2.SpikeMonitor(I, name="spikes_I"),
+        brian2.StateMonitor(E, "v", record=True, name="state_E"),
+    ]
     return brian2.Network(inp, E, I, *syns, *mons), mons
 
 

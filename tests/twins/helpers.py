@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import brian2 as b2
 import numpy as np
-import torch
-
 import pytest
+import torch
 
 import biosnn
 from biosnn.twins.kernels import c_compiler
 
 #: both back ends of the twin; the compiled one needs a C compiler
-BACKENDS = [pytest.param("torch", id="torch"),
-            pytest.param("c", id="c", marks=pytest.mark.skipif(c_compiler() is None, reason="no C compiler"))]
+BACKENDS = [
+    pytest.param("torch", id="torch"),
+    pytest.param("c", id="c", marks=pytest.mark.skipif(c_compiler() is None, reason="no C compiler")),
+]
 
 
 def run_both(objects, monitored, duration, *, weights=None, twin_kwargs=None):
@@ -22,8 +23,7 @@ def run_both(objects, monitored, duration, *, weights=None, twin_kwargs=None):
     Returns ``(brian_spikes, twin_spikes, brian_w, twin_w)`` where spikes map a group name to
     ``(indices, times in s)``.
     """
-    mons = {name: b2.SpikeMonitor(next(o for o in objects if o.name == name), name=f"mon_{name}")
-            for name in monitored}
+    mons = {name: b2.SpikeMonitor(next(o for o in objects if o.name == name), name=f"mon_{name}") for name in monitored}
     net = b2.Network(*objects, *mons.values())
     tw = biosnn.twin(net, **(twin_kwargs or {}))
     with torch.no_grad():

@@ -17,18 +17,16 @@ the code after it runs once the call raised (the checks that nothing changed).
 
 from __future__ import annotations
 
-import math
-
 import brian2 as b2
 import numpy as np
 import pytest
 import torch
+from biosnn.plasticity import RULES
 from brian2 import Hz, ms, mV
 
 import biosnn
 from biosnn.brian import mark_used
 from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError, UnsupportedFeatureError
-from biosnn.plasticity import RULES
 
 NAN = float("nan")
 
@@ -36,8 +34,15 @@ NAN = float("nan")
 # ------------------------------------------------------------------------------------------- helpers
 def _net(n: int = 3, *, extra: str = "", threshold: str = "v > 1"):
     """Three cells and all-to-all synapses; the cells are driven over threshold."""
-    G = b2.NeuronGroup(n, f"""dv/dt = (1.5 - v)/(10*ms) : 1
-                             {extra}""", threshold=threshold, reset="v = 0", method="exact", name="cells")
+    G = b2.NeuronGroup(
+        n,
+        f"""dv/dt = (1.5 - v)/(10*ms) : 1
+                             {extra}""",
+        threshold=threshold,
+        reset="v = 0",
+        method="exact",
+        name="cells",
+    )
     G.v = np.linspace(0.1, 0.9, n)
     S = b2.Synapses(G, G, "w : 1", on_pre="v_post += w", name="syn")
     S.connect()
@@ -51,8 +56,7 @@ def _snapshot(net: b2.Network) -> dict:
     out = {"t": float(net.t_)}
     for obj in net.objects:
         for name, var in getattr(obj, "variables", {}).items():
-            if name.startswith("_") or not hasattr(var, "get_value") \
-                    or getattr(var.owner, "name", None) != obj.name:
+            if name.startswith("_") or not hasattr(var, "get_value") or getattr(var.owner, "name", None) != obj.name:
                 continue
             out[(obj.name, name)] = np.array(var.get_value(), copy=True)
     return out
@@ -88,8 +92,15 @@ def inf_state_in_brian2():
 
 
 def nan_namespace_constant_made_learnable():
-    G = b2.NeuronGroup(2, "dv/dt = (1.5 - v)/tau : 1", threshold="v > 1", reset="v = 0", method="exact",
-                       name="cells", namespace={"tau": NAN * ms})
+    G = b2.NeuronGroup(
+        2,
+        "dv/dt = (1.5 - v)/tau : 1",
+        threshold="v > 1",
+        reset="v = 0",
+        method="exact",
+        name="cells",
+        namespace={"tau": NAN * ms},
+    )
     yield lambda: biosnn.twin(b2.Network(G), learnable=("cells.tau",))
 
 
@@ -409,8 +420,9 @@ def network_with_undefined_identifier():
 
 
 def network_with_unit_mismatch():
-    G = b2.NeuronGroup(2, "dv/dt = -v/(10*ms) : volt", threshold="v > 1", reset="v = 0*mV", method="exact",
-                       name="cells")
+    G = b2.NeuronGroup(
+        2, "dv/dt = -v/(10*ms) : volt", threshold="v > 1", reset="v = 0*mV", method="exact", name="cells"
+    )
     yield lambda: biosnn.twin(b2.Network(G))
 
 
@@ -432,9 +444,15 @@ def twin_of_a_number():
 # -------------------------------------------------------------------------------------------- rules
 def _rule_groups():
     P = b2.PoissonGroup(5, rates=10 * Hz, name="input")
-    E = b2.NeuronGroup(2, """dv/dt = (-70*mV - v + ge*60*mV)/(20*ms) : volt
-                             dge/dt = -ge/(5*ms) : 1""", threshold="v > -54*mV", reset="v = -60*mV",
-                       method="exact", name="E")
+    E = b2.NeuronGroup(
+        2,
+        """dv/dt = (-70*mV - v + ge*60*mV)/(20*ms) : volt
+                             dge/dt = -ge/(5*ms) : 1""",
+        threshold="v > -54*mV",
+        reset="v = -60*mV",
+        method="exact",
+        name="E",
+    )
     mark_used([P, E])
     return P, E
 
@@ -468,9 +486,16 @@ def rule_effect_reads_unknown_pre_variable():
 
 def _conductance_groups():
     P = b2.PoissonGroup(5, rates=10 * Hz, name="input")
-    E = b2.NeuronGroup(2, """dv/dt = (-70*mV - v)/(20*ms) + ge*60*mV/(20*ms*nS) : volt
-                             dge/dt = -ge/(5*ms) : siemens""", threshold="v > -54*mV", reset="v = -60*mV",
-                       method="exact", name="E", namespace={"nS": b2.nS})
+    E = b2.NeuronGroup(
+        2,
+        """dv/dt = (-70*mV - v)/(20*ms) + ge*60*mV/(20*ms*nS) : volt
+                             dge/dt = -ge/(5*ms) : siemens""",
+        threshold="v > -54*mV",
+        reset="v = -60*mV",
+        method="exact",
+        name="E",
+        namespace={"nS": b2.nS},
+    )
     mark_used([P, E])
     return P, E
 
@@ -492,8 +517,7 @@ def rule_model_not_equations():
 
 def rule_namespace_nan():
     P, E = _conductance_groups()
-    yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w*g",
-                                                    namespace={"g": NAN * b2.nS})
+    yield lambda: RULES["stdp_additive"]().synapses(P, E, effect="ge_post += w*g", namespace={"g": NAN * b2.nS})
 
 
 def rule_delay_without_units():
@@ -573,16 +597,17 @@ CASES = [
     ("input_to_clock_t", input_to_clock_t, ParameterError, "'t' of 'cells' is read-only", "SILENT"),
     ("input_to_constant_N", input_to_constant_N, ParameterError, "no state variable 'N'", "CLEAR"),
     ("input_to_spikespace", input_to_internal_spikespace, ParameterError, "read-only", "SILENT"),
-    ("input_to_synaptic_index_j", input_to_synaptic_index_j, ParameterError, "'j' of 'syn' is read-only",
-     "SILENT"),
-    ("input_v_post_through_synapses", input_to_postsynaptic_variable_through_synapses, ParameterError,
-     "give it under its own group", "SILENT"),
-    ("input_per_step_to_constant", input_per_step_to_constant_parameter, ParameterError, "(constant)",
-     "SILENT"),
-    ("input_fraction_to_integer", input_non_integral_to_integer_variable, ParameterError, "integer variable",
-     "SILENT"),
-    ("input_fraction_to_boolean", input_non_boolean_to_boolean_variable, ParameterError, "is boolean",
-     "SILENT"),
+    ("input_to_synaptic_index_j", input_to_synaptic_index_j, ParameterError, "'j' of 'syn' is read-only", "SILENT"),
+    (
+        "input_v_post_through_synapses",
+        input_to_postsynaptic_variable_through_synapses,
+        ParameterError,
+        "give it under its own group",
+        "SILENT",
+    ),
+    ("input_per_step_to_constant", input_per_step_to_constant_parameter, ParameterError, "(constant)", "SILENT"),
+    ("input_fraction_to_integer", input_non_integral_to_integer_variable, ParameterError, "integer variable", "SILENT"),
+    ("input_fraction_to_boolean", input_non_boolean_to_boolean_variable, ParameterError, "is boolean", "SILENT"),
     ("input_as_quantity", input_as_brian2_quantity, UnitError, "base SI units", "CLEAR"),
     ("input_spikes_not_zero_or_one", input_spikes_not_zero_or_one, ParameterError, "0 or 1", "SILENT"),
     ("input_timed_array_as_quantity", input_timed_array_as_quantity, UnitError, "(TimedArray)", "SILENT"),
@@ -590,8 +615,7 @@ CASES = [
     ("input_unknown_variable", input_unknown_variable, ParameterError, "no state variable 'vv'", "CLEAR"),
     ("input_wrong_shape", input_wrong_shape, ShapeError, "expected [2, 3]", "CLEAR"),
     ("input_not_a_mapping", input_not_a_mapping, ParameterError, "inputs must map", "UNCLEAR"),
-    ("input_group_not_a_mapping", input_group_not_a_mapping, ParameterError, "must map variable names",
-     "CLEAR"),
+    ("input_group_not_a_mapping", input_group_not_a_mapping, ParameterError, "must map variable names", "CLEAR"),
     ("input_of_strings", input_of_strings, ShapeError, "tensor or array", "CLEAR"),
     ("input_complex", input_complex_tensor, ParameterError, "real numbers", "SILENT"),
     ("record_unknown_group", record_unknown_group, ParameterError, "'nosuchgroup'", "CLEAR"),
@@ -606,40 +630,69 @@ CASES = [
     ("push_negative_batch_index", push_negative_batch_index, ParameterError, "got -1", "CLEAR"),
     ("push_batch_index_out_of_range", push_batch_index_out_of_range, ParameterError, "0..1", "CLEAR"),
     ("push_batch_index_a_string", push_batch_index_a_string, ParameterError, "got '0'", "UNCLEAR"),
-    ("push_after_synapses_added", push_after_synapses_were_added_in_brian2, ParameterError,
-     "call tw.pull() first", "DATA-LOSS"),
+    (
+        "push_after_synapses_added",
+        push_after_synapses_were_added_in_brian2,
+        ParameterError,
+        "call tw.pull() first",
+        "DATA-LOSS",
+    ),
     ("variable_batch_index_out_of_range", variable_batch_index_out_of_range, ParameterError, "got 5", "SILENT"),
-    pytest.param("device_cuda_without_gpu", device_cuda_without_gpu, ParameterError,
-                 "no CUDA device is available", "UNCLEAR", marks=_no_cuda, id="device_cuda_without_gpu"),
+    pytest.param(
+        "device_cuda_without_gpu",
+        device_cuda_without_gpu,
+        ParameterError,
+        "no CUDA device is available",
+        "UNCLEAR",
+        marks=_no_cuda,
+        id="device_cuda_without_gpu",
+    ),
     ("device_not_a_device", device_not_a_device, ParameterError, "'gpu'", "UNCLEAR"),
     ("twin_seed_negative", twin_seed_negative, ParameterError, "got -1", "SILENT"),
     ("twin_seed_a_string", twin_seed_a_string, ParameterError, "got 'abc'", "UNCLEAR"),
     ("twin_namespace_not_a_mapping", twin_namespace_not_a_mapping, ParameterError, "namespace", "UNCLEAR"),
     ("twin_learnable_not_a_sequence", twin_learnable_not_a_sequence, ParameterError, "learnable", "UNCLEAR"),
     ("twin_exact_not_a_bool", twin_exact_not_a_bool, ParameterError, "exact", "SILENT"),
-    ("network_undefined_identifier", network_with_undefined_identifier, ParameterError,
-     '"tau_missing" could not be resolved', "UNCLEAR"),
+    (
+        "network_undefined_identifier",
+        network_with_undefined_identifier,
+        ParameterError,
+        '"tau_missing" could not be resolved',
+        "UNCLEAR",
+    ),
     ("network_unit_mismatch", network_with_unit_mismatch, UnitError, "DimensionMismatchError", "UNCLEAR"),
-    ("network_python_operation", network_with_python_operation, UnsupportedFeatureError, "my_python_op",
-     "CLEAR"),
+    ("network_python_operation", network_with_python_operation, UnsupportedFeatureError, "my_python_op", "CLEAR"),
     ("twin_of_a_number", twin_of_a_number, ParameterError, "got int", "CLEAR"),
     ("rule_source_a_string", rule_source_a_string, ParameterError, "parameter 'source'", "UNCLEAR"),
     ("rule_target_synapses", rule_target_a_synapses_object, ParameterError, "parameter 'target'", "UNCLEAR"),
-    ("rule_effect_unknown_post_variable", rule_effect_unknown_post_variable, ParameterError,
-     "'gx_post' names a variable 'gx' of the target group 'E'", "SILENT"),
-    ("rule_effect_unknown_unsuffixed", rule_effect_unknown_unsuffixed_variable, ParameterError,
-     "writes 'gx'", "SILENT"),
-    ("rule_effect_unknown_pre_variable", rule_effect_reads_unknown_pre_variable, ParameterError,
-     "'u' of the source group 'input'", "SILENT"),
+    (
+        "rule_effect_unknown_post_variable",
+        rule_effect_unknown_post_variable,
+        ParameterError,
+        "'gx_post' names a variable 'gx' of the target group 'E'",
+        "SILENT",
+    ),
+    (
+        "rule_effect_unknown_unsuffixed",
+        rule_effect_unknown_unsuffixed_variable,
+        ParameterError,
+        "writes 'gx'",
+        "SILENT",
+    ),
+    (
+        "rule_effect_unknown_pre_variable",
+        rule_effect_reads_unknown_pre_variable,
+        ParameterError,
+        "'u' of the source group 'input'",
+        "SILENT",
+    ),
     ("rule_effect_in_wrong_units", rule_effect_in_wrong_units, UnitError, "inconsistent units", "SILENT"),
-    ("rule_effect_syntax_error", rule_effect_syntax_error, ParameterError, "'ge_post += w*' is not valid",
-     "SILENT"),
+    ("rule_effect_syntax_error", rule_effect_syntax_error, ParameterError, "'ge_post += w*' is not valid", "SILENT"),
     ("rule_model_not_equations", rule_model_not_equations, ParameterError, "parameter 'model'", "UNCLEAR"),
     ("rule_namespace_nan", rule_namespace_nan, NonFiniteError, "'g' is not finite", "SILENT"),
     ("rule_delay_without_units", rule_delay_without_units, UnitError, "'delay'", "UNCLEAR"),
     ("rule_dt_without_units", rule_dt_without_units, UnitError, "'dt'", "UNCLEAR"),
-    ("rule_unknown_method", rule_unknown_method, ParameterError, "'nope' is not a Brian2 integration method",
-     "SILENT"),
+    ("rule_unknown_method", rule_unknown_method, ParameterError, "'nope' is not a Brian2 integration method", "SILENT"),
     ("rule_name_not_a_string", rule_name_not_a_string, ParameterError, "parameter 'name'", "UNCLEAR"),
     ("rule_model_not_a_string", rule_model_not_a_string, ParameterError, "parameter 'model'", "UNCLEAR"),
     ("rule_nan_parameter", rule_nan_parameter, NonFiniteError, "tau_plus", "CLEAR"),
@@ -659,8 +712,9 @@ def _row(case):
     return case.values if hasattr(case, "values") else case
 
 
-@pytest.mark.parametrize("case_id, provoke, error, phrase, before",
-                         [c if hasattr(c, "values") else pytest.param(*c, id=c[0]) for c in CASES])
+@pytest.mark.parametrize(
+    "case_id, provoke, error, phrase, before", [c if hasattr(c, "values") else pytest.param(*c, id=c[0]) for c in CASES]
+)
 def test_bad_input_gives_a_clear_error(case_id, provoke, error, phrase, before):
     assert before in CATEGORIES
     steps = provoke()
@@ -687,13 +741,19 @@ def test_table_is_counted():
 def test_integer_and_boolean_inputs_keep_brian2s_types(backend):
     """An input takes its variable's type, as setting the variable in Brian2 does: integral values into an
     integer variable stay integers, booleans into a float variable become 0.0/1.0."""
-    G = b2.NeuronGroup(3, """dv/dt = k/ms : 1
-                             k : integer""", method="euler", name="cells")
+    G = b2.NeuronGroup(
+        3,
+        """dv/dt = k/ms : 1
+                             k : integer""",
+        method="euler",
+        name="cells",
+    )
     net = b2.Network(G)
     tw = biosnn.twin(net, backend=backend)
     with torch.no_grad():
-        tw.run(1 * ms, inputs={"cells": {"k": torch.tensor([[1.0, 2.0, 3.0]]),
-                                          "v": torch.tensor([[True, False, True]])}})
+        tw.run(
+            1 * ms, inputs={"cells": {"k": torch.tensor([[1.0, 2.0, 3.0]]), "v": torch.tensor([[True, False, True]])}}
+        )
     G.k = [1, 2, 3]
     G.v = [1.0, 0.0, 1.0]
     net.run(1 * ms, namespace={})

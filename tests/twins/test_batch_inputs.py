@@ -46,7 +46,7 @@ def test_batch_elements_are_independent_trials_and_trial_zero_matches_brian2():
         S1.w = S.w[:]
         single = biosnn.twin(b2.Network(inp1, G1, S1), batch_size=1)
         with torch.no_grad():
-            r1 = single.run(0.2 * second, inputs={"gen": {"spikes": spikes[:, b:b + 1]}})
+            r1 = single.run(0.2 * second, inputs={"gen": {"spikes": spikes[:, b : b + 1]}})
         np.testing.assert_array_equal(res.spikes["cells"][b][0], r1.spikes["cells"][0][0])
         assert torch.equal(res.spike_trains["cells"][:, b], r1.spike_trains["cells"][:, 0])
     assert res.spike_trains["cells"].shape == (T, B, 3)
@@ -85,10 +85,24 @@ def test_per_step_current_and_timed_array_overrides():
     values[5:, 0] = 1.6
     values[10:, 1] = 2.5
     stim = b2.TimedArray(values, dt=10 * ms, name="stim_ta")
-    G = b2.NeuronGroup(2, "dv/dt = (stim_ta(t, i) - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0",
-                       method="exact", namespace={"stim_ta": stim}, name="ta_cells")
-    H = b2.NeuronGroup(2, """dv/dt = (I - v)/(10*ms) : 1
-    I : 1""", threshold="v > 1", reset="v = 0", method="exact", name="i_cells")
+    G = b2.NeuronGroup(
+        2,
+        "dv/dt = (stim_ta(t, i) - v)/(10*ms) : 1",
+        threshold="v > 1",
+        reset="v = 0",
+        method="exact",
+        namespace={"stim_ta": stim},
+        name="ta_cells",
+    )
+    H = b2.NeuronGroup(
+        2,
+        """dv/dt = (I - v)/(10*ms) : 1
+    I : 1""",
+        threshold="v > 1",
+        reset="v = 0",
+        method="exact",
+        name="i_cells",
+    )
     mon = b2.SpikeMonitor(G, name="ta_mon")
     net = b2.Network(G, H, mon)
     tw = biosnn.twin(net, batch_size=2)

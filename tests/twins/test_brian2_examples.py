@@ -31,17 +31,34 @@ def _twin_run(net, duration, *, backend="auto", grad=False, record=None, **kwarg
 
 # -- 1. the path: nothing requires a gradient -> the fast path, also outside no_grad ----------------------------
 
+
 def _cuba_as_written(n=400):
     """Brian2's CUBA example as written: no synaptic weight variable, nothing learnable."""
-    ns = dict(taum=20 * ms, taue=5 * ms, taui=10 * ms, Vt=-50 * mV, Vr=-60 * mV, El=-49 * mV,
-              we=(60 * 0.27 / 10) * mV, wi=(-20 * 4.5 / 10) * mV)
-    P = b2.NeuronGroup(n, """dv/dt = (ge + gi - (v - El))/taum : volt (unless refractory)
+    ns = dict(
+        taum=20 * ms,
+        taue=5 * ms,
+        taui=10 * ms,
+        Vt=-50 * mV,
+        Vr=-60 * mV,
+        El=-49 * mV,
+        we=(60 * 0.27 / 10) * mV,
+        wi=(-20 * 4.5 / 10) * mV,
+    )
+    P = b2.NeuronGroup(
+        n,
+        """dv/dt = (ge + gi - (v - El))/taum : volt (unless refractory)
     dge/dt = -ge/taue : volt
-    dgi/dt = -gi/taui : volt""", threshold="v > Vt", reset="v = Vr", refractory=5 * ms, method="exact",
-                       namespace=ns, name="cuba")
+    dgi/dt = -gi/taui : volt""",
+        threshold="v > Vt",
+        reset="v = Vr",
+        refractory=5 * ms,
+        method="exact",
+        namespace=ns,
+        name="cuba",
+    )
     P.v = ns["Vr"] + np.random.default_rng(3).random(n) * (ns["Vt"] - ns["Vr"])
-    Ce = b2.Synapses(P[:int(0.8 * n)], P, on_pre="ge += we", namespace=ns, name="cuba_e")
-    Ci = b2.Synapses(P[int(0.8 * n):], P, on_pre="gi += wi", namespace=ns, name="cuba_i")
+    Ce = b2.Synapses(P[: int(0.8 * n)], P, on_pre="ge += we", namespace=ns, name="cuba_e")
+    Ci = b2.Synapses(P[int(0.8 * n) :], P, on_pre="gi += wi", namespace=ns, name="cuba_i")
     rng = np.random.default_rng(4)
     for syn, pre in ((Ce, int(0.8 * n)), (Ci, n - int(0.8 * n))):
         i, j = np.nonzero(rng.random((pre, n)) < 0.05)
@@ -66,8 +83,9 @@ def test_run_outside_no_grad_with_nothing_learnable_takes_the_c_path():
 
 
 def test_the_gradient_path_is_taken_when_a_parameter_or_an_input_requires_a_gradient():
-    G = b2.NeuronGroup(3, "dv/dt = (I - v)/(5*ms) : 1\nI : 1", threshold="v > 0.5", reset="v = 0",
-                       method="exact", name="cells")
+    G = b2.NeuronGroup(
+        3, "dv/dt = (I - v)/(5*ms) : 1\nI : 1", threshold="v > 0.5", reset="v = 0", method="exact", name="cells"
+    )
     inp = b2.SpikeGeneratorGroup(1, [0, 0], [1, 2] * ms, name="inp")
     S = b2.Synapses(inp, G, "w : 1", on_pre="v_post += w", name="syn")
     S.connect()
@@ -91,6 +109,7 @@ def test_the_gradient_path_is_taken_when_a_parameter_or_an_input_requires_a_grad
 
 # -- 2. silently wrong -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("grad", PATHS)
 @pytest.mark.parametrize("code", ["x = x + 1\nv = v + x", "x += 0.5", "x = 2*x + 1"])
@@ -98,8 +117,7 @@ def test_shared_variable_written_by_run_regularly_changes(code, grad, backend):
     G = b2.NeuronGroup(3, "x : 1 (shared)\nv : 1\ndu/dt = (x - u)/(2*ms) : 1", method="exact", name="barrel")
     G.run_regularly(code, dt=0.5 * ms)
     net = b2.Network(G)
-    tw, res = _twin_run(net, 3 * ms, backend=backend, grad=grad, record={"barrel": ["u"]},
-                        batch_size=2)
+    tw, res = _twin_run(net, 3 * ms, backend=backend, grad=grad, record={"barrel": ["u"]}, batch_size=2)
     mon = b2.StateMonitor(G, "u", record=True, name="barrel_u")
     net.add(mon)
     net.run(3 * ms, namespace={})
@@ -136,8 +154,15 @@ def test_a_fast_decay_keeps_the_synaptic_increments(eqs, grad, backend):
     """Euler's step of ``dy/dt = -y/dt`` is ``y = 0``, a constant Brian2 folds into an integer: the twin stored
     that integer as the variable (an int64 tensor), and ``y_post += w`` then truncated 0.5 to 0."""
     src = b2.SpikeGeneratorGroup(2, [0, 1, 0], [0.5, 0.5, 1.2] * ms, name="src")
-    post = b2.NeuronGroup(2, eqs + "\ndv/dt = y/dt : 1", method="euler", threshold="v > 1.2", reset="v = 0",
-                          namespace={"tau_fast": b2.defaultclock.dt}, name="post")
+    post = b2.NeuronGroup(
+        2,
+        eqs + "\ndv/dt = y/dt : 1",
+        method="euler",
+        threshold="v > 1.2",
+        reset="v = 0",
+        namespace={"tau_fast": b2.defaultclock.dt},
+        name="post",
+    )
     S = b2.Synapses(src, post, "w : 1", on_pre="y_post += w", name="s")
     S.connect()
     S.w = [0.5, 0.25, 0.75, 0.125]
@@ -153,6 +178,7 @@ def test_a_fast_decay_keeps_the_synaptic_increments(eqs, grad, backend):
 
 # -- 3. crashes --------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("grad", PATHS)
 def test_timed_array_at_a_time_per_neuron(grad, backend):
@@ -160,8 +186,13 @@ def test_timed_array_at_a_time_per_neuron(grad, backend):
     rng = np.random.default_rng(3)
     sound = b2.TimedArray(rng.standard_normal(40), dt=0.1 * ms, name="sound")
     sounds = b2.TimedArray(rng.standard_normal((40, 5)), dt=0.05 * ms, name="sounds")
-    G = b2.NeuronGroup(5, """dv/dt = (sound(t - delay) + sounds(t - 2*delay, i) - v)/(1*ms) : 1
-    delay : second (constant)""", method="euler", name="ears")
+    G = b2.NeuronGroup(
+        5,
+        """dv/dt = (sound(t - delay) + sounds(t - 2*delay, i) - v)/(1*ms) : 1
+    delay : second (constant)""",
+        method="euler",
+        name="ears",
+    )
     G.delay = np.linspace(0, 1.3, 5) * ms
     mon = b2.StateMonitor(G, "v", record=True, name="ears_v")
     net = b2.Network(G, mon)
@@ -177,8 +208,13 @@ def test_timed_array_at_a_time_per_neuron_with_values_per_trial():
 
     def build(vals):
         sound = b2.TimedArray(vals, dt=0.1 * ms, name="sound")
-        G = b2.NeuronGroup(4, "dv/dt = (sound(t - delay) - v)/(1*ms) : 1\ndelay : second", method="euler",
-                           name="ears", namespace={"sound": sound})
+        G = b2.NeuronGroup(
+            4,
+            "dv/dt = (sound(t - delay) - v)/(1*ms) : 1\ndelay : second",
+            method="euler",
+            name="ears",
+            namespace={"sound": sound},
+        )
         G.delay = [0, 0.3, 0.7, 1.1] * ms
         return G
 
@@ -224,8 +260,15 @@ def test_a_temporary_used_in_x_post_plus_equals_on_the_gradient_path():
 @pytest.mark.parametrize("grad", PATHS)
 def test_model_constants_named_like_the_generated_codes_own_names(grad, backend):
     ns = dict(R=2.0, S=0.75, T=3 * ms, TS=1.5, EB=1.0, ES=0.5, MASK=0.1, PARAMS=1.0)
-    G = b2.NeuronGroup(3, "dv/dt = (R*S*TS + EB + ES - v)/T : 1", threshold="v > MASK*PARAMS + 3",
-                       reset="v = MASK", method="euler", namespace=ns, name="cells")
+    G = b2.NeuronGroup(
+        3,
+        "dv/dt = (R*S*TS + EB + ES - v)/T : 1",
+        threshold="v > MASK*PARAMS + 3",
+        reset="v = MASK",
+        method="euler",
+        namespace=ns,
+        name="cells",
+    )
     G.v = [0, 1, 2]
     inp = b2.SpikeGeneratorGroup(1, [0, 0], [0.5, 1] * ms, name="inp")
     syn = b2.Synapses(inp, G, "w : 1", on_pre="v_post += w*R + S", namespace=ns, name="syn")
@@ -244,24 +287,54 @@ def test_model_constants_named_like_the_generated_codes_own_names(grad, backend)
 def _brunel_wang(n: int):
     """The shape of Brunel & Wang 2001 (Brian2's example): all-to-all synapses whose NMDA gating is a per-synapse
     state summed into the neurons through the weights (``s_NMDA_tot_post = w * s_NMDA (summed)``)."""
-    ns = dict(g_m=25 * b2.nS, C_m=0.5 * b2.nF, V_L=-70 * mV, V_E=0 * mV, V_I=-70 * mV, V_thr=-50 * mV,
-              V_reset=-55 * mV, g_ext=2.08 * b2.nS, g_AMPA=0.104 * b2.nS * 800 / n, g_NMDA=0.327 * b2.nS * 800 / n,
-              g_GABA=1.25 * b2.nS * 200 / n, tau_AMPA=2 * ms, tau_GABA=10 * ms, tau_NMDA_decay=100 * ms,
-              tau_NMDA_rise=2 * ms, alpha=0.5 / ms)
-    P = b2.NeuronGroup(n, """dv/dt = (- g_m*(v - V_L) - I_syn)/C_m : volt (unless refractory)
+    ns = dict(
+        g_m=25 * b2.nS,
+        C_m=0.5 * b2.nF,
+        V_L=-70 * mV,
+        V_E=0 * mV,
+        V_I=-70 * mV,
+        V_thr=-50 * mV,
+        V_reset=-55 * mV,
+        g_ext=2.08 * b2.nS,
+        g_AMPA=0.104 * b2.nS * 800 / n,
+        g_NMDA=0.327 * b2.nS * 800 / n,
+        g_GABA=1.25 * b2.nS * 200 / n,
+        tau_AMPA=2 * ms,
+        tau_GABA=10 * ms,
+        tau_NMDA_decay=100 * ms,
+        tau_NMDA_rise=2 * ms,
+        alpha=0.5 / ms,
+    )
+    P = b2.NeuronGroup(
+        n,
+        """dv/dt = (- g_m*(v - V_L) - I_syn)/C_m : volt (unless refractory)
     I_syn = g_ext*(v - V_E)*s_ext + g_AMPA*(v - V_E)*s_AMPA + I_NMDA + g_GABA*(v - V_I)*s_GABA : amp
     I_NMDA = g_NMDA*(v - V_E)/(1 + exp(-0.062*v/mV)/3.57)*s_NMDA_tot : amp
     s_NMDA_tot : 1
     ds_ext/dt = -s_ext/tau_AMPA : 1
     ds_AMPA/dt = -s_AMPA/tau_AMPA : 1
-    ds_GABA/dt = -s_GABA/tau_GABA : 1""", threshold="v > V_thr", reset="v = V_reset", refractory=2 * ms,
-                       method="euler", namespace=ns, name="P")
+    ds_GABA/dt = -s_GABA/tau_GABA : 1""",
+        threshold="v > V_thr",
+        reset="v = V_reset",
+        refractory=2 * ms,
+        method="euler",
+        namespace=ns,
+        name="P",
+    )
     P.v = np.random.default_rng(1).uniform(-60, -50, n) * mV
     ne = int(0.8 * n)
-    E = b2.Synapses(P[:ne], P, """s_NMDA_tot_post = w * s_NMDA : 1 (summed)
+    E = b2.Synapses(
+        P[:ne],
+        P,
+        """s_NMDA_tot_post = w * s_NMDA : 1 (summed)
     ds_NMDA/dt = -s_NMDA/tau_NMDA_decay + alpha*x*(1 - s_NMDA) : 1 (clock-driven)
     dx/dt = -x/tau_NMDA_rise : 1 (clock-driven)
-    w : 1""", on_pre="s_AMPA += w\nx += 1", method="euler", namespace=ns, name="E")
+    w : 1""",
+        on_pre="s_AMPA += w\nx += 1",
+        method="euler",
+        namespace=ns,
+        name="E",
+    )
     E.connect()
     E.w = 1.0
     inh = b2.Synapses(P[ne:], P, on_pre="s_GABA += 1", namespace=ns, name="I")
@@ -342,8 +415,14 @@ def test_gradient_path_process_grows_by_what_autograd_keeps():
     import sys
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", _GROWTH], capture_output=True, text=True, cwd=root, timeout=300,
-                         env={**os.environ, "PYTHONPATH": root})
+    out = subprocess.run(
+        [sys.executable, "-c", _GROWTH],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": root},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     grown, per_step = (float(x) for x in out.stdout.split()[-2:])
     kept = 40 * 8 * 400 * 500
@@ -353,11 +432,13 @@ def test_gradient_path_process_grows_by_what_autograd_keeps():
 
 # -- 4. smaller --------------------------------------------------------------------------------------------------
 
+
 def test_twin_without_namespace_finds_the_callers_names_as_net_run_does():
     tau_local = 7 * ms
     drive_local = 1.5
-    G = b2.NeuronGroup(3, "dv/dt = (drive_local - v)/tau_local : 1", threshold="v > 1", reset="v = 0",
-                       method="exact", name="cells")
+    G = b2.NeuronGroup(
+        3, "dv/dt = (drive_local - v)/tau_local : 1", threshold="v > 1", reset="v = 0", method="exact", name="cells"
+    )
     mon = b2.SpikeMonitor(G, name="cells_spikes")
     net = b2.Network(G, mon)
     tw = biosnn.twin(net)
@@ -398,10 +479,18 @@ def test_exprel_in_the_c_back_end_is_brian2s_bit_for_bit():
     if "exprel" in refused:
         pytest.skip(f"exprel keeps tensor code on this machine: {refused['exprel']}")
     rng = np.random.default_rng(11)
-    x = np.concatenate([rng.uniform(-30, 30, 20000), rng.uniform(-1e-6, 1e-6, 2000), 10.0 ** rng.uniform(-20, 3, 2000),
-                        [0.0, -0.0, 1e-16, -1e-16, 9.9e-17, 716.9, 717.0, 717.1, 1e4, -1e4, np.inf, -np.inf, np.nan]])
-    lib = kernels.compile_library(kernels.PRELUDE + "void f(int64_t n, const double* x, double* y) "
-                                  f"{{ for (int64_t i = 0; i < n; i++) y[i] = {table['exprel'].format('x[i]')}; }}")
+    x = np.concatenate(
+        [
+            rng.uniform(-30, 30, 20000),
+            rng.uniform(-1e-6, 1e-6, 2000),
+            10.0 ** rng.uniform(-20, 3, 2000),
+            [0.0, -0.0, 1e-16, -1e-16, 9.9e-17, 716.9, 717.0, 717.1, 1e4, -1e4, np.inf, -np.inf, np.nan],
+        ]
+    )
+    lib = kernels.compile_library(
+        kernels.PRELUDE + "void f(int64_t n, const double* x, double* y) "
+        f"{{ for (int64_t i = 0; i < n; i++) y[i] = {table['exprel'].format('x[i]')}; }}"
+    )
     y = np.empty_like(x)
     lib.f(ctypes.c_int64(len(x)), ctypes.c_void_p(x.ctypes.data), ctypes.c_void_p(y.ctypes.data))
     with np.errstate(all="ignore"):
@@ -413,16 +502,25 @@ def test_exprel_in_the_c_back_end_is_brian2s_bit_for_bit():
 @needs_cc
 def test_a_model_with_exprel_runs_compiled_and_spikes_as_brian2():
     """The Hodgkin-Huxley rate functions of Brian2's COBAHH example, written with exprel."""
-    ns = dict(Cm=1 * b2.ufarad * b2.cm ** -2 * 2e-4 * b2.cm ** 2, gl=5e-5 * b2.siemens * 2e-4, El=-60 * mV,
-              EK=-90 * mV, ENa=50 * mV, g_na=100 * b2.msiemens * 2e-4, g_kd=30 * b2.msiemens * 2e-4, VT=-63 * mV)
+    ns = dict(
+        Cm=1 * b2.ufarad * b2.cm**-2 * 2e-4 * b2.cm**2,
+        gl=5e-5 * b2.siemens * 2e-4,
+        El=-60 * mV,
+        EK=-90 * mV,
+        ENa=50 * mV,
+        g_na=100 * b2.msiemens * 2e-4,
+        g_kd=30 * b2.msiemens * 2e-4,
+        VT=-63 * mV,
+    )
     eqs = """dv/dt = (gl*(El-v) - g_na*(m*m*m)*h*(v-ENa) - g_kd*(n*n*n*n)*(v-EK) + I)/Cm : volt
     dm/dt = 0.32*(mV**-1)*4*mV/exprel((13.*mV-v+VT)/(4*mV))/ms*(1-m)-0.28*(mV**-1)*5*mV/exprel((v-VT-40.*mV)/(5*mV))/ms*m : 1
     dn/dt = 0.032*(mV**-1)*5*mV/exprel((15.*mV-v+VT)/(5*mV))/ms*(1.-n)-.5*exp((10.*mV-v+VT)/(40.*mV))/ms*n : 1
     dh/dt = 0.128*exp((17.*mV-v+VT)/(18.*mV))/ms*(1.-h)-4./(1+exp((40.*mV-v+VT)/(5.*mV)))/ms*h : 1
-    I : amp"""
+    I : amp"""  # noqa: E501
     # (exponential_euler's sympy step rewrites these exprel terms into exp: Euler keeps them)
-    G = b2.NeuronGroup(20, eqs, threshold="v > -20*mV", refractory=3 * ms, method="euler", namespace=ns, name="hh",
-                    dt=0.01 * ms)
+    G = b2.NeuronGroup(
+        20, eqs, threshold="v > -20*mV", refractory=3 * ms, method="euler", namespace=ns, name="hh", dt=0.01 * ms
+    )
     G.v = ns["El"]
     G.I = np.linspace(0.5, 2.0, 20) * b2.nA
     mon = b2.SpikeMonitor(G, name="hh_spikes")
@@ -439,6 +537,5 @@ def test_a_model_with_exprel_runs_compiled_and_spikes_as_brian2():
 def test_the_different_clocks_error_names_the_groups_and_their_dt():
     G = b2.NeuronGroup(2, "dv/dt = -v/(10*ms) : 1", method="exact", name="slow_cells")
     H = b2.NeuronGroup(2, "dv/dt = -v/(10*ms) : 1", method="exact", dt=0.05 * ms, name="fast_cells")
-    with pytest.raises(UnsupportedFeatureError,
-                       match=r"dt = 50\. us: fast_cells; dt = 100\. us: slow_cells"):
+    with pytest.raises(UnsupportedFeatureError, match=r"dt = 50\. us: fast_cells; dt = 100\. us: slow_cells"):
         biosnn.twin(b2.Network(G, H), namespace={})

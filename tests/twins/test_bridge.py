@@ -19,7 +19,11 @@ def _snapshot(objects):
     for o in objects:
         for name in o.variables:
             var = o.variables[name]
-            if isinstance(var, b2.core.variables.ArrayVariable) and not name.startswith("_") and getattr(var.owner, "name", None) == o.name:
+            if (
+                isinstance(var, b2.core.variables.ArrayVariable)
+                and not name.startswith("_")
+                and getattr(var.owner, "name", None) == o.name
+            ):
                 out[(o.name, name)] = np.array(var.get_value(), copy=True)
     return out
 
@@ -124,8 +128,15 @@ def _delayed_network():
     """Input -> population with heterogeneous delays, and a recurrent projection from a subgroup with one
     long delay: many synaptic events are in flight at any time."""
     inp = b2.SpikeGeneratorGroup(30, *models.poisson_spike_list(30, 80.0, 0.2, 17), name="fly_input")
-    G = b2.NeuronGroup(40, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0", refractory=2 * ms,
-                       method="exact", name="fly_pop")
+    G = b2.NeuronGroup(
+        40,
+        "dv/dt = -v/(10*ms) : 1",
+        threshold="v > 1",
+        reset="v = 0",
+        refractory=2 * ms,
+        method="exact",
+        name="fly_pop",
+    )
     S1 = b2.Synapses(inp, G, "w : 1", on_pre="v_post += w", name="fly_in")
     S1.connect(p=0.4, namespace={})
     S1.w = np.random.default_rng(18).random(len(S1)) * 0.5
@@ -209,11 +220,26 @@ def test_queue_transfer_reads_and_writes_brian2s_python_spike_queue():
 # Brian2's rule for the steps of a run (Network.run, Clock.set_interval / _calc_timestep): from the step of
 # the network's time to the step of that time plus the duration, each the nearest step when on the grid (up
 # to 1e-4 dt), else the next one; the network's time afterwards is start + duration, not rounded.
-@pytest.mark.parametrize("durations_ms", [
-    [0.05], [0.1], [0.25], [1.25], [0.3333], [0.10001], [0.100000001], [1000.0],
-    [0.05, 0.05, 0.05], [0.25, 0.25, 0.25, 0.25], [0.3333] * 5, [0.15, 0.1, 0.049999],
-    [0.123456, 7.77, 0.00001], [0.0, 0.25, 0.0, 0.05],
-], ids=lambda d: "+".join(f"{x:g}" for x in d))
+@pytest.mark.parametrize(
+    "durations_ms",
+    [
+        [0.05],
+        [0.1],
+        [0.25],
+        [1.25],
+        [0.3333],
+        [0.10001],
+        [0.100000001],
+        [1000.0],
+        [0.05, 0.05, 0.05],
+        [0.25, 0.25, 0.25, 0.25],
+        [0.3333] * 5,
+        [0.15, 0.1, 0.049999],
+        [0.123456, 7.77, 0.00001],
+        [0.0, 0.25, 0.0, 0.05],
+    ],
+    ids=lambda d: "+".join(f"{x:g}" for x in d),
+)
 def test_runs_take_brian2s_number_of_steps(durations_ms):
     G = b2.NeuronGroup(1, "dv/dt = 1/ms : 1", method="euler", name="counter")  # v = 0.1 * steps
     net = b2.Network(G)

@@ -90,12 +90,14 @@ def test_recurrent_networks_fully_compiled_and_bit_identical_to_tensor_backend(b
 
 
 @needs_cc
-@pytest.mark.parametrize("builder", [models.song_stdp, models.triplet_stdp, models.vogels_istdp],
-                         ids=["song", "triplet", "vogels"])
+@pytest.mark.parametrize(
+    "builder", [models.song_stdp, models.triplet_stdp, models.vogels_istdp], ids=["song", "triplet", "vogels"]
+)
 def test_plasticity_pathways_compiled_and_weights_equal_to_brian2(builder):
     objects, monitored, syn = builder(0.25)
-    brian, twin, bw, tw_w, tw, _net = run_both(objects, monitored, 0.25 * second, weights=syn,
-                                               twin_kwargs={"backend": "c"})
+    brian, twin, bw, tw_w, tw, _net = run_both(
+        objects, monitored, 0.25 * second, weights=syn, twin_kwargs={"backend": "c"}
+    )
     blocks = tw.compiled_blocks()
     assert all(compiled(v) for k, v in blocks.items() if k.startswith(syn + "_")), blocks
     for g in monitored:
@@ -109,8 +111,15 @@ def test_fallbacks_name_their_reason_and_results_stay_identical():
     """Random numbers and learnable constants keep the tensor code; the mix (with a compiled pathway with
     heterogeneous delays fed by the tensor code's Poisson spikes) gives the tensor back end's results."""
     P = b2.PoissonGroup(50, rates=40 * b2.Hz, name="fb_input")
-    G = b2.NeuronGroup(20, "dv/dt = -v/tau : 1", threshold="v > 1", reset="v = 0", method="exact",
-                       namespace={"tau": 10 * ms}, name="fb_pop")
+    G = b2.NeuronGroup(
+        20,
+        "dv/dt = -v/tau : 1",
+        threshold="v > 1",
+        reset="v = 0",
+        method="exact",
+        namespace={"tau": 10 * ms},
+        name="fb_pop",
+    )
     S = b2.Synapses(P, G, "w : 1", on_pre="v_post += w", name="fb_syn")
     S.connect(p=0.5, namespace={})
     S.w = np.random.default_rng(3).random(len(S)) * 0.4
@@ -135,8 +144,7 @@ def test_spikes_in_flight_cross_runs_with_and_without_gradients():
     (tensor code) and compiled runs again carry the spike queues between them; the result equals one
     uninterrupted tensor run."""
     inp = b2.SpikeGeneratorGroup(30, *models.poisson_spike_list(30, 60.0, 0.3, 5), name="q_input")
-    G = b2.NeuronGroup(40, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0", method="exact",
-                       name="q_pop")
+    G = b2.NeuronGroup(40, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0", method="exact", name="q_pop")
     Sin = b2.Synapses(inp, G, "w : 1", on_pre="v_post += w", name="q_in")
     Sin.connect(p=0.4, namespace={})
     Sin.w = np.random.default_rng(6).random(len(Sin)) * 0.6
@@ -170,9 +178,16 @@ def test_variables_never_share_memory_under_in_place_updates():
     """``x = y`` in a tensor block (a ``run_regularly`` every 1 ms) must not make x and y one tensor: the
     compiled state updater and reset change y in place every step, and x would change with it."""
     inp = b2.SpikeGeneratorGroup(1, [0, 0, 0], [5, 15, 25] * ms, name="alias_input")
-    G = b2.NeuronGroup(1, """dy/dt = 1/(10*ms) : 1
+    G = b2.NeuronGroup(
+        1,
+        """dy/dt = 1/(10*ms) : 1
     x : 1
-    noise : 1""", threshold="y > 0.5", reset="y = 0", method="euler", name="alias_pop")
+    noise : 1""",
+        threshold="y > 0.5",
+        reset="y = 0",
+        method="euler",
+        name="alias_pop",
+    )
     # rand() keeps this block in tensor code
     G.run_regularly("x = y\nnoise = rand()", dt=1 * ms, when="before_thresholds", name="alias_copy")
     S = b2.Synapses(inp, G, on_pre="y_post += 0.1", name="alias_syn")
@@ -216,9 +231,17 @@ def test_a_c_compile_error_is_reported(tmp_path, monkeypatch):
 def test_c_reserved_names_keep_tensor_code_and_compile_failures_fall_back(monkeypatch):
     """A variable named like a C keyword keeps its blocks in tensor code; if the library does not compile
     at all, ``auto`` warns and runs tensor code, ``c`` raises."""
+
     def build():
-        G = b2.NeuronGroup(2, """dv/dt = (signed - v)/(10*ms) : 1
-        signed : 1""", threshold="v > 0.5", reset="v = 0", method="exact", name="kw_pop")
+        G = b2.NeuronGroup(
+            2,
+            """dv/dt = (signed - v)/(10*ms) : 1
+        signed : 1""",
+            threshold="v > 0.5",
+            reset="v = 0",
+            method="exact",
+            name="kw_pop",
+        )
         G.signed = 1
         return [G]
 
@@ -258,9 +281,18 @@ def test_c_reserved_names_keep_tensor_code_and_compile_failures_fall_back(monkey
 def test_per_step_inputs_and_several_trials_after_a_pull_with_events_in_flight():
     """Per-step input currents (Tensor[T, B, N]) and Brian2's events in flight given to every trial: the
     compiled and the tensor back ends agree bit for bit, and trial 0 (Brian2's input) matches Brian2."""
+
     def build():
-        G = b2.NeuronGroup(12, """dv/dt = (I - v)/(10*ms) : 1
-        I : 1""", threshold="v > 1", reset="v = 0", refractory=1 * ms, method="exact", name="ps_pop")
+        G = b2.NeuronGroup(
+            12,
+            """dv/dt = (I - v)/(10*ms) : 1
+        I : 1""",
+            threshold="v > 1",
+            reset="v = 0",
+            refractory=1 * ms,
+            method="exact",
+            name="ps_pop",
+        )
         G.I = np.linspace(0.8, 1.6, 12)
         S = b2.Synapses(G, G, on_pre="v_post += 0.2", delay=3 * ms, name="ps_rec")
         S.connect(p=0.4, namespace={})

@@ -26,16 +26,24 @@ CPU = cmath.cpu_kind()
 
 def _fresh_sample(n: int = 60000) -> np.ndarray:
     rng = np.random.default_rng(99)  # not the probe's seed
-    return np.concatenate([rng.uniform(-5, 0, n), rng.uniform(-30, 30, n // 4), rng.uniform(-1, 1, n // 4),
-                           10.0 ** rng.uniform(-200, 200, n // 4)])
+    return np.concatenate(
+        [
+            rng.uniform(-5, 0, n),
+            rng.uniform(-30, 30, n // 4),
+            rng.uniform(-1, 1, n // 4),
+            10.0 ** rng.uniform(-200, 200, n // 4),
+        ]
+    )
 
 
 def _library_of(templates: dict[str, str]) -> ctypes.CDLL:
     """One C function per template, ``f_<name>(n, x, z, y)``, built as the twin builds its kernels."""
     lines = [kernels.PRELUDE]
     for name, tpl in templates.items():
-        lines.append(f"void f_{name}(int64_t n, const double* x, const double* z, double* y) "
-                     f"{{ for (int64_t i = 0; i < n; i++) y[i] = {tpl.format('x[i]', 'z[i]')}; }}")
+        lines.append(
+            f"void f_{name}(int64_t n, const double* x, const double* z, double* y) "
+            f"{{ for (int64_t i = 0; i < n; i++) y[i] = {tpl.format('x[i]', 'z[i]')}; }}"
+        )
     return kernels.compile_library("\n".join(lines))
 
 
@@ -56,11 +64,17 @@ def test_every_function_the_kernels_use_is_numpys_bit_for_bit(mode, monkeypatch)
             ref = ufunc(a, b) if name == "power" else ufunc(a)
             y = np.empty(len(x))
             fn = getattr(lib, f"f_{name}")
-            fn(ctypes.c_int64(len(x)), ctypes.c_void_p(a.ctypes.data), ctypes.c_void_p(b.ctypes.data),
-               ctypes.c_void_p(y.ctypes.data))
+            fn(
+                ctypes.c_int64(len(x)),
+                ctypes.c_void_p(a.ctypes.data),
+                ctypes.c_void_p(b.ctypes.data),
+                ctypes.c_void_p(y.ctypes.data),
+            )
             bad = ~cmath._same(y, ref)
-            assert not bad.any(), (f"{name} ({cmath.math_choices()[name].source}) differs from NumPy on "
-                                   f"{bad.sum()} of {len(x)} values on a CPU with {CPU}")
+            assert not bad.any(), (
+                f"{name} ({cmath.math_choices()[name].source}) differs from NumPy on "
+                f"{bad.sum()} of {len(x)} values on a CPU with {CPU}"
+            )
 
 
 def test_forced_c_library_is_what_the_probe_rejects(monkeypatch):
@@ -71,15 +85,20 @@ def test_forced_c_library_is_what_the_probe_rejects(monkeypatch):
     lib = _library_of({n: kernels.c_functions()[0][n] for n in cmath.FUNCTIONS})
     x = cmath.probe_sample()
     rng = np.random.default_rng(7)
-    expo = np.where(rng.random(len(x)) < 0.5, rng.uniform(-3, 3, len(x)),
-                    rng.integers(-4, 5, len(x)).astype(np.float64))
+    expo = np.where(
+        rng.random(len(x)) < 0.5, rng.uniform(-3, 3, len(x)), rng.integers(-4, 5, len(x)).astype(np.float64)
+    )
     with np.errstate(all="ignore"):
         for name, choice in probed.items():
             a, b = (np.abs(x), expo) if name == "power" else (x, expo)
             ref = np.power(a, b) if name == "power" else cmath.FUNCTIONS[name][0](a)
             y = np.empty(len(x))
-            getattr(lib, f"f_{name}")(ctypes.c_int64(len(x)), ctypes.c_void_p(a.ctypes.data),
-                                      ctypes.c_void_p(b.ctypes.data), ctypes.c_void_p(y.ctypes.data))
+            getattr(lib, f"f_{name}")(
+                ctypes.c_int64(len(x)),
+                ctypes.c_void_p(a.ctypes.data),
+                ctypes.c_void_p(b.ctypes.data),
+                ctypes.c_void_p(y.ctypes.data),
+            )
             libc_equal = bool(cmath._same(y, ref).all())
             assert libc_equal == (choice.source == "libc"), (name, choice, CPU)
 
@@ -89,8 +108,9 @@ def test_math_mode_is_checked_and_forcing_numpy_is_reported(monkeypatch):
     with pytest.raises(ParameterError, match="BIOSNN_TWIN_MATH.*probe, libc, numpy.*'fortran'"):
         cmath.math_choices()
     monkeypatch.setenv("BIOSNN_TWIN_MATH", "numpy")
-    G = b2.NeuronGroup(4, "dv/dt = (exp(-v) - v)/(10*ms) : 1", threshold="v > 2", reset="v = 0",
-                       method="euler", name="np_mode_pop")
+    G = b2.NeuronGroup(
+        4, "dv/dt = (exp(-v) - v)/(10*ms) : 1", threshold="v > 2", reset="v = 0", method="euler", name="np_mode_pop"
+    )
     tw = biosnn.twin(b2.Network(G), backend="c")
     status = tw.compiled_blocks()["np_mode_pop_stateupdater"]
     assert status.startswith("c (exp through NumPy's own loops"), status
@@ -116,8 +136,15 @@ def test_powers_and_functions_in_compiled_kernels_equal_brian2_numpy_target(mode
              dw/dt = (sqrt(v) + log(1 + u) + log10(2 + w) - tan(0.1*w) - arcsin(0.5*tanh(w))) / (30*ms) : 1"""
 
     def build():
-        G = b2.NeuronGroup(2000, eqs, threshold="v > 3", reset="v = v**0.5\nu = u**2", method="euler",
-                           namespace={"n": 0.5}, name="pow_pop")
+        G = b2.NeuronGroup(
+            2000,
+            eqs,
+            threshold="v > 3",
+            reset="v = v**0.5\nu = u**2",
+            method="euler",
+            namespace={"n": 0.5},
+            name="pow_pop",
+        )
         rng = np.random.default_rng(17)
         G.v = rng.uniform(0.1, 2.5, 2000)
         G.u = rng.uniform(0.1, 2.0, 2000)
@@ -155,13 +182,27 @@ def test_exactness_tests_pass_as_on_a_cpu_without_avx512(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, NPY_DISABLE_CPU_FEATURES=NO_AVX512, BIOSNN_TWIN_MATH="probe")
-    probe = subprocess.run([sys.executable, "-c", "from biosnn.twins import cmath; print(cmath.describe())"],
-                           env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    probe = subprocess.run(
+        [sys.executable, "-c", "from biosnn.twins import cmath; print(cmath.describe())"],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert probe.returncode == 0, probe.stderr[-2000:]
     assert probe.stdout.startswith("CPU no AVX-512"), probe.stdout
-    tests = ["tests/twins/test_c_math.py",
-             "tests/twins/test_c_backend.py::test_plasticity_pathways_compiled_and_weights_equal_to_brian2"]
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "0", *tests],
-                         env=env, cwd=root, capture_output=True, text=True, timeout=900)
+    tests = [
+        "tests/twins/test_c_math.py",
+        "tests/twins/test_c_backend.py::test_plasticity_pathways_compiled_and_weights_equal_to_brian2",
+    ]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "0", *tests],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stdout[-3000:]
     assert " passed" in run.stdout.splitlines()[-1], run.stdout[-500:]

@@ -12,8 +12,9 @@ import biosnn
 circuits = pytest.importorskip("biosnn.circuits")
 
 
-@pytest.mark.parametrize("name,kwargs", [("cuba", dict(n_exc=160, n_inh=40, p=0.1)),
-                                         ("coba", dict(n_exc=160, n_inh=40, p=0.1))])
+@pytest.mark.parametrize(
+    "name,kwargs", [("cuba", dict(n_exc=160, n_inh=40, p=0.1)), ("coba", dict(n_exc=160, n_inh=40, p=0.1))]
+)
 def test_library_circuit_twin_spikes_identically(name, kwargs):
     c = circuits.get_circuit(name)(**kwargs)
     tw = biosnn.twin(c.network, namespace=c.namespace)

@@ -42,10 +42,16 @@ def _brian(builder, duration, target):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("builder,duration", [(models.lif_step_current, 1.0), (models.adex, 1.0),
-                                               (models.izhikevich, 1.0),
-                                               (lambda d: models.cobahh(d, n=16), 0.3)],
-                         ids=["lif", "adex", "izhikevich", "cobahh16"])
+@pytest.mark.parametrize(
+    "builder,duration",
+    [
+        (models.lif_step_current, 1.0),
+        (models.adex, 1.0),
+        (models.izhikevich, 1.0),
+        (lambda d: models.cobahh(d, n=16), 0.3),
+    ],
+    ids=["lif", "adex", "izhikevich", "cobahh16"],
+)
 def test_cython_vs_numpy_vs_twin(builder, duration):
     _, numpy_spikes, name = _brian(builder, duration, "numpy")
     _, cython_spikes, _ = _brian(builder, duration, "cython")
@@ -57,7 +63,9 @@ def test_cython_vs_numpy_vs_twin(builder, duration):
     twin_spikes = (res.spikes[name][0][0], np.asarray(res.spikes[name][0][1]))
     assert first_difference(numpy_spikes, twin_spikes) == float("inf")
     t_cy = first_difference(numpy_spikes, cython_spikes)
-    print(f"{name}: numpy vs cython first spike difference at {t_cy} s "
-          f"({len(numpy_spikes[0])} vs {len(cython_spikes[0])} spikes)")
+    print(
+        f"{name}: numpy vs cython first spike difference at {t_cy} s "
+        f"({len(numpy_spikes[0])} vs {len(cython_spikes[0])} spikes)"
+    )
     # the targets agree in spike counts to within 2 %, whether or not they are bit-identical
     assert abs(len(cython_spikes[0]) - len(numpy_spikes[0])) <= 0.02 * len(numpy_spikes[0]) + 1

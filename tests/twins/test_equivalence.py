@@ -28,8 +28,9 @@ def assert_identical(brian, twin):
 
 
 @pytest.mark.parametrize("duration", DURATIONS)
-@pytest.mark.parametrize("builder", [models.lif_step_current, models.adex, models.izhikevich],
-                         ids=["lif", "adex", "izhikevich"])
+@pytest.mark.parametrize(
+    "builder", [models.lif_step_current, models.adex, models.izhikevich], ids=["lif", "adex", "izhikevich"]
+)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_single_neuron_models_spike_identically(builder, duration, backend):
     objects, monitored = builder(duration)
@@ -37,8 +38,9 @@ def test_single_neuron_models_spike_identically(builder, duration, backend):
     assert_identical(brian, twin)
 
 
-@pytest.mark.parametrize("duration,n", [pytest.param(0.15, 16, id="0.15s-16"),
-                                        pytest.param(1.0, 40, marks=pytest.mark.slow, id="1s-40")])
+@pytest.mark.parametrize(
+    "duration,n", [pytest.param(0.15, 16, id="0.15s-16"), pytest.param(1.0, 40, marks=pytest.mark.slow, id="1s-40")]
+)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_cobahh_hodgkin_huxley_network_spikes_identically(duration, n, backend):
     objects, monitored = models.cobahh(duration, n=n)
@@ -47,14 +49,18 @@ def test_cobahh_hodgkin_huxley_network_spikes_identically(duration, n, backend):
 
 
 @pytest.mark.parametrize("duration", DURATIONS)
-@pytest.mark.parametrize("builder", [models.song_stdp, models.triplet_stdp, models.vogels_istdp],
-                         ids=["song_stdp", "triplet_stdp", "vogels_istdp"])
+@pytest.mark.parametrize(
+    "builder",
+    [models.song_stdp, models.triplet_stdp, models.vogels_istdp],
+    ids=["song_stdp", "triplet_stdp", "vogels_istdp"],
+)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_plasticity_rules_give_identical_spikes_and_weights(builder, duration, backend):
     objects, monitored, syn = builder(duration)
     w0 = np.asarray(next(o for o in objects if o.name == syn).w[:]).copy()
-    brian, twin, bw, tw_w, *_ = run_both(objects, monitored, duration * second, weights=syn,
-                                         twin_kwargs={"backend": backend})
+    brian, twin, bw, tw_w, *_ = run_both(
+        objects, monitored, duration * second, weights=syn, twin_kwargs={"backend": backend}
+    )
     assert_identical(brian, twin)
     assert not np.array_equal(bw, w0), "the weights must change in this test"
     np.testing.assert_allclose(tw_w, bw, rtol=1e-9, atol=0)
@@ -101,8 +107,9 @@ def test_gradient_mode_forward_is_still_identical():
     net.run(0.25 * second, namespace={})
     np.testing.assert_array_equal(result.spikes["song_post"][0][0], mon.i[:])
     np.testing.assert_array_equal(np.asarray(result.spikes["song_post"][0][1]), np.asarray(mon.t_[:]))
-    assert torch.equal(result.spike_trains["song_post"].sum(0)[0].detach().long(),
-                       torch.as_tensor(np.bincount(mon.i[:], minlength=2)))
+    assert torch.equal(
+        result.spike_trains["song_post"].sum(0)[0].detach().long(), torch.as_tensor(np.bincount(mon.i[:], minlength=2))
+    )
     w_tw = tw.variable(syn, "w", batch_index=0).detach().numpy()
     assert not np.array_equal(w_tw, w0)
     np.testing.assert_allclose(w_tw, net[syn].w[:], rtol=1e-9, atol=0)

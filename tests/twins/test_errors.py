@@ -37,8 +37,9 @@ def test_function_without_tensor_implementation_is_rejected_by_name():
     def squash(x):
         return x / (1 + abs(x))
 
-    G = b2.NeuronGroup(2, "dv/dt = (squash(v) - v)/(10*ms) : 1", method="euler", name="squashed",
-                       namespace={"squash": squash})
+    G = b2.NeuronGroup(
+        2, "dv/dt = (squash(v) - v)/(10*ms) : 1", method="euler", name="squashed", namespace={"squash": squash}
+    )
     with pytest.raises(UnsupportedFeatureError, match="squashed.*'squash'"):
         biosnn.twin(b2.Network(G))
 
@@ -51,8 +52,15 @@ def test_groups_on_different_clocks_are_rejected():
 
 
 def test_sequential_synaptic_statement_is_rejected_by_name():
-    G = b2.NeuronGroup(3, """dv/dt = -v/(10*ms) : 1
-    x : 1""", threshold="v > 1", reset="v = 0", method="exact", name="cells")
+    G = b2.NeuronGroup(
+        3,
+        """dv/dt = -v/(10*ms) : 1
+    x : 1""",
+        threshold="v > 1",
+        reset="v = 0",
+        method="exact",
+        name="cells",
+    )
     S = b2.Synapses(G, G, "w : 1", on_pre="x_post = v_post*w\nv_post += 1", name="overwrite_syn")
     S.connect()
     with pytest.raises(UnsupportedFeatureError, match="overwrite_syn.*v_post"):
@@ -71,8 +79,7 @@ def test_bad_arguments():
         biosnn.twin(b2.Network(G), learnable=("nogroup.v",))
     with pytest.raises(ParameterError, match="Network or Brian2 objects"):
         biosnn.twin(42)
-    with pytest.raises(biosnn.errors.UnknownNameError if hasattr(biosnn, "errors") else Exception,
-                       match="surrogate"):
+    with pytest.raises(biosnn.errors.UnknownNameError if hasattr(biosnn, "errors") else Exception, match="surrogate"):
         biosnn.twin(b2.Network(G), surrogate="no_such_shape")
 
 
@@ -96,9 +103,16 @@ def test_infinite_constants_are_accepted():
     """inf is legitimate where the twin never writes (a threshold of inf silences a neuron); NaN is refused
     everywhere, but this runs and crosses the bridge as in Brian2 (and Brian2's initial ``lastspike`` of
     -1e4 s is an ordinary number)."""
-    G = b2.NeuronGroup(3, """dv/dt = (1.5 - v)/(10*ms) : 1
-                             v_th : 1 (constant)""", threshold="v > v_th", reset="v = 0",
-                       refractory=1 * ms, method="exact", name="cells")
+    G = b2.NeuronGroup(
+        3,
+        """dv/dt = (1.5 - v)/(10*ms) : 1
+                             v_th : 1 (constant)""",
+        threshold="v > v_th",
+        reset="v = 0",
+        refractory=1 * ms,
+        method="exact",
+        name="cells",
+    )
     G.v_th = [1.0, np.inf, 1.0]
     mon = b2.SpikeMonitor(G, name="cells_spikes")
     net = b2.Network(G, mon)
@@ -125,14 +139,18 @@ def test_uncaught_biosnn_error_shows_no_brian2_banner_and_leaves_no_debug_files(
 
     # the subprocess imports the same biosnn as this test
     root = str(Path(biosnn.__file__).resolve().parents[1])
-    env = dict(os.environ, TMPDIR=str(private_tmp),
-               PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    env = dict(
+        os.environ,
+        TMPDIR=str(private_tmp),
+        PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+    )
 
     def run(code: str) -> subprocess.CompletedProcess:
         script = tmp_path / "script.py"
         script.write_text(code)
-        return subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
-                              timeout=300, cwd=tmp_path)
+        return subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
+        )
 
     proc = run("import biosnn\nbiosnn.seed(-1)\n")
     assert proc.returncode == 1

@@ -16,8 +16,15 @@ from tests.twins.models import poisson_spike_list
 
 def _two_layer(surrogate="sigmoid", width=0.2, learnable=("hidden.tau",)):
     inp = b2.SpikeGeneratorGroup(10, *poisson_spike_list(10, 50.0, 0.05, 1), name="g_in")
-    H = b2.NeuronGroup(5, "dv/dt = -v/tau : 1", threshold="v > 1", reset="v = 0", method="exact",
-                       namespace={"tau": 10 * ms}, name="hidden")
+    H = b2.NeuronGroup(
+        5,
+        "dv/dt = -v/tau : 1",
+        threshold="v > 1",
+        reset="v = 0",
+        method="exact",
+        namespace={"tau": 10 * ms},
+        name="hidden",
+    )
     O = b2.NeuronGroup(2, "dv/dt = -v/(15*ms) : 1", threshold="v > 1", reset="v = 0", method="exact", name="out")
     S1 = b2.Synapses(inp, H, "w : 1", on_pre="v_post += w", name="in_hidden")
     S1.connect()
@@ -40,8 +47,12 @@ def test_autograd_matches_finite_differences_of_relaxed_model(shape):
     tw = _two_layer(shape)
     loss = _relaxed_loss(tw)
     loss.backward()
-    checks = [(tw.parameter("in_hidden", "w"), 3), (tw.parameter("in_hidden", "w"), 27),
-              (tw.parameter("hidden_out", "w"), 4), (tw.parameter("hidden", "tau"), 0)]
+    checks = [
+        (tw.parameter("in_hidden", "w"), 3),
+        (tw.parameter("in_hidden", "w"), 27),
+        (tw.parameter("hidden_out", "w"), 4),
+        (tw.parameter("hidden", "tau"), 0),
+    ]
     for param, k in checks:
         grad = float(param.grad.reshape(-1)[k])
         flat = param.data.view(-1)
@@ -79,8 +90,15 @@ def test_surrogate_gradients_reach_every_weight_of_the_hard_model():
 
 def test_learnable_threshold_gets_a_gradient():
     inp = b2.SpikeGeneratorGroup(10, *poisson_spike_list(10, 80.0, 0.05, 4), name="th_in")
-    H = b2.NeuronGroup(4, """dv/dt = -v/(10*ms) : 1
-    vt : 1""", threshold="v > vt", reset="v = 0", method="exact", name="th_cells")
+    H = b2.NeuronGroup(
+        4,
+        """dv/dt = -v/(10*ms) : 1
+    vt : 1""",
+        threshold="v > vt",
+        reset="v = 0",
+        method="exact",
+        name="th_cells",
+    )
     H.vt = 1.0
     S = b2.Synapses(inp, H, "w : 1", on_pre="v_post += w", name="th_syn")
     S.connect()

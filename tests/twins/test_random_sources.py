@@ -8,7 +8,7 @@ import brian2 as b2
 import numpy as np
 import pytest
 import torch
-from brian2 import Hz, mV, ms, second
+from brian2 import Hz, ms, mV, second
 
 import biosnn
 from biosnn.errors import ParameterError
@@ -21,8 +21,9 @@ def _poisson_network():
     inp = b2.PoissonGroup(60, rates=np.linspace(5, 40, 60) * Hz, name="rnd_input")
     eqs = """dv/dt = (-(v + 60*mV) + ge)/(10*ms) + 2*mV*xi/sqrt(10*ms) : volt (unless refractory)
     dge/dt = -ge/(5*ms) : volt"""
-    P = b2.NeuronGroup(25, eqs, threshold="v > -50*mV", reset="v = -60*mV", refractory=2 * ms,
-                       method="euler", name="rnd_pop")
+    P = b2.NeuronGroup(
+        25, eqs, threshold="v > -50*mV", reset="v = -60*mV", refractory=2 * ms, method="euler", name="rnd_pop"
+    )
     P.v = -60 * mV
     S = b2.Synapses(inp, P, "w : volt", on_pre="ge_post += w * (0.5 + rand())", name="rnd_syn")
     S.connect(p=0.5, namespace={})
@@ -82,8 +83,12 @@ def test_unknown_random_source_is_an_error():
 
 def test_numpy_source_poisson_function_matches_brian2():
     """``poisson(l)`` in a reset-free counting model: the twin's draws equal Brian2's."""
-    G = b2.NeuronGroup(30, """k : 1
-    lam : 1 (constant)""", name="rnd_count")
+    G = b2.NeuronGroup(
+        30,
+        """k : 1
+    lam : 1 (constant)""",
+        name="rnd_count",
+    )
     G.lam = np.linspace(0.1, 3, 30)
     G.run_regularly("k += poisson(lam)", dt=1 * ms, name="rnd_count_draw")
     net = b2.Network(G)

@@ -7,7 +7,7 @@ import brian2 as b2
 import numpy as np
 import pytest
 import torch
-from brian2 import mV, ms, nS, pA
+from brian2 import ms, mV, nS
 
 import biosnn
 from biosnn.errors import ParameterError
@@ -26,13 +26,24 @@ def _cobalike(with_monitor: bool):
            I_syn = ge * (E_exc - v) : amp
            I_total = I_syn + I_ext : amp
            I_ext : amp""",
-        threshold="v > -50*mV", reset="v = -65*mV", refractory=2 * ms, method="euler", name="cells",
-        namespace={"E_exc": E_EXC})
+        threshold="v > -50*mV",
+        reset="v = -65*mV",
+        refractory=2 * ms,
+        method="euler",
+        name="cells",
+        namespace={"E_exc": E_EXC},
+    )
     G.v = "-70*mV + rand() * 10*mV"
     G.I_ext = "rand() * 300*pA"
     P = b2.SpikeGeneratorGroup(2, [0, 1, 0, 1], [1, 3, 7, 12] * ms, name="src")
-    S = b2.Synapses(P, G, "w : siemens\ndrive = w * (E_exc - v_post) : amp", on_pre="ge_post += w",
-                    name="syn", namespace={"E_exc": E_EXC})
+    S = b2.Synapses(
+        P,
+        G,
+        "w : siemens\ndrive = w * (E_exc - v_post) : amp",
+        on_pre="ge_post += w",
+        name="syn",
+        namespace={"E_exc": E_EXC},
+    )
     S.connect()
     S.w = "rand() * 5*nS"
     objects = [G, P, S]
@@ -76,8 +87,10 @@ def test_recorded_subexpression_is_batched_and_carries_gradients():
     assert grad is not None and torch.all(grad != 0)  # every synapse's weight moves the current
 
 
-@pytest.mark.parametrize("name, match", [("nope", "no state variable or subexpression 'nope'"),
-                                         ("N", "no state variable or subexpression 'N'")])
+@pytest.mark.parametrize(
+    "name, match",
+    [("nope", "no state variable or subexpression 'nope'"), ("N", "no state variable or subexpression 'N'")],
+)
 def test_recording_something_that_is_not_a_variable_names_it(name, match):
     net, _ = _cobalike(with_monitor=False)
     tw = biosnn.twin(net)
@@ -99,9 +112,15 @@ def test_recording_chosen_elements_gives_those_columns_in_that_order():
     assert part.states["syn"]["w"].shape == (50, 1, 1)
 
 
-@pytest.mark.parametrize("which, match", [([5], r"indices \[5\] are outside 0..4"),
-                                          ([-1], r"indices \[-1\] are outside"),
-                                          ([0.5], "integer indices"), (False, "integer indices")])
+@pytest.mark.parametrize(
+    "which, match",
+    [
+        ([5], r"indices \[5\] are outside 0..4"),
+        ([-1], r"indices \[-1\] are outside"),
+        ([0.5], "integer indices"),
+        (False, "integer indices"),
+    ],
+)
 def test_recording_bad_indices_names_them(which, match):
     net, _ = _cobalike(with_monitor=False)
     tw = biosnn.twin(net)

@@ -85,14 +85,18 @@ def check_network(builder, n, duration):
     return t_twin, t_self
 
 
-@pytest.mark.parametrize("builder,n", [(models.cuba, 400), (models.coba, 800), (models.brunel, 400)],
-                         ids=["cuba400", "coba800", "brunel400"])
+@pytest.mark.parametrize(
+    "builder,n", [(models.cuba, 400), (models.coba, 800), (models.brunel, 400)], ids=["cuba400", "coba800", "brunel400"]
+)
 def test_recurrent_networks_reduced(builder, n):
     check_network(builder, n, 0.2)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("builder,n", [(models.cuba, 4000), (models.coba, 4000), (models.brunel, 5000)],
-                         ids=["cuba4000", "coba4000", "brunel5000"])
+@pytest.mark.parametrize(
+    "builder,n",
+    [(models.cuba, 4000), (models.coba, 4000), (models.brunel, 5000)],
+    ids=["cuba4000", "coba4000", "brunel5000"],
+)
 def test_recurrent_networks_full_size_one_second(builder, n):
     check_network(builder, n, 1.0)
