@@ -57,7 +57,7 @@ HIDDEN = (128,)
 
 #: EIHL's schedule for a 4-epoch budget: the run's defaults (2 global units first, 3 final ones) would leave no
 #: local period at all, so one global epoch, at most one local epoch, one final global epoch.
-EIHL_SETTINGS = dict(global_units=1, max_local_units=1, final_global_units=1)
+EIHL_SETTINGS = dict(granularity="epoch", global_units=1, max_local_units=1, final_global_units=1)  # units: epochs
 #: name -> (method, family model or None for the run's own model builder, model overrides, method keywords)
 RUNS = {
     "stbp": ("stbp", None, {}, {}),

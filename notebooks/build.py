@@ -688,7 +688,15 @@ torch.set_num_threads(1)
 base = dict(dataset="digits", epochs=3, batch_size=64, seed=0, steps=4, lr=3e-3, max_batches=16)
 configs = {
     "stbp": RunConfig(method="stbp", hidden=(64,), **base),
-    "eihl": RunConfig(method="eihl", hidden=(64,), global_units=1, max_local_units=1, final_global_units=1, **base),
+    "eihl": RunConfig(
+        method="eihl",
+        hidden=(64,),
+        granularity="epoch",
+        global_units=1,
+        max_local_units=1,
+        final_global_units=1,
+        **base,
+    ),
     "ltmd": RunConfig(method="ltmd", hidden=(64,), **base),
     "mlf": RunConfig(method="mlf", width=0.125, **base),
     "stmixer": RunConfig(method="stmixer", width=0.125, **{**base, "lr": 1e-2}),
