@@ -16,6 +16,7 @@ import biosnn
 from biosnn.errors import MemoryBudgetError, UnsupportedFeatureError
 from biosnn.twins import kernels
 from biosnn.twins.runtime import IndexSum, available_memory
+from tests.twins import models
 from tests.twins.helpers import BACKENDS
 
 needs_cc = pytest.mark.skipif(kernels.c_compiler() is None, reason="no C compiler on this machine")
@@ -32,43 +33,9 @@ def _twin_run(net, duration, *, backend="auto", grad=False, record=None, **kwarg
 # -- 1. the path: nothing requires a gradient -> the fast path, also outside no_grad ----------------------------
 
 
-def _cuba_as_written(n=400):
-    """Brian2's CUBA example as written: no synaptic weight variable, nothing learnable."""
-    ns = dict(
-        taum=20 * ms,
-        taue=5 * ms,
-        taui=10 * ms,
-        Vt=-50 * mV,
-        Vr=-60 * mV,
-        El=-49 * mV,
-        we=(60 * 0.27 / 10) * mV,
-        wi=(-20 * 4.5 / 10) * mV,
-    )
-    P = b2.NeuronGroup(
-        n,
-        """dv/dt = (ge + gi - (v - El))/taum : volt (unless refractory)
-    dge/dt = -ge/taue : volt
-    dgi/dt = -gi/taui : volt""",
-        threshold="v > Vt",
-        reset="v = Vr",
-        refractory=5 * ms,
-        method="exact",
-        namespace=ns,
-        name="cuba",
-    )
-    P.v = ns["Vr"] + np.random.default_rng(3).random(n) * (ns["Vt"] - ns["Vr"])
-    Ce = b2.Synapses(P[: int(0.8 * n)], P, on_pre="ge += we", namespace=ns, name="cuba_e")
-    Ci = b2.Synapses(P[int(0.8 * n) :], P, on_pre="gi += wi", namespace=ns, name="cuba_i")
-    rng = np.random.default_rng(4)
-    for syn, pre in ((Ce, int(0.8 * n)), (Ci, n - int(0.8 * n))):
-        i, j = np.nonzero(rng.random((pre, n)) < 0.05)
-        syn.connect(i=i, j=j)
-    return [P, Ce, Ci]
-
-
 @needs_cc
 def test_run_outside_no_grad_with_nothing_learnable_takes_the_c_path():
-    objects = _cuba_as_written()
+    objects, _ = models.cuba(n=400, p=0.05, seed=3)  # Brian2's CUBA example as written: nothing learnable
     mon = b2.SpikeMonitor(objects[0], name="cuba_mon")
     net = b2.Network(*objects, mon)
     tw = biosnn.twin(net, namespace={})
