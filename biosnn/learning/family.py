@@ -58,9 +58,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from biosnn.errors import NonFiniteError, ParameterError
+from biosnn.errors import ParameterError
 from biosnn.learning.policies import GLOBAL, LOCAL
-from biosnn.learning.trainer import EpochResult, StepResult, Trainer, first_non_finite
+from biosnn.learning.trainer import EpochResult, StepResult, Trainer
 from biosnn.registry import Registry
 
 __all__ = [
@@ -503,37 +503,11 @@ class FamilyTrainer(Trainer):
         self.train_loss = train_loss
         self.step = step if step is not None else optimizer.step
 
-    def train_step_encoded(self, x_t: torch.Tensor, y: torch.Tensor) -> StepResult:
-        self.model.train()
-        y = y.to(self.device)
-        loss, output = self.train_loss(self.model, x_t.to(self.device), y)
-        if not torch.isfinite(loss):
-            raise NonFiniteError(
-                f"the training loss is {float(loss.detach())} at iteration {self.iteration}; the "
-                f"weights were not updated (lower the learning rate or check the input data)"
-            )
-        self.model.zero_grad(set_to_none=True)
-        loss.backward()
-        bad = first_non_finite((n, p.grad) for n, p in self._trained_parameters())
-        if bad is not None:
-            self.model.zero_grad(set_to_none=True)
-            raise NonFiniteError(
-                f"the gradient of parameter {bad!r} holds NaN or infinite values at iteration "
-                f"{self.iteration}; the weights were not updated (lower the learning rate or check "
-                f"the input data)"
-            )
-        if self.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+    def _forward_loss(self, x_t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        return self.train_loss(self.model, x_t, y)
+
+    def _optimizer_step(self) -> None:
         self.step()
-        self.model.zero_grad(set_to_none=True)
-        bad = first_non_finite(self._trained_parameters())
-        if bad is not None:
-            raise NonFiniteError(
-                f"parameter {bad!r} holds NaN or infinite values after the optimiser step of "
-                f"iteration {self.iteration} (the learning rate or the weight decay is far too high)"
-            )
-        self.iteration += 1
-        return self._measure(output, y, loss.detach())
 
     def _measure(self, output, y: torch.Tensor, loss: torch.Tensor) -> StepResult:
         r = super()._measure(output, y, loss)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -287,8 +288,7 @@ class Trainer:
         """One STBP step on an already encoded, time-major batch ``x_t`` ``[T, B, ...]``."""
         self.model.train()
         y = y.to(self.device)
-        output = self.model(x_t.to(self.device))
-        loss = self.loss(output, y)
+        loss, output = self._forward_loss(x_t.to(self.device), y)
         if not torch.isfinite(loss):
             raise NonFiniteError(
                 f"the training loss is {float(loss.detach())} at iteration {self.iteration}; the weights were not "
@@ -306,7 +306,7 @@ class Trainer:
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         try:
-            self.optimizer.step()
+            self._optimizer_step()
         except RuntimeError as exc:  # e.g. Adam's step size lr / (1 - beta1^t) overflowing the dtype
             if "overflow" not in str(exc):
                 raise
@@ -324,6 +324,17 @@ class Trainer:
             )
         self.iteration += 1
         return self._measure(output, y, loss.detach())
+
+    def _forward_loss(self, x_t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """The training loss and the model's output on an encoded batch (a method with its own loss
+        replaces this; the checks and the update of :meth:`train_step_encoded` stay).
+        """
+        output = self.model(x_t)
+        return self.loss(output, y), output
+
+    def _optimizer_step(self) -> None:
+        """The update after the checked backward pass (a method with its own step replaces this)."""
+        self.optimizer.step()
 
     def _trained_parameters(self) -> list[tuple[str, torch.Tensor]]:
         """(name, parameter) of the model's parameters that the optimiser updates."""
