@@ -13,7 +13,7 @@ export BIOSNN_CACHE_DIR ?= $(CURDIR)/.cache
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo readme test test-slow bench venv clean docs notebooks lint
+.PHONY: demo readme tour test test-slow bench venv clean docs notebooks lint
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo ">> creating $(VENV) with pinned dependencies (first use only)"
@@ -34,6 +34,10 @@ demo: $(STAMP)
 # README figures from the files the demo and the twin benchmark wrote
 readme: $(STAMP)
 	$(PY) -m biosnn.report
+
+# run the README tour's shell commands, record what they print (figures/tour/*.txt), re-render the README
+tour: $(STAMP)
+	$(PY) -m biosnn.report --tour
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) tests

@@ -3,17 +3,21 @@
 Sources (committed with the code that produced them):
 
 * ``figures/demo/summary.csv`` -- written by ``make demo`` (``biosnn demo --out figures/demo``);
-* ``bench/results/twin_vs_brian2.json`` -- written by ``python bench/twin_vs_brian2.py``.
+* ``bench/results/twin_vs_brian2.json`` -- written by ``python bench/twin_vs_brian2.py``;
+* ``figures/tour/*.txt`` -- what ``biosnn circuit-demo`` and ``biosnn train`` print, recorded by
+  ``python -m biosnn.report --tour`` (``make tour``), which runs the two commands.
 
-``python -m biosnn.report`` (``make readme``) rewrites the block between the README's
-``<!-- figures:begin -->`` and ``<!-- figures:end -->`` markers; ``tests/core/test_readme.py`` checks that the
-committed README equals what these files give.
+``python -m biosnn.report`` (``make readme``) rewrites the blocks between the README's
+``<!-- figures:begin -->`` / ``<!-- figures:end -->`` and ``<!-- tour:begin -->`` / ``<!-- tour:end -->``
+markers; ``tests/core/test_readme.py`` checks that the committed README equals what these files give.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +27,13 @@ BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"
 DEMO_SUMMARY = Path("figures") / "demo" / "summary.csv"
 TWIN_BENCH = Path("bench") / "results" / "twin_vs_brian2.json"
 LABELS = {"eihl": "EIHL", "stbp": "STBP", "local": "local-only"}
+TOUR_BEGIN, TOUR_END = "<!-- tour:begin -->", "<!-- tour:end -->"
+TOUR = Path("figures") / "tour"
+#: The README tour's shell commands, in order: transcript file -> the command's arguments after ``biosnn``.
+TOUR_COMMANDS = {
+    "circuit-demo.txt": ["circuit-demo", "--out", (TOUR / "circuit-demo").as_posix()],
+    "train.txt": ["train", "--out", (TOUR / "train").as_posix(), "--no-progress"],
+}
 
 
 def _demo_lines(path: Path) -> list[str]:
@@ -87,20 +98,63 @@ def readme_figures(root: str | Path) -> str:
     return "\n".join(lines).rstrip("\n")
 
 
+def record_tour(root: str | Path) -> list[Path]:
+    """Run the README tour's shell commands in ``root`` and write what each prints to ``figures/tour/``.
+
+    Each transcript starts with the command line (``$ biosnn ...``) followed by its standard output and
+    standard error; a command that fails raises :class:`~biosnn.errors.ParameterError` with its output.
+    """
+    root = Path(root)
+    (root / TOUR).mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, args in TOUR_COMMANDS.items():
+        out_dir = root / args[args.index("--out") + 1]
+        shutil.rmtree(out_dir, ignore_errors=True)  # the run's own results folder: written anew each time
+        proc = subprocess.run([sys.executable, "-m", "biosnn", *args], cwd=root, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ParameterError(f"`biosnn {' '.join(args)}` failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        path = root / TOUR / name
+        path.write_text(f"$ biosnn {' '.join(args)}\n{proc.stderr}{proc.stdout}")
+        written.append(path)
+    return written
+
+
+def readme_tour(root: str | Path) -> str:
+    """The README tour's console block (fenced): the transcripts under ``figures/tour/``, in command order."""
+    root = Path(root)
+    texts = []
+    for name in TOUR_COMMANDS:
+        path = root / TOUR / name
+        if not path.is_file():
+            raise ParameterError(f"the README's tour needs {str(path)!r}; run `make tour` (biosnn.report --tour)")
+        texts.append(path.read_text().rstrip("\n"))
+    return "```console\n" + "\n".join(texts) + "\n```"
+
+
+def _replace_block(text: str, begin: str, end: str, body: str, where: Path) -> str:
+    if begin not in text or end not in text:
+        raise ParameterError(f"{str(where)!r} has no {begin} ... {end} block")
+    head, rest = text.split(begin, 1)
+    _old, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
 def update_readme(root: str | Path) -> bool:
-    """Rewrite the README's figure block from the files; ``True`` if the README changed."""
+    """Rewrite the README's figure and tour blocks from the files; ``True`` if the README changed."""
     readme = Path(root) / "README.md"
     text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise ParameterError(f"{str(readme)!r} has no {BEGIN} ... {END} block")
-    head, rest = text.split(BEGIN, 1)
-    _old, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n{readme_figures(root)}\n{END}{tail}"
+    new = _replace_block(text, BEGIN, END, readme_figures(root), readme)
+    new = _replace_block(new, TOUR_BEGIN, TOUR_END, readme_tour(root), readme)
     if new != text:
         readme.write_text(new)
     return new != text
 
 
-if __name__ == "__main__":  # pragma: no cover - `make readme`
-    changed = update_readme(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd())
+if __name__ == "__main__":  # pragma: no cover - `make readme`, `make tour`
+    arguments = [a for a in sys.argv[1:] if a != "--tour"]
+    where = Path(arguments[0]) if arguments else Path.cwd()
+    if "--tour" in sys.argv[1:]:
+        for recorded in record_tour(where):
+            print(f"recorded {recorded}")
+    changed = update_readme(where)
     print("README figures " + ("updated" if changed else "already up to date"))

@@ -41,3 +41,15 @@ def test_readme_figures_are_the_ones_the_result_files_give():
     block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
     assert block == readme_figures(ROOT), "README figures differ from the result files: run `make readme`"
     assert "EIHL" in block and "CUBA" in block
+
+
+def test_readme_tour_shows_what_the_commands_printed():
+    """The tour's console block is the transcripts `make tour` recorded (figures/tour/*.txt), not typed."""
+    from biosnn.report import TOUR_BEGIN, TOUR_COMMANDS, TOUR_END, readme_tour
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split(TOUR_BEGIN, 1)[1].split(TOUR_END, 1)[0].strip("\n")
+    assert block == readme_tour(ROOT), "README tour differs from figures/tour/*.txt: run `make tour`"
+    for args in TOUR_COMMANDS.values():
+        assert f"$ biosnn {' '.join(args)}" in block
+    assert "test accuracy" in block and "E rate" in block
