@@ -1,12 +1,14 @@
 """Local-only features that learn? Competitive STDP features vs a frozen random layer, the same readout.
 
 Runs :func:`biosnn.learning.local_features.compare_features` (digits and waveform, 5 seeds, each arm's
-readout settings chosen on a validation split of the training split) and writes
+readout settings chosen on a validation split of the training split; seeds 1-5, because seed 0 was used to
+choose the settings) and writes
 ``bench/results/local_features.json``; prints per data set the two arms' mean +- std test accuracy, the
 mean paired difference with its standard error, and whether "learned > random by more than two standard
 errors" holds.
 
-    BIOSNN_CACHE_DIR=$PWD/.cache .venv/bin/python bench/local_features.py [--seeds 5] [--hidden 256]
+    BIOSNN_CACHE_DIR=$PWD/.cache .venv/bin/python bench/local_features.py [--seeds 5] [--hidden 32]
+    ... bench/local_features.py --hidden 64 --out bench/results/local_features_h64.json   (and 256)
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from biosnn.learning.local_features import FeatureSettings, compare_features
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--first-seed", type=int, default=1, help="seed 0 was used to choose the settings")
+    parser.add_argument("--hidden", type=int, default=FeatureSettings.hidden)
     parser.add_argument("--datasets", default="digits,waveform")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "local_features.json"))
     args = parser.parse_args()
@@ -39,7 +42,10 @@ def main() -> None:
         )
 
     res = compare_features(
-        args.datasets.split(","), range(args.seeds), settings=FeatureSettings(hidden=args.hidden), progress=progress
+        args.datasets.split(","),
+        range(args.first_seed, args.first_seed + args.seeds),
+        settings=FeatureSettings(hidden=args.hidden),
+        progress=progress,
     )
     res["seconds"] = round(time.perf_counter() - t0, 1)
     out = Path(args.out)

@@ -126,6 +126,7 @@ _NONE_DEFAULTS = {
     "steps": "the data set's",
     "encoder": "the data set's: direct for static images, frames for event data; poisson for --method local",
     "local_epochs": "every epoch",
+    "local_lr": "the rule's: 1e-5, 0.05 per postsynaptic spike for stdp_competitive",
     "max_batches": "no cap",
     "data_root": "$BIOSNN_DATA_DIR when set, else ./data",
     "size": "the sensor's own size",

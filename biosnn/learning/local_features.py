@@ -14,9 +14,14 @@ Protocol (one seed, one data set):
 1. The training split is split into a fitting part and a validation part (``validation`` fraction,
    stratified, seeded); the test split is never used to choose anything.
 2. ``epochs`` passes of the fitting part, in batches, through the network in training mode with hard
-   competition (``learn_k`` winners per step, normally 1: only the nearest prototype learns); the rule runs
-   after every batch (its ``eta`` is 0 for the random control).
-3. The features are the hidden spike counts over ``steps`` Poisson steps with the thresholds frozen, read
+   competition (``learn_k`` winners per step, normally 1, and ``learn_reset_all``: a spike resets the whole
+   population, so only the prototype nearest to the input learns); the rule runs after every batch (its
+   ``eta`` is 0 for the random control). Without the population reset the runners-up, which keep what they
+   integrated, win the next steps in turn, several prototypes learn every input and drift toward the mean
+   (measured on digits, 64 neurons: 15 of 64 prototypes ever nearest to an input, mean best cosine 0.86
+   against k-means' 0.95; with the reset 64 of 64 and 0.92).
+3. The features are the hidden spike counts over ``steps`` Poisson steps with the thresholds frozen and
+   centred (their differences kept, their mean level, set by the learning phase's drive, removed), read
    out with the competition settings of a small grid (``READOUT_GRID``: k-WTA with a few winners, or soft
    competition, shared inhibition removing the population mean, at several thresholds: coding with soft
    competition after learning with hard competition, as k-means features are used, Coates & Ng 2011).
@@ -42,13 +47,22 @@ import torch
 
 from biosnn.errors import ParameterError
 
-__all__ = ["FeatureSettings", "READOUT_GRID", "feature_run", "compare_features"]
+__all__ = [
+    "FeatureSettings",
+    "READOUT_GRID",
+    "COMPETITION",
+    "competitive_network",
+    "competitive_rule",
+    "set_competition",
+    "feature_run",
+    "compare_features",
+]
 
 #: Competition settings tried for the readout (chosen per arm on the validation part).
 READOUT_GRID: tuple[dict[str, float], ...] = (
     {"k": 5, "inhibition": 0.0, "threshold": 1.0},
-    {"k": 0, "inhibition": 1.0, "threshold": 0.5},  # k = 0: every neuron may fire (soft competition)
-    {"k": 0, "inhibition": 1.0, "threshold": 1.5},
+    # k = 0: every neuron may fire (soft competition, shared inhibition removing the mean drive)
+    *({"k": 0, "inhibition": 1.0, "threshold": t} for t in (0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)),
 )
 
 
@@ -62,27 +76,78 @@ class FeatureSettings:
     the rule's ``eta`` (per postsynaptic spike, the batch's updates summed) and trace time constant
     ``tau_trace_ms`` (time step 1 ms); the thresholds' ``threshold``, ``theta_plus`` and ``tau_theta``;
     the ``validation`` fraction of the training split and the readout's inverse regularisation ``readout_c``.
-    The defaults were chosen on the validation part of digits, seed 0 (an earlier exploration also looked at
-    test figures of seed 0; the 5-seed result reported in ``bench/results/local_features.json`` selects the
-    readout on validation only).
+    The defaults were chosen on seed 0 only (the k-means objective of the prototypes, the mean best cosine
+    between a training input and a prototype, which uses no labels, and validation accuracy; test figures
+    of seed 0 were also looked at), so ``bench/results/local_features*.json`` report seeds 1-5. The width
+    32 is where the comparison is made: at 64 and 256 neurons random features catch up (the same bench,
+    ``--hidden 64`` and ``--hidden 256``, reports it).
     """
 
-    hidden: int = 256
-    steps: int = 12
-    epochs: int = 3
+    hidden: int = 32
+    steps: int = 32
+    epochs: int = 10
     batch_size: int = 32
     learn_k: int = 1
     learn_beta: float = 0.9
-    learn_reset_all: bool = False
+    learn_reset_all: bool = True
     beta: float = 0.9
-    eta: float = 0.05 / 32
+    eta: float = 0.05
     tau_trace_ms: float = 4.0
-    theta_plus: float = 0.01
+    theta_plus: float = 0.1
     tau_theta: float = 1e4
     threshold: float = 1.0
     validation: float = 0.2
     readout_c: float = 1.0
+    encoding: str = "poisson"
     grid: tuple[dict[str, float], ...] = field(default=READOUT_GRID)
+
+
+#: The competitive populations' settings in the two phases of a local-only run (``biosnn train --method
+#: local --model competitive_mlp``): hard competition while the rule learns (one winner, the population
+#: reset, the thresholds adapting), soft competition while the features are read (every neuron may fire,
+#: shared inhibition removing the mean drive, thresholds frozen and centred). The coding threshold 2.0 is
+#: the middle of the thresholds the bench's validation choice picked for learned features (1-4).
+COMPETITION: dict[str, dict[str, Any]] = {
+    "learning": {"k": 1, "inhibition": 0.0, "threshold": 1.0, "reset_all": True, "adapt": True, "centre_theta": False},
+    "coding": {"k": 0, "inhibition": 1.0, "threshold": 2.0, "reset_all": False, "adapt": False, "centre_theta": True},
+}
+
+
+def set_competition(populations: Sequence[torch.nn.Module], phase: str | dict[str, Any]) -> None:
+    """Put :class:`~biosnn.models.CompetitiveLIF` populations into a phase of :data:`COMPETITION` (or the
+    given settings; ``k = 0`` means every neuron may fire).
+    """
+    settings = COMPETITION[phase] if isinstance(phase, str) else phase
+    for pop in populations:
+        for name, value in settings.items():
+            if name == "k":
+                value = pop.size if int(value) == 0 else min(int(value), pop.size)
+            setattr(pop, name, value)
+
+
+def competitive_network(sizes: Sequence[int], settings: FeatureSettings | None = None) -> torch.nn.Module:
+    """The local-only network: :func:`~biosnn.models.competitive_mlp` with :class:`FeatureSettings`'
+    thresholds, in the ``coding`` phase of :data:`COMPETITION` (the phase a trained network is read in).
+    """
+    from biosnn.models.networks import CompetitiveLIF, competitive_mlp
+
+    s = settings or FeatureSettings()
+    net = competitive_mlp(
+        tuple(sizes), k=1, beta=s.learn_beta, threshold=s.threshold, theta_plus=s.theta_plus, tau_theta=s.tau_theta
+    )
+    set_competition([m for m in net.modules() if isinstance(m, CompetitiveLIF)], "coding")
+    return net
+
+
+def competitive_rule(eta: float | None = None, settings: FeatureSettings | None = None):
+    """:class:`~biosnn.plasticity.CompetitiveStdp` as the local-only method runs it on layers: learning rate
+    ``eta`` per postsynaptic spike (default :attr:`FeatureSettings.eta`), trace time constant
+    ``tau_trace_ms`` (time step 1 ms), no upper bound (the per-neuron L2 normalisation bounds the weights).
+    """
+    from biosnn.plasticity import CompetitiveStdp
+
+    s = settings or FeatureSettings()
+    return CompetitiveStdp(eta=s.eta if eta is None else eta, tau_trace=s.tau_trace_ms * brian2.ms, w_max=1e6)
 
 
 def _arrays(name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -98,15 +163,20 @@ def _arrays(name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.
 
 
 def _hidden_counts(
-    model: torch.nn.Module, x: torch.Tensor, steps: int, generator: torch.Generator, batch: int = 256
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    steps: int,
+    generator: torch.Generator,
+    batch: int = 256,
+    encoding: str = "poisson",
 ) -> np.ndarray:
-    """Spike counts of the last hidden population over ``steps`` Poisson steps, ``[N, H]``."""
-    from biosnn.data import poisson
+    """Spike counts of the last hidden population over ``steps`` encoded steps, ``[N, H]``."""
+    from biosnn.data import encode
 
     out = []
     with torch.no_grad():
         for s in range(0, len(x), batch):
-            h = poisson(x[s : s + batch], steps=steps, generator=generator)
+            h = encode(encoding, x[s : s + batch], steps=steps, generator=generator)
             for fc, neuron in zip(model.layers[:-1], model.neurons[:-1]):
                 h = neuron(fc(h))
             out.append(h.sum(0))
@@ -172,15 +242,17 @@ def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettin
         seed=seed,
     )
     g = torch.Generator().manual_seed(seed + 1)
-    from biosnn.data import poisson
+    from biosnn.data import encode
 
     model.train()
     for _ in range(s.epochs):
         order = torch.randperm(len(yf), generator=g)
         for start in range(0, len(order), s.batch_size):
-            learner.step(poisson(xf[order[start : start + s.batch_size]], steps=s.steps, generator=g))
+            learner.step(encode(s.encoding, xf[order[start : start + s.batch_size]], steps=s.steps, generator=g))
     model.eval()
     populations = [m for m in model.modules() if isinstance(m, CompetitiveLIF)]
+    for pop in populations:  # keep the thresholds' differences, drop the level learning's drive set
+        pop.centre_theta = True
     best: dict[str, Any] | None = None
     for point in s.grid:
         for pop in populations:
@@ -190,7 +262,7 @@ def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettin
             pop.beta = s.beta
             pop.reset_all = False
         fg = torch.Generator().manual_seed(seed + 2)  # the same Poisson draws for every grid point and arm
-        ff, fv, ft = (_hidden_counts(model, z, s.steps, fg) for z in (xf, xv, xt))
+        ff, fv, ft = (_hidden_counts(model, z, s.steps, fg, encoding=s.encoding) for z in (xf, xv, xt))
         val, test = _readout((ff, yf.numpy()), [(fv, yv.numpy()), (ft, yt.numpy())], s.readout_c, seed)
         if best is None or val > best["validation_accuracy"]:
             best = {

@@ -10,7 +10,9 @@ Methods (registry :data:`METHODS`), all with the same network, data and budget (
 * ``eihl``: the hybrid controller (:class:`~biosnn.learning.eihl.EIHLController`);
 * ``local``: local learning only: a plasticity rule (``local_rule``, default ``stdp_additive``) on every
   hidden layer through :class:`biosnn.learning.local.LocalLearner`, and the trainer on the readout layer
-  only (the hidden weights get no gradient).
+  only (the hidden weights get no gradient). With ``model="competitive_mlp"`` and
+  ``local_rule="stdp_competitive"`` it is competitive unsupervised STDP (winner-take-all, adaptive
+  thresholds, excitatory-only Dale layers; Diehl & Cook 2015), the local learning that learns.
 
 Per epoch a row of metrics is logged: ``epoch, phase, global_iterations, local_iterations, loss,
 train_accuracy, test_loss, test_accuracy, sparsity, sparsity/<layer>..., ei_balance`` (total excitatory /
@@ -265,10 +267,21 @@ def _check_combination(config: RunConfig) -> None:
             f"the local-only method needs 0/1 input spikes for its plasticity rule: encoder "
             f"{' or '.join(SPIKE_ENCODERS)}, not {encoder!r}"
         )
-    if config.method == "local" and config.model != "mlp":
+    if config.method == "local" and config.model not in ("mlp", "competitive_mlp"):
         raise ParameterError(
-            f"the local-only method runs its plasticity rule on the mlp model's layers only; "
+            f"the local-only method runs its plasticity rule on the mlp and competitive_mlp models' layers only; "
             f"{config.model}'s pooling turns spikes into non-binary inputs for the next layer"
+        )
+    if config.model == "competitive_mlp" and config.method != "local":
+        raise ParameterError(
+            f"model 'competitive_mlp' learns locally only (its winner-take-all populations pass no gradient): "
+            f"use it with method 'local', not {config.method!r}"
+        )
+    if config.method == "local" and (config.local_rule == "stdp_competitive") != (config.model == "competitive_mlp"):
+        raise ParameterError(
+            "local_rule 'stdp_competitive' and model 'competitive_mlp' go together (the rule needs "
+            "winner-take-all populations, the populations a competitive rule); got local_rule "
+            f"{config.local_rule!r} with model {config.model!r}"
         )
     if config.dataset in SYNTHETIC_DATASETS and config.steps is not None:
         spec = SYNTHETIC_DATASETS[config.dataset]
@@ -292,8 +305,8 @@ _APPLIES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "the vgg11 and resnet models and the family's convolutional models",
     ),
     "hidden": (
-        lambda c: c.model == "mlp" or _family_uses(c, "hidden"),
-        "the mlp model and the family's MLP-like models",
+        lambda c: c.model in ("mlp", "competitive_mlp") or _family_uses(c, "hidden"),
+        "the mlp and competitive_mlp models and the family's MLP-like models",
     ),
     "loss": (
         lambda c: c.method not in FAMILY_METHODS,
@@ -407,7 +420,9 @@ class RunConfig:
         of iterations (:meth:`EIHLConfig.resolved_units`). The run builds one ``EIHLConfig`` from them
         (:func:`eihl_config`) and writes every switching decision to ``decisions.csv``.
     local_rule, local_lr, local_epochs
-        Plasticity rule and learning rate of the local-only baseline, and the number of (first) epochs in
+        Plasticity rule and learning rate of the local-only baseline (``None``: the rule's own, 1e-5 for the
+        trace rules, 0.05 per postsynaptic spike for ``stdp_competitive``; 0 keeps the random initial
+        strengths, the frozen random control), and the number of (first) epochs in
         which the rule runs (``None``: all; afterwards the hidden layers are fixed and only the readout
         trains, the usual protocol of unsupervised STDP features plus a supervised readout).
     max_batches
@@ -451,7 +466,7 @@ class RunConfig:
     max_sparsity: float = _EIHL_CONFIG.max_sparsity
     final_global_units: int | None = _EIHL_CONFIG.final_global_units
     local_rule: str = "stdp_additive"
-    local_lr: float = 1e-5
+    local_lr: float | None = None
     local_epochs: int | None = None
     max_batches: int | None = None
     data_root: str | None = None
@@ -486,6 +501,8 @@ class RunConfig:
                 raise ParameterError(f"run setting {name!r} must be a positive integer or None, got {v!r}")
         for name in ("lr", "weight_decay", "a", "b", "x_growth", "tau_x", "local_lr", "width", "max_sparsity"):
             v = getattr(self, name)
+            if v is None and name == "local_lr":
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ParameterError(f"run setting {name!r} must be a finite number >= 0, got {v!r}")
         for name in ("lr", "width"):
@@ -773,9 +790,16 @@ def _resnet(config: RunConfig, input_shape: tuple[int, ...], num_classes: int) -
     return MODELS["resnet"](input_shape[0], num_classes, config.neuron, width=config.width, dale=config.dale)
 
 
+def _competitive_mlp(config: RunConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    from biosnn.learning.local_features import competitive_network
+
+    return competitive_network((math.prod(input_shape), *config.hidden, num_classes))
+
+
 #: How each model is built from a configuration and the data's input shape and classes.
 MODEL_BUILDERS: Registry[Callable[[RunConfig, tuple[int, ...], int], nn.Module]] = Registry("model")
 MODEL_BUILDERS.register("mlp", _mlp)
+MODEL_BUILDERS.register("competitive_mlp", _competitive_mlp)
 MODEL_BUILDERS.register("vgg11", _vgg11)
 MODEL_BUILDERS.register("resnet", _resnet)
 for _name in _family.FAMILY_MODELS:  # LTMD, MLF, STMixer, SPIDE and EICIL networks (biosnn.learning.family)
@@ -880,12 +904,21 @@ def _policy(config: RunConfig, per_epoch: int = 1):
 
 
 class LocalMethod:
-    """Local learning on the hidden layers (a plasticity rule) and STBP on the readout layer only."""
+    """Local learning on the hidden layers (a plasticity rule) and STBP on the readout layer only.
+
+    On a network with competitive hidden populations (``model="competitive_mlp"``,
+    :class:`~biosnn.models.CompetitiveLIF`, with ``local_rule="stdp_competitive"``) each batch is first
+    presented in the ``learning`` phase of :data:`biosnn.learning.local_features.COMPETITION` (one winner,
+    adaptive thresholds; the rule updates the winners' input strengths, renormalised per neuron, L2) and then
+    read in the ``coding`` phase (soft competition) by the readout's STBP step: competitive unsupervised
+    STDP with excitatory-only Dale layers (``bench/local_features.py`` measures these features against a
+    frozen random layer). Other rules run on the network's own hidden layers with the rule's bounds.
+    """
 
     def __init__(self, config: RunConfig, model: nn.Module, trainer_kw: dict[str, Any]) -> None:
         from biosnn.learning.local import LocalLearner
         from biosnn.models import masked_layers
-        from biosnn.plasticity import get_rule
+        from biosnn.models.networks import CompetitiveLIF
 
         names = [n for n, _ in masked_layers(model)]
         readout_name = names[-1]
@@ -896,9 +929,33 @@ class LocalMethod:
                 p.requires_grad_(False)  # the hidden layers learn locally only
         opt = OPTIMIZERS[config.optimizer](list(readout.parameters()), config.lr, config.weight_decay)
         self.trainer = Trainer(model, opt, **trainer_kw)
-        self.learner = LocalLearner(model, get_rule(config.local_rule)(), layers=names[:-1], lr=config.local_lr)
+        self.populations = [m for m in model.modules() if isinstance(m, CompetitiveLIF)]
+        competitive = bool(self.populations)  # model competitive_mlp, rule stdp_competitive (checked at set-up)
+        if competitive:
+            from biosnn.learning.local_features import competitive_rule
+
+            rule = competitive_rule(config.local_lr)
+            self.learner = LocalLearner(model, rule, layers=names[:-1], lr=1.0, normalize="l2", seed=config.seed)
+        else:
+            from biosnn.plasticity import get_rule
+
+            lr = 1e-5 if config.local_lr is None else config.local_lr
+            self.learner = LocalLearner(model, get_rule(config.local_rule)(), layers=names[:-1], lr=lr)
         self.local_epochs = config.local_epochs
         self.epochs_done = 0
+
+    def _local_step(self, x_t: torch.Tensor) -> None:
+        if not self.populations:
+            self.learner.step(x_t)
+            return
+        from biosnn.learning.local_features import set_competition
+
+        set_competition(self.populations, "learning")
+        self.trainer.model.train()  # the thresholds adapt in training mode
+        try:
+            self.learner.step(x_t)
+        finally:
+            set_competition(self.populations, "coding")
 
     def train_epoch(self, loader: Iterable, *, epochs_left: int, progress=None) -> tuple[EpochResult, dict]:
         results = []
@@ -906,7 +963,7 @@ class LocalMethod:
         for x, y in loader:
             x_t = self.trainer.encode(x)
             if plastic:
-                self.learner.step(x_t)
+                self._local_step(x_t)
             r = self.trainer.train_step_encoded(x_t, y)
             results.append(r)
             if progress is not None:

@@ -555,6 +555,9 @@ class CompetitiveLIF(nn.Module):
         A spike resets every neuron of the population, not only the ones that fired (the strong lateral
         inhibition of Diehl & Cook: the runners-up lose what they integrated, so hard competition picks the
         neuron closest to the input over the steps since the last spike).
+    centre_theta
+        Use the thresholds' differences only, :math:`\theta_i - \langle\theta\rangle` (coding after
+        learning: the mean level the learning phase's drive set is removed, the homeostatic differences stay).
     """
 
     def __init__(
@@ -569,6 +572,7 @@ class CompetitiveLIF(nn.Module):
         adapt: bool = True,
         inhibition: float = 0.0,
         reset_all: bool = False,
+        centre_theta: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -583,6 +587,7 @@ class CompetitiveLIF(nn.Module):
         self.adapt = bool(adapt)
         self.inhibition = check_range("inhibition", inhibition, low=0.0)
         self.reset_all = bool(reset_all)
+        self.centre_theta = bool(centre_theta)
         self.register_buffer("theta", torch.zeros(size))
 
     @torch.no_grad()
@@ -596,6 +601,7 @@ class CompetitiveLIF(nn.Module):
         theta = self.theta.to(current.dtype)
         decay = float(torch.exp(torch.tensor(-1.0 / self.tau_theta)))
         learn = self.adapt and self.training
+        offset = theta.mean() if self.centre_theta else 0.0
         v = current.new_zeros(B, N)
         out = current.new_zeros(T, B, N)
         for t in range(T):
@@ -603,7 +609,7 @@ class CompetitiveLIF(nn.Module):
             if self.inhibition:
                 drive = drive - self.inhibition * drive.mean(1, keepdim=True)
             v = self.beta * v + drive
-            over = v - (self.threshold + theta)
+            over = v - (self.threshold + (theta - offset))
             top = torch.topk(over, self.k, dim=1)
             s = torch.zeros_like(v).scatter_(1, top.indices, (top.values > 0).to(v.dtype))
             out[t] = s

@@ -1,5 +1,6 @@
 """Competitive layers for local-only learning: k-WTA with adaptive thresholds, Dale's-law input strengths,
-weight normalisation (issue 10 point 3, the mechanics; the features do not beat random ones: bench/local_features.py)."""  # noqa: E501
+weight normalisation (issue 10 point 3): the mechanics, and features that beat a frozen random layer with the
+same readout (reduced here; 5 seeds on digits and waveform in bench/local_features.py)."""
 
 from __future__ import annotations
 
@@ -74,8 +75,52 @@ def test_feature_experiment_is_seeded_and_both_arms_read_out():
     learned = feature_run("digits", 0, learn=True, settings=s)
     again = feature_run("digits", 0, learn=True, settings=s)
     random = feature_run("digits", 0, learn=False, settings=s)
-    assert learned["test_accuracy"] == again["test_accuracy"]
-    assert learned["test_accuracy"] > 0.4 and random["test_accuracy"] > 0.7  # chance is 0.1 (measured 0.56, 0.84)
+    assert learned == {**again, "seconds": learned["seconds"]}
     assert learned["test_accuracy"] != random["test_accuracy"]
+    assert min(learned["test_accuracy"], random["test_accuracy"]) > 0.5  # chance is 0.1
     with pytest.raises(ParameterError, match="validation"):
         feature_run("digits", 0, learn=True, settings=FeatureSettings(validation=1.0))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_learned_features_beat_a_frozen_random_layer_on_digits(seed):
+    """Issue 10's claim in reduced form (5 passes instead of 10, three readout settings), seeds the settings
+    were not chosen on: competitive STDP features of 32 neurons beat the same layer with its random initial
+    strengths by more than 2 points of test accuracy (bench, 5 seeds: see bench/results/local_features.json)."""
+    from biosnn.learning.local_features import FeatureSettings, feature_run
+
+    grid = tuple({"k": 0, "inhibition": 1.0, "threshold": t} for t in (0.25, 1.0, 4.0))
+    s = FeatureSettings(hidden=32, epochs=5, grid=grid)
+    learned = feature_run("digits", seed, learn=True, settings=s)
+    random = feature_run("digits", seed, learn=False, settings=s)
+    assert learned["test_accuracy"] > random["test_accuracy"] + 0.02, (learned, random)
+
+
+def _local_run(**kw):
+    from biosnn.learning.run import RunConfig, train
+
+    base = dict(method="local", model="competitive_mlp", local_rule="stdp_competitive", hidden=(32,), steps=32)
+    return train(RunConfig(**{**base, "epochs": 4, "local_epochs": 2, "seed": 0, **kw}), progress=False)
+
+
+def test_local_only_run_learns_what_its_frozen_random_control_does_not():
+    """``biosnn train --method local --model competitive_mlp --local-rule stdp_competitive``: the hidden layer
+    learns for two epochs, the STBP readout trains for four; the control is the same run at ``local_lr=0``
+    (the thresholds adapt alike, the strengths stay random). Measured: 67.5 % against 62.2 %."""
+    learned, random = _local_run(), _local_run(local_lr=0.0)
+    assert learned.final["test_accuracy"] > random.final["test_accuracy"] + 0.03
+    assert [r["phase"] for r in learned.history] == ["local", "local", "global", "global"]
+    hidden = learned.model.layers[0].weight.detach()
+    assert bool((hidden >= 0).all())  # Dale's law: excitatory strengths, no sign flipped by the rule
+    assert not torch.equal(hidden, random.model.layers[0].weight.detach())
+
+
+def test_competitive_model_and_rule_go_together():
+    from biosnn.learning.run import RunConfig
+
+    with pytest.raises(ParameterError, match="go together"):
+        RunConfig(method="local", model="mlp", local_rule="stdp_competitive")
+    with pytest.raises(ParameterError, match="go together"):
+        RunConfig(method="local", model="competitive_mlp")
+    with pytest.raises(ParameterError, match="learns locally only"):
+        RunConfig(method="stbp", model="competitive_mlp")
