@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from biosnn.plasticity.eihl_contraction import EIHLConfig
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from biosnn.data import load_dataset
 from biosnn.learning.eihl import EIHLController
@@ -59,10 +59,49 @@ EIHL_VARIANTS = {
     "eihl_timing_free": ({"drive": None}, "connectivity"),
 }
 ROBUST_FRACTIONS = (0.0, 0.2, 0.4, 0.6, 0.8)
+VALIDATION_SEED = 1234
+#: EIHLConfig overrides compared by ``--validation`` (``defaults`` is EIHLConfig() itself); the defaults
+#: were chosen from this comparison, on the validation split only
+CANDIDATES = {
+    "defaults": {},
+    "one_step_periods": {"min_local_units": 1, "max_local_units": 1, "x_growth": 1.0},
+    "three_step_periods_unbounded": {
+        "min_local_units": 3,
+        "max_local_units": 3,
+        "x_growth": 0.3,
+        "max_contraction": 1.0,
+    },
+    "five_to_ten_step_periods": {"min_local_units": 5, "max_local_units": 10, "x_growth": 0.05},
+    "defaults_max_sparsity_25": {"max_sparsity": 0.25},
+    "one_step_periods_max_sparsity_25": {
+        "min_local_units": 1,
+        "max_local_units": 1,
+        "x_growth": 1.0,
+        "max_sparsity": 0.25,
+    },
+    "one_step_periods_x15_max_sparsity_25": {
+        "min_local_units": 1,
+        "max_local_units": 1,
+        "x_growth": 1.5,
+        "max_sparsity": 0.25,
+    },
+    "previous_periods_unbounded": {
+        "min_local_units": 10,
+        "max_local_units": 30,
+        "x_growth": 0.05,
+        "max_contraction": 1.0,
+    },
+}
 
 
-def _setup(name: str, seed: int, hidden: int):
+def _setup(name: str, seed: int, hidden: int, validation: bool = False):
     train_set, test_set = load_dataset(name, train=True), load_dataset(name, train=False)
+    if validation:  # a stratified 80/20 split of the training set; the test split is not read
+        from sklearn.model_selection import train_test_split
+
+        labels = [int(train_set[i][1]) for i in range(len(train_set))]
+        fit, val = train_test_split(range(len(labels)), test_size=0.2, stratify=labels, random_state=VALIDATION_SEED)
+        train_set, test_set = Subset(train_set, list(fit)), Subset(train_set, list(val))
     x0, _ = train_set[0]
     classes = 10 if name == "digits" else 3
     torch.manual_seed(seed)
@@ -85,12 +124,25 @@ def _finish(model, trainer, test_loader, seconds, epochs) -> dict:
     }
 
 
-def run_method(method: str, name: str, seed: int, epochs: int, hidden: int, target: dict | None = None):
-    """Train one method; returns its figures (and the model)."""
-    model, trainer, loader, test_loader = _setup(name, seed, hidden)
+def run_method(
+    method: str,
+    name: str,
+    seed: int,
+    epochs: int,
+    hidden: int,
+    target: dict | None = None,
+    *,
+    validation: bool = False,
+    overrides: dict | None = None,
+):
+    """Train one method; returns its figures (and the model). ``validation``: train on 80 % of the training
+    set and report the other 20 % (``accuracy`` is then the validation accuracy); ``overrides``: EIHLConfig
+    fields changed for an EIHL method.
+    """
+    model, trainer, loader, test_loader = _setup(name, seed, hidden, validation)
     t0 = time.perf_counter()
     if method in EIHL_VARIANTS:
-        overrides, policy = EIHL_VARIANTS[method]
+        overrides, policy = {**EIHL_VARIANTS[method][0], **(overrides or {})}, EIHL_VARIANTS[method][1]
         ctl = EIHLController(trainer, dataclasses.replace(EIHLConfig(), **overrides), policy=policy)
         for e in range(epochs):
             ctl.train_epoch(loader, epochs_left=epochs - e - 1)
@@ -158,6 +210,50 @@ def _robustness(model, loader, test_loader, seed):
     return out
 
 
+def validate(args) -> None:
+    """``--validation``: STBP and every :data:`CANDIDATES` setting of EIHL on a validation split of the
+    training set (never the test split); writes ``hybrid_baselines_validation_<hidden>x<epochs>.json``.
+    """
+    out: dict = {"settings": vars(args) | {"validation_seed": VALIDATION_SEED}, "datasets": {}}
+    for name in args.datasets.split(","):
+        rows: dict = {}
+        for label in ["stbp", *(args.candidates.split(",") if args.candidates else CANDIDATES)]:
+            runs = []
+            for seed in range(args.seeds):
+                method = "stbp" if label == "stbp" else "eihl"
+                r, _, _ = run_method(
+                    method, name, seed, args.epochs, args.hidden, validation=True, overrides=CANDIDATES.get(label)
+                )
+                runs.append(r)
+                print(
+                    f"validation {name} seed {seed} {label:30s} acc {100 * r['accuracy']:.2f} % "
+                    f"sparsity {100 * r['sparsity']:.1f} %",
+                    flush=True,
+                )
+            rows[label] = {
+                "overrides": CANDIDATES.get(label, {}),
+                "accuracy": _summary([r["accuracy"] for r in runs]),
+                "sparsity": _summary([r["sparsity"] for r in runs]),
+            }
+        stbp = rows["stbp"]["accuracy"]["mean"]
+        for label, row in rows.items():
+            row["minus_stbp"] = row["accuracy"]["mean"] - stbp
+            print(
+                f"{name} {label:30s} {100 * row['accuracy']['mean']:.2f} +- {100 * row['accuracy']['std']:.2f} % "
+                f"({100 * row['minus_stbp']:+.2f}) sparsity {100 * row['sparsity']['mean']:.1f} %"
+            )
+        out["datasets"][name] = rows
+    path = Path(args.out).parent / f"hybrid_baselines_validation_{args.hidden}x{args.epochs}.json"
+    if path.is_file():  # keep the candidates compared by earlier commands
+        earlier = json.loads(path.read_text())
+        for name, rows in earlier["datasets"].items():
+            out["datasets"].setdefault(name, {})
+            for label, row in rows.items():
+                out["datasets"][name].setdefault(label, row)
+    path.write_text(json.dumps(out, indent=2, default=float) + "\n")
+    print(f"written {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -165,9 +261,13 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--datasets", default="digits,waveform")
     parser.add_argument("--robustness", action="store_true")
+    parser.add_argument("--validation", action="store_true", help="compare EIHL settings on a validation split")
+    parser.add_argument("--candidates", default="", help="--validation: names in CANDIDATES (default: all)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "hybrid_baselines.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.validation:
+        return validate(args)
     t_all = time.perf_counter()
     methods = ["eihl", "stbp", "stbp_imp", "set", *[m for m in EIHL_VARIANTS if m != "eihl"]]
     results: dict = {"settings": vars(args) | {"steps": STEPS, "batch_size": BATCH, "lr": LR}, "datasets": {}}

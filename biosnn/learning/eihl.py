@@ -26,10 +26,13 @@ EIHL (Jiang et al., "EIHL: excitation-inhibition mechanism-assisted hybrid learn
       m \leftarrow m \wedge (|w| \ge \mathrm{thresh}(b)),\quad w \leftarrow w\,m
 
   with :math:`\mathrm{thresh}(b) = b \langle |w| \rangle_{present}` frozen per layer at the start of the
-  period (:mod:`biosnn.plasticity.eihl_contraction`). So :math:`x` differs between synapses (it is the
-  depression each synapse accumulated), and the removed synapses are those that were small *or* strongly
-  depressed, not simply the smallest. With ``drive=None`` the drive is :math:`D = 1` (the timing-free
-  contraction). Or, with ``local_learner``, a spike-timing-dependent rule
+  period (:mod:`biosnn.plasticity.eihl_contraction`); the contraction of the synapses a period keeps is
+  bounded, :math:`\sum_{kept} |w| \ge (1 - c) \sum_{present} |w|_{start}` with :math:`c` =
+  ``max_contraction`` (:func:`~biosnn.plasticity.eihl_contraction.bounded_contraction`), so a period
+  removes synapses without scaling a layer below its neurons' thresholds. So :math:`x` differs between
+  synapses (it is the depression each synapse accumulated), and the removed synapses are those that were
+  small *or* strongly depressed, not simply the smallest. With ``drive=None`` the drive is :math:`D = 1`
+  (the timing-free contraction). Or, with ``local_learner``, a spike-timing-dependent rule
   (:class:`biosnn.learning.local.LocalLearner`) followed by the same removal under ``thresh(b)``;
 
 and switches between them by the network's connectivity (current vs previous sparsity, the paper's
@@ -219,6 +222,8 @@ class EIHLController:
         #: every decision of the switching policy with its inputs (dicts with :data:`DECISION_COLUMNS`)
         self.decisions: list[dict[str, Any]] = []
         self._overall: float | None = None  # cached overall sparsity; invalidated when masks change
+        #: sum |w| of each layer's present synapses at the start of the current local period
+        self._period_scale: dict[str, float] | None = None
         self.previous_sparsity = self._current_sparsity()
         if start_phase == LOCAL:
             self._begin_local()
@@ -318,9 +323,30 @@ class EIHLController:
     # -- the local period ----------------------------------------------------------------------------
     @torch.no_grad()
     def _begin_local(self) -> None:
-        """Apply the accumulated decay of x and freeze each layer's removal threshold thresh(b)."""
+        """Apply the accumulated decay of x, freeze each layer's removal threshold thresh(b) and its scale
+        (the floor of :func:`~biosnn.plasticity.eihl_contraction.bounded_contraction`).
+        """
         self._stop_probes()
         self.contraction.begin_period()
+        self._period_scale = {n: float(m.weight.detach()[m.mask].abs().sum()) for n, m in self.layers.items()}
+
+    @torch.no_grad()
+    def _bound_contraction(self, before: dict[str, torch.Tensor]) -> None:
+        """Scale back this step's contraction of the kept synapses where a layer's scale fell under
+        ``(1 - max_contraction)`` times its scale at the period's start.
+        """
+        c = self.config.max_contraction
+        if c >= 1:
+            return
+        if self._period_scale is None:
+            self._period_scale = {
+                n: float(b[m.mask].abs().sum()) for (n, m), b in zip(self.layers.items(), before.values())
+            }
+        for n, m in self.layers.items():
+            w = contraction.bounded_contraction(
+                before[n], m.weight.detach(), m.mask, floor=(1 - c) * self._period_scale[n]
+            )
+            m.weight.copy_(w)
 
     @torch.no_grad()
     def local_update(self, x_encoded: torch.Tensor | None = None) -> None:
@@ -340,7 +366,9 @@ class EIHLController:
                 m.mask.copy_(keep)
                 m.weight.mul_(keep.to(m.weight.dtype))
         else:
+            weights = {n: m.weight.detach().clone() for n, m in self.layers.items()}
             self.contraction.step(x_encoded)
+            self._bound_contraction(weights)
         self.local_iterations += 1
         self._overall = None
         self._removed_since_decision += before - sum(int(m.mask.sum()) for m in self.layers.values())
@@ -523,6 +551,7 @@ class EIHLController:
             "probes": probes,
             "x": {n: t.clone() for n, t in self.x.items()},
             "thresholds": dict(self.thresholds),
+            "period_scale": None if self._period_scale is None else dict(self._period_scale),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -541,6 +570,8 @@ class EIHLController:
         self.regrown_total = int(state.get("regrown_total", 0))
         self.decisions = [dict(d) for d in state.get("decisions", [])]
         self.contraction.load_state_dict(state["contraction"])
+        scale = state.get("period_scale")
+        self._period_scale = None if scale is None else {n: float(v) for n, v in scale.items()}
         self._stop_probes()
         for n, (g, c) in state.get("probes", {}).items():
             m = self.layers[n]

@@ -104,14 +104,22 @@ def test_global_only_controller_equals_stbp_bit_for_bit():
 
 
 def test_local_period_is_the_rule_applied_with_a_frozen_threshold():
-    """Each local iteration equals eihl_contraction.local_step with thresh(b) frozen at the period start."""
+    """Each local iteration equals eihl_contraction.local_step with thresh(b) frozen at the period start,
+    followed by bounded_contraction with the floor (1 - max_contraction) * sum |w| at the period start."""
     model, trainer, ctl = _setup(policy="alternate", a=0.05, b=0.4, x_growth=0.3, tau_x=5.0, start_phase="local")
     ref = {n: (m.weight.detach().clone(), torch.zeros_like(m.weight), m.mask.clone()) for n, m in ctl.layers.items()}
     thresholds = {n: contraction.removal_threshold(w, mk, b=0.4) for n, (w, _, mk) in ref.items()}
+    c = ctl.config.max_contraction
+    floors = {n: (1 - c) * float(w[mk].abs().sum()) for n, (w, _, mk) in ref.items()}
+    bound = False
     for _ in range(3):
         ctl.local_update()
         for n in ref:
-            ref[n] = contraction.local_step(*ref[n], a=0.05, x_growth=0.3, threshold=thresholds[n])
+            w, x, mk = contraction.local_step(*ref[n], a=0.05, x_growth=0.3, threshold=thresholds[n])
+            bounded = contraction.bounded_contraction(ref[n][0], w, mk, floor=floors[n])
+            bound |= not torch.equal(bounded, w)
+            ref[n] = (bounded, x, mk)
+    assert bound  # the bound acted (a * x reaches 0.045 per step: more than 5 % of the scale in 3 steps)
     for n, m in ctl.layers.items():
         w, x, mk = ref[n]
         assert torch.equal(m.weight.detach(), w) and torch.equal(m.mask, mk) and torch.equal(ctl.x[n], x)

@@ -99,7 +99,7 @@ def test_local_period_is_activity_driven_not_magnitude_pruning(digits):
             start = {n: (m.weight.detach().abs().clone(), m.mask.clone()) for n, m in ctl.layers.items()}
         if before == "local" and ctl.phase == "global":
             break
-    assert start is not None and ctl.phase == "global" and ctl.local_iterations >= 10
+    assert start is not None and ctl.phase == "global" and ctl.local_iterations >= ctl.config.min_local_units
     inter = total = 0
     for n, m in ctl.layers.items():
         present = m.mask
@@ -139,6 +139,37 @@ def test_defaults_on_digits_match_stbp_and_switching_decides(digits):
     inner_global = {n for p, n in runs[1:] if p == "global"}  # complete global periods after the first
     local = {n for p, n in runs if p == "local"}
     assert len(inner_global) > 1 or len(local) > 1, runs
+
+
+def test_defaults_are_safe_on_a_small_network_and_a_short_run(digits):
+    """The scale where the earlier defaults failed (64 hidden, 5 epochs: EIHL 48.1 % vs STBP 94.4 %, each
+    local period dropped accuracy to ~13 %): with EIHLConfig's defaults, over 5 seeds, EIHL's mean test
+    accuracy is within 2 points of STBP's at >= 15 % mean sparsity, and no local period silences the net."""
+    train_set, test_set = digits
+    test_loader = DataLoader(test_set, batch_size=256)
+    eihl, stbp, sparsity, worst = [], [], [], []
+    for seed in range(5):
+        for method in ("stbp", "eihl"):
+            torch.manual_seed(seed)
+            model = SpikingMLP((64, 64, 10))
+            trainer = Trainer(
+                model, torch.optim.Adam(model.parameters(), lr=2e-3), encoder="poisson", steps=12, seed=seed + 1
+            )
+            loader = DataLoader(
+                train_set, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(seed + 2)
+            )
+            if method == "stbp":
+                stbp.append(trainer.fit(loader, epochs=5, test_loader=test_loader)[-1]["test_accuracy"])
+                continue
+            ctl = EIHLController(trainer)
+            history = ctl.fit(loader, epochs=5, test_loader=test_loader)
+            eihl.append(history[-1]["test_accuracy"])
+            sparsity.append(history[-1]["sparsity"])
+            worst.append(min(r["test_accuracy"] for r in history[1:]))
+    mean = lambda v: sum(v) / len(v)  # noqa: E731
+    assert mean(eihl) >= mean(stbp) - 0.02, (eihl, stbp)
+    assert mean(sparsity) >= 0.15, sparsity
+    assert min(worst) > 0.8, worst  # after the first epoch no epoch ends below 80 % (it was ~13 %)
 
 
 def test_decisions_are_written_as_csv(tmp_path):

@@ -7,7 +7,13 @@ import math
 import brian2
 import pytest
 import torch
-from biosnn.plasticity.eihl_contraction import global_decay, local_step, removal_threshold, sparsity
+from biosnn.plasticity.eihl_contraction import (
+    bounded_contraction,
+    global_decay,
+    local_step,
+    removal_threshold,
+    sparsity,
+)
 
 from biosnn.errors import NonFiniteError, ParameterError, ShapeError, UnitError
 
@@ -63,6 +69,20 @@ def test_sparsity_grows_monotonically_over_a_local_period():
         assert sparsity(w) == s  # removed weights are exactly zero, present ones are not
         prev = s
     assert prev > 0.15
+
+
+def test_bounded_contraction_hand_computed():
+    """The kept synapses' sum |w| is brought back to the floor by one factor; removed ones stay at 0."""
+    before = torch.tensor([2.0, -1.0, 0.5, 1.0], dtype=torch.float64)
+    after = torch.tensor([1.0, -0.5, 0.0, 0.5], dtype=torch.float64)  # 0.5 was removed
+    mask = torch.tensor([True, True, False, True])
+    # kept: sum |before| = 4, sum |after| = 2; floor 3 -> lambda = (4 - 3) / (4 - 2) = 0.5
+    w = bounded_contraction(before, after, mask, floor=3.0)
+    assert w.tolist() == [1.5, -0.75, 0.0, 0.75] and w[mask].abs().sum().item() == 3.0
+    assert torch.equal(bounded_contraction(before, after, mask, floor=2.0), after)  # bound not reached
+    assert torch.equal(bounded_contraction(before, after, mask, floor=5.0), before * mask)  # lambda = 0
+    with pytest.raises(ShapeError, match="after"):
+        bounded_contraction(before, after[:2], mask, floor=1.0)
 
 
 def test_global_decay_matches_exponential_and_composes():
