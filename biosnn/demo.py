@@ -3,9 +3,11 @@
 ``biosnn demo`` (``make demo``) trains the same spiking MLP (64-256-10 LIF neurons, Poisson-coded
 scikit-learn digits, T = 12, 20 epochs, :data:`DEMO_CONFIG`) with the same budget (epochs x batches) by
 
-* **EIHL** -- the hybrid controller (global STBP periods, local contraction/removal periods switched by
-  connectivity, decided every iteration: at least 40 global iterations, then local iterations until one
-  removes synapses under ``thresh(b)``, ``b = 0.2``; no new local period above 50 % sparsity),
+* **EIHL** -- the hybrid controller with every setting at its default
+  (:class:`~biosnn.plasticity.eihl_contraction.EIHLConfig`, read by :class:`RunConfig`: global STBP periods
+  of at least an epoch that re-create synapses where the loss gradient says so, short local periods of
+  STDP-driven contraction and removal under ``thresh(b)``, switched by connectivity and decided every
+  iteration; no new local period above 25 % sparsity; the run ends with a global period),
 * **STBP** -- surrogate-gradient BPTT only,
 * **local** -- local learning only (additive STDP on the hidden layer during the first two epochs, then
   fixed) with a readout trained by STBP throughout.
@@ -28,7 +30,9 @@ from pathlib import Path
 from biosnn.errors import ParameterError
 from biosnn.learning.run import RunConfig, RunResult, load_data, train, write_metrics_csv
 
-#: The demo's run settings (shared by every method; only ``method`` and ``seed`` change).
+#: The demo's run settings (shared by every method; only ``method`` and ``seed`` change). Every EIHL setting
+#: (``a``, ``b``, ``x_growth``, ``tau_x``, the policy and its units) is RunConfig's default, which is
+#: :class:`~biosnn.plasticity.eihl_contraction.EIHLConfig`'s: the defaults live in one place.
 DEMO_CONFIG = RunConfig(
     method="eihl",
     model="mlp",
@@ -42,16 +46,6 @@ DEMO_CONFIG = RunConfig(
     lr=2e-3,
     local_lr=1e-5,
     local_epochs=2,
-    a=0.01,
-    b=0.2,
-    x_growth=0.02,
-    tau_x=100.0,
-    policy="connectivity",
-    granularity="iteration",
-    global_units=40,
-    max_local_units=30,
-    max_sparsity=0.5,
-    final_global_units=6,
 )
 
 _LABELS = {"eihl": "EIHL", "stbp": "STBP", "local": "local-only"}

@@ -46,7 +46,7 @@ def _by_method(rows):
 
 def test_reduced_demo_eihl_keeps_stbp_accuracy_at_15_percent_sparsity():
     """Reduced acceptance: one seed, a 64-unit hidden layer, T=8, 6 epochs; EIHL within 2 points of STBP at
-    >= 15 % sparsity (same switching settings as the demo)."""
+    >= 15 % sparsity (EIHLConfig's defaults, as the demo)."""
     lines = []
     small = DEMO_CONFIG.replace(hidden=(64,), steps=8)
     rows = run_demo(seeds=1, epochs=6, methods=("eihl", "stbp"), config=small, echo=lines.append)
@@ -55,6 +55,50 @@ def test_reduced_demo_eihl_keeps_stbp_accuracy_at_15_percent_sparsity():
     assert by["eihl"]["sparsity_mean"] >= 0.15
     assert by["eihl"]["test_accuracy_mean"] >= by["stbp"]["test_accuracy_mean"] - 0.02
     assert any("criterion" in line for line in lines)
+
+
+def _periods(rows):
+    """(phase, length in iterations) of each period of a decisions.csv."""
+    runs, phase, n = [], rows[0]["phase_before"], 0
+    for r in rows:
+        n += 1
+        if r["phase_after"] != phase:
+            runs.append((phase, n))
+            phase, n = r["phase_after"], 0
+    return runs + [(phase, n)] if n else runs
+
+
+def test_demo_config_takes_the_eihl_defaults_from_eihl_config():
+    import dataclasses
+
+    from biosnn.plasticity.eihl_contraction import EIHLConfig
+
+    from biosnn.learning.run import eihl_config
+
+    built, default = eihl_config(DEMO_CONFIG), EIHLConfig()
+    for f in dataclasses.fields(EIHLConfig):
+        assert getattr(built, f.name) == getattr(default, f.name), f.name
+    assert DEMO_CONFIG.policy == "connectivity"
+
+
+def test_demo_eihl_run_switching_test_decides_and_is_no_fixed_alternation(tmp_path):
+    """The demo's own EIHL run (DEMO_CONFIG, seed 0, 256 hidden, 20 epochs): in its decisions.csv the
+    "Curr S >= Pre S" test comes out both ways, and the period lengths are no fixed alternation."""
+    import csv
+
+    from biosnn.learning.run import train
+
+    result = train(DEMO_CONFIG.replace(seed=0), out_dir=tmp_path / "run", plot=False)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "decisions.csv")))
+    glob = [r["test_result"] for r in rows if r["phase_before"] == "global" and r["test"] == "Curr S >= Pre S"]
+    assert "True" in glob and "False" in glob
+    assert any(int(r["regrown"]) > 0 for r in rows)
+    runs = _periods(rows)
+    inner_global = {n for p, n in runs[1:-1] if p == "global"}  # complete global periods after the first
+    local = {n for p, n in runs if p == "local"}
+    # a fixed alternation (AlternatePolicy, any global_units/local_units) has one length of each
+    assert len(inner_global) > 1 or len(local) > 1, runs
+    assert runs[-1][0] == "global" and result.final["sparsity"] >= 0.15
 
 
 def test_demo_command_prints_the_table_and_writes_results(tmp_path):
