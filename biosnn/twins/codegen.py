@@ -25,13 +25,10 @@ from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-import torch
 from brian2.codegen.generators.numpy_generator import NumpyCodeGenerator
 from brian2.codegen.runtime.numpy_rt.numpy_rt import NumpyCodeObject
 from brian2.codegen.translation import make_statements
@@ -46,78 +43,8 @@ from brian2.parsing.rendering import NumpyNodeRenderer
 from brian2.utils.stringtools import get_identifiers, word_substitute
 
 from biosnn.errors import UnsupportedFeatureError
-from biosnn.twins.functions import TORCH_FUNCTIONS, NumpyNamespace, logical_not
-
-
-@dataclass
-class CapturedCode:
-    """One Brian2 code object as Brian2 created it for its numpy target."""
-
-    runner: Any
-    name: str
-    template: str
-    abstract_code: dict
-    variables: dict
-    variable_indices: dict
-    template_kwds: dict
-    override_conditional_write: set
-    iterate_all: tuple
-    allows_scalar_write: bool
-
-
-@contextmanager
-def capture_code_objects(store: dict[str, CapturedCode]) -> Iterator[None]:
-    """Record every ``device.code_object(...)`` call (by code object name) while the block runs."""
-    device = get_device()
-    original = device.code_object
-
-    def recording(
-        owner,
-        name,
-        abstract_code,
-        variables,
-        template_name,
-        variable_indices,
-        codeobj_class=None,
-        template_kwds=None,
-        override_conditional_write=None,
-        compiler_kwds=None,
-    ):
-        codeobj = original(
-            owner,
-            name,
-            abstract_code,
-            variables,
-            template_name,
-            variable_indices,
-            codeobj_class=codeobj_class,
-            template_kwds=template_kwds,
-            override_conditional_write=override_conditional_write,
-            compiler_kwds=compiler_kwds,
-        )
-        template = getattr(codeobj.__class__.templater, template_name)
-        store[codeobj.name] = CapturedCode(
-            runner=None,
-            name=codeobj.name,
-            template=template_name,
-            abstract_code=dict(abstract_code) if isinstance(abstract_code, dict) else {None: abstract_code},
-            variables=dict(variables),
-            variable_indices=dict(variable_indices),
-            template_kwds=dict(template_kwds or {}),
-            override_conditional_write=set(override_conditional_write or ()),
-            iterate_all=tuple(template.iterate_all),
-            allows_scalar_write=bool(template.allows_scalar_write),
-        )
-        return codeobj
-
-    device.code_object = recording
-    try:
-        yield
-    finally:
-        try:
-            del device.code_object  # drop the instance attribute, the class method shows again
-        except AttributeError:  # pragma: no cover
-            device.code_object = original
+from biosnn.twins.brian_adapter import CapturedCode
+from biosnn.twins.functions import TORCH_FUNCTIONS
 
 
 class TorchNodeRenderer(NumpyNodeRenderer):
@@ -154,6 +81,16 @@ class Statement:
     created: bool
 
 
+class DenseTerm(NamedTuple):
+    """``x_post += f(synaptic variables)`` of a pathway, over all synapses (its dense gradient term)."""
+
+    var: str  # the postsynaptic variable's name in the block
+    key: str  # its array key
+    index: Any  # the name of its index array in the namespace (a tensor once the operation is built)
+    fn: Any  # (S, R, T, TS) -> f over all synapses
+    block: str  # the block's name
+
+
 @dataclass
 class Block:
     """A translated code block: Python source and the arrays it touches."""
@@ -166,8 +103,14 @@ class Block:
     writes: set[str] = field(default_factory=set)  # array keys written
     fn: Any = None
     source: str = ""
-    dense: list = field(default_factory=list)
+    dense: list[DenseTerm] = field(default_factory=list)
     relaxable: bool = False
+    gen: Any = None  # Brian2's NumpyCodeGenerator of the block (arrays_helper, conditional writes)
+    raw_vector: list = field(default_factory=list)  # Brian2's vector statements (for the C target)
+    raw_scalar: list = field(default_factory=list)  # Brian2's scalar statements
+    surrogate_scale: float = 1.0  # the surrogate's unit (1 mV for voltage thresholds)
+    scalar_fn: Any = None  # the scalar statements' values (for the C target)
+    compiled_in: Any = None  # the namespace its code was generated in (recorded subexpressions)
 
 
 def _render(renderer: TorchNodeRenderer, expr: str) -> str:
@@ -234,11 +177,15 @@ def translate(captured: CapturedCode, mode: str, object_name: str) -> Block:
         allows_scalar_write=captured.allows_scalar_write,
     )
     renderer = TorchNodeRenderer(auto_vectorise=gen.auto_vectorise)
-    block = Block(captured, mode, [_translate(s, renderer) for s in scalar], [_translate(s, renderer) for s in vector])
-    block._gen = gen  # noqa: SLF001 - kept for arrays_helper
-    block._raw_vector = vector
-    block._raw_scalar = scalar
-    return block
+    return Block(
+        captured,
+        mode,
+        [_translate(s, renderer) for s in scalar],
+        [_translate(s, renderer) for s in vector],
+        gen=gen,
+        raw_vector=vector,
+        raw_scalar=scalar,
+    )
 
 
 #: created variables of a block that its function returns by name (``_record_I = I`` records ``I``)
@@ -419,7 +366,7 @@ class BlockCompiler:
     def compile(self, block: Block) -> None:
         em = _Emitter()
         variables = block.captured.variables
-        gen = block._gen
+        gen = block.gen
         cw_all = gen.get_conditional_write_vars()
         names: set[str] = set()
         for st in block.scalar_statements + block.vector_statements:
@@ -528,8 +475,23 @@ class BlockCompiler:
                 em(f"_S[{key!r}] = _fit({n}, _R.B, 1, _R{floating})")
         return not impure and not (set(arrays) - constant_clock)
 
-    def _compile_all(self, block: Block, em: _Emitter, array_names: set[str], cw_all: dict) -> None:  # noqa: C901
-        variables = block.captured.variables
+    def _compile_all(self, block: Block, em: _Emitter, array_names: set[str], cw_all: dict) -> None:
+        read_vars, write_vars = self._all_reads_writes(block, array_names, cw_all)
+        em("_vectorisation_idx = _R.vshape")
+        for n in sorted(read_vars):
+            if not block.vector_statements or n not in array_names:
+                continue
+            self.read_all(block, em, n)
+        if block.mode == "reset":
+            for n in write_vars:
+                em(f"_old_{n} = {n}")
+        self._emit_all_statements(block, em, write_vars, cw_all)
+        self._emit_all_writes(block, em, read_vars, write_vars, array_names)
+        self._emit_outputs(block, em)
+
+    @staticmethod
+    def _all_reads_writes(block: Block, array_names: set[str], cw_all: dict) -> tuple[set[str], list[str]]:
+        """The arrays an ``"all"``/``"reset"`` block reads, and those it writes (in statement order)."""
         read_vars = set()
         write_vars = []
         for st in block.vector_statements:
@@ -544,14 +506,9 @@ class BlockCompiler:
         # reset blocks keep the old values where no event happened, so they read what they write
         if block.mode == "reset":
             read_vars |= set(write_vars)
-        em("_vectorisation_idx = _R.vshape")
-        for n in sorted(read_vars):
-            if not block.vector_statements or n not in array_names:
-                continue
-            self.read_all(block, em, n)
-        if block.mode == "reset":
-            for n in write_vars:
-                em(f"_old_{n} = {n}")
+        return read_vars, write_vars
+
+    def _emit_all_statements(self, block: Block, em: _Emitter, write_vars: list[str], cw_all: dict) -> None:
         for st in block.vector_statements:
             cond = cw_all.get(st.var) if st.var in write_vars and not st.created else None
             if st.var == "_vsur":  # the surrogate's argument is only needed when gradients are wanted
@@ -562,6 +519,12 @@ class BlockCompiler:
                 em.indent -= 1
                 continue
             em(self.statement_line(st, cond, self.random_names(block)))
+
+    def _emit_all_writes(
+        self, block: Block, em: _Emitter, read_vars: set[str], write_vars: list[str], array_names: set[str]
+    ) -> None:
+        """Store the written arrays (the kept old values where a reset block's group did not spike)."""
+        variables = block.captured.variables
         # a written variable whose value is another array's tensor as read (``x = y``) gets a copy: without
         # gradients arrays are updated in place, and two variables must never share memory
         origin = {n: n for n in read_vars if n in array_names}
@@ -582,6 +545,10 @@ class BlockCompiler:
                 em(f"_S[{key!r}] = _fit({value}, _R.B, {size}, _R{', True' if floating else ''})")
             else:
                 em(f"_S[{key!r}] = _scatter_last(_S[{key!r}], {self.index_tensor(block, index)}, {value}, _R)")
+
+    @staticmethod
+    def _emit_outputs(block: Block, em: _Emitter) -> None:
+        """The block's return value: the condition, summed value and surrogate, and recorded values."""
         out = [
             n
             for n in ("_cond", "_synaptic_var", "_vsur")
@@ -593,8 +560,8 @@ class BlockCompiler:
 
     def _compile_events(self, block: Block, em: _Emitter, cw_all: dict) -> None:
         variables = block.captured.variables
-        gen = block._gen
-        raw = block._raw_vector
+        gen = block.gen
+        raw = block.raw_vector
         em("_vectorisation_idx = (_ES.shape[0],)")
         ev_index: dict[str, str] = {}
         if not gen.has_repeated_indices(raw):
@@ -703,7 +670,9 @@ class BlockCompiler:
         scope: dict = {}
         exec(compile(src, f"<twin dense {block.captured.name}>", "exec"), self.ns, scope)  # noqa: S102
         key = array_key(variables[raw_st.var])
-        block.dense.append((raw_st.var, key, self.index_tensor(block, index), scope["_dense"], block.captured.name))
+        block.dense.append(
+            DenseTerm(raw_st.var, key, self.index_tensor(block, index), scope["_dense"], block.captured.name)
+        )
 
     def ns_token(self, block: Block, varname: str) -> str:
         return repr(block.captured.name)
@@ -718,109 +687,6 @@ class BlockCompiler:
             return
         idx = self.event_index(block, em, index, ev_index)
         em(f"_S[{key!r}] = _put(_S[{key!r}], (_EB, {idx}), {value}, _R)")
-
-
-def base_namespace() -> dict:
-    """Names every generated block can use."""
-    return {
-        "torch": torch,
-        "_numpy": NumpyNamespace,
-        "logical_not": logical_not,
-        "_fit": _fit,
-        "_copy": _copy,
-        "_put": _put,
-        "_scatter_last": _scatter_last,
-        "_add_at": _add_at,
-        "_mix": _mix,
-        "_div": _div,
-        "_MaskedShape": MaskedShape,
-    }
-
-
-class MaskedShape:
-    """The shape of a random draw restricted to the elements where ``mask`` holds (see
-    :meth:`biosnn.twins.runtime.RandomSource.draw`).
-    """
-
-    __slots__ = ("mask", "full")
-
-    def __init__(self, mask, full) -> None:
-        self.mask = mask
-        self.full = tuple(full) if isinstance(full, (tuple, list, torch.Size)) else (int(full),)
-
-
-def _div(a, b):
-    """``a / b`` rounded once, as NumPy does (also when ``a`` is a number and ``b`` a tensor)."""
-    if isinstance(b, torch.Tensor) and not isinstance(a, torch.Tensor):
-        dtype = b.dtype if b.is_floating_point() else torch.get_default_dtype()
-        return torch.div(torch.as_tensor(a, dtype=dtype, device=b.device), b)
-    return a / b
-
-
-def _mix(mask, new, old):
-    """Reset: ``new`` where the group spiked; with a relaxed (smooth) spike ``s``: ``s*new + (1-s)*old``."""
-    if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool:
-        return torch.where(mask, new, old)
-    return mask * new + (1 - mask) * old
-
-
-def _copy(value, R):
-    """``value`` itself with gradients (functional updates), a copy without (in-place updates)."""
-    return value.clone() if isinstance(value, torch.Tensor) and not R.functional else value
-
-
-def _fit(value, B: int, size: int, R, floating: bool = False) -> torch.Tensor:
-    """``value`` as a fresh ``[B, size]`` tensor (broadcasting scalars and ``[size]``), in the twin's dtype when
-    it is floating point or when ``floating`` (the value of a floating-point variable: ``y = 0`` or ``y = i``
-    store a float, as NumPy's assignment into a float array does).
-    """
-    if not isinstance(value, torch.Tensor):
-        value = torch.as_tensor(value, device=R.device)
-    if (floating or value.dtype.is_floating_point) and value.dtype != R.dtype:
-        value = value.to(R.dtype)
-    if value.shape == (B, size):
-        return value
-    return value.expand(B, size).clone() if value.dim() <= 2 else value.reshape(B, size)
-
-
-def _put(target: torch.Tensor, index: tuple, value, R) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
-    value = value.to(target.dtype).expand(index[0].shape)
-    if R.functional:
-        return target.index_put(index, value)
-    return target.index_put_(index, value)
-
-
-def _scatter_last(target: torch.Tensor, index: torch.Tensor, value, R) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
-    value = value.to(target.dtype).expand(target.shape[:-1] + index.shape)
-    out = target.clone() if R.functional else target
-    out[..., index] = value
-    return out
-
-
-def _add_at(
-    target: torch.Tensor, eb: torch.Tensor, idx: torch.Tensor, value, mask, R, varname: str, blockname: str
-) -> torch.Tensor:
-    """``numpy.add.at(target, (eb, idx), value)``: accumulation in event order, per batch element."""
-    if not isinstance(value, torch.Tensor):
-        value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
-    value = value.to(target.dtype).expand(idx.shape)
-    n = target.shape[-1]
-    flat_index = idx if target.shape[0] == 1 else eb * n + idx
-    grad = R.dense_grad.get((blockname, varname)) if R.dense_grad else None
-    if grad is not None:
-        value = value.detach()
-    if mask is not None:
-        flat_index, value = flat_index[mask], value[mask]
-    flat = target.reshape(-1)
-    out = flat.index_add(0, flat_index, value) if R.functional else flat.index_add_(0, flat_index, value)
-    out = out.reshape(target.shape)
-    if grad is not None:
-        out = out + grad
-    return out
 
 
 def threshold_parts(condition: str) -> tuple[str, str, str] | None:

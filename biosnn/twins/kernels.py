@@ -37,10 +37,12 @@ NumPy's own inner loop called from C (CPUs with AVX-512, where NumPy has its own
 from __future__ import annotations
 
 import ctypes
+import functools
 import getpass
 import hashlib
 import os
 import shutil
+import string
 import subprocess
 import sys
 import sysconfig
@@ -55,7 +57,6 @@ from brian2.parsing.rendering import CPPNodeRenderer
 from brian2.utils.stringtools import get_identifiers
 
 from biosnn.errors import UnsupportedFeatureError
-from biosnn.registry import Registry
 from biosnn.twins import cmath
 from biosnn.twins.codegen import array_key, is_clock_variable, where_parts
 
@@ -131,6 +132,88 @@ static inline double _bio_np_exprel(double x) {{
 }}
 """
 )
+
+
+#: The C signature of every kernel kind: its return type and the ``(C type, name)`` of its arguments. The kernels'
+#: C functions (:func:`c_signature`) and the argument types ctypes calls them with (:func:`ctypes_signature`)
+#: both come from this table.
+SIGNATURES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "all": (
+        "void",
+        (("int64_t", "_B"), ("double", "_T"), ("int64_t", "_TS"), ("const double*", "_scal"), ("void**", "_arr")),
+    ),
+    "threshold": (
+        "int64_t",
+        (
+            ("int64_t", "_B"),
+            ("double", "_T"),
+            ("int64_t", "_TS"),
+            ("const double*", "_scal"),
+            ("void**", "_arr"),
+            ("uint8_t* restrict", "_out"),
+            ("int64_t* restrict", "_sb"),
+            ("int64_t* restrict", "_si"),
+        ),
+    ),
+    "reset": (
+        "void",
+        (
+            ("int64_t", "_n"),
+            ("const int64_t*", "_sb"),
+            ("const int64_t*", "_si"),
+            ("double", "_T"),
+            ("int64_t", "_TS"),
+            ("const double*", "_scal"),
+            ("void**", "_arr"),
+        ),
+    ),
+    "events": (
+        "void",
+        (
+            ("int64_t", "_pos"),
+            ("int64_t", "_L"),
+            ("const int64_t*", "_counts"),
+            ("void**", "_sbs"),
+            ("void**", "_sis"),
+            ("int64_t", "_dmin"),
+            ("int64_t", "_dmax"),
+            ("int64_t", "_start"),
+            ("int64_t", "_nsrc"),
+            ("const int64_t*", "_ptr"),
+            ("const int64_t*", "_syn"),
+            ("const int64_t*", "_dl"),
+            ("double", "_T"),
+            ("int64_t", "_TS"),
+            ("const double*", "_scal"),
+            ("void**", "_arr"),
+        ),
+    ),
+}
+
+#: C scalar type -> ctypes type (every pointer is a ``c_void_p``)
+_CTYPES = {"int64_t": ctypes.c_int64, "double": ctypes.c_double, "void": None}
+
+#: the folder of the kernels' C templates, one per kernel kind (``string.Template``: ``$signature``, ``$head``,
+#: ``$body``, ``$n``, ``$refractory``)
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def c_signature(kind: str, fname: str) -> str:
+    """The C declaration of the kernel ``fname`` of ``kind`` (from :data:`SIGNATURES`)."""
+    restype, args = SIGNATURES[kind]
+    return f"{restype} {fname}({', '.join(f'{ctype} {name}' for ctype, name in args)})"
+
+
+def ctypes_signature(kind: str) -> tuple[list, object]:
+    """``(argtypes, restype)`` of a kernel of ``kind`` for ctypes (from :data:`SIGNATURES`)."""
+    restype, args = SIGNATURES[kind]
+    return [ctypes.c_void_p if "*" in ctype else _CTYPES[ctype] for ctype, _name in args], _CTYPES[restype]
+
+
+@functools.cache
+def c_template(kind: str) -> string.Template:
+    """The C template of a kernel kind (``templates/<kind>.c``)."""
+    return string.Template((TEMPLATES / f"{kind}.c").read_text())
 
 
 class NotCompilable(Exception):
@@ -363,111 +446,34 @@ class KernelWriter:
         return ptr, off
 
     # -- source ------------------------------------------------------------------------------------
-    def write(self) -> KernelSource:  # noqa: C901
+    def write(self) -> KernelSource:
         """The C function of the block; :class:`NotCompilable` (with the reason) if C cannot run it."""
         blk = self.block
-        raw_vector = blk._raw_vector
-        raw_scalar = blk._raw_scalar
+        raw_vector = blk.raw_vector
+        cw_all = blk.gen.get_conditional_write_vars()
         names: set[str] = set()
-        cw_all = blk._gen.get_conditional_write_vars()
         for st in raw_vector:
             names |= get_identifiers(st.expr) | {st.var}
             if st.var in cw_all and st.op != ":=":
                 names.add(cw_all[st.var])
-        scalar_created = [st.var for st in raw_scalar]
-        if names & self.learnable:
-            raise NotCompilable("learnable constants")
-        clash = sorted(n for n in names & C_RESERVED if not isinstance(self.variables.get(n), Function))
-        if clash:
-            raise NotCompilable(f"the name {clash[0]!r} is reserved in C")
-        for st in raw_scalar:
-            if st.op != ":=" and isinstance(self.variables.get(st.var), ArrayVariable):
-                raise NotCompilable(f"the scalar code writes the shared variable {st.var!r}")
-            for n in get_identifiers(st.expr) | {st.var}:
-                var = self.variables.get(n)
-                if n in self.learnable:
-                    raise NotCompilable("learnable constants")
-                if isinstance(var, ArrayVariable) and not self.is_clock(var) and self.array_key(var) in self.batched:
-                    raise NotCompilable(f"scalar statement reads the per-trial array {n!r}")
-        # constants and clock variables
+        scalar_created = [st.var for st in blk.raw_scalar]
+        self._check_names(names)
         created = {st.var for st in raw_vector if st.op == ":="}
-        head: list[str] = []
-        for i, sv in enumerate(scalar_created):
-            st = raw_scalar[i]
-            head.append(f"const {c_type(st.dtype)} {sv} = ({c_type(st.dtype)})_scal[{i}];")
-        arrays_read: list[str] = []
-        for n in sorted(names):
-            if n in created or n in scalar_created:
-                continue
-            var = self.variables.get(n)
-            if var is None:
-                raise NotCompilable(f"unknown name {n!r}")
-            if self.is_clock(var):
-                if var.name == "t":
-                    head.append(f"const double {n} = _T;")
-                elif var.name in ("timestep", "t_in_timesteps"):
-                    head.append(f"const int64_t {n} = _TS;")
-                elif var.name == "dt":
-                    head.append(f"const double {n} = {c_literal(float(var.get_value()[0]))};")
-                else:
-                    raise NotCompilable(f"clock variable {var.name!r}")
-            elif isinstance(var, Constant):
-                head.append(f"const {c_type(np.asarray(var.value).dtype)} {n} = {c_literal(var.value)};")
-            elif isinstance(var, ArrayVariable):
-                arrays_read.append(n)
-            elif isinstance(var, Function):
-                self.renderer._function(n)  # NotCompilable (with the reason) where C cannot match NumPy
-            else:
-                raise NotCompilable(f"name {n!r} of kind {type(var).__name__}")
-        body: list[str] = []
-        written: list[str] = []
+        head, arrays_read = self._head(names, created, scalar_created)
         self._check_aliases(names, raw_vector)
         if self.kind == "events":
             self._check_events(raw_vector)
-        index_locals: dict[str, str] = {}
-
-        def index_of(n: str) -> str:
-            idx = self.indices.get(n, "_idx")
-            if idx == "_idx":
-                return "_i"
-            if idx == "0":
-                return "0"
-            if self.kind != "events":
-                raise NotCompilable(f"index {idx!r} in a per-element block")
-            if idx not in index_locals:
-                ivar = self.variables[idx]
-                key = "I_" + self.array_key(ivar)
-                k = self.slot(key, "index", False)
-                self._ctypes[k] = "int64_t"
-                local = f"_ix{len(index_locals)}"
-                index_locals[idx] = local
-                body.append(f"const int64_t {local} = _p{k}[_i];")
-            return index_locals[idx]
-
+        self._body: list[str] = []
+        self._index_locals: dict[str, str] = {}
         for n in arrays_read:
             var = self.variables[n]
-            ptr, off = self._array_ref(n, index_of(n))
-            body.append(f"{c_type(var.dtype)} {n} = {ptr}[{off}];")
-        for st in raw_vector:
-            if st.var == "_vsur":
-                continue
-            rhs = render_statement(st, self.renderer)
-            if st.op == ":=":
-                body.append(f"{c_type(st.dtype)} {st.var} = ({rhs});")
-                continue
-            line = _assignment(st.var, st.op, rhs)
-            cond = cw_all.get(st.var)
-            if cond is not None and st.var not in created:
-                if cond not in arrays_read:
-                    raise NotCompilable(f"conditional write on {cond!r}")
-                line = f"if ({cond}) {{ {line} }}"
-            body.append(line)
-            if st.var not in created and st.var not in written:
-                written.append(st.var)
+            ptr, off = self._array_ref(n, self._index_of(n))
+            self._body.append(f"{c_type(var.dtype)} {n} = {ptr}[{off}];")
+        written = self._statements(raw_vector, cw_all, created, arrays_read)
         for n in written:
-            ptr, off = self._array_ref(n, index_of(n))
-            body.append(f"{ptr}[{off}] = {n};")
-        src = self._wrap(head, body)
+            ptr, off = self._array_ref(n, self._index_of(n))
+            self._body.append(f"{ptr}[{off}] = {n};")
+        src = self._wrap(head, self._body)
         arrays = [(key, role, self._ctypes[k]) for k, (key, role, _bat) in enumerate(self.arrays)]
         return KernelSource(
             self.kind,
@@ -478,6 +484,100 @@ class KernelWriter:
             scalar_created,
             tuple(sorted(self.renderer.numpy_functions)),
         )
+
+    def _check_names(self, names: set[str]) -> None:
+        """Refuse learnable constants, names reserved in C and scalar code C cannot take."""
+        if names & self.learnable:
+            raise NotCompilable("learnable constants")
+        clash = sorted(n for n in names & C_RESERVED if not isinstance(self.variables.get(n), Function))
+        if clash:
+            raise NotCompilable(f"the name {clash[0]!r} is reserved in C")
+        for st in self.block.raw_scalar:
+            if st.op != ":=" and isinstance(self.variables.get(st.var), ArrayVariable):
+                raise NotCompilable(f"the scalar code writes the shared variable {st.var!r}")
+            for n in get_identifiers(st.expr) | {st.var}:
+                var = self.variables.get(n)
+                if n in self.learnable:
+                    raise NotCompilable("learnable constants")
+                if isinstance(var, ArrayVariable) and not self.is_clock(var) and self.array_key(var) in self.batched:
+                    raise NotCompilable(f"scalar statement reads the per-trial array {n!r}")
+
+    def _head(self, names: set[str], created: set[str], scalar_created: list[str]) -> tuple[list[str], list[str]]:
+        """The declarations before the loop (scalar values, clock variables, constants), and the arrays the
+        loop body reads.
+        """
+        head: list[str] = []
+        for i, sv in enumerate(scalar_created):
+            st = self.block.raw_scalar[i]
+            head.append(f"const {c_type(st.dtype)} {sv} = ({c_type(st.dtype)})_scal[{i}];")
+        arrays_read: list[str] = []
+        for n in sorted(names):
+            if n in created or n in scalar_created:
+                continue
+            var = self.variables.get(n)
+            if var is None:
+                raise NotCompilable(f"unknown name {n!r}")
+            if self.is_clock(var):
+                head.append(self._clock_declaration(n, var))
+            elif isinstance(var, Constant):
+                head.append(f"const {c_type(np.asarray(var.value).dtype)} {n} = {c_literal(var.value)};")
+            elif isinstance(var, ArrayVariable):
+                arrays_read.append(n)
+            elif isinstance(var, Function):
+                self.renderer._function(n)  # NotCompilable (with the reason) where C cannot match NumPy
+            else:
+                raise NotCompilable(f"name {n!r} of kind {type(var).__name__}")
+        return head, arrays_read
+
+    @staticmethod
+    def _clock_declaration(n: str, var) -> str:
+        if var.name == "t":
+            return f"const double {n} = _T;"
+        if var.name in ("timestep", "t_in_timesteps"):
+            return f"const int64_t {n} = _TS;"
+        if var.name == "dt":
+            return f"const double {n} = {c_literal(float(var.get_value()[0]))};"
+        raise NotCompilable(f"clock variable {var.name!r}")
+
+    def _index_of(self, n: str) -> str:
+        """The C index of variable ``n`` in the loop (a local read from its index array, once)."""
+        idx = self.indices.get(n, "_idx")
+        if idx == "_idx":
+            return "_i"
+        if idx == "0":
+            return "0"
+        if self.kind != "events":
+            raise NotCompilable(f"index {idx!r} in a per-element block")
+        if idx not in self._index_locals:
+            ivar = self.variables[idx]
+            key = "I_" + self.array_key(ivar)
+            k = self.slot(key, "index", False)
+            self._ctypes[k] = "int64_t"
+            local = f"_ix{len(self._index_locals)}"
+            self._index_locals[idx] = local
+            self._body.append(f"const int64_t {local} = _p{k}[_i];")
+        return self._index_locals[idx]
+
+    def _statements(self, raw_vector, cw_all: dict, created: set[str], arrays_read: list[str]) -> list[str]:
+        """The vector statements into the loop body; returns the arrays they write, in order."""
+        written: list[str] = []
+        for st in raw_vector:
+            if st.var == "_vsur":
+                continue
+            rhs = render_statement(st, self.renderer)
+            if st.op == ":=":
+                self._body.append(f"{c_type(st.dtype)} {st.var} = ({rhs});")
+                continue
+            line = _assignment(st.var, st.op, rhs)
+            cond = cw_all.get(st.var)
+            if cond is not None and st.var not in created:
+                if cond not in arrays_read:
+                    raise NotCompilable(f"conditional write on {cond!r}")
+                line = f"if ({cond}) {{ {line} }}"
+            self._body.append(line)
+            if st.var not in created and st.var not in written:
+                written.append(st.var)
+        return written
 
     def _key_of(self, name: str) -> str | None:
         var = self.variables.get(name)
@@ -516,78 +616,24 @@ class KernelWriter:
                 raise NotCompilable("reads a variable accumulated through repeated indices")
 
     def _wrap(self, head: list[str], body: list[str]) -> str:
+        """The block's C function: its kind's template (``templates/<kind>.c``) around the loop body."""
         ind = "        "
-        b = "\n".join(ind + x for x in body)
         refr = self.kind == "threshold" and self.block.captured.template_kwds.get("_uses_refractory")
+        refractory = ""
         if refr:
             nr = self.slot(self._group_key("not_refractory"), "state", True)
             ls = self.slot(self._group_key("lastspike"), "state", True)
             self._ctypes[nr], self._ctypes[ls] = "uint8_t", "double"
+            refractory = f"{ind}    _p{nr}[_k] = false;\n{ind}    _p{ls}[_k] = _T;"
         # distinct arrays never overlap: restrict pointers let the compiler vectorise the loops
         pointers = [f"{t}* restrict _p{k} = ({t}*)_arr[{k}];" for k, t in sorted(self._ctypes.items())]
-        h = "\n".join("    " + x for x in pointers + head)
-        if self.kind == "all":
-            n = self._group_size()
-            return (
-                f"void {self.fname}(int64_t _B, double _T, int64_t _TS, const double* _scal, void** _arr) {{\n"
-                f"{h}\n    for (int64_t _b = 0; _b < _B; _b++) {{\n    for (int64_t _i = 0; _i < {n}; _i++) {{\n"
-                f"{b}\n    }}\n    }}\n}}\n"
-            )
-        if self.kind == "threshold":
-            # pass 1 (vectorised): the condition of every element; pass 2: the spike list in nonzero order,
-            # eight conditions at a time, and Brian2's refractoriness for the spiking neurons
-            n = self._group_size()
-            extra = ""
-            if refr:
-                extra = f"{ind}        _p{nr}[_k] = false;\n{ind}        _p{ls}[_k] = _T;\n"
-            return (
-                f"int64_t {self.fname}(int64_t _B, double _T, int64_t _TS, const double* _scal, void** _arr, "
-                f"uint8_t* restrict _out, int64_t* restrict _sb, int64_t* restrict _si) {{\n{h}\n"
-                f"    for (int64_t _b = 0; _b < _B; _b++) {{\n    for (int64_t _i = 0; _i < {n}; _i++) {{\n"
-                f"{b}\n{ind}_out[_b * {n} + _i] = _cond;\n    }}\n    }}\n"
-                f"    int64_t _count = 0;\n    const int64_t _total = _B * {n};\n"
-                f"    for (int64_t _w = 0; _w < _total; _w += 8) {{\n"
-                f"        uint64_t _word = 0;\n"
-                f"        if (_w + 8 <= _total) memcpy(&_word, _out + _w, 8); else _word = 1;\n"
-                f"        if (!_word) continue;\n"
-                f"        const int64_t _end = _w + 8 < _total ? _w + 8 : _total;\n"
-                f"        for (int64_t _k = _w; _k < _end; _k++) {{\n"
-                f"{ind}    if (!_out[_k]) continue;\n"
-                f"{ind}    _sb[_count] = _k / {n}; _si[_count] = _k % {n}; _count++;\n{extra}"
-                f"        }}\n    }}\n    return _count;\n}}\n"
-            )
-        if self.kind == "reset":
-            return (
-                f"void {self.fname}(int64_t _n, const int64_t* _sb, const int64_t* _si, double _T, int64_t _TS, "
-                f"const double* _scal, void** _arr) {{\n{h}\n    for (int64_t _k = 0; _k < _n; _k++) {{\n"
-                f"        const int64_t _b = _sb[_k]; const int64_t _i = _si[_k];\n{b}\n    }}\n}}\n"
-            )
-        if self.kind == "events":
-            # the spike ring: slot s holds the spikes pushed s steps ago (counts, batch and neuron lists);
-            # oldest push first (longest delay), then source, then synapse: Brian2's SpikeQueue order.
-            # Synapses are sorted by (source, delay, index); a binary search finds a delay's range.
-            return (
-                f"void {self.fname}(int64_t _pos, int64_t _L, const int64_t* _counts, void** _sbs, "
-                f"void** _sis, int64_t _dmin, int64_t _dmax, int64_t _start, int64_t _nsrc, "
-                f"const int64_t* _ptr, const int64_t* _syn, const int64_t* _dl, double _T, int64_t _TS, "
-                f"const double* _scal, void** _arr) {{\n{h}\n"
-                f"    for (int64_t _d = _dmax; _d >= _dmin; _d--) {{\n"
-                f"    int64_t _slot = (_pos - _d) % _L; if (_slot < 0) _slot += _L;\n"
-                f"    const int64_t _n = _counts[_slot]; if (!_n) continue;\n"
-                f"    const int64_t* _sb = (const int64_t*)_sbs[_slot];\n"
-                f"    const int64_t* _si = (const int64_t*)_sis[_slot];\n"
-                f"    for (int64_t _k = 0; _k < _n; _k++) {{\n"
-                f"    const int64_t _b = _sb[_k]; const int64_t _src = _si[_k] - _start;\n"
-                f"    if (_src < 0 || _src >= _nsrc) continue;\n"
-                f"    int64_t _lo = _ptr[_src], _hi = _ptr[_src + 1];\n"
-                f"    if (_dmin != _dmax) {{\n"
-                f"        int64_t _a = _lo, _z = _hi;\n"
-                f"        while (_a < _z) {{ int64_t _m = (_a + _z) / 2; if (_dl[_m] < _d) _a = _m + 1; else _z = _m; }}\n"  # noqa: E501
-                f"        _lo = _a;\n    }}\n"
-                f"    for (int64_t _p = _lo; _p < _hi && _dl[_p] == _d; _p++) {{\n"
-                f"        const int64_t _i = _syn[_p];\n{b}\n    }}\n    }}\n    }}\n}}\n"
-            )
-        raise ValueError(self.kind)  # pragma: no cover
+        return c_template(self.kind).substitute(
+            signature=c_signature(self.kind, self.fname),
+            head="\n".join("    " + x for x in pointers + head),
+            body="\n".join(ind + x for x in body),
+            n=self._group_size(),
+            refractory=refractory,
+        )
 
     def _group_size(self) -> int:
         return self.size
@@ -668,7 +714,6 @@ def compile_library(source: str) -> ctypes.CDLL:
 TORCH_DTYPES = {"double": torch.float64, "uint8_t": torch.bool, "int32_t": torch.int32, "int64_t": torch.int64}
 
 _VOIDP = ctypes.c_void_p
-_I64 = ctypes.c_int64
 _F64 = ctypes.c_double
 
 
@@ -685,31 +730,7 @@ class Kernel:
         self.keys = [(key, role, TORCH_DTYPES[ctype]) for key, role, ctype in src.arrays]
         self.index_tensors = index_tensors
         self._fixed = {key: index_tensors[key] for key, role, _d in self.keys if role == "index"}
-        argtypes = {
-            "all": [_I64, _F64, _I64, _VOIDP, _VOIDP],
-            "threshold": [_I64, _F64, _I64, _VOIDP, _VOIDP, _VOIDP, _VOIDP, _VOIDP],
-            "reset": [_I64, _VOIDP, _VOIDP, _F64, _I64, _VOIDP, _VOIDP],
-            "events": [
-                _I64,
-                _I64,
-                _VOIDP,
-                _VOIDP,
-                _VOIDP,
-                _I64,
-                _I64,
-                _I64,
-                _I64,
-                _VOIDP,
-                _VOIDP,
-                _VOIDP,
-                _F64,
-                _I64,
-                _VOIDP,
-                _VOIDP,
-            ],
-        }
-        fn.argtypes = argtypes[self.kind]
-        fn.restype = _I64 if self.kind == "threshold" else None
+        fn.argtypes, fn.restype = ctypes_signature(self.kind)
         self._ptr_type = _VOIDP * max(len(self.keys), 1)
         self._scal_type = _F64 * max(self.n_scalars, 1)
 
@@ -739,72 +760,35 @@ class Kernel:
         return self._ptr_type(*ptrs)
 
 
-class Backend:
-    """How a twin runs its blocks when no gradient is wanted."""
-
-    name = ""
-    description = ""
-
-    def usable(self, dtype: torch.dtype, device: torch.device) -> str | None:
-        """``None`` if this back end can run a twin of ``dtype`` on ``device``, else the reason."""
-        return None
-
-
-BACKENDS: Registry[Backend] = Registry("twin back end")
+#: the names the back ends had here before they became targets (:mod:`biosnn.twins.targets`)
+_MOVED = {
+    "BACKENDS": "TARGETS",
+    "Backend": "Target",
+    "TensorBackend": "TorchTarget",
+    "CBackend": "CTarget",
+    "choose_backend": "choose_target",
+}
 
 
-class TensorBackend(Backend):
-    name = "torch"
-    description = "tensor operations for every block (any device, any dtype, differentiable)"
+def __getattr__(name: str):
+    if name in _MOVED:
+        from biosnn.twins import targets
 
-
-class CBackend(Backend):
-    name = "c"
-    description = (
-        "Brian2's statements compiled into C loops over the tensors (CPU, float64, runs without "
-        "gradients); blocks C cannot express keep the tensor operations"
-    )
-
-    def usable(self, dtype: torch.dtype, device: torch.device) -> str | None:
-        if device.type != "cpu":
-            return f"it runs on the CPU only (device {device})"
-        if dtype != torch.float64:
-            return f"it computes in float64 only (dtype {dtype})"
-        if c_compiler() is None:
-            return "no C compiler was found ($CC, cc, gcc)"
-        return None
-
-
-BACKENDS.register("torch", TensorBackend())
-BACKENDS.register("c", CBackend())
-
-
-def choose_backend(name: str, dtype: torch.dtype, device: torch.device) -> Backend:
-    """The back end called ``name`` (``"auto"``: ``"c"`` where it is usable, else ``"torch"``)."""
-    from biosnn.errors import ParameterError
-
-    if name == "auto":
-        c = BACKENDS["c"]
-        return BACKENDS["torch"] if c.usable(dtype, device) else c
-    if name not in BACKENDS:
-        raise ParameterError(f"backend must be 'auto' or one of {sorted(BACKENDS)}, got {name!r}")
-    backend = BACKENDS[name]
-    reason = backend.usable(dtype, device)
-    if reason is not None:
-        raise ParameterError(f"backend {name!r} cannot run this twin: {reason}")
-    return backend
+        return getattr(targets, _MOVED[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "BACKENDS",
     "C_FUNCTIONS",
+    "SIGNATURES",
     "CRenderer",
     "Kernel",
     "KernelSource",
     "KernelWriter",
     "NotCompilable",
     "c_compiler",
-    "choose_backend",
+    "c_signature",
     "compile_library",
+    "ctypes_signature",
     "render_statement",
 ]

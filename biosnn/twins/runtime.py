@@ -15,13 +15,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import brian2
 import numpy as np
 import torch
 
 from biosnn.errors import ShapeError, UnsupportedFeatureError
 from biosnn.registry import Registry
 from biosnn.surrogate import SURROGATES, Surrogate
-from biosnn.twins.codegen import MaskedShape
+from biosnn.twins.brian_adapter import (
+    read_spike_queue,
+    spike_list,
+    synaptic_delays,
+    timed_array_K,
+    write_spike_queue,
+)
+from biosnn.twins.codegen import array_key
+from biosnn.twins.functions import NumpyNamespace, logical_not
 
 
 @contextmanager
@@ -37,6 +46,112 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
         yield
     finally:
         torch.set_default_dtype(previous)
+
+
+# -- helpers the generated code calls (by these names, see :func:`base_namespace`) ----------------------
+
+
+def base_namespace() -> dict:
+    """Names every generated block can use."""
+    return {
+        "torch": torch,
+        "_numpy": NumpyNamespace,
+        "logical_not": logical_not,
+        "_fit": _fit,
+        "_copy": _copy,
+        "_put": _put,
+        "_scatter_last": _scatter_last,
+        "_add_at": _add_at,
+        "_mix": _mix,
+        "_div": _div,
+        "_MaskedShape": MaskedShape,
+    }
+
+
+class MaskedShape:
+    """The shape of a random draw restricted to the elements where ``mask`` holds (see
+    :meth:`biosnn.twins.runtime.RandomSource.draw`).
+    """
+
+    __slots__ = ("mask", "full")
+
+    def __init__(self, mask, full) -> None:
+        self.mask = mask
+        self.full = tuple(full) if isinstance(full, (tuple, list, torch.Size)) else (int(full),)
+
+
+def _div(a, b):
+    """``a / b`` rounded once, as NumPy does (also when ``a`` is a number and ``b`` a tensor)."""
+    if isinstance(b, torch.Tensor) and not isinstance(a, torch.Tensor):
+        dtype = b.dtype if b.is_floating_point() else torch.get_default_dtype()
+        return torch.div(torch.as_tensor(a, dtype=dtype, device=b.device), b)
+    return a / b
+
+
+def _mix(mask, new, old):
+    """Reset: ``new`` where the group spiked; with a relaxed (smooth) spike ``s``: ``s*new + (1-s)*old``."""
+    if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool:
+        return torch.where(mask, new, old)
+    return mask * new + (1 - mask) * old
+
+
+def _copy(value, R):
+    """``value`` itself with gradients (functional updates), a copy without (in-place updates)."""
+    return value.clone() if isinstance(value, torch.Tensor) and not R.functional else value
+
+
+def _fit(value, B: int, size: int, R, floating: bool = False) -> torch.Tensor:
+    """``value`` as a fresh ``[B, size]`` tensor (broadcasting scalars and ``[size]``), in the twin's dtype when
+    it is floating point or when ``floating`` (the value of a floating-point variable: ``y = 0`` or ``y = i``
+    store a float, as NumPy's assignment into a float array does).
+    """
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, device=R.device)
+    if (floating or value.dtype.is_floating_point) and value.dtype != R.dtype:
+        value = value.to(R.dtype)
+    if value.shape == (B, size):
+        return value
+    return value.expand(B, size).clone() if value.dim() <= 2 else value.reshape(B, size)
+
+
+def _put(target: torch.Tensor, index: tuple, value, R) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
+    value = value.to(target.dtype).expand(index[0].shape)
+    if R.functional:
+        return target.index_put(index, value)
+    return target.index_put_(index, value)
+
+
+def _scatter_last(target: torch.Tensor, index: torch.Tensor, value, R) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
+    value = value.to(target.dtype).expand(target.shape[:-1] + index.shape)
+    out = target.clone() if R.functional else target
+    out[..., index] = value
+    return out
+
+
+def _add_at(
+    target: torch.Tensor, eb: torch.Tensor, idx: torch.Tensor, value, mask, R, varname: str, blockname: str
+) -> torch.Tensor:
+    """``numpy.add.at(target, (eb, idx), value)``: accumulation in event order, per batch element."""
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
+    value = value.to(target.dtype).expand(idx.shape)
+    n = target.shape[-1]
+    flat_index = idx if target.shape[0] == 1 else eb * n + idx
+    grad = R.dense_grad.get((blockname, varname)) if R.dense_grad else None
+    if grad is not None:
+        value = value.detach()
+    if mask is not None:
+        flat_index, value = flat_index[mask], value[mask]
+    flat = target.reshape(-1)
+    out = flat.index_add(0, flat_index, value) if R.functional else flat.index_add_(0, flat_index, value)
+    out = out.reshape(target.shape)
+    if grad is not None:
+        out = out + grad
+    return out
 
 
 class RandomSource:
@@ -168,15 +283,13 @@ class TimedArrays:
         self.arrays: dict[str, Any] = {}
 
     def function_for(self, timed_array, runner):
-        from brian2.input.timedarray import _find_K
-
         name = timed_array.name
         self.arrays[name] = timed_array
         if name not in self.values:
             self.set(name, None)
         group_dt = float(runner.clock.dt_)
         ta_dt = float(timed_array.dt)
-        K = _find_K(group_dt, ta_dt)
+        K = timed_array_K(group_dt, ta_dt)
         epsilon = ta_dt / K
         two_d = np.asarray(timed_array.values).ndim == 2
         store = self
@@ -259,11 +372,15 @@ class Context:
     dense_grad: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # per-run values of constant scalar expressions
     relaxed: bool = False
-    kernels: bool = False  # run the compiled C kernels where a block has one (no-grad CPU runs)
 
 
 class Operation:
-    """One scheduled Brian2 object in the twin. ``every``: run on steps divisible by it (own clock)."""
+    """One scheduled Brian2 object in the twin. ``every``: run on steps divisible by it (own clock).
+
+    Calling an operation runs its tensor code; :meth:`kernel_step` (where a target compiled the block into
+    :attr:`kernel`) runs the compiled kernel instead. A target chooses one of the two per operation once, when
+    it builds its steps (:mod:`biosnn.twins.targets`), not at every step.
+    """
 
     name: str = ""
     every: int = 1
@@ -274,6 +391,13 @@ class Operation:
         """Forget run-time memory (spike queues)."""
 
     def __call__(self, S: dict, R: Context, step: int) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    kernel_step = None  # (S, R, step) -> None with the compiled kernel, on the operations a kernel can run
+
+    @classmethod
+    def build(cls, s, ns: dict, device: torch.device) -> Operation:  # pragma: no cover - interface
+        """The operation of the scheduled block ``s`` (:class:`biosnn.twins.capture.ScheduledBlock`)."""
         raise NotImplementedError
 
     def time(self, step: int) -> tuple[float, int]:
@@ -293,14 +417,19 @@ class UpdateOp(Operation):
         self.block = block
         self.size = size
 
+    @classmethod
+    def build(cls, s, ns, device):
+        return cls(s.name, s.block, len(s.obj.group))
+
     def __call__(self, S, R, step):
         T, TS = self.time(step)
-        if R.kernels and self.kernel is not None:
-            k = self.kernel
-            k.fn(R.B, T, TS, k.scalars(S, R, T, TS), k.pointers(S))
-            return
         R.vshape = (R.B, self.size)
         self.block.fn(S, R, T, TS)
+
+    def kernel_step(self, S, R, step):
+        T, TS = self.time(step)
+        k = self.kernel
+        k.fn(R.B, T, TS, k.scalars(S, R, T, TS), k.pointers(S))
 
 
 @OPERATIONS.register("threshold")
@@ -317,7 +446,17 @@ class ThresholdOp(Operation):
         self.scale = scale
         self._buffers: tuple | None = None
 
-    def _compiled(self, S, R, T, TS):
+    @classmethod
+    def build(cls, s, ns, device):
+        o = s.obj
+        ev = array_key(o.group.variables[f"_{o.event}space"])
+        refr = None
+        if s.code.template_kwds.get("_uses_refractory"):
+            refr = (array_key(o.group.variables["not_refractory"]), array_key(o.group.variables["lastspike"]))
+        return cls(o.name, s.block, len(o.group), ev, o.group.name, refr, s.block.surrogate_scale)
+
+    def kernel_step(self, S, R, step):
+        T, TS = self.time(step)
         k = self.kernel
         if self._buffers is None or self._buffers[0].shape != (R.B, self.size):
             n = R.B * self.size
@@ -333,9 +472,6 @@ class ThresholdOp(Operation):
 
     def __call__(self, S, R, step):
         T, TS = self.time(step)
-        if R.kernels and self.kernel is not None:
-            self._compiled(S, R, T, TS)
-            return
         R.vshape = (R.B, self.size)
         out = self.block.fn(S, R, T, TS)
         cond = out["_cond"]
@@ -372,20 +508,29 @@ class ResetOp(Operation):
         self.size = size
         self.eventspace = eventspace
 
+    @classmethod
+    def build(cls, s, ns, device):
+        o = s.obj
+        return cls(o.name, s.block, len(o.group), array_key(o.group.variables[f"_{o.event}space"]))
+
     def __call__(self, S, R, step):
         ev = R.events.get(self.eventspace)
         if ev is None:
             return
         T, TS = self.time(step)
-        if R.kernels and self.kernel is not None:
-            b, i = ev[2]
-            if b.shape[0]:
-                k = self.kernel
-                b, i = b.contiguous(), i.contiguous()
-                k.fn(b.shape[0], b.data_ptr(), i.data_ptr(), T, TS, k.scalars(S, R, T, TS), k.pointers(S))
-            return
         R.vshape = (R.B, self.size)
         self.block.fn(S, R, T, TS, _MASK=ev[1] if R.relaxed else ev[0])
+
+    def kernel_step(self, S, R, step):
+        ev = R.events.get(self.eventspace)
+        if ev is None:
+            return
+        T, TS = self.time(step)
+        b, i = ev[2]
+        if b.shape[0]:
+            k = self.kernel
+            b, i = b.contiguous(), i.contiguous()
+            k.fn(b.shape[0], b.data_ptr(), i.data_ptr(), T, TS, k.scalars(S, R, T, TS), k.pointers(S))
 
 
 @OPERATIONS.register("summed_variable")
@@ -401,6 +546,18 @@ class SummedOp(Operation):
         self.index = index  # long tensor [S], relative to start
         self.start = start
         self.stop = stop
+
+    @classmethod
+    def build(cls, s, ns, device):
+        kw = s.code.template_kwds
+        start = int(kw["_target_start"])
+        stop = int(kw["_target_stop"])
+        target = kw["_target_var"]
+        size = int(target.size)
+        stop = size if stop < 0 else stop
+        idx = np.asarray(kw["_index_var"].get_value()).astype(np.int64) - start
+        index = torch.as_tensor(idx, device=device)
+        return cls(s.name, s.block, len(s.obj.group), array_key(target), size, index, start, stop)
 
     def __call__(self, S, R, step):
         T, TS = self.time(step)
@@ -451,6 +608,13 @@ class SpikeGeneratorOp(Operation):
         self.period = int(period_bins)
         self.override: torch.Tensor | None = None
         self.override_start = 0
+
+    @classmethod
+    def build(cls, s, ns, device):
+        o = s.obj
+        spikes = spike_list(o)
+        eventspace = array_key(o.variables["_spikespace"])
+        return cls(o.name, o.name, len(o), eventspace, spikes.timebins, spikes.neuron_index, spikes.period_bins)
 
     def __call__(self, S, R, step):
         if self.override is not None:
@@ -525,6 +689,28 @@ class PathwayOp(Operation):
         self.dense = dense  # list of (varname, target key, target index tensor, fn)
         self._links: dict[int, SynapseLinks] = {}  # index structures of the dense gradient terms
         self.reset_state()
+
+    @classmethod
+    def build(cls, s, ns, device):
+        o = s.obj
+        src = o.source
+        start = int(getattr(src, "start", 0))
+        stop = int(getattr(src, "stop", len(src)))
+        sources = np.asarray(o.synapse_sources.get_value()).astype(np.int64) - start
+        steps = np.round(synaptic_delays(o) / float(src.clock.dt_)).astype(np.int64)
+        dense = [term._replace(index=ns[term.index]) for term in s.block.dense]
+        return cls(
+            o.name,
+            s.block,
+            array_key(src.variables[f"_{o.event}space"]),
+            start,
+            stop,
+            torch.as_tensor(sources, device=device),
+            steps,
+            len(o.synapses),
+            dense,
+            source_size=len(src.source) if isinstance(src, brian2.Subgroup) else len(src),
+        )
 
     def reset_state(self) -> None:
         self.hist: torch.Tensor | None = None  # [L, B, n_src] conditions (tensor code, heterogeneous delays)
@@ -651,12 +837,12 @@ class PathwayOp(Operation):
             k.pointers(S),
         )
 
+    def kernel_step(self, S, R, step):
+        self._compiled(S, R, step, R.events.get(self.eventspace))
+        self.pos = (self.pos + 1) % self.L
+
     def __call__(self, S, R, step):
         ev = R.events.get(self.eventspace)
-        if R.kernels and self.kernel is not None:
-            self._compiled(S, R, step, ev)
-            self.pos = (self.pos + 1) % self.L
-            return
         B = R.B
         if ev is None:
             cond = torch.zeros(B, self.n_src, dtype=torch.bool, device=R.device)
@@ -707,7 +893,7 @@ class PathwayOp(Operation):
             )
         self._dense_terms(S, R, step)
         for (_blockname, varname), term in list(R.dense_grad.items()):
-            key = next(k for v, k, *_ in self.dense if v == varname)
+            key = next(term.key for term in self.dense if term.var == varname)
             S[key] = S[key] + term
         R.dense_grad = {}
 
@@ -725,7 +911,7 @@ class PathwayOp(Operation):
             vals, src = stack[slots, :, self.sources].T, None  # already per synapse
         T, TS = self.time(step)
         R.vshape = (R.B, self.n_synapses)
-        for varname, key, index, fn, blockname in self.dense:
+        for varname, key, index, fn, blockname in self.dense:  # biosnn.twins.codegen.DenseTerm
             f = torch.as_tensor(fn(S, R, T, TS), dtype=R.dtype, device=R.device)
             n = S[key].shape[-1]
             if R.relaxed:  # the smooth model: the term itself is the transmission
@@ -741,6 +927,14 @@ class PathwayOp(Operation):
                         src, index, self.n_src, self.table if src is not None else None
                     )
                 R.dense_grad[(blockname, varname)] = DenseGradient.apply(f, vals, links, n)
+
+
+def make_operation(s, ns: dict, device: torch.device) -> Operation:
+    """The operation of the scheduled block ``s``, by its Brian2 template (:data:`OPERATIONS`), on its clock."""
+    op = OPERATIONS[s.template].build(s, ns, device)
+    op.every = s.every
+    op.clock_dt = s.dt
+    return op
 
 
 def synapse_table(sources: np.ndarray, n_source: int) -> np.ndarray:
@@ -855,50 +1049,6 @@ class DenseGradient(torch.autograd.Function):
             return torch.sparse.mm(matrix, grad.t().contiguous()).t()
         contrib = grad[:, links.target] * f  # weights per trial
         return torch.zeros_like(values).index_add(1, links.source, contrib)
-
-
-def read_spike_queue(pathway) -> list[list[int]]:
-    """The synaptic events in flight in a Brian2 pathway's spike queue: ``rows[r]`` holds the synapses
-    whose event arrives ``r`` steps after the network's current step, in the queue's order. Reads both of
-    Brian2's queues (the C++ one: ``(offset, rows)``; the Python one: ``(dt, [(r, synapse)], shape)``).
-    """
-    queue = getattr(pathway, "queue", None)
-    if queue is None:
-        return []
-    state = queue._full_state()
-    if hasattr(queue, "X"):  # brian2.synapses.spikequeue.SpikeQueue
-        dt, spikes, shape = state
-        if dt is None:
-            return []
-        rows: list[list[int]] = [[] for _ in range(shape[0])]
-        for r, syn in np.asarray(spikes, dtype=np.int64).reshape(-1, 2):
-            rows[int(r)].append(int(syn))
-    else:  # brian2.synapses.cythonspikequeue.SpikeQueue
-        offset, stored = state
-        size = len(stored)
-        rows = [[int(x) for x in stored[(offset + r) % size]] for r in range(size)]
-    while rows and not rows[-1]:
-        rows.pop()
-    return rows
-
-
-def write_spike_queue(pathway, rows: list[list[int]], dt: float) -> None:
-    """Replace the events in flight in a Brian2 pathway's spike queue by ``rows`` (as
-    :func:`read_spike_queue` gives them).
-    """
-    queue = getattr(pathway, "queue", None)
-    if queue is None:  # pragma: no cover - every runtime pathway has one
-        return
-    while rows and not rows[-1]:
-        rows = rows[:-1]
-    if hasattr(queue, "X"):
-        spikes = np.array([(r, s) for r, row in enumerate(rows) for s in row], dtype=int).reshape(-1, 2)
-        shape = (max(len(rows), queue.X.shape[0]), max([len(row) for row in rows] + [queue.X.shape[1]]))
-        queue._restore_from_full_state((queue._dt if queue._dt is not None else dt, spikes, shape))
-    else:
-        _offset, stored = queue._full_state()
-        size = max(len(stored), len(rows), 1)
-        queue._restore_from_full_state((0, [rows[r] if r < len(rows) else [] for r in range(size)]))
 
 
 def available_memory(device: torch.device) -> int | None:

@@ -41,7 +41,7 @@ def test_run_outside_no_grad_with_nothing_learnable_takes_the_c_path():
     tw = biosnn.twin(net, namespace={})
     assert len(tw.params) == 0 and not tw.requires_grad()
     res = tw.run(50 * ms)  # as a user calls it: no torch.no_grad()
-    assert tw._kernels_loaded  # the C kernels ran (the gradient path never loads them)
+    assert tw._build.program.loaded  # the C kernels ran (the gradient path never loads them)
     assert not res.spike_trains["cuba"].requires_grad
     net.run(50 * ms, namespace={})
     assert len(mon.i) > 50

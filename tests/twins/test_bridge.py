@@ -184,8 +184,8 @@ def test_without_the_queues_the_continuation_would_differ():
     tw = biosnn.twin(net)
     net.run(60 * ms, namespace={})
     tw.pull()
-    assert sum(len(row) for rows in tw._pulled_queues.values() for row in rows) > 0
-    tw._pulled_queues = {}
+    assert sum(len(row) for rows in tw._state.pulled_queues.values() for row in rows) > 0
+    tw._state.pulled_queues = {}
     with torch.no_grad():
         res = tw.run(60 * ms)
     n0 = len(mon.i)

@@ -257,9 +257,7 @@ def test_c_reserved_names_keep_tensor_code_and_compile_failures_fall_back(monkey
 
         raise UnsupportedFeatureError("the twin's C kernels did not compile: (simulated)")
 
-    import sys
-
-    monkeypatch.setattr(sys.modules["biosnn.twins.twin"], "compile_library", broken)
+    monkeypatch.setattr(kernels, "compile_library", broken)
     objects, _ = models.lif_step_current(0.05)
     auto = biosnn.twin(b2.Network(*objects))
     with pytest.warns(RuntimeWarning, match="did not compile"), torch.no_grad():
