@@ -143,16 +143,100 @@ def _default_text(name: str, value) -> str:
     return str(value)
 
 
+#: The help of ``biosnn train``'s option for each :class:`~biosnn.learning.run.RunConfig` field; the options
+#: themselves (name, type, default) are generated from RunConfig's fields (:func:`run_config_options`).
+RUN_OPTION_HELP: dict[str, str] = {
+    "method": "Training method: eihl (hybrid), stbp (global BPTT), local (local rule on the hidden layers, "
+    "readout by gradient) or one of EIHL's family.",
+    "model": "Network (competitive_mlp: winner-take-all hidden layers for --method local --local-rule "
+    "stdp_competitive).",
+    "dataset": "A registered data set (digits and waveform need no files; the others are read from "
+    "--data-root, never downloaded), a synthetic paper-shaped set, or your own: "
+    "package.module:factory, a callable on sys.path that takes the RunConfig and returns a "
+    "biosnn.learning.DataBundle or a dict with train, test (torch Datasets), input_shape, "
+    "num_classes (optional steps, encoder).",
+    "epochs": "Epochs.",
+    "batch_size": "Batch size.",
+    "seed": "Seed of every random source (0 ... 2**32-1).",
+    "steps": "Time steps T.",
+    "encoder": "Input coding (frames: event data only).",
+    "loss": "Loss on the output spikes or membrane.",
+    "optimizer": "Optimiser (torch.optim).",
+    "lr": "Learning rate.",
+    "weight_decay": "Weight decay.",
+    "hidden": "MLP hidden widths, comma-separated; mlp and competitive_mlp only, at least one.",
+    "width": "Channel multiplier of vgg11/resnet (refused with mlp).",
+    "neuron": "Neuron model.",
+    "dale": "Dale's law in the hidden layers.",
+    "a": "EIHL contraction factor a.",
+    "b": "EIHL removal threshold thresh(b) = b * mean|w|.",
+    "x_growth": "EIHL growth of x per local iteration.",
+    "tau_x": "EIHL decay time constant of x (iterations).",
+    "policy": "EIHL switching policy.",
+    "granularity": "EIHL decision granularity.",
+    "global_units": "Minimum length of a global period (units).",
+    "max_local_units": "Maximum length of a local period (units).",
+    "max_sparsity": "No new local period above this sparsity.",
+    "final_global_units": "End the run with this many global units.",
+    "local_rule": "Plasticity rule of the local-only baseline (--method local only; the rules with an update "
+    "for PyTorch layers).",
+    "local_lr": "Learning rate of the local rule (--method local only; 0: the frozen random control).",
+    "local_epochs": "Local-only: epochs in which the local rule runs (--method local only).",
+    "max_batches": "Cap on batches per epoch (smoke runs).",
+    "data_root": "Folder of on-disk data sets (not for digits, waveform or synthetic data); a custom data "
+    "set's factory gets it as config.data_root.",
+    "size": "On-disk event data only: downsample the sensor to size x size.",
+    "device": "cpu | cuda | cuda:<index> | auto (cuda when available, else cpu). May differ on --resume.",
+}
+#: Click types of the fields whose Python type alone does not say it.
+_OPTION_TYPES: dict[str, object] = {"seed": SEED, "data_root": click.Path(), "hidden": str}
+
+
+def run_config_options() -> list[click.Option]:
+    """One option per :class:`~biosnn.learning.run.RunConfig` field, in field order: ``--field-name``
+    (``--flag/--no-flag`` for booleans), its click type from the field's type, no default of its own (a
+    value left out is RunConfig's default, shown in the help), the help from :data:`RUN_OPTION_HELP`.
+    """
+    import typing
+
+    from biosnn.learning.run import RunConfig
+
+    hints = typing.get_type_hints(RunConfig)
+    options = []
+    for field in dataclasses.fields(RunConfig):
+        flag = "--" + field.name.replace("_", "-")
+        kind = hints[field.name]
+        args = typing.get_args(kind)
+        base = next((a for a in args if a is not type(None)), kind) if args and type(None) in args else kind
+        if base is bool:
+            decls, click_type = [f"{flag}/--no-{flag[2:]}"], None
+        else:
+            decls = [flag]
+            click_type = _OPTION_TYPES.get(field.name, base if base in (int, float) else str)
+        options.append(
+            click.Option([*decls, field.name], default=None, type=click_type, help=RUN_OPTION_HELP[field.name])
+        )
+    return options
+
+
 class _TrainCommand(click.Command):
     """``biosnn train``: its help shows the registries' names and RunConfig's defaults, filled in (importing
     torch) only when the help is shown, so that starting a run or ``biosnn --help`` does not pay for it.
     """
 
     _filled = False
+    _generated = False
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not self._generated:  # RunConfig's options, made when the command runs or shows its help
+            self.params[1:1] = run_config_options()  # after --preset
+            self._generated = True
+        return super().get_params(ctx)
 
     def _fill(self) -> None:
         if self._filled:
             return
+        self.get_params(click.Context(self))
         from biosnn.learning.run import RunConfig
 
         defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
@@ -246,72 +330,6 @@ def circuit_demo(seed: int, out: str) -> None:
     default=None,
     help="Start from a named configuration (the EIHL paper's set-ups, each "
     "also as <name>_synthetic on random data of the same shape); other options override it.",
-)
-@click.option(
-    "--method",
-    default=None,
-    help="Training method: eihl (hybrid), stbp (global BPTT) or local "
-    "(local rule on the hidden layers, readout by gradient).",
-)
-@click.option("--model", default=None, help="Network.")
-@click.option(
-    "--dataset",
-    default=None,
-    help="A registered data set (digits and waveform need no files; the others are read from "
-    "--data-root, never downloaded), a synthetic paper-shaped set, or your own: "
-    "package.module:factory, a callable on sys.path that takes the RunConfig and returns a "
-    "biosnn.learning.DataBundle or a dict with train, test (torch Datasets), input_shape, "
-    "num_classes (optional steps, encoder).",
-)
-@click.option("--epochs", default=None, type=int, help="Epochs.")
-@click.option("--batch-size", default=None, type=int, help="Batch size.")
-@click.option("--seed", default=None, type=SEED, help="Seed of every random source (0 ... 2**32-1).")
-@click.option("--steps", default=None, type=int, help="Time steps T.")
-@click.option("--encoder", default=None, help="Input coding (frames: event data only).")
-@click.option("--loss", default=None, help="Loss on the output spikes or membrane.")
-@click.option("--optimizer", default=None, help="Optimiser (torch.optim).")
-@click.option("--lr", default=None, type=float, help="Learning rate.")
-@click.option("--weight-decay", default=None, type=float, help="Weight decay.")
-@click.option("--hidden", default=None, help="MLP hidden widths, comma-separated; mlp only, at least one.")
-@click.option("--width", default=None, type=float, help="Channel multiplier of vgg11/resnet (refused with mlp).")
-@click.option("--neuron", default=None, help="Neuron model.")
-@click.option("--dale/--no-dale", default=None, help="Dale's law in the hidden layers.")
-@click.option("--a", "a", default=None, type=float, help="EIHL contraction factor a.")
-@click.option("--b", "b", default=None, type=float, help="EIHL removal threshold thresh(b) = b * mean|w|.")
-@click.option("--x-growth", default=None, type=float, help="EIHL growth of x per local iteration.")
-@click.option("--tau-x", default=None, type=float, help="EIHL decay time constant of x (iterations).")
-@click.option("--policy", default=None, help="EIHL switching policy.")
-@click.option("--granularity", default=None, help="EIHL decision granularity.")
-@click.option("--global-units", default=None, type=int, help="Minimum length of a global period (units).")
-@click.option("--max-local-units", default=None, type=int, help="Maximum length of a local period (units).")
-@click.option("--max-sparsity", default=None, type=float, help="No new local period above this sparsity.")
-@click.option("--final-global-units", default=None, type=int, help="End the run with this many global units.")
-@click.option(
-    "--local-rule",
-    default=None,
-    help="Plasticity rule of the local-only baseline (--method local "
-    "only; the rules with an update for PyTorch layers).",
-)
-@click.option("--local-lr", default=None, type=float, help="Learning rate of the local rule (--method local only).")
-@click.option("--max-batches", default=None, type=int, help="Cap on batches per epoch (smoke runs).")
-@click.option(
-    "--data-root",
-    default=None,
-    type=click.Path(),
-    help="Folder of on-disk data sets (not for digits, "
-    "waveform or synthetic data); a custom data set's factory gets it as config.data_root.",
-)
-@click.option("--size", default=None, type=int, help="On-disk event data only: downsample the sensor to size x size.")
-@click.option(
-    "--local-epochs",
-    default=None,
-    type=int,
-    help="Local-only: epochs in which the local rule runs (--method local only).",
-)
-@click.option(
-    "--device",
-    default=None,
-    help="cpu | cuda | cuda:<index> | auto (cuda when available, else cpu). May differ on --resume.",
 )
 @click.option(
     "--out",

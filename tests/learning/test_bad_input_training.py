@@ -288,7 +288,21 @@ ROWS = [
             str(tmp / "run"),
         ],
         1,
-        "the local-only method runs its plasticity rule on the mlp model's layers only",
+        "the local-only method runs its plasticity rule on the mlp and competitive_mlp models' layers only",
+    ),
+    Row(
+        "competitive-rule-on-plain-mlp",
+        "CLEAR",
+        _train("--method", "local", "--local-rule", "stdp_competitive"),
+        1,
+        "local_rule 'stdp_competitive' and model 'competitive_mlp' go together",
+    ),
+    Row(
+        "competitive-mlp-with-stbp",
+        "CLEAR",
+        _train("--method", "stbp", "--model", "competitive_mlp"),
+        1,
+        "model 'competitive_mlp' learns locally only",
     ),
     Row("hidden-negative", "CLEAR", _train("--hidden", "-3"), 1, "'hidden' must hold positive layer widths"),
     Row("hidden-empty", "SILENT", _train("--hidden", ""), 2, "at least one hidden layer width"),
@@ -347,7 +361,7 @@ ROWS = [
         "SILENT",
         _train("--model", "vgg11", "--dataset", "synthetic-cifar10"),
         1,
-        "hidden applies to the mlp model",
+        "hidden applies to the mlp and competitive_mlp models",
     ),
     # combinations that failed at the first step, after files were written
     Row(
