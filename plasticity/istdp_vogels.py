@@ -34,6 +34,7 @@ and inhibition in sensory pathways and memory networks. Science 334:1569-1573.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 import brian2
@@ -49,15 +50,10 @@ from biosnn.plasticity.base import (
     unit_name,
     weight_unit_of,
 )
-from biosnn.plasticity.layers import (
-    check_layer_inputs,
-    sequential_in_chunks,
-    step_decay,
-    trace_history,
-    within_bounds,
-)
+from biosnn.plasticity.engine import Trace, TraceRule, sequential_update
+from biosnn.plasticity.layers import check_dt, check_layer_inputs, step_decay, trace_history, within_bounds
 
-__all__ = ["IstdpVogels", "vogels_window", "vogels_stdp_update", "vogels_stdp_sequential"]
+__all__ = ["IstdpVogels", "vogels_window", "vogels_stdp_update", "vogels_stdp_sequential", "vogels_spec"]
 
 
 def vogels_window(delta_t: np.ndarray | float, *, eta: float, alpha: float, tau: float) -> np.ndarray:
@@ -90,11 +86,30 @@ def vogels_stdp_update(
     loss = (-eta * alpha * pre.sum(dim=(0, 1))).expand_as(gain)
     if within_bounds(weight.detach(), gain, loss, w_min, w_max):
         return gain + loss
-    return sequential_in_chunks(
-        lambda p, q, w: vogels_stdp_sequential(p, q, w, decay=decay, eta=eta, alpha=alpha, w_min=w_min, w_max=w_max),
-        pre,
-        post,
-        weight,
+    return vogels_stdp_sequential(pre, post, weight, decay=decay, eta=eta, alpha=alpha, w_min=w_min, w_max=w_max)
+
+
+@functools.lru_cache(maxsize=64)
+def vogels_spec(*, decay: float, eta: float, alpha: float, w_min: float, w_max: float) -> TraceRule:
+    """The rule's layer update for the trace engine: :class:`IstdpVogels`'s ``on_pre`` / ``on_post``.
+
+    ``on_pre``: ``xpre += 1``, ``w = clip(w + eta (xpost - alpha))``; ``on_post``: ``xpost += 1``,
+    ``w = clip(w + eta xpre)``.
+    """
+
+    def on_pre_spike(w, tr):
+        return w + eta * (tr["xpost"] - alpha)
+
+    def on_post_spike(w, tr):
+        return w + eta * tr["xpre"]
+
+    return TraceRule(
+        name="istdp_vogels",
+        traces=(Trace("xpre", "pre", decay), Trace("xpost", "post", decay)),
+        on_pre=("xpre", on_pre_spike),
+        on_post=("xpost", on_post_spike),
+        w_min=w_min,
+        w_max=w_max,
     )
 
 
@@ -109,24 +124,12 @@ def vogels_stdp_sequential(
     w_min: float,
     w_max: float,
 ) -> torch.Tensor:
-    """:func:`vogels_stdp_update` step by step, one weight copy per sample (bounds clip per update)."""
-    T, B, _ = pre.shape
-    w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
-    w0 = w.clone()
-    x_pre = pre.new_zeros(pre.shape[1:])
-    x_post = post.new_zeros(post.shape[1:])
-    for n in range(T):
-        x_pre = x_pre * decay
-        x_post = x_post * decay
-        s = pre[n]
-        if bool(s.any()):
-            x_pre = x_pre + s
-            w = torch.where(s[:, None, :] > 0, (w + eta * (x_post[:, :, None] - alpha)).clamp(w_min, w_max), w)
-        r = post[n]
-        if bool(r.any()):
-            x_post = x_post + r
-            w = torch.where(r[:, :, None] > 0, (w + eta * x_pre[:, None, :]).clamp(w_min, w_max), w)
-    return (w - w0).sum(0)
+    """:func:`vogels_stdp_update` step by step, one weight copy per sample (bounds clip per update).
+
+    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) run on :func:`vogels_spec`.
+    """
+    spec = vogels_spec(decay=decay, eta=eta, alpha=alpha, w_min=w_min, w_max=w_max)
+    return sequential_update(spec, pre, post, weight)
 
 
 class IstdpVogels(PlasticityRule):
@@ -212,17 +215,22 @@ class IstdpVogels(PlasticityRule):
             tau=float(p["tau"] / brian2.second),
         )
 
-    def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
-        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`vogels_stdp_update`)."""
-        step = check_layer_inputs(pre, post, weight, dt)
+    def _layer_values(self, step: float) -> dict[str, Any]:
+        """The keyword arguments of :func:`vogels_stdp_update` / :func:`vogels_spec` for a step in seconds."""
         p, u = self._params, self.weight_unit
-        return vogels_stdp_update(
-            pre.to(weight.dtype),
-            post.to(weight.dtype),
-            weight,
+        return dict(
             decay=step_decay(step, p["tau"]),
             eta=as_float(p["eta"], u),
             alpha=self.alpha,
             w_min=as_float(p["w_min"], u),
             w_max=as_float(p["w_max"], u),
         )
+
+    def layer_spec(self, *, dt: Any) -> TraceRule:
+        """The rule's layer update at time step ``dt`` for the trace engine (:func:`vogels_spec`)."""
+        return vogels_spec(**self._layer_values(check_dt(dt)))
+
+    def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
+        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`vogels_stdp_update`)."""
+        step = check_layer_inputs(pre, post, weight, dt)
+        return vogels_stdp_update(pre.to(weight.dtype), post.to(weight.dtype), weight, **self._layer_values(step))

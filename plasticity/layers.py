@@ -10,7 +10,10 @@ trace values, so for rules whose increments do not depend on the weight (additiv
 batch sum is two ``einsum`` over ``[T, B, *]`` traces; :func:`within_bounds` decides whether the bounds could
 clip any sample's trajectory, and only then each sample runs step by step with its own copy of the weight
 (in chunks of the batch that fit a memory budget), exactly as Brian2 does. The weight-dependent
-(multiplicative) rule always runs step by step. Conv layers unfolded into ``B x L`` "batch" positions thus
+(multiplicative) rule always runs step by step. The step-by-step path is one generic loop for every rule,
+:func:`biosnn.plasticity.engine.sequential_update`, given each rule's declarative
+:class:`~biosnn.plasticity.engine.TraceRule` (``rule.layer_spec(dt=...)``: its traces and its ``on_pre`` /
+``on_post`` weight hooks). Conv layers unfolded into ``B x L`` "batch" positions thus
 cost ``O(T B L (I + O))`` memory, not ``O(B L O I)``.
 
 To let an optimiser apply the update (as SpikingJelly does), write its negative into the gradient::
@@ -30,7 +33,15 @@ import torch
 from biosnn.errors import NonFiniteError, ParameterError, ShapeError
 from biosnn.units import check_range, to_float
 
-__all__ = ["check_layer_inputs", "step_decay", "trace_history", "within_bounds", "batch_chunk", "sequential_in_chunks"]
+__all__ = [
+    "check_layer_inputs",
+    "check_dt",
+    "step_decay",
+    "trace_history",
+    "within_bounds",
+    "batch_chunk",
+    "sequential_in_chunks",
+]
 
 
 def check_layer_inputs(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, dt: Any) -> float:
@@ -62,13 +73,19 @@ def check_layer_inputs(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tens
         raise ShapeError(
             f"'weight' must be [O, I] = [{post.shape[2]}, {pre.shape[2]}] for these spikes, got {tuple(weight.shape)}"
         )
-    step = to_float("dt", dt, brian2.second)
-    check_range("dt", step, low=0.0, low_inclusive=False)
+    step = check_dt(dt)
     for label, x in (("pre", pre), ("post", post)):
         if bool(((x != 0) & (x != 1)).any()):
             raise ParameterError(f"{label!r} must hold 0/1 spikes only")
     if not bool(torch.isfinite(weight).all()):
         raise NonFiniteError("'weight' holds NaN or infinite values")
+    return step
+
+
+def check_dt(dt: Any) -> float:
+    """A time step (a Brian2 time quantity) in seconds; raises ``UnitError``/``ParameterError`` naming ``dt``."""
+    step = to_float("dt", dt, brian2.second)
+    check_range("dt", step, low=0.0, low_inclusive=False)
     return step
 
 
@@ -123,9 +140,14 @@ def batch_chunk(batch: int, n_out: int, n_in: int, budget: int | None = None) ->
 
 
 def sequential_in_chunks(step_fn, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Sum of ``step_fn(pre_chunk, post_chunk, weight)`` over batch chunks that fit :func:`batch_chunk`."""
+    """Sum of ``step_fn(pre_chunk, post_chunk, weight)`` over batch chunks that fit :func:`batch_chunk`.
+
+    A batch that fits one chunk is ``step_fn(pre, post, weight)`` itself.
+    """
     B = pre.shape[1]
     size = batch_chunk(B, weight.shape[0], weight.shape[1])
+    if size >= B:
+        return step_fn(pre, post, weight)
     total = torch.zeros_like(weight)
     for start in range(0, B, size):
         total = total + step_fn(pre[:, start : start + size], post[:, start : start + size], weight)

@@ -44,6 +44,7 @@ timing. Biological Cybernetics 98:459-478.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 import brian2
@@ -60,15 +61,17 @@ from biosnn.plasticity.base import (
     unit_name,
     weight_unit_of,
 )
-from biosnn.plasticity.layers import (
-    check_layer_inputs,
-    sequential_in_chunks,
-    step_decay,
-    trace_history,
-    within_bounds,
-)
+from biosnn.plasticity.engine import Trace, TraceRule, sequential_update
+from biosnn.plasticity.layers import check_dt, check_layer_inputs, step_decay, trace_history, within_bounds
 
-__all__ = ["StdpAdditive", "additive_window", "pair_sum", "additive_stdp_update", "additive_stdp_sequential"]
+__all__ = [
+    "StdpAdditive",
+    "additive_window",
+    "pair_sum",
+    "additive_stdp_update",
+    "additive_stdp_sequential",
+    "additive_spec",
+]
 
 PAIRINGS = ("all_to_all", "nearest")
 
@@ -156,22 +159,53 @@ def additive_stdp_update(
     loss = torch.einsum("tbo,tbi->oi", y_before, pre)
     if within_bounds(weight.detach(), gain, loss, w_min, w_max):
         return gain + loss
-    return sequential_in_chunks(
-        lambda p, q, w: additive_stdp_sequential(
-            p,
-            q,
-            w,
-            decay_plus=decay_plus,
-            decay_minus=decay_minus,
-            A_plus=A_plus,
-            A_minus=A_minus,
-            w_min=w_min,
-            w_max=w_max,
-            nearest=nearest,
-        ),
+    return additive_stdp_sequential(
         pre,
         post,
         weight,
+        decay_plus=decay_plus,
+        decay_minus=decay_minus,
+        A_plus=A_plus,
+        A_minus=A_minus,
+        w_min=w_min,
+        w_max=w_max,
+        nearest=nearest,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def additive_spec(
+    *,
+    decay_plus: float,
+    decay_minus: float,
+    A_plus: float,
+    A_minus: float,
+    w_min: float,
+    w_max: float,
+    nearest: bool,
+) -> TraceRule:
+    """The rule's layer update for the trace engine: :class:`StdpAdditive`'s ``on_pre`` / ``on_post``.
+
+    ``on_pre``: ``apre += A_plus`` (``= A_plus`` when nearest), ``w = clip(w + apost)``; ``on_post``:
+    ``apost -= A_minus`` (``= -A_minus``), ``w = clip(w + apre)``.
+    """
+
+    def depress(w, tr):
+        return w + tr["apost"]
+
+    def potentiate(w, tr):
+        return w + tr["apre"]
+
+    return TraceRule(
+        name="stdp_additive",
+        traces=(
+            Trace("apre", "pre", decay_plus, A_plus, nearest),
+            Trace("apost", "post", decay_minus, -A_minus, nearest),
+        ),
+        on_pre=("apre", depress),
+        on_post=("apost", potentiate),
+        w_min=w_min,
+        w_max=w_max,
     )
 
 
@@ -188,24 +222,20 @@ def additive_stdp_sequential(
     w_max: float,
     nearest: bool,
 ) -> torch.Tensor:
-    """:func:`additive_stdp_update` step by step, one weight copy per sample (bounds clip per update)."""
-    T, B, _ = pre.shape
-    w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
-    w0 = w.clone()
-    a_pre = pre.new_zeros(pre.shape[1:])
-    a_post = post.new_zeros(post.shape[1:])
-    for n in range(T):
-        a_pre = a_pre * decay_plus
-        a_post = a_post * decay_minus
-        s = pre[n]
-        if bool(s.any()):
-            a_pre = torch.where(s > 0, torch.full_like(a_pre, A_plus), a_pre) if nearest else a_pre + A_plus * s
-            w = torch.where(s[:, None, :] > 0, (w + a_post[:, :, None]).clamp(w_min, w_max), w)
-        r = post[n]
-        if bool(r.any()):
-            a_post = torch.where(r > 0, torch.full_like(a_post, -A_minus), a_post) if nearest else a_post - A_minus * r
-            w = torch.where(r[:, :, None] > 0, (w + a_pre[:, None, :]).clamp(w_min, w_max), w)
-    return (w - w0).sum(0)
+    """:func:`additive_stdp_update` step by step, one weight copy per sample (bounds clip per update).
+
+    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) run on :func:`additive_spec`.
+    """
+    spec = additive_spec(
+        decay_plus=decay_plus,
+        decay_minus=decay_minus,
+        A_plus=A_plus,
+        A_minus=A_minus,
+        w_min=w_min,
+        w_max=w_max,
+        nearest=nearest,
+    )
+    return sequential_update(spec, pre, post, weight)
 
 
 # -- the rule -----------------------------------------------------------------------------------------
@@ -298,17 +328,10 @@ class StdpAdditive(PlasticityRule):
             tau_minus=float(p["tau_minus"] / brian2.second),
         )
 
-    def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
-        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`additive_stdp_update`).
-
-        ``weight`` and the bounds are in the weight's units (numbers in units of ``w_max``'s unit).
-        """
-        step = check_layer_inputs(pre, post, weight, dt)
+    def _layer_values(self, step: float) -> dict[str, Any]:
+        """The keyword arguments of :func:`additive_stdp_update` / :func:`additive_spec` for a step in seconds."""
         p, u = self._params, self.weight_unit
-        return additive_stdp_update(
-            pre.to(weight.dtype),
-            post.to(weight.dtype),
-            weight,
+        return dict(
             decay_plus=step_decay(step, p["tau_plus"]),
             decay_minus=step_decay(step, p["tau_minus"]),
             A_plus=as_float(p["A_plus"], u),
@@ -317,3 +340,15 @@ class StdpAdditive(PlasticityRule):
             w_max=as_float(p["w_max"], u),
             nearest=p["pairing"] == "nearest",
         )
+
+    def layer_spec(self, *, dt: Any) -> TraceRule:
+        """The rule's layer update at time step ``dt`` for the trace engine (:func:`additive_spec`)."""
+        return additive_spec(**self._layer_values(check_dt(dt)))
+
+    def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
+        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`additive_stdp_update`).
+
+        ``weight`` and the bounds are in the weight's units (numbers in units of ``w_max``'s unit).
+        """
+        step = check_layer_inputs(pre, post, weight, dt)
+        return additive_stdp_update(pre.to(weight.dtype), post.to(weight.dtype), weight, **self._layer_values(step))

@@ -39,6 +39,7 @@ Rumelhart DE, Zipser D (1985). Feature discovery by competitive learning. Cognit
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 import brian2
@@ -54,15 +55,10 @@ from biosnn.plasticity.base import (
     unit_name,
     weight_unit_of,
 )
-from biosnn.plasticity.layers import (
-    check_layer_inputs,
-    sequential_in_chunks,
-    step_decay,
-    trace_history,
-    within_bounds,
-)
+from biosnn.plasticity.engine import Trace, TraceRule, sequential_update
+from biosnn.plasticity.layers import check_dt, check_layer_inputs, step_decay, trace_history, within_bounds
 
-__all__ = ["CompetitiveStdp", "competitive_stdp_update", "competitive_stdp_sequential"]
+__all__ = ["CompetitiveStdp", "competitive_stdp_update", "competitive_stdp_sequential", "competitive_spec"]
 
 
 def competitive_stdp_update(
@@ -99,13 +95,26 @@ def competitive_stdp_update(
     loss = -eta * x_tar * count.expand_as(drive)
     if within_bounds(weight.detach(), gain, loss, w_min, w_max):
         return dw
-    return sequential_in_chunks(
-        lambda p, q, w: competitive_stdp_sequential(
-            p, q, w, decay=decay, eta=eta, x_tar=x_tar, w_min=w_min, w_max=w_max
-        ),
-        pre,
-        post,
-        weight,
+    return competitive_stdp_sequential(pre, post, weight, decay=decay, eta=eta, x_tar=x_tar, w_min=w_min, w_max=w_max)
+
+
+@functools.lru_cache(maxsize=64)
+def competitive_spec(*, decay: float, eta: float, x_tar: float, w_min: float, w_max: float) -> TraceRule:
+    """The rule's layer update for the trace engine: :class:`CompetitiveStdp`'s ``on_pre`` / ``on_post``.
+
+    ``on_pre``: ``xpre += 1``; ``on_post``: ``w = clip(w + eta (xpre - x_tar), w_min, w_max)``.
+    """
+
+    def move_to_trace(w, tr):
+        return w + eta * (tr["xpre"] - x_tar)
+
+    return TraceRule(
+        name="stdp_competitive",
+        traces=(Trace("xpre", "pre", decay),),
+        on_pre=("xpre",),
+        on_post=(move_to_trace,),
+        w_min=w_min,
+        w_max=w_max,
     )
 
 
@@ -120,17 +129,12 @@ def competitive_stdp_sequential(
     w_min: float,
     w_max: float,
 ) -> torch.Tensor:
-    """:func:`competitive_stdp_update` step by step, one weight copy per sample (clipped per update)."""
-    T, B, _ = pre.shape
-    w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
-    w0 = w.clone()
-    x = pre.new_zeros(pre.shape[1:])
-    for n in range(T):
-        x = x * decay + pre[n]
-        r = post[n]
-        if bool(r.any()):
-            w = torch.where(r[:, :, None] > 0, (w + eta * (x[:, None, :] - x_tar)).clamp(w_min, w_max), w)
-    return (w - w0).sum(0)
+    """:func:`competitive_stdp_update` step by step, one weight copy per sample (clipped per update).
+
+    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) run on :func:`competitive_spec`.
+    """
+    spec = competitive_spec(decay=decay, eta=eta, x_tar=x_tar, w_min=w_min, w_max=w_max)
+    return sequential_update(spec, pre, post, weight)
 
 
 class CompetitiveStdp(PlasticityRule):
@@ -191,17 +195,22 @@ class CompetitiveStdp(PlasticityRule):
         ns.update(x_tar=p["x_tar"], tau_trace=p["tau_trace"])
         return ns
 
-    def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
-        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (:func:`competitive_stdp_update`)."""
-        step = check_layer_inputs(pre, post, weight, dt)
+    def _layer_values(self, step: float) -> dict[str, Any]:
+        """The keyword arguments of :func:`competitive_stdp_update` / :func:`competitive_spec` (step in s)."""
         p, u = self._params, self.weight_unit
-        return competitive_stdp_update(
-            pre.to(weight.dtype),
-            post.to(weight.dtype),
-            weight,
+        return dict(
             decay=step_decay(step, p["tau_trace"]),
             eta=as_float(p["eta"], u),
             x_tar=float(p["x_tar"]),
             w_min=as_float(p["w_min"], u),
             w_max=as_float(p["w_max"], u),
         )
+
+    def layer_spec(self, *, dt: Any) -> TraceRule:
+        """The rule's layer update at time step ``dt`` for the trace engine (:func:`competitive_spec`)."""
+        return competitive_spec(**self._layer_values(check_dt(dt)))
+
+    def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
+        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (:func:`competitive_stdp_update`)."""
+        step = check_layer_inputs(pre, post, weight, dt)
+        return competitive_stdp_update(pre.to(weight.dtype), post.to(weight.dtype), weight, **self._layer_values(step))

@@ -36,6 +36,7 @@ temporally asymmetric Hebbian plasticity. J Neurosci 23:3697-3714.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 import brian2
@@ -51,10 +52,11 @@ from biosnn.plasticity.base import (
     positive,
     unit_name,
 )
-from biosnn.plasticity.layers import check_layer_inputs, sequential_in_chunks, step_decay
+from biosnn.plasticity.engine import Trace, TraceRule, sequential_update
+from biosnn.plasticity.layers import check_dt, check_layer_inputs, step_decay
 from biosnn.plasticity.stdp_additive import additive_stdp_update
 
-__all__ = ["StdpMultiplicative", "multiplicative_window", "multiplicative_stdp_update"]
+__all__ = ["StdpMultiplicative", "multiplicative_window", "multiplicative_stdp_update", "multiplicative_spec"]
 
 PAIRINGS = ("all_to_all", "nearest")
 
@@ -114,22 +116,52 @@ def multiplicative_stdp_update(
             w_max=w_max,
             nearest=nearest,
         )
-    return sequential_in_chunks(
-        lambda p, q, w: _multiplicative_sequential(
-            p,
-            q,
-            w,
-            decay_plus=decay_plus,
-            decay_minus=decay_minus,
-            lam=lam,
-            alpha=alpha,
-            mu=mu,
-            w_max=w_max,
-            nearest=nearest,
-        ),
+    return _multiplicative_sequential(
         pre,
         post,
         weight,
+        decay_plus=decay_plus,
+        decay_minus=decay_minus,
+        lam=lam,
+        alpha=alpha,
+        mu=mu,
+        w_max=w_max,
+        nearest=nearest,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def multiplicative_spec(
+    *,
+    decay_plus: float,
+    decay_minus: float,
+    lam: float,
+    alpha: float,
+    mu: float,
+    w_max: float,
+    nearest: bool,
+) -> TraceRule:
+    """The rule's layer update for the trace engine: :class:`StdpMultiplicative`'s ``on_pre`` / ``on_post``.
+
+    ``on_pre``: ``xpre += 1`` (``= 1`` when nearest), ``w = clip(w - alpha lam w_max (w/w_max)^mu xpost)``;
+    ``on_post``: ``xpost += 1``, ``w = clip(w + lam w_max (1 - w/w_max)^mu xpre)``; bounds ``[0, w_max]``.
+    """
+    dep_scale = alpha * lam * w_max
+    pot_scale = lam * w_max
+
+    def depress(w, tr):
+        return w - dep_scale * (w / w_max) ** mu * tr["xpost"]
+
+    def potentiate(w, tr):
+        return w + pot_scale * (1.0 - w / w_max) ** mu * tr["xpre"]
+
+    return TraceRule(
+        name="stdp_multiplicative",
+        traces=(Trace("xpre", "pre", decay_plus, 1.0, nearest), Trace("xpost", "post", decay_minus, 1.0, nearest)),
+        on_pre=("xpre", depress),
+        on_post=("xpost", potentiate),
+        w_min=0.0,
+        w_max=w_max,
     )
 
 
@@ -146,25 +178,11 @@ def _multiplicative_sequential(
     w_max: float,
     nearest: bool,
 ) -> torch.Tensor:
-    T, B, _ = pre.shape
-    w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
-    w0 = w.clone()
-    x_pre = pre.new_zeros(pre.shape[1:])
-    x_post = post.new_zeros(post.shape[1:])
-    for n in range(T):
-        x_pre = x_pre * decay_plus
-        x_post = x_post * decay_minus
-        s = pre[n]
-        if bool(s.any()):
-            x_pre = torch.where(s > 0, torch.ones_like(x_pre), x_pre) if nearest else x_pre + s
-            dep = alpha * lam * w_max * (w / w_max) ** mu * x_post[:, :, None]
-            w = torch.where(s[:, None, :] > 0, (w - dep).clamp(0.0, w_max), w)
-        r = post[n]
-        if bool(r.any()):
-            x_post = torch.where(r > 0, torch.ones_like(x_post), x_post) if nearest else x_post + r
-            pot = lam * w_max * (1.0 - w / w_max) ** mu * x_pre[:, None, :]
-            w = torch.where(r[:, :, None] > 0, (w + pot).clamp(0.0, w_max), w)
-    return (w - w0).sum(0)
+    """:func:`multiplicative_stdp_update` step by step: the trace engine on :func:`multiplicative_spec`."""
+    spec = multiplicative_spec(
+        decay_plus=decay_plus, decay_minus=decay_minus, lam=lam, alpha=alpha, mu=mu, w_max=w_max, nearest=nearest
+    )
+    return sequential_update(spec, pre, post, weight)
 
 
 class StdpMultiplicative(PlasticityRule):
@@ -265,14 +283,10 @@ class StdpMultiplicative(PlasticityRule):
             w_max=as_float(p["w_max"], u),
         )
 
-    def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
-        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`multiplicative_stdp_update`)."""  # noqa: E501
-        step = check_layer_inputs(pre, post, weight, dt)
+    def _layer_values(self, step: float) -> dict[str, Any]:
+        """The keyword arguments of :func:`multiplicative_stdp_update` for a step in seconds."""
         p = self._params
-        return multiplicative_stdp_update(
-            pre.to(weight.dtype),
-            post.to(weight.dtype),
-            weight,
+        return dict(
             decay_plus=step_decay(step, p["tau_plus"]),
             decay_minus=step_decay(step, p["tau_minus"]),
             lam=p["lam"],
@@ -280,4 +294,15 @@ class StdpMultiplicative(PlasticityRule):
             mu=p["mu"],
             w_max=as_float(p["w_max"], self.weight_unit),
             nearest=p["pairing"] == "nearest",
+        )
+
+    def layer_spec(self, *, dt: Any) -> TraceRule:
+        """The rule's layer update at time step ``dt`` for the trace engine (:func:`multiplicative_spec`)."""
+        return multiplicative_spec(**self._layer_values(check_dt(dt)))
+
+    def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
+        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`multiplicative_stdp_update`)."""  # noqa: E501
+        step = check_layer_inputs(pre, post, weight, dt)
+        return multiplicative_stdp_update(
+            pre.to(weight.dtype), post.to(weight.dtype), weight, **self._layer_values(step)
         )

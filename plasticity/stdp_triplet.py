@@ -50,6 +50,7 @@ synaptic plasticity. Neuron 32:1149-1164.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 import brian2
@@ -66,13 +67,8 @@ from biosnn.plasticity.base import (
     unit_name,
     weight_unit_of,
 )
-from biosnn.plasticity.layers import (
-    check_layer_inputs,
-    sequential_in_chunks,
-    step_decay,
-    trace_history,
-    within_bounds,
-)
+from biosnn.plasticity.engine import Trace, TraceRule, sequential_update
+from biosnn.plasticity.layers import check_dt, check_layer_inputs, step_decay, trace_history, within_bounds
 from brian2 import ms
 
 __all__ = [
@@ -82,6 +78,7 @@ __all__ = [
     "triplet_kernel_sum",
     "triplet_stdp_update",
     "triplet_stdp_sequential",
+    "triplet_spec",
 ]
 
 VARIANTS = ("all_to_all", "minimal", "nearest", "nearest_minimal")
@@ -180,26 +177,63 @@ def triplet_stdp_update(
     loss = -torch.einsum("tbo,tbi->oi", o1, pre * (A2_minus + A3_minus * r2))
     if within_bounds(weight.detach(), gain, loss, w_min, w_max):
         return gain + loss
-    return sequential_in_chunks(
-        lambda p, q, w: triplet_stdp_sequential(
-            p,
-            q,
-            w,
-            decay_plus=decay_plus,
-            decay_minus=decay_minus,
-            decay_x=decay_x,
-            decay_y=decay_y,
-            A2_plus=A2_plus,
-            A3_plus=A3_plus,
-            A2_minus=A2_minus,
-            A3_minus=A3_minus,
-            w_min=w_min,
-            w_max=w_max,
-            nearest=nearest,
-        ),
+    return triplet_stdp_sequential(
         pre,
         post,
         weight,
+        decay_plus=decay_plus,
+        decay_minus=decay_minus,
+        decay_x=decay_x,
+        decay_y=decay_y,
+        A2_plus=A2_plus,
+        A3_plus=A3_plus,
+        A2_minus=A2_minus,
+        A3_minus=A3_minus,
+        w_min=w_min,
+        w_max=w_max,
+        nearest=nearest,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def triplet_spec(
+    *,
+    decay_plus: float,
+    decay_minus: float,
+    decay_x: float,
+    decay_y: float,
+    A2_plus: float,
+    A3_plus: float,
+    A2_minus: float,
+    A3_minus: float,
+    w_min: float,
+    w_max: float,
+    nearest: bool,
+) -> TraceRule:
+    """The rule's layer update for the trace engine: :class:`StdpTriplet`'s ``on_pre`` / ``on_post``.
+
+    ``on_pre``: ``w = clip(w - o1 (A2_minus + A3_minus r2))``, then ``r1 += 1``, ``r2 += 1`` (``= 1`` when
+    nearest); ``on_post``: ``w = clip(w + r1 (A2_plus + A3_plus o2))``, then ``o1 += 1``, ``o2 += 1``.
+    """
+
+    def depress(w, tr):
+        return w - tr["o1"] * (A2_minus + A3_minus * tr["r2"])
+
+    def potentiate(w, tr):
+        return w + tr["r1"] * (A2_plus + A3_plus * tr["o2"])
+
+    return TraceRule(
+        name="stdp_triplet",
+        traces=(
+            Trace("r1", "pre", decay_plus, 1.0, nearest),
+            Trace("r2", "pre", decay_x, 1.0, nearest),
+            Trace("o1", "post", decay_minus, 1.0, nearest),
+            Trace("o2", "post", decay_y, 1.0, nearest),
+        ),
+        on_pre=(depress, "r1", "r2"),
+        on_post=(potentiate, "o1", "o2"),
+        w_min=w_min,
+        w_max=w_max,
     )
 
 
@@ -220,31 +254,24 @@ def triplet_stdp_sequential(
     w_max: float,
     nearest: bool,
 ) -> torch.Tensor:
-    """:func:`triplet_stdp_update` step by step, one weight copy per sample (bounds clip per update)."""
-    T, B, _ = pre.shape
-    w = weight.detach().unsqueeze(0).repeat(B, 1, 1)
-    w0 = w.clone()
-    r1 = pre.new_zeros(pre.shape[1:])
-    r2 = pre.new_zeros(pre.shape[1:])
-    o1 = post.new_zeros(post.shape[1:])
-    o2 = post.new_zeros(post.shape[1:])
+    """:func:`triplet_stdp_update` step by step, one weight copy per sample (bounds clip per update).
 
-    def bump(trace: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        return torch.where(s > 0, torch.ones_like(trace), trace) if nearest else trace + s
-
-    for n in range(T):
-        r1, r2, o1, o2 = r1 * decay_plus, r2 * decay_x, o1 * decay_minus, o2 * decay_y
-        s = pre[n]
-        if bool(s.any()):
-            dep = o1[:, :, None] * (A2_minus + A3_minus * r2[:, None, :])
-            w = torch.where(s[:, None, :] > 0, (w - dep).clamp(w_min, w_max), w)
-            r1, r2 = bump(r1, s), bump(r2, s)
-        r = post[n]
-        if bool(r.any()):
-            pot = r1[:, None, :] * (A2_plus + A3_plus * o2[:, :, None])
-            w = torch.where(r[:, :, None] > 0, (w + pot).clamp(w_min, w_max), w)
-            o1, o2 = bump(o1, r), bump(o2, r)
-    return (w - w0).sum(0)
+    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) run on :func:`triplet_spec`.
+    """
+    spec = triplet_spec(
+        decay_plus=decay_plus,
+        decay_minus=decay_minus,
+        decay_x=decay_x,
+        decay_y=decay_y,
+        A2_plus=A2_plus,
+        A3_plus=A3_plus,
+        A2_minus=A2_minus,
+        A3_minus=A3_minus,
+        w_min=w_min,
+        w_max=w_max,
+        nearest=nearest,
+    )
+    return sequential_update(spec, pre, post, weight)
 
 
 # -- the rule -----------------------------------------------------------------------------------------
@@ -372,14 +399,10 @@ class StdpTriplet(PlasticityRule):
             nearest=self.nearest,
         )
 
-    def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
-        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`triplet_stdp_update`)."""
-        step = check_layer_inputs(pre, post, weight, dt)
+    def _layer_values(self, step: float) -> dict[str, Any]:
+        """The keyword arguments of :func:`triplet_stdp_update` / :func:`triplet_spec` for a step in seconds."""
         v, u = self.values(), self.weight_unit
-        return triplet_stdp_update(
-            pre.to(weight.dtype),
-            post.to(weight.dtype),
-            weight,
+        return dict(
             decay_plus=step_decay(step, v["tau_plus"]),
             decay_minus=step_decay(step, v["tau_minus"]),
             decay_x=step_decay(step, v["tau_x"]),
@@ -389,3 +412,12 @@ class StdpTriplet(PlasticityRule):
             w_max=as_float(self._params["w_max"], u),
             nearest=self.nearest,
         )
+
+    def layer_spec(self, *, dt: Any) -> TraceRule:
+        """The rule's layer update at time step ``dt`` for the trace engine (:func:`triplet_spec`)."""
+        return triplet_spec(**self._layer_values(check_dt(dt)))
+
+    def layer_update(self, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, *, dt: Any) -> torch.Tensor:
+        """DW ``[O, I]`` for spike tensors ``pre [T, B, I]``, ``post [T, B, O]`` (see :func:`triplet_stdp_update`)."""
+        step = check_layer_inputs(pre, post, weight, dt)
+        return triplet_stdp_update(pre.to(weight.dtype), post.to(weight.dtype), weight, **self._layer_values(step))
