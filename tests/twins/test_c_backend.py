@@ -11,7 +11,7 @@ from brian2 import ms, second
 
 import biosnn
 from biosnn.errors import ParameterError
-from biosnn.twins import kernels
+from biosnn.twins import kernels, targets
 from tests.twins import models
 from tests.twins.helpers import run_both
 
@@ -39,17 +39,17 @@ def _assert_same_results(a, b, groups):
 
 
 def test_backend_registry_and_choice():
-    assert {"torch", "c"} <= set(kernels.BACKENDS)
-    assert kernels.choose_backend("torch", torch.float64, torch.device("cpu")).name == "torch"
+    assert {"torch", "c"} <= set(targets.TARGETS)
+    assert targets.choose_target("torch", torch.float64, torch.device("cpu")).name == "torch"
     # auto never picks C where it cannot run
-    assert kernels.choose_backend("auto", torch.float32, torch.device("cpu")).name == "torch"
-    assert kernels.choose_backend("auto", torch.float64, torch.device("cuda")).name == "torch"
+    assert targets.choose_target("auto", torch.float32, torch.device("cpu")).name == "torch"
+    assert targets.choose_target("auto", torch.float64, torch.device("cuda")).name == "torch"
     with pytest.raises(ParameterError, match="float64"):
-        kernels.choose_backend("c", torch.float32, torch.device("cpu"))
+        targets.choose_target("c", torch.float32, torch.device("cpu"))
     with pytest.raises(ParameterError, match="CPU"):
-        kernels.choose_backend("c", torch.float64, torch.device("cuda"))
+        targets.choose_target("c", torch.float64, torch.device("cuda"))
     with pytest.raises(ParameterError, match="'fortran'.*'c'.*'torch'|one of"):
-        kernels.choose_backend("fortran", torch.float64, torch.device("cpu"))
+        targets.choose_target("fortran", torch.float64, torch.device("cpu"))
     objects, _ = models.lif_step_current(0.05)
     with pytest.raises(ParameterError, match="backend"):
         biosnn.twin(b2.Network(*objects), backend="fortran")
@@ -57,9 +57,9 @@ def test_backend_registry_and_choice():
 
 def test_without_a_compiler_auto_uses_tensors_and_c_says_why(monkeypatch):
     monkeypatch.setattr(kernels, "c_compiler", lambda: None)
-    assert kernels.choose_backend("auto", torch.float64, torch.device("cpu")).name == "torch"
+    assert targets.choose_target("auto", torch.float64, torch.device("cpu")).name == "torch"
     with pytest.raises(ParameterError, match="C compiler"):
-        kernels.choose_backend("c", torch.float64, torch.device("cpu"))
+        targets.choose_target("c", torch.float64, torch.device("cpu"))
 
 
 @needs_cc
