@@ -83,6 +83,10 @@ def test_bounded_contraction_hand_computed():
     assert torch.equal(bounded_contraction(before, after, mask, floor=5.0), before * mask)  # lambda = 0
     with pytest.raises(ShapeError, match="after"):
         bounded_contraction(before, after[:2], mask, floor=1.0)
+    from biosnn.plasticity.eihl_contraction import EIHLConfig
+
+    with pytest.raises(ParameterError, match="max_contraction"):
+        EIHLConfig(max_contraction=1.5)
 
 
 def test_global_decay_matches_exponential_and_composes():
