@@ -35,8 +35,8 @@ def plan_run(tw, duration, inputs, record) -> RunPlan:
     # Brian2's rule (Network.run, Clock.set_interval): from the step of the network's time to the step
     # of that time plus the duration, each the nearest step if on the grid (up to 1e-4 dt), else the next
     build, state = tw._build, tw._state
-    t_end = tw._t + float(duration)
-    n_steps = max(timestep(t_end, tw.dt) - tw._step, 0)
+    t_end = state.t + float(duration)
+    n_steps = max(timestep(t_end, tw.dt) - state.step, 0)
     ins = prepare_inputs(inputs, n_steps, state, [s.block for s in build.network.schedule], tw.batch_size)
     state.check_parameters()
     records = prepare_records(record, state, build.subexpression_block)
@@ -52,8 +52,8 @@ def plan_run(tw, duration, inputs, record) -> RunPlan:
     for op in build.ops:
         if isinstance(op, SpikeGeneratorOp):
             op.override = ins.generators.get(op.group_name)
-            op.override_start = tw._step
-    return RunPlan(tw._step, n_steps, tw._t, t_end, ins, records, batched)
+            op.override_start = state.step
+    return RunPlan(state.step, n_steps, state.t, t_end, ins, records, batched)
 
 
 class Simulation:
@@ -146,8 +146,8 @@ class Simulation:
     def collect(self) -> tuple:
         """End of the run: the twin's time and carried state, the check for non-finite values, the result."""
         tw, plan = self.tw, self.plan
-        tw._step = plan.start + plan.n_steps
-        tw._t = plan.t_end
+        tw._state.step = plan.start + plan.n_steps
+        tw._state.t = plan.t_end
         tw._state.carry = {key: self.S[key].detach() for key in plan.batched if key in self.S}
         # one check per run (not per step): the state the run wrote (its inputs and parameters were checked)
         tw._state.check_carry(plan.t_start, plan.t_end)

@@ -24,6 +24,7 @@ from biosnn.twins.brian_adapter import (
     read_spike_queue,
     set_network_time,
     set_spike_list_position,
+    timestep,
     write_spike_queue,
 )
 from biosnn.twins.codegen import array_key
@@ -114,6 +115,21 @@ class TwinState:
         self.pulled_queues: dict[str, list[list[int]]] = {}  # pathway -> Brian2's events in flight at the pull
         self.queues_to_load = True
         self.pulled = False
+        self.t = 0.0  # the network's time in seconds, as Brian2 keeps it (not rounded to the grid)
+        self.step = 0  # the step of that time (Brian2's rule, see brian_adapter.timestep)
+        self._pulled_time = (0.0, 0)
+
+    # -- time -----------------------------------------------------------------------------------------
+    def start_at(self, t: float, dt: float) -> None:
+        """The time of a pull: ``t`` (s) and its step on the grid of ``dt``."""
+        self.t, self.step = t, timestep(t, dt)
+        self._pulled_time = (self.t, self.step)
+
+    def rewind(self) -> None:
+        """Back to the last pull: its time, no carried state, Brian2's events in flight to load again."""
+        self.t, self.step = self._pulled_time
+        self.carry = {}
+        self.queues_to_load = True
 
     # -- structure ------------------------------------------------------------------------------------
     def adopt(self, variables: Sequence[ArrayVariable], written: set[str], groups: dict, learnable) -> None:
@@ -224,9 +240,8 @@ class TwinState:
         self.queues_to_load = False
 
     # -- push -----------------------------------------------------------------------------------------
-    def push(self, batch_index: int, net: brian2.Network, time: tuple[float, int], ops, pathways: Mapping, dt: float):
-        """Write trial ``batch_index``'s state, the parameters, the time ``(t, step)`` and the events in
-        flight into Brian2.
+    def push(self, batch_index: int, net: brian2.Network, ops, pathways: Mapping, dt: float) -> None:
+        """Write trial ``batch_index``'s state, the parameters, the time and the events in flight into Brian2.
 
         Everything is checked before anything is written: on an error Brian2's objects are unchanged.
         """
@@ -243,11 +258,11 @@ class TwinState:
                 arr = arr.astype(info.var.dtype)
             info.var.set_value(arr if not info.var.scalar else arr.reshape(()))
         self._push_constants()
-        set_network_time(net, time[0])
+        set_network_time(net, self.t)
         for op in ops:
             if isinstance(op, PathwayOp) and op.name in pathways:
                 write_spike_queue(pathways[op.name], op.pending_events(batch_index), dt)
-        self._push_generators(time[1])
+        self._push_generators(self.step)
 
     def _check_push(self, values: dict[str, torch.Tensor], batch_index: int) -> None:
         for key in values:

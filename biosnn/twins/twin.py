@@ -41,7 +41,6 @@ from brian2.core.variables import ArrayVariable
 from biosnn.errors import ParameterError
 from biosnn.surrogate import Surrogate, as_surrogate
 from biosnn.twins import capture as _capture
-from biosnn.twins.brian_adapter import timestep
 from biosnn.twins.build import Build
 from biosnn.twins.codegen import array_key
 from biosnn.twins.options import check_arguments, check_device, check_random
@@ -118,7 +117,6 @@ class Twin(torch.nn.Module):
         #: bytes autograd kept for the backward pass per step in the last run with gradients (measured on its
         #: first steps and every 64th, see :class:`biosnn.twins.runtime.GradientMemoryGuard`), or ``None``
         self.gradient_bytes_per_step: float | None = None
-        self._t = 0.0  # the network's time in seconds, as Brian2 keeps it (not rounded to the grid)
         self._build = Build(
             self.net, self.namespace, self.learnable, self._state, target, backend, rng, self.exact, self.device, dtype
         )
@@ -165,20 +163,16 @@ class Twin(torch.nn.Module):
             self._build.capture()
             self.dt = self._build.network.dt
         self._state.pull(self._build.network.pathways(), self.net.name)
-        self._t = float(self.net.t_)
-        self._step = self._pulled_step = timestep(self._t, self.dt)
-        self._pulled_t = self._t
+        self._state.start_at(float(self.net.t_), self.dt)
         self._build.compiled_for = None  # the code binds the pulled parameters: generated again at the next run
         for op in self._build.ops:
             op.reset_state()
 
     def reset(self) -> None:
         """Return the state to the last :meth:`pull` (learnable parameters keep their current values)."""
-        self._state.carry = {}
-        self._step, self._t = self._pulled_step, self._pulled_t
+        self._state.rewind()
         for op in self._build.ops:
             op.reset_state()
-        self._state.queues_to_load = True
 
     def push(self, batch_index: int = 0) -> None:
         """Write the twin's state (trial ``batch_index``), weights and time back into the Brian2 objects.
@@ -197,7 +191,7 @@ class Twin(torch.nn.Module):
             before anything is written: on an error Brian2's objects are unchanged.
         """
         b = check_batch_index("push()", batch_index, self.batch_size)
-        self._state.push(b, self.net, (self._t, self._step), self._build.ops, self._build.network.pathways(), self.dt)
+        self._state.push(b, self.net, self._build.ops, self._build.network.pathways(), self.dt)
 
     def current(self, key: str, batch_index: int | None = None) -> torch.Tensor:
         """The twin's current value of the array ``key`` (``[B, n]`` or ``[n]``)."""
@@ -312,7 +306,7 @@ class Twin(torch.nn.Module):
     @property
     def t(self):
         """The twin's current time (Quantity)."""
-        return self._t * brian2.second
+        return self._state.t * brian2.second
 
 
 def twin(
