@@ -252,11 +252,11 @@ def _run(rule: TraceRule, pre: torch.Tensor, post: torch.Tensor, weight: torch.T
             if not bool(s.any()):
                 continue
             fired = s > 0
-            for name, op in program:
-                if name is None:
+            for target, op in program:
+                if target is None:
                     w = torch.where(fired, op(w, traces).clamp(lo, hi), w)
                 else:
-                    traces[name] = op(traces[name], s, fired)
+                    traces[target] = op(traces[target], s, fired)
     return (w - w0).sum(0)
 
 
