@@ -5,11 +5,16 @@ Sources (committed with the code that produced them):
 * ``figures/demo/summary.csv`` -- written by ``make demo`` (``biosnn demo --out figures/demo``);
 * ``bench/results/twin_vs_brian2.json`` -- written by ``python bench/twin_vs_brian2.py``;
 * ``figures/tour/*.txt`` -- what ``biosnn circuit-demo`` and ``biosnn train`` print, recorded by
-  ``python -m biosnn.report --tour`` (``make tour``), which runs the two commands.
+  ``python -m biosnn.report --tour`` (``make tour``), which runs the two commands;
+* ``bench/results/hybrid_baselines_demo_net*.json`` -- written by ``python bench/hybrid_baselines.py --hidden
+  256 --epochs 20 ...`` (EIHL and its baselines on the demo's network, one data set per file), and
+  ``bench/results/local_features.json`` -- written by ``python bench/local_features.py`` (local-only
+  features against a frozen random hidden layer): the "Hybrid learning: what holds" block.
 
 ``python -m biosnn.report`` (``make readme``) rewrites the blocks between the README's
-``<!-- figures:begin -->`` / ``<!-- figures:end -->`` and ``<!-- tour:begin -->`` / ``<!-- tour:end -->``
-markers; ``tests/core/test_readme.py`` checks that the committed README equals what these files give.
+``<!-- figures:begin -->`` / ``<!-- figures:end -->``, ``<!-- hybrid:begin -->`` / ``<!-- hybrid:end -->``
+and ``<!-- tour:begin -->`` / ``<!-- tour:end -->`` markers; ``tests/core/test_readme.py`` checks that the
+committed README equals what these files give.
 """
 
 from __future__ import annotations
@@ -28,6 +33,12 @@ DEMO_SUMMARY = Path("figures") / "demo" / "summary.csv"
 TWIN_BENCH = Path("bench") / "results" / "twin_vs_brian2.json"
 LABELS = {"eihl": "EIHL", "stbp": "STBP", "local": "local-only"}
 TOUR_BEGIN, TOUR_END = "<!-- tour:begin -->", "<!-- tour:end -->"
+HYBRID_BEGIN, HYBRID_END = "<!-- hybrid:begin -->", "<!-- hybrid:end -->"
+HYBRID_BENCH = Path("bench") / "results"
+HYBRID_GLOB = "hybrid_baselines_demo_net*.json"
+LOCAL_FEATURES = Path("bench") / "results" / "local_features.json"
+#: The methods of the hybrid table, in order: result key -> column label.
+HYBRID_METHODS = {"eihl": "EIHL", "stbp": "STBP", "stbp_imp": "STBP + magnitude pruning", "set": "SET"}
 TOUR = Path("figures") / "tour"
 #: The README tour's shell commands, in order: transcript file -> the command's arguments after ``biosnn``.
 TOUR_COMMANDS = {
@@ -98,6 +109,72 @@ def readme_figures(root: str | Path) -> str:
     return "\n".join(lines).rstrip("\n")
 
 
+def _pm(summary: dict, scale: float = 100.0) -> str:
+    return f"{scale * summary['mean']:.2f} +- {scale * summary['std']:.2f}"
+
+
+def _holds(value: bool) -> str:
+    return "holds" if value else "does not hold"
+
+
+def _ci(summary: dict) -> str:
+    lo, hi = summary["ci95"]
+    return f"{100 * summary['mean']:+.2f} points, 95 % CI {100 * lo:+.2f} .. {100 * hi:+.2f}"
+
+
+def readme_hybrid(root: str | Path) -> str:
+    """The README's "Hybrid learning: what holds" block from the hybrid baselines on the demo's network
+    (``bench/results/hybrid_baselines_demo_net*.json``) and ``bench/results/local_features.json``.
+    """
+    root = Path(root)
+    files = sorted((root / HYBRID_BENCH).glob(HYBRID_GLOB))
+    features = root / LOCAL_FEATURES
+    if not files or not features.is_file():
+        raise ParameterError(
+            f"the README's hybrid block needs {(HYBRID_BENCH / HYBRID_GLOB).as_posix()!r} and "
+            f"{LOCAL_FEATURES.as_posix()!r}; run bench/hybrid_baselines.py and bench/local_features.py"
+        )
+    head = "| data set | " + " | ".join(f"{label} (% at sparsity)" for label in HYBRID_METHODS.values()) + " |"
+    lines = [head, "|---" * (len(HYBRID_METHODS) + 1) + "|"]
+    claims, settings = [], set()
+    for path in files:
+        data = json.loads(path.read_text())
+        s = data["settings"]
+        settings.add(f"{s['hidden']} hidden, {s['epochs']} epochs, {s['seeds']} seeds")
+        for name, d in data["datasets"].items():
+            cells = [
+                f"{_pm(d['table'][m]['accuracy'])} ({100 * d['table'][m]['sparsity']['mean']:.1f} %)"
+                for m in HYBRID_METHODS
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            c = d["claims"]
+            claims.append(
+                f"- {name}: EIHL >= STBP at >= 15 % sparsity {_holds(c['eihl_ge_stbp_at_15pct_sparsity'])} "
+                f"({_ci(c['eihl_minus_stbp'])}); EIHL >= magnitude pruning at the same sparsity "
+                f"{_holds(c['eihl_ge_imp_same_sparsity'])} ({_ci(c['eihl_minus_imp'])})."
+            )
+    lf = json.loads(features.read_text())
+    parts = [
+        f"{name} learned {_pm(d['learned'])} % vs random {_pm(d['random'])} % "
+        f"(difference {round(100 * d['difference']['mean'], 2) + 0.0:+.2f} points): {_holds(d['holds'])}"
+        for name, d in lf["datasets"].items()
+    ]
+    sources = ", ".join(f"`{(HYBRID_BENCH / p.name).as_posix()}`" for p in files)
+    return "\n".join(
+        [
+            f"Test accuracy, mean +- std over seeds, on the demo's network ({'; '.join(sorted(settings))}):",
+            "",
+            *lines,
+            "",
+            *claims,
+            "- Local-only competitive STDP features against a frozen random hidden layer with the same readout "
+            "(by more than two standard errors): " + "; ".join(parts) + ".",
+            "",
+            f"Sources: {sources}, `{LOCAL_FEATURES.as_posix()}`.",
+        ]
+    )
+
+
 def record_tour(root: str | Path) -> list[Path]:
     """Run the README tour's shell commands in ``root`` and write what each prints to ``figures/tour/``.
 
@@ -140,10 +217,11 @@ def _replace_block(text: str, begin: str, end: str, body: str, where: Path) -> s
 
 
 def update_readme(root: str | Path) -> bool:
-    """Rewrite the README's figure and tour blocks from the files; ``True`` if the README changed."""
+    """Rewrite the README's figure, hybrid and tour blocks from the files; ``True`` if the README changed."""
     readme = Path(root) / "README.md"
     text = readme.read_text()
     new = _replace_block(text, BEGIN, END, readme_figures(root), readme)
+    new = _replace_block(new, HYBRID_BEGIN, HYBRID_END, readme_hybrid(root), readme)
     new = _replace_block(new, TOUR_BEGIN, TOUR_END, readme_tour(root), readme)
     if new != text:
         readme.write_text(new)

@@ -43,6 +43,25 @@ def test_readme_figures_are_the_ones_the_result_files_give():
     assert "EIHL" in block and "CUBA" in block
 
 
+def test_readme_hybrid_block_is_the_one_the_bench_results_give():
+    """The "Hybrid learning: what holds" block is rendered from the hybrid baselines on the demo's network
+    and the local-features bench (mean +- std, whether each claim holds), not typed."""
+    import json
+
+    from biosnn.report import HYBRID_BEGIN, HYBRID_END, readme_hybrid
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split(HYBRID_BEGIN, 1)[1].split(HYBRID_END, 1)[0].strip("\n")
+    assert block == readme_hybrid(ROOT), "README hybrid block differs from bench/results: run `make readme`"
+    digits = json.loads((ROOT / "bench/results/hybrid_baselines_demo_net.json").read_text())["datasets"]["digits"]
+    eihl = digits["table"]["eihl"]["accuracy"]
+    assert f"| digits | {100 * eihl['mean']:.2f} +- {100 * eihl['std']:.2f}" in block
+    holds = digits["claims"]["eihl_ge_stbp_at_15pct_sparsity"]
+    assert f"digits: EIHL >= STBP at >= 15 % sparsity {'holds' if holds else 'does not hold'}" in block
+    features = json.loads((ROOT / "bench/results/local_features.json").read_text())["datasets"]
+    assert {"digits", "waveform"} <= set(features) and all(f"{n} learned" in block for n in features)
+
+
 def test_readme_tour_shows_what_the_commands_printed():
     """The tour's console block is the transcripts `make tour` recorded (figures/tour/*.txt), not typed."""
     from biosnn.report import TOUR_BEGIN, TOUR_COMMANDS, TOUR_END, readme_tour
