@@ -41,14 +41,15 @@ import torch
 from brian2 import ms, mV, second
 
 import biosnn
+from biosnn.registry import Registry
 from biosnn.twins import cmath
 
 ROOT = Path(__file__).resolve().parent
 
 
-def cuba(n: int, p: float, seed: int, weights: bool = False):
+def cuba(n: int, p: float, seed: int, weights: bool = False, connectivity: str = "dense"):
     """CUBA (Brette et al. 2007); ``weights=True`` gives every synapse its own weight ``w`` (a trainable
-    parameter in the twin) with the same values."""
+    parameter in the twin) with the same values; ``connectivity`` names the draw (``CONNECTIVITY``)."""
     ns = dict(
         taum=20 * ms,
         taue=5 * ms,
@@ -79,22 +80,41 @@ def cuba(n: int, p: float, seed: int, weights: bool = False):
     else:
         Ce = b2.Synapses(P[:ne], P, on_pre="ge += we", namespace=ns, name="cuba_e")
         Ci = b2.Synapses(P[ne:], P, on_pre="gi += wi", namespace=ns, name="cuba_i")
-    _connect(Ce, Ci, n, ne, p, seed)
+    _connect(Ce, Ci, n, ne, p, seed, connectivity)
     if weights:
         Ce.w, Ci.w = ns["we"], ns["wi"]
     return [P, Ce, Ci]
 
 
-def _connect(Ce, Ci, n, ne, p, seed):
+CONNECTIVITY: Registry = Registry("connectivity draw")
+
+
+@CONNECTIVITY.register("dense")
+def _pairs_dense(rng: np.random.Generator, n_pre: int, n: int, p: float):
+    """One uniform number per (pre, post) pair, connected where it is below ``p`` (this benchmark's results)."""
+    return np.nonzero(rng.random((n_pre, n)) < p)
+
+
+@CONNECTIVITY.register("sparse")
+def _pairs_sparse(rng: np.random.Generator, n_pre: int, n: int, p: float):
+    """The same law (each pair connected with probability ``p``, independently), drawn in time and memory
+    proportional to the synapses: K ~ Binomial(n_pre n, p) pairs, chosen uniformly without replacement.
+    A different stream from ``dense``; used by bench/twin_scaling.py, where ``dense`` at 64k neurons would
+    draw 3.3e9 numbers (26 GB)."""
+    k = rng.binomial(n_pre * n, p)
+    return np.divmod(np.sort(rng.choice(n_pre * n, k, replace=False)), n)
+
+
+def _connect(Ce, Ci, n, ne, p, seed, connectivity="dense"):
     """Random connectivity drawn with NumPy: the same network for Brian2's Cython target and the twin
     (Brian2's own ``connect(p=...)`` draws from a target-specific random stream)."""
     rng = np.random.default_rng(seed + 1000)
     for syn, n_pre in ((Ce, ne), (Ci, n - ne)):
-        i, j = np.nonzero(rng.random((n_pre, n)) < p)
+        i, j = CONNECTIVITY[connectivity](rng, n_pre, n, p)
         syn.connect(i=i, j=j)
 
 
-def coba(n: int, p: float, seed: int):
+def coba(n: int, p: float, seed: int, connectivity: str = "dense"):
     ns = dict(
         taum=20 * ms,
         taue=5 * ms,
@@ -126,7 +146,7 @@ def coba(n: int, p: float, seed: int):
     ne = int(0.8 * n)
     Ce = b2.Synapses(P[:ne], P, on_pre="ge += we", namespace=ns, name="coba_e")
     Ci = b2.Synapses(P[ne:], P, on_pre="gi += wi", namespace=ns, name="coba_i")
-    _connect(Ce, Ci, n, ne, p, seed)
+    _connect(Ce, Ci, n, ne, p, seed, connectivity)
     return [P, Ce, Ci]
 
 
