@@ -45,6 +45,9 @@ EIHL = RunConfig(
     global_units=12,
     max_local_units=2,
     final_global_units=2,
+    # not the default 0.5: with it, one layer-0 synapse lies within round-off of the removal threshold at
+    # iteration 41 (66 vs 67 removed), which the module docstring's premise excludes
+    x_growth=0.4,
 )
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
