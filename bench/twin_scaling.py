@@ -4,6 +4,9 @@ One run measures, for each network (CUBA, COBA; the builders of ``bench/twin_vs_
 
 - **Brian2 Cython**: the first (compiling or cache-loading) run is timed separately and excluded; the fastest
   of ``--repeats`` runs after ``Network.restore`` counts.
+  At N = ``--batch-n`` a run of 1 ms is timed too: Brian2's cost per ``run()`` call apart from the steps
+  (0.25-0.4 s measured here, most of a 0.2 s run). ``brian2_cython_marginal_per_bio_s`` subtracts it; the
+  summary gives the ratios against it too, which are what longer runs approach.
 - **Brian2 cpp_standalone**: each measurement in its own subprocess, where
   ``brian2.set_device("cpp_standalone", directory=<fresh temporary directory>)`` starts a fresh device (no
   object files reused, OpenMP off: one thread, as the twin). *Run time* is ``device._last_run_time``,
@@ -184,6 +187,9 @@ def measure_n(
         if "error" not in sa:
             row["spikes"]["brian2_standalone"] = sa["spikes"]
     row["per_bio_s"] = {k: per_bio_s(v, duration) for k, v in engine_seconds(row).items()}
+    if fixed_s is not None and cython_s > fixed_s:
+        # Brian2 Cython without its per-run set-up: the cost of the steps alone, what a long run approaches
+        row["brian2_cython_marginal_per_bio_s"] = (cython_s - fixed_s) / (duration - 0.001)
     row["ratios"] = ratios(engine_seconds(row), twin_keys=("twin_as_called", "twin_no_grad"))
     return row
 
@@ -264,6 +270,14 @@ def plot(results: dict, path: Path) -> None:
             for key, label, color in engines[:2]:
                 if key in ref["per_bio_s"]:
                     ax_b.axhline(ref["per_bio_s"][key], ls=styles[name], color=color, lw=0.8, label=f"{label} ({name})")
+            if "brian2_cython_marginal_per_bio_s" in ref:
+                ax_b.axhline(
+                    ref["brian2_cython_marginal_per_bio_s"],
+                    ls=styles[name],
+                    color="C7",
+                    lw=0.8,
+                    label=f"Brian2 Cython minus its per-run set-up ({name})",
+                )
     ax_n.set(xscale="log", yscale="log", xlabel="neurons N (p = 80/N, B = 1)", ylabel="wall s per biological s")
     ax_b.set(
         xscale="log",
@@ -410,6 +424,12 @@ def summary(net: dict, batch_n: int) -> dict:
     ):
         if key in ref["ratios"]:
             out[key] = ref["ratios"][key]
+    marginal = ref.get("brian2_cython_marginal_per_bio_s")
+    if marginal is not None:
+        out["brian2_cython_marginal / twin_as_called"] = marginal / ref["per_bio_s"]["twin_as_called"]
+        for r in net["scaling_b"]:
+            if r["batch"] == 32:
+                out["B32: brian2_cython_marginal / twin_per_trial"] = marginal / r["per_trial_per_bio_s"]
     for r in net["scaling_b"]:
         if r["batch"] == 32 and "ratios_per_trial" in r:
             out["B32: " + "brian2_cython / twin_per_trial"] = r["ratios_per_trial"].get(
