@@ -267,7 +267,12 @@ def main() -> None:
 @main.command()
 @click.option("--seeds", default=3, show_default=True, type=POSITIVE, help="Number of seeds (0, 1, ...) per method.")
 @click.option("--epochs", default=None, type=POSITIVE, help="Epochs per run (default: the demo's setting).")
-@click.option("--methods", default="eihl,stbp,local", show_default=True, help="Comma-separated methods.")
+@click.option(
+    "--methods",
+    default="eihl,stbp,local,local_random",
+    show_default=True,
+    help="Comma-separated arms: training methods, local_random (local-only with the rule off: the random control).",
+)
 @click.option(
     "--out",
     default=None,

@@ -9,10 +9,14 @@ scikit-learn digits, T = 12, 20 epochs, :data:`DEMO_CONFIG`) with the same budge
   STDP-driven contraction and removal under ``thresh(b)``, switched by connectivity and decided every
   iteration; no new local period above 25 % sparsity; the run ends with a global period),
 * **STBP** -- surrogate-gradient BPTT only,
-* **local** -- local learning only (additive STDP on the hidden layer during the first two epochs, then
-  fixed) with a readout trained by STBP throughout.
+* **local** -- local learning only: competitive unsupervised STDP on the hidden layer (winner-take-all,
+  adaptive thresholds, excitatory-only Dale layer; ``model="competitive_mlp"``,
+  ``local_rule="stdp_competitive"``) during the first two epochs, then fixed, with a readout trained by
+  STBP throughout,
+* **local (random control)** -- the same network and readout with the rule's learning rate at 0: the hidden
+  layer keeps its random initial strengths (the control a local rule has to beat; ``local_random``).
 
-Poisson coding is used for all three because the local rule (STDP) needs input spikes. For seeds
+Poisson coding is used for all of them because the local rule (STDP) needs input spikes. For seeds
 0, 1, 2 the demo prints a table of test accuracy (mean +- std over seeds), sparsity and time. Digits
 ship with scikit-learn, so nothing is downloaded. The whole demo runs in a few minutes on two CPU cores.
 
@@ -44,11 +48,24 @@ DEMO_CONFIG = RunConfig(
     epochs=20,
     batch_size=64,
     lr=2e-3,
-    local_lr=1e-5,
     local_epochs=2,
 )
 
-_LABELS = {"eihl": "EIHL", "stbp": "STBP", "local": "local-only"}
+#: What each of the demo's arms changes in :data:`DEMO_CONFIG` (an arm is a training method, or a method with
+#: a control's settings). A method of :data:`biosnn.learning.run.METHODS` that is not listed runs as itself.
+ARMS: dict[str, dict[str, object]] = {
+    "eihl": {"method": "eihl"},
+    "stbp": {"method": "stbp"},
+    "local": {"method": "local", "model": "competitive_mlp", "local_rule": "stdp_competitive"},
+    "local_random": {"method": "local", "model": "competitive_mlp", "local_rule": "stdp_competitive", "local_lr": 0.0},
+}
+
+_LABELS = {"eihl": "EIHL", "stbp": "STBP", "local": "local-only", "local_random": "local (random)"}
+
+
+def arm_config(config: RunConfig, arm: str) -> RunConfig:
+    """``config`` with the settings of the demo arm ``arm`` (:data:`ARMS`; any other name is a method)."""
+    return config.replace(**ARMS.get(arm, {"method": arm}))
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -108,7 +125,7 @@ def run_demo(
     *,
     seeds: int = 3,
     epochs: int | None = None,
-    methods: Sequence[str] = ("eihl", "stbp", "local"),
+    methods: Sequence[str] = ("eihl", "stbp", "local", "local_random"),
     out_dir: str | Path | None = None,
     threads: int | None = 1,
     config: RunConfig = DEMO_CONFIG,
@@ -123,7 +140,7 @@ def run_demo(
     epochs
         Epochs per run (default: ``config.epochs``).
     methods
-        Methods to compare (names in :data:`biosnn.learning.run.METHODS`).
+        Arms to compare (:data:`ARMS`, or names in :data:`biosnn.learning.run.METHODS`).
     out_dir
         If given, write ``summary.csv`` and each run's ``<method>-seed<k>.csv`` metrics there.
     threads
@@ -161,7 +178,7 @@ def _run(seeds, epochs, methods, out_dir, config, echo) -> list[dict]:
     if epochs is not None:
         config = config.replace(epochs=epochs)
     for m in methods:
-        config.replace(method=m)  # validates every method name before anything runs
+        arm_config(config, m)  # validates every arm before anything runs
     data = load_data(config)
     echo(
         f"biosnn demo: {config.model} {data.input_shape}->{'-'.join(map(str, config.hidden))}->{data.num_classes} "
@@ -172,7 +189,7 @@ def _run(seeds, epochs, methods, out_dir, config, echo) -> list[dict]:
     t0 = time.perf_counter()
     for method in methods:
         for seed in range(seeds):
-            r = train(config.replace(method=method, seed=seed), data=data)
+            r = train(arm_config(config, method).replace(seed=seed), data=data)
             results[method].append(r)
             echo(
                 f"  {_LABELS.get(method, method):<10} seed {seed}: test accuracy {100 * r.final['test_accuracy']:6.2f} %"  # noqa: E501
