@@ -31,7 +31,7 @@ from biosnn.errors import ParameterError
 BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"
 DEMO_SUMMARY = Path("figures") / "demo" / "summary.csv"
 TWIN_BENCH = Path("bench") / "results" / "twin_vs_brian2.json"
-LABELS = {"eihl": "EIHL", "stbp": "STBP", "local": "local-only"}
+LABELS = {"eihl": "EIHL", "stbp": "STBP", "local": "local-only", "local_random": "local (random control)"}
 TOUR_BEGIN, TOUR_END = "<!-- tour:begin -->", "<!-- tour:end -->"
 HYBRID_BEGIN, HYBRID_END = "<!-- hybrid:begin -->", "<!-- hybrid:end -->"
 HYBRID_BENCH = Path("bench") / "results"
@@ -153,12 +153,20 @@ def readme_hybrid(root: str | Path) -> str:
                 f"({_ci(c['eihl_minus_stbp'])}); EIHL >= magnitude pruning at the same sparsity "
                 f"{_holds(c['eihl_ge_imp_same_sparsity'])} ({_ci(c['eihl_minus_imp'])})."
             )
-    lf = json.loads(features.read_text())
-    parts = [
-        f"{name} learned {_pm(d['learned'])} % vs random {_pm(d['random'])} % "
-        f"(difference {round(100 * d['difference']['mean'], 2) + 0.0:+.2f} points): {_holds(d['holds'])}"
-        for name, d in lf["datasets"].items()
-    ]
+    widths = []
+    feature_files = sorted(
+        (root / LOCAL_FEATURES).parent.glob("local_features*.json"),
+        key=lambda p: json.loads(p.read_text())["settings"]["hidden"],
+    )
+    for path in feature_files:
+        lf = json.loads(path.read_text())
+        parts = [
+            f"{name} learned {_pm(d['learned'])} % vs random {_pm(d['random'])} % "
+            f"(difference {round(100 * d['difference']['mean'], 2) + 0.0:+.2f} +- "
+            f"{100 * d['difference']['sem']:.2f} s.e.): {_holds(d['holds'])}"
+            for name, d in lf["datasets"].items()
+        ]
+        widths.append(f"  - {lf['settings']['hidden']} neurons: " + "; ".join(parts) + ".")
     sources = ", ".join(f"`{(HYBRID_BENCH / p.name).as_posix()}`" for p in files)
     return "\n".join(
         [
@@ -168,9 +176,12 @@ def readme_hybrid(root: str | Path) -> str:
             "",
             *claims,
             "- Local-only competitive STDP features against a frozen random hidden layer with the same readout "
-            "(by more than two standard errors): " + "; ".join(parts) + ".",
+            "(by more than two standard errors; seeds 1-5, readout chosen on a validation split):",
+            *widths,
             "",
-            f"Sources: {sources}, `{LOCAL_FEATURES.as_posix()}`.",
+            f"Sources: {sources}, "
+            + ", ".join(f"`{(LOCAL_FEATURES.parent / p.name).as_posix()}`" for p in feature_files)
+            + ".",
         ]
     )
 
