@@ -75,7 +75,7 @@ from biosnn.learning.policies import (
     SwitchingPolicy,
     as_policy,
 )
-from biosnn.learning.trainer import EpochResult, StepResult, Trainer, masked_modules
+from biosnn.learning.trainer import EpochResult, StepResult, Trainer, masked_modules, run_epoch
 from biosnn.plasticity import eihl_contraction as contraction
 from biosnn.plasticity.eihl_contraction import EIHLConfig, EIHLContraction
 from biosnn.registry import Registry
@@ -469,17 +469,14 @@ class EIHLController:
         progress
             Called with every step's result.
         """
-        results = []
         counts = {GLOBAL: 0, LOCAL: 0}
         self._overall = None  # masks may have been changed from outside (pruning) since the last epoch
         per_epoch = len(loader) if hasattr(loader, "__len__") else None
         self._resolve_policy(per_epoch)
-        for i, (x, y) in enumerate(loader):
+
+        def step(i: int, x: torch.Tensor, y: torch.Tensor) -> StepResult:
             counts[self.phase] += 1
             r = self.step(x, y)
-            results.append(r)
-            if progress is not None:
-                progress(r)
             if self.granularity == "iteration":
                 left = (
                     None
@@ -487,12 +484,15 @@ class EIHLController:
                     else (epochs_left * per_epoch + per_epoch - i - 1)
                 )
                 self._decide(left)
+            return r
+
+        result = run_epoch(loader, step, progress=progress)
         if self.granularity == "epoch":
             self._decide(epochs_left)
         if self.trainer.scheduler is not None:
             self.trainer.scheduler.step()
         self.epochs_done += 1
-        return EpochResult.from_steps(results), counts
+        return result, counts
 
     def fit(self, train_loader: Iterable, *, epochs: int, test_loader: Iterable | None = None) -> list[dict[str, Any]]:
         """Train for ``epochs`` epochs (telling the policy how many are left); one dict per epoch with the

@@ -958,24 +958,22 @@ class LocalMethod:
             set_competition(self.populations, "coding")
 
     def train_epoch(self, loader: Iterable, *, epochs_left: int, progress=None) -> tuple[EpochResult, dict]:
-        results = []
+        from biosnn.learning.trainer import run_epoch
+
         plastic = self.local_epochs is None or self.epochs_done < self.local_epochs
-        for x, y in loader:
+        batches = [0]
+
+        def step(i: int, x: torch.Tensor, y: torch.Tensor):
             x_t = self.trainer.encode(x)
             if plastic:
                 self._local_step(x_t)
-            r = self.trainer.train_step_encoded(x_t, y)
-            results.append(r)
-            if progress is not None:
-                progress(r)
-        if self.trainer.scheduler is not None:
-            self.trainer.scheduler.step()
+            batches[0] += 1
+            return self.trainer.train_step_encoded(x_t, y)
+
+        result = run_epoch(loader, step, progress=progress, scheduler=self.trainer.scheduler)
         self.epochs_done += 1
         # the readout's STBP steps are counted as global iterations, the local rule's as local ones
-        return EpochResult.from_steps(results), {
-            GLOBAL: 0 if plastic else len(results),
-            LOCAL: len(results) if plastic else 0,
-        }
+        return result, {GLOBAL: 0 if plastic else batches[0], LOCAL: batches[0] if plastic else 0}
 
     def state_dict(self) -> dict:
         return {

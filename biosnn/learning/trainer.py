@@ -188,6 +188,28 @@ class EpochResult:
         )
 
 
+def run_epoch(
+    loader: Iterable,
+    step: Callable[[int, Any, Any], StepResult],
+    *,
+    progress: Callable[[StepResult], None] | None = None,
+    scheduler: Any = None,
+) -> EpochResult:
+    """The one epoch loop of every training method: ``step(i, x, y)`` for each batch ``i`` of ``loader``,
+    ``progress`` with each step's result, then one ``scheduler`` step; returns the epoch's mean loss and
+    accuracy (:meth:`EpochResult.from_steps`). STBP, EIHL and local-only differ only in their ``step``.
+    """
+    results = []
+    for i, (x, y) in enumerate(loader):
+        r = step(i, x, y)
+        results.append(r)
+        if progress is not None:
+            progress(r)
+    if scheduler is not None:
+        scheduler.step()
+    return EpochResult.from_steps(results)
+
+
 class Trainer:
     """Surrogate-gradient BPTT (STBP) for a spiking module with any ``torch.optim`` optimiser.
 
@@ -353,15 +375,7 @@ class Trainer:
     # -- epochs --------------------------------------------------------------------------------------
     def train_epoch(self, loader: Iterable, *, progress: Callable[[StepResult], None] | None = None) -> EpochResult:
         """One pass of STBP over ``loader`` (then one scheduler step); returns mean loss and accuracy."""
-        results = []
-        for x, y in loader:
-            r = self.train_step(x, y)
-            results.append(r)
-            if progress is not None:
-                progress(r)
-        if self.scheduler is not None:
-            self.scheduler.step()
-        return EpochResult.from_steps(results)
+        return run_epoch(loader, lambda i, x, y: self.train_step(x, y), progress=progress, scheduler=self.scheduler)
 
     def evaluate(self, loader: Iterable) -> EpochResult:
         """Mean loss and accuracy over ``loader`` in evaluation mode (the model's mode is restored)."""
