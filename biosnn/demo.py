@@ -96,10 +96,10 @@ def summarize(results: dict[str, list[RunResult]]) -> list[dict[str, float | str
 
 def format_table(rows: list[dict]) -> str:
     """The summary as a plain-text table (percentages)."""
-    lines = [f"{'method':<11} {'seeds':>5}  {'test accuracy (%)':>18}  {'sparsity (%)':>14}  {'s/run':>6}"]
+    lines = [f"{'method':<15} {'seeds':>5}  {'test accuracy (%)':>18}  {'sparsity (%)':>14}  {'s/run':>6}"]
     for r in rows:
         lines.append(
-            f"{_LABELS.get(r['method'], r['method']):<11} {r['seeds']:>5}  "
+            f"{_LABELS.get(r['method'], r['method']):<15} {r['seeds']:>5}  "
             f"{100 * r['test_accuracy_mean']:>9.2f} +- {100 * r['test_accuracy_std']:<5.2f}  "
             f"{100 * r['sparsity_mean']:>6.2f} +- {100 * r['sparsity_std']:<4.2f}  "
             f"{r['seconds_per_run']:>6.1f}"
