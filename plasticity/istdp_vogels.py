@@ -113,23 +113,13 @@ def vogels_spec(*, decay: float, eta: float, alpha: float, w_min: float, w_max: 
     )
 
 
-def vogels_stdp_sequential(
-    pre: torch.Tensor,
-    post: torch.Tensor,
-    weight: torch.Tensor,
-    *,
-    decay: float,
-    eta: float,
-    alpha: float,
-    w_min: float,
-    w_max: float,
-) -> torch.Tensor:
+def vogels_stdp_sequential(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, **params: Any) -> torch.Tensor:
     """:func:`vogels_stdp_update` step by step, one weight copy per sample (bounds clip per update).
 
-    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) run on :func:`vogels_spec`.
+    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) on :func:`vogels_spec` (``params`` are
+    its keywords).
     """
-    spec = vogels_spec(decay=decay, eta=eta, alpha=alpha, w_min=w_min, w_max=w_max)
-    return sequential_update(spec, pre, post, weight)
+    return sequential_update(vogels_spec(**params), pre, post, weight)
 
 
 class IstdpVogels(PlasticityRule):

@@ -210,32 +210,14 @@ def additive_spec(
 
 
 def additive_stdp_sequential(
-    pre: torch.Tensor,
-    post: torch.Tensor,
-    weight: torch.Tensor,
-    *,
-    decay_plus: float,
-    decay_minus: float,
-    A_plus: float,
-    A_minus: float,
-    w_min: float,
-    w_max: float,
-    nearest: bool,
+    pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, **params: Any
 ) -> torch.Tensor:
     """:func:`additive_stdp_update` step by step, one weight copy per sample (bounds clip per update).
 
-    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) run on :func:`additive_spec`.
+    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) on :func:`additive_spec` (``params`` are
+    its keywords).
     """
-    spec = additive_spec(
-        decay_plus=decay_plus,
-        decay_minus=decay_minus,
-        A_plus=A_plus,
-        A_minus=A_minus,
-        w_min=w_min,
-        w_max=w_max,
-        nearest=nearest,
-    )
-    return sequential_update(spec, pre, post, weight)
+    return sequential_update(additive_spec(**params), pre, post, weight)
 
 
 # -- the rule -----------------------------------------------------------------------------------------

@@ -119,22 +119,14 @@ def competitive_spec(*, decay: float, eta: float, x_tar: float, w_min: float, w_
 
 
 def competitive_stdp_sequential(
-    pre: torch.Tensor,
-    post: torch.Tensor,
-    weight: torch.Tensor,
-    *,
-    decay: float,
-    eta: float,
-    x_tar: float,
-    w_min: float,
-    w_max: float,
+    pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, **params: Any
 ) -> torch.Tensor:
     """:func:`competitive_stdp_update` step by step, one weight copy per sample (clipped per update).
 
-    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) run on :func:`competitive_spec`.
+    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) on :func:`competitive_spec` (``params`` are
+    its keywords).
     """
-    spec = competitive_spec(decay=decay, eta=eta, x_tar=x_tar, w_min=w_min, w_max=w_max)
-    return sequential_update(spec, pre, post, weight)
+    return sequential_update(competitive_spec(**params), pre, post, weight)
 
 
 class CompetitiveStdp(PlasticityRule):

@@ -166,23 +166,13 @@ def multiplicative_spec(
 
 
 def _multiplicative_sequential(
-    pre: torch.Tensor,
-    post: torch.Tensor,
-    weight: torch.Tensor,
-    *,
-    decay_plus: float,
-    decay_minus: float,
-    lam: float,
-    alpha: float,
-    mu: float,
-    w_max: float,
-    nearest: bool,
+    pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, **params: Any
 ) -> torch.Tensor:
-    """:func:`multiplicative_stdp_update` step by step: the trace engine on :func:`multiplicative_spec`."""
-    spec = multiplicative_spec(
-        decay_plus=decay_plus, decay_minus=decay_minus, lam=lam, alpha=alpha, mu=mu, w_max=w_max, nearest=nearest
-    )
-    return sequential_update(spec, pre, post, weight)
+    """:func:`multiplicative_stdp_update` step by step: the trace engine
+    (:func:`~biosnn.plasticity.engine.sequential_update`) on :func:`multiplicative_spec` (``params`` are its
+    keywords).
+    """
+    return sequential_update(multiplicative_spec(**params), pre, post, weight)
 
 
 class StdpMultiplicative(PlasticityRule):

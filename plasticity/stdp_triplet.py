@@ -237,41 +237,13 @@ def triplet_spec(
     )
 
 
-def triplet_stdp_sequential(
-    pre: torch.Tensor,
-    post: torch.Tensor,
-    weight: torch.Tensor,
-    *,
-    decay_plus: float,
-    decay_minus: float,
-    decay_x: float,
-    decay_y: float,
-    A2_plus: float,
-    A3_plus: float,
-    A2_minus: float,
-    A3_minus: float,
-    w_min: float,
-    w_max: float,
-    nearest: bool,
-) -> torch.Tensor:
+def triplet_stdp_sequential(pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor, **params: Any) -> torch.Tensor:
     """:func:`triplet_stdp_update` step by step, one weight copy per sample (bounds clip per update).
 
-    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) run on :func:`triplet_spec`.
+    The trace engine (:func:`~biosnn.plasticity.engine.sequential_update`) on :func:`triplet_spec` (``params`` are
+    its keywords).
     """
-    spec = triplet_spec(
-        decay_plus=decay_plus,
-        decay_minus=decay_minus,
-        decay_x=decay_x,
-        decay_y=decay_y,
-        A2_plus=A2_plus,
-        A3_plus=A3_plus,
-        A2_minus=A2_minus,
-        A3_minus=A3_minus,
-        w_min=w_min,
-        w_max=w_max,
-        nearest=nearest,
-    )
-    return sequential_update(spec, pre, post, weight)
+    return sequential_update(triplet_spec(**params), pre, post, weight)
 
 
 # -- the rule -----------------------------------------------------------------------------------------
