@@ -53,11 +53,12 @@ DEMO_CONFIG = RunConfig(
 
 #: What each of the demo's arms changes in :data:`DEMO_CONFIG` (an arm is a training method, or a method with
 #: a control's settings). A method of :data:`biosnn.learning.run.METHODS` that is not listed runs as itself.
+_LOCAL: dict[str, object] = {"method": "local", "model": "competitive_mlp", "local_rule": "stdp_competitive"}
 ARMS: dict[str, dict[str, object]] = {
     "eihl": {"method": "eihl"},
     "stbp": {"method": "stbp"},
-    "local": {"method": "local", "model": "competitive_mlp", "local_rule": "stdp_competitive"},
-    "local_random": {"method": "local", "model": "competitive_mlp", "local_rule": "stdp_competitive", "local_lr": 0.0},
+    "local": _LOCAL,
+    "local_random": {**_LOCAL, "local_lr": 0.0},
 }
 
 _LABELS = {"eihl": "EIHL", "stbp": "STBP", "local": "local-only", "local_random": "local (random)"}

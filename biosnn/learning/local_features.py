@@ -51,6 +51,7 @@ __all__ = [
     "FeatureSettings",
     "READOUT_GRID",
     "COMPETITION",
+    "learning_phase",
     "competitive_network",
     "competitive_rule",
     "set_competition",
@@ -108,8 +109,22 @@ class FeatureSettings:
 #: reset, the thresholds adapting), soft competition while the features are read (every neuron may fire,
 #: shared inhibition removing the mean drive, thresholds frozen and centred). The coding threshold 2.0 is
 #: the middle of the thresholds the bench's validation choice picked for learned features (1-4).
+def learning_phase(settings: FeatureSettings | None = None) -> dict[str, Any]:
+    """The competitive populations' settings while the rule learns (:class:`FeatureSettings`' ``learn_*``)."""
+    s = settings or FeatureSettings()
+    return {
+        "k": s.learn_k,
+        "inhibition": 0.0,
+        "threshold": s.threshold,
+        "reset_all": s.learn_reset_all,
+        "adapt": True,
+        "centre_theta": False,
+        "beta": s.learn_beta,
+    }
+
+
 COMPETITION: dict[str, dict[str, Any]] = {
-    "learning": {"k": 1, "inhibition": 0.0, "threshold": 1.0, "reset_all": True, "adapt": True, "centre_theta": False},
+    "learning": learning_phase(),
     "coding": {"k": 0, "inhibition": 1.0, "threshold": 2.0, "reset_all": False, "adapt": False, "centre_theta": True},
 }
 
@@ -208,8 +223,7 @@ def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettin
     from sklearn.model_selection import train_test_split
 
     from biosnn.learning.local import LocalLearner
-    from biosnn.models.networks import CompetitiveLIF, competitive_mlp
-    from biosnn.plasticity import CompetitiveStdp
+    from biosnn.models.networks import CompetitiveLIF
 
     s = settings or FeatureSettings()
     if not 0 < s.validation < 1:
@@ -221,21 +235,12 @@ def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettin
     )
     xf, yf, xv, yv = x[idx_fit], y[idx_fit], x[idx_val], y[idx_val]
     torch.manual_seed(seed)
-    model = competitive_mlp(
-        (x.shape[1], s.hidden, int(y.max()) + 1),
-        k=s.learn_k,
-        beta=s.learn_beta,
-        threshold=s.threshold,
-        theta_plus=s.theta_plus,
-        tau_theta=s.tau_theta,
-    ).double()
-    for pop in model.modules():
-        if hasattr(pop, "reset_all"):
-            pop.reset_all = s.learn_reset_all
-    rule = CompetitiveStdp(eta=s.eta if learn else 0.0, tau_trace=s.tau_trace_ms * brian2.ms, w_max=1e6)
+    model = competitive_network((x.shape[1], s.hidden, int(y.max()) + 1), s).double()
+    populations = [m for m in model.modules() if isinstance(m, CompetitiveLIF)]
+    set_competition(populations, learning_phase(s))
     learner = LocalLearner(
         model,
-        rule,
+        competitive_rule(s.eta if learn else 0.0, s),
         layers=[f"layers.{i}" for i in range(len(model.layers) - 1)],
         lr=1.0,
         dt=1 * brian2.ms,
@@ -251,17 +256,9 @@ def feature_run(dataset: str, seed: int, *, learn: bool, settings: FeatureSettin
         for start in range(0, len(order), s.batch_size):
             learner.step(encode(s.encoding, xf[order[start : start + s.batch_size]], steps=s.steps, generator=g))
     model.eval()
-    populations = [m for m in model.modules() if isinstance(m, CompetitiveLIF)]
-    for pop in populations:  # keep the thresholds' differences, drop the level learning's drive set
-        pop.centre_theta = True
     best: dict[str, Any] | None = None
-    for point in s.grid:
-        for pop in populations:
-            pop.k = pop.size if int(point["k"]) == 0 else min(int(point["k"]), pop.size)
-            pop.inhibition = float(point["inhibition"])
-            pop.threshold = float(point["threshold"])
-            pop.beta = s.beta
-            pop.reset_all = False
+    for point in s.grid:  # centred thresholds: their differences kept, the level learning's drive set dropped
+        set_competition(populations, {**point, "beta": s.beta, "reset_all": False, "centre_theta": True})
         fg = torch.Generator().manual_seed(seed + 2)  # the same Poisson draws for every grid point and arm
         ff, fv, ft = (_hidden_counts(model, z, s.steps, fg, encoding=s.encoding) for z in (xf, xv, xt))
         val, test = _readout((ff, yf.numpy()), [(fv, yv.numpy()), (ft, yt.numpy())], s.readout_c, seed)
