@@ -182,6 +182,10 @@ def _on_disk(name: str) -> bool:
     return name not in SYNTHETIC_DATASETS and bool(dataset_info(name).folder)
 
 
+#: The fully connected models (their layers take ``hidden``; the local-only method runs on them).
+MLP_MODELS = ("mlp", "competitive_mlp")
+
+
 def layer_rules() -> list[str]:
     """The plasticity rules that can run on PyTorch layers (the local-only method's ``local_rule``): those with
     a ``layer_update`` or a layer kind that needs none (:data:`biosnn.learning.local.LAYER_KINDS`).
@@ -267,7 +271,7 @@ def _check_combination(config: RunConfig) -> None:
             f"the local-only method needs 0/1 input spikes for its plasticity rule: encoder "
             f"{' or '.join(SPIKE_ENCODERS)}, not {encoder!r}"
         )
-    if config.method == "local" and config.model not in ("mlp", "competitive_mlp"):
+    if config.method == "local" and config.model not in MLP_MODELS:
         raise ParameterError(
             f"the local-only method runs its plasticity rule on the mlp and competitive_mlp models' layers only; "
             f"{config.model}'s pooling turns spikes into non-binary inputs for the next layer"
@@ -305,7 +309,7 @@ _APPLIES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "the vgg11 and resnet models and the family's convolutional models",
     ),
     "hidden": (
-        lambda c: c.model in ("mlp", "competitive_mlp") or _family_uses(c, "hidden"),
+        lambda c: c.model in MLP_MODELS or _family_uses(c, "hidden"),
         "the mlp and competitive_mlp models and the family's MLP-like models",
     ),
     "loss": (
