@@ -5,7 +5,7 @@ The rule modules (``plasticity/stdp_additive.py`` ... ``stdp_competitive.py``) o
 loaded beside the current ones in this process; both run the same ``*_stdp_update`` call on the same spike
 trains, interleaved, ``--repeats`` times (the best time of each is kept). Two configurations: the defaults of
 ``bench/plasticity_layer_update.py`` (small amplitudes: additive, triplet and Vogels take the batch-sum
-path, which did not change) and the clipping configuration of ``bench/plasticity_engine.py`` (every rule
+path, which did not change) and its ``--config clipping`` (every rule
 runs step by step). Prints the ratio engine / old and whether the two results are bit-identical; writes
 ``bench/results/plasticity_engine_ab.json``.
 
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from biosnn.plasticity import CompetitiveStdp, IstdpVogels, StdpAdditive, StdpMultiplicative, StdpTriplet
-from brian2 import Hz, ms, second
+from brian2 import ms, second
+from plasticity_layer_update import CONFIGS  # bench/, the script's folder, is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 DT = 0.5 * ms
@@ -36,31 +36,6 @@ UPDATES = {
     "stdp_triplet": ("stdp_triplet", "triplet_stdp_update"),
     "istdp_vogels": ("istdp_vogels", "vogels_stdp_update"),
     "stdp_competitive": ("stdp_competitive", "competitive_stdp_update"),
-}
-CONFIGS = {
-    "layer_update_defaults": dict(
-        rate=0.02,
-        batch=4,
-        rules={
-            "stdp_additive": StdpAdditive(),
-            "stdp_additive_nearest": StdpAdditive(pairing="nearest"),
-            "stdp_multiplicative": StdpMultiplicative(mu=0.5),
-            "stdp_triplet": StdpTriplet(),
-            "istdp_vogels": IstdpVogels(w_max=1.0),
-        },
-    ),
-    "clipping": dict(
-        rate=0.05,
-        batch=8,
-        rules={
-            "stdp_additive": StdpAdditive(A_plus=0.2, A_minus=0.25),
-            "stdp_additive_nearest": StdpAdditive(A_plus=0.2, A_minus=0.25, pairing="nearest"),
-            "stdp_multiplicative": StdpMultiplicative(lam=0.3, mu=0.5),
-            "stdp_triplet": StdpTriplet(A2_plus=0.05, A3_plus=0.1, A2_minus=0.1, A3_minus=0.05),
-            "istdp_vogels": IstdpVogels(eta=0.3, rho0=20 * Hz, w_max=1.0),
-            "stdp_competitive": CompetitiveStdp(eta=0.2, x_tar=0.5),
-        },
-    ),
 }
 
 
