@@ -15,6 +15,7 @@ so that a change in Brian2 shows in one module:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,31 +49,15 @@ def capture_code_objects(store: dict[str, CapturedCode]) -> Iterator[None]:
     """Record every ``device.code_object(...)`` call (by code object name) while the block runs."""
     device = get_device()
     original = device.code_object
+    signature = inspect.signature(original)
 
-    def recording(
-        owner,
-        name,
-        abstract_code,
-        variables,
-        template_name,
-        variable_indices,
-        codeobj_class=None,
-        template_kwds=None,
-        override_conditional_write=None,
-        compiler_kwds=None,
-    ):
-        codeobj = original(
-            owner,
-            name,
-            abstract_code,
-            variables,
-            template_name,
-            variable_indices,
-            codeobj_class=codeobj_class,
-            template_kwds=template_kwds,
-            override_conditional_write=override_conditional_write,
-            compiler_kwds=compiler_kwds,
-        )
+    def recording(*args, **kwargs):
+        codeobj = original(*args, **kwargs)
+        call = signature.bind(*args, **kwargs).arguments  # Brian2's own names for the arguments
+        template_name, abstract_code = call["template_name"], call["abstract_code"]
+        variables, variable_indices = call["variables"], call["variable_indices"]
+        template_kwds = call.get("template_kwds")
+        override_conditional_write = call.get("override_conditional_write")
         template = getattr(codeobj.__class__.templater, template_name)
         store[codeobj.name] = CapturedCode(
             runner=None,
