@@ -45,6 +45,24 @@ def check_random(random: str) -> str:
     return random
 
 
+#: how a run with gradients computes them (see :func:`biosnn.twins.twin`)
+GRADIENT_PATHS = ("auto", "tensor", "compiled")
+
+
+def check_threads(threads) -> int:
+    """``threads`` if it is a positive integer (``ParameterError`` otherwise)."""
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ParameterError(f"threads must be a positive integer, got {threads!r}")
+    return int(threads)
+
+
+def check_gradients(gradients) -> str:
+    """``gradients`` if it names a gradient path (:data:`GRADIENT_PATHS`)."""
+    if gradients not in GRADIENT_PATHS:
+        raise ParameterError(f"gradients must be one of {list(GRADIENT_PATHS)}, got {gradients!r}")
+    return gradients
+
+
 def check_device(device) -> torch.device:
     """``device`` as a ``torch.device`` that exists on this machine (``ParameterError`` otherwise)."""
     if not isinstance(device, (str, torch.device)):
@@ -72,4 +90,4 @@ def check_device(device) -> torch.device:
     return dev
 
 
-__all__ = ["check_arguments", "check_device", "check_random"]
+__all__ = ["GRADIENT_PATHS", "check_arguments", "check_device", "check_gradients", "check_random", "check_threads"]

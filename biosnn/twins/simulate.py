@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from biosnn.errors import MemoryBudgetError, ParameterError
+from biosnn.twins.adjoint import compiled_gradient_run
 from biosnn.twins.brian_adapter import timestep
 from biosnn.twins.codegen import RECORDED_PREFIX
 from biosnn.twins.plan import RunPlan, prepare_inputs, prepare_records
@@ -63,6 +64,7 @@ class Simulation:
         self.tw = tw
         self.plan = plan
         self.functional = torch.is_grad_enabled()
+        self.relaxed = bool(relaxed)
         self.S = self.initial_state()
         program = tw._build.program
         fast = program.compiled and not self.functional and not relaxed
@@ -76,6 +78,10 @@ class Simulation:
 
     def run(self) -> tuple:
         """Every step, then the twin's new time and state; the parts of the result (:func:`collect`)."""
+        if self.functional and not self.relaxed and self.tw.gradients != "tensor":
+            compiled = compiled_gradient_run(self)
+            if compiled is not None:
+                return compiled
         for k in range(self.plan.n_steps):
             self.step(k)
         guard = self.guard

@@ -43,7 +43,7 @@ from biosnn.surrogate import Surrogate, as_surrogate
 from biosnn.twins import capture as _capture
 from biosnn.twins.build import Build
 from biosnn.twins.codegen import array_key
-from biosnn.twins.options import check_arguments, check_device, check_random
+from biosnn.twins.options import check_arguments, check_device, check_gradients, check_random, check_threads
 from biosnn.twins.plan import any_requires_grad, group_named
 from biosnn.twins.runtime import RANDOM_SOURCES, default_dtype
 from biosnn.twins.simulate import Simulation, plan_run
@@ -100,6 +100,8 @@ class Twin(torch.nn.Module):
         seed: int | None = None,
         backend: str = "auto",
         random: str = "torch",
+        threads: int = 1,
+        gradients: str = "auto",
     ) -> None:
         super().__init__()
         args = dict(batch_size=batch_size, dtype=dtype, namespace=namespace, exact=exact, seed=seed, random=random)
@@ -111,6 +113,8 @@ class Twin(torch.nn.Module):
         self.namespace = dict(namespace) if namespace is not None else _capture.caller_namespace()
         self.exact = (self.device.type == "cpu") if exact is None else bool(exact)
         target = choose_target(backend, dtype, self.device)
+        self.threads = check_threads(threads)
+        self.gradients = check_gradients(gradients)
         rng = RANDOM_SOURCES[check_random(random)](self.device, dtype, seed)
         self.params = torch.nn.ParameterDict()
         self._state = TwinState(self.params, dtype, self.device, self.namespace)
@@ -322,6 +326,8 @@ def twin(
     seed: int | None = None,
     backend: str = "auto",
     random: str = "torch",
+    threads: int = 1,
+    gradients: str = "auto",
 ) -> Twin:
     """Compile a Brian2 network into a differentiable PyTorch module.
 
@@ -363,6 +369,14 @@ def twin(
         always use tensor operations; a run outside ``torch.no_grad()`` is one with gradients only when
         something requires one (a parameter of ``tw.params``, an input tensor; :meth:`Twin.requires_grad`).
         :meth:`Twin.compiled_blocks` tells which blocks run compiled.
+    threads
+        CPU threads the C back end may use for large groups and for the trials of a batch (default 1, so that
+        a test suite or a data loader is not oversubscribed; the spikes are the same for any number).
+    gradients
+        How a run with gradients computes them: ``"tensor"``, tensor operations recorded by autograd;
+        ``"compiled"``, the compiled gradient path (:mod:`biosnn.twins.adjoint`; an error where it cannot
+        run the network); ``"auto"`` (default), the compiled path where it can run the network, else tensors.
+        The gradients are the same to round-off.
 
     Returns
     -------
@@ -376,4 +390,5 @@ def twin(
     """
     kwargs = dict(batch_size=batch_size, dtype=dtype, device=device, surrogate=surrogate, learnable=learnable)
     kwargs.update(namespace=namespace, exact=exact, seed=seed, backend=backend, random=random)
+    kwargs.update(threads=threads, gradients=gradients)
     return Twin(network_or_objects, **kwargs)
