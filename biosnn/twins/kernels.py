@@ -107,6 +107,12 @@ PRELUDE = (
 #include <stdbool.h>
 #include <math.h>
 #include <string.h>
+/* threads the kernels may use (Twin(threads=...)): elementwise loops over large groups and batches split into
+   chunks run by OpenMP threads; every element is computed as in one thread, so the results are the same */
+static int64_t _bio_threads = 1;
+void _bio_set_threads(int64_t n) { _bio_threads = n > 0 ? n : 1; }
+#define _BIO_CHUNK 1024
+#define _BIO_PARALLEL_MIN 16384
 /* NumPy semantics: maximum/minimum propagate NaN; clip(x, lo, hi) = minimum(maximum(x, lo), hi) */
 static inline double _bio_max(double a, double b) { return (a != a) ? a : ((b != b) ? b : (a >= b ? a : b)); }
 static inline double _bio_min(double a, double b) { return (a != a) ? a : ((b != b) ? b : (a <= b ? a : b)); }
@@ -214,6 +220,13 @@ def ctypes_signature(kind: str) -> tuple[list, object]:
 def c_template(kind: str) -> string.Template:
     """The C template of a kernel kind (``templates/<kind>.c``)."""
     return string.Template((TEMPLATES / f"{kind}.c").read_text())
+
+
+#: the OpenMP pragma before an elementwise loop over chunks (``threads=``; templates ``all`` and ``threshold``)
+PARALLEL_PRAGMA = (
+    "    #pragma omp parallel for num_threads(_bio_threads) schedule(static) "
+    "if(_bio_threads > 1 && _B * {n} >= _BIO_PARALLEL_MIN)"
+)
 
 
 class NotCompilable(Exception):
@@ -470,6 +483,8 @@ class KernelWriter:
             ptr, off = self._array_ref(n, self._index_of(n))
             self._body.append(f"{c_type(var.dtype)} {n} = {ptr}[{off}];")
         written = self._statements(raw_vector, cw_all, created, arrays_read)
+        # threads may share the elements only when each element writes its own entries
+        self._parallel = all(self._index_of(n) == "_i" for n in written)
         for n in written:
             ptr, off = self._array_ref(n, self._index_of(n))
             self._body.append(f"{ptr}[{off}] = {n};")
@@ -633,6 +648,7 @@ class KernelWriter:
             body="\n".join(ind + x for x in body),
             n=self._group_size(),
             refractory=refractory,
+            parallel=PARALLEL_PRAGMA.format(n=self._group_size()) if self._parallel else "",
         )
 
     def _group_size(self) -> int:
@@ -668,6 +684,8 @@ def _cache_folder() -> Path:
 #: the compiler evaluate both sides of a ``where`` (it assumes nobody reads the FP exception flags).
 FLAGS = ["-O3", "-std=c99", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math"]
 NATIVE = ["-march=native"]
+#: OpenMP for ``threads=`` (without it, where the compiler has none, the pragmas are ignored: one thread)
+OPENMP = ["-fopenmp"]
 
 
 def _machine_id() -> str:
@@ -689,7 +707,7 @@ def compile_library(source: str) -> ctypes.CDLL:
     if cc is None:
         raise UnsupportedFeatureError("the twin's C back end needs a C compiler ($CC, cc or gcc); none was found")
     digest = hashlib.sha256(
-        "\n".join([source, " ".join(FLAGS + NATIVE), cc, sys.platform, _machine_id()]).encode()
+        "\n".join([source, " ".join(FLAGS + NATIVE + OPENMP), cc, sys.platform, _machine_id()]).encode()
     ).hexdigest()[:24]
     folder = _cache_folder()
     lib = folder / f"twin_{digest}.so"
@@ -697,9 +715,10 @@ def compile_library(source: str) -> ctypes.CDLL:
         src = folder / f"twin_{digest}_{os.getpid()}.c"
         src.write_text(source)
         tmp = folder / f"twin_{digest}_{os.getpid()}.so"
-        proc = subprocess.run([cc, *FLAGS, *NATIVE, "-o", str(tmp), str(src), "-lm"], capture_output=True, text=True)
-        if proc.returncode != 0:  # a compiler without -march=native
-            proc = subprocess.run([cc, *FLAGS, "-o", str(tmp), str(src), "-lm"], capture_output=True, text=True)
+        for extra in (NATIVE + OPENMP, OPENMP, NATIVE, []):  # a compiler without -march=native or OpenMP
+            proc = subprocess.run([cc, *FLAGS, *extra, "-o", str(tmp), str(src), "-lm"], capture_output=True, text=True)
+            if proc.returncode == 0:
+                break
         src.unlink(missing_ok=True)
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)

@@ -1,9 +1,16 @@
-/* Brian2 template threshold. Pass 1 (vectorised): the condition of every element; pass 2: the spike list
-   in nonzero order, eight conditions at a time, and Brian2's refractoriness for the spiking neurons */
+/* Brian2 template threshold. Pass 1 (vectorised, in chunks that threads may share): the condition of every
+   element; pass 2 (one thread): the spike list in nonzero order, eight conditions at a time, and Brian2's
+   refractoriness for the spiking neurons */
 $signature {
 $head
-    for (int64_t _b = 0; _b < _B; _b++) {
-    for (int64_t _i = 0; _i < $n; _i++) {
+    const int64_t _cpb = ($n + _BIO_CHUNK - 1) / _BIO_CHUNK;
+    const int64_t _nc = _B * _cpb;
+$parallel
+    for (int64_t _c = 0; _c < _nc; _c++) {
+    const int64_t _b = _c / _cpb;
+    const int64_t _i0 = (_c - _b * _cpb) * _BIO_CHUNK;
+    const int64_t _i1 = _i0 + _BIO_CHUNK < $n ? _i0 + _BIO_CHUNK : $n;
+    for (int64_t _i = _i0; _i < _i1; _i++) {
 $body
         _out[_b * $n + _i] = _cond;
     }
