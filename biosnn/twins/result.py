@@ -124,7 +124,9 @@ def collect(out: RunRecord, start: int, n_steps: int, B: int, dt: float, dtype, 
         counts[gname] = torch.as_tensor(np.bincount(b_np * size + i_np, minlength=B * size).reshape(B, size))
     st: dict[str, dict[str, torch.Tensor]] = {}
     for (gname, var), vals in out.states.items():
-        st.setdefault(gname, {})[var] = torch.stack(vals) if vals else torch.zeros(0)
+        if isinstance(vals, list):  # one tensor per step, or the run loop's [T, B, n]
+            vals = torch.stack(vals) if vals else torch.zeros(0)
+        st.setdefault(gname, {})[var] = vals
     t = (np.arange(start, start + n_steps) * dt) * brian2.second
     return LazySpikeTrains(dense, sp, shapes, dtype, device), spikes, st, t, counts
 
@@ -134,8 +136,10 @@ def _sparse_spikes(entries: list, device) -> tuple:
     if entries:
         bs = torch.cat([b for _, b, _ in entries])
         iis = torch.cat([i for _, _, i in entries])
-        lengths = [int(b.shape[0]) for _, b, _ in entries]
-        s_np = np.repeat(np.asarray([k for k, _, _ in entries], dtype=np.int64), lengths)
+        # an entry is one step's spikes (k, b, i), or a run loop's (steps, b, i) with a step per spike
+        s_np = np.concatenate(
+            [np.asarray(k, dtype=np.int64) if np.ndim(k) else np.full(b.shape[0], k, np.int64) for k, b, _ in entries]
+        )
         steps = torch.as_tensor(s_np, device=device)
     else:
         steps = bs = iis = torch.zeros(0, dtype=torch.long, device=device)

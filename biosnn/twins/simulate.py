@@ -69,6 +69,7 @@ class Simulation:
         program = tw._build.program
         fast = program.compiled and not self.functional and not relaxed
         self.steps = program.fast_steps() if fast else program.tensor_steps
+        self.loop = program.loop_for(plan, tw.threads) if fast else None  # the whole run in one C call
         self.R = Context(tw.batch_size, tw.dtype, tw.device, self.functional, tw.surrogate, relaxed=bool(relaxed))
         self.out = RunRecord.start(tw._build.ops, plan.records, self.functional or bool(relaxed))
         self.guard = None
@@ -82,6 +83,9 @@ class Simulation:
             compiled = compiled_gradient_run(self)
             if compiled is not None:
                 return compiled
+        if self.loop is not None:
+            self.loop.run(self)
+            return self.collect()
         for k in range(self.plan.n_steps):
             self.step(k)
         guard = self.guard

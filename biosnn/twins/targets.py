@@ -14,6 +14,7 @@ relaxed runs) always take the tensor steps (:attr:`Program.tensor_steps`).
 
 from __future__ import annotations
 
+import ctypes
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -24,6 +25,7 @@ from biosnn.errors import ParameterError, UnsupportedFeatureError
 from biosnn.registry import Registry
 from biosnn.twins import kernels
 from biosnn.twins.kernels import PRELUDE, Kernel, KernelSource, KernelWriter, NotCompilable
+from biosnn.twins.wholerun import RunLoop, RunLoopWriter, why_not
 
 
 class PlannedKernel(NamedTuple):
@@ -69,6 +71,10 @@ class Program:
         """The steps of a run without gradients."""
         return self.tensor_steps
 
+    def loop_for(self, plan, threads: int):
+        """The compiled loop that runs all of ``plan`` in one call, where the target has one (else ``None``)."""
+        return None
+
 
 class Target:
     """A way to run a twin's blocks without gradients (:data:`TARGETS`)."""
@@ -109,6 +115,10 @@ class CProgram(Program):
         self.asked = asked
         self._loaded = False
         self._fast: list[Step] | None = None
+        self.lib = None
+        self.run_loop: RunLoop | None = None  # the whole run in one C call (biosnn.twins.wholerun)
+        self.run_loop_reason = "not compiled yet"
+        self.use_run_loop = True  # False: every run steps the kernels from Python (the tests compare both)
 
     @property
     def compiled(self) -> bool:
@@ -127,8 +137,24 @@ class CProgram(Program):
             ]
         return self._fast
 
+    def loop_for(self, plan, threads: int) -> RunLoop | None:
+        """The run loop for the run ``plan`` where it can take it (:func:`biosnn.twins.wholerun.why_not`),
+        else ``None`` (the steps of :meth:`fast_steps` run); the kernels use ``threads`` threads either way.
+        """
+        self.fast_steps()
+        if self.lib is None:
+            return None
+        self.lib._bio_set_threads(threads)
+        if self.run_loop is None or not self.use_run_loop or why_not(plan, self.ops) is not None:
+            return None
+        return self.run_loop
+
     def _load(self) -> None:
-        source = PRELUDE + "\n".join(k.source.source for k in self.plan)
+        fnames = {j: k.source.fname for k in self.plan for j, op in enumerate(self.ops) if op is k.op}
+        writer = RunLoopWriter(self.ops, fnames)
+        loop = writer.write()
+        self.run_loop_reason = writer.reason
+        source = PRELUDE + "\n".join(k.source.source for k in self.plan) + (loop or "")
         try:
             lib = kernels.compile_library(source)  # looked up here: tests replace it
         except UnsupportedFeatureError as exc:
@@ -148,6 +174,9 @@ class CProgram(Program):
             return
         for k in self.plan:
             k.op.kernel = Kernel(k.source, getattr(lib, k.source.fname), k.scalar_fn, k.pure, self.ns)
+        self.lib = lib
+        lib._bio_set_threads.argtypes = [ctypes.c_int64]
+        self.run_loop = RunLoop(lib, writer) if loop else None
         self._loaded = True
 
 
