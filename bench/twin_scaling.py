@@ -214,22 +214,26 @@ def ratios(seconds: dict[str, float], twin_keys: tuple[str, ...]) -> dict[str, f
     return {f"{ref} / {tw}": seconds[ref] / seconds[tw] for ref in refs for tw in twin_keys}
 
 
-def measure_b(name: str, n: int, k_syn: float, batches, duration: float, repeats: int) -> list[dict]:
-    """The twin's per-trial cost against the number of trials per pass."""
+def measure_b(name: str, n: int, k_syn: float, batches, duration: float, repeats: int, threads: int) -> list[dict]:
+    """The twin's per-trial cost against the number of trials per pass, with ``threads`` C threads."""
     p = min(1.0, k_syn / n)
     rows = []
     for batch in batches:
-        _, run_s, (_, mean, spread), _ = time_twin(builder_for(name), n, p, duration, batch, repeats, "auto")
+        _, run_s, (_, mean, spread), _ = time_twin(
+            builder_for(name), n, p, duration, batch, repeats, "auto", threads=threads
+        )
         rows.append(
             {
                 "batch": batch,
+                "threads": threads,
                 "run_s": run_s,
                 "per_trial_s": run_s / batch,
                 "per_trial_per_bio_s": run_s / batch / duration,
                 "spikes_mean_std": [mean, spread],
             }
         )
-        print(f"  {name} N={n} B={batch}: {run_s:.3f} s per pass, {run_s / batch:.4f} s per trial", flush=True)
+        per_trial = run_s / batch
+        print(f"  {name} N={n} B={batch} threads={threads}: {run_s:.3f} s per pass, {per_trial:.4f} s per trial")
     return rows
 
 
@@ -255,16 +259,17 @@ def plot(results: dict, path: Path) -> None:
             if pts:
                 xs, ys = zip(*pts, strict=True)
                 ax_n.plot(xs, ys, styles[name], color=color, marker="o", ms=3, label=f"{label} ({name})")
-        brows = net["scaling_b"]
-        ax_b.plot(
-            [r["batch"] for r in brows],
-            [r["per_trial_per_bio_s"] for r in brows],
-            styles[name],
-            color="C3",
-            marker="o",
-            ms=3,
-            label=f"twin per trial ({name})",
-        )
+        for threads, color in zip(results.get("threads", [1]), ("C3", "C5", "C6", "C8"), strict=False):
+            brows = [r for r in net["scaling_b"] if r.get("threads", 1) == threads]
+            ax_b.plot(
+                [r["batch"] for r in brows],
+                [r["per_trial_per_bio_s"] for r in brows],
+                styles[name],
+                color=color,
+                marker="o",
+                ms=3,
+                label=f"twin per trial, {threads} thread{'s' if threads > 1 else ''} ({name})",
+            )
         ref = next((r for r in rows if r["n"] == results["batch_n"]), None)
         if ref is not None:
             for key, label, color in engines[:2]:
@@ -302,6 +307,7 @@ def plot(results: dict, path: Path) -> None:
 @click.option("--batch-n", default=4000, show_default=True, help="network size of the B curve")
 @click.option("--k-syn", default=80.0, show_default=True, help="synapses per neuron on average: p = k_syn / N")
 @click.option("--repeats", default=2, show_default=True, help="timed runs per measurement (the fastest counts)")
+@click.option("--threads", "thread_counts", default="1,2", show_default=True, help="C threads of the B curves")
 @click.option("--networks", default="CUBA,COBA", show_default=True, help="comma-separated: CUBA, COBA")
 @click.option("--standalone/--no-standalone", default=True, show_default=True, help="time Brian2 cpp_standalone")
 @click.option(
@@ -322,6 +328,7 @@ def main(
     batch_n: int,
     k_syn: float,
     repeats: int,
+    thread_counts: str,
     networks: str,
     standalone: bool,
     standalone_ns: str,
@@ -335,6 +342,7 @@ def main(
         standalone_worker_main(json.loads(standalone_worker), out_path)
         return
     n_list, b_list, sa_list = _ints(ns), _ints(batches), _ints(standalone_ns)
+    threads_list = [t for t in _ints(thread_counts) if t <= (os.cpu_count() or 1)] or [1]
     if quick:
         n_list, b_list, duration, repeats = QUICK["ns"], QUICK["batches"], QUICK["duration"], QUICK["repeats"]
         sa_list = (batch_n,)
@@ -357,6 +365,7 @@ def main(
         "connectivity": CONNECTIVITY,
         "standalone_ns": list(sa_list) if standalone else [],
         "repeats": repeats,
+        "threads": threads_list,
         "quick": quick,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
@@ -391,7 +400,9 @@ def main(
             )
             if "error" in row.get("brian2_standalone", {}):
                 print(f"  standalone failed: {row['brian2_standalone']['error']}", flush=True)
-        net["scaling_b"] = measure_b(name, batch_n, k_syn, b_list, duration, repeats)
+        net["scaling_b"] = []
+        for threads in threads_list:
+            net["scaling_b"] += measure_b(name, batch_n, k_syn, b_list, duration, repeats, threads)
         ref = next((r for r in net["scaling_n"] if r["n"] == batch_n), None)
         if ref is not None:
             refs = {k: v for k, v in engine_seconds(ref).items() if k.startswith("brian2")}
@@ -428,15 +439,17 @@ def summary(net: dict, batch_n: int) -> dict:
     if marginal is not None:
         out["brian2_cython_marginal / twin_as_called"] = marginal / ref["per_bio_s"]["twin_as_called"]
         for r in net["scaling_b"]:
-            if r["batch"] == 32:
+            if r["batch"] == 32 and r.get("threads", 1) == 1:
                 out["B32: brian2_cython_marginal / twin_per_trial"] = marginal / r["per_trial_per_bio_s"]
     for r in net["scaling_b"]:
         if r["batch"] == 32 and "ratios_per_trial" in r:
-            out["B32: " + "brian2_cython / twin_per_trial"] = r["ratios_per_trial"].get(
+            suffix = "" if r.get("threads", 1) == 1 else f", {r['threads']} threads"
+            out[f"B32{suffix}: brian2_cython / twin_per_trial"] = r["ratios_per_trial"].get(
                 "brian2_cython / twin_per_trial"
             )
     best = min(net["scaling_b"], key=lambda r: r["per_trial_s"])
     out["best_batch"] = best["batch"]
+    out["best_batch_threads"] = best.get("threads", 1)
     if "ratios_per_trial" in best:
         out["best_batch: brian2_cython / twin_per_trial"] = best["ratios_per_trial"].get(
             "brian2_cython / twin_per_trial"

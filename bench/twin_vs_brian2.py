@@ -186,11 +186,11 @@ def time_twin_as_called(builder, n, p, duration, repeats, backend):
     return run_s, float(res.counts[objects[0].name].sum()), tw.requires_grad()
 
 
-def time_twin(builder, n, p, duration, batch, repeats, backend):
+def time_twin(builder, n, p, duration, batch, repeats, backend, threads=1):
     b2.prefs["codegen.target"] = "numpy"
     objects = builder(n, p, 1)
     t0 = time.perf_counter()
-    tw = biosnn.twin(b2.Network(*objects), batch_size=batch, backend=backend)
+    tw = biosnn.twin(b2.Network(*objects), batch_size=batch, backend=backend, threads=threads)
     build = time.perf_counter() - t0
     # trials start from different voltages (trial 0: Brian2's), so the B trials are different simulations
     group = objects[0].name
