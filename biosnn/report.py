@@ -4,6 +4,9 @@ Sources (committed with the code that produced them):
 
 * ``figures/demo/summary.csv`` -- written by ``make demo`` (``biosnn demo --out figures/demo``);
 * ``bench/results/twin_vs_brian2.json`` -- written by ``python bench/twin_vs_brian2.py``;
+* ``bench/results/twin_scaling.json`` -- written by ``python bench/twin_scaling.py --duration 0.5`` (against
+  Brian2 cpp_standalone, the scaling curves), and ``bench/results/twin_gradients.json`` -- written by
+  ``python bench/twin_gradients.py`` (forward + backward with gradients);
 * ``figures/tour/*.txt`` -- what ``biosnn circuit-demo`` and ``biosnn train`` print, recorded by
   ``python -m biosnn.report --tour`` (``make tour``), which runs the two commands;
 * ``bench/results/hybrid_baselines_demo_net*.json`` -- written by ``python bench/hybrid_baselines.py --hidden
@@ -31,6 +34,8 @@ from biosnn.errors import ParameterError
 BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"
 DEMO_SUMMARY = Path("figures") / "demo" / "summary.csv"
 TWIN_BENCH = Path("bench") / "results" / "twin_vs_brian2.json"
+TWIN_SCALING = Path("bench") / "results" / "twin_scaling.json"
+TWIN_GRADIENTS = Path("bench") / "results" / "twin_gradients.json"
 LABELS = {"eihl": "EIHL", "stbp": "STBP", "local": "local-only", "local_random": "local (random control)"}
 TOUR_BEGIN, TOUR_END = "<!-- tour:begin -->", "<!-- tour:end -->"
 HYBRID_BEGIN, HYBRID_END = "<!-- hybrid:begin -->", "<!-- hybrid:end -->"
@@ -87,6 +92,36 @@ def _twin_lines(path: Path) -> list[str]:
     ]
 
 
+def _scaling_lines(path: Path) -> list[str]:
+    data = json.loads(path.read_text())
+    n, parts, batched = data["batch_n"], [], []
+    for name, net in data["networks"].items():
+        s = net["summary"]
+        if "brian2_standalone_run / twin_as_called" in s:
+            parts.append(f"{name} {s['brian2_standalone_run / twin_as_called']:.2f}x")
+        b32 = s.get("B32: brian2_cython_marginal / twin_per_trial")
+        if b32 is not None:
+            batched.append(f"{name} {b32:.1f}x")
+    return [
+        f"Twin, one trial as called (`tw.run`, no `no_grad`), vs Brian2 cpp_standalone's run time (N = {n}, "
+        f"{data['duration_s']:g} s): " + ", ".join(parts) + "; per trial at B = 32 (1 thread) vs Brian2 Cython's "
+        "cost per step (its per-run set-up taken out): " + ", ".join(batched) + ".",
+        f"Source: `{TWIN_SCALING.as_posix()}` (and `{TWIN_SCALING.with_suffix('.png').as_posix()}`).",
+    ]
+
+
+def _gradient_lines(path: Path) -> list[str]:
+    data = json.loads(path.read_text())
+    steady = data["ratio_forward_backward (brian2 / twin forward+backward per trial)"]
+    first = data["ratio_forward_backward_first_iteration"]
+    return [
+        f"Twin with gradients (CUBA {data['n']}, B = {data['batch']}, forward + backward per trial, tensor "
+        f"operations) vs Brian2 Cython's forward: {steady:.2f}x in later training iterations, {first:.3f}x in the "
+        "first (short of 1x: the compiled gradient path is not built).",
+        f"Source: `{TWIN_GRADIENTS.as_posix()}`.",
+    ]
+
+
 def _cpu_kind(described: str | None) -> str:
     """``"AVX-512"`` / ``"no AVX-512"`` from :func:`biosnn.twins.cmath.describe`'s text."""
     if not described:
@@ -98,7 +133,13 @@ def readme_figures(root: str | Path) -> str:
     """The README's figure block (Markdown lines) from the result files under ``root``."""
     root = Path(root)
     lines: list[str] = []
-    for rel, render in ((DEMO_SUMMARY, _demo_lines), (TWIN_BENCH, _twin_lines)):
+    sources = (
+        (DEMO_SUMMARY, _demo_lines),
+        (TWIN_BENCH, _twin_lines),
+        (TWIN_SCALING, _scaling_lines),
+        (TWIN_GRADIENTS, _gradient_lines),
+    )
+    for rel, render in sources:
         path = root / rel
         if not path.is_file():
             raise ParameterError(
