@@ -119,13 +119,14 @@ def test_delays_generator_period_refractoriness_match_brian2(loop_calls):
     _assert_same(res, _run(step, 40 * ms), ["lif", "out"])
 
 
-def test_runs_continue_across_loop_steps_gradients_and_brian2(loop_calls):
+@pytest.mark.parametrize(("batch_size", "threads"), [(1, 1), (2, 1), (2, 2)])
+def test_runs_continue_across_loop_steps_gradients_and_brian2(loop_calls, batch_size, threads):
     """One twin runs 12 ms in the loop, 9 ms step by step, 7 ms with gradients, 5 ms in the loop again and
     pushes its state (spikes in flight included) to Brian2, which runs 10 ms more: the same spikes as a twin
     that steps every run and as Brian2 running all of it.
     """
     durations = [12 * ms, 9 * ms, 7 * ms, 5 * ms]
-    mixed = _twin(delayed_chain(), loop=True)
+    mixed = _twin(delayed_chain(), loop=True, batch_size=batch_size, threads=threads)
     program = mixed._build.program
     parts = []
     for k, d in enumerate(durations):
@@ -137,7 +138,7 @@ def test_runs_continue_across_loop_steps_gradients_and_brian2(loop_calls):
         else:
             parts.append(_run(mixed, d))
     assert loop_calls == [120, 50]
-    reference = _twin(delayed_chain(), loop=False)
+    reference = _twin(delayed_chain(), loop=False, batch_size=batch_size)
     ref_parts = [_run(reference, d) for d in durations]
     for p, q in zip(parts, ref_parts):
         _assert_same(p, q, ["lif", "out"])
@@ -174,6 +175,30 @@ def test_spike_buffers_grow_within_a_run(loop_calls):
     assert int(a.counts["busy"].sum()) > 4 * 65536
     b = _run(_twin(busy(), loop=False, batch_size=2), 200 * ms)
     _assert_same(a, b, ["busy"])
+
+
+def test_trial_by_trial_equals_one_batched_loop(loop_calls):
+    """With B > 1 and two threads each trial runs the loop on its own rows (:attr:`RunLoop.by_trial`); one
+    loop over all trials gives the same spikes, records and states, and so do runs continued from either.
+    """
+    record = {"lif": {"v": [0, 3, 19]}, "out": ["v"]}
+    results = {}
+    for by_trial in (True, False):
+        tw = _twin(delayed_chain(), loop=True, batch_size=4, threads=2)
+        v0 = tw.variable("lif", "v").detach().reshape(1, -1).repeat(4, 1)
+        v0 += torch.arange(4, dtype=torch.float64).reshape(4, 1) * 2.6e-3  # four different trials
+        tw._build.program.fast_steps()  # loads the library and the run loop
+        tw._build.program.run_loop.by_trial = by_trial
+        first = _run(tw, 17 * ms, inputs={"lif": {"v": v0}}, record=record)
+        second = _run(tw, 13 * ms, record=record)
+        results[by_trial] = (first, second, tw.variable("out", "v").clone())
+    assert loop_calls == [170, 130, 170, 130]
+    (a1, a2, va), (b1, b2, vb) = results[True], results[False]
+    trains = a1.spike_trains["lif"]
+    assert not torch.equal(trains[:, 0], trains[:, 3])  # the trials differ
+    for a, b in ((a1, b1), (a2, b2)):
+        _assert_same(a, b, ["lif", "out"], [("lif", "v"), ("out", "v")])
+    assert torch.equal(va, vb)
 
 
 def test_two_threads_give_the_same_spikes(loop_calls):
