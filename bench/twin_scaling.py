@@ -439,8 +439,9 @@ def summary(net: dict, batch_n: int) -> dict:
     if marginal is not None:
         out["brian2_cython_marginal / twin_as_called"] = marginal / ref["per_bio_s"]["twin_as_called"]
         for r in net["scaling_b"]:
-            if r["batch"] == 32 and r.get("threads", 1) == 1:
-                out["B32: brian2_cython_marginal / twin_per_trial"] = marginal / r["per_trial_per_bio_s"]
+            if r["batch"] == 32:
+                suffix = "" if r.get("threads", 1) == 1 else f", {r['threads']} threads"
+                out[f"B32{suffix}: brian2_cython_marginal / twin_per_trial"] = marginal / r["per_trial_per_bio_s"]
     for r in net["scaling_b"]:
         if r["batch"] == 32 and "ratios_per_trial" in r:
             suffix = "" if r.get("threads", 1) == 1 else f", {r['threads']} threads"

@@ -101,11 +101,12 @@ def _scaling_lines(path: Path) -> list[str]:
             parts.append(f"{name} {s['brian2_standalone_run / twin_as_called']:.2f}x")
         b32 = s.get("B32: brian2_cython_marginal / twin_per_trial")
         if b32 is not None:
-            batched.append(f"{name} {b32:.1f}x")
+            two = s.get("B32, 2 threads: brian2_cython_marginal / twin_per_trial")
+            batched.append(f"{name} {b32:.1f}x" + (f" ({two:.1f}x with 2 threads)" if two is not None else ""))
     return [
         f"Twin, one trial as called (`tw.run`, no `no_grad`), vs Brian2 cpp_standalone's run time (N = {n}, "
         f"{data['duration_s']:g} s): " + ", ".join(parts) + "; per trial at B = 32 (1 thread) vs Brian2 Cython's "
-        "cost per step (its per-run set-up taken out): " + ", ".join(batched) + ".",
+        "cost per step (its per-run set-up taken out; Brian2 runs on one thread): " + ", ".join(batched) + ".",
         f"Source: `{TWIN_SCALING.as_posix()}` (and `{TWIN_SCALING.with_suffix('.png').as_posix()}`).",
     ]
 
