@@ -13,7 +13,10 @@ def compiled_gradient_run(sim) -> tuple | None:
     compiled gradient path, or ``None`` where that path cannot run it (the tensor path runs then).
     """
     if sim.tw.gradients == "compiled":
-        raise UnsupportedFeatureError("the compiled gradient path is not available for this network")
+        raise UnsupportedFeatureError(
+            "gradients='compiled': the compiled gradient path is not built yet (biosnn.twins.adjoint); "
+            "gradients='auto' or 'tensor' computes the same gradients with tensor operations"
+        )
     return None
 
 

@@ -370,12 +370,13 @@ def twin(
         something requires one (a parameter of ``tw.params``, an input tensor; :meth:`Twin.requires_grad`).
         :meth:`Twin.compiled_blocks` tells which blocks run compiled.
     threads
-        CPU threads the C back end may use for large groups and for the trials of a batch (default 1, so that
-        a test suite or a data loader is not oversubscribed; the spikes are the same for any number).
+        CPU threads the C back end may use (default 1, so that a test suite or a data loader is not
+        oversubscribed): with several trials, trials run in parallel; with one, large groups are split among
+        threads. The spikes are the same for any number.
     gradients
         How a run with gradients computes them: ``"tensor"``, tensor operations recorded by autograd;
-        ``"compiled"``, the compiled gradient path (:mod:`biosnn.twins.adjoint`; an error where it cannot
-        run the network); ``"auto"`` (default), the compiled path where it can run the network, else tensors.
+        ``"compiled"``, the compiled gradient path (:mod:`biosnn.twins.adjoint`; not built yet: an error
+        names it); ``"auto"`` (default), the compiled path where it can run the network, else tensors.
         The gradients are the same to round-off.
 
     Returns

@@ -12,7 +12,7 @@ import torch
 from brian2 import ms
 
 import biosnn
-from biosnn.errors import ParameterError
+from biosnn.errors import ParameterError, UnsupportedFeatureError
 from biosnn.twins import kernels
 from biosnn.twins.wholerun import RunLoop
 from tests.twins import models
@@ -231,3 +231,13 @@ def test_bad_gradient_path_names_the_choices():
     objects, _ = models.cuba(50)
     with pytest.raises(ParameterError, match="gradients"):
         biosnn.twin(b2.Network(*objects), gradients="fast")
+
+
+def test_compiled_gradient_path_says_it_is_not_built():
+    tw = biosnn.twin(b2.Network(*delayed_chain()), gradients="compiled")
+    with pytest.raises(UnsupportedFeatureError, match="not built yet"):
+        tw.run(1 * ms)  # the weights of gen_lif are parameters: a run with gradients
+    assert float(tw.t) == 0.0  # nothing ran
+    with torch.no_grad():  # a run without gradients does not need it
+        res = tw.run(10 * ms)
+    assert float(tw.t) == pytest.approx(0.01) and int(res.counts["lif"].sum()) > 0
