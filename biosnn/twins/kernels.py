@@ -228,6 +228,17 @@ PARALLEL_PRAGMA = (
     "if(_bio_threads > 1 && _B * {n} >= _BIO_PARALLEL_MIN)"
 )
 
+#: ``$chunks`` of templates ``all`` and ``threshold``: the opening of the loop over every element ``(_b, _i)``
+#: of a group of ``n``, in chunks of a row (split among threads by ``{parallel}``, the pragma or nothing)
+CHUNKED_LOOP = """    const int64_t _cpb = ({n} + _BIO_CHUNK - 1) / _BIO_CHUNK;
+    const int64_t _nc = _B * _cpb;
+{parallel}
+    for (int64_t _c = 0; _c < _nc; _c++) {{
+    const int64_t _b = _c / _cpb;
+    const int64_t _i0 = (_c - _b * _cpb) * _BIO_CHUNK;
+    const int64_t _i1 = _i0 + _BIO_CHUNK < {n} ? _i0 + _BIO_CHUNK : {n};
+    for (int64_t _i = _i0; _i < _i1; _i++) {{"""
+
 
 class NotCompilable(Exception):
     """A block the C back end does not take; it keeps the tensor code."""
@@ -648,7 +659,9 @@ class KernelWriter:
             body="\n".join(ind + x for x in body),
             n=self._group_size(),
             refractory=refractory,
-            parallel=PARALLEL_PRAGMA.format(n=self._group_size()) if self._parallel else "",
+            chunks=CHUNKED_LOOP.format(
+                n=self._group_size(), parallel=PARALLEL_PRAGMA.format(n=self._group_size()) if self._parallel else ""
+            ),
         )
 
     def _group_size(self) -> int:

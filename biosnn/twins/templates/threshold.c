@@ -3,14 +3,7 @@
    refractoriness for the spiking neurons */
 $signature {
 $head
-    const int64_t _cpb = ($n + _BIO_CHUNK - 1) / _BIO_CHUNK;
-    const int64_t _nc = _B * _cpb;
-$parallel
-    for (int64_t _c = 0; _c < _nc; _c++) {
-    const int64_t _b = _c / _cpb;
-    const int64_t _i0 = (_c - _b * _cpb) * _BIO_CHUNK;
-    const int64_t _i1 = _i0 + _BIO_CHUNK < $n ? _i0 + _BIO_CHUNK : $n;
-    for (int64_t _i = _i0; _i < _i1; _i++) {
+$chunks
 $body
         _out[_b * $n + _i] = _cond;
     }
