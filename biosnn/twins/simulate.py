@@ -20,6 +20,7 @@ from biosnn.twins.codegen import RECORDED_PREFIX
 from biosnn.twins.plan import RunPlan, prepare_inputs, prepare_records
 from biosnn.twins.result import RunRecord, collect
 from biosnn.twins.runtime import Context, GradientMemoryGuard, SpikeGeneratorOp, _fit
+from biosnn.twins.wholerun import why_not
 
 
 def plan_run(tw, duration, inputs, record) -> RunPlan:
@@ -77,8 +78,25 @@ class Simulation:
             static = tw._build.static_tensors(tw.params)
             self.guard = GradientMemoryGuard(plan.n_steps, tw.device, static, f"network {tw.net.name!r}")
 
+    def path(self) -> str:
+        """How this run runs, in words (``Twin.last_run_path``): one C call for every step, the C kernels
+        stepped from Python (and why not in one call), or tensor operations (with gradients, relaxed, or
+        because the target has no compiled code).
+        """
+        program = self.tw._build.program
+        if self.functional or self.relaxed:
+            return "tensor operations (" + ("relaxed" if self.relaxed else "with gradients") + ")"
+        if not program.compiled:
+            return f"tensor operations (target {self.tw.backend.name!r})"
+        if self.loop is not None:
+            return f"run loop: every step in one C call ({self.tw.threads} thread(s))"
+        why = program.run_loop_reason or why_not(self.plan, program.ops)
+        why = why or ("the run loop is switched off" if not program.use_run_loop else "")
+        return f"C kernels stepped from Python ({why})" if why else "C kernels stepped from Python"
+
     def run(self) -> tuple:
         """Every step, then the twin's new time and state; the parts of the result (:func:`collect`)."""
+        self.tw.last_run_path = self.path()
         if self.functional and not self.relaxed and self.tw.gradients != "tensor":
             compiled = compiled_gradient_run(self)
             if compiled is not None:

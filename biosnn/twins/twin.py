@@ -121,6 +121,7 @@ class Twin(torch.nn.Module):
         #: bytes autograd kept for the backward pass per step in the last run with gradients (measured on its
         #: first steps and every 64th, see :class:`biosnn.twins.runtime.GradientMemoryGuard`), or ``None``
         self.gradient_bytes_per_step: float | None = None
+        self.last_run_path = ""  #: how the last run ran (:meth:`biosnn.twins.simulate.Simulation.path`)
         self._build = Build(
             self.net, self.namespace, self.learnable, self._state, target, backend, rng, self.exact, self.device, dtype
         )

@@ -241,3 +241,20 @@ def test_compiled_gradient_path_says_it_is_not_built():
     with torch.no_grad():  # a run without gradients does not need it
         res = tw.run(10 * ms)
     assert float(tw.t) == pytest.approx(0.01) and int(res.counts["lif"].sum()) > 0
+
+
+def test_last_run_path_says_how_the_run_ran():
+    objects, _ = models.cuba(200)
+    tw = biosnn.twin(b2.Network(*objects), backend="c")
+    assert tw.last_run_path == ""
+    _run(tw, 2 * ms)
+    assert tw.last_run_path == "run loop: every step in one C call (1 thread(s))"
+    with torch.no_grad():
+        tw.run(2 * ms, inputs={"cuba": {"v": torch.full((20, 1, 200), -55e-3, dtype=torch.float64)}})
+    assert tw.last_run_path == "C kernels stepped from Python (inputs per step)"
+    chain = biosnn.twin(b2.Network(*delayed_chain()))
+    chain.run(1 * ms)  # the weights of gen_lif are parameters
+    assert chain.last_run_path == "tensor operations (with gradients)"
+    tensor = biosnn.twin(b2.Network(*models.cuba(50)[0]), backend="torch")
+    _run(tensor, 1 * ms)
+    assert tensor.last_run_path == "tensor operations (target 'torch')"
