@@ -201,6 +201,10 @@ class _Emitter:
         self.lines.append("    " * self.indent + line)
 
 
+#: what the scalar values of a block depend on within a run (:meth:`BlockCompiler.compile_scalar_values`)
+SCALAR_KINDS = ("constant", "time", "state")
+
+
 class BlockCompiler:
     """Emit the Python source of one block for a given set of batched arrays.
 
@@ -398,9 +402,12 @@ class BlockCompiler:
         exec(code, self.ns, scope)  # noqa: S102 - our own generated code
         block.fn = scope["_block"]
 
-    def compile_scalar_values(self, block: Block) -> bool:
+    def compile_scalar_values(self, block: Block) -> str:
         """``block.scalar_fn(S, R, T, TS) -> tuple``: the values of the scalar statements (for the C back
-        end, which takes them as arguments). Returns whether they are constant within a run.
+        end, which takes them as arguments). Returns what they depend on within a run (:data:`SCALAR_KINDS`):
+        ``"constant"``; ``"time"`` (the clock's ``t`` ..., TimedArrays of time, learnable constants, shared
+        variables no block writes: known for every step before a run without gradients starts); ``"state"``
+        (shared variables a block writes, random numbers).
         """
         em = _Emitter()
         variables = block.captured.variables
@@ -417,7 +424,11 @@ class BlockCompiler:
         scope: dict = {}
         exec(compile(src, f"<twin scalars {block.captured.name}>", "exec"), self.ns, scope)  # noqa: S102
         block.scalar_fn = scope["_scalars"]
-        return pure
+        if pure:
+            return "constant"
+        # shared variables that a block writes are per-trial arrays (batched); the others stay as pulled
+        written = {n for n in arrays if not is_clock_variable(variables[n]) and array_key(variables[n]) in self.batched}
+        return "state" if written or names & {"rand", "randn", "poisson"} else "time"
 
     def _emit_scalars(self, block: Block, em: _Emitter, arrays: set[str], write_back: bool = False) -> bool:
         """Scalar statements; those that depend on constants only are computed once per run.

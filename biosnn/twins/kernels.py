@@ -752,12 +752,13 @@ _F64 = ctypes.c_double
 class Kernel:
     """A compiled block bound to the twin's tensors: call it with the state dict and the step."""
 
-    def __init__(self, src: KernelSource, fn, scalar_fn, scalar_pure: bool, index_tensors: dict) -> None:
+    def __init__(self, src: KernelSource, fn, scalar_fn, scalar_kind: str, index_tensors: dict) -> None:
         self.kind = src.kind
         self.name = src.name
         self.fn = fn
         self.scalar_fn = scalar_fn
-        self.scalar_pure = scalar_pure
+        self.scalar_kind = scalar_kind  # "constant", "time" or "state" (biosnn.twins.codegen.SCALAR_KINDS)
+        self.scalar_pure = scalar_kind == "constant"
         self.n_scalars = len(src.scalar_names)
         self.keys = [(key, role, TORCH_DTYPES[ctype]) for key, role, ctype in src.arrays]
         self.index_tensors = index_tensors

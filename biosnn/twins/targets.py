@@ -29,12 +29,12 @@ from biosnn.twins.wholerun import RunLoop, RunLoopWriter, why_not
 
 
 class PlannedKernel(NamedTuple):
-    """A block the C target takes: its operation, its C source, and its scalar values (constant or not)."""
+    """A block the C target takes: its operation, its C source, and its scalar values (and what they depend on)."""
 
     op: Any
     source: KernelSource
     scalar_fn: Callable
-    pure: bool
+    scalars: str  # what the scalar values depend on (biosnn.twins.codegen.SCALAR_KINDS)
 
 
 #: a step of a run: ``(every, step(S, R, step))``, run on the steps divisible by ``every``
@@ -173,7 +173,7 @@ class CProgram(Program):
             self.plan = []
             return
         for k in self.plan:
-            k.op.kernel = Kernel(k.source, getattr(lib, k.source.fname), k.scalar_fn, k.pure, self.ns)
+            k.op.kernel = Kernel(k.source, getattr(lib, k.source.fname), k.scalar_fn, k.scalars, self.ns)
         self.lib = lib
         lib._bio_set_threads.argtypes = [ctypes.c_int64]
         self.run_loop = RunLoop(lib, writer) if loop else None
@@ -208,11 +208,11 @@ class CTarget(Target):
             size = getattr(op, "size", 0) or 0
             try:
                 src = KernelWriter(s.block, kind, size, set(batched), sizes, set(compiler.params)).write()
-                pure = compiler.compile_scalar_values(s.block)
+                scalars = compiler.compile_scalar_values(s.block)
             except NotCompilable as exc:
                 status[s.name] = f"torch ({exc})"
                 continue
-            plan.append(PlannedKernel(op, src, s.block.scalar_fn, pure))
+            plan.append(PlannedKernel(op, src, s.block.scalar_fn, scalars))
             status[s.name] = src.status
         return CProgram(ops, status, plan, ns, asked)
 

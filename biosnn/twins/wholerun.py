@@ -2,7 +2,8 @@ r"""The whole run in native code: one C call steps every operation of a twin for
 
 When every scheduled operation of a twin runs a C kernel (:mod:`biosnn.twins.kernels`) and a run has nothing
 that changes from step to step on the Python side (no per-step inputs, no replaced generator spikes, no
-recorded subexpressions, scalar values constant over the run), the C target generates one more function, the
+recorded subexpressions, no scalar values that depend on state the run changes; scalar values that change
+with time only are computed for every step before the loop), the C target generates one more function, the
 *run loop*, compiled into the same library as the kernels:
 
 .. code-block:: text
@@ -143,7 +144,8 @@ class RunLoopWriter:
 
     def _kernel_args(self, j: int) -> str:
         L = self.layout
-        return f"_T, _ts, (const double*){L.p('scal', j)}, (void**){L.p('arr', j)}"
+        scalars = f"(const double*){L.p('scal', j)} + _k * {L.i('sstride', j)}"  # stride 0: the same every step
+        return f"_T, _ts, {scalars}, (void**){L.p('arr', j)}"
 
     def _op(self, j: int, op) -> str:
         L = self.layout
@@ -230,8 +232,8 @@ def why_not(plan, ops) -> str | None:
         if isinstance(op, SpikeGeneratorOp) and op.override is not None:
             return f"the spikes of {op.name} are an input"
         k = op.kernel
-        if k is not None and k.n_scalars and not k.scalar_pure:
-            return f"the scalar values of {op.name} change during the run"
+        if k is not None and k.n_scalars and k.scalar_kind == "state":
+            return f"the scalar values of {op.name} depend on state the run changes (or random numbers)"
     return None
 
 
@@ -265,9 +267,10 @@ class RunLoop:
         """
         tw, plan, S = sim.tw, sim.plan, sim.S
         B = tw.batch_size
+        tables = self._scalar_tables(S, sim.R, plan)
         if B == 1 or tw.threads == 1 or not self.by_trial:
             self.set_threads(tw.threads)
-            part = self._run_rows(S, sim.R, plan, B, None)
+            part = self._run_rows(S, sim.R, plan, B, tables)
         else:
             self.set_threads(1)  # the threads take trials, not chunks of one trial
             for op in self.ops:
@@ -276,25 +279,48 @@ class RunLoop:
 
             def trial(b: int) -> tuple:
                 rows = {k: v[b : b + 1] if k in plan.batched and v.dim() == 2 else v for k, v in S.items()}
-                return self._run_rows(rows, sim.R, plan, 1, b)
+                return self._run_rows(rows, sim.R, plan, 1, tables, b)
 
             with ThreadPoolExecutor(max_workers=max(1, min(tw.threads, B))) as pool:
                 part = self._merge(list(pool.map(trial, range(B))))
         self._hand_back(*part, sim.out)
 
-    def _run_rows(self, S, R, plan, B: int, trial: int | None) -> tuple:
+    def _scalar_tables(self, S, R, plan) -> dict[int, torch.Tensor]:
+        """``{operation: [n_steps, n_scalars]}``: the scalar values of every step, for the kernels whose
+        values change with time only (``"time"``, e.g. ``I = sin(2*pi*f*t)``), computed before the loop (on
+        the steps an operation is due) exactly as the step-by-step run computes them at each step.
+        """
+        tables = {}
+        for j, op in enumerate(self.ops):
+            k = op.kernel
+            if k is None or not k.n_scalars or k.scalar_kind != "time":
+                continue
+            table = np.zeros((plan.n_steps, k.n_scalars))
+            for step in range(plan.start, plan.start + plan.n_steps):
+                if step % op.every == 0:
+                    T, TS = op.time(step)
+                    table[step - plan.start] = np.frombuffer(k.scalars(S, R, T, TS), dtype=np.float64)
+            tables[j] = torch.from_numpy(table)
+        return tables
+
+    def _run_rows(self, S, R, plan, B: int, tables: dict, trial: int | None = None) -> tuple:
         """The loop over every step of ``plan`` on the state ``S`` (``B`` trials; one trial ``trial`` of the
         twin's batch, or all): its rings, integer table, spike buffers and records, for :meth:`_hand_back`.
         """
         n_steps = plan.n_steps
         keep: list = []  # every buffer and ctypes array the loop reads, alive until it returns
         values = self._operation_pointers(S, R, plan.start, B, keep)
+        for j, table in tables.items():
+            values["scal", j], values["sstride", j] = _addr(table), table.shape[1]
         rings = self._load_rings(B, values, keep, trial)
         out = self._spike_buffers(B, n_steps, values)
         rec = self._records(S, plan.records, B, n_steps, keep)
         integers = (ctypes.c_int64 * max(len(self.writer.layout.integers), 1))()
         for slot, (what, which) in enumerate(self.writer.layout.integers):
-            integers[slot] = self.ops[which].pos if what == "pos" else (out[which][3] if what == "outcap" else 0)
+            if what == "sstride":
+                integers[slot] = values.get(("sstride", which), 0)
+            else:
+                integers[slot] = self.ops[which].pos if what == "pos" else (out[which][3] if what == "outcap" else 0)
         k = 0
         while k < n_steps:
             table = self._table(values)

@@ -258,3 +258,54 @@ def test_last_run_path_says_how_the_run_ran():
     tensor = biosnn.twin(b2.Network(*models.cuba(50)[0]), backend="torch")
     _run(tensor, 1 * ms)
     assert tensor.last_run_path == "tensor operations (target 'torch')"
+
+
+def _driven(name):
+    """A group driven by a sinusoid of time: its state updater's scalar values change at every step."""
+    G = b2.NeuronGroup(
+        30,
+        "dv/dt = (A*sin(2*pi*f*t) + (i/30)*mV - v)/(4*ms) : volt",
+        threshold="v > 0.6*mV",
+        reset="v = 0*mV",
+        method="euler",
+        namespace={"A": 2 * b2.mV, "f": 70 * b2.Hz},
+        name=name,
+    )
+    return G
+
+
+def test_scalars_that_change_with_time_are_computed_before_the_loop(loop_calls):
+    G = _driven("driven")
+    mon = b2.SpikeMonitor(G)
+    net = b2.Network(G, mon)
+    tw = biosnn.twin(net, backend="c")
+    assert tw._build.program.plan[0].scalars == "time"
+    res = _run(tw, 30 * ms)
+    assert loop_calls == [300]
+    net.run(30 * ms, namespace={})
+    assert len(mon.i) > 20
+    np.testing.assert_array_equal(res.spikes["driven"][0][0], mon.i[:])
+    np.testing.assert_allclose(np.asarray(res.spikes["driven"][0][1]), mon.t_[:], rtol=0, atol=1e-12)
+    step = _twin([_driven("driven")], loop=False)
+    _assert_same(res, _run(step, 30 * ms), ["driven"])
+
+
+def test_scalars_that_read_shared_variables_no_block_writes(loop_calls):
+    def group():
+        G = b2.NeuronGroup(
+            10, "dv/dt = (x*mV - v)/(4*ms) : volt\nx : 1 (shared)", threshold="v > 0.5*mV", reset="v = 0*mV", name="sh"
+        )
+        G.x = 0.75
+        return G
+
+    G = group()
+    mon = b2.SpikeMonitor(G)
+    net = b2.Network(G, mon)
+    tw = biosnn.twin(net, backend="c")
+    assert tw._build.program.plan[0].scalars == "time"  # reads x, which no block writes
+    res = _run(tw, 20 * ms)
+    assert loop_calls == [200]
+    net.run(20 * ms, namespace={})
+    assert len(mon.i) > 10
+    np.testing.assert_array_equal(res.spikes["sh"][0][0], mon.i[:])
+    _assert_same(res, _run(_twin([group()], loop=False), 20 * ms), ["sh"])
