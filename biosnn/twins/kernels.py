@@ -758,7 +758,6 @@ class Kernel:
         self.fn = fn
         self.scalar_fn = scalar_fn
         self.scalar_kind = scalar_kind  # "constant", "time" or "state" (biosnn.twins.codegen.SCALAR_KINDS)
-        self.scalar_pure = scalar_kind == "constant"
         self.n_scalars = len(src.scalar_names)
         self.keys = [(key, role, TORCH_DTYPES[ctype]) for key, role, ctype in src.arrays]
         self.index_tensors = index_tensors
@@ -766,6 +765,11 @@ class Kernel:
         fn.argtypes, fn.restype = ctypes_signature(self.kind)
         self._ptr_type = _VOIDP * max(len(self.keys), 1)
         self._scal_type = _F64 * max(self.n_scalars, 1)
+
+    @property
+    def scalar_pure(self) -> bool:
+        """Whether the scalar values are the same at every step of a run."""
+        return self.scalar_kind == "constant"
 
     def scalars(self, S, R, T, TS):
         if not self.n_scalars:

@@ -267,10 +267,10 @@ class RunLoop:
         """
         tw, plan, S = sim.tw, sim.plan, sim.S
         B = tw.batch_size
-        tables = self._scalar_tables(S, sim.R, plan)
+        keep: list = []  # what the loop reads for every trial, alive until it returns
+        shared = self._shared_values(S, sim.R, plan, keep)
         if B == 1 or tw.threads == 1 or not self.by_trial:
-            self.set_threads(tw.threads)
-            part = self._run_rows(S, sim.R, plan, B, tables)
+            part = self._run_rows(S, plan, B, shared)  # the kernels' threads: set by CProgram.loop_for
         else:
             self.set_threads(1)  # the threads take trials, not chunks of one trial
             for op in self.ops:
@@ -279,48 +279,27 @@ class RunLoop:
 
             def trial(b: int) -> tuple:
                 rows = {k: v[b : b + 1] if k in plan.batched and v.dim() == 2 else v for k, v in S.items()}
-                return self._run_rows(rows, sim.R, plan, 1, tables, b)
+                return self._run_rows(rows, plan, 1, shared, b)
 
             with ThreadPoolExecutor(max_workers=max(1, min(tw.threads, B))) as pool:
                 part = self._merge(list(pool.map(trial, range(B))))
         self._hand_back(*part, sim.out)
 
-    def _scalar_tables(self, S, R, plan) -> dict[int, torch.Tensor]:
-        """``{operation: [n_steps, n_scalars]}``: the scalar values of every step, for the kernels whose
-        values change with time only (``"time"``, e.g. ``I = sin(2*pi*f*t)``), computed before the loop (on
-        the steps an operation is due) exactly as the step-by-step run computes them at each step.
-        """
-        tables = {}
-        for j, op in enumerate(self.ops):
-            k = op.kernel
-            if k is None or not k.n_scalars or k.scalar_kind != "time":
-                continue
-            table = np.zeros((plan.n_steps, k.n_scalars))
-            for step in range(plan.start, plan.start + plan.n_steps):
-                if step % op.every == 0:
-                    T, TS = op.time(step)
-                    table[step - plan.start] = np.frombuffer(k.scalars(S, R, T, TS), dtype=np.float64)
-            tables[j] = torch.from_numpy(table)
-        return tables
-
-    def _run_rows(self, S, R, plan, B: int, tables: dict, trial: int | None = None) -> tuple:
+    def _run_rows(self, S, plan, B: int, shared: dict, trial: int | None = None) -> tuple:
         """The loop over every step of ``plan`` on the state ``S`` (``B`` trials; one trial ``trial`` of the
         twin's batch, or all): its rings, integer table, spike buffers and records, for :meth:`_hand_back`.
         """
         n_steps = plan.n_steps
         keep: list = []  # every buffer and ctypes array the loop reads, alive until it returns
-        values = self._operation_pointers(S, R, plan.start, B, keep)
-        for j, table in tables.items():
-            values["scal", j], values["sstride", j] = _addr(table), table.shape[1]
+        values = {**shared, **self._row_values(S, B, keep)}
         rings = self._load_rings(B, values, keep, trial)
         out = self._spike_buffers(B, n_steps, values)
         rec = self._records(S, plan.records, B, n_steps, keep)
+        start = {("outcap", s): bufs[3] for s, bufs in enumerate(out)}
+        start.update({("pos", j): op.pos for j, op in enumerate(self.ops) if isinstance(op, PathwayOp)})
         integers = (ctypes.c_int64 * max(len(self.writer.layout.integers), 1))()
-        for slot, (what, which) in enumerate(self.writer.layout.integers):
-            if what == "sstride":
-                integers[slot] = values.get(("sstride", which), 0)
-            else:
-                integers[slot] = self.ops[which].pos if what == "pos" else (out[which][3] if what == "outcap" else 0)
+        for slot, entry in enumerate(self.writer.layout.integers):  # outcnt: 0; sstride: 0 unless a table
+            integers[slot] = start.get(entry, values.get(entry, 0))
         k = 0
         while k < n_steps:
             table = self._table(values)
@@ -361,18 +340,27 @@ class RunLoop:
         filled = {rk: torch.cat([p[3][rk] for p in parts], dim=1) for rk in parts[0][3]}
         return rings, integers, out, filled
 
-    def _operation_pointers(self, S, R, start: int, B: int, keep: list) -> dict:
-        """``(what, which) -> address`` of every kernel's scalars and arrays and of the event buffers."""
+    def _shared_values(self, S, R, plan, keep: list) -> dict:
+        """``(what, which) -> address or stride`` of what every trial's loop reads alike: the kernels'
+        scalar values (one set, or for kernels whose values change with time only, ``"time"``, e.g.
+        ``I = sin(2*pi*f*t)``, a table ``[n_steps, n_scalars]`` computed before the loop on the steps the
+        operation is due, as the step-by-step run computes them, with its row stride), the pathways' synapse
+        tables and the generators' spike lists by time bin.
+        """
         values: dict[tuple[str, int], int] = {}
         for j, op in enumerate(self.ops):
             k = op.kernel
-            if k is not None:
-                T, TS = op.time(start)
-                scal = k.scalars(S, R, T, TS)
-                arrays = k.pointers(S)
-                keep += [scal, arrays]
+            if k is not None and k.scalar_kind == "time" and k.n_scalars:
+                table = np.zeros((plan.n_steps, k.n_scalars))
+                for step in range(plan.start, plan.start + plan.n_steps):
+                    if step % op.every == 0:
+                        table[step - plan.start] = np.frombuffer(k.scalars(S, R, *op.time(step)), dtype=np.float64)
+                keep.append(table)
+                values["scal", j], values["sstride", j] = table.ctypes.data, k.n_scalars
+            elif k is not None:
+                scal = k.scalars(S, R, *op.time(plan.start))
+                keep.append(scal)
                 values["scal", j] = ctypes.addressof(scal) if scal is not None else 0
-                values["arr", j] = ctypes.addressof(arrays)
             if isinstance(op, PathwayOp):
                 values["ptr", j], values["syn", j], values["dl", j] = (
                     _addr(op.pointer),
@@ -391,6 +379,18 @@ class RunLoop:
                 ).to(torch.int64)
                 keep += [ptr, idx]
                 values["gen_ptr", j], values["gen_idx", j] = _addr(ptr), _addr(idx)
+        return values
+
+    def _row_values(self, S, B: int, keep: list) -> dict:
+        """``(what, which) -> address`` of what is a loop's own: the kernels' arrays (the rows of ``S``) and
+        the event buffers of ``B`` trials.
+        """
+        values: dict[tuple[str, int], int] = {}
+        for j, op in enumerate(self.ops):
+            if op.kernel is not None:
+                arrays = op.kernel.pointers(S)
+                keep.append(arrays)
+                values["arr", j] = ctypes.addressof(arrays)
         for e, size in enumerate(self.writer.event_sizes):
             cond = torch.zeros(B * size, dtype=torch.uint8)
             sb, si = torch.zeros(B * size, dtype=torch.int64), torch.zeros(B * size, dtype=torch.int64)
@@ -483,7 +483,6 @@ class RunLoop:
         table = (ctypes.c_void_p * max(len(layout), 1))()
         for slot, what in enumerate(layout):
             table[slot] = values[what]
-        self._keep_table = table
         return table
 
     def _hand_back(self, rings: dict, integers, out: list, filled: dict, out_record) -> None:
