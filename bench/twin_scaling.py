@@ -39,7 +39,10 @@ Ratios printed and recorded are reference time / twin time: > 1 means the twin i
 ``bench/results/twin_scaling.png`` (two panels: seconds per biological second against N, log-log, one line
 per engine; per-trial cost against B, with Brian2's single-run costs at N = 4000 as horizontal lines).
 
-BrainPy is not installed here (nothing is installed by this script): the JSON records why it was skipped.
+- **BrainPy** (CUBA only, at the standalone sizes) when ``--brainpy-python`` (or ``$BIOSNN_BRAINPY_PYTHON``)
+  names an interpreter with BrainPy 2.8, JAX and Numba (``bench/brainpy_cuba.py`` says how to make one;
+  nothing is installed by this script): the warm run (``bm.for_loop``, jit-compiled) after a first one
+  that compiles; otherwise the JSON records why it was skipped.
 
 Usage: ``python bench/twin_scaling.py [--duration 0.2] [--quick] [--ns 1000,4000,16000,64000]
 [--batches 1,2,4,8,16,32,64,128] [--no-standalone]``
@@ -48,7 +51,6 @@ Usage: ``python bench/twin_scaling.py [--duration 0.2] [--quick] [--ns 1000,4000
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import platform
@@ -143,11 +145,24 @@ def _flat_timers(timers: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
-def brainpy_status() -> str:
-    """BrainPy is optional and never installed by this script."""
-    if importlib.util.find_spec("brainpy") is None:
-        return "not installed (import brainpy fails): skipped"
-    return "installed, but no BrainPy version of these networks is written yet: skipped"
+def brainpy_status(python: str | None) -> str:
+    """BrainPy is optional and never installed by this script: it runs in its own interpreter ``python``."""
+    if not python:
+        return "no --brainpy-python (BrainPy's own interpreter, see bench/brainpy_cuba.py): skipped"
+    return f"CUBA at the standalone sizes with {python} (bench/brainpy_cuba.py); COBA is not written for BrainPy"
+
+
+def time_brainpy(python: str, n: int, p: float, duration: float, timeout: float) -> dict:
+    """BrainPy's CUBA (``bench/brainpy_cuba.py``) in ``python``: ``{"run_s": warm run, ...}`` or ``{"error"}``."""
+    cmd = [python, str(ROOT / "brainpy_cuba.py"), "--n", str(n), "--p", str(p), "--duration", str(duration)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode or not lines:
+        return {"error": f"exit status {proc.returncode}: {(proc.stderr or proc.stdout)[-600:]}"}
+    return json.loads(lines[-1])
 
 
 def per_bio_s(seconds: float, duration: float) -> float:
@@ -155,7 +170,15 @@ def per_bio_s(seconds: float, duration: float) -> float:
 
 
 def measure_n(
-    name: str, n: int, k_syn: float, duration: float, repeats: int, standalone: bool, timeout: float, fixed: bool
+    name: str,
+    n: int,
+    k_syn: float,
+    duration: float,
+    repeats: int,
+    standalone: bool,
+    timeout: float,
+    fixed: bool,
+    brainpy_python: str | None = None,
 ):
     """Every engine at one size, B = 1; seconds of wall time and seconds per biological second.
 
@@ -181,6 +204,8 @@ def measure_n(
         "spikes": {"brian2_cython": cython_spikes, "twin_as_called": called_spikes, "twin_no_grad": nograd_spikes[0]},
         "twin_blocks": blocks,
     }
+    if brainpy_python and name == "CUBA":
+        row["brainpy"] = time_brainpy(brainpy_python, n, p, duration, timeout)
     if standalone:
         sa = time_standalone(name, n, p, duration, timeout)
         row["brian2_standalone"] = sa
@@ -201,6 +226,8 @@ def engine_seconds(row: dict) -> dict[str, float]:
         "twin_as_called": row["twin_as_called_run_s"],
         "twin_no_grad": row["twin_no_grad_run_s"],
     }
+    if "run_s" in row.get("brainpy", {}):
+        out["brainpy_run"] = row["brainpy"]["run_s"]
     sa = row.get("brian2_standalone", {})
     if "run_s" in sa:
         out["brian2_standalone_run"] = sa["run_s"]
@@ -210,7 +237,7 @@ def engine_seconds(row: dict) -> dict[str, float]:
 
 def ratios(seconds: dict[str, float], twin_keys: tuple[str, ...]) -> dict[str, float]:
     """reference / twin for every Brian2 reference and twin measurement (> 1: the twin is faster)."""
-    refs = [k for k in seconds if k.startswith("brian2")]
+    refs = [k for k in seconds if k.startswith(("brian2", "brainpy"))]
     return {f"{ref} / {tw}": seconds[ref] / seconds[tw] for ref in refs for tw in twin_keys}
 
 
@@ -251,6 +278,7 @@ def plot(results: dict, path: Path) -> None:
         ("brian2_standalone_build_and_run", "Brian2 standalone (build+run)", "C4"),
         ("twin_as_called", "twin B=1 as called", "C2"),
         ("twin_no_grad", "twin B=1 no_grad", "C3"),
+        ("brainpy_run", "BrainPy (JAX jit, warm)", "C9"),
     ]
     for name, net in results["networks"].items():
         rows = net["scaling_n"]
@@ -316,6 +344,11 @@ def plot(results: dict, path: Path) -> None:
     show_default=True,
     help="sizes at which cpp_standalone is built and run (a fresh build costs ~45 s on the loaded 2-core machine)",
 )
+@click.option(
+    "--brainpy-python",
+    default=lambda: os.environ.get("BIOSNN_BRAINPY_PYTHON"),
+    help="an interpreter with BrainPy 2.8 (bench/brainpy_cuba.py): BrainPy's CUBA at the standalone sizes",
+)
 @click.option("--standalone-timeout", default=240.0, show_default=True, help="seconds per standalone subprocess")
 @click.option("--quick", is_flag=True, help="N = 1k, 4k; B = 1, 8, 32; 0.05 s; one repeat; standalone at --batch-n")
 @click.option("--out", "out_path", default=None, type=click.Path(path_type=Path), help="results JSON path")
@@ -333,6 +366,7 @@ def main(
     standalone: bool,
     standalone_ns: str,
     standalone_timeout: float,
+    brainpy_python: str | None,
     quick: bool,
     out_path: Path | None,
     make_plot: bool,
@@ -377,7 +411,7 @@ def main(
         "torch": torch.__version__,
         "brian2": b2.__version__,
         "numpy": np.__version__,
-        "brainpy": brainpy_status(),
+        "brainpy": brainpy_status(brainpy_python),
         "standalone_run_time_source": "device._last_run_time (the binary's own timer of its simulation loop)",
         "standalone_build_and_run_source": "wall time of net.run() with build_on_run=True, fresh directory",
         "networks": {},
@@ -387,7 +421,15 @@ def main(
         results["networks"][name] = net
         for n in n_list:
             row = measure_n(
-                name, n, k_syn, duration, repeats, standalone and n in sa_list, standalone_timeout, n == batch_n
+                name,
+                n,
+                k_syn,
+                duration,
+                repeats,
+                standalone and n in sa_list,
+                standalone_timeout,
+                n == batch_n,
+                brainpy_python if n in sa_list else None,
             )
             net["scaling_n"].append(row)
             pb = row["per_bio_s"]
@@ -432,6 +474,7 @@ def summary(net: dict, batch_n: int) -> dict:
         "brian2_cython / twin_as_called",
         "brian2_cython / twin_no_grad",
         "brian2_standalone_run / twin_no_grad",
+        "brainpy_run / twin_as_called",
     ):
         if key in ref["ratios"]:
             out[key] = ref["ratios"][key]

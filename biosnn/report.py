@@ -94,11 +94,13 @@ def _twin_lines(path: Path) -> list[str]:
 
 def _scaling_lines(path: Path) -> list[str]:
     data = json.loads(path.read_text())
-    n, parts, batched = data["batch_n"], [], []
+    n, parts, batched, brainpy = data["batch_n"], [], [], []
     for name, net in data["networks"].items():
         s = net["summary"]
         if "brian2_standalone_run / twin_as_called" in s:
             parts.append(f"{name} {s['brian2_standalone_run / twin_as_called']:.2f}x")
+        if "brainpy_run / twin_as_called" in s:
+            brainpy.append(f"{name} {s['brainpy_run / twin_as_called']:.1f}x")
         b32 = s.get("B32: brian2_cython_marginal / twin_per_trial")
         if b32 is not None:
             two = s.get("B32, 2 threads: brian2_cython_marginal / twin_per_trial")
@@ -106,7 +108,10 @@ def _scaling_lines(path: Path) -> list[str]:
     return [
         f"Twin, one trial as called (`tw.run`, no `no_grad`), vs Brian2 cpp_standalone's run time (N = {n}, "
         f"{data['duration_s']:g} s): " + ", ".join(parts) + "; per trial at B = 32 (1 thread) vs Brian2 Cython's "
-        "cost per step (its per-run set-up taken out; Brian2 runs on one thread): " + ", ".join(batched) + ".",
+        "cost per step (its per-run set-up taken out; Brian2 runs on one thread): "
+        + ", ".join(batched)
+        + (f"; one trial vs BrainPy (JAX jit, warm): {', '.join(brainpy)}" if brainpy else "")
+        + ".",
         f"Source: `{TWIN_SCALING.as_posix()}` (and `{TWIN_SCALING.with_suffix('.png').as_posix()}`).",
     ]
 

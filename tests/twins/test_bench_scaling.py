@@ -32,7 +32,7 @@ def _check_common(res: dict) -> dict:
     for key in ("duration_s", "ns", "batches", "batch_n", "k_syn", "cpu", "load_average_start", "torch", "brian2"):
         assert key in res, key
     assert res["ns"] == [200] and res["batches"] == [2] and res["duration_s"] == 0.01
-    assert res["brainpy"].startswith(("not installed", "installed"))
+    assert res["brainpy"].startswith(("no --brainpy-python", "CUBA at the standalone sizes"))
     net = res["networks"]["CUBA"]
     (row,) = net["scaling_n"]
     assert row["n"] == 200 and row["p"] == pytest.approx(80 / 200)
@@ -79,3 +79,13 @@ def test_scaling_bench_standalone(tmp_path: Path) -> None:
     )
     # C++ and Cython both take exp from the C library: the same network spikes the same in both
     assert sa["spikes"] == row["spikes"]["brian2_cython"] > 0
+
+
+@pytest.mark.skipif(not os.environ.get("BIOSNN_BRAINPY_PYTHON"), reason="no BrainPy interpreter (see brainpy_cuba.py)")
+def test_scaling_bench_brainpy(tmp_path: Path) -> None:
+    res = _run(tmp_path, "--no-standalone", "--standalone-ns", "200", "--no-plot", "--threads", "1")
+    row = res["networks"]["CUBA"]["scaling_n"][0]
+    bp = row["brainpy"]
+    assert "error" not in bp, bp.get("error")
+    assert bp["run_s"] > 0 and bp["spikes"] > 0 and bp["n"] == 200
+    assert row["ratios"]["brainpy_run / twin_as_called"] == pytest.approx(bp["run_s"] / row["twin_as_called_run_s"])
